@@ -1,0 +1,3 @@
+from testbot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""The default backend: llama.cpp on the CPU through llama-cpp-python, with a GGUF model file.
+
+Mean log-probability: llama-cpp-python only returns logprobs with ``logits_all=True``, which keeps
+a vocabulary-sized row for every prompt token (gigabytes at a 4k context). Instead a logits
+processor sees each step's raw logits; at the next step it looks up the token that was sampled.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+
+from testbot.errors import EnvironmentProblem
+from testbot.generate import Completion
+from testbot.model import resolve_model
+from testbot.prompt import Prompt
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class _LogprobRecorder:
+    """A logits processor that records the log-probability of each sampled token (temperature 1)."""
+
+    def __init__(self, prompt_len: int) -> None:
+        import numpy as np
+
+        self._np = np
+        self.prompt_len = prompt_len
+        self.prev: tuple[object, float] | None = None  # (logits, logsumexp) of the previous step
+        self.logprobs: list[float] = []
+
+    def __call__(self, input_ids, logits):
+        np = self._np
+        if self.prev is not None and len(input_ids) > self.prompt_len:
+            prev_logits, prev_lse = self.prev
+            token = int(input_ids[-1])
+            if 0 <= token < len(prev_logits):
+                self.logprobs.append(float(prev_logits[token]) - prev_lse)
+        row = np.array(logits, dtype=np.float64, copy=True)
+        top = float(row.max())
+        self.prev = (row, top + math.log(float(np.exp(row - top).sum())))
+        return logits
+
+
+class LlamaCppBackend:
+    def __init__(self, model: str = "default", *, context_tokens: int = 4096, threads: int = 0, **_: object) -> None:
+        try:
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError:
+            raise EnvironmentProblem(
+                "the llama_cpp backend needs llama-cpp-python: pip install 'testbot[llama]' "
+                "(or pip install llama-cpp-python==0.3.36)") from None
+        mf = resolve_model(model)
+        self.name = mf.name
+        self.path = mf.path
+        try:
+            self.llm = Llama(model_path=str(mf.path), n_ctx=context_tokens, n_threads=threads or os.cpu_count() or 2,
+                             n_batch=512, verbose=False, seed=0)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise EnvironmentProblem(f"llama.cpp cannot load {mf.path}: {exc}; the file may be truncated or corrupt") from None
+        meta = self.llm.metadata or {}
+        template = meta.get("tokenizer.chat_template") or CHATML
+        eos = self.llm.detokenize([self.llm.token_eos()]).decode("utf-8", "ignore")
+        bos_id = self.llm.token_bos()
+        bos = self.llm.detokenize([bos_id]).decode("utf-8", "ignore") if bos_id >= 0 else ""
+        try:
+            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+            self._formatter(messages=[{"role": "user", "content": "x"}])
+        except Exception:  # noqa: BLE001 - a template llama-cpp cannot render: fall back to ChatML
+            self._formatter = Jinja2ChatFormatter(template=CHATML, eos_token=eos, bos_token=bos)
+        self._add_bos = str(meta.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true"
+        self._bos_text = bos
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def render(self, prompt: Prompt) -> str:
+        messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+        return self._formatter(messages=messages).prompt + prompt.prefill
+
+    def complete(self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int,
+                 stop: Sequence[str]) -> Completion:
+        text = self.render(prompt)
+        add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        room = self.llm.n_ctx() - len(tokens) - 8
+        if room < 64:
+            raise EnvironmentProblem(f"prompt of {len(tokens)} tokens does not fit the {self.llm.n_ctx()}-token context; "
+                                     "lower --prompt-tokens or raise --context-tokens")
+        recorder = _LogprobRecorder(len(tokens))
+        start = time.monotonic()
+        out = self.llm.create_completion(
+            tokens, max_tokens=min(max_tokens, room), temperature=temperature, top_p=top_p, min_p=0.0, top_k=0,
+            seed=seed, stop=list(stop), logits_processor=[recorder], repeat_penalty=1.0,
+        )
+        seconds = time.monotonic() - start
+        generated = out["choices"][0]["text"]
+        n = int(out.get("usage", {}).get("completion_tokens", len(recorder.logprobs)))
+        mean = sum(recorder.logprobs) / len(recorder.logprobs) if recorder.logprobs else -99.0
+        return Completion(text=prompt.prefill + generated, seed=seed, tokens=n, mean_logprob=mean, seconds=seconds,
+                          prompt_tokens=len(tokens))

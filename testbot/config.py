@@ -1,0 +1,197 @@
+"""Settings: every option has a CLI flag and a ``[tool.testbot]`` key. CLI > pyproject > env > default."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testbot.errors import FatalError
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = "default"  # "default" (embedded Qwen), "small" (SmolLM2), a .gguf path, or "fake:FILE"
+    backend: str = ""  # empty: chosen from model ("llama_cpp", or "fake" for fake:FILE)
+    samples: int = 4  # k completions per target and round
+    temperature: float = 0.3  # low: tests must be right more than they must be varied
+    top_p: float = 0.95  # nucleus sampling
+    max_tokens: int = 512  # per completion; a few tests fit in ~300
+    seed: int = 0  # sample i of a target uses seed + i
+    prompt_tokens: int = 1500  # prompt budget: reading costs ~15 ms a token on a laptop CPU
+    context_tokens: int = 4096  # model context window requested
+    threads: int = 0  # llama.cpp threads, 0 = all cores
+    runs: int = 3  # a passing candidate must pass this many fresh runs, else it is flaky
+    timeout: float = 30.0  # seconds per candidate test run
+    repair_rounds: int = 2  # extra rounds fed with failures / uncovered lines
+    target_seconds: float = 240.0  # time budget per target, repair rounds included
+    include_private: bool = False  # also _private functions
+    include: tuple[str, ...] = ()  # only files matching these globs
+    exclude: tuple[str, ...] = ()  # skip files matching these globs
+    python: str = sys.executable  # interpreter that runs the tests (needs pytest and coverage)
+    tests_dir: str = ""  # where new test files go; empty: follow the project's layout
+    dry_run: bool = False  # write nothing
+    json: bool = False  # print the full report as JSON on stdout
+    progress: bool = True  # progress bar on a TTY
+
+
+# Help text for each option, shared by argparse and the README.
+HELP: dict[str, str] = {
+    "model": "model: 'default' (embedded Qwen2.5-Coder-1.5B), 'small' (SmolLM2-135M), a .gguf path, or fake:FILE",
+    "backend": "model backend (llama_cpp, fake); default: chosen from --model",
+    "samples": "completions sampled per target and round (k)",
+    "temperature": "sampling temperature",
+    "top_p": "nucleus sampling threshold",
+    "max_tokens": "token limit per completion",
+    "seed": "base random seed (sample i uses seed+i)",
+    "prompt_tokens": "token budget for the prompt",
+    "context_tokens": "model context window",
+    "threads": "CPU threads for llama.cpp (0: all cores)",
+    "runs": "fresh runs a passing test must pass to count as stable",
+    "timeout": "seconds allowed per candidate test run",
+    "repair_rounds": "repair rounds for targets with failures or uncovered lines",
+    "target_seconds": "time budget per target",
+    "include_private": "also write tests for _private functions and methods",
+    "include": "only files matching this glob (repeatable)",
+    "exclude": "skip files matching this glob (repeatable)",
+    "python": "Python interpreter that runs the tests",
+    "tests_dir": "folder for new test files (default: the project's own layout)",
+    "dry_run": "validate and measure, but write nothing",
+    "json": "print the full report as JSON",
+    "progress": "show a progress bar on a TTY",
+}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    default = _FIELDS[name].default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(value)
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return value
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                return tuple(v for v in value.split(",") if v)
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise ValueError(value)
+            return tuple(value)
+        if isinstance(default, int):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if isinstance(default, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise FatalError(f"{source}: bad value {value!r} for '{name}' (expected {type(default).__name__})") from None
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` with a pyproject.toml, setup.py, setup.cfg or .git."""
+    start = start.resolve()
+    here = start if start.is_dir() else start.parent
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
+            return folder
+    return here
+
+
+def read_pyproject(root: Path) -> dict[str, Any]:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise FatalError(f"{path}: cannot read it as TOML: {exc}") from None
+    table = data.get("tool", {}).get("testbot", {})
+    if not isinstance(table, dict):
+        raise FatalError(f"{path}: [tool.testbot] must be a table")
+    values = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            known = ", ".join(sorted(k.replace("_", "-") for k in _FIELDS))
+            raise FatalError(f"{path}: unknown key '{key}' in [tool.testbot] (known keys: {known})")
+        values[name] = _coerce(name, value, f"{path} [tool.testbot]")
+    return values
+
+
+def read_env(environ: dict[str, str]) -> dict[str, Any]:
+    values = {}
+    for name in _FIELDS:
+        key = "TESTBOT_" + name.upper()
+        if key in environ:
+            values[name] = _coerce(name, environ[key], f"environment variable {key}")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting; defaults are None so that unset flags fall through to pyproject/env."""
+    for name, f in _FIELDS.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=HELP[name])
+        elif isinstance(f.default, tuple):
+            parser.add_argument(flag, dest=name, action="append", default=None, metavar="GLOB", help=HELP[name])
+        else:
+            kind = type(f.default)
+            parser.add_argument(flag, dest=name, type=kind, default=None, help=f"{HELP[name]} (default: {f.default!r})")
+
+
+def resolve(cli: argparse.Namespace, root: Path, environ: dict[str, str] | None = None) -> Settings:
+    values: dict[str, Any] = {}
+    values.update(read_env(dict(os.environ) if environ is None else environ))
+    values.update(read_pyproject(root))
+    for name in _FIELDS:
+        value = getattr(cli, name, None)
+        if value is not None:
+            values[name] = tuple(value) if isinstance(value, list) else value
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    problems = []
+    if s.samples < 1:
+        problems.append("samples must be at least 1")
+    if s.runs < 1:
+        problems.append("runs must be at least 1")
+    if not 0 < s.top_p <= 1:
+        problems.append("top_p must be in (0, 1]")
+    if s.temperature < 0:
+        problems.append("temperature must be >= 0")
+    if s.timeout <= 0 or s.target_seconds <= 0:
+        problems.append("timeout and target_seconds must be positive")
+    if s.repair_rounds < 0:
+        problems.append("repair_rounds must be >= 0")
+    if problems:
+        raise FatalError("bad settings: " + "; ".join(problems))
+
+
+def settings_fingerprint(s: Settings) -> dict[str, Any]:
+    """The settings that change what gets generated (for caches and provenance)."""
+    keys = ("model", "samples", "temperature", "top_p", "max_tokens", "seed", "prompt_tokens", "repair_rounds")
+    return {k: getattr(s, k) for k in keys}
+
+
+def replace(s: Settings, **changes: Any) -> Settings:
+    return dataclasses.replace(s, **changes)
+
+
+__all__ = ["Settings", "HELP", "add_arguments", "resolve", "find_project_root", "replace", "field"]

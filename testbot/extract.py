@@ -1,0 +1,181 @@
+"""Pull test code out of a completion and split it into single-test candidates.
+
+Each candidate is a standalone test module: the imports, fixtures and helpers that one test
+needs, and that test. One broken test then cannot sink its siblings.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    target_id: str
+    name: str  # "test_x", or "TestX::test_y" for a method of a test class
+    code: str  # a complete test module holding just this test
+    test_source: str  # the test itself (for a class method: the method, unindented from the class)
+    class_name: str  # the test class it belongs to, "" for a plain function
+    class_prelude: str  # the class's non-test members (setup, fixtures), "" if none
+    imports: tuple[str, ...]  # import statements it needs
+    helpers: tuple[str, ...]  # fixtures, helper functions, constants it needs, in file order
+    round: int
+    sample: int  # which completion it came from (0 = best ranked)
+    mean_logprob: float
+
+
+@dataclass(frozen=True)
+class Extraction:
+    candidates: tuple[Candidate, ...]
+    error: str  # why nothing could be parsed, "" if parsing worked
+
+
+def code_from_completion(text: str) -> str:
+    """The Python code in a completion: the fenced block(s) if any, else the raw text."""
+    blocks = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("", "python", "py", "python3")]
+    if blocks:
+        return "\n\n".join(blocks)
+    return text.replace("```", "")
+
+
+def _parse_longest_prefix(code: str) -> tuple[ast.Module | None, str, str]:
+    """Parse ``code``; if generation stopped mid-statement, drop lines from the end until it parses."""
+    try:
+        return ast.parse(code), code, ""
+    except SyntaxError as exc:
+        first_error = f"line {exc.lineno}: {exc.msg}"
+    lines = code.splitlines()
+    for end in range(len(lines) - 1, 0, -1):
+        if lines[end - 1].strip() == "" or lines[end].startswith((" ", "\t")) is False:
+            prefix = "\n".join(lines[:end])
+            try:
+                return ast.parse(prefix), prefix, ""
+            except SyntaxError:
+                continue
+    return None, code, first_error
+
+
+def _bound_names(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, ast.ImportFrom):
+        return {a.asname or a.name for a in node.names}
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.Assign):
+        return {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    return set()
+
+
+def _used_names(node: ast.AST) -> set[str]:
+    used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    for sub in ast.walk(node):  # fixtures are requested by parameter name
+        if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
+            used |= {a.arg for a in sub.args.args + sub.args.kwonlyargs}
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
+            used.add(sub.value.id)
+    return used
+
+
+def _is_test_function(node: ast.stmt) -> bool:
+    return isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")
+
+
+def _is_test_class(node: ast.stmt) -> bool:
+    return isinstance(node, ast.ClassDef) and node.name.startswith("Test")
+
+
+def _segment(code_lines: list[str], node: ast.stmt) -> str:
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return "\n".join(code_lines[start - 1 : node.end_lineno])
+
+
+def _dedent(text: str) -> str:
+    lines = text.splitlines()
+    indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+    cut = min(indents) if indents else 0
+    return "\n".join(line[cut:] for line in lines)
+
+
+def split_tests(
+    text: str, *, target_id: str, protected: set[str], round: int = 0, sample: int = 0, mean_logprob: float = 0.0
+) -> Extraction:
+    """Split a completion into candidates. ``protected`` are names of the code under test: a completion
+    that redefines them (pastes a copy of the function) has those definitions removed, so the tests
+    run against the real code that they import."""
+    code = code_from_completion(text)
+    tree, code, error = _parse_longest_prefix(code)
+    if tree is None:
+        return Extraction((), f"syntax error: {error}")
+    lines = code.splitlines()
+    imports: list[tuple[set[str], str]] = []
+    helpers: list[tuple[set[str], ast.stmt, str]] = []
+    tests: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imports.append((_bound_names(node), _segment(lines, node)))
+        elif _is_test_function(node) or _is_test_class(node):
+            tests.append(node)
+        elif isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
+            continue  # a script entry point, never part of a test module
+        elif _bound_names(node) & protected:
+            continue  # a pasted copy of the code under test: the tests must use the real one
+        elif isinstance(node, ast.Expr):
+            continue  # stray strings and calls at module level
+        else:
+            helpers.append((_bound_names(node), node, _segment(lines, node)))
+
+    def closure(used: set[str]) -> tuple[list[str], list[str]]:
+        needed = set(used)
+        changed = True
+        while changed:  # helpers that use other helpers
+            changed = False
+            for bound, node, _ in helpers:
+                if bound & needed:
+                    extra = _used_names(node) - needed
+                    if extra:
+                        needed |= extra
+                        changed = True
+        chosen_helpers = [src for bound, _, src in helpers if bound & needed]
+        chosen_imports = [src for bound, src in imports if bound & needed or "*" in bound or bound == {"pytest"}]
+        return chosen_imports, chosen_helpers
+
+    units: list[tuple[str, str, str, str, set[str]]] = []  # (name, test source, class name, class prelude, used)
+    for node in tests:
+        if isinstance(node, ast.ClassDef):
+            members = [m for m in node.body if not _is_test_function(m)]
+            prelude = "\n".join(_dedent(_segment(lines, m)) for m in members if not isinstance(m, ast.Expr))
+            for method in (m for m in node.body if _is_test_function(m)):
+                used = _used_names(method) | set().union(*[_used_names(m) for m in members] or [set()])
+                used |= {n.id for b in node.bases for n in ast.walk(b) if isinstance(n, ast.Name)}
+                units.append((f"{node.name}::{method.name}", _dedent(_segment(lines, method)), node.name, prelude, used))
+        else:
+            units.append((node.name, _segment(lines, node), "", "", _used_names(node)))
+    candidates = []
+    seen_names: dict[str, int] = {}
+    for name, source, class_name, prelude, used in units:
+        count = seen_names.get(name, 0)
+        seen_names[name] = count + 1
+        if count:  # the model wrote two tests with one name: the first would be shadowed, keep both
+            old = name.rsplit("::", 1)[-1]
+            new = f"{old}_{count + 1}"
+            source = re.sub(rf"\bdef {re.escape(old)}\b", f"def {new}", source, count=1)
+            name = name.replace(old, new) if not class_name else f"{class_name}::{new}"
+        chosen_imports, chosen_helpers = closure(used)
+        if class_name:
+            body = "\n\n".join(p for p in (prelude, source) if p.strip())
+            test_block = f"class {class_name}:\n" + "\n".join("    " + l if l.strip() else "" for l in body.splitlines())
+        else:
+            test_block = source
+        module = "\n".join(chosen_imports) + "\n\n\n" + "\n\n\n".join(chosen_helpers + [test_block]) + "\n"
+        candidates.append(Candidate(target_id, name, module.lstrip("\n"), source, class_name, prelude,
+                                    tuple(chosen_imports), tuple(chosen_helpers), round, sample, mean_logprob))
+    if not candidates:
+        return Extraction((), "no test functions in the completion")
+    return Extraction(tuple(candidates), "")

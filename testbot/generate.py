@@ -1,0 +1,79 @@
+"""Model backends behind one small Protocol, and k-sample generation ranked by mean log-probability."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from testbot.errors import FatalError
+from testbot.prompt import Prompt
+
+# Stop sequences: the end of the code block, the end of the chat turn, a script entry point.
+STOP = ("\n```", "<|im_end|>", "<|endoftext|>", "\nif __name__")
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # the assistant's answer, prefill included
+    seed: int
+    tokens: int  # generated tokens
+    mean_logprob: float  # mean log-probability of the generated tokens (higher: the model is surer)
+    seconds: float
+    prompt_tokens: int = 0
+
+
+class Backend(Protocol):
+    name: str  # model name, used in provenance comments and caches
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def complete(
+        self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int, stop: Sequence[str]
+    ) -> Completion: ...
+
+
+# name -> "module:factory"; factories take (model: str, settings) and return a Backend. Imported lazily.
+REGISTRY: dict[str, str] = {
+    "llama_cpp": "testbot.backends.llama_cpp:LlamaCppBackend",
+    "fake": "testbot.backends.fake:FakeBackend.from_spec",
+}
+
+
+def backend_name_for(model: str, backend: str = "") -> str:
+    if backend:
+        if backend not in REGISTRY:
+            raise FatalError(f"unknown backend '{backend}' (known: {', '.join(sorted(REGISTRY))})")
+        return backend
+    return "fake" if model.startswith("fake:") else "llama_cpp"
+
+
+def load_backend(model: str, backend: str = "", **options: object) -> Backend:
+    name = backend_name_for(model, backend)
+    module_name, _, attr = REGISTRY[name].partition(":")
+    factory: Callable[..., Backend] = importlib.import_module(module_name)  # type: ignore[assignment]
+    for part in attr.split("."):
+        factory = getattr(factory, part)
+    return factory(model, **options)
+
+
+def sample(
+    backend: Backend,
+    prompt: Prompt,
+    *,
+    k: int,
+    seed: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int,
+    deadline: Callable[[], bool] = lambda: False,
+) -> list[Completion]:
+    """k completions with seeds seed, seed+1, ...; best-first by mean token log-probability."""
+    out = []
+    for i in range(k):
+        if i and deadline():
+            break
+        out.append(backend.complete(prompt, seed=seed + i, temperature=temperature, top_p=top_p,
+                                    max_tokens=max_tokens, stop=STOP))
+    return sorted(out, key=lambda c: c.mean_logprob, reverse=True)

@@ -1,0 +1,114 @@
+"""Coverage gain of candidate tests over a baseline, read from coverage.py's data API, and greedy dedup."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coverage import CoverageData
+from coverage.parser import PythonParser
+
+from testbot.targets import Target
+
+Arc = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Measurable:
+    """The statements and branch arcs of a target that tests can cover."""
+
+    lines: frozenset[int]
+    branches: frozenset[Arc]
+
+
+@dataclass(frozen=True)
+class Covered:
+    lines: frozenset[int] = frozenset()
+    arcs: frozenset[Arc] = frozenset()
+
+    def __or__(self, other: Covered) -> Covered:
+        return Covered(self.lines | other.lines, self.arcs | other.arcs)
+
+
+@dataclass(frozen=True)
+class Gain:
+    lines: frozenset[int] = field(default_factory=frozenset)
+    branches: frozenset[Arc] = field(default_factory=frozenset)
+
+    def __bool__(self) -> bool:
+        return bool(self.lines or self.branches)
+
+    def __sub__(self, other: Gain) -> Gain:
+        return Gain(self.lines - other.lines, self.branches - other.branches)
+
+    def __or__(self, other: Gain) -> Gain:
+        return Gain(self.lines | other.lines, self.branches | other.branches)
+
+    @property
+    def size(self) -> int:
+        return len(self.lines) + len(self.branches)
+
+
+@functools.lru_cache(maxsize=128)
+def _analyse(text: str) -> tuple[frozenset[int], frozenset[Arc], dict[int, int]]:
+    parser = PythonParser(text=text)
+    parser.parse_source()
+    return frozenset(parser.statements), frozenset(parser.arcs()), dict(parser.exit_counts())
+
+
+def measurable(target: Target, text: str) -> Measurable:
+    """Statements among the target's lines that matter, and the arcs out of its branching lines."""
+    statements, arcs, exits = _analyse(text)
+    body = frozenset(range(target.def_line, target.end + 1))
+    lines = frozenset(n for n in statements if n in target.lines and n in body and n != target.def_line)
+    if not lines:  # e.g. a one-line function: the def line is its only statement
+        lines = frozenset(n for n in statements if n in target.lines and n in body)
+    branches = frozenset(a for a in arcs if a[0] in lines and exits.get(a[0], 0) > 1)
+    return Measurable(lines, branches)
+
+
+def read_covered(data_file: str | Path, source_file: Path) -> Covered:
+    """Lines and arcs of ``source_file`` that a run covered (CoverageData, not report text)."""
+    if not data_file:
+        return Covered()
+    data = CoverageData(basename=str(data_file))
+    data.read()
+    wanted = str(source_file.resolve())
+    for measured in data.measured_files():
+        if Path(measured).resolve() == Path(wanted):
+            lines = frozenset(data.lines(measured) or ())
+            arcs = frozenset(data.arcs(measured) or ())
+            return Covered(lines, arcs)
+    return Covered()
+
+
+def gain(covered: Covered, baseline: Covered, target: Measurable) -> Gain:
+    """What ``covered`` adds over ``baseline`` on the target's lines and branches."""
+    return Gain(
+        frozenset((covered.lines & target.lines) - baseline.lines),
+        frozenset((covered.arcs & target.branches) - baseline.arcs),
+    )
+
+
+def greedy_keep(gains: Sequence[Gain], already: Gain = Gain()) -> list[int]:
+    """Indices of the gains to keep: repeatedly the one adding most that is not yet covered (ties: first)."""
+    kept: list[int] = []
+    have = already
+    remaining = [i for i, g in enumerate(gains) if g]
+    while remaining:
+        best = max(remaining, key=lambda i: ((gains[i] - have).size, -i))
+        if not (gains[best] - have):
+            break
+        kept.append(best)
+        have = have | gains[best]
+        remaining.remove(best)
+    return kept
+
+
+def uncovered(target: Measurable, covered: Iterable[Covered]) -> tuple[frozenset[int], frozenset[Arc]]:
+    total = Covered()
+    for c in covered:
+        total = total | c
+    return target.lines - total.lines, target.branches - total.arcs

@@ -1,0 +1,263 @@
+"""The pipeline: targets -> context/prompt -> generate -> validate -> measure -> integrate.
+
+The CLI, the hook and the GitHub Action are thin adapters over :class:`Pipeline`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbot import sandbox
+from testbot.config import Settings, settings_fingerprint
+from testbot.context import build_context
+from testbot.errors import EnvironmentProblem
+from testbot.extract import Candidate, split_tests
+from testbot.generate import Backend, load_backend, sample
+from testbot.integrate import FileChange, Kept, integrate
+from testbot.layout import destination_for, existing_tests_for
+from testbot.measure import Covered, Gain, Measurable, gain, greedy_keep, measurable, read_covered
+from testbot.prompt import Feedback, build_prompt
+from testbot.report import CandidateResult, Funnel, Report, TargetReport
+from testbot.targets import Target
+from testbot import proc
+from testbot import validate as v
+
+Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    candidate: Candidate
+    result: CandidateResult
+    covered: Covered
+
+
+class Pipeline:
+    def __init__(self, root: Path, settings: Settings, backend: Backend | None = None,
+                 on_event: Event | None = None) -> None:
+        self.root = root.resolve()
+        self.s = settings
+        self._backend = backend
+        self.on_event = on_event or (lambda *a: None)
+        self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5)
+        self._baselines: dict[Path, Covered] = {}
+        self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
+
+    # -- the model is loaded on first use: fully covered targets never pay for it
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = load_backend(self.s.model, self.s.backend, context_tokens=self.s.context_tokens,
+                                         threads=self.s.threads)
+        return self._backend
+
+    def model_name(self) -> str:
+        return self._backend.name if self._backend is not None else self.s.model
+
+    def check_environment(self) -> None:
+        """pytest and coverage must be importable by the interpreter that runs the tests."""
+        res = proc.run([self.s.python, "-c", "import pytest, coverage"], timeout=60)
+        if res.returncode != 0:
+            missing = "pytest" if "pytest" in res.output else "coverage" if "coverage" in res.output else "pytest/coverage"
+            if res.returncode == 127:
+                raise EnvironmentProblem(f"cannot run the Python interpreter {self.s.python!r}: {res.stderr.strip()}")
+            raise EnvironmentProblem(f"{missing} is not installed for {self.s.python}: "
+                                     f"pip install pytest coverage (into the environment that runs your tests)")
+
+    def run(self, targets: Sequence[Target]) -> Report:
+        start = time.monotonic()
+        self.check_environment()
+        reports: list[TargetReport] = []
+        kept_by_file: dict[Path, list[Kept]] = {}
+        with v.Workspace(self.root, self.s.python, self.limits) as ws:
+            for module, import_root in sorted({(t.module, t.import_root) for t in targets}):
+                ws.check_import(module, import_root)  # fails fast, naming a missing dependency
+            for target in targets:
+                self.on_event("start", target, None)
+                report, kept = self._target(ws, target)
+                reports.append(report)
+                if kept:
+                    kept_by_file.setdefault(destination_for(target, self.root, self.s.tests_dir), []).extend(kept)
+                self.on_event("done", target, report)
+            files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
+        reports = [_final_kept(r, files) for r in reports]  # the funnel's last stage counts what went into files
+        errors = tuple(f.error for f in files if f.error)
+        return Report(tuple(reports), tuple(files), self.model_name(), time.monotonic() - start, self.s.dry_run,
+                      errors, settings_fingerprint(self.s))
+
+    # -- one target
+    def _baseline(self, ws: v.Workspace, target: Target) -> Covered:
+        """Coverage of the target's file by importing it and by the project's existing tests for it."""
+        if target.file in self._baselines:
+            return self._baselines[target.file]
+        scratch_file = ws.scratch_path(target.file)
+        covered = read_covered(ws.check_import(target.module, target.import_root).coverage_file, scratch_file)
+        existing = [ws.scratch_path(p) for p in existing_tests_for(target, self.root)]
+        if existing:
+            res = ws.run_tests(existing, import_root=target.import_root, measure=target.file,
+                               timeout=max(self.s.timeout, 120))
+            covered = covered | read_covered(res.coverage_file, scratch_file)
+        self._baselines[target.file] = covered
+        return covered
+
+    def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
+        start = time.monotonic()
+        deadline = start + self.s.target_seconds
+        text = target.file.read_text(encoding="utf-8")
+        meas = measurable(target, text)
+        baseline = self._baseline(ws, target)
+        have = Covered(baseline.lines & meas.lines, baseline.arcs & meas.branches)
+        before = (len(have.lines), len(have.arcs))
+        if not (meas.lines - have.lines) and not (meas.branches - have.arcs):
+            note = "already fully covered" if meas.lines else "nothing to cover"
+            return self._report(target, meas, before, [], [], Funnel(), 0, start, 0, 0, 0, note), []
+        ctx = build_context(target, self.root, self.s.tests_dir)
+        folder = destination_for(target, self.root, self.s.tests_dir).parent
+        protected = {target.qualname.split(".")[0]}
+        outcomes: list[_Outcome] = []
+        kept: list[_Outcome] = []
+        funnel = Funnel()
+        feedback: Feedback | None = None
+        completions = tokens = prompt_tokens = 0
+        rounds = 0
+        note = ""
+        for round_no in range(1 + self.s.repair_rounds):
+            if round_no and time.monotonic() > deadline:
+                note = "time budget spent"
+                break
+            if round_no and kept and not _missing(meas, have):
+                break
+            rounds += 1
+            prompt = build_prompt(ctx, budget=self.s.prompt_tokens, feedback=feedback, round=round_no,
+                                  count=self.backend.count_tokens)
+            samples = sample(self.backend, prompt, k=self.s.samples, seed=self.s.seed + round_no * self.s.samples,
+                             temperature=self.s.temperature, top_p=self.s.top_p, max_tokens=self.s.max_tokens,
+                             deadline=lambda: time.monotonic() > deadline)
+            completions += len(samples)
+            tokens += sum(c.tokens for c in samples)
+            prompt_tokens = max(prompt_tokens, prompt.tokens)
+            round_outcomes: list[_Outcome] = []
+            for rank, completion in enumerate(samples):
+                ex = split_tests(completion.text, target_id=target.id, protected=protected, round=round_no,
+                                 sample=rank, mean_logprob=completion.mean_logprob)
+                if ex.error:
+                    funnel = funnel + Funnel(generated=1)
+                    outcomes.append(_Outcome(_empty_candidate(target, round_no, rank, completion.mean_logprob),
+                                             CandidateResult(f"completion {rank}", round_no, rank,
+                                                             completion.mean_logprob, v.SYNTAX_ERROR, ex.error, False),
+                                             Covered()))
+                    continue
+                funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
+                for cand in ex.candidates:
+                    round_outcomes.append(self._validate(ws, target, cand, folder))
+            passed = [o for o in round_outcomes if o.result.outcome == v.PASSED]
+            stable = [o for o in passed if o.result.stable]
+            gains = [gain(o.covered, have, meas) for o in stable]
+            chosen = greedy_keep(gains)
+            funnel = funnel + Funnel(passed=len(passed), stable=len(stable), added_coverage=sum(1 for g in gains if g))
+            chosen_set = set(chosen)
+            for i, o in enumerate(stable):
+                g = gains[i]
+                res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
+                                         "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen_set})
+                round_outcomes[round_outcomes.index(o)] = _Outcome(o.candidate, res, o.covered)
+            for i in chosen:
+                o = next(r for r in round_outcomes if r.candidate is stable[i].candidate)
+                kept.append(o)
+                have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
+            outcomes.extend(round_outcomes)
+            feedback = _feedback(meas, have, round_outcomes, kept, text)
+        model = self.model_name()
+        kept_items = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
+                           target.id, model) for o in kept]
+        funnel = funnel + Funnel(kept=len(kept_items))
+        report = self._report(target, meas, before, outcomes, kept, funnel, rounds, start, completions, tokens,
+                              prompt_tokens, note, have)
+        return report, kept_items
+
+    def _validate(self, ws: v.Workspace, target: Target, cand: Candidate, folder: Path) -> _Outcome:
+        path = ws.write_candidate(cand, folder)
+        scratch_target = ws.scratch_path(target.file)
+        first = ws.run_tests([path], import_root=target.import_root, measure=target.file)
+        covered = read_covered(first.coverage_file, scratch_target) if first.outcome == v.PASSED else Covered()
+        stable = first.outcome == v.PASSED
+        outcome, detail, seconds = first.outcome, first.detail, first.seconds
+        if stable:
+            for _ in range(self.s.runs - 1):
+                again = ws.run_tests([path], import_root=target.import_root)
+                seconds += again.seconds
+                if again.outcome != v.PASSED:
+                    stable = False
+                    detail = f"flaky: passed once, then {again.outcome}\n{again.detail}"
+                    break
+        path.unlink(missing_ok=True)
+        return _Outcome(cand, CandidateResult(cand.name, cand.round, cand.sample, cand.mean_logprob, outcome,
+                                              detail, stable, seconds=seconds), covered)
+
+    def _integrate(self, ws: v.Workspace, dest: Path, kept: list[Kept]) -> FileChange:
+        def passes(text: str) -> bool:
+            scratch = ws.scratch_path(dest)
+            scratch.parent.mkdir(parents=True, exist_ok=True)
+            original = scratch.read_text(encoding="utf-8") if scratch.exists() else None
+            scratch.write_text(text, encoding="utf-8")
+            try:
+                res = ws.run_tests([scratch], import_root=self._import_root_for(kept))
+            finally:
+                if original is None:
+                    scratch.unlink(missing_ok=True)
+                else:
+                    scratch.write_text(original, encoding="utf-8")
+            return res.outcome == v.PASSED
+
+        return integrate(dest, kept, passes=passes, dry_run=self.s.dry_run)
+
+    def _import_root_for(self, kept: list[Kept]) -> Path:
+        return self._roots[kept[0].target_id]
+
+    def _report(self, target: Target, meas: Measurable, before: tuple[int, int], outcomes: list[_Outcome],
+                kept: list[_Outcome], funnel: Funnel, rounds: int, start: float, completions: int, tokens: int,
+                prompt_tokens: int, note: str, have: Covered | None = None) -> TargetReport:
+        gained = Gain()
+        for o in kept:
+            gained = gained | Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches))
+        self._roots[target.id] = target.import_root
+        return TargetReport(
+            target=target.id, funnel=funnel, candidates=tuple(o.result for o in outcomes),
+            kept=tuple(o.candidate.name for o in kept), gain_lines=len(gained.lines), gain_branches=len(gained.branches),
+            lines_total=len(meas.lines), branches_total=len(meas.branches), lines_before=before[0],
+            branches_before=before[1], rounds=rounds, seconds=round(time.monotonic() - start, 2),
+            completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note)
+
+
+def _missing(meas: Measurable, have: Covered) -> bool:
+    return bool((meas.lines - have.lines) or (meas.branches - have.arcs))
+
+
+def _feedback(meas: Measurable, have: Covered, outcomes: list[_Outcome], kept: list[_Outcome], text: str) -> Feedback:
+    lines = text.splitlines()
+    missing_lines = sorted(meas.lines - have.lines)
+    for a, b in sorted(meas.branches - have.arcs):  # a branch not taken: point at the line that decides it
+        if a not in missing_lines:
+            missing_lines.append(a)
+    uncovered = tuple((n, lines[n - 1].strip()) for n in sorted(set(missing_lines)) if 0 < n <= len(lines))
+    failures = tuple((o.candidate.test_source, o.result.detail) for o in outcomes
+                     if o.result.outcome in (v.ASSERTION_FAILURE, v.ERROR, v.IMPORT_ERROR))[:2]
+    return Feedback(failures=failures if not kept else failures[:1], uncovered=uncovered,
+                    kept_tests=tuple(o.candidate.test_source for o in kept)[:4])
+
+
+def _empty_candidate(target: Target, round_no: int, rank: int, logprob: float) -> Candidate:
+    return Candidate(target.id, f"completion {rank}", "", "", "", "", (), (), round_no, rank, logprob)
+
+
+def _final_kept(report: TargetReport, files: list[FileChange]) -> TargetReport:
+    """Lower the funnel's 'kept' where a test was dropped while integrating its file."""
+    skipped = {s.split(": ", 1)[0] for f in files for s in f.skipped}
+    dropped = sum(1 for name in report.kept if f"{report.target} {name}" in skipped)
+    if not dropped:
+        return report
+    return dataclasses.replace(report, funnel=dataclasses.replace(report.funnel, kept=report.funnel.kept - dropped))

@@ -1,0 +1,154 @@
+"""Turn a Context into a structured prompt that fits a token budget."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from testbot.context import Context
+
+SYSTEM = (
+    "You are an expert Python developer who writes small, correct pytest unit tests. "
+    "You import the code under test from its module and never copy or redefine it."
+)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What a repair round tells the model about the previous round."""
+
+    failures: tuple[tuple[str, str], ...] = ()  # (test source, error output)
+    uncovered: tuple[tuple[int, str], ...] = ()  # (line number, line text) still not run by any kept test
+    kept_tests: tuple[str, ...] = ()  # tests already kept, so the model writes different ones
+
+
+@dataclass(frozen=True)
+class Prompt:
+    key: str  # the target id, so fakes and caches know what the prompt is for
+    round: int  # 0 for the first round, 1.. for repair rounds
+    system: str
+    user: str
+    prefill: str  # the start of the assistant's answer; the completion continues it
+    tokens: int  # estimated prompt size
+    dropped: tuple[str, ...] = ()  # sections left out to fit the budget
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough count for code (~3.5 characters a token) when no tokenizer is at hand."""
+    return max(1, int(len(text) / 3.5))
+
+
+def _fence(code: str) -> str:
+    return f"```python\n{code.rstrip()}\n```"
+
+
+def _cut_tests(text: str, max_chars: int) -> str:
+    """Keep whole top-level statements of an example test file up to ``max_chars``."""
+    if len(text) <= max_chars:
+        return text
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return text[:max_chars]
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for node in tree.body:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        chunk = "\n".join(lines[start - 1 : node.end_lineno])
+        if size + len(chunk) > max_chars:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            break
+        kept.append(chunk)
+        size += len(chunk) + 2
+    return "\n\n".join(kept) + "\n# ... more tests ..."
+
+
+def _numbered(source: str, first_line: int) -> str:
+    return "\n".join(f"{first_line + i:>4}| {line}" for i, line in enumerate(source.splitlines()))
+
+
+def build_prompt(
+    ctx: Context,
+    *,
+    budget: int = 1500,
+    feedback: Feedback | None = None,
+    round: int = 0,
+    count: Callable[[str], int] = estimate_tokens,
+) -> Prompt:
+    t = ctx.target
+    top = t.qualname.split(".")[0]
+    what = f"the method `{t.qualname}`" if t.class_name else f"the function `{t.name}`"
+    if t.kind == "property":
+        what = f"the property `{t.qualname}`"
+    header = f"Write pytest unit tests for {what} from module `{t.module}` (file {t.rel})."
+    if t.is_async:
+        header += " It is a coroutine: drive it with asyncio.run(...) inside plain (non-async) test functions."
+    required = [
+        header,
+        "## Code under test\n" + (_numbered(t.source, t.start) if feedback and feedback.uncovered else _fence(t.source)),
+        "## Import it like this\n" + _fence(ctx.import_line)
+        + f"\nImport `{top}` from `{t.module}` exactly like this. Never copy, paste or redefine `{top}` or any other "
+          "code from the module in the test file: the tests must run the real code.",
+    ]
+    optional: list[tuple[str, str]] = []  # (name, text), most important first
+    if ctx.class_outline:
+        optional.append(("class", f"## The class `{t.class_name}` (other members)\n" + _fence(ctx.class_outline)))
+    if ctx.related:
+        body = "\n\n".join(f"# from {r.origin}\n{r.text}" for r in ctx.related)
+        optional.append(("related", "## Code it uses (signatures and docs)\n" + _fence(body)))
+    if ctx.example_tests.strip():
+        optional.append(("examples", f"## Existing tests in this project ({ctx.example_path}): follow their style and "
+                                     "reuse their fixtures, but do not repeat them\n" + _fence(ctx.example_tests)))
+    if ctx.fixtures:
+        optional.append(("fixtures", "## Fixtures available from conftest.py\n" + ", ".join(ctx.fixtures)))
+    if ctx.module_imports:
+        optional.append(("imports", "## The module imports\n" + _fence(ctx.module_imports)))
+    if ctx.usages:
+        optional.append(("usages", "## How it is called elsewhere\n" + _fence("\n".join(ctx.usages))))
+    repair: list[str] = []
+    if feedback:
+        if feedback.kept_tests:
+            repair.append("## Tests already written (do not repeat them)\n" + _fence("\n\n".join(feedback.kept_tests)))
+        for source, error in feedback.failures[:2]:
+            repair.append("## A previous test failed\n" + _fence(source) + "\nError:\n```\n" + error.strip()[-1200:]
+                          + "\n```\nFix the mistake: check the expected values against the code above.")
+        if feedback.uncovered:
+            listing = "\n".join(f"{n:>4}| {text}" for n, text in feedback.uncovered[:30])
+            repair.append("## Lines not covered yet\nNo test runs these lines of the code under test:\n```\n" + listing
+                          + "\n```\nWrite new tests whose inputs make exactly these lines run.")
+    rules = (
+        "## Rules\n"
+        "- Write 3 to 6 short test functions named test_..., each checking one behaviour with plain assert.\n"
+        "- Cover every branch: typical input, edge cases, and each error path (with pytest.raises).\n"
+        "- Only assert values you are sure of: work them out step by step from the code above.\n"
+        "- No network, no sleeping; write files only under pytest's tmp_path.\n"
+        "- Answer with one ```python code block and nothing else."
+    )
+
+    def assemble(parts: Sequence[str]) -> str:
+        return "\n\n".join(parts)
+
+    dropped: list[str] = []
+    sections = list(optional)
+    user = assemble(required + [text for _, text in sections] + repair + [rules])
+    while count(SYSTEM) + count(user) > budget and sections:
+        # Shrink the example tests before dropping anything; then drop from the least important end.
+        names = [name for name, _ in sections]
+        if "examples" in names:
+            i = names.index("examples")
+            text = sections[i][1]
+            if len(text) > 900:
+                cut = _cut_tests(ctx.example_tests, max(400, len(ctx.example_tests) // 2))
+                shrunk = f"## Existing tests in this project ({ctx.example_path}): follow their style\n" + _fence(cut)
+                if len(shrunk) < len(text):
+                    sections[i] = ("examples", shrunk)
+                    user = assemble(required + [s for _, s in sections] + repair + [rules])
+                    continue
+        name, _ = sections.pop()
+        dropped.append(name)
+        user = assemble(required + [text for _, text in sections] + repair + [rules])
+    prefill = f"```python\nimport pytest\n\n{ctx.import_line}\n"
+    return Prompt(t.id, round, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill), tuple(dropped))
