@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,15 +70,21 @@ def measurable(target: Target, text: str) -> Measurable:
     return Measurable(lines, branches)
 
 
-def read_covered(data_file: str | Path, source_file: Path) -> Covered:
-    """Lines and arcs of ``source_file`` that a run covered (CoverageData, not report text)."""
+def read_covered(data_file: str | Path, source_file: Path, test_module: str = "") -> Covered:
+    """Lines and arcs of ``source_file`` that a run covered (CoverageData, not report text).
+
+    With ``test_module``, only what the tests of that module covered (needs a run recorded with
+    ``dynamic_context = test_function``, whose contexts read "module.test" or "module.Class.test").
+    """
     if not data_file:
         return Covered()
     data = CoverageData(basename=str(data_file))
     data.read()
-    wanted = str(source_file.resolve())
+    if test_module:
+        data.set_query_contexts([rf"^{re.escape(test_module)}\."])
+    wanted = source_file.resolve()
     for measured in data.measured_files():
-        if Path(measured).resolve() == Path(wanted):
+        if Path(measured).resolve() == wanted:
             lines = frozenset(data.lines(measured) or ())
             arcs = frozenset(data.arcs(measured) or ())
             return Covered(lines, arcs)

@@ -140,7 +140,7 @@ class Pipeline:
             completions += len(samples)
             tokens += sum(c.tokens for c in samples)
             prompt_tokens = max(prompt_tokens, prompt.tokens)
-            round_outcomes: list[_Outcome] = []
+            round_candidates: list[Candidate] = []
             for rank, completion in enumerate(samples):
                 ex = split_tests(completion.text, target_id=target.id, protected=protected, round=round_no,
                                  sample=rank, mean_logprob=completion.mean_logprob)
@@ -152,8 +152,8 @@ class Pipeline:
                                              Covered()))
                     continue
                 funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
-                for cand in ex.candidates:
-                    round_outcomes.append(self._validate(ws, target, cand, folder))
+                round_candidates.extend(ex.candidates)
+            round_outcomes = self._validate_all(ws, target, round_candidates, folder)
             passed = [o for o in round_outcomes if o.result.outcome == v.PASSED]
             stable = [o for o in passed if o.result.stable]
             gains = [gain(o.covered, have, meas) for o in stable]
@@ -179,8 +179,48 @@ class Pipeline:
                               prompt_tokens, note, have)
         return report, kept_items
 
-    def _validate(self, ws: v.Workspace, target: Target, cand: Candidate, folder: Path) -> _Outcome:
-        path = ws.write_candidate(cand, folder)
+    def _validate_all(self, ws: v.Workspace, target: Target, cands: list[Candidate], folder: Path) -> list[_Outcome]:
+        """Run a round's candidates: together in one pytest process with per-test coverage contexts, then
+        ``runs - 1`` fresh re-runs of those that passed. A batch that crashes, hangs or tampers with the
+        sources is redone one candidate at a time, so one hostile test cannot sink the others."""
+        if not cands:
+            return []
+        paths = [ws.write_candidate(c, folder) for c in cands]
+        scratch_target = ws.scratch_path(target.file)
+        try:
+            batch = ws.run_batch(paths, import_root=target.import_root, measure=target.file,
+                                 timeout=self.s.timeout + 2 * len(paths))
+            if batch is None:
+                return [self._validate_one(ws, target, c, p) for c, p in zip(cands, paths)]
+            results, data_file = batch
+            covered = {p: read_covered(data_file, scratch_target, p.stem) for p in paths
+                       if results[p].outcome == v.PASSED}
+            flaky: dict[Path, str] = {}
+            seconds = {p: results[p].seconds for p in paths}
+            for _ in range(self.s.runs - 1):
+                still = [p for p in covered if p not in flaky]
+                if not still:
+                    break
+                again = ws.run_batch(still, import_root=target.import_root, timeout=self.s.timeout + 2 * len(still))
+                for p in still:
+                    res = again[0][p] if again is not None else ws.run_tests([p], import_root=target.import_root)
+                    seconds[p] += res.seconds
+                    if res.outcome != v.PASSED:
+                        flaky[p] = f"flaky: passed once, then {res.outcome}\n{res.detail}"
+            out = []
+            for c, p in zip(cands, paths):
+                r = results[p]
+                stable = r.outcome == v.PASSED and p not in flaky
+                detail = flaky.get(p, r.detail)
+                out.append(_Outcome(c, CandidateResult(c.name, c.round, c.sample, c.mean_logprob, r.outcome, detail,
+                                                       stable, seconds=round(seconds[p], 2)),
+                                    covered.get(p, Covered())))
+            return out
+        finally:
+            for p in paths:
+                p.unlink(missing_ok=True)
+
+    def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path) -> _Outcome:
         scratch_target = ws.scratch_path(target.file)
         first = ws.run_tests([path], import_root=target.import_root, measure=target.file)
         covered = read_covered(first.coverage_file, scratch_target) if first.outcome == v.PASSED else Covered()
@@ -194,9 +234,8 @@ class Pipeline:
                     stable = False
                     detail = f"flaky: passed once, then {again.outcome}\n{again.detail}"
                     break
-        path.unlink(missing_ok=True)
         return _Outcome(cand, CandidateResult(cand.name, cand.round, cand.sample, cand.mean_logprob, outcome,
-                                              detail, stable, seconds=seconds), covered)
+                                              detail, stable, seconds=round(seconds, 2)), covered)
 
     def _integrate(self, ws: v.Workspace, dest: Path, kept: list[Kept]) -> FileChange:
         def passes(text: str) -> bool:

@@ -75,6 +75,7 @@ class Workspace:
         self.runs.mkdir()
         shutil.copy(_PLUGIN, self.support / "testbot_result_plugin.py")
         (self.support / "coveragerc").write_text("[run]\nbranch = True\n")
+        (self.support / "coveragerc-contexts").write_text("[run]\nbranch = True\ndynamic_context = test_function\n")
         (self.support / "import_module.py").write_text("import importlib, sys\nimportlib.import_module(sys.argv[1])\n")
         self._fingerprint = self.fingerprint()
         return self
@@ -116,6 +117,29 @@ class Workspace:
             paths.append(str(self.project))
         return {"PYTHONPATH": os.pathsep.join(paths), "TESTBOT_RESULT_FILE": str(result_file)}
 
+    def _pytest(self, test_files: list[Path], import_root: Path, measure: Path | None, timeout: float | None,
+                contexts: bool = False) -> tuple[object, Path, Path]:
+        n = self._next()
+        result_file = self.runs / f"result-{n}.json"
+        data_file = self.runs / f"coverage-{n}"
+        args = [self.python]
+        if measure is not None:
+            rc = self.support / ("coveragerc-contexts" if contexts else "coveragerc")
+            args += ["-m", "coverage", "run", f"--rcfile={rc}", "--branch",
+                     f"--data-file={data_file}", f"--include={self.scratch_path(measure)}"]
+        args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
+                 "--continue-on-collection-errors", "-o", "console_output_style=classic", *map(str, test_files)]
+        limits = self.limits if timeout is None else sandbox.Limits(**{**self.limits.__dict__, "wall_seconds": timeout})
+        proc = sandbox.run_sandboxed(args, cwd=self.project, limits=limits,
+                                     extra_env=self._env(import_root, result_file))
+        return proc, result_file, data_file
+
+    def _tampered(self) -> bool:
+        if self.fingerprint() != self._fingerprint:
+            self.restore()
+            return True
+        return False
+
     def run_tests(
         self,
         test_files: list[Path],
@@ -125,24 +149,47 @@ class Workspace:
         timeout: float | None = None,
     ) -> RunResult:
         """Run pytest on ``test_files`` (paths inside the scratch copy); with coverage of ``measure`` if given."""
-        n = self._next()
-        result_file = self.runs / f"result-{n}.json"
-        data_file = self.runs / f"coverage-{n}"
-        args = [self.python]
-        if measure is not None:
-            args += ["-m", "coverage", "run", f"--rcfile={self.support / 'coveragerc'}", "--branch",
-                     f"--data-file={data_file}", f"--include={self.scratch_path(measure)}"]
-        args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
-                 "-o", "console_output_style=classic", *map(str, test_files)]
-        limits = self.limits if timeout is None else sandbox.Limits(**{**self.limits.__dict__, "wall_seconds": timeout})
-        proc = sandbox.run_sandboxed(args, cwd=self.project, limits=limits,
-                                     extra_env=self._env(import_root, result_file))
+        proc, result_file, data_file = self._pytest(test_files, import_root, measure, timeout)
         outcome, detail = classify(proc, result_file)
-        current = self.fingerprint()
-        if current != self._fingerprint:
-            self.restore()
+        if self._tampered():
             outcome, detail = TAMPERED, "the test changed the project's source files"
         return RunResult(outcome, detail, proc.seconds, str(data_file) if measure is not None and data_file.exists() else "")
+
+    def run_batch(
+        self,
+        test_files: list[Path],
+        *,
+        import_root: Path,
+        measure: Path | None = None,
+        timeout: float | None = None,
+    ) -> tuple[dict[Path, RunResult], str] | None:
+        """Run several candidate files in one pytest process, coverage recorded per test function.
+
+        Returns each file's result and the coverage data file (query it with :func:`contexts_for`), or
+        None when the batch as a whole went wrong (crash, timeout, tampering): then run them one by one.
+        """
+        proc, result_file, data_file = self._pytest(test_files, import_root, measure, timeout, contexts=True)
+        tampered = self._tampered()
+        try:
+            data = json.loads(result_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if tampered or proc.timed_out or not data or not data.get("finished"):
+            return None
+        each = len(test_files) or 1
+        results = {}
+        for path in test_files:
+            sub = {
+                "finished": True,
+                "exitstatus": 0,
+                "collect_errors": [e for e in data["collect_errors"] if _in_file(e["nodeid"], path)],
+                "tests": [t for t in data["tests"] if _in_file(t["nodeid"], path)],
+            }
+            if any(t["outcome"] == "failed" for t in sub["tests"]) or sub["collect_errors"]:
+                sub["exitstatus"] = 1
+            outcome, detail = classify_data(sub, proc)
+            results[path] = RunResult(outcome, detail, proc.seconds / each, "")
+        return results, str(data_file) if measure is not None and data_file.exists() else ""
 
     def write_candidate(self, candidate: Candidate, folder: Path) -> Path:
         """Write a candidate module into the scratch copy of ``folder`` (so its conftest.py applies)."""
@@ -173,6 +220,10 @@ class Workspace:
         raise FatalError(f"cannot import {module}: {last}", 3)
 
 
+def _in_file(nodeid: str, path: Path) -> bool:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1] == path.name
+
+
 def classify(proc, result_file: Path) -> tuple[str, str]:
     """Outcome of one pytest run, from the plugin's JSON (never from pytest's text summary)."""
     if proc.timed_out:
@@ -181,6 +232,10 @@ def classify(proc, result_file: Path) -> tuple[str, str]:
         data = json.loads(result_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         data = None
+    return classify_data(data, proc)
+
+
+def classify_data(data: dict | None, proc) -> tuple[str, str]:
     if "No module named pytest" in proc.output or "No module named coverage" in proc.output:
         raise EnvironmentProblem(f"pytest and coverage must be installed in the environment that runs the tests "
                                  f"({proc.args[0]}): pip install pytest coverage")

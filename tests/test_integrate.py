@@ -1,0 +1,197 @@
+"""Composing kept tests into test files: merged imports, provenance, renames, nothing twice."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from testbot.extract import split_tests
+from testbot.integrate import Kept, compose, integrate
+from testbot.measure import Gain
+
+ID = "pkg/m.py::classify"
+
+
+def kept(code: str, lines=(5,), branches=((4, 5),)) -> list[Kept]:
+    ex = split_tests(code, target_id=ID, protected={"classify"})
+    assert ex.candidates, ex.error
+    return [Kept(c, Gain(frozenset(lines), frozenset(branches)), ID, "fake") for c in ex.candidates]
+
+
+def functions(text: str) -> list[str]:
+    return [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+
+
+TWO = '''\
+import os
+import pytest
+from pkg.m import classify
+
+
+def test_zero():
+    assert classify(0) == "zero"
+
+
+def test_sep():
+    assert os.sep and classify(1) == "positive"
+'''
+
+
+def test_new_file_gets_imports_once_and_a_provenance_comment_per_test():
+    text, added, skipped = compose("", kept(TWO))
+    assert added == ["test_zero", "test_sep"] and skipped == []
+    assert functions(text) == ["test_zero", "test_sep"]
+    assert text.count("from pkg.m import classify") == 1 and text.count("import pytest") == 1
+    assert "import os" in text
+    comments = [line for line in text.splitlines() if line.startswith("# testbot:")]
+    assert len(comments) == 2
+    assert comments[0].startswith(f"# testbot: {ID} +1 lines, +1 branches, model fake, sha ")
+    lines = text.splitlines()
+    assert lines[lines.index("def test_zero():") - 1] == comments[0]  # the comment sits right above its test
+    compile(text, "test_m.py", "exec")
+
+
+EXISTING = '''\
+"""Tests for pkg.m."""
+import pytest
+from pkg.m import classify
+
+
+def test_zero():
+    assert classify(0) == "zero"  # written by hand
+'''
+
+
+def test_existing_file_keeps_its_tests_and_new_imports_go_with_the_others():
+    text, added, _ = compose(EXISTING, kept(TWO))
+    assert text.startswith('"""Tests for pkg.m."""\nimport pytest\nfrom pkg.m import classify\nimport os\n')
+    assert 'assert classify(0) == "zero"  # written by hand' in text
+    assert functions(text) == ["test_zero", "test_zero_2", "test_sep"]  # the clash is renamed, not replaced
+    assert added == ["test_zero_2", "test_sep"]
+    assert text.count("from pkg.m import classify") == 1
+
+
+def test_composing_again_adds_nothing():
+    once, _, _ = compose(EXISTING, kept(TWO))
+    twice, added, skipped = compose(once, kept(TWO))
+    assert twice == once
+    assert added == []
+    assert skipped == [f"{ID} test_zero: already in the file", f"{ID} test_sep: already in the file"]
+
+
+def test_same_test_under_another_name_is_recognised():
+    once, _, _ = compose("", kept(TWO))
+    renamed = TWO.replace("def test_zero", "def test_zero_is_zero")
+    twice, added, _ = compose(once, kept(renamed))
+    assert twice == once and added == []
+
+
+def test_shared_fixture_is_written_once_and_a_conflicting_one_is_not_overwritten():
+    code = '''\
+import pytest
+from pkg.m import classify
+
+
+@pytest.fixture
+def zero():
+    return 0
+
+
+def test_a(zero):
+    assert classify(zero) == "zero"
+
+
+def test_b(zero):
+    assert classify(zero - 1) == "negative"
+'''
+    text, added, _ = compose("", kept(code))
+    assert added == ["test_a", "test_b"]
+    assert functions(text) == ["zero", "test_a", "test_b"]
+    conflicting = EXISTING + "\n\n@pytest.fixture\ndef zero():\n    return 'not zero'\n"
+    text, added, skipped = compose(conflicting, kept(code))
+    assert added == [] and text == conflicting
+    assert all("same name already exists" in s for s in skipped)
+
+
+def test_class_tests_are_regrouped_into_their_class():
+    code = '''\
+from pkg.m import classify
+
+
+class TestClassify:
+    def test_negative(self):
+        assert classify(-1) == "negative"
+
+    def test_zero(self):
+        assert classify(0) == "zero"
+'''
+    text, added, _ = compose("", kept(code))
+    assert added == ["TestClassify::test_negative", "TestClassify::test_zero"]
+    (cls,) = [n for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
+    assert [m.name for m in cls.body if isinstance(m, ast.FunctionDef)] == ["test_negative", "test_zero"]
+    assert text.count("# testbot:") == 2
+    clash, added, _ = compose(text.replace("# testbot", "# by hand"), kept(code.replace("== \"zero\"", "!= 1")))
+    assert "class TestClassify2:" in clash  # an existing class of that name is left alone
+
+
+def test_integrate_writes_a_file_that_passed(tmp_path: Path):
+    dest = tmp_path / "tests" / "test_m.py"
+    seen = []
+    change = integrate(dest, kept(TWO), passes=lambda text: seen.append(text) or True, dry_run=False)
+    assert change.written and change.created and change.error == ""
+    assert dest.read_text() == seen[0] == change.text
+    assert change.tests == ("test_zero", "test_sep")
+
+
+def test_integrate_dry_run_writes_nothing(tmp_path: Path):
+    dest = tmp_path / "tests" / "test_m.py"
+    change = integrate(dest, kept(TWO), passes=lambda text: True, dry_run=True)
+    assert not dest.exists() and not dest.parent.exists()
+    assert change.tests == ("test_zero", "test_sep") and not change.written
+
+
+def test_integrate_leaves_out_tests_that_fail_together(tmp_path: Path):
+    dest = tmp_path / "test_m.py"
+    # the file "passes" only without test_sep (say it breaks when run after the others)
+    change = integrate(dest, kept(TWO), passes=lambda text: "def test_sep" not in text, dry_run=False)
+    assert change.tests == ("test_zero",)
+    assert "def test_sep" not in dest.read_text()
+    assert any("test_sep: fails when run together" in s for s in change.skipped)
+
+
+def test_integrate_writes_nothing_when_no_combination_passes(tmp_path: Path):
+    dest = tmp_path / "test_m.py"
+    dest.write_text(EXISTING)
+    change = integrate(dest, kept(TWO), passes=lambda text: False, dry_run=False)
+    assert change.tests == () and not change.written
+    assert dest.read_text() == EXISTING
+
+
+def test_integrate_refuses_a_test_file_that_does_not_parse(tmp_path: Path):
+    dest = tmp_path / "test_m.py"
+    dest.write_text("def test_broken(:\n")
+    change = integrate(dest, kept(TWO), passes=lambda text: True, dry_run=False)
+    assert not change.written and "does not parse" in change.error
+    assert dest.read_text() == "def test_broken(:\n"
+
+
+def test_integrate_does_not_overwrite_a_file_changed_meanwhile(tmp_path: Path):
+    dest = tmp_path / "test_m.py"
+    dest.write_text(EXISTING)
+
+    def passes(text: str) -> bool:
+        dest.write_text(EXISTING + "\n\ndef test_new_by_hand():\n    pass\n")  # the user edits it meanwhile
+        return True
+
+    change = integrate(dest, kept(TWO), passes=passes, dry_run=False)
+    assert not change.written and "changed while testbot ran" in change.error
+    assert "test_new_by_hand" in dest.read_text() and "test_sep" not in dest.read_text()
+
+
+@pytest.mark.parametrize("existing", ["", EXISTING])
+def test_composed_file_is_valid_python(existing: str):
+    text, _, _ = compose(existing, kept(TWO))
+    ast.parse(text)
+    assert text.endswith("\n") and not text.endswith("\n\n")

@@ -1,0 +1,111 @@
+"""The prompt: what the model is told about a target, within a token budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import make_project
+from testbot.context import build_context
+from testbot.prompt import Feedback, build_prompt, estimate_tokens
+from testbot.targets import find_targets
+
+EXTRA = '''\
+import json
+
+from pkg.m import classify
+
+DEFAULT_UNIT = "m"
+
+
+class Meter:
+    """Lengths in metres."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def to(self, unit=DEFAULT_UNIT):
+        return self.value * {"m": 1, "cm": 100}[unit]
+
+    def describe(self):
+        return f"{self.to()} m, {classify(self.value)}"
+
+
+async def fetch(path):
+    return json.loads(path)
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    p = make_project(tmp_path / "proj", git=False)
+    p.write("pkg/units.py", EXTRA)
+    return p
+
+
+def prompt_for(project, spec: str, **kwargs):
+    (target,) = find_targets([str(project.root / spec)], project.root)
+    return build_prompt(build_context(target, project.root), **kwargs)
+
+
+def test_prompt_shows_the_code_and_how_to_import_it(project):
+    p = prompt_for(project, "pkg/m.py::classify")
+    assert p.key == "pkg/m.py::classify" and p.round == 0
+    assert "the function `classify` from module `pkg.m`" in p.user
+    assert 'if n == 0:\n        return "zero"' in p.user
+    assert "from pkg.m import classify" in p.user
+    assert "Never copy, paste or redefine `classify`" in p.user
+    assert "def clamp" not in p.user  # other functions of the module are not the subject
+    assert p.prefill == "```python\nimport pytest\n\nfrom pkg.m import classify\n"
+    assert p.tokens > estimate_tokens(p.user)
+
+
+def test_method_prompt_outlines_its_class_and_what_it_uses(project):
+    p = prompt_for(project, "pkg/units.py::Meter.describe")
+    assert "the method `Meter.describe`" in p.user
+    assert "from pkg.units import Meter" in p.user
+    assert "def __init__(self, value):" in p.user  # how to build an instance
+    assert "def to(self, unit=DEFAULT_UNIT)" in p.user  # a member it calls
+    assert "def classify(n)" in p.user  # an imported function it calls, from the project
+
+
+def test_coroutine_prompt_says_how_to_run_it(project):
+    p = prompt_for(project, "pkg/units.py::fetch")
+    assert "asyncio.run" in p.user
+
+
+def test_existing_tests_are_shown_as_examples(project):
+    project.write("tests/test_m.py", "from pkg.m import classify\n\n\ndef test_negative_by_hand():\n"
+                                     "    assert classify(-2) == 'negative'\n")
+    p = prompt_for(project, "pkg/m.py::classify")
+    assert "tests/test_m.py" in p.user and "test_negative_by_hand" in p.user
+
+
+def test_small_budget_drops_optional_sections_but_keeps_the_essentials(project):
+    many = "\n\n".join(f"def test_case_{i}():\n    assert classify({i}) == 'positive'  # {'x' * 60}"
+                       for i in range(1, 60))
+    project.write("tests/test_units.py", "from pkg.m import classify\n\n\n" + many + "\n")
+    big = prompt_for(project, "pkg/units.py::Meter.describe", budget=100_000)
+    small = prompt_for(project, "pkg/units.py::Meter.describe", budget=600)
+    assert big.dropped == ()
+    assert "test_case_59" in big.user
+    assert small.dropped  # something had to go
+    assert small.tokens < big.tokens
+    assert "test_case_59" not in small.user
+    for essential in ("def describe(self):", "from pkg.units import Meter", "## Rules"):
+        assert essential in small.user
+
+
+def test_repair_round_shows_failures_uncovered_lines_and_kept_tests(project):
+    feedback = Feedback(
+        failures=(("def test_zero():\n    assert classify(0) == 'positive'", "AssertionError: 'zero' == 'positive'"),),
+        uncovered=((8, 'return "zero"'),),
+        kept_tests=("def test_negative():\n    assert classify(-1) == 'negative'",),
+    )
+    p = prompt_for(project, "pkg/m.py::classify", feedback=feedback, round=1)
+    assert p.round == 1
+    assert "assert classify(0) == 'positive'" in p.user and "AssertionError: 'zero' == 'positive'" in p.user
+    assert "test_negative" in p.user and "do not repeat" in p.user
+    assert '   8| return "zero"' in p.user
+    assert '   8|         return "zero"' in p.user  # the code is shown with line numbers to match
