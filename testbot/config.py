@@ -21,7 +21,7 @@ class Settings:
     samples: int = 4  # k completions per target and round
     temperature: float = 0.3  # low: tests must be right more than they must be varied
     top_p: float = 0.95  # nucleus sampling
-    max_tokens: int = 512  # per completion; a few tests fit in ~300
+    max_tokens: int = 384  # per completion: 5-10 short tests; ~35 s of decoding on a 2-core CPU
     seed: int = 0  # sample i of a target uses seed + i
     prompt_tokens: int = 1500  # prompt budget: reading costs ~15 ms a token on a laptop CPU
     context_tokens: int = 4096  # model context window requested
@@ -29,7 +29,7 @@ class Settings:
     runs: int = 3  # a passing candidate must pass this many fresh runs, else it is flaky
     timeout: float = 30.0  # seconds per candidate test run
     repair_rounds: int = 2  # extra rounds fed with failures / uncovered lines
-    target_seconds: float = 240.0  # time budget per target, repair rounds included
+    target_seconds: float = 180.0  # time budget per target, repair rounds included
     include_private: bool = False  # also _private functions
     include: tuple[str, ...] = ()  # only files matching these globs
     exclude: tuple[str, ...] = ()  # skip files matching these globs

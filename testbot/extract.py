@@ -10,6 +10,14 @@ import ast
 import re
 from dataclasses import dataclass
 
+# pytest's own fixtures: a completion that redefines one (say ``tmp_path`` returning Path("tmp")) would
+# make its tests write into the user's folders, so such definitions are dropped and the real one is used.
+PYTEST_FIXTURES = frozenset({
+    "tmp_path", "tmpdir", "tmp_path_factory", "tmpdir_factory", "monkeypatch", "capsys", "capsysbinary", "capfd",
+    "capfdbinary", "caplog", "request", "recwarn", "pytestconfig", "cache", "record_property",
+    "record_testsuite_property", "record_xml_attribute", "doctest_namespace", "testdir", "pytester",
+})
+
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 
 
@@ -126,6 +134,8 @@ def split_tests(
             continue  # a script entry point, never part of a test module
         elif _bound_names(node) & protected:
             continue  # a pasted copy of the code under test: the tests must use the real one
+        elif _bound_names(node) & PYTEST_FIXTURES:
+            continue  # a home-made tmp_path, monkeypatch, ...: pytest's real fixture is safer
         elif isinstance(node, ast.Expr):
             continue  # stray strings and calls at module level
         else:

@@ -16,7 +16,7 @@ from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
 from testbot.errors import EnvironmentProblem
 from testbot.extract import Candidate, split_tests
-from testbot.generate import Backend, load_backend, sample
+from testbot.generate import STOP, Backend, load_backend
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, existing_tests_for
 from testbot.measure import Covered, Gain, Measurable, gain, greedy_keep, measurable, read_covered
@@ -134,26 +134,35 @@ class Pipeline:
             rounds += 1
             prompt = build_prompt(ctx, budget=self.s.prompt_tokens, feedback=feedback, round=round_no,
                                   count=self.backend.count_tokens)
-            samples = sample(self.backend, prompt, k=self.s.samples, seed=self.s.seed + round_no * self.s.samples,
-                             temperature=self.s.temperature, top_p=self.s.top_p, max_tokens=self.s.max_tokens,
-                             deadline=lambda: time.monotonic() > deadline)
-            completions += len(samples)
-            tokens += sum(c.tokens for c in samples)
             prompt_tokens = max(prompt_tokens, prompt.tokens)
-            round_candidates: list[Candidate] = []
-            for rank, completion in enumerate(samples):
+            round_outcomes: list[_Outcome] = []
+            # Samples one at a time, each validated at once: sampling stops early when the tests so far
+            # already cover everything, or the time budget is spent.
+            for i in range(self.s.samples):
+                if i and time.monotonic() > deadline:
+                    note = "time budget spent"
+                    break
+                if i and not _missing(meas, _union(have, round_outcomes, meas)):
+                    break
+                completion = self.backend.complete(
+                    prompt, seed=self.s.seed + round_no * self.s.samples + i, temperature=self.s.temperature,
+                    top_p=self.s.top_p, max_tokens=self.s.max_tokens, stop=STOP)
+                completions += 1
+                tokens += completion.tokens
                 ex = split_tests(completion.text, target_id=target.id, protected=protected, round=round_no,
-                                 sample=rank, mean_logprob=completion.mean_logprob)
+                                 sample=i, mean_logprob=completion.mean_logprob)
                 if ex.error:
                     funnel = funnel + Funnel(generated=1)
-                    outcomes.append(_Outcome(_empty_candidate(target, round_no, rank, completion.mean_logprob),
-                                             CandidateResult(f"completion {rank}", round_no, rank,
+                    outcomes.append(_Outcome(_empty_candidate(target, round_no, i, completion.mean_logprob),
+                                             CandidateResult(f"completion {i}", round_no, i,
                                                              completion.mean_logprob, v.SYNTAX_ERROR, ex.error, False),
                                              Covered()))
                     continue
                 funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
-                round_candidates.extend(ex.candidates)
-            round_outcomes = self._validate_all(ws, target, round_candidates, folder)
+                round_outcomes.extend(self._validate_all(ws, target, list(ex.candidates), folder))
+            # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
+            # the candidate from the completion the model was surest of.
+            round_outcomes.sort(key=lambda o: -o.candidate.mean_logprob)
             passed = [o for o in round_outcomes if o.result.outcome == v.PASSED]
             stable = [o for o in passed if o.result.stable]
             gains = [gain(o.covered, have, meas) for o in stable]
@@ -270,6 +279,14 @@ class Pipeline:
             lines_total=len(meas.lines), branches_total=len(meas.branches), lines_before=before[0],
             branches_before=before[1], rounds=rounds, seconds=round(time.monotonic() - start, 2),
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note)
+
+
+def _union(have: Covered, outcomes: list[_Outcome], meas: Measurable) -> Covered:
+    """``have`` plus what every stable candidate so far covers of the target."""
+    for o in outcomes:
+        if o.result.stable:
+            have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
+    return have
 
 
 def _missing(meas: Measurable, have: Covered) -> bool:

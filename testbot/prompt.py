@@ -66,10 +66,6 @@ def _cut_tests(text: str, max_chars: int) -> str:
     return "\n\n".join(kept) + "\n# ... more tests ..."
 
 
-def _numbered(source: str, first_line: int) -> str:
-    return "\n".join(f"{first_line + i:>4}| {line}" for i, line in enumerate(source.splitlines()))
-
-
 def build_prompt(
     ctx: Context,
     *,
@@ -88,7 +84,7 @@ def build_prompt(
         header += " It is a coroutine: drive it with asyncio.run(...) inside plain (non-async) test functions."
     required = [
         header,
-        "## Code under test\n" + (_numbered(t.source, t.start) if feedback and feedback.uncovered else _fence(t.source)),
+        "## Code under test\n" + _fence(t.source),  # the same in every round, so llama.cpp reuses the prefix
         "## Import it like this\n" + _fence(ctx.import_line)
         + f"\nImport `{top}` from `{t.module}` exactly like this. Never copy, paste or redefine `{top}` or any other "
           "code from the module in the test file: the tests must run the real code.",

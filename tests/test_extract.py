@@ -159,3 +159,12 @@ def test_candidate_remembers_round_sample_and_logprob():
                      mean_logprob=-0.25)
     (c,) = ex.candidates
     assert (c.round, c.sample, c.mean_logprob) == (2, 3, -0.25)
+
+
+def test_home_made_pytest_builtin_fixtures_are_dropped_for_the_real_ones():
+    text = ('```python\nimport pytest\nfrom pathlib import Path\nfrom pkg.m import classify\n\n\n'
+            '@pytest.fixture\ndef tmp_path():\n    return Path("tmp")\n\n\n'
+            'def test_writes(tmp_path):\n    (tmp_path / "x").write_text(classify(1))\n```')
+    (cand,) = split(text).candidates
+    assert "def tmp_path" not in cand.code  # pytest's own tmp_path is used, never a folder in the project
+    assert defs(cand.code) == ["test_writes"]

