@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from testbot import __version__
 from testbot.config import add_arguments, find_project_root, resolve
-from testbot.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, FatalError
+from testbot.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, FatalError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,5 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("testbot: interrupted; nothing was written that was not complete", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug in testbot: say so briefly, full trace on request
+        if os.environ.get("TESTBOT_DEBUG"):
+            raise
+        print(f"testbot: internal error: {exc.__class__.__name__}: {exc} (set TESTBOT_DEBUG=1 for the traceback, "
+              "and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
     parser.error(f"unknown command {args.command}")
     return EXIT_BAD_INPUT

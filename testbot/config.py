@@ -7,7 +7,7 @@ import dataclasses
 import os
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -194,4 +194,4 @@ def replace(s: Settings, **changes: Any) -> Settings:
     return dataclasses.replace(s, **changes)
 
 
-__all__ = ["Settings", "HELP", "add_arguments", "resolve", "find_project_root", "replace", "field"]
+__all__ = ["Settings", "HELP", "add_arguments", "resolve", "find_project_root", "replace"]

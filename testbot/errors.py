@@ -6,6 +6,7 @@ EXIT_OK = 0  # ran, nothing written
 EXIT_WRITTEN = 1  # tests were written (or would be, with --dry-run): pre-commit's convention
 EXIT_BAD_INPUT = 2  # bad arguments, paths, source files or configuration
 EXIT_ENVIRONMENT = 3  # model, pytest/coverage or the target's dependencies are missing
+EXIT_INTERNAL = 4  # a bug in testbot (TESTBOT_DEBUG=1 shows the traceback)
 EXIT_INTERRUPTED = 130
 
 

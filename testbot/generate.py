@@ -1,4 +1,4 @@
-"""Model backends behind one small Protocol, and k-sample generation ranked by mean log-probability."""
+"""Model backends behind one small Protocol and a registry; the pipeline samples k completions per round."""
 
 from __future__ import annotations
 
@@ -56,24 +56,3 @@ def load_backend(model: str, backend: str = "", **options: object) -> Backend:
     for part in attr.split("."):
         factory = getattr(factory, part)
     return factory(model, **options)
-
-
-def sample(
-    backend: Backend,
-    prompt: Prompt,
-    *,
-    k: int,
-    seed: int,
-    temperature: float,
-    top_p: float,
-    max_tokens: int,
-    deadline: Callable[[], bool] = lambda: False,
-) -> list[Completion]:
-    """k completions with seeds seed, seed+1, ...; best-first by mean token log-probability."""
-    out = []
-    for i in range(k):
-        if i and deadline():
-            break
-        out.append(backend.complete(prompt, seed=seed + i, temperature=temperature, top_p=top_p,
-                                    max_tokens=max_tokens, stop=STOP))
-    return sorted(out, key=lambda c: c.mean_logprob, reverse=True)

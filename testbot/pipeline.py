@@ -107,7 +107,11 @@ class Pipeline:
     def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
         start = time.monotonic()
         deadline = start + self.s.target_seconds
-        text = target.file.read_text(encoding="utf-8")
+        try:
+            text = target.file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # deleted or changed while testbot ran
+            return self._report(target, Measurable(frozenset(), frozenset()), (0, 0), [], [], Funnel(), 0, start,
+                                0, 0, 0, f"skipped: cannot read the file any more ({exc.__class__.__name__})"), []
         meas = measurable(target, text)
         baseline = self._baseline(ws, target)
         have = Covered(baseline.lines & meas.lines, baseline.arcs & meas.branches)
