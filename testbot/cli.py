@@ -21,9 +21,30 @@ def _parser() -> argparse.ArgumentParser:
                          description="Write tests for functions: PATH is a folder, a file, file.py::func or "
                                      "file.py::Class.method. Every option can also be set in [tool.testbot] of "
                                      "the project's pyproject.toml.")
-    gen.add_argument("paths", nargs="+", metavar="PATH", help="folder, file, file.py::func or file.py::Class.method")
+    gen.add_argument("paths", nargs="*", metavar="PATH",
+                     help="folder, file, file.py::func or file.py::Class.method (with --changed: only changes there)")
     gen.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
+    changed = gen.add_argument_group("changed functions (git)")
+    changed.add_argument("--changed", action="store_true",
+                         help="only functions changed in the working tree against HEAD (untracked files included)")
+    changed.add_argument("--staged", action="store_true",
+                         help="only functions changed by the staged changes, what a commit will hold (implies --changed)")
+    changed.add_argument("--base", metavar="REF", help="only functions changed since the merge-base of REF and "
+                                                       "--head, as in a pull request (implies --changed)")
+    changed.add_argument("--head", metavar="REF", help="with --base: the last commit of the change (default: HEAD)")
     add_arguments(gen)
+    hook = sub.add_parser("hook", help="pre-commit hook: write tests for the functions the staged changes touch",
+                          description="Write tests for the functions and methods the staged changes touch. Exit 1 "
+                                      "when tests were written (review and stage them), 0 when there was nothing "
+                                      "to do. Faster defaults than generate; every option can be set.")
+    hook.add_argument("files", nargs="*", metavar="FILE",
+                      help="look only at these staged files (the pre-commit framework passes them)")
+    hook.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
+    add_arguments(hook)
+    for name, text in (("install-hook", "install testbot as the repository's git pre-commit hook"),
+                       ("uninstall-hook", "remove testbot's git pre-commit hook")):
+        cmd = sub.add_parser(name, help=text, description=text + " (a different existing hook is never touched)")
+        cmd.add_argument("--root", help="a folder inside the repository (default: the current folder)")
     model = sub.add_parser("model", help="prepare and check the model files")
     model.add_argument("--model", default="default", help="'default', 'small' or a .gguf path")
     model.add_argument("--verify", action="store_true", help="hash the whole file again, even if it was verified")
@@ -66,9 +87,19 @@ class _Progress:
 
 
 def generate(args: argparse.Namespace) -> int:
-    from testbot.pipeline import Pipeline
     from testbot.targets import find_targets
 
+    if args.head and not args.base:
+        raise FatalError("--head needs --base (the change is base...head)")
+    if args.staged and args.base:
+        raise FatalError("--staged and --base are different views of a change: pick one")
+    if args.changed or args.staged or args.base:
+        from testbot.diff import RANGE, STAGED, WORKTREE, ChangeSpec
+
+        mode = STAGED if args.staged else RANGE if args.base else WORKTREE
+        return _changed(args, ChangeSpec(mode, args.base or "", args.head or "HEAD"), args.paths)
+    if not args.paths:
+        raise FatalError("nothing to do: give a PATH (folder, file, file.py::func) or --changed")
     first = Path(args.paths[0].partition("::")[0])
     if not first.exists():
         raise FatalError(f"{first}: no such file or folder")
@@ -79,15 +110,57 @@ def generate(args: argparse.Namespace) -> int:
     if not targets:
         print("no functions or methods to test in " + ", ".join(args.paths), file=sys.stderr)
         return EXIT_OK
+    return _run(root, settings, targets)
+
+
+def _changed(args: argparse.Namespace, spec, paths: list[str], defaults: dict | None = None) -> int:
+    """Tests for the functions a change touched (``generate --changed`` and ``hook``)."""
+    from testbot.cache import Cache
+    from testbot.diff import changed_targets
+
+    for path in paths:
+        if not Path(path).exists():
+            raise FatalError(f"{path}: no such file or folder")
+    root = Path(args.root).resolve() if args.root else find_project_root(Path.cwd())
+    settings = resolve(args, root, defaults=defaults)
+    change = changed_targets(root, spec, paths=paths, include_private=settings.include_private,
+                             include=settings.include, exclude=settings.exclude)
+    for note in change.notes:
+        print(f"testbot: {note}", file=sys.stderr)
+    if not change.targets:
+        print(f"testbot: no changed functions or methods in the {spec.describe()}", file=sys.stderr)
+        return EXIT_OK
+    return _run(root, settings, list(change.targets), Cache.for_project(root) if settings.cache else None)
+
+
+def _run(root: Path, settings, targets: list, cache=None) -> int:
+    from testbot.pipeline import Pipeline
+
+    if settings.commit:
+        from testbot.diff import check_committable
+        from testbot.layout import destination_for
+
+        if settings.dry_run:
+            raise FatalError("--commit and --dry-run together: pick one")
+        check_committable(root, {destination_for(t, root, settings.tests_dir) for t in targets})
     progress = _Progress(len(targets), settings.progress and not settings.json)
     quiet_events = (lambda *a: None) if settings.json else progress.event
     try:
-        report = Pipeline(root, settings, on_event=quiet_events).run(targets)
+        report = Pipeline(root, settings, on_event=quiet_events, cache=cache).run(targets)
     finally:
         progress.stop()
+    commit = ""
+    if settings.commit:
+        from testbot.hook import commit_report
+
+        commit = commit_report(root, report)
+    skipped = [t.target for t in report.targets if t.note.startswith("skipped")]
     if settings.json:
         print(report.to_json())
         return report.return_code
+    if skipped:
+        print(f"testbot: skipped {len(skipped)} target{'s' if len(skipped) != 1 else ''} (see the notes above; they "
+              f"get their turn on the next run): {', '.join(skipped)}", file=sys.stderr)
     print(report.funnel.line())
     for change in report.files:
         verb = "would write" if report.dry_run else ("created" if change.created else "updated")
@@ -96,8 +169,29 @@ def generate(args: argparse.Namespace) -> int:
             print(f"{verb} {rel}: {len(change.tests)} test{'s' if len(change.tests) != 1 else ''}")
         if change.error:
             print(f"testbot: {change.error}", file=sys.stderr)
-    print(f"model {report.model}, {report.seconds:.0f} s", file=sys.stderr)
+    if commit:
+        print(f"committed {commit[:12]}: {report.tests_added} test{'s' if report.tests_added != 1 else ''}")
+    print(f"model {report.model}, {report.seconds:.1f} s", file=sys.stderr)
     return report.return_code
+
+
+def hook_command(args: argparse.Namespace) -> int:
+    from testbot.diff import STAGED, Busy, ChangeSpec
+    from testbot.hook import HOOK_DEFAULTS
+
+    try:
+        return _changed(args, ChangeSpec(STAGED), args.files, defaults=HOOK_DEFAULTS)
+    except Busy as exc:  # a merge or rebase commit goes ahead untouched
+        print(f"testbot: {exc}", file=sys.stderr)
+        return EXIT_OK
+
+
+def hook_install_command(args: argparse.Namespace) -> int:
+    from testbot import hook
+
+    root = Path(args.root or ".").resolve()
+    print(hook.install(root) if args.command == "install-hook" else hook.uninstall(root))
+    return EXIT_OK
 
 
 def model_command(args: argparse.Namespace) -> int:
@@ -119,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return generate(args)
         if args.command == "model":
             return model_command(args)
+        if args.command == "hook":
+            return hook_command(args)
+        if args.command in ("install-hook", "uninstall-hook"):
+            return hook_install_command(args)
     except FatalError as exc:
         print(f"testbot: error: {exc}", file=sys.stderr)
         return exc.code

@@ -38,6 +38,10 @@ class Settings:
     dry_run: bool = False  # write nothing
     json: bool = False  # print the full report as JSON on stdout
     progress: bool = True  # progress bar on a TTY
+    budget: float = 0.0  # seconds for the whole run (0: no limit); targets not started in time are skipped
+    max_targets: int = 0  # at most this many targets get work (0: all); the rest are skipped and named
+    cache: bool = True  # --changed and hook runs skip functions handled before with the same settings
+    commit: bool = False  # commit the written tests as a commit of their own
 
 
 # Help text for each option, shared by argparse and the README.
@@ -64,6 +68,10 @@ HELP: dict[str, str] = {
     "dry_run": "validate and measure, but write nothing",
     "json": "print the full report as JSON",
     "progress": "show a progress bar on a TTY",
+    "budget": "seconds for the whole run, 0 for no limit; targets not started in time are skipped and named",
+    "max_targets": "work on at most this many targets (0: all); the others are skipped and named",
+    "cache": "with --changed and in hooks, skip functions already handled with the same source and settings",
+    "commit": "commit the tests written as a separate commit (only testbot's files)",
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
@@ -153,8 +161,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=name, type=kind, default=None, help=f"{HELP[name]} (default: {f.default!r})")
 
 
-def resolve(cli: argparse.Namespace, root: Path, environ: dict[str, str] | None = None) -> Settings:
-    values: dict[str, Any] = {}
+def resolve(cli: argparse.Namespace, root: Path, environ: dict[str, str] | None = None,
+            defaults: dict[str, Any] | None = None) -> Settings:
+    """CLI > pyproject > environment > ``defaults`` (e.g. the hook's) > the defaults above."""
+    values: dict[str, Any] = dict(defaults or {})
     values.update(read_env(dict(os.environ) if environ is None else environ))
     values.update(read_pyproject(root))
     for name in _FIELDS:
@@ -180,6 +190,8 @@ def _check(s: Settings) -> None:
         problems.append("timeout and target_seconds must be positive")
     if s.repair_rounds < 0:
         problems.append("repair_rounds must be >= 0")
+    if s.budget < 0 or s.max_targets < 0:
+        problems.append("budget and max_targets must be >= 0")
     if problems:
         raise FatalError("bad settings: " + "; ".join(problems))
 

@@ -6,12 +6,14 @@ The CLI, the hook and the GitHub Action are thin adapters over :class:`Pipeline`
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from testbot import sandbox
+from testbot.cache import Cache, Entry
 from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
 from testbot.errors import EnvironmentProblem
@@ -38,11 +40,13 @@ class _Outcome:
 
 class Pipeline:
     def __init__(self, root: Path, settings: Settings, backend: Backend | None = None,
-                 on_event: Event | None = None) -> None:
+                 on_event: Event | None = None, cache: Cache | None = None) -> None:
         self.root = root.resolve()
         self.s = settings
         self._backend = backend
         self.on_event = on_event or (lambda *a: None)
+        self.cache = cache  # skips targets handled before (hook and --changed runs)
+        self._deadline = math.inf  # the whole run's time budget (--budget)
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5)
         self._baselines: dict[Path, Covered] = {}
         self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
@@ -70,24 +74,62 @@ class Pipeline:
 
     def run(self, targets: Sequence[Target]) -> Report:
         start = time.monotonic()
-        self.check_environment()
-        reports: list[TargetReport] = []
+        self._deadline = start + self.s.budget if self.s.budget else math.inf
+        fingerprint = settings_fingerprint(self.s)
+        by_id: dict[str, TargetReport] = {}
+        todo: list[Target] = []
+        for target in targets:  # cached targets cost nothing; those over --max-targets are named, not run
+            entry = self.cache.get(target, fingerprint) if self.cache is not None else None
+            if entry is None and not (self.s.max_targets and len(todo) >= self.s.max_targets):
+                todo.append(target)
+                continue
+            note = entry.describe() if entry else f"skipped: over max-targets ({self.s.max_targets})"
+            by_id[target.id] = self._skipped(target, note)
+            self.on_event("done", target, by_id[target.id])
         kept_by_file: dict[Path, list[Kept]] = {}
-        with v.Workspace(self.root, self.s.python, self.limits) as ws:
-            for module, import_root in sorted({(t.module, t.import_root) for t in targets}):
-                ws.check_import(module, import_root)  # fails fast, naming a missing dependency
-            for target in targets:
-                self.on_event("start", target, None)
-                report, kept = self._target(ws, target)
-                reports.append(report)
-                if kept:
-                    kept_by_file.setdefault(destination_for(target, self.root, self.s.tests_dir), []).extend(kept)
-                self.on_event("done", target, report)
-            files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
-        reports = [_final_kept(r, files) for r in reports]  # the funnel's last stage counts what went into files
+        files: list[FileChange] = []
+        if todo:
+            self.check_environment()
+            with v.Workspace(self.root, self.s.python, self.limits) as ws:
+                for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
+                    ws.check_import(module, import_root)  # fails fast, naming a missing dependency
+                for target in todo:
+                    if time.monotonic() >= self._deadline:
+                        by_id[target.id] = self._skipped(target, f"skipped: time budget ({self.s.budget:g} s) spent")
+                        self.on_event("done", target, by_id[target.id])
+                        continue
+                    self.on_event("start", target, None)
+                    report, kept = self._target(ws, target)
+                    by_id[target.id] = report
+                    if kept:
+                        kept_by_file.setdefault(destination_for(target, self.root, self.s.tests_dir), []).extend(kept)
+                    self.on_event("done", target, report)
+                files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
+        # the funnel's last stage counts what went into files
+        reports = [_final_kept(by_id[t.id], files) for t in targets]
+        if self.cache is not None and not self.s.dry_run:
+            self._remember(todo, reports, files, fingerprint)
         errors = tuple(f.error for f in files if f.error)
         return Report(tuple(reports), tuple(files), self.model_name(), time.monotonic() - start, self.s.dry_run,
-                      errors, settings_fingerprint(self.s))
+                      errors, fingerprint)
+
+    def _skipped(self, target: Target, note: str) -> TargetReport:
+        return self._report(target, Measurable(frozenset(), frozenset()), (0, 0), [], [], Funnel(), 0,
+                            time.monotonic(), 0, 0, 0, note)
+
+    def _remember(self, done: list[Target], reports: list[TargetReport], files: list[FileChange],
+                  fingerprint: dict) -> None:
+        """Cache the targets that were handled to the end: their tests written, or nothing to keep."""
+        by_id = {r.target: r for r in reports}
+        failed = {f.path for f in files if f.error}
+        cut_short = time.monotonic() >= self._deadline  # a target cut by --budget gets its full turn next time
+        for target in done:
+            r = by_id[target.id]
+            if r.note.startswith("skipped") or (cut_short and r.note == "time budget spent"):
+                continue
+            if r.kept and destination_for(target, self.root, self.s.tests_dir) in failed:
+                continue
+            self.cache.put(target, fingerprint, Entry(target.id, r.funnel.kept, r.gain_lines, r.gain_branches, r.note))
 
     # -- one target
     def _baseline(self, ws: v.Workspace, target: Target) -> Covered:
@@ -106,7 +148,7 @@ class Pipeline:
 
     def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
         start = time.monotonic()
-        deadline = start + self.s.target_seconds
+        deadline = min(start + self.s.target_seconds, self._deadline)
         try:
             text = target.file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:  # deleted or changed while testbot ran

@@ -4,11 +4,14 @@ In-process: ``FakeBackend().enqueue(["```python ...```"])``. From the CLI: ``--m
 is JSON, either a list of completions served in order, or an object mapping a target id
 (``pkg/m.py::f``), a qualname (``f``, ``C.m``) or ``"*"`` to such a list. A completion is a string or
 ``{"text": ..., "logprob": ...}``. When a list runs out, the completion is an empty code block.
+Two more keys let tests interrupt a run while "the model" works: ``"touch": PATH`` creates that file
+when the completion is requested, then ``"sleep": SECONDS`` waits before answering.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,5 +59,9 @@ class FakeBackend:
         else:
             item = "```python\n```"
         text, logprob = (item["text"], float(item.get("logprob", 0.0))) if isinstance(item, dict) else (str(item), 0.0)
+        if isinstance(item, dict) and item.get("touch"):
+            Path(item["touch"]).touch()
+        if isinstance(item, dict) and item.get("sleep"):
+            time.sleep(float(item["sleep"]))
         return Completion(text=text, seed=seed, tokens=estimate_tokens(text), mean_logprob=logprob, seconds=0.0,
                           prompt_tokens=prompt.tokens)
