@@ -116,6 +116,8 @@ def run_module(spec: dict, args: argparse.Namespace) -> dict:
     before = measure(project, file, [])
     cmd = [sys.executable, "-m", "testbot", "generate", str(file), "--json", "--no-progress", "--model", args.model,
            "--samples", str(args.samples), "--target-seconds", str(args.target_seconds)]
+    if args.include_private:
+        cmd.append("--include-private")
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=args.module_timeout)
     seconds = time.monotonic() - start
@@ -159,7 +161,8 @@ def run_module(spec: dict, args: argparse.Namespace) -> dict:
 
 def to_markdown(results: list[dict], meta: dict) -> str:
     out = [f"# testbot core benchmark, {meta['date']}", "",
-           f"Model `{meta['model']}`, samples {meta['samples']}, machine: {meta['machine']}. "
+           f"Model `{meta['model']}`, samples {meta['samples']}, private functions targeted: "
+           f"{meta.get('include_private')}, budget {meta.get('target_seconds')} s per target, machine: {meta['machine']}. "
            f"Coverage is line+branch of the module's file (coverage.py), before = import only.", "",
            "| module | targets | before % | after % | gain (pts) | generated | parsed | passed | stable | added cov | kept "
            "| s/target p50 | s/target p90 | fails in fresh copy |",
@@ -190,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="testbot --model (default: the embedded Qwen model)")
     parser.add_argument("--samples", type=int, default=4, help="k samples per target")
     parser.add_argument("--target-seconds", type=float, default=240, help="time budget per target")
+    parser.add_argument("--include-private", action=argparse.BooleanOptionalAction, default=True,
+                        help="also target _private functions: the score is the whole module's coverage")
     parser.add_argument("--module-timeout", type=float, default=3600, help="hard limit per module")
     parser.add_argument("--out", default="", help="result name (default: core-<date>)")
     args = parser.parse_args(argv)
@@ -203,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_module(modules[mid], args))
         print(json.dumps({k: v for k, v in results[-1].items() if k != "target_lines"}), file=sys.stderr, flush=True)
     meta = {"date": dt.date.today().isoformat(), "model": args.model, "samples": args.samples,
+            "include_private": args.include_private, "target_seconds": args.target_seconds,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = args.out or f"core-{meta['date']}"
