@@ -124,6 +124,7 @@ def run_module(spec: dict, args: argparse.Namespace) -> dict:
     if proc.returncode not in (0, 1):
         return {"id": spec["id"], "error": f"testbot exited {proc.returncode}: {proc.stderr[-2000:]}"}
     report = json.loads(proc.stdout)
+    (project.parent / f"{spec['id']}.report.json").write_text(proc.stdout)  # testbot's full report, for analysis
     tests = sorted((project / "tests").glob("test_*.py"))
     after = measure(project, file, tests)
     # Kept tests must pass when re-run from a fresh copy of the project.

@@ -47,7 +47,8 @@ class Pipeline:
         self.on_event = on_event or (lambda *a: None)
         self.cache = cache  # skips targets handled before (hook and --changed runs)
         self._deadline = math.inf  # the whole run's time budget (--budget)
-        self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5)
+        self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
+                                     memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
         self._baselines: dict[Path, Covered] = {}
         self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
 
@@ -88,6 +89,8 @@ class Pipeline:
             self.on_event("done", target, by_id[target.id])
         kept_by_file: dict[Path, list[Kept]] = {}
         files: list[FileChange] = []
+        isolation: tuple[str, ...] = ()
+        incidents: list[str] = []  # the user's own files changed while a candidate ran
         if todo:
             self.check_environment()
             with v.Workspace(self.root, self.s.python, self.limits) as ws:
@@ -105,13 +108,14 @@ class Pipeline:
                         kept_by_file.setdefault(destination_for(target, self.root, self.s.tests_dir), []).extend(kept)
                     self.on_event("done", target, report)
                 files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
+                isolation, incidents = ws.isolation.tokens(), ws.incidents
         # the funnel's last stage counts what went into files
         reports = [_final_kept(by_id[t.id], files) for t in targets]
         if self.cache is not None and not self.s.dry_run:
             self._remember(todo, reports, files, fingerprint)
-        errors = tuple(f.error for f in files if f.error)
+        errors = tuple(incidents) + tuple(f.error for f in files if f.error)
         return Report(tuple(reports), tuple(files), self.model_name(), time.monotonic() - start, self.s.dry_run,
-                      errors, fingerprint)
+                      errors, fingerprint, isolation)
 
     def _skipped(self, target: Target, note: str) -> TargetReport:
         return self._report(target, Measurable(frozenset(), frozenset()), (0, 0), [], [], Funnel(), 0,
@@ -171,8 +175,9 @@ class Pipeline:
         completions = tokens = prompt_tokens = 0
         rounds = 0
         note = ""
+        step = 0.0  # the longest completion so far: one that would end past the deadline is not started
         for round_no in range(1 + self.s.repair_rounds):
-            if round_no and time.monotonic() > deadline:
+            if round_no and time.monotonic() + step > deadline:
                 note = "time budget spent"
                 break
             if round_no and kept and not _missing(meas, have):
@@ -185,14 +190,16 @@ class Pipeline:
             # Samples one at a time, each validated at once: sampling stops early when the tests so far
             # already cover everything, or the time budget is spent.
             for i in range(self.s.samples):
-                if i and time.monotonic() > deadline:
+                if i and time.monotonic() + step > deadline:
                     note = "time budget spent"
                     break
                 if i and not _missing(meas, _union(have, round_outcomes, meas)):
                     break
+                began = time.monotonic()
                 completion = self.backend.complete(
                     prompt, seed=self.s.seed + round_no * self.s.samples + i, temperature=self.s.temperature,
                     top_p=self.s.top_p, max_tokens=self.s.max_tokens, stop=STOP)
+                step = max(step, time.monotonic() - began)
                 completions += 1
                 tokens += completion.tokens
                 ex = split_tests(completion.text, target_id=target.id, protected=protected, round=round_no,
@@ -226,6 +233,10 @@ class Pipeline:
                 have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
             outcomes.extend(round_outcomes)
             feedback = _feedback(meas, have, round_outcomes, kept, text)
+        # Tests kept here often run other functions of the file too (a `with` test covers __exit__):
+        # later targets of the file start from that, and are not asked for tests that add nothing.
+        for o in kept:
+            self._baselines[target.file] = self._baselines[target.file] | o.covered
         model = self.model_name()
         kept_items = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
                            target.id, model) for o in kept]

@@ -14,6 +14,39 @@ SYSTEM = (
 )
 
 
+# How Python calls a special method: tests must go through this, or they never reach its lines.
+DUNDER_HINTS = {
+    "__init__": "it runs when an instance is created: `{cls}(...)`",
+    "__post_init__": "it runs right after the dataclass `{cls}(...)` is created",
+    "__enter__": "it runs when a `with {cls}(...) as x:` block starts",
+    "__exit__": "it runs when a `with {cls}(...):` block ends (normally or with an exception)",
+    "__aenter__": "it runs when an `async with {cls}(...)` block starts",
+    "__aexit__": "it runs when an `async with {cls}(...)` block ends",
+    "__call__": "it runs when an instance is called like a function: `{cls}(...)(args)`",
+    "__iter__": "it runs in `for item in obj` and `list(obj)`",
+    "__next__": "it runs on `next(obj)`",
+    "__len__": "it runs on `len(obj)`",
+    "__getitem__": "it runs on `obj[key]`",
+    "__setitem__": "it runs on `obj[key] = value`",
+    "__delitem__": "it runs on `del obj[key]`",
+    "__contains__": "it runs on `item in obj`",
+    "__eq__": "it runs on `a == b`",
+    "__ne__": "it runs on `a != b`",
+    "__lt__": "it runs on `a < b`",
+    "__le__": "it runs on `a <= b`",
+    "__gt__": "it runs on `a > b`",
+    "__ge__": "it runs on `a >= b`",
+    "__hash__": "it runs on `hash(obj)` and when obj is a dict key or set member",
+    "__bool__": "it runs on `bool(obj)` and `if obj:`",
+    "__repr__": "it runs on `repr(obj)`",
+    "__str__": "it runs on `str(obj)` and f-strings",
+    "__add__": "it runs on `a + b`", "__radd__": "it runs on `b + a` when b does not handle it",
+    "__sub__": "it runs on `a - b`", "__rsub__": "it runs on `b - a` when b does not handle it",
+    "__mul__": "it runs on `a * b`", "__rmul__": "it runs on `b * a` when b does not handle it",
+    "__truediv__": "it runs on `a / b`", "__neg__": "it runs on `-a`", "__abs__": "it runs on `abs(a)`",
+}
+
+
 @dataclass(frozen=True)
 class Feedback:
     """What a repair round tells the model about the previous round."""
@@ -80,6 +113,8 @@ def build_prompt(
     if t.kind == "property":
         what = f"the property `{t.qualname}`"
     header = f"Write pytest unit tests for {what} from module `{t.module}` (file {t.rel})."
+    if t.name in DUNDER_HINTS and t.class_name:
+        header += f" Call it the way Python does: {DUNDER_HINTS[t.name].format(cls=t.class_name.split('.')[-1])}."
     if t.is_async:
         header += " It is a coroutine: drive it with asyncio.run(...) inside plain (non-async) test functions."
     required = [

@@ -382,3 +382,18 @@ def test_json_output_is_only_json(project: Project):
     data = json.loads(run.out)  # nothing else on stdout
     assert data["exit_code"] == run.code == 1
     assert set(data["funnel"]) == {"generated", "parsed", "passed", "stable", "added_coverage", "kept"}
+
+
+def test_tests_kept_for_one_function_count_for_the_next_ones_in_the_file(project: Project):
+    # A `with` test written for __enter__ also runs __exit__: __exit__ then needs no test (and no model call).
+    project.write("pkg/box.py", "class Box:\n    def __enter__(self):\n        self.open = True\n        return self\n\n"
+                                "    def __exit__(self, *exc):\n        self.open = False\n")
+    with_test = fenced("from pkg.box import Box\n\n\ndef test_with():\n    with Box() as b:\n        assert b.open\n"
+                       "    assert not b.open\n")
+    model = project.fake_model({"Box.__enter__": [with_test]})
+    run = project.generate("pkg/box.py", "--model", model, *FAST, "--json")
+    assert run.code == 1, run.err
+    targets = {t["target"]: t for t in run.json()["targets"]}
+    assert targets["pkg/box.py::Box.__enter__"]["kept"] == ["test_with"]
+    assert targets["pkg/box.py::Box.__exit__"]["note"] == "already fully covered"
+    assert targets["pkg/box.py::Box.__exit__"]["completions"] == 0

@@ -112,3 +112,12 @@ def test_repair_round_shows_failures_uncovered_lines_and_kept_tests(project):
     first = prompt_for(project, "pkg/m.py::classify")
     head = first.user.split("## Rules")[0]
     assert p.user.startswith(head.split("## Import it like this")[0])
+
+
+def test_special_methods_are_explained_by_how_python_calls_them(project):
+    project.write("pkg/ctx.py", "class Box:\n    def __enter__(self):\n        return self\n\n"
+                                "    def __exit__(self, *exc):\n        self.closed = True\n")
+    p = prompt_for(project, "pkg/ctx.py::Box.__exit__")
+    assert "`with Box(...):` block ends" in p.user
+    plain = prompt_for(project, "pkg/m.py::classify")
+    assert "Call it the way Python does" not in plain.user
