@@ -92,8 +92,8 @@ def commit_message(report: Report, root: Path) -> str:
     files = [f"{f.path.relative_to(root).as_posix() if f.path.is_relative_to(root) else f.path}: "
              f"{', '.join(f.tests)}" for f in report.files if f.written]
     return "\n".join([subject, "", *body, "", *files, "",
-                      f"Written by testbot {__version__} with model {report.model}: each test passed in fresh "
-                      f"runs and covers lines or branches that were not covered before.", ""])
+                      f"Written by testbot {__version__} with model {report.model}: each test passed in fresh runs",
+                      "and covers lines or branches that were not covered before.", ""])
 
 
 def commit_report(root: Path, report: Report) -> str:
