@@ -28,6 +28,8 @@ class Settings:
     threads: int = 0  # llama.cpp threads, 0 = all cores
     runs: int = 3  # a passing candidate must pass this many fresh runs, else it is flaky
     timeout: float = 30.0  # seconds per candidate test run
+    memory_mb: int = 2048  # address space a candidate test run may use (it runs model-written code)
+    max_processes: int = 256  # processes a candidate test run may have at once: a fork bomb stops here
     repair_rounds: int = 2  # extra rounds fed with failures / uncovered lines
     target_seconds: float = 180.0  # time budget per target, repair rounds included
     include_private: bool = False  # also _private functions
@@ -58,6 +60,8 @@ HELP: dict[str, str] = {
     "threads": "CPU threads for llama.cpp (0: all cores)",
     "runs": "fresh runs a passing test must pass to count as stable",
     "timeout": "seconds allowed per candidate test run",
+    "memory_mb": "memory (address space, MiB) allowed per candidate test run",
+    "max_processes": "processes allowed at once per candidate test run",
     "repair_rounds": "repair rounds for targets with failures or uncovered lines",
     "target_seconds": "time budget per target",
     "include_private": "also write tests for _private functions and methods",
@@ -188,6 +192,8 @@ def _check(s: Settings) -> None:
         problems.append("temperature must be >= 0")
     if s.timeout <= 0 or s.target_seconds <= 0:
         problems.append("timeout and target_seconds must be positive")
+    if s.memory_mb < 64 or s.max_processes < 8:
+        problems.append("memory_mb must be at least 64 and max_processes at least 8")
     if s.repair_rounds < 0:
         problems.append("repair_rounds must be >= 0")
     if s.budget < 0 or s.max_targets < 0:

@@ -51,6 +51,7 @@ def run(
     max_output: int = DEFAULT_MAX_OUTPUT,
     preexec: Callable[[], None] | None = None,
     stdin_text: str | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> ProcResult:
     """Run ``args`` and return its exit status and the tail of its output. Never raises on failure."""
     start = time.monotonic()
@@ -65,6 +66,7 @@ def run(
                 stderr=err,
                 start_new_session=True,
                 preexec_fn=preexec,
+                pass_fds=tuple(pass_fds),
             )
         except OSError as exc:
             return ProcResult(tuple(args), 127, "", f"cannot run {args[0]}: {exc}", 0.0, False)

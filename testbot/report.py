@@ -80,6 +80,7 @@ class Report:
     dry_run: bool
     errors: tuple[str, ...] = ()
     settings: dict = field(default_factory=dict)
+    isolation: tuple[str, ...] = ()  # the sandbox's barriers in force on this machine (sandbox.Isolation.tokens)
 
     @property
     def funnel(self) -> Funnel:
@@ -115,6 +116,7 @@ class Report:
             ],
             "errors": list(self.errors),
             "settings": self.settings,
+            "isolation": list(self.isolation),
             "exit_code": self.return_code,
         }
         return json.dumps(data, indent=2, default=list)

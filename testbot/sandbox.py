@@ -1,16 +1,34 @@
-"""Runs model-written tests in a subprocess with a scrubbed environment and resource limits.
+"""The one runner for model-written code: every candidate and baseline run goes through :func:`run_sandboxed`.
 
-Every candidate and baseline run goes through :func:`run_sandboxed`. What it gives today:
-a scratch working directory, a fake ``HOME`` inside it, an environment without tokens,
-keys, passwords or ``GIT_*`` variables, CPU/address-space/file-size/open-file/process
-limits, bounded output, and the whole process group killed on timeout.
+Layers, each used where this machine allows it; :func:`isolation` measures which are in force (a
+probe tries each barrier from inside the sandbox) rather than assuming it:
+
+- namespaces, through util-linux ``unshare``: a network namespace (no network, not even loopback) and
+  a PID namespace (the test cannot see or signal testbot; when the test process ends, every process it
+  started ends too, daemons included). Root needs nothing else; other users get a user namespace.
+- Landlock (``_sandbox_guard.py``, Linux 5.13+, no root needed): writes only beneath the run's folders;
+  TCP refused; signals confined to the sandbox. As root, every capability is dropped as well.
+- a pids cgroup (root, or a delegated cgroup) holds a fork bomb to ``Limits.processes``; without it the
+  process rlimit does (it binds every user but root).
+- resource limits: CPU time, address space, file size, open files; wall time, after which the whole
+  process group (and cgroup) is killed; output capped.
+- a scrubbed environment (no tokens, keys, passwords, cloud credentials, ``GIT_*``) and a fake ``HOME``.
+- the guard, a Python audit hook in the test process: refuses network use, writes outside the sandbox
+  and signals to other processes, and reports each refusal, so a rejection names its reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +42,28 @@ _SECRET = re.compile(
     r"^GH_|^GITHUB_|^GIT_|^SSH_|^OPENAI|^ANTHROPIC|^HF_|^HUGGING|^NPM_|^PYPI|^TWINE|^DOCKER|^KUBE|^VAULT|^ACTIONS_",
     re.IGNORECASE,
 )
+_GUARD = Path(__file__).with_name("_sandbox_guard.py")
+_SITECUSTOMIZE = '''\
+"""testbot's sandbox: lock this process down, then run the sitecustomize this file hides, if any."""
+import testbot_guard
+
+testbot_guard.install()
+
+
+def _chain():
+    import importlib.machinery, importlib.util, os, sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    rest = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    if spec is not None and spec.loader is not None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["sitecustomize"] = module
+        spec.loader.exec_module(module)
+
+
+_chain()
+'''
 
 
 @dataclass(frozen=True)
@@ -31,10 +71,68 @@ class Limits:
     wall_seconds: float = 30.0
     cpu_seconds: int = 60
     memory_bytes: int = 2 * 1024**3  # address space; the model-written test gets 2 GiB
-    file_bytes: int = 64 * 1024**2
+    file_bytes: int = 64 * 1024**2  # also bounds what a test can print: pytest captures output to a file
     open_files: int = 256
-    processes: int = 512  # per user: a fork bomb hits this, testbot's own processes survive it
+    processes: int = 256  # a fork bomb stops here (pids cgroup; rlimit where there is none, except for root)
     max_output: int = 32 * 1024
+
+
+@dataclass(frozen=True)
+class Violation:
+    """Something the guard refused: ``kind`` is network, write_outside, signal_outside or tampered_pytest."""
+
+    kind: str
+    detail: str
+    test: str  # the pytest node id that was running, "" outside a test
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    proc: proc.ProcResult
+    violations: tuple[Violation, ...] = ()
+    process_limit_hit: bool = False  # the pids cgroup refused a fork
+    leftovers: tuple[str, ...] = ()  # processes that outlived the test process and its group (then killed)
+
+    @property
+    def cpu_limit_hit(self) -> bool:
+        return self.proc.returncode == -signal.SIGXCPU
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What protects the user on this machine, as measured by the probe. Each value is short and plain."""
+
+    network: str  # e.g. "namespace; landlock (tcp); guard", or just "guard"
+    filesystem: str  # "landlock" | "guard; checksums"
+    signals: str  # e.g. "pid namespace; landlock; guard"
+    processes: str  # "pids cgroup (256)" | "rlimit (256)" | "none"
+    daemons: str  # "pid namespace" | "cgroup" | "process group; guard"
+    privileges: str  # "root, capabilities dropped" | "user" | "root"
+
+    def tokens(self) -> tuple[str, ...]:
+        """A compact list for reports, e.g. ('netns', 'pidns', 'landlock-fs', ...)."""
+        out = []
+        if "namespace" in self.network:
+            out.append("netns")
+        if self.daemons == "pid namespace":
+            out.append("pidns")
+        if self.filesystem == "landlock":
+            out.append("landlock-fs")
+        if "landlock" in self.network:
+            out.append("landlock-tcp")
+        if "landlock" in self.signals:
+            out.append("landlock-signals")
+        if self.processes.startswith("pids cgroup"):
+            out.append("pids-cgroup")
+        elif self.processes.startswith("rlimit"):
+            out.append("nproc-rlimit")
+        if "dropped" in self.privileges:
+            out.append("caps-dropped")
+        out += ["rlimits", "scrubbed-env"] + (["guard"] if "guard" in self.network else []) + ["checksums"]
+        return tuple(out)
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.__dict__)
 
 
 def scrubbed_env(base: Mapping[str, str], home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -54,17 +152,159 @@ def scrubbed_env(base: Mapping[str, str], home: Path, extra: Mapping[str, str] |
     return env
 
 
-def _limit_setter(limits: Limits):
+def install_guard(folder: Path) -> None:
+    """Put the guard and the ``sitecustomize.py`` that loads it into ``folder`` (first on PYTHONPATH)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_GUARD, folder / "testbot_guard.py")
+    (folder / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+
+
+# -- namespaces and cgroups: found once per process
+
+
+_WRAPPER: dict[str, list[str]] = {}  # the wrapper command for each TESTBOT_SANDBOX_OFF ([]: none works)
+
+
+def _off(layer: str) -> bool:
+    """``TESTBOT_SANDBOX_OFF=namespaces,cgroup,landlock,guard`` turns layers off: to see what degrades, and test it."""
+    return layer in _off_key().split(",")
+
+
+def _off_key() -> str:
+    return os.environ.get("TESTBOT_SANDBOX_OFF", "").replace(" ", "")
+
+
+def _wrapper() -> list[str]:
+    """The ``unshare`` command line that gives a network and a PID namespace here, or [] if none does."""
+    if _off_key() in _WRAPPER:
+        return _WRAPPER[_off_key()]
+    found: list[str] = []
+    unshare = shutil.which("unshare") if sys.platform.startswith("linux") else None
+    if unshare and not _off("namespaces"):
+        base = [unshare, "--net", "--pid", "--fork", "--kill-child"]
+        tries = [base] if os.geteuid() == 0 else []
+        tries += [[unshare, "--user", "--map-current-user", *base[1:]], [unshare, "--user", "--map-root-user", *base[1:]]]
+        # The namespace's pid 1 is a shell that runs the command as its child: the kernel shields a pid 1
+        # from most signals (SIGXCPU, SIGTERM, abort), and the test must die of them as anywhere else.
+        init = ["--", shutil.which("sh") or "/bin/sh", "-c", '"$@"; exit $?', "testbot-init"]
+        for cmd in tries:
+            res = proc.run([*cmd, *init, sys.executable, "-S", "-c", "import os; assert os.getpid() == 2"], timeout=20)
+            if res.returncode == 0:
+                found = [*cmd, *init]
+                break
+    _WRAPPER[_off_key()] = found
+    return found
+
+
+_CGROUP_BASE: dict[str, Path | None] = {}
+
+
+def _cgroup_base() -> Path | None:
+    """A folder where testbot may create pids cgroups (cgroup v1 or v2), or None."""
+    if _off_key() in _CGROUP_BASE:
+        return _CGROUP_BASE[_off_key()]
+    base = None
+    if sys.platform.startswith("linux") and not _off("cgroup"):
+        try:
+            lines = Path("/proc/self/cgroup").read_text().splitlines()
+        except OSError:
+            lines = []
+        tries = []
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if "pids" in controllers.split(","):
+                tries.append(Path("/sys/fs/cgroup/pids") / path.lstrip("/"))
+            elif controllers == "":
+                tries.append(Path("/sys/fs/cgroup") / path.lstrip("/"))
+        for folder in tries:
+            probe = folder / f"testbot-probe-{os.getpid()}"
+            try:
+                probe.mkdir()
+            except OSError:
+                continue
+            ok = (probe / "pids.max").exists()
+            probe.rmdir()
+            if ok:
+                base = folder
+                break
+    _CGROUP_BASE[_off_key()] = base
+    return base
+
+
+class _Cgroup:
+    """A pids cgroup for one run: caps the number of processes and finds every one of them at the end."""
+
+    _n = 0
+
+    def __init__(self, base: Path, limit: int) -> None:
+        _Cgroup._n += 1
+        self.path = base / f"testbot-{os.getpid()}-{_Cgroup._n}"
+        self.path.mkdir()
+        (self.path / "pids.max").write_text(str(limit))
+        self.procs = str(self.path / "cgroup.procs")
+
+    def join(self) -> None:
+        """In the child, before exec: move this process into the cgroup."""
+        fd = os.open(self.procs, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+    def _pids(self) -> list[int]:
+        try:
+            return [int(p) for p in Path(self.procs).read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def finish(self) -> tuple[bool, tuple[str, ...]]:
+        """Kill what is left; return (the process limit was hit, what was left)."""
+        left = []
+        for pid in self._pids():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                cmd = "?"
+            left.append(f"pid {pid}: {cmd[:200]}")
+        for _ in range(200):
+            pids = self._pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        hit = False
+        try:
+            events = (self.path / "pids.events").read_text()
+            hit = any(line.split()[0] == "max" and int(line.split()[1]) > 0 for line in events.splitlines())
+        except (OSError, ValueError, IndexError):
+            pass
+        for _ in range(100):
+            try:
+                self.path.rmdir()
+                break
+            except OSError:
+                time.sleep(0.01)
+        return hit, tuple(left)
+
+
+def _preexec(limits: Limits, cgroup: _Cgroup | None):
     def apply() -> None:
-        for res, value in (
-            (resource.RLIMIT_CPU, limits.cpu_seconds),
-            (resource.RLIMIT_AS, limits.memory_bytes),
-            (resource.RLIMIT_FSIZE, limits.file_bytes),
-            (resource.RLIMIT_NOFILE, limits.open_files),
-            (resource.RLIMIT_CORE, 0),
+        if cgroup is not None:
+            cgroup.join()
+        for res, soft, hard in (
+            # CPU: SIGXCPU at the soft limit, SIGKILL 5 s later (equal limits would SIGKILL at once)
+            (resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 5),
+            (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+            (resource.RLIMIT_FSIZE, limits.file_bytes, limits.file_bytes),
+            (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+            (resource.RLIMIT_CORE, 0, 0),
         ):
             try:
-                resource.setrlimit(res, (value, value))
+                resource.setrlimit(res, (soft, hard))
             except (ValueError, OSError):
                 pass
         try:
@@ -77,21 +317,195 @@ def _limit_setter(limits: Limits):
     return apply
 
 
+def _read_violations(fd: int) -> tuple[Violation, ...]:
+    os.set_blocking(fd, False)
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out = []
+    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+        try:
+            item = json.loads(line)
+            out.append(Violation(str(item["kind"]), str(item["detail"]), str(item.get("test", ""))))
+        except (ValueError, KeyError, TypeError):
+            continue  # a test that writes junk into the pipe only hides nothing: its run is judged anyway
+    return tuple(out)
+
+
 def run_sandboxed(
     args: Sequence[str],
     *,
     cwd: Path,
+    scratch: Path,
+    support: Path,
+    writable: Sequence[Path] = (),
     limits: Limits = Limits(),
     extra_env: Mapping[str, str] | None = None,
-) -> proc.ProcResult:
-    home = cwd / ".home"
-    home.mkdir(exist_ok=True)
+    handoff: bytes = b"",
+    guard: bool = True,
+) -> SandboxRun:
+    """Run ``args`` (a Python command) in the sandbox.
+
+    ``scratch`` is this run's own folder (its HOME and TMPDIR live there; both are removed afterwards);
+    it and ``writable`` are the only places the run may write. ``support`` holds the guard
+    (:func:`install_guard`). ``handoff`` is passed on a pipe named by ``TESTBOT_HANDOFF_FD``: a secret the
+    test code cannot read from the environment once the plugin has taken it.
+    """
+    home, tmp = scratch / "home", scratch / "tmp"
+    home.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(exist_ok=True)
+    report_r, report_w = os.pipe()
+    fds = [report_w]
+    handoff_r = -1
+    if handoff:
+        handoff_r, handoff_w = os.pipe()
+        os.write(handoff_w, handoff)
+        os.close(handoff_w)
+        fds.append(handoff_r)
+    config = {"writable": [str(scratch), *map(str, writable)], "fd": report_w, "guard": guard and not _off("guard"),
+              "lock": not _off("landlock"), "caps": not _off("caps")}
     env = scrubbed_env(os.environ, home, extra_env)
-    return proc.run(
-        args,
-        cwd=cwd,
-        env=env,
-        timeout=limits.wall_seconds,
-        max_output=limits.max_output,
-        preexec=_limit_setter(limits),
-    )
+    path = [str(support)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(support)]
+    env.update(PYTHONPATH=os.pathsep.join(path), TMPDIR=str(tmp), TESTBOT_SANDBOX=json.dumps(config))
+    if handoff_r >= 0:
+        env["TESTBOT_HANDOFF_FD"] = str(handoff_r)
+    base = _cgroup_base()
+    cgroup = None
+    if base is not None:
+        try:
+            cgroup = _Cgroup(base, limits.processes)
+        except OSError:
+            cgroup = None
+    try:
+        wrapper = _wrapper()
+        result = proc.run(
+            [*wrapper, *args],
+            cwd=cwd,
+            env=env,
+            timeout=limits.wall_seconds,
+            max_output=limits.max_output,
+            preexec=_preexec(limits, cgroup),
+            pass_fds=fds,
+        )
+    finally:
+        os.close(report_w)
+        if handoff_r >= 0:
+            os.close(handoff_r)
+    if wrapper and 128 < result.returncode <= 128 + 64:  # the shell's way of saying "killed by signal N"
+        result = dataclasses.replace(result, returncode=128 - result.returncode)
+    hit, left = cgroup.finish() if cgroup is not None else (False, ())
+    violations = _read_violations(report_r)
+    os.close(report_r)
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return SandboxRun(result, violations, hit, left)
+
+
+# -- the probe: which barriers hold here
+
+
+_PROBE = r'''
+import errno, json, os, resource, socket, sys
+import testbot_guard
+outside, parent = sys.argv[1], int(sys.argv[2])
+r = {"pid": os.getpid(), "host_pid": int(os.readlink("/proc/self")), "euid": os.geteuid(), "landlock": testbot_guard.status.get("landlock", 0),
+     "caps": testbot_guard.status.get("caps", "")}
+def attempt(name, action):
+    try:
+        action()
+        r[name] = "allowed"
+    except OSError as exc:
+        r[name] = errno.errorcode.get(exc.errno, str(exc.errno))
+def write():
+    with open(os.path.join(outside, "written"), "w") as f:
+        f.write("x")
+attempt("write", write)
+def tcp():
+    with socket.socket() as s:
+        s.settimeout(2)
+        s.connect(("127.0.0.1", 9))
+attempt("tcp", tcp)
+def udp():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"", ("127.0.0.1", 9))
+attempt("udp", udp)
+attempt("signal", lambda: os.kill(parent, 0))
+try:
+    with open("/proc/net/dev") as f:
+        r["interfaces"] = [line.split(":")[0].strip() for line in f.readlines()[2:]]
+except OSError:
+    r["interfaces"] = None
+try:
+    with open("/proc/self/status") as f:
+        r["cap_eff"] = [l.split()[1] for l in f if l.startswith("CapEff")][0]
+    with open("/proc/self/cgroup") as f:
+        r["cgroup"] = f.read()
+except (OSError, IndexError):
+    pass
+r["nproc"] = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+print(json.dumps(r))
+'''
+
+_ISOLATION: dict[tuple[str, str], Isolation] = {}
+
+
+def isolation(python: str) -> Isolation:
+    """Measure which barriers hold for ``python`` on this machine (cached for the process)."""
+    key = (python, _off_key())
+    if key in _ISOLATION:
+        return _ISOLATION[key]
+    with tempfile.TemporaryDirectory(prefix="testbot-probe-") as tmp:
+        folder = Path(tmp)
+        support, scratch, outside = folder / "support", folder / "scratch", folder / "outside"
+        install_guard(support)
+        (support / "testbot_probe.py").write_text(_PROBE)
+        scratch.mkdir()
+        outside.mkdir()
+        limits = Limits(wall_seconds=30, cpu_seconds=30)
+        run = run_sandboxed([python, str(support / "testbot_probe.py"), str(outside), str(os.getpid())],
+                            cwd=scratch, scratch=scratch, support=support, limits=limits, guard=False)
+        try:
+            found = json.loads(run.proc.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            found = {}
+        written = (outside / "written").exists()
+    result = _judge(found, written, limits)
+    _ISOLATION[key] = result
+    return result
+
+
+def _judge(r: dict, written: bool, limits: Limits) -> Isolation:
+    landlock = int(r.get("landlock") or 0)
+    netns = r.get("interfaces") is not None and set(r.get("interfaces") or []) <= {"lo"} and r.get("udp") == "ENETUNREACH"
+    network = ["namespace"] if netns else []
+    if r.get("tcp") == "EACCES":
+        network.append("landlock (tcp)")
+    filesystem = "landlock" if r.get("write") == "EACCES" and not written else "guard; checksums"
+    pidns = r.get("pid") is not None and r.get("pid") != r.get("host_pid")
+    signals = ["pid namespace"] if pidns and r.get("signal") == "ESRCH" else []
+    if r.get("signal") == "EPERM" or (signals and landlock >= 6 and filesystem == "landlock"):
+        signals.append("landlock")
+    in_cgroup = bool(_cgroup_base()) and f"testbot-{os.getpid()}-" in r.get("cgroup", "")
+    if in_cgroup:
+        processes = f"pids cgroup ({limits.processes})"
+    elif os.geteuid() != 0:
+        processes = f"rlimit ({limits.processes})"
+    else:
+        processes = "none"
+    daemons = "pid namespace" if pidns else "cgroup" if in_cgroup else "process group; guard"
+    if os.geteuid() != 0:
+        privileges = "user"
+    elif r.get("cap_eff", "x").strip("0") == "" and r.get("caps") == "dropped":
+        privileges = "root, capabilities dropped"
+    else:
+        privileges = "root"
+    guard = [] if _off("guard") else ["guard"]
+    return Isolation("; ".join(network + guard) or "none", filesystem if guard else filesystem.replace("guard; ", ""),
+                     "; ".join(signals + guard) or "none", processes, daemons if guard else daemons.replace("; guard", ""),
+                     privileges)

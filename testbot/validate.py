@@ -1,17 +1,22 @@
 """Run candidate tests as pytest in sandboxed subprocesses, in a scratch copy of the project.
 
 The user's files are never touched here: the project is copied into a temporary folder, each
-candidate is written there, run under coverage (line + branch), classified, and re-run in fresh
-processes to weed out flaky ones.
+candidate is written there, run under coverage (line + branch) through :mod:`testbot.sandbox`,
+classified, and re-run in fresh processes to weed out flaky ones. A run that misbehaves gets an
+outcome naming what it did (network, wrote_outside, processes, ...); the user's own project files are
+checked before and after every run, so a write that got through would still be caught.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +31,26 @@ SYNTAX_ERROR = "syntax_error"
 IMPORT_ERROR = "import_error"
 ASSERTION_FAILURE = "assertion_failure"
 ERROR = "error"
-TIMEOUT = "timeout"
-CRASHED = "crashed"  # the process died before pytest finished (os._exit, segfault, killed)
+TIMEOUT = "timeout"  # wall time or CPU time used up
+CRASHED = "crashed"  # killed by a signal before pytest finished (segfault, abort, killed)
+EXITED_EARLY = "exited_early"  # ended pytest itself: os._exit, sys.exit, pytest.exit; a "pass" that is not one
 SKIPPED = "skipped"
 NO_TESTS = "no_tests"
-TAMPERED = "tampered"  # changed the project's files inside the scratch copy
+TAMPERED = "tampered"  # changed the project's source or configuration files inside the scratch copy
 FLAKY = "flaky"
-OUTCOMES = (PASSED, SYNTAX_ERROR, IMPORT_ERROR, ASSERTION_FAILURE, ERROR, TIMEOUT, CRASHED, SKIPPED, NO_TESTS,
-            TAMPERED, FLAKY)
+MEMORY = "memory"  # ran out of its address-space limit
+PROCESSES = "processes"  # hit the process limit (a fork bomb)
+OUTPUT_LIMIT = "output_limit"  # wrote or printed more than the file-size limit
+NETWORK = "network"  # tried to use the network (refused)
+WROTE_OUTSIDE = "wrote_outside"  # tried to write outside its scratch folders (refused), or the user's files changed
+SIGNAL_OUTSIDE = "signal_outside"  # tried to signal a process outside the sandbox, e.g. kill testbot (refused)
+LEFT_PROCESS = "left_process"  # left a process running after it ended (a daemon; killed)
+TAMPERED_PYTEST = "tampered_pytest"  # changed pytest or testbot's plugin while running, or forged the result
+OUTCOMES = (PASSED, SYNTAX_ERROR, IMPORT_ERROR, ASSERTION_FAILURE, ERROR, TIMEOUT, CRASHED, EXITED_EARLY, SKIPPED,
+            NO_TESTS, TAMPERED, FLAKY, MEMORY, PROCESSES, OUTPUT_LIMIT, NETWORK, WROTE_OUTSIDE, SIGNAL_OUTSIDE,
+            LEFT_PROCESS, TAMPERED_PYTEST)
+# The guard's refusals, most serious first: whatever else a run did, these decide its outcome.
+_GUARD_KINDS = (WROTE_OUTSIDE, SIGNAL_OUTSIDE, NETWORK, TAMPERED_PYTEST)
 
 _PLUGIN = Path(__file__).with_name("_pytest_plugin.py")
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
@@ -51,6 +68,73 @@ def _copy_ignore(folder: str, names: list[str]) -> set[str]:
     return {n for n in names if n in SKIP_DIRS or (n.startswith(".") and n not in (".coveragerc",))}
 
 
+# Files that change how later pytest runs behave: a candidate that writes one has tampered with the copy.
+_CONFIG_FILES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "sitecustomize.py",
+                 "usercustomize.py", ".coveragerc"}
+
+
+class _Watch:
+    """The user's own project files (those the scratch copy is made of, and .git's config and hooks).
+
+    Checked before and after every sandboxed run: a file written, added or removed while a candidate
+    ran is reported, even where the operating system could not prevent the write.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = self.scan()
+
+    def scan(self) -> dict[str, tuple[int, ...]]:
+        out: dict[str, tuple[int, ...]] = {}
+        extra = [self.root / ".git" / "config", *sorted((self.root / ".git" / "hooks").glob("*"))]
+        for path in extra:
+            self._stat(path, out)
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(set(dirnames) - _copy_ignore(dirpath, dirnames))
+            for name in filenames:
+                if not _copy_ignore(dirpath, [name]):
+                    self._stat(Path(dirpath) / name, out)
+        return out
+
+    def _stat(self, path: Path, out: dict[str, tuple[int, ...]]) -> None:
+        try:
+            st = path.lstat()
+        except OSError:
+            return
+        out[path.relative_to(self.root).as_posix()] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                                        st.st_mode)
+
+    def changed(self, before: dict[str, tuple[int, ...]]) -> list[str]:
+        after = self.scan()
+        self.state = after
+        return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One sandboxed pytest run and everything known about it."""
+
+    sandboxed: sandbox.SandboxRun
+    data: dict | None  # the plugin's JSON, None when it wrote none
+    nonce: str
+    data_file: Path
+    scratch_changed: bool  # the candidate changed source/configuration files in the scratch copy
+    project_changed: tuple[str, ...]  # the user's own files that changed while it ran
+
+    @property
+    def proc(self):
+        return self.sandboxed.proc
+
+    @property
+    def clean(self) -> bool:
+        """Nothing went wrong with the run as a whole (the tests themselves may still fail)."""
+        sb, data = self.sandboxed, self.data
+        return bool(data and data.get("finished") and data.get("nonce") == self.nonce and not data.get("tampered")
+                    and not data.get("leftovers") and not sb.violations and not sb.leftovers
+                    and not sb.process_limit_hit and not sb.proc.timed_out and not self.scratch_changed
+                    and not self.project_changed)
+
+
 class Workspace:
     """A scratch copy of the project where candidates run. Use as a context manager."""
 
@@ -60,10 +144,13 @@ class Workspace:
         self.limits = limits
         self._tmp = Path(tempfile.mkdtemp(prefix="testbot-"))
         self.project = self._tmp / "project"
-        self.support = self._tmp / "support"  # the pytest plugin and an empty coverage rc file live here
-        self.runs = self._tmp / "runs"
+        self.support = self._tmp / "support"  # the guard, the pytest plugin and coverage rc files; never writable
+        self.runs = self._tmp / "runs"  # one folder per run: its result, coverage data, HOME and TMPDIR
         self._counter = 0
         self._fingerprint = ""
+        self.isolation: sandbox.Isolation | None = None
+        self.incidents: list[str] = []  # the user's files changed during a run: said in the report's errors
+        self._watch: _Watch | None = None
 
     def __enter__(self) -> Workspace:
         try:
@@ -73,11 +160,14 @@ class Workspace:
             del exc
         self.support.mkdir()
         self.runs.mkdir()
+        sandbox.install_guard(self.support)
         shutil.copy(_PLUGIN, self.support / "testbot_result_plugin.py")
         (self.support / "coveragerc").write_text("[run]\nbranch = True\n")
         (self.support / "coveragerc-contexts").write_text("[run]\nbranch = True\ndynamic_context = test_function\n")
         (self.support / "import_module.py").write_text("import importlib, sys\nimportlib.import_module(sys.argv[1])\n")
         self._fingerprint = self.fingerprint()
+        self.isolation = sandbox.isolation(self.python)
+        self._watch = _Watch(self.root)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -88,17 +178,18 @@ class Workspace:
         return self.project / Path(path).resolve().relative_to(self.root)
 
     def fingerprint(self) -> str:
-        """A hash of the project's source (non-test) files in the scratch copy, to spot tests that edit them."""
+        """A hash of the project's source and configuration files in the scratch copy, to spot tests that edit them."""
         h = hashlib.sha256()
         for dirpath, dirnames, filenames in os.walk(self.project):
-            dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".home"))
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for name in sorted(filenames):
                 p = Path(dirpath) / name
-                if name.endswith(".py") and not is_test_file(p.relative_to(self.project)):
+                rel = p.relative_to(self.project)
+                if name in _CONFIG_FILES or name.endswith(".pth") or (name.endswith(".py") and not is_test_file(rel)):
                     try:
-                        h.update(str(p).encode() + p.read_bytes())
+                        h.update(str(rel).encode() + b"\0" + p.read_bytes())
                     except OSError:
-                        h.update(str(p).encode() + b"<gone>")
+                        h.update(str(rel).encode() + b"<gone>")
         return h.hexdigest()
 
     def restore(self) -> None:
@@ -111,34 +202,58 @@ class Workspace:
         self._counter += 1
         return self._counter
 
-    def _env(self, import_root: Path, result_file: Path) -> dict[str, str]:
+    def _env(self, import_root: Path) -> dict[str, str]:
         paths = [str(self.support), str(self.scratch_path(import_root))]
         if self.scratch_path(import_root) != self.project:
             paths.append(str(self.project))
-        return {"PYTHONPATH": os.pathsep.join(paths), "TESTBOT_RESULT_FILE": str(result_file)}
+        return {"PYTHONPATH": os.pathsep.join(paths)}
+
+    def _sandboxed(self, args: list[str], import_root: Path, limits: sandbox.Limits) -> _Run:
+        """Run a Python command in the sandbox, in a fresh run folder, with every check around it."""
+        n = self._next()
+        token = secrets.token_hex(8)
+        scratch = self.runs / f"{n}-{token}"  # not guessable by an earlier run
+        scratch.mkdir()
+        result_file, data_file = scratch / "result.json", scratch / "coverage"
+        nonce = secrets.token_hex(16)
+        handoff = json.dumps({"result_file": str(result_file), "nonce": nonce}).encode()
+        before = self._watch.scan() if self._watch is not None else {}
+        run = sandbox.run_sandboxed([a.replace("{data_file}", str(data_file)) for a in args], cwd=self.project,
+                                    scratch=scratch, support=self.support, writable=[self.project], limits=limits,
+                                    extra_env=self._env(import_root), handoff=handoff)
+        changed = tuple(self._watch.changed(before)) if self._watch is not None else ()
+        if changed:
+            self.incidents.append(f"your project's files changed while a candidate test ran: {', '.join(changed[:5])}"
+                                  f"; check them (git status)")
+        scratch_changed = self._tampered()
+        try:
+            data = json.loads(result_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        return _Run(run, data if isinstance(data, dict) else None, nonce, data_file, scratch_changed, changed)
 
     def _pytest(self, test_files: list[Path], import_root: Path, measure: Path | None, timeout: float | None,
-                contexts: bool = False) -> tuple[object, Path, Path]:
-        n = self._next()
-        result_file = self.runs / f"result-{n}.json"
-        data_file = self.runs / f"coverage-{n}"
+                contexts: bool = False) -> _Run:
         args = [self.python]
         if measure is not None:
             rc = self.support / ("coveragerc-contexts" if contexts else "coveragerc")
             args += ["-m", "coverage", "run", f"--rcfile={rc}", "--branch",
-                     f"--data-file={data_file}", f"--include={self.scratch_path(measure)}"]
+                     "--data-file={data_file}", f"--include={self.scratch_path(measure)}"]
         args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
                  "--continue-on-collection-errors", "-o", "console_output_style=classic", *map(str, test_files)]
         limits = self.limits if timeout is None else sandbox.Limits(**{**self.limits.__dict__, "wall_seconds": timeout})
-        proc = sandbox.run_sandboxed(args, cwd=self.project, limits=limits,
-                                     extra_env=self._env(import_root, result_file))
-        return proc, result_file, data_file
+        return self._sandboxed(args, import_root, limits)
 
     def _tampered(self) -> bool:
         if self.fingerprint() != self._fingerprint:
             self.restore()
             return True
         return False
+
+    def _result(self, run: _Run, measure: Path | None) -> RunResult:
+        outcome, detail = judge(run, self.limits)
+        coverage = str(run.data_file) if measure is not None and run.data_file.exists() else ""
+        return RunResult(outcome, detail, run.proc.seconds, coverage)
 
     def run_tests(
         self,
@@ -149,11 +264,7 @@ class Workspace:
         timeout: float | None = None,
     ) -> RunResult:
         """Run pytest on ``test_files`` (paths inside the scratch copy); with coverage of ``measure`` if given."""
-        proc, result_file, data_file = self._pytest(test_files, import_root, measure, timeout)
-        outcome, detail = classify(proc, result_file)
-        if self._tampered():
-            outcome, detail = TAMPERED, "the test changed the project's source files"
-        return RunResult(outcome, detail, proc.seconds, str(data_file) if measure is not None and data_file.exists() else "")
+        return self._result(self._pytest(test_files, import_root, measure, timeout), measure)
 
     def run_batch(
         self,
@@ -166,30 +277,30 @@ class Workspace:
         """Run several candidate files in one pytest process, coverage recorded per test function.
 
         Returns each file's result and the coverage data file (query it with :func:`contexts_for`), or
-        None when the batch as a whole went wrong (crash, timeout, tampering): then run them one by one.
+        None when the batch as a whole went wrong (crash, timeout, tampering, anything the sandbox
+        refused): then run them one by one. A batch of one file is judged as it is.
         """
-        proc, result_file, data_file = self._pytest(test_files, import_root, measure, timeout, contexts=True)
-        tampered = self._tampered()
-        try:
-            data = json.loads(result_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-        if tampered or proc.timed_out or not data or not data.get("finished"):
+        run = self._pytest(test_files, import_root, measure, timeout, contexts=True)
+        coverage = str(run.data_file) if measure is not None and run.data_file.exists() else ""
+        if len(test_files) == 1 and not run.clean:
+            return {test_files[0]: self._result(run, measure)}, coverage
+        if not run.clean:
             return None
+        data = run.data
         each = len(test_files) or 1
         results = {}
         for path in test_files:
             sub = {
-                "finished": True,
+                **data,
                 "exitstatus": 0,
                 "collect_errors": [e for e in data["collect_errors"] if _in_file(e["nodeid"], path)],
                 "tests": [t for t in data["tests"] if _in_file(t["nodeid"], path)],
             }
             if any(t["outcome"] == "failed" for t in sub["tests"]) or sub["collect_errors"]:
                 sub["exitstatus"] = 1
-            outcome, detail = classify_data(sub, proc)
-            results[path] = RunResult(outcome, detail, proc.seconds / each, "")
-        return results, str(data_file) if measure is not None and data_file.exists() else ""
+            outcome, detail = classify_data(sub, run.proc)
+            results[path] = RunResult(outcome, detail, run.proc.seconds / each, "")
+        return results, coverage
 
     def write_candidate(self, candidate: Candidate, folder: Path) -> Path:
         """Write a candidate module into the scratch copy of ``folder`` (so its conftest.py applies)."""
@@ -201,14 +312,12 @@ class Workspace:
 
     def check_import(self, module: str, import_root: Path) -> RunResult:
         """Import the target module once in the sandbox; a failure names the missing dependency."""
-        n = self._next()
-        data_file = self.runs / f"coverage-{n}"
-        proc = sandbox.run_sandboxed(
+        run = self._sandboxed(
             [self.python, "-m", "coverage", "run", f"--rcfile={self.support / 'coveragerc'}", "--branch",
-             f"--data-file={data_file}", str(self.support / "import_module.py"), module],
-            cwd=self.project, limits=self.limits, extra_env=self._env(import_root, self.runs / f"result-{n}.json"))
+             "--data-file={data_file}", str(self.support / "import_module.py"), module], import_root, self.limits)
+        proc = run.proc
         if proc.returncode == 0:
-            return RunResult(PASSED, "", proc.seconds, str(data_file))
+            return RunResult(PASSED, "", proc.seconds, str(run.data_file))
         text = proc.output
         if "No module named coverage" in text:
             raise EnvironmentProblem(f"coverage is not installed for {self.python}: pip install coverage")
@@ -224,25 +333,67 @@ def _in_file(nodeid: str, path: Path) -> bool:
     return nodeid.split("::", 1)[0].rsplit("/", 1)[-1] == path.name
 
 
-def classify(proc, result_file: Path) -> tuple[str, str]:
-    """Outcome of one pytest run, from the plugin's JSON (never from pytest's text summary)."""
-    if proc.timed_out:
-        return TIMEOUT, "the test did not finish in time"
+def _signal_name(sig: int) -> str:
     try:
-        data = json.loads(result_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = None
-    return classify_data(data, proc)
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
 
 
-def classify_data(data: dict | None, proc) -> tuple[str, str]:
+def judge(run: _Run, limits: sandbox.Limits) -> tuple[str, str]:
+    """The outcome of one sandboxed pytest run: what the sandbox saw first, then the plugin's JSON."""
+    sb, proc, data = run.sandboxed, run.proc, run.data
+    if "No module named pytest" in proc.output or "No module named coverage" in proc.output:
+        classify_data(None, proc)  # raises EnvironmentProblem
+    for kind in _GUARD_KINDS:
+        hits = [v for v in sb.violations if v.kind == kind]
+        if hits:
+            where = f" (in {hits[0].test})" if hits[0].test else ""
+            more = f"; {len(hits) - 1} more refusal{'s' if len(hits) > 2 else ''}" if len(hits) > 1 else ""
+            return kind, f"refused by the sandbox: {hits[0].detail}{where}{more}"
+    if run.project_changed:
+        return WROTE_OUTSIDE, (f"your project's files changed while this test ran: {', '.join(run.project_changed[:5])}"
+                               " (written by the test, or by someone else at the same time)")
+    if data is not None and data.get("nonce") != run.nonce:
+        return TAMPERED_PYTEST, "the result file was not written by testbot's plugin (forged)"
+    if data is not None and data.get("tampered"):
+        return TAMPERED_PYTEST, "the test changed pytest while it ran: " + ", ".join(data["tampered"][:5])
+    if run.scratch_changed:
+        return TAMPERED, "the test changed the project's source or configuration files (in testbot's copy, restored)"
+    if proc.timed_out:
+        return TIMEOUT, f"the test did not finish in time ({limits.wall_seconds:g} s); every process it started was killed"
+    if sb.cpu_limit_hit:
+        return TIMEOUT, f"the test used up its CPU time ({limits.cpu_seconds} s) and was killed"
+    if sb.process_limit_hit:
+        return PROCESSES, (f"the test tried to run more than {limits.processes} processes at once (a fork bomb?); "
+                           "the sandbox refused, and killed them all")
+    left = list(sb.leftovers) + list((data or {}).get("leftovers") or [])
+    if left:
+        return LEFT_PROCESS, "the test left processes running after it ended (killed): " + "; ".join(left[:3])
+    return classify_data(data, proc, limits)
+
+
+_FORK_REFUSED = re.compile(r"BlockingIOError: \[Errno 11\]|Resource temporarily unavailable")
+
+
+def classify_data(data: dict | None, proc, limits: sandbox.Limits | None = None) -> tuple[str, str]:
+    limits = limits or sandbox.Limits()
     if "No module named pytest" in proc.output or "No module named coverage" in proc.output:
         raise EnvironmentProblem(f"pytest and coverage must be installed in the environment that runs the tests "
                                  f"({proc.args[0]}): pip install pytest coverage")
     if not data or not data.get("finished"):
         sig = -proc.returncode if proc.returncode < 0 else 0
-        why = f"killed by signal {sig}" if sig else f"exited with status {proc.returncode} before pytest finished"
-        return CRASHED, f"{why}\n{proc.output[-1500:]}"
+        tail = proc.output[-1500:]
+        if sig == signal.SIGXFSZ:
+            return OUTPUT_LIMIT, f"the test wrote more than {limits.file_bytes // 1024**2} MiB to a file or its output"
+        if "MemoryError" in tail:
+            return MEMORY, f"the test ran out of memory ({limits.memory_bytes // 1024**2} MiB)\n{tail}"
+        if sig:
+            return CRASHED, f"killed by {_signal_name(sig)} before pytest finished\n{tail}"
+        return EXITED_EARLY, (f"exited with status {proc.returncode} before pytest finished (os._exit or sys.exit "
+                              f"outside a test?)\n{tail}")
+    if data.get("interrupted"):
+        return EXITED_EARLY, f"the test stopped the pytest session: {data['interrupted']}"
     if data["collect_errors"]:
         text = data["collect_errors"][0]["text"]
         if "SyntaxError" in text or "IndentationError" in text:
@@ -254,12 +405,23 @@ def classify_data(data: dict | None, proc) -> tuple[str, str]:
     failed = [t for t in tests if t["outcome"] == "failed"]
     if failed:
         first = failed[0]
-        exc = first.get("exc", "")
+        exc, text, code = first.get("exc", ""), first["text"][-1500:], first.get("errno")
+        if exc == "MemoryError":
+            return MEMORY, f"the test ran out of memory ({limits.memory_bytes // 1024**2} MiB)\n{text}"
+        if code == errno.EFBIG:
+            return OUTPUT_LIMIT, f"the test wrote more than {limits.file_bytes // 1024**2} MiB to a file or its output\n{text}"
+        if code == errno.ENETUNREACH:
+            return NETWORK, f"the test tried to use the network (there is none in the sandbox)\n{text}"
+        if exc == "SystemExit":
+            where = "in a fixture" if first["when"] == "setup" else "in a test" if first["when"] == "call" else "on teardown"
+            return EXITED_EARLY, f"the test called sys.exit() {where}\n{text}"
+        if exc == "BlockingIOError" and _FORK_REFUSED.search(text):
+            return PROCESSES, f"the test hit the process limit ({limits.processes})\n{text}"
         if first["when"] == "call" and exc == "AssertionError":
-            return ASSERTION_FAILURE, first["text"][-1500:]
+            return ASSERTION_FAILURE, text
         if exc in ("ImportError", "ModuleNotFoundError"):
-            return IMPORT_ERROR, first["text"][-1500:]
-        return ERROR, first["text"][-1500:]
+            return IMPORT_ERROR, text
+        return ERROR, text
     calls = [t for t in tests if t["when"] == "call"]
     if not calls:
         if any(t["outcome"] == "skipped" for t in tests):

@@ -1,0 +1,392 @@
+"""Locks down every Python process of a sandboxed run, before any test code runs.
+
+testbot copies this file into the run's support folder as ``testbot_guard.py`` next to a
+``sitecustomize.py`` that imports it, so Python runs it at start-up (the support folder comes first
+on PYTHONPATH). It runs under the project's interpreter: standard library only, Python 3.8+.
+
+1. Landlock (Linux 5.13+, no root needed): files may be created, changed or removed only beneath the
+   run's writable folders; TCP connect and bind are refused (Landlock ABI 4+); signals and abstract
+   Unix sockets cannot reach processes outside the sandbox (ABI 6+).
+2. Running as root: every capability is dropped (no module loading, reboot, raw devices, ...), and
+   ``no_new_privs`` stops set-uid programs from getting them back.
+3. An audit hook (PEP 578) refuses network access, writes outside the sandbox and signals to outside
+   processes, and tells testbot about each refusal through a pipe, so that a rejected test carries
+   its precise reason. It is the only network barrier where the kernel offers none. Code that goes
+   around Python (ctypes, other programs) meets only the kernel layers above.
+
+Configuration comes from ``TESTBOT_SANDBOX`` (JSON): ``writable`` folders, ``fd`` of the report
+pipe, and ``guard``/``lock`` switches.
+"""
+
+import errno
+import json
+import os
+import sys
+
+_CONFIG = {}
+_ROOTS = ()  # writable folders, real paths
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/stdout",
+            "/dev/stderr")
+_FD = -1
+_SENT = [0]
+_BUSY = [False]
+_HOST_PID = [0]
+current_test = ""  # set by testbot's pytest plugin: the test that is running, for the report
+status = {}  # what this process got: {"landlock": abi, "caps": "dropped" | "none" | "kept", ...}
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_APPEND", 0)
+
+
+# -- reporting
+
+
+def _report(kind, detail):
+    if _FD < 0 or _SENT[0] >= 20:
+        return
+    _SENT[0] += 1
+    line = json.dumps({"kind": kind, "detail": detail[:600], "test": current_test, "pid": os.getpid()})
+    try:
+        os.write(_FD, (line + "\n").encode("utf-8", "replace")[:3800])
+    except OSError:
+        pass
+
+
+def _refuse(kind, detail):
+    _report(kind, detail)
+    raise PermissionError(errno.EACCES, "testbot sandbox: " + detail + " is not allowed")
+
+
+# -- the audit hook
+
+
+def _path(value):
+    if isinstance(value, int) or value is None:
+        return None
+    try:
+        return os.fsdecode(os.fspath(value))
+    except TypeError:
+        return None
+
+
+def _inside(path):
+    real = os.path.realpath(path)
+    if real in _DEVICES or path in _DEVICES or real.startswith(("/proc/self/fd/", "/dev/fd/", "/dev/pts/")):
+        return True
+    for root in _ROOTS:
+        if real == root or real.startswith(root + os.sep):
+            return True
+    return False
+
+
+def _check_write(what, value):
+    path = _path(value)
+    if path is not None and not _inside(path):
+        _refuse("wrote_outside", what + " " + repr(os.path.abspath(path)))
+
+
+def _on_open(args):
+    path, mode, flags = (tuple(args) + (None, None, None))[:3]
+    writes = (isinstance(flags, int) and flags & _WRITE_FLAGS) or (
+        isinstance(mode, str) and any(c in mode for c in "wax+"))
+    if writes:
+        _check_write("open for writing", path)
+
+
+def _first(what):
+    return lambda args: _check_write(what, args[0] if args else None)
+
+
+def _second(what):
+    return lambda args: _check_write(what, args[1] if len(args) > 1 else None)
+
+
+def _both(what):
+    def check(args):
+        _check_write(what, args[0] if args else None)
+        _check_write(what, args[1] if len(args) > 1 else None)
+    return check
+
+
+def _on_socket(args):
+    import socket
+
+    sock, address = args[0], args[1] if len(args) > 1 else None
+    family = getattr(sock, "family", None)
+    if family == getattr(socket, "AF_UNIX", None):
+        path = _path(address)
+        if path is None or path.startswith("\0") or path == "":
+            return  # abstract sockets: private to the network namespace, scoped by Landlock
+        if not _inside(path):
+            _refuse("network", "a Unix socket outside the sandbox (" + path + ")")
+        return
+    if isinstance(address, tuple) and address:
+        where = str(address[0]) + ":" + str(address[1]) if len(address) > 1 else str(address[0])
+    else:
+        where = repr(address)
+    _refuse("network", "network access (" + where + ")")
+
+
+def _on_bind(args):
+    import socket
+
+    if getattr(args[0], "family", None) == getattr(socket, "AF_UNIX", None):
+        path = _path(args[1] if len(args) > 1 else None)
+        if path and not path.startswith("\0") and not _inside(path):
+            _refuse("wrote_outside", "a Unix socket at " + repr(path))
+        return
+    _on_socket(args)
+
+
+def _numeric(host):
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = str(host)
+    if host in ("localhost", "", "localhost.localdomain"):
+        return True
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+        return True
+    except ValueError:
+        return False
+
+
+def _on_resolve(args):
+    host = args[0] if args else None
+    if not _numeric(host):
+        _refuse("network", "a name lookup (" + str(host)[:100] + ")")
+
+
+def _descendant(pid):
+    """Is ``pid`` this process or one it started (as the kernel of this PID namespace sees them)?"""
+    if pid == os.getpid():
+        return True
+    if _HOST_PID[0] != os.getpid():  # in a PID namespace: every process that exists in it is the sandbox's
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError as exc:
+            return exc.errno == errno.EPERM
+    seen = 0
+    while pid > 1 and seen < 64:
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                stat = f.read().decode("ascii", "replace")
+        except OSError:
+            return False
+        pid = int(stat.rpartition(")")[2].split()[1])
+        if pid == os.getpid():
+            return True
+        seen += 1
+    return False
+
+
+def _own_group_is_ours():
+    try:
+        return os.getpgid(0) == os.getpid()
+    except OSError:
+        return False
+
+
+def _signal(target, sig, group):
+    if sig == 0:
+        return  # only asks whether a process exists
+    if group:
+        ok = (target in (0, os.getpgid(0)) and _own_group_is_ours()) or (target > 1 and target != os.getpgid(0)
+                                                                        and _descendant(target))
+    elif target == -1:
+        ok = False
+    elif target == 0:
+        ok = _own_group_is_ours()
+    elif target < 0:
+        ok = (-target == os.getpgid(0) and _own_group_is_ours()) or _descendant(-target)
+    else:
+        ok = _descendant(target)
+    if not ok:
+        who = "its parent, testbot" if target == os.getppid() and target > 1 else "a process outside the sandbox"
+        if target <= 0 or group:
+            who = "a process group outside the sandbox"
+        _refuse("signal_outside", "sending signal %d to %s (pid %d)" % (sig, who, target))
+
+
+_PROTECTED = []
+
+
+def _on_setattr(args):
+    if args and any(args[0] is p for p in _PROTECTED):
+        _refuse("tampered_pytest", "changing testbot's guard")
+
+
+_EVENTS = {
+    "open": _on_open,
+    "os.remove": _first("removing"),
+    "os.rmdir": _first("removing"),
+    "shutil.rmtree": _first("removing"),
+    "os.mkdir": _first("creating a folder at"),
+    "os.chmod": _first("changing the mode of"),
+    "os.chown": _first("changing the owner of"),
+    "os.truncate": _first("truncating"),
+    "os.utime": _first("changing the times of"),
+    "os.setxattr": _first("setting attributes of"),
+    "os.removexattr": _first("removing attributes of"),
+    "os.chflags": _first("changing the flags of"),
+    "os.lchflags": _first("changing the flags of"),
+    "os.lchmod": _first("changing the mode of"),
+    "os.rename": _both("renaming"),
+    "os.link": _second("linking"),
+    "os.symlink": _second("linking"),
+    "shutil.copyfile": _second("copying to"),
+    "shutil.copymode": _second("copying to"),
+    "shutil.copystat": _second("copying to"),
+    "shutil.copytree": _second("copying to"),
+    "shutil.move": _both("moving"),
+    "socket.connect": _on_socket,
+    "socket.sendto": _on_socket,
+    "socket.sendmsg": _on_socket,
+    "socket.bind": _on_bind,
+    "socket.getaddrinfo": _on_resolve,
+    "socket.gethostbyname": _on_resolve,
+    "socket.gethostbyname_ex": _on_resolve,
+    "socket.gethostbyaddr": _on_resolve,
+    "os.kill": lambda args: _signal(args[0], args[1], False),
+    "os.killpg": lambda args: _signal(args[0], args[1], True),
+    "object.__setattr__": _on_setattr,
+    "object.__delattr__": _on_setattr,
+}
+
+
+def _hook(event, args):
+    handler = _EVENTS.get(event)
+    if handler is None or _BUSY[0]:
+        return
+    _BUSY[0] = True
+    try:
+        handler(args)
+    finally:
+        _BUSY[0] = False
+
+
+# -- kernel layers (Linux)
+
+
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return ctypes, libc
+
+
+# Landlock: https://docs.kernel.org/userspace-api/landlock.html
+_LL_CREATE, _LL_ADD_RULE, _LL_RESTRICT = 444, 445, 446  # same numbers on x86_64 and arm64
+_FS_WRITE_FILE = 1 << 1
+_FS_WRITE_V1 = _FS_WRITE_FILE | sum(1 << b for b in range(4, 13))  # remove, make dir/reg/sock/fifo/char/block/sym
+_FS_REFER, _FS_TRUNCATE = 1 << 13, 1 << 14
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
+_SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+
+def _landlock(writable):
+    import struct
+
+    ctypes, libc = _libc()
+
+    def call(*args):
+        result = libc.syscall(*args)
+        if result < 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        return result
+
+    abi = call(_LL_CREATE, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
+    fs = _FS_WRITE_V1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
+    if abi >= 6:
+        attr = struct.pack("QQQ", fs, _NET_BIND_TCP | _NET_CONNECT_TCP, _SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL)
+    elif abi >= 4:
+        attr = struct.pack("QQ", fs, _NET_BIND_TCP | _NET_CONNECT_TCP)
+    else:
+        attr = struct.pack("Q", fs)
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = call(_LL_CREATE, buf, len(attr), 0)
+    try:
+        file_rights = _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0)
+        for path in list(writable) + ["/dev/shm"] + list(_DEVICES[:5]):
+            try:
+                fd = os.open(path, getattr(os, "O_PATH", 0) | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                rights = fs if os.path.isdir(path) else file_rights
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd), 12)
+                call(_LL_ADD_RULE, ruleset, 1, rule, 0)  # LANDLOCK_RULE_PATH_BENEATH
+            finally:
+                os.close(fd)
+        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: required by Landlock, and set-uid programs stay powerless
+        call(_LL_RESTRICT, ruleset, 0)
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _drop_capabilities():
+    """As root: empty the capability bounding set and every capability set."""
+    import struct
+
+    ctypes, libc = _libc()
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
+    libc.prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0), 8)  # _LINUX_CAPABILITY_VERSION_3
+    data = ctypes.create_string_buffer(24)
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    libc.prctl(38, 1, 0, 0, 0)
+
+
+def _subreaper():
+    """Orphans of the test (double-forked daemons) stay our descendants, so the plugin can find them."""
+    _, libc = _libc()
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def install():
+    global _CONFIG, _ROOTS, _FD
+    try:
+        _CONFIG = json.loads(os.environ.get("TESTBOT_SANDBOX", "{}"))
+    except ValueError:
+        _CONFIG = {}
+    if not _CONFIG:
+        return
+    _ROOTS = tuple(os.path.realpath(p) for p in _CONFIG.get("writable", ()))
+    _FD = int(_CONFIG.get("fd", -1))
+    try:
+        _HOST_PID[0] = int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        _HOST_PID[0] = os.getpid()
+    if sys.platform.startswith("linux"):
+        if _CONFIG.get("lock", True) and "TESTBOT_SANDBOX_LOCKED" not in os.environ:
+            # Landlock and dropped capabilities are inherited: the test's own Python children skip this.
+            try:
+                status["landlock"] = _landlock(_ROOTS)
+            except Exception as exc:  # noqa: BLE001 - no Landlock here: the other layers still stand
+                status["landlock"] = 0
+                status["landlock_error"] = str(exc)
+            if os.geteuid() == 0 and _CONFIG.get("caps", True):
+                try:
+                    _drop_capabilities()
+                    status["caps"] = "dropped"
+                except Exception as exc:  # noqa: BLE001
+                    status["caps"] = "kept: " + str(exc)
+            os.environ["TESTBOT_SANDBOX_LOCKED"] = str(os.getpid())
+        try:
+            _subreaper()
+        except Exception:  # noqa: BLE001
+            pass
+    if _CONFIG.get("guard", True) and hasattr(sys, "addaudithook"):
+        _PROTECTED.extend([_hook, _refuse, _report, _inside, _signal, _on_socket, _on_open, _check_write])
+        sys.addaudithook(_hook)
+        status["guard"] = True
