@@ -87,7 +87,7 @@ class _Progress:
 
 
 def generate(args: argparse.Namespace) -> int:
-    from testbot.targets import find_targets
+    from testbot.targets import find_targets, missing_path
 
     if args.head and not args.base:
         raise FatalError("--head needs --base (the change is base...head)")
@@ -102,7 +102,7 @@ def generate(args: argparse.Namespace) -> int:
         raise FatalError("nothing to do: give a PATH (folder, file, file.py::func) or --changed")
     first = Path(args.paths[0].partition("::")[0])
     if not first.exists():
-        raise FatalError(f"{first}: no such file or folder")
+        raise missing_path(first)
     root = Path(args.root).resolve() if args.root else find_project_root(first)
     settings = resolve(args, root)
     targets = find_targets(args.paths, root, include_private=settings.include_private, include=settings.include,

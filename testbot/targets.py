@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import errno
 import fnmatch
 import os
 from collections.abc import Iterable, Iterator
@@ -180,6 +181,18 @@ def python_files(folder: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
+def missing_path(path: Path) -> FatalError:
+    """The error for a path that is not there: a symbolic link loop, a broken link, or nothing at all."""
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return FatalError(f"{path}: symbolic link loop")
+        return FatalError(f"{path}: broken symbolic link")
+    return FatalError(f"{path}: no such file or folder")
+
+
 def find_targets(
     specs: Iterable[str],
     root: Path,
@@ -195,9 +208,7 @@ def find_targets(
         path_part, _, selector = spec.partition("::")
         path = Path(path_part)
         if not path.exists():
-            if path.is_symlink():
-                raise FatalError(f"{path}: broken symbolic link")
-            raise FatalError(f"{path}: no such file or folder")
+            raise missing_path(path)
         try:
             path.resolve(strict=True)
         except (RuntimeError, OSError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import struct
 import subprocess
 import sys
 
@@ -314,6 +315,29 @@ def _bogus_gguf(p: Project) -> list[str]:
     return [TARGET, "--model", str(path)]
 
 
+def _symlink(rel: str, to: str):
+    """Setup for a case: a symbolic link in the project, passed to testbot."""
+    def setup(p: Project) -> list[str]:
+        (p.root / rel).symlink_to(to)
+        return [rel]
+    return setup
+
+
+def _cut_gguf(size: int):
+    """Setup for a case: a model file whose GGUF header promises tensors that are not there."""
+    def setup(p: Project) -> list[str]:
+        path = p.root.parent / "cut.gguf"
+        path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 291, 24) + bytes(size))
+        return [TARGET, "--model", str(path)]
+    return setup
+
+
+def _cut_completions(p: Project) -> list[str]:
+    path = p.root.parent / "cut.json"
+    path.write_text('{"*": ["```python\\nfrom pkg.m import cl', encoding="utf-8")
+    return [TARGET, "--model", f"fake:{path}"]
+
+
 def _missing_dependency(p: Project) -> list[str]:
     p.write("pkg/needs.py", "import nosuchdep_for_testbot\n\n\ndef f(x):\n    return x\n")
     return ["pkg/needs.py"]
@@ -340,6 +364,12 @@ BAD_INPUTS = {
     "selector on folder": (lambda p: ["pkg::classify"], 2, ["selects a function in a file"]),
     "bad option value": (lambda p: [TARGET, "--samples", "0"], 2, ["samples must be at least 1"]),
     "python missing": (lambda p: [TARGET, "--python", "/nonexistent/bin/python"], 3, ["/nonexistent/bin/python"]),
+    "huge file": (_file("pkg/huge.py", "x = 1\n" * 400_000), 2, ["pkg/huge.py", "larger than 2 MiB", "--exclude"]),
+    "symlink loop": (_symlink("pkg/loop.py", "loop.py"), 2, ["pkg/loop.py", "symbolic link loop"]),
+    "broken symlink": (_symlink("pkg/gone.py", "nowhere.py"), 2, ["pkg/gone.py", "broken symbolic link"]),
+    "model cut short": (_cut_gguf(1000), 3, ["cut.gguf", "truncated?"]),
+    "model cut after its header": (_cut_gguf(2 * 1024**2), 3, ["cut.gguf", "truncated or corrupt"]),
+    "fake completions cut short": (_cut_completions, 2, ["cut.json", "cannot read completions"]),
 }
 
 
@@ -397,3 +427,54 @@ def test_tests_kept_for_one_function_count_for_the_next_ones_in_the_file(project
     assert targets["pkg/box.py::Box.__enter__"]["kept"] == ["test_with"]
     assert targets["pkg/box.py::Box.__exit__"]["note"] == "already fully covered"
     assert targets["pkg/box.py::Box.__exit__"]["completions"] == 0
+
+
+# -- the world changing under a run: a clear note, the rest goes on, nothing harmed
+
+
+def test_folder_with_a_symlink_loop_is_walked_once(project: Project):
+    (project.root / "pkg" / "again").symlink_to(".")  # pkg/again/again/again/... if it were followed
+    run = project.generate("pkg", "--model", project.fake_model({"classify": [GOOD]}), "--json", *FAST)
+    assert run.code == 1, run.err
+    ids = sorted(t["target"] for t in run.json()["targets"])
+    assert ids == ["pkg/m.py::clamp", "pkg/m.py::classify"]
+    assert project.git_status() == ["?? pkg/again", "?? tests/test_m.py"]
+
+
+def test_source_file_deleted_while_testbot_runs(project: Project, monkeypatch):
+    project.write("pkg/other.py", "def double(x):\n    if x > 10:\n        return x\n    return 2 * x\n")
+    project.git_init()
+    from testbot.backends.fake import FakeBackend
+
+    real = FakeBackend.complete
+
+    def complete(self, prompt, **kw):  # the first model call: the user deletes a file testbot is about to read
+        (project.root / "pkg" / "other.py").unlink(missing_ok=True)
+        return real(self, prompt, **kw)
+
+    monkeypatch.setattr(FakeBackend, "complete", complete)
+    run = project.generate("pkg", "--model", project.fake_model({"classify": [GOOD]}), "--json", *FAST)
+    assert run.code == 1, run.err
+    notes = {t["target"]: t["note"] for t in run.json()["targets"]}
+    assert notes["pkg/other.py::double"] == "skipped: cannot read the file any more (FileNotFoundError)"
+    assert "test_negative" in project.read("tests/test_m.py")
+    assert not (project.root / "pkg" / "other.py").exists() and project.read("pkg/m.py") == SOURCE
+    assert run.json()["errors"] == []  # a deletion between candidate runs is the user's, not a candidate's
+
+
+def test_model_file_replaced_while_testbot_runs(project: Project, monkeypatch):
+    model = project.fake_model({"classify": [GOOD]})
+    path = model.removeprefix("fake:")
+    from testbot.backends.fake import FakeBackend
+
+    real = FakeBackend.complete
+
+    def complete(self, prompt, **kw):  # the file the model came from is overwritten, then cut short
+        with open(path, "w", encoding="utf-8") as f:
+            f.write('["``')
+        return real(self, prompt, **kw)
+
+    monkeypatch.setattr(FakeBackend, "complete", complete)
+    run = project.generate(TARGET, "--model", model, "--json", *FAST)
+    assert run.code == 1, run.err  # what was loaded at the start is what the run uses
+    assert sorted(run.json()["files"][0]["tests"]) == ["test_negative", "test_zero"]
