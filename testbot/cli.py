@@ -11,6 +11,7 @@ from pathlib import Path
 from testbot import __version__
 from testbot.config import add_arguments, find_project_root, resolve
 from testbot.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, FatalError
+from testbot.hook import HOOK_DEFAULTS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,10 +34,12 @@ def _parser() -> argparse.ArgumentParser:
                                                        "--head, as in a pull request (implies --changed)")
     changed.add_argument("--head", metavar="REF", help="with --base: the last commit of the change (default: HEAD)")
     add_arguments(gen)
+    hook_defaults = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in HOOK_DEFAULTS.items())
     hook = sub.add_parser("hook", help="pre-commit hook: write tests for the functions the staged changes touch",
                           description="Write tests for the functions and methods the staged changes touch. Exit 1 "
                                       "when tests were written (review and stage them), 0 when there was nothing "
-                                      "to do. Faster defaults than generate; every option can be set.")
+                                      f"to do. A commit should not wait long, so the hook's defaults differ from "
+                                      f"those shown below: {hook_defaults}.")
     hook.add_argument("files", nargs="*", metavar="FILE",
                       help="look only at these staged files (the pre-commit framework passes them)")
     hook.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
@@ -177,7 +180,6 @@ def _run(root: Path, settings, targets: list, cache=None) -> int:
 
 def hook_command(args: argparse.Namespace) -> int:
     from testbot.diff import STAGED, Busy, ChangeSpec
-    from testbot.hook import HOOK_DEFAULTS
 
     try:
         return _changed(args, ChangeSpec(STAGED), args.files, defaults=HOOK_DEFAULTS)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testbot import __version__
 from testbot.errors import FatalError
-from testbot.report import Report
+
+if TYPE_CHECKING:  # the CLI imports this module for --help: keep it light
+    from testbot.report import Report
 
 # Defaults of `testbot hook` (flag > [tool.testbot] > TESTBOT_<NAME> > these): a commit must not wait long.
 HOOK_DEFAULTS: dict[str, Any] = {
