@@ -7,7 +7,9 @@ needs, and that test. One broken test then cannot sink its siblings.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
+import sys
 from dataclasses import dataclass
 
 # pytest's own fixtures: a completion that redefines one (say ``tmp_path`` returning Path("tmp")) would
@@ -111,12 +113,83 @@ def _dedent(text: str) -> str:
     return "\n".join(line[cut:] for line in lines)
 
 
+# Names small models use without importing them, and where they come from.
+KNOWN_IMPORTS = {
+    "mock": "from unittest import mock",
+    "Mock": "from unittest.mock import Mock",
+    "MagicMock": "from unittest.mock import MagicMock",
+    "patch": "from unittest.mock import patch",
+    "call": "from unittest.mock import call",
+    "ANY": "from unittest.mock import ANY",
+    "Path": "from pathlib import Path",
+    "datetime": "import datetime",
+    "date": "from datetime import date",
+    "timedelta": "from datetime import timedelta",
+    "Decimal": "from decimal import Decimal",
+    "Fraction": "from fractions import Fraction",
+    "namedtuple": "from collections import namedtuple",
+    "OrderedDict": "from collections import OrderedDict",
+    "defaultdict": "from collections import defaultdict",
+    "dataclass": "from dataclasses import dataclass",
+    "pytest": "import pytest",
+}
+
+
+def free_names(code: str) -> set[str]:
+    """Names a module reads but never binds (flow-insensitive), builtins excluded."""
+    tree = ast.parse(code)
+    bound: set[str] = set(dir(builtins))
+    loaded: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            bound.update(node.names)
+    return loaded - bound
+
+
+def top_level_names(source: str) -> frozenset[str]:
+    """Names a module binds at its top level (and so can be imported from it)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return frozenset()
+    names: set[str] = set()
+    for node in tree.body:
+        names |= _bound_names(node)
+    return frozenset(n for n in names if n != "*")
+
+
+def missing_imports(code: str, module: str, module_names: set[str]) -> list[str]:
+    """Import lines for names the code uses but never imported: names of the module under test
+    (``from module import Name``), the standard library's modules, and a few common classes."""
+    lines = []
+    for name in sorted(free_names(code)):
+        if name in module_names:
+            lines.append(f"from {module} import {name}")
+        elif name in KNOWN_IMPORTS:
+            lines.append(KNOWN_IMPORTS[name])
+        elif name in sys.stdlib_module_names and not name.startswith("_"):
+            lines.append(f"import {name}")
+    return lines
+
+
 def split_tests(
-    text: str, *, target_id: str, protected: set[str], round: int = 0, sample: int = 0, mean_logprob: float = 0.0
+    text: str, *, target_id: str, protected: set[str], round: int = 0, sample: int = 0, mean_logprob: float = 0.0,
+    module: str = "", module_names: frozenset[str] | set[str] = frozenset(),
 ) -> Extraction:
     """Split a completion into candidates. ``protected`` are names of the code under test: a completion
     that redefines them (pastes a copy of the function) has those definitions removed, so the tests
-    run against the real code that they import."""
+    run against the real code that they import. Names a test uses without importing them are imported
+    from ``module`` when it defines them (``module_names``), or from the standard library."""
     code = code_from_completion(text)
     tree, code, error = _parse_longest_prefix(code)
     if tree is None:
@@ -183,8 +256,14 @@ def split_tests(
             test_block = f"class {class_name}:\n" + "\n".join("    " + l if l.strip() else "" for l in body.splitlines())
         else:
             test_block = source
-        module = "\n".join(chosen_imports) + "\n\n\n" + "\n\n\n".join(chosen_helpers + [test_block]) + "\n"
-        candidates.append(Candidate(target_id, name, module.lstrip("\n"), source, class_name, prelude,
+        body_code = "\n\n\n".join(chosen_helpers + [test_block]) + "\n"
+        try:
+            extra = missing_imports("\n".join(chosen_imports) + "\n" + body_code, module, set(module_names))
+        except SyntaxError:
+            extra = []
+        chosen_imports = chosen_imports + extra
+        module_code = "\n".join(chosen_imports) + "\n\n\n" + body_code
+        candidates.append(Candidate(target_id, name, module_code.lstrip("\n"), source, class_name, prelude,
                                     tuple(chosen_imports), tuple(chosen_helpers), round, sample, mean_logprob))
     if not candidates:
         return Extraction((), "no test functions in the completion")

@@ -17,7 +17,7 @@ from testbot.cache import Cache, Entry
 from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
 from testbot.errors import EnvironmentProblem
-from testbot.extract import Candidate, split_tests
+from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, existing_tests_for
@@ -168,6 +168,7 @@ class Pipeline:
         ctx = build_context(target, self.root, self.s.tests_dir)
         folder = destination_for(target, self.root, self.s.tests_dir).parent
         protected = {target.qualname.split(".")[0]}
+        module_names = top_level_names(text)
         outcomes: list[_Outcome] = []
         kept: list[_Outcome] = []
         funnel = Funnel()
@@ -203,7 +204,8 @@ class Pipeline:
                 completions += 1
                 tokens += completion.tokens
                 ex = split_tests(completion.text, target_id=target.id, protected=protected, round=round_no,
-                                 sample=i, mean_logprob=completion.mean_logprob)
+                                 sample=i, mean_logprob=completion.mean_logprob, module=target.module,
+                                 module_names=module_names)
                 if ex.error:
                     funnel = funnel + Funnel(generated=1)
                     outcomes.append(_Outcome(_empty_candidate(target, round_no, i, completion.mean_logprob),

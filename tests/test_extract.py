@@ -168,3 +168,15 @@ def test_home_made_pytest_builtin_fixtures_are_dropped_for_the_real_ones():
     (cand,) = split(text).candidates
     assert "def tmp_path" not in cand.code  # pytest's own tmp_path is used, never a folder in the project
     assert defs(cand.code) == ["test_writes"]
+
+
+def test_names_used_without_import_are_imported_from_the_module_or_the_stdlib():
+    text = ("```python\nfrom pkg.m import classify\n\n\ndef test_errors():\n    with pytest.raises(TimerError):\n"
+            "        classify(None)\n    time.sleep(0)\n    assert isinstance(Path('.'), object)\n    unknown_name()\n```")
+    (cand,) = split_tests(text, target_id=ID, protected={"classify"}, module="pkg.m",
+                          module_names={"classify", "TimerError"}).candidates
+    found = imports(cand.code)
+    assert "from pkg.m import TimerError" in found
+    assert "import time" in found and "import pytest" in found and "from pathlib import Path" in found
+    assert not any("unknown_name" in line for line in found)  # nothing invented for names nobody defines
+    assert set(found) >= set(cand.imports)
