@@ -272,12 +272,17 @@ def _hook(event, args):
 # -- kernel layers (Linux)
 
 
-def _libc():
-    import ctypes
+_LIBC = []
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    return ctypes, libc
+
+def _libc():
+    if not _LIBC:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        _LIBC.append((ctypes, libc))
+    return _LIBC[0]
 
 
 # Landlock: https://docs.kernel.org/userspace-api/landlock.html

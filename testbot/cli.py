@@ -172,6 +172,9 @@ def _run(root: Path, settings, targets: list, cache=None) -> int:
             print(f"{verb} {rel}: {len(change.tests)} test{'s' if len(change.tests) != 1 else ''}")
         if change.error:
             print(f"testbot: {change.error}", file=sys.stderr)
+    for error in report.errors:  # e.g. the sandbox saw your files change while a candidate ran
+        if all(error != change.error for change in report.files):
+            print(f"testbot: {error}", file=sys.stderr)
     if commit:
         print(f"committed {commit[:12]}: {report.tests_added} test{'s' if report.tests_added != 1 else ''}")
     print(f"model {report.model}, {report.seconds:.1f} s", file=sys.stderr)

@@ -226,9 +226,25 @@ def _cgroup_base() -> Path | None:
             probe.rmdir()
             if ok:
                 base = folder
+                _remove_stale(folder)
                 break
     _CGROUP_BASE[_off_key()] = base
     return base
+
+
+def _remove_stale(base: Path) -> None:
+    """Cgroups left by a testbot that was killed: empty, so they go (a cgroup still in use refuses rmdir)."""
+    for folder in base.glob("testbot-*-*"):
+        try:
+            pid = int(folder.name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        except (ValueError, IndexError, OSError):
+            pass
 
 
 class _Cgroup:
@@ -282,7 +298,7 @@ class _Cgroup:
             hit = any(line.split()[0] == "max" and int(line.split()[1]) > 0 for line in events.splitlines())
         except (OSError, ValueError, IndexError):
             pass
-        for _ in range(100):
+        for _ in range(300):  # killed processes leave the cgroup once reaped; a later testbot removes it if not
             try:
                 self.path.rmdir()
                 break

@@ -298,7 +298,7 @@ class Workspace:
             }
             if any(t["outcome"] == "failed" for t in sub["tests"]) or sub["collect_errors"]:
                 sub["exitstatus"] = 1
-            outcome, detail = classify_data(sub, run.proc)
+            outcome, detail = classify_data(sub, run.proc, self.limits)
             results[path] = RunResult(outcome, detail, run.proc.seconds / each, "")
         return results, coverage
 

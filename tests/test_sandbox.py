@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_project
+from conftest import FAST, fenced, make_project
 from testbot import sandbox
 from testbot import validate as v
 
@@ -160,9 +160,10 @@ def test_kernel_layers_hold_without_the_guard(kit: Kit, listener: Listener, usr1
     assert listener.reached() == (0 if "namespace" in iso.network else 1 + ("landlock" not in iso.network))
     if "landlock" in iso.signals or "pid namespace" in iso.signals:
         assert r["signal"] in ("EPERM", "ESRCH") and usr1 == []
-        assert r["read_runner_environ"] in ("EACCES", "EPERM")
     else:
         assert r["signal"] == "done"
+    if iso.filesystem == "landlock":  # Landlock also keeps ptrace, and so /proc/<pid>/environ, inside the sandbox
+        assert r["read_runner_environ"] in ("EACCES", "EPERM")
     if iso.privileges == "root, capabilities dropped":
         assert int(r["cap_eff"], 16) == 0
 
@@ -365,3 +366,15 @@ def test_a_write_that_gets_through_is_still_caught_by_the_checksums(tmp_path: Pa
         assert "pkg/m.py" in res.detail
         assert ws.incidents and "pkg/m.py" in ws.incidents[0]
     assert target.read_text().endswith("# pwned\n")  # the proof it got through; the temporary project absorbs it
+
+
+def test_cli_reports_a_change_to_your_files_it_could_not_prevent(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("TESTBOT_SANDBOX_OFF", DEGRADED + ",guard")
+    project = make_project(tmp_path / "proj")
+    escape = fenced(f"from pkg.m import classify\n\n\ndef test_escape():\n"
+                    f"    open({str(project.root / 'pkg' / 'm.py')!r}, 'a').write('# pwned\\n')\n"
+                    f"    assert classify(1) == 'positive'\n")
+    run = project.generate("pkg/m.py::classify", "--model", project.fake_model([escape]), *FAST)
+    assert run.code == 2, run.err  # nothing kept, and an error to look at
+    assert "testbot: your project's files changed while a candidate test ran: pkg/m.py" in run.err
+    assert "0 kept" in run.out

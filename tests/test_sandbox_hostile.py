@@ -333,10 +333,8 @@ class _Listener:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    """One testbot run over every hostile case, plus everything needed to judge it."""
-    base = tmp_path_factory.mktemp("hostile")
+def run_corpus(base: Path, cases: dict, extra_env: dict[str, str] | None = None) -> dict:
+    """Run testbot once over ``cases`` (then the good test) in a fresh project under ``base``; judge nothing yet."""
     home = base / "decoy-home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_ed25519").write_text("decoy private key\n")
@@ -348,11 +346,11 @@ def hostile(tmp_path_factory):
     listener = _Listener()
     fields = dict(home=str(home), project=str(project.root), outside=str(outside), pidfile=str(pidfile),
                   port=listener.port, mark=MARK, forks=MAX_PROCESSES * 3)
-    completions = [fenced(code.format(**fields)) for code, _, _ in CASES.values()] + [fenced(GOOD)]
+    completions = [fenced(code.format(**fields)) for code, _, _ in cases.values()] + [fenced(GOOD)]
     model = project.fake_model({"*": completions})
     before = {"home": _tree(home), "project": project.snapshot(), "outside": _tree(outside)}
     env = {**os.environ, "HOME": str(home), "GITHUB_TOKEN": SECRET, "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
-           "AWS_ACCESS_KEY_ID": "AKIADECOY", "DB_PASSWORD": SECRET, "PYTHONDONTWRITEBYTECODE": "1"}
+           "AWS_ACCESS_KEY_ID": "AKIADECOY", "DB_PASSWORD": SECRET, "PYTHONDONTWRITEBYTECODE": "1", **(extra_env or {})}
     args = [sys.executable, "-m", "testbot", "generate", TARGET, "--model", model, "--json",
             "--samples", str(len(completions)), "--runs", "2", "--repair-rounds", "0", "--timeout", str(TIMEOUT),
             "--max-processes", str(MAX_PROCESSES), "--target-seconds", "600"]
@@ -368,9 +366,16 @@ def hostile(tmp_path_factory):
     seconds = time.monotonic() - start
     time.sleep(0.2)
     leftovers = _processes_with(MARK)
-    yield dict(code=child.returncode, out=out, err=err, before=before, home=home, outside=outside, project=project,
-               listener=listener, leftovers=leftovers, seconds=seconds)
-    for pid in leftovers:  # only if the sandbox failed; the daemon would end by itself after 30 s
+    return dict(code=child.returncode, out=out, err=err, before=before, home=home, outside=outside, project=project,
+                listener=listener, leftovers=leftovers, seconds=seconds)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """One testbot run over every hostile case, plus everything needed to judge it."""
+    result = run_corpus(tmp_path_factory.mktemp("hostile"), CASES)
+    yield result
+    for pid in result["leftovers"]:  # only if the sandbox failed; the daemon would end by itself after 30 s
         os.kill(pid, 9)
 
 
@@ -442,3 +447,41 @@ def test_hostile_case_is_rejected_with_its_reason(hostile, case):
     assert cand["kept"] is False and cand["stable"] is False
     for word in words:
         assert word.format(port=hostile["listener"].port) in cand["detail"], cand["detail"]
+
+
+# -- a survey, not a test: which cases stay contained with some layers turned off
+
+
+def survey(off: str) -> list[tuple[str, bool, str]]:
+    """Each case in a testbot run of its own with ``TESTBOT_SANDBOX_OFF=off``: (case, contained, outcome)."""
+    import tempfile
+
+    rows = []
+    for name, case in CASES.items():
+        with tempfile.TemporaryDirectory(prefix="testbot-survey-") as tmp:
+            r = run_corpus(Path(tmp), {name: case}, {"TESTBOT_SANDBOX_OFF": off})
+            alive = r["code"] in (0, 1)
+            outcome, isolation = "testbot killed", []
+            if alive:
+                report = json.loads(r["out"])
+                isolation = report["isolation"]
+                (target,) = report["targets"]
+                outcome = next(c["outcome"] for c in target["candidates"] if c["name"] != "test_negative_still_works")
+            after = r["project"].snapshot()
+            harmless = (alive and _tree(r["home"]) == r["before"]["home"] and _tree(r["outside"]) == {}
+                        and {k: v for k, v in after.items() if k != "tests/test_m.py"} == r["before"]["project"]
+                        and r["listener"].connections == 0 and not r["leftovers"]
+                        and SECRET not in r["out"] + r["err"] and (name != "fork_bomb" or outcome == "processes")
+                        and (name != "read_secrets" or outcome != "passed")  # passed: it found the token
+                        # a connection to TEST-NET cannot be seen from here: only a kernel layer stops it
+                        and (name != "socket_external" or bool({"netns", "landlock-tcp"} & set(isolation))))
+            for pid in r["leftovers"]:
+                os.kill(pid, 9)
+            rows.append((name, harmless, outcome))
+            print(f"| {name} | {'yes' if harmless else '**no**'} | {outcome} |", flush=True)
+    return rows
+
+
+if __name__ == "__main__":  # python tests/test_sandbox_hostile.py namespaces,cgroup,landlock,caps
+    sys.path.insert(0, str(Path(__file__).parent))
+    survey(sys.argv[1] if len(sys.argv) > 1 else "")
