@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,43 @@ def test_generate_end_to_end_with_the_small_model(project: Project) -> None:
     else:
         assert report["funnel"]["kept"] == 0
         assert not (project.root / "tests/test_m.py").exists()
+
+
+def test_model_file_cut_short_or_replaced_while_in_use(tmp_path, project: Project) -> None:
+    """Replaced by a rename: the run goes on. Cut short in place: a clear error, not a crash (SIGBUS).
+
+    In a subprocess of its own, so that a regression (a bus error) fails this test, not the whole run."""
+    import shutil
+    import subprocess
+    import sys
+
+    from testbot.model import small_model
+
+    shutil.copy(small_model().path, tmp_path / "model.gguf")
+    script = f"""
+import os, shutil, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pathlib import Path
+from testbot.backends.llama_cpp import LlamaCppBackend
+from testbot.context import build_context
+from testbot.errors import EnvironmentProblem
+from testbot.prompt import build_prompt
+from testbot.targets import find_targets
+root, model = Path({str(project.root)!r}), Path({str(tmp_path / "model.gguf")!r})
+target = find_targets([str(root / "pkg/m.py::clamp")], root)[0]
+backend = LlamaCppBackend(str(model), context_tokens=2048, threads=0)
+prompt = build_prompt(build_context(target, root), budget=1200, count=backend.count_tokens)
+shutil.copy(model, model.with_suffix(".new"))
+os.replace(model.with_suffix(".new"), model)  # replaced: the mapped file is the old one, still whole
+print("replaced", backend.complete(prompt, seed=0, temperature=0.3, top_p=0.95, max_tokens=8, stop=[]).tokens > 0)
+cut = LlamaCppBackend(str(model), context_tokens=2048, threads=0)
+os.truncate(model, 1024 * 1024)  # cut short in place, under the mapping
+try:
+    cut.complete(prompt, seed=0, temperature=0.3, top_p=0.95, max_tokens=8, stop=[])
+except EnvironmentProblem as exc:
+    print("cut", exc)
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "replaced True" in res.stdout
+    assert "cut the model file" in res.stdout and "changed while testbot was using it" in res.stdout

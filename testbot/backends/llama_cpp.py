@@ -94,6 +94,8 @@ class LlamaCppBackend:
                 "(or pip install llama-cpp-python==0.3.36)") from None
         self.name = mf.name
         self.path = mf.path
+        st = mf.path.stat()
+        self._file = (st.st_dev, st.st_ino, st.st_size)  # llama.cpp maps the file: it must not shrink under us
         extra_bufts = os.environ.get("TESTBOT_LLAMA_EXTRA_BUFFERS", "") == "1" or not _amx_compiled()
         try:
             with _model_params(extra_bufts):
@@ -121,8 +123,22 @@ class LlamaCppBackend:
         messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
         return self._formatter(messages=messages).prompt + prompt.prefill
 
+    def _check_file(self) -> None:
+        """A model file cut short in place while mapped would crash the next read with SIGBUS: say so instead.
+
+        A file replaced by a new one (a rename, as testbot's own cache does it) is harmless: the old one
+        stays mapped until testbot ends."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) == self._file[:2] and st.st_size != self._file[2]:
+            raise EnvironmentProblem(f"the model file {self.path} changed while testbot was using it ({self._file[2]} "
+                                     f"bytes, now {st.st_size}); run testbot again once the file is complete")
+
     def complete(self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int,
                  stop: Sequence[str]) -> Completion:
+        self._check_file()
         text = self.render(prompt)
         add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
         tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
