@@ -22,8 +22,8 @@ HOOK_DEFAULTS: dict[str, Any] = {
     "samples": 2,  # completions per round: the first one usually covers a small change
     "repair_rounds": 1,  # one more round with the failures and the uncovered lines
     "runs": 2,  # a kept test passed twice in fresh processes
-    "max_tokens": 256,  # ~20 s of decoding on a 2-core CPU with the default model
-    "prompt_tokens": 1000,  # ~15 s to read on a 2-core CPU
+    "max_tokens": 192,  # 2-4 short tests; ~17 s of decoding on a 2-core CPU with the default model
+    "prompt_tokens": 1000,  # a prompt token costs 15-50 ms to read on a 2-core CPU
 }
 
 # The plain git hook (no pre-commit framework): `testbot install-hook` writes exactly this file, which is
