@@ -24,7 +24,7 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 LEAN = ["--samples", "1", "--runs", "1", "--repair-rounds", "0", "--timeout", "20"]
 CHANGED = SOURCE.replace('    return "positive"', '    if n > 100:\n        return "big"\n    return "positive"')
 BIG = fenced("from pkg.m import classify\n\n\ndef test_big():\n    assert classify(101) == 'big'\n")
-SLOW_BIG = fenced("import time\n\nfrom pkg.m import classify\n\n\ndef test_big():\n    time.sleep(1.5)\n"
+SLOW_BIG = fenced("import time\n\nfrom pkg.m import classify\n\n\ndef test_big():\n    time.sleep(1)\n"
                   "    assert classify(101) == 'big'\n")
 
 
