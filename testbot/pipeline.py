@@ -178,10 +178,10 @@ class Pipeline:
         note = ""
         step = 0.0  # the longest completion so far: one that would end past the deadline is not started
         for round_no in range(1 + self.s.repair_rounds):
+            if round_no and kept and not _missing(meas, have):
+                break  # (checked first: a target that is done is not "out of time")
             if round_no and time.monotonic() + step > deadline:
                 note = "time budget spent"
-                break
-            if round_no and kept and not _missing(meas, have):
                 break
             rounds += 1
             prompt = build_prompt(ctx, budget=self.s.prompt_tokens, feedback=feedback, round=round_no,
@@ -191,10 +191,10 @@ class Pipeline:
             # Samples one at a time, each validated at once: sampling stops early when the tests so far
             # already cover everything, or the time budget is spent.
             for i in range(self.s.samples):
+                if i and not _missing(meas, _union(have, round_outcomes, meas)):
+                    break
                 if i and time.monotonic() + step > deadline:
                     note = "time budget spent"
-                    break
-                if i and not _missing(meas, _union(have, round_outcomes, meas)):
                     break
                 began = time.monotonic()
                 completion = self.backend.complete(
