@@ -106,7 +106,8 @@ def _segment(code_lines: list[str], node: ast.stmt) -> str:
     return "\n".join(code_lines[start - 1 : node.end_lineno])
 
 
-def _dedent(text: str) -> str:
+def dedent(text: str) -> str:
+    """Remove the indentation all non-blank lines share (a method lifted out of its class)."""
     lines = text.splitlines()
     indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
     cut = min(indents) if indents else 0
@@ -233,11 +234,11 @@ def split_tests(
     for node in tests:
         if isinstance(node, ast.ClassDef):
             members = [m for m in node.body if not _is_test_function(m)]
-            prelude = "\n".join(_dedent(_segment(lines, m)) for m in members if not isinstance(m, ast.Expr))
+            prelude = "\n".join(dedent(_segment(lines, m)) for m in members if not isinstance(m, ast.Expr))
             for method in (m for m in node.body if _is_test_function(m)):
                 used = _used_names(method) | set().union(*[_used_names(m) for m in members] or [set()])
                 used |= {n.id for b in node.bases for n in ast.walk(b) if isinstance(n, ast.Name)}
-                units.append((f"{node.name}::{method.name}", _dedent(_segment(lines, method)), node.name, prelude, used))
+                units.append((f"{node.name}::{method.name}", dedent(_segment(lines, method)), node.name, prelude, used))
         else:
             units.append((node.name, _segment(lines, node), "", "", _used_names(node)))
     candidates = []

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbot.extract import Candidate
+from testbot.extract import Candidate, dedent
 from testbot.measure import Gain
 
 _PROVENANCE = re.compile(r"#\s*testbot:.*\bsha ([0-9a-f]{12})")
@@ -43,7 +43,7 @@ class FileChange:
 def test_hash(candidate: Candidate) -> str:
     """A hash of the test's code, blind to formatting and to the name the model gave it."""
     try:
-        node = ast.parse(_dedent(candidate.test_source)).body[0]
+        node = ast.parse(dedent(candidate.test_source)).body[0]
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             node.name = "t"
         normal = ast.unparse(node)
@@ -52,16 +52,9 @@ def test_hash(candidate: Candidate) -> str:
     return hashlib.sha256(normal.encode()).hexdigest()[:12]
 
 
-def _dedent(text: str) -> str:
-    lines = text.splitlines()
-    indents = [len(l) - len(l.lstrip()) for l in lines if l.strip()]
-    cut = min(indents) if indents else 0
-    return "\n".join(l[cut:] for l in lines)
-
-
 def _norm(stmt_source: str) -> str:
     try:
-        return ast.unparse(ast.parse(_dedent(stmt_source)))
+        return ast.unparse(ast.parse(dedent(stmt_source)))
     except SyntaxError:
         return stmt_source.strip()
 
@@ -239,13 +232,14 @@ def integrate(
     if not passes(text):
         # Some tests only pass alone (shared state, name clashes): add them one by one, keeping what passes.
         chosen: list[Kept] = []
+        text, added = existing, []
         for k in kept:
             trial, trial_added, _ = compose(existing, chosen + [k])
-            if len(trial_added) > len(compose(existing, chosen)[1]) and passes(trial):
+            if len(trial_added) > len(added) and passes(trial):
                 chosen.append(k)
+                text, added = trial, trial_added
             else:
                 skipped.append(f"{k.target_id} {k.candidate.name}: fails when run together with the file")
-        text, added, more = compose(existing, chosen)
         if not added:
             return FileChange(dest, created, (), tuple(skipped), existing, False)
     if dry_run:

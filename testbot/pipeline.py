@@ -50,7 +50,8 @@ class Pipeline:
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
                                      memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
         self._baselines: dict[Path, Covered] = {}
-        self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
+        self._roots: dict[str, Path] = {}
+        self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)  # target id -> import root, for the whole-file runs
 
     # -- the model is loaded on first use: fully covered targets never pay for it
     @property
@@ -95,7 +96,8 @@ class Pipeline:
             self.check_environment()
             with v.Workspace(self.root, self.s.python, self.limits) as ws:
                 for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
-                    ws.check_import(module, import_root)  # fails fast, naming a missing dependency
+                    # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
+                    self._imports[module] = ws.check_import(module, import_root)
                 for target in todo:
                     if time.monotonic() >= self._deadline:
                         by_id[target.id] = self._skipped(target, f"skipped: time budget ({self.s.budget:g} s) spent")
@@ -141,7 +143,8 @@ class Pipeline:
         if target.file in self._baselines:
             return self._baselines[target.file]
         scratch_file = ws.scratch_path(target.file)
-        covered = read_covered(ws.check_import(target.module, target.import_root).coverage_file, scratch_file)
+        imported = self._imports.get(target.module) or ws.check_import(target.module, target.import_root)
+        covered = read_covered(imported.coverage_file, scratch_file)
         existing = [ws.scratch_path(p) for p in existing_tests_for(target, self.root)]
         if existing:
             res = ws.run_tests(existing, import_root=target.import_root, measure=target.file,
@@ -244,7 +247,7 @@ class Pipeline:
                            target.id, model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
         report = self._report(target, meas, before, outcomes, kept, funnel, rounds, start, completions, tokens,
-                              prompt_tokens, note, have)
+                              prompt_tokens, note)
         return report, kept_items
 
     def _validate_all(self, ws: v.Workspace, target: Target, cands: list[Candidate], folder: Path) -> list[_Outcome]:
@@ -327,7 +330,7 @@ class Pipeline:
 
     def _report(self, target: Target, meas: Measurable, before: tuple[int, int], outcomes: list[_Outcome],
                 kept: list[_Outcome], funnel: Funnel, rounds: int, start: float, completions: int, tokens: int,
-                prompt_tokens: int, note: str, have: Covered | None = None) -> TargetReport:
+                prompt_tokens: int, note: str) -> TargetReport:
         gained = Gain()
         for o in kept:
             gained = gained | Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches))
