@@ -51,7 +51,31 @@ def _parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", help="prepare and check the model files")
     model.add_argument("--model", default="default", help="'default', 'small' or a .gguf path")
     model.add_argument("--verify", action="store_true", help="hash the whole file again, even if it was verified")
+    _finetune_parser(sub)
     return parser
+
+
+def _finetune_parser(sub) -> argparse.ArgumentParser:
+    """``testbot finetune``: data options here (mine, augment); training options join the same parser."""
+    ft = sub.add_parser("finetune", help="build training pairs from a project's tests, and fine-tune a model on them",
+                        description="Mine (function, test) pairs from the test suites of repositories or sdists "
+                                    "(matched by per-test coverage) and from --record files of testbot generate, "
+                                    "augment them by renaming, and train on them. See docs/finetune.md.")
+    data = ft.add_argument_group("training data")
+    data.add_argument("--mine", nargs="+", metavar="PATH", default=[],
+                      help="repositories, unpacked sdists, .tar.gz sdists, or .jsonl files written by "
+                           "testbot generate --record (distilled pairs)")
+    data.add_argument("--augment", action="store_true",
+                      help="with --mine: add renamed copies (function, parameters, locals) whose tests still pass")
+    data.add_argument("--data", default="finetune-data/pairs.jsonl", metavar="FILE",
+                      help="the pairs file --mine writes (default: finetune-data/pairs.jsonl)")
+    data.add_argument("--append", action="store_true", help="add to the pairs already in --data instead of replacing")
+    data.add_argument("--suite-timeout", type=float, default=300.0, metavar="S",
+                      help="seconds one project's test suite may run under coverage (default: 300)")
+    data.add_argument("--copies", type=int, default=1, help="renamed copies per pair with --augment (default: 1)")
+    data.add_argument("--augment-seed", type=int, default=0, help="seed for the new names (default: 0)")
+    data.add_argument("--python", default="", help="interpreter that runs the projects' tests (default: this one)")
+    return ft
 
 
 class _Progress:
@@ -199,6 +223,16 @@ def hook_install_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def finetune_command(args: argparse.Namespace) -> int:
+    if args.mine:
+        from testbot.finetune.mine import command
+
+        return command(args)
+    if args.augment:
+        raise FatalError("--augment renames mined pairs in their source tree: give the sources with --mine")
+    raise FatalError("nothing to do: give --mine PATH... (see testbot finetune --help)")
+
+
 def model_command(args: argparse.Namespace) -> int:
     from testbot.model import EMBEDDED_NAME, embedded_model, resolve_model
 
@@ -222,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return hook_command(args)
         if args.command in ("install-hook", "uninstall-hook"):
             return hook_install_command(args)
+        if args.command == "finetune":
+            return finetune_command(args)
     except FatalError as exc:
         print(f"testbot: error: {exc}", file=sys.stderr)
         return exc.code

@@ -44,6 +44,7 @@ class Settings:
     max_targets: int = 0  # at most this many targets get work (0: all); the rest are skipped and named
     cache: bool = True  # --changed and hook runs skip functions handled before with the same settings
     commit: bool = False  # commit the written tests as a commit of their own
+    record: str = ""  # append a JSONL record (prompt, prefill, kept test) per kept test: distillation data
 
 
 # Help text for each option, shared by argparse and the README.
@@ -76,6 +77,8 @@ HELP: dict[str, str] = {
     "max_targets": "work on at most this many targets (0: all); the others are skipped and named",
     "cache": "with --changed and in hooks, skip functions already handled with the same source and settings",
     "commit": "commit the tests written as a separate commit (only testbot's files)",
+    "record": "append one JSONL record per kept test to this file: the target, the exact prompt and prefill, and "
+              "the test (training data for testbot finetune --mine)",
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 

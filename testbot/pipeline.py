@@ -176,6 +176,7 @@ class Pipeline:
         kept: list[_Outcome] = []
         funnel = Funnel()
         feedback: Feedback | None = None
+        prompts: dict[int, object] = {}  # round -> its prompt, for --record
         completions = tokens = prompt_tokens = 0
         rounds = 0
         note = ""
@@ -189,6 +190,7 @@ class Pipeline:
             rounds += 1
             prompt = build_prompt(ctx, budget=self.s.prompt_tokens, feedback=feedback, round=round_no,
                                   count=self.backend.count_tokens)
+            prompts[round_no] = prompt
             prompt_tokens = max(prompt_tokens, prompt.tokens)
             round_outcomes: list[_Outcome] = []
             # Samples one at a time, each validated at once: sampling stops early when the tests so far
@@ -243,6 +245,8 @@ class Pipeline:
         for o in kept:
             self._baselines[target.file] = self._baselines[target.file] | o.covered
         model = self.model_name()
+        if self.s.record and kept:  # also with --dry-run: the tests were verified all the same
+            _record(Path(self.s.record), target, ctx, prompts, kept, model)
         kept_items = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
                            target.id, model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
@@ -341,6 +345,19 @@ class Pipeline:
             lines_total=len(meas.lines), branches_total=len(meas.branches), lines_before=before[0],
             branches_before=before[1], rounds=rounds, seconds=round(time.monotonic() - start, 2),
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note)
+
+
+def _record(path: Path, target: Target, ctx, prompts: dict, kept: list[_Outcome], model: str) -> None:
+    """Append a distillation record per kept test (``--record``): what the model saw and what was kept."""
+    import json
+
+    from testbot.finetune.data import record_for
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for o in kept:
+            rec = record_for(target, ctx, prompts[o.candidate.round], o.candidate.code, model)
+            f.write(json.dumps({**rec, "test_name": o.candidate.name}, ensure_ascii=False) + "\n")
 
 
 def _union(have: Covered, outcomes: list[_Outcome], meas: Measurable) -> Covered:

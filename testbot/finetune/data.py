@@ -1,0 +1,171 @@
+"""Training pairs: the dataclass, JSONL in and out, and the chat example the model is trained on.
+
+A :class:`Pair` is one focal function and one self-contained pytest test for it, with enough of the
+generation-time context (``context``) to rebuild the very prompt ``testbot generate`` shows the model
+for that function. :func:`to_example` does that with the same builders generation uses
+(:func:`testbot.prompt.build_prompt` over a :class:`testbot.context.Context`), so the model is trained on
+what it will see. The loss covers ``Example.completion`` only: the test after the pre-filled prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from testbot.context import Context, Related
+from testbot.prompt import build_prompt, estimate_tokens
+from testbot.targets import Target
+
+SOURCES = ("mined", "distilled", "augmented")
+END = "\n```"  # what closes the answer: the first stop sequence of testbot.generate.STOP
+MAX_EXAMPLE_CHARS = 2000  # example tests kept per pair (the prompt builder shortens them further to fit)
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str  # stable hash of (package, module, function, test_name, source)
+    source: str  # "mined" | "distilled" | "augmented"
+    package: str  # distribution name, e.g. "toolz": the split key
+    module: str  # dotted module of the focal function, e.g. "toolz.itertoolz"
+    function: str  # qualname of the focal function
+    focal_code: str  # source of the focal function
+    test_code: str  # one self-contained pytest test (imports included at the top)
+    provenance: dict  # sdist, sha256, test_file, test_name, context_score, ...
+    context: dict = field(default_factory=dict)  # the generation-time Context, see context_fields()
+
+
+@dataclass(frozen=True)
+class Example:
+    messages: list[dict]  # [{"role": "system", ...}, {"role": "user", ...}] as generation sends them
+    prefill: str  # the start of the assistant's answer that generation pre-fills (not trained on)
+    completion: str  # the rest of the answer: the test code and the closing fence (trained on)
+
+
+def pair_id(package: str, module: str, function: str, test_name: str, source: str) -> str:
+    key = "\0".join((package, module, function, test_name, source))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+# -- the context a prompt is built from, stored with each pair
+
+def context_fields(ctx: Context) -> dict:
+    """What :func:`context_from` needs to rebuild ``ctx`` without the project's files."""
+    t = ctx.target
+    return {
+        "rel": t.rel, "kind": t.kind, "is_async": t.is_async, "import_line": ctx.import_line,
+        "module_imports": ctx.module_imports, "class_outline": ctx.class_outline,
+        "related": [asdict(r) for r in ctx.related], "usages": list(ctx.usages),
+        "example_tests": ctx.example_tests, "example_path": ctx.example_path, "fixtures": list(ctx.fixtures),
+    }
+
+
+def context_from(pair: Pair) -> Context:
+    c = pair.context
+    top = pair.function.split(".")[0]
+    target = Target(file=Path(c.get("rel", pair.module.replace(".", "/") + ".py")),
+                    rel=c.get("rel", pair.module.replace(".", "/") + ".py"), module=pair.module,
+                    import_root=Path("."), qualname=pair.function,
+                    kind=c.get("kind", "method" if "." in pair.function else "function"),
+                    is_async=bool(c.get("is_async", False)), start=0, def_line=0, end=0, lines=frozenset(),
+                    source=pair.focal_code)
+    return Context(
+        target=target,
+        import_line=c.get("import_line") or f"from {pair.module} import {top}",
+        module_imports=c.get("module_imports", ""), class_outline=c.get("class_outline", ""),
+        related=tuple(Related(**r) for r in c.get("related", ())), usages=tuple(c.get("usages", ())),
+        example_tests=c.get("example_tests", ""), example_path=c.get("example_path", ""),
+        fixtures=tuple(c.get("fixtures", ())),
+    )
+
+
+# -- formatting
+
+def split_completion(test_code: str, prefill: str) -> str:
+    """The part of ``test_code`` the model writes after ``prefill``: the prefill's own lines (the
+    opening fence, ``import pytest``, the import line of the code under test) are taken out of the test's
+    leading import block (a repeat of them too), the rest is kept as it is."""
+    wanted = [line for line in prefill.splitlines() if line.strip() and not line.startswith("```")]
+    lines = test_code.strip("\n").splitlines()
+    head = 0
+    while head < len(lines) and (not lines[head].strip() or lines[head].startswith(("import ", "from ", "#"))):
+        head += 1
+    kept_head = [line for line in lines[:head] if line not in wanted]
+    body = "\n".join(kept_head + lines[head:]).strip("\n")
+    return body + END
+
+
+def to_example(pair: Pair, *, budget: int = 1500, count: Callable[[str], int] = estimate_tokens) -> Example:
+    """The chat example for ``pair``: the round-0 prompt generation builds for the focal function, the
+    prefill it starts the answer with, and the test as the completion. ``budget`` and ``count`` are the
+    generation settings (``prompt_tokens``, the backend's token counter): pass the same ones."""
+    prompt = build_prompt(context_from(pair), budget=budget, count=count)
+    messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+    return Example(messages, prompt.prefill, split_completion(pair.test_code, prompt.prefill))
+
+
+# -- JSONL
+
+def write_pairs(path: str | Path, pairs: Iterable[Pair]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for p in pairs:
+            f.write(json.dumps(asdict(p), ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    pairs = []
+    with Path(path).open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                pairs.append(Pair(**data))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a pair ({exc})") from None
+    return pairs
+
+
+def dedupe(pairs: Iterable[Pair]) -> list[Pair]:
+    seen: set[str] = set()
+    out = []
+    for p in pairs:
+        if p.id not in seen:
+            seen.add(p.id)
+            out.append(p)
+    return out
+
+
+# -- distillation records (``testbot generate --record FILE``)
+
+def record_for(target: Target, ctx: Context, prompt, test_code: str, model: str) -> dict:
+    """One JSONL record for a kept test: the target, the exact prompt and prefill, the kept test."""
+    return {
+        "target": target.id, "module": target.module, "function": target.qualname, "focal_code": target.source,
+        "messages": [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}],
+        "prefill": prompt.prefill, "round": prompt.round, "test_code": test_code, "model": model,
+        "context": context_fields(ctx),
+    }
+
+
+def pairs_from_records(path: str | Path, package: str = "") -> list[Pair]:
+    """Distilled pairs from a ``--record`` file. The package is the top of the module's dotted name
+    unless given."""
+    pairs = []
+    with Path(path).open(encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            pkg = package or r["module"].split(".")[0]
+            test_name = r.get("test_name", "")
+            prov = {"record": Path(path).name, "target": r["target"], "model": r.get("model", ""),
+                    "round": r.get("round", 0), "messages": r["messages"], "prefill": r["prefill"]}
+            pairs.append(Pair(pair_id(pkg, r["module"], r["function"], test_name + r["test_code"], "distilled"),
+                              "distilled", pkg, r["module"], r["function"], r["focal_code"], r["test_code"],
+                              prov, r.get("context", {})))
+    return pairs
