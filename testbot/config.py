@@ -16,8 +16,9 @@ from testbot.errors import FatalError
 
 @dataclass(frozen=True)
 class Settings:
-    model: str = "default"  # "default" (embedded Qwen), "small" (SmolLM2), a .gguf path, or "fake:FILE"
-    backend: str = ""  # empty: chosen from model ("llama_cpp", or "fake" for fake:FILE)
+    model: str = "default"  # "default" (embedded Qwen), "small" (SmolLM2), a .gguf path, a server URL, or "fake:FILE"
+    backend: str = ""  # empty: chosen from model ("llama_cpp"; "openai" for http(s):// URLs; "fake" for fake:FILE)
+    served_model: str = ""  # the model to ask an OpenAI-compatible server for; empty: the first it lists
     samples: int = 4  # k completions per target and round
     temperature: float = 0.3  # low: tests must be right more than they must be varied
     top_p: float = 0.95  # nucleus sampling
@@ -49,8 +50,10 @@ class Settings:
 
 # Help text for each option, shared by argparse and the README.
 HELP: dict[str, str] = {
-    "model": "model: 'default' (embedded Qwen2.5-Coder-1.5B), 'small' (SmolLM2-135M), a .gguf path, or fake:FILE",
-    "backend": "model backend (llama_cpp, fake); default: chosen from --model",
+    "model": "model: 'default' (embedded Qwen2.5-Coder-1.5B), 'small' (SmolLM2-135M), a .gguf path, the URL of an "
+             "OpenAI-compatible server (http://host:port/v1), or fake:FILE",
+    "backend": "model backend (llama_cpp, openai, fake); default: chosen from --model",
+    "served_model": "with a server URL as --model: the model id to ask for (default: the first the server lists)",
     "samples": "completions sampled per target and round (k)",
     "temperature": "sampling temperature",
     "top_p": "nucleus sampling threshold",
@@ -208,7 +211,10 @@ def _check(s: Settings) -> None:
 def settings_fingerprint(s: Settings) -> dict[str, Any]:
     """The settings that change what gets generated (for caches and provenance)."""
     keys = ("model", "samples", "temperature", "top_p", "max_tokens", "seed", "prompt_tokens", "repair_rounds")
-    return {k: getattr(s, k) for k in keys}
+    fingerprint = {k: getattr(s, k) for k in keys}
+    if s.served_model:  # only when set, so that existing caches keep their keys
+        fingerprint["served_model"] = s.served_model
+    return fingerprint
 
 
 def replace(s: Settings, **changes: Any) -> Settings:

@@ -38,6 +38,7 @@ class Backend(Protocol):
 REGISTRY: dict[str, str] = {
     "llama_cpp": "testbot.backends.llama_cpp:LlamaCppBackend",
     "fake": "testbot.backends.fake:FakeBackend.from_spec",
+    "openai": "testbot.backends.openai_compat:OpenAICompatBackend",
 }
 
 
@@ -46,7 +47,11 @@ def backend_name_for(model: str, backend: str = "") -> str:
         if backend not in REGISTRY:
             raise FatalError(f"unknown backend '{backend}' (known: {', '.join(sorted(REGISTRY))})")
         return backend
-    return "fake" if model.startswith("fake:") else "llama_cpp"
+    if model.startswith("fake:"):
+        return "fake"
+    if model.startswith(("http://", "https://")):  # an OpenAI-compatible server
+        return "openai"
+    return "llama_cpp"
 
 
 def load_backend(model: str, backend: str = "", **options: object) -> Backend:

@@ -1,0 +1,79 @@
+"""``testbot serve``: one model server for many testbot runs (CI jobs, a team).
+
+It runs llama-cpp-python's OpenAI-compatible server (the one ``python -m llama_cpp.server`` starts,
+built here through its own ``create_app``) with testbot's model resolution and load settings, so
+``testbot generate --model http://HOST:PORT/v1`` elsewhere gets the same model as ``--model default``.
+It runs in this process rather than as ``python -m llama_cpp.server`` because one load setting has no
+server flag: llama.cpp's extra (repacked) weight buffers, which crash on AMX builds in VMs
+(see testbot/backends/llama_cpp.py), are switched off the same way the llama_cpp backend does it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from testbot.errors import EnvironmentProblem, FatalError
+from testbot.backends.openai_compat import API_KEY_VARS, api_key
+
+INSTALL_SERVER = "pip install 'testbot[serve]' (llama-cpp-python==0.3.36 with its [server] extra)"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    model: str = "default"  # "default", "small" or a .gguf path
+    host: str = "127.0.0.1"  # loopback: only this machine; 0.0.0.0 to serve a network (then set an API key)
+    port: int = 8000
+    context_tokens: int = 4096  # per request: prompt and completion together (testbot's default)
+    threads: int = 0  # 0: all cores
+    logprobs: bool = True  # logits for every token (costs n_ctx x vocabulary floats of RAM) so answers carry logprobs
+
+
+def server_settings(options: ServeOptions):
+    """llama-cpp-python's (ServerSettings, [ModelSettings]) for these options; the model resolved and verified."""
+    from testbot.model import EMBEDDED_NAME, embedded_model, resolve_model
+
+    mf = embedded_model() if options.model in ("default", EMBEDDED_NAME) else resolve_model(options.model)
+    try:
+        from llama_cpp.server.settings import ModelSettings, ServerSettings
+    except ImportError:
+        raise EnvironmentProblem(f"testbot serve needs llama-cpp-python's server: {INSTALL_SERVER}") from None
+    threads = options.threads or os.cpu_count() or 2
+    model = ModelSettings(model=str(mf.path), model_alias=mf.name, n_ctx=options.context_tokens, n_batch=512,
+                          n_threads=threads, n_threads_batch=threads, seed=0, logits_all=options.logprobs,
+                          verbose=False)
+    server = ServerSettings(host=options.host, port=options.port, api_key=api_key() or None)
+    return server, [model]
+
+
+def serve(options: ServeOptions) -> int:
+    """Load the model and serve it until interrupted."""
+    server, models = server_settings(options)
+    try:
+        import uvicorn
+        from llama_cpp.server.app import create_app
+    except ImportError:
+        raise EnvironmentProblem(f"testbot serve needs llama-cpp-python's server: {INSTALL_SERVER}") from None
+    from testbot.backends.llama_cpp import _amx_compiled, _model_params
+
+    extra_bufts = os.environ.get("TESTBOT_LLAMA_EXTRA_BUFFERS", "") == "1" or not _amx_compiled()
+    url = f"http://{options.host}:{options.port}/v1"
+    print(f"testbot serve: loading {models[0].model_alias} ({models[0].model})", file=sys.stderr, flush=True)
+    with _model_params(extra_bufts):  # the model loads inside create_app
+        try:
+            app = create_app(server_settings=server, model_settings=models)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise EnvironmentProblem(f"llama.cpp cannot load {models[0].model}: {exc}") from None
+    key_note = f" (API key from {' or '.join(API_KEY_VARS)} required)" if server.api_key else ""
+    print(f"testbot serve: {models[0].model_alias} at {url}{key_note}; use: testbot generate --model {url} ...",
+          file=sys.stderr, flush=True)
+    if options.host not in ("127.0.0.1", "localhost", "::1") and not server.api_key:
+        print("testbot serve: warning: listening beyond this machine without an API key; anyone who can reach "
+              f"port {options.port} can use the model (set TESTBOT_OPENAI_API_KEY)", file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(app, host=options.host, port=options.port, log_level="warning")
+    except SystemExit as exc:  # uvicorn exits when it cannot bind the port
+        raise FatalError(f"cannot serve on {options.host}:{options.port} (is the port in use?)",
+                         code=3) from exc
+    return 0
