@@ -51,6 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", help="prepare and check the model files")
     model.add_argument("--model", default="default", help="'default', 'small' or a .gguf path")
     model.add_argument("--verify", action="store_true", help="hash the whole file again, even if it was verified")
+    serve = sub.add_parser("serve", help="serve the model over an OpenAI-compatible HTTP API for other testbot runs",
+                           description="Run llama-cpp-python's OpenAI-compatible server with testbot's model, so many "
+                                       "runs (CI jobs, a team) share one: testbot generate --model "
+                                       "http://HOST:PORT/v1. Set TESTBOT_OPENAI_API_KEY to require that key.")
+    serve.add_argument("--model", default="default", help="'default' (embedded Qwen), 'small' or a .gguf path")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
+                                                          "only; 0.0.0.0 for a network, with an API key)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--context-tokens", type=int, default=4096, help="model context window (default: 4096)")
+    serve.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, all cores)")
+    serve.add_argument("--no-logprobs", dest="logprobs", action="store_false",
+                       help="do not keep logits for every token (saves context x vocabulary floats of RAM; answers "
+                            "then carry no log-probabilities, so testbot cannot rank tests by them)")
     _finetune_parser(sub)
     return parser
 
@@ -256,6 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return hook_command(args)
         if args.command in ("install-hook", "uninstall-hook"):
             return hook_install_command(args)
+        if args.command == "serve":
+            from testbot.serve import ServeOptions, serve
+
+            return serve(ServeOptions(args.model, args.host, args.port, args.context_tokens, args.threads,
+                                      args.logprobs))
         if args.command == "finetune":
             return finetune_command(args)
     except FatalError as exc:
