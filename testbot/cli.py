@@ -51,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", help="prepare and check the model files")
     model.add_argument("--model", default="default", help="'default', 'small' or a .gguf path")
     model.add_argument("--verify", action="store_true", help="hash the whole file again, even if it was verified")
+    pr = sub.add_parser("pr", help="GitHub Actions: tests for a pull request's changed functions, posted on it",
+                        description="In a GitHub Actions job started by a pull_request event: write tests for the "
+                                    "functions the pull request changes and post them (review suggestions, a commit "
+                                    "or a comment) with one summary comment, edited in place on re-runs. Reads "
+                                    "GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_API_URL and the token "
+                                    "(TESTBOT_GITHUB_TOKEN or GITHUB_TOKEN). Its defaults differ from those shown: "
+                                    "--budget 900, --max-targets 20.")
+    pr.add_argument("--mode", choices=("suggest", "commit", "comment"), default=None,
+                    help="how to deliver the tests (default: TESTBOT_PR_MODE, else suggest)")
+    pr.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
+    add_arguments(pr)
     serve = sub.add_parser("serve", help="serve the model over an OpenAI-compatible HTTP API for other testbot runs",
                            description="Run llama-cpp-python's OpenAI-compatible server with testbot's model, so many "
                                        "runs (CI jobs, a team) share one: testbot generate --model "
@@ -236,6 +247,14 @@ def hook_install_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def pr_command(args: argparse.Namespace) -> int:
+    from testbot import pr
+
+    root = Path(args.root).resolve() if args.root else find_project_root(Path.cwd())
+    settings = resolve(args, root, defaults=pr.PR_DEFAULTS)
+    return pr.run(root, settings, args.mode or os.environ.get("TESTBOT_PR_MODE") or "suggest")
+
+
 def finetune_command(args: argparse.Namespace) -> int:
     if args.mine:
         from testbot.finetune.mine import command
@@ -269,13 +288,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return hook_command(args)
         if args.command in ("install-hook", "uninstall-hook"):
             return hook_install_command(args)
+        if args.command == "pr":
+            return pr_command(args)
+        if args.command == "finetune":
+            return finetune_command(args)
         if args.command == "serve":
             from testbot.serve import ServeOptions, serve
 
             return serve(ServeOptions(args.model, args.host, args.port, args.context_tokens, args.threads,
                                       args.logprobs))
-        if args.command == "finetune":
-            return finetune_command(args)
     except FatalError as exc:
         print(f"testbot: error: {exc}", file=sys.stderr)
         return exc.code
