@@ -19,6 +19,8 @@ class Settings:
     model: str = "default"  # "default" (embedded Qwen), "small" (SmolLM2), a .gguf path, a server URL, or "fake:FILE"
     backend: str = ""  # empty: chosen from model ("llama_cpp"; "openai" for http(s):// URLs; "fake" for fake:FILE)
     served_model: str = ""  # the model to ask an OpenAI-compatible server for; empty: the first it lists
+    adapter: str = ""  # a LoRA adapter folder from testbot finetune (transformers backend)
+    device: str = "cpu"  # transformers backend: 'cpu' or 'cuda'
     samples: int = 4  # k completions per target and round
     temperature: float = 0.3  # low: tests must be right more than they must be varied
     top_p: float = 0.95  # nucleus sampling
@@ -52,8 +54,10 @@ class Settings:
 HELP: dict[str, str] = {
     "model": "model: 'default' (embedded Qwen2.5-Coder-1.5B), 'small' (SmolLM2-135M), a .gguf path, the URL of an "
              "OpenAI-compatible server (http://host:port/v1), or fake:FILE",
-    "backend": "model backend (llama_cpp, openai, fake); default: chosen from --model",
+    "backend": "model backend (llama_cpp, openai, transformers, fake); default: chosen from --model",
     "served_model": "with a server URL as --model: the model id to ask for (default: the first the server lists)",
+    "adapter": "a LoRA adapter folder written by testbot finetune --train (implies --backend transformers)",
+    "device": "device for the transformers backend: cpu or cuda",
     "samples": "completions sampled per target and round (k)",
     "temperature": "sampling temperature",
     "top_p": "nucleus sampling threshold",
@@ -214,6 +218,8 @@ def settings_fingerprint(s: Settings) -> dict[str, Any]:
     fingerprint = {k: getattr(s, k) for k in keys}
     if s.served_model:  # only when set, so that existing caches keep their keys
         fingerprint["served_model"] = s.served_model
+    if s.adapter:
+        fingerprint["adapter"] = s.adapter
     return fingerprint
 
 

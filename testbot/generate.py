@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from testbot.errors import FatalError
@@ -39,6 +40,7 @@ REGISTRY: dict[str, str] = {
     "llama_cpp": "testbot.backends.llama_cpp:LlamaCppBackend",
     "fake": "testbot.backends.fake:FakeBackend.from_spec",
     "openai": "testbot.backends.openai_compat:OpenAICompatBackend",
+    "transformers": "testbot.backends.transformers_backend:TransformersBackend",
 }
 
 
@@ -51,11 +53,13 @@ def backend_name_for(model: str, backend: str = "") -> str:
         return "fake"
     if model.startswith(("http://", "https://")):  # an OpenAI-compatible server
         return "openai"
+    if Path(model).is_dir():  # a Hugging Face model folder
+        return "transformers"
     return "llama_cpp"
 
 
 def load_backend(model: str, backend: str = "", **options: object) -> Backend:
-    name = backend_name_for(model, backend)
+    name = backend_name_for(model, backend or ("transformers" if options.get("adapter") else ""))
     module_name, _, attr = REGISTRY[name].partition(":")
     factory: Callable[..., Backend] = importlib.import_module(module_name)  # type: ignore[assignment]
     for part in attr.split("."):

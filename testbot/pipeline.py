@@ -58,7 +58,8 @@ class Pipeline:
     def backend(self) -> Backend:
         if self._backend is None:
             self._backend = load_backend(self.s.model, self.s.backend, context_tokens=self.s.context_tokens,
-                                         threads=self.s.threads, served_model=self.s.served_model)
+                                         threads=self.s.threads, served_model=self.s.served_model,
+                                         adapter=self.s.adapter, device=self.s.device)
         return self._backend
 
     def model_name(self) -> str:
