@@ -36,7 +36,7 @@ from testbot.targets import SKIP_DIRS, SourceFile, Target, functions_in, is_test
 SUITE_SECONDS = 300.0  # one package's whole test suite under coverage; a hanging suite is cut here
 VERIFY_SECONDS = 180.0  # re-running the self-contained tests of one package
 MAX_COMPLETION_CHARS = 1800  # a test longer than this does not fit generation's max_tokens (384)
-MAX_PER_FUNCTION = 4  # at most this many mined tests per focal function: no function dominates
+MAX_PER_FUNCTION = 5  # at most this many mined tests per focal function: no function dominates
 MIN_SCORE = 0.05  # below this the test hardly runs the function
 TEST_DIRS = ("tests", "test", "testing", "t")
 NOTE = Callable[[str], None]
@@ -319,7 +319,7 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
             if cand is None:
                 result.dropped["test not found in its file (generated or nested)"] += 1
                 continue
-            names = _names_in(cand.test_source)
+            names = _names_in("\n\n".join([*cand.helpers, cand.class_prelude, cand.test_source]))  # not imports
             best: tuple[float, Target] | None = None
             for tid, n in hits[label].items():
                 t = by_id[tid]
@@ -335,43 +335,53 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
                 result.dropped["relative import in the test file"] += 1
                 continue
             chosen.append((path, qual, best[1], best[0], with_prefill_imports(cand.code, best[1]), ""))
-        # Not too many tests for one function: the most specific ones win.
-        per_fn: dict[str, list] = defaultdict(list)
+        # Too long for one completion: generation could never write it.
+        fitting = []
         for item in chosen:
-            per_fn[item[2].id].append(item)
-        kept = []
-        for items in per_fn.values():
-            items.sort(key=lambda i: (-i[3], i[0], i[1]))
-            kept.extend(items[:MAX_PER_FUNCTION])
-            result.dropped["over the per-function limit"] += max(0, len(items) - MAX_PER_FUNCTION)
-        # Re-run each self-contained module alone, in a folder of its own (no conftest.py of the tests).
+            if len(split_completion(item[4], f"```python\nimport pytest\n\n{_import_line(item[2])}\n")) > \
+                    MAX_COMPLETION_CHARS:
+                result.dropped["test too long for one completion"] += 1
+            else:
+                fitting.append(item)
+        # Re-run each self-contained module, in a folder of its own (no conftest.py of the tests applies).
         folder = ws.project / "_testbot_mined"
         folder.mkdir(exist_ok=True)
         written: dict[str, tuple] = {}
-        for i, item in enumerate(sorted(kept, key=lambda i: (i[0], i[1]))):
+        for i, item in enumerate(sorted(fitting, key=lambda i: (i[0], i[1]))):
             name = f"test_mined_{i}.py"
             (folder / name).write_text(item[4], encoding="utf-8")
             written[name] = item
         check = _run_files(ws, folder, import_root, verify_seconds)
         ok_files = _passing_files(check.data)
-        for name, (path, qual, target, s, code, _) in written.items():
-            if name not in ok_files:
+        if check.proc.timed_out:
+            note(f"{src.package}: re-running the self-contained tests took over {verify_seconds:g} s")
+        per_fn: dict[str, list] = defaultdict(list)
+        for name, item in written.items():
+            if name in ok_files:
+                per_fn[item[2].id].append(item)
+            else:
                 result.dropped["fails when self-contained (conftest fixture or lost helper)"] += 1
-                continue
-            ctx = build_context(target, root)
-            example = _without_test(texts.get(path, ""), qual) if ctx.example_path == path else ctx.example_tests
-            ctx = dataclasses.replace(ctx, example_tests=_cut_tests(example, MAX_EXAMPLE_CHARS) if example.strip()
-                                      else "", example_path=ctx.example_path if example.strip() else "")
-            completion = split_completion(code, f"```python\nimport pytest\n\n{ctx.import_line}\n")
-            if len(completion) > MAX_COMPLETION_CHARS:
-                result.dropped["test too long for one completion"] += 1
-                continue
-            prov = {**src.provenance, "test_file": path, "test_name": qual, "context_score": round(s, 4)}
-            result.pairs.append(Pair(pair_id(src.package, target.module, target.qualname, qual, "mined"), "mined",
-                                     src.package, target.module, target.qualname, target.source, code, prov,
-                                     context_fields(ctx)))
+        # Not too many tests for one function: the most specific ones win.
+        for items in per_fn.values():
+            items.sort(key=lambda i: (-i[3], i[0], i[1]))
+            result.dropped["over the per-function limit"] += max(0, len(items) - MAX_PER_FUNCTION)
+            for path, qual, target, s, code, _ in sorted(items[:MAX_PER_FUNCTION], key=lambda i: (i[0], i[1])):
+                ctx = build_context(target, root)
+                example = _without_test(texts.get(path, ""), qual) if ctx.example_path == path else ctx.example_tests
+                ctx = dataclasses.replace(ctx, example_tests=_cut_tests(example, MAX_EXAMPLE_CHARS)
+                                          if example.strip() else "",
+                                          example_path=ctx.example_path if example.strip() else "")
+                prov = {**src.provenance, "test_file": path, "test_name": qual, "context_score": round(s, 4)}
+                result.pairs.append(Pair(pair_id(src.package, target.module, target.qualname, qual, "mined"),
+                                         "mined", src.package, target.module, target.qualname, target.source, code,
+                                         prov, context_fields(ctx)))
+        result.pairs.sort(key=lambda p: (p.module, p.function, p.provenance["test_name"]))
     result.seconds = time.monotonic() - began
     return result
+
+
+def _import_line(target: Target) -> str:
+    return f"from {target.module} import {target.qualname.split('.')[0]}"
 
 
 def _run_suite(ws, rc: Path, import_root: Path, tests: list[Path], seconds: float):
@@ -428,7 +438,7 @@ def with_prefill_imports(code: str, target: Target) -> str:
     focal function), followed by the test's own imports and code. Importing the focal name first and the
     test's own imports after it leaves the test's meaning as it was."""
     top = target.qualname.split(".")[0]
-    head = f"import pytest\n\nfrom {target.module} import {top}\n"
+    head = f"import pytest\n\n{_import_line(target)}\n"
     body = [line for line in prune_imports(code).splitlines()
             if line.strip() not in ("import pytest", f"from {target.module} import {top}")]
     return head + "\n".join(body).strip("\n") + "\n"

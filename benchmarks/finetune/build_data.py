@@ -1,0 +1,125 @@
+"""Build the fine-tuning dataset of the CPU experiment (issue 7) from the sdists of ../shared/train/packages.txt.
+
+    python benchmarks/finetune/build_data.py --sdists DIR [--records FILE.jsonl ...]
+
+DIR holds the sdists, fetched with ``pip download --no-binary :all: --no-deps NAME`` (``--download`` does
+that). Every sdist is unpacked, its test suite mined in testbot's sandbox (testbot.finetune.mine), its
+pairs augmented by renaming (testbot.finetune.augment); ``--records`` adds distilled pairs from
+``testbot generate --record``. The split is by package: HOLDOUT's pairs go to heldout.jsonl, never to
+train.jsonl. Writes train.jsonl, heldout.jsonl, sdists.json and README.md into --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO))
+
+from testbot import proc  # noqa: E402
+from testbot.finetune.data import Pair, dedupe, pairs_from_records, write_pairs  # noqa: E402
+from testbot.finetune.mine import mine_paths  # noqa: E402
+
+PACKAGES = REPO.parent / "shared" / "train" / "packages.txt"
+BENCH = REPO.parent / "shared" / "bench" / "modules.yaml"
+# Held out for evaluation (testbot eval): never trained on. Mid-sized, pure Python, different domains.
+HOLDOUT = ("cachetools", "iso8601", "jsonpointer", "python-slugify")
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def wanted_packages() -> list[str]:
+    names = [line.strip() for line in PACKAGES.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    bench = {norm(m.split("==")[0]) for m in re.findall(r"dist:\s*(\S+)", BENCH.read_text())} if BENCH.is_file() else set()
+    clash = [n for n in names if norm(n) in bench]
+    if clash:
+        print(f"left out (benchmark packages): {clash}", file=sys.stderr)
+    return [n for n in names if norm(n) not in bench]
+
+
+def find_sdist(folder: Path, name: str) -> Path | None:
+    for p in sorted(folder.glob("*.tar.gz")):
+        stem = p.name.removesuffix(".tar.gz")
+        if norm(re.sub(r"-[0-9][^-]*$", "", stem)) == norm(name):
+            return p
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sdists", required=True, help="folder with the sdists")
+    ap.add_argument("--download", action="store_true", help="pip download the missing sdists into --sdists first")
+    ap.add_argument("--records", nargs="*", default=[], help="testbot generate --record files (distilled pairs)")
+    ap.add_argument("--out", default=str(HERE / "data"))
+    ap.add_argument("--suite-timeout", type=float, default=300.0)
+    ap.add_argument("--only", nargs="*", default=[], help="just these packages (a quick run)")
+    args = ap.parse_args(argv)
+    folder, out = Path(args.sdists), Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [n for n in wanted_packages() if not args.only or n in args.only]
+    sdists: dict[str, dict] = {}
+    pairs: list[Pair] = []
+    per_package: dict[str, dict] = {}
+    for name in names:
+        path = find_sdist(folder, name)
+        if path is None and args.download:
+            r = proc.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "-q",
+                          "-d", str(folder), name], timeout=300)
+            path = find_sdist(folder, name)
+            if path is None:
+                per_package[name] = {"status": "dropped", "why": "pip download failed: " + r.output[-200:]}
+                continue
+        if path is None:
+            per_package[name] = {"status": "dropped", "why": "no sdist downloaded"}
+            continue
+        sdists[name] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        began = time.monotonic()
+        got, results = mine_paths([path], python=sys.executable, note=lambda s: print(s, file=sys.stderr, flush=True),
+                                  suite_seconds=args.suite_timeout, augment=True)
+        res = next(iter(results.values()), None)
+        got = [p if p.package == name else dataclasses.replace(p, package=name) for p in got]  # the split key
+        counts = Counter(p.source for p in got)
+        per_package[name] = {
+            "status": "used" if got else "dropped", "sdist": path.name,
+            "tests_run": res.tests_run if res else 0, "tests_passed": res.tests_passed if res else 0,
+            "pairs": dict(counts), "seconds": round(time.monotonic() - began, 1),
+            "dropped": dict(res.dropped.most_common()) if res else {},
+        }
+        if not got:
+            per_package[name]["why"] = "; ".join(k for k in (res.dropped if res else {})) or "no pairs"
+        pairs.extend(got)
+    for rec in args.records:
+        got = []
+        for p in pairs_from_records(rec):
+            top = p.module.split(".")[0]
+            owner = next((n for n in names if norm(n) == norm(top) or n.replace("python-", "") == top), top)
+            got.append(dataclasses.replace(p, package=owner))
+            per_package.setdefault(owner, {"status": "used", "pairs": {}})
+            per_package[owner].setdefault("pairs", {})
+            per_package[owner]["pairs"]["distilled"] = per_package[owner]["pairs"].get("distilled", 0) + 1
+        pairs.extend(got)
+    pairs = dedupe(pairs)
+    train = [p for p in pairs if p.package not in HOLDOUT]
+    held = [p for p in pairs if p.package in HOLDOUT]
+    write_pairs(out / "train.jsonl", train)
+    write_pairs(out / "heldout.jsonl", held)
+    (out / "sdists.json").write_text(json.dumps({"sdists": sdists, "packages": per_package, "holdout": list(HOLDOUT)},
+                                                indent=1, sort_keys=True) + "\n")
+    print(f"train.jsonl: {len(train)} pairs, heldout.jsonl: {len(held)} pairs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

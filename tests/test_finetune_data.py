@@ -1,0 +1,92 @@
+"""Pairs, JSONL and the chat examples: the prompt a pair trains on is the one generation builds."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+
+import pytest
+
+from conftest import FAST, fenced
+from finetune_repo import make_repo
+from testbot.context import build_context
+from testbot.finetune.data import (END, Pair, pairs_from_records, read_pairs, split_completion, to_example,
+                                   write_pairs)
+from testbot.finetune.mine import Source, mine
+from testbot.prompt import build_prompt
+from testbot.targets import find_targets
+
+GOOD = fenced('''
+import pytest
+from pkg.m import classify
+
+
+def test_negative():
+    assert classify(-1) == "negative"
+
+
+def test_zero():
+    assert classify(0) == "zero"
+''')
+
+
+def test_pairs_round_trip_through_jsonl(tmp_path):
+    pair = Pair("abc", "mined", "toolz", "toolz.itertoolz", "take", "def take(n, seq): ...",
+                "import pytest\n\ndef test_take():\n    assert True\n", {"sdist": "toolz-1.0.0.tar.gz", "é": "ü"},
+                {"rel": "toolz/itertoolz.py"})
+    write_pairs(tmp_path / "d" / "p.jsonl", [pair, pair])
+    assert read_pairs(tmp_path / "d" / "p.jsonl") == [pair, pair]
+    (tmp_path / "bad.jsonl").write_text('{"id": 1}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: not a pair"):
+        read_pairs(tmp_path / "bad.jsonl")
+
+
+def test_a_mined_pair_trains_on_the_prompt_generation_builds_for_its_function(tmp_path):
+    root = make_repo(tmp_path / "numbers")
+    pairs = mine(Source(root, "numbers", {}), python=sys.executable).pairs
+    pair = next(p for p in pairs if p.provenance["test_name"] == "test_clamp_bad_limits")
+    target = find_targets([str(root / "pkg" / "m.py") + "::clamp"], root)[0]
+    prompt = build_prompt(build_context(target, root))  # what testbot generate sends, round 0
+    ex = to_example(pair)
+    assert ex.messages == [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+    assert ex.prefill == prompt.prefill == "```python\nimport pytest\n\nfrom pkg.m import clamp\n"
+    # the completion continues the prefill; together they are the test, and they end where generation stops
+    assert ex.completion.endswith(END) and not ex.completion.startswith(("import pytest", "from pkg.m import clamp"))
+    code = (ex.prefill + ex.completion).removeprefix("```python\n").removesuffix(END)
+    ast.parse(code)
+    assert "def test_clamp_bad_limits():" in code and code.count("from pkg.m import clamp") == 1
+
+
+def test_a_distilled_record_is_the_exact_prompt_and_kept_test(project, tmp_path):
+    record = tmp_path / "distill" / "rec.jsonl"
+    run = project.generate("pkg/m.py::classify", "--model", project.fake_model([GOOD]), "--record", str(record),
+                           *FAST)
+    assert run.code == 1, run.err
+    lines = sorted((json.loads(line) for line in record.read_text().splitlines()), key=lambda r: r["test_name"])
+    assert [r["test_name"] for r in lines] == ["test_negative", "test_zero"]  # one record per kept test
+    rec = lines[0]
+    assert rec["target"] == "pkg/m.py::classify" and rec["function"] == "classify" and rec["model"] == "fake"
+    assert rec["focal_code"].startswith("def classify(n):")
+    assert "test_negative" in rec["test_code"] and "test_zero" not in rec["test_code"]
+    pairs = sorted(pairs_from_records(record), key=lambda p: p.provenance["target"] + p.test_code)
+    pairs = [p for p in pairs if "test_negative" in p.test_code]
+    assert [p.source for p in pairs] == ["distilled"] and pairs[0].package == "pkg"
+    ex = to_example(pairs[0])
+    assert ex.messages == rec["messages"] and ex.prefill == rec["prefill"]  # rebuilt: the very same prompt
+    assert ex.completion.endswith(END) and "def test_negative():" in ex.completion
+    assert "classify" in ex.messages[1]["content"]
+
+
+def test_record_is_appended_not_replaced(project, tmp_path):
+    record = tmp_path / "rec.jsonl"
+    for _ in range(2):
+        project.generate("pkg/m.py::classify", "--model", project.fake_model([GOOD]), "--record", str(record),
+                         "--dry-run", *FAST)
+    assert len(record.read_text().splitlines()) == 4
+
+
+def test_split_completion_takes_the_prefill_lines_out_of_the_import_block():
+    prefill = "```python\nimport pytest\n\nfrom pkg.m import f\n"
+    code = "import pytest\n\nfrom pkg.m import f\nimport os\n\n\ndef test_f():\n    import pytest\n    assert f()\n"
+    assert split_completion(code, prefill) == "import os\n\n\ndef test_f():\n    import pytest\n    assert f()" + END
