@@ -70,36 +70,56 @@ def make_project(spec: dict, wheel: Path, dest: Path) -> Path:
     return dest
 
 
-def measure(project: Path, file: Path, tests: list[Path]) -> dict:
+def measure(project: Path, file: Path, tests: list[Path], python: str = sys.executable) -> dict:
     """Line and branch coverage of ``file`` by ``tests`` (import-only when there are none)."""
+    return measure_files(project, [file], tests, python)[file]
+
+
+def measure_files(project: Path, files: list[Path], tests: list[Path], python: str = sys.executable,
+                  timeout: float = 900) -> dict[Path, dict]:
+    """Line and branch coverage of each of ``files`` by one run of ``tests`` under ``python``.
+
+    With no tests, the coverage of importing each file's module (the baseline). A test file that fails
+    to import does not stop the others (``--continue-on-collection-errors``).
+    """
     data_file = project / ".coverage.bench"
     data_file.unlink(missing_ok=True)
-    module = ".".join(file.relative_to(project).with_suffix("").parts)
+    modules = [".".join(f.relative_to(project).with_suffix("").parts) for f in files]
     env = {**os.environ, "PYTHONPATH": str(project)}
-    base = [sys.executable, "-m", "coverage", "run", "--branch", f"--data-file={data_file}", f"--include={file}"]
+    base = [str(python), "-m", "coverage", "run", "--branch", f"--data-file={data_file}",
+            f"--include={','.join(map(str, files))}"]
     if tests:
-        cmd = base + ["-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, tests)]
+        cmd = base + ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                      "--continue-on-collection-errors", *map(str, tests)]
     else:
         script = project / ".import_only.py"
-        script.write_text(f"import {module}\n")
+        script.write_text("".join(f"import {m}\n" for m in modules))
         cmd = base + [str(script)]
-    proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=900)
+    try:
+        proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+        exit_code = proc.returncode
+    except subprocess.TimeoutExpired:
+        exit_code = None
     cov = Coverage(data_file=str(data_file), branch=True)
     cov.load()
-    analysis = cov._analyze(str(file))  # noqa: SLF001 - Numbers is the only API that carries branch counts
-    n = analysis.numbers
-    result = {
-        "statements": n.n_statements,
-        "covered_statements": n.n_executed,
-        "branches": n.n_branches,
-        "covered_branches": n.n_branches - n.n_missing_branches,
-        "line_branch_pct": round(100.0 * (n.n_executed + n.n_branches - n.n_missing_branches)
-                                 / max(1, n.n_statements + n.n_branches), 1),
-        "line_pct": round(100.0 * n.n_executed / max(1, n.n_statements), 1),
-        "pytest_exit": proc.returncode,
-    }
+    results = {}
+    for file in files:
+        analysis = cov._analyze(str(file))  # noqa: SLF001 - Numbers is the only API that carries branch counts
+        n = analysis.numbers
+        results[file] = {
+            "statements": n.n_statements,
+            "covered_statements": n.n_executed,
+            "branches": n.n_branches,
+            "covered_branches": n.n_branches - n.n_missing_branches,
+            "line_branch_pct": round(100.0 * (n.n_executed + n.n_branches - n.n_missing_branches)
+                                     / max(1, n.n_statements + n.n_branches), 1),
+            "line_pct": round(100.0 * n.n_executed / max(1, n.n_statements), 1),
+            "branch_pct": round(100.0 * (n.n_branches - n.n_missing_branches) / n.n_branches, 1)
+            if n.n_branches else None,
+            "pytest_exit": exit_code,
+        }
     data_file.unlink(missing_ok=True)
-    return result
+    return results
 
 
 def peak_rss_mb() -> float:

@@ -1,0 +1,430 @@
+"""Side-by-side benchmark: testbot vs Pynguin vs CoverUp on the same modules, machine and budget.
+
+Two tracks:
+
+- ``modules``: real modules from pinned wheels (benchmarks/modules.yaml, a copy of
+  ../shared/bench/modules.yaml). Per module: a venv with the distribution's dependencies, a scratch project
+  per tool holding the package source, the import-only baseline, each tool under the per-module budget,
+  line/branch coverage of the module by the tests each tool left, and the kept tests re-run 3 times in a
+  fresh copy in a shuffled order (they must all pass).
+- ``humaneval``: the 164 HumanEval problems as modules ``he/he_NNN.py``; coverage and mutation score
+  (mutmut) per problem for each tool and for the dataset's own tests (the human reference).
+
+    python -m benchmarks --modules codetiming._timer --budget 120 --tools testbot pynguin
+    python -m benchmarks --track humaneval --problems 0-1 --budget 60
+
+Results: benchmarks/results/<date>[-label].md, .json and .png (schema in benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from benchmarks import core, humaneval, peers
+from benchmarks.chart import coverage_chart
+from benchmarks.envs import (COVERUP, MUTMUT, PYNGUIN, ensure_venv, install_pins, run_measured, runner_requirements,
+                             tool_env, wheel_requirements)
+from benchmarks.mutation import mutation_score
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent  # testbot is run from this checkout
+MODULES_YAML = HERE / "modules.yaml"  # the repo's copy; tests check it matches ../shared/bench/modules.yaml
+TOOLS = ("testbot", "pynguin", "coverup")
+TRACKS = ("modules", "humaneval")
+DEFAULT_BUDGET = 300  # seconds per module (modules track) and per problem (HumanEval track)
+DEFAULT_HE_BUDGET = 60
+MAX_TARGET_SECONDS = 180  # testbot's own default per target; never more than the module's budget
+RERUNS = 3  # fresh-copy re-runs of the kept tests, each in a different shuffled order
+
+
+# ---------------------------------------------------------------- helpers
+
+def median(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b <= 0:
+        return None
+    return round(a / b, 2)
+
+
+def test_files(tests_dir: Path) -> list[Path]:
+    return sorted(tests_dir.rglob("test_*.py")) if tests_dir.exists() else []
+
+
+def copy_project(base: Path, dest: Path) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(base, dest, ignore=shutil.ignore_patterns("__pycache__", ".coverage*"))
+    return dest
+
+
+def rerun_fresh(project: Path, tests: list[Path], python: Path, reruns: int, seed: int) -> dict:
+    """Re-run ``tests`` ``reruns`` times from a fresh copy of the project, each time in a shuffled order."""
+    if not tests:
+        return {"reruns": 0, "tests": 0, "failing": []}
+    fresh = project.parent / (project.name + ".fresh")
+    if fresh.exists():
+        shutil.rmtree(fresh)
+    shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".git", "__pycache__", ".coverage*", ".pytest_cache"))
+    rel = [str(t.relative_to(project)) for t in tests]
+    env = {**os.environ, "PYTHONPATH": str(fresh)}
+    base = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    collected = subprocess.run(base + ["--collect-only", "-q", *rel], cwd=fresh, env=env, capture_output=True,
+                               text=True, timeout=600)
+    ids = [line.strip() for line in collected.stdout.splitlines() if "::" in line]
+    failing: set[str] = set()
+    for r in range(reruns):
+        order = ids[:]
+        random.Random(seed + r).shuffle(order)
+        proc = subprocess.run(base + ["-q", "-rfE", "--continue-on-collection-errors", *(order or rel)], cwd=fresh,
+                              env=env, capture_output=True, text=True, timeout=1800)
+        failing |= {m.group(2) for m in re.finditer(r"^(FAILED|ERROR) (\S+)", proc.stdout, re.M)}
+        if proc.returncode not in (0, 5) and not failing:
+            failing.add(f"<pytest exit {proc.returncode}>")
+    return {"reruns": reruns, "tests": len(ids), "failing": sorted(failing)}
+
+
+def testbot_command(target: str, args: argparse.Namespace, python: Path, budget: float) -> list[str]:
+    return [sys.executable, "-m", "testbot", "generate", target, "--json", "--no-progress", "--model", args.model,
+            "--python", str(python), "--include-private", "--samples", str(args.samples), "--seed", str(args.seed),
+            "--budget", str(budget), "--target-seconds", str(min(MAX_TARGET_SECONDS, args.budget)),
+            *shlex.split(args.testbot_args)]
+
+
+def testbot_details(report: dict, seconds: float) -> dict:
+    per_target = [t["seconds"] for t in report["targets"]]
+    tokens = sum(t["tokens"] for t in report["targets"])
+    return {
+        "targets": len(report["targets"]),
+        "funnel": report["funnel"],
+        "kept_ratio": round(report["funnel"]["kept"] / report["funnel"]["generated"], 3)
+        if report["funnel"]["generated"] else None,
+        "seconds_per_target_p50": round(statistics.median(per_target), 1) if per_target else None,
+        "seconds_per_target_p90": round(sorted(per_target)[int(0.9 * (len(per_target) - 1))], 1) if per_target else None,
+        "generated_tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+        "model": report["model"],
+        "target_notes": {t["target"]: t["note"] for t in report["targets"] if t["note"]},
+    }
+
+
+def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.Namespace, python: Path,
+             budget: float, venvs: dict, server: peers.ModelServer | None, deps: list[str], pins: list[str]) -> dict:
+    """Run one tool in ``project`` (its own copy); the tests it left are in project/tests."""
+    tests_dir = project / "tests"
+    out: dict = {"status": "ok"}
+    if tool == "testbot":
+        target = str(target_files[0]) if len(target_files) == 1 else str(target_files[0].parent)
+        cmd = testbot_command(target, args, python, budget)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        run = run_measured(cmd, cwd=project, env=env, timeout=budget + min(MAX_TARGET_SECONDS, args.budget) + 60,
+                           log=project.parent / (project.name + ".testbot.log"))
+        out.update(command=cmd, seconds=run.seconds, peak_rss_mb=run.peak_rss_mb)
+        try:
+            report = json.loads(run.stdout)
+            out.update(testbot_details(report, run.seconds))
+            (project.parent / (project.name + ".report.json")).write_text(run.stdout)
+        except ValueError:
+            out.update(status="error", error=f"testbot exited {run.returncode}: {run.stderr[-1500:]}")
+        if run.timed_out:
+            out["status"] = "killed at limit"
+        return out
+    try:
+        python_tool = ensure_venv(args.work / "venvs", tool, [PYNGUIN if tool == "pynguin" else COVERUP] + deps,
+                                  constraints=pins if deps else [])
+    except SystemExit as exc:
+        return {"status": "error", "error": f"could not install {tool}: {exc}"}
+    if tool == "pynguin":
+        runs = []
+        for f in target_files:  # one module per Pynguin run
+            module = ".".join(f.relative_to(project).with_suffix("").parts)
+            runs.append(peers.run_pynguin(python_tool, project, module, budget, tests_dir, seed=args.seed))
+        last = runs[-1]
+        out.update(command=last.command, seconds=round(sum(r.run.seconds for r in runs), 1),
+                   peak_rss_mb=max(r.run.peak_rss_mb for r in runs),
+                   runs_killed_at_limit=sum(r.run.timed_out for r in runs),
+                   runs_failed=sum(1 for r in runs if r.run.returncode not in (0, None)))
+        if not any(r.tests for r in runs):
+            out.update(status="error", error=f"no tests written; last run exit {last.run.returncode}: "
+                                             f"{(last.run.stdout + last.run.stderr)[-1500:]}")
+        return out
+    if server is None or server.error:
+        return {"status": "error", "error": f"model server: {server.error if server else 'not started'}"}
+    package_dir = target_files[0].parent
+    run = peers.run_coverup(python_tool, project, package_dir, target_files, budget * len(target_files),
+                            server.base_url, server.model_name, tests_dir)
+    out.update(command=run.command, seconds=run.run.seconds, peak_rss_mb=run.run.peak_rss_mb)
+    if run.run.timed_out:
+        out["status"] = "killed at limit"
+    if not run.tests:
+        out.update(status="error", error=f"no tests written; exit {run.run.returncode}: "
+                                         f"{(run.run.stdout + run.run.stderr)[-1500:]}")
+    return out
+
+
+# ---------------------------------------------------------------- tracks
+
+def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) -> dict:
+    data = yaml.safe_load(args.modules_yaml.read_text())
+    specs = {m["id"]: m for m in data["modules"]}
+    ids = args.modules or [m for m, s in specs.items() if s.get("split") == "public"]
+    unknown = [m for m in ids if m not in specs]
+    if unknown:
+        raise SystemExit(f"unknown module ids: {unknown}; see {args.modules_yaml}")
+    pins = install_pins(data.get("install", ""))
+    rows = []
+    for mid in ids:
+        spec = specs[mid]
+        print(f"== {mid}", file=sys.stderr, flush=True)
+        wheel = core.fetch_wheel(spec, args.work / "wheels")
+        deps = wheel_requirements(wheel)
+        python = Path(args.python) if args.python else ensure_venv(
+            args.work / "venvs", "dist-" + spec["dist"].split("==")[0], runner_requirements() + deps, pins)
+        base = core.make_project(spec, wheel, args.work / mid / "base")
+        file_rel = Path(spec["file"])
+        before = core.measure_files(base, [base / file_rel], [], python)[base / file_rel]
+        row = {"id": mid, "file": spec["file"], "dist": spec["dist"], "before": before, "tools": {}}
+        for tool in args.tools:
+            project = copy_project(base, args.work / mid / tool)
+            print(f"   {tool} ...", file=sys.stderr, flush=True)
+            result = run_tool(tool, project, [project / file_rel], args, python, args.budget, {}, server, deps, pins)
+            tests = test_files(project / "tests")
+            result["test_files"] = [str(t.relative_to(project)) for t in tests]
+            result["after"] = core.measure_files(project, [project / file_rel], tests, python)[project / file_rel] \
+                if tests else before
+            result["gain_pct_points"] = round(result["after"]["line_branch_pct"] - before["line_branch_pct"], 1)
+            fresh = rerun_fresh(project, tests, python, args.reruns, args.seed)
+            result["fresh_rerun"] = fresh
+            result["kept_tests_failing_in_fresh_copy"] = len(fresh["failing"])
+            row["tools"][tool] = result
+            print(f"   {tool}: {result['status']} {before['line_branch_pct']} -> {result['after']['line_branch_pct']} % "
+                  f"in {result.get('seconds')} s", file=sys.stderr, flush=True)
+        rows.append(row)
+    return {"rows": rows, "summary": summarize(rows, args.tools)}
+
+
+def humaneval_track(args: argparse.Namespace, server: peers.ModelServer | None) -> dict:
+    problems = humaneval.load_problems(args.problems)
+    base = humaneval.make_project(problems, args.work / "humaneval" / "base")
+    stems = [humaneval.stem(p) for p in problems]
+    rel_files = [Path(humaneval.PACKAGE) / f"{s}.py" for s in stems]
+    python = Path(args.python) if args.python else ensure_venv(args.work / "venvs", "dist-humaneval",
+                                                               runner_requirements())
+    mutmut_python = ensure_venv(args.work / "venvs", "mutmut", [MUTMUT]) if args.mutation else None
+    before_all = core.measure_files(base, [base / f for f in rel_files], [], python)
+    rows = [{"id": s, "task_id": p["task_id"], "before": before_all[base / f], "tools": {}}
+            for s, p, f in zip(stems, problems, rel_files)]
+    for tool in ("reference", *args.tools):
+        print(f"== humaneval: {tool}", file=sys.stderr, flush=True)
+        project = copy_project(base, args.work / "humaneval" / tool)
+        files = [project / f for f in rel_files]
+        if tool == "reference":
+            humaneval.write_reference_tests(problems, project / "tests")
+            run = {"status": "ok"}
+        else:
+            run = run_tool(tool, project, files, args, python, args.budget * len(files) if tool == "testbot"
+                           else args.budget, {}, server, [], [])
+        tests = test_files(project / "tests")
+        after = core.measure_files(project, files, tests, python) if tests else {f: before_all[base / r]
+                                                                                 for f, r in zip(files, rel_files)}
+        fresh = rerun_fresh(project, tests, python, args.reruns, args.seed)
+        run.update(test_files=len(tests), fresh_rerun=fresh, kept_tests_failing_in_fresh_copy=len(fresh["failing"]))
+        for row, f in zip(rows, files):
+            own = humaneval.tests_for(row["id"], tests)
+            cell = {"after": after[f], "test_files": [t.name for t in own],
+                    "gain_pct_points": round(after[f]["line_branch_pct"] - row["before"]["line_branch_pct"], 1)}
+            if mutmut_python:
+                cell["mutation"] = mutation_score(mutmut_python, f, project, own,
+                                                  args.work / "humaneval" / "mutmut" / tool / row["id"],
+                                                  children=args.mutation_children)
+            row["tools"][tool] = cell
+        run_summary = {k: v for k, v in run.items() if k != "command"} | {"command": run.get("command")}
+        rows[0].setdefault("_runs", {})[tool] = run_summary
+    runs = rows[0].pop("_runs") if rows else {}
+    return {"rows": rows, "runs": runs, "summary": summarize(rows, ("reference", *args.tools))}
+
+
+def summarize(rows: list[dict], tools: tuple | list) -> dict:
+    out: dict = {"median_before": median([r["before"]["line_branch_pct"] for r in rows])}
+    for tool in tools:
+        cells = [r["tools"].get(tool) for r in rows if r["tools"].get(tool)]
+        out[tool] = {
+            "median_line_branch_pct": median([c["after"]["line_branch_pct"] for c in cells]),
+            "median_line_pct": median([c["after"]["line_pct"] for c in cells]),
+            "median_branch_pct": median([c["after"]["branch_pct"] for c in cells]),
+            "median_gain_pct_points": median([c["gain_pct_points"] for c in cells]),
+            "median_mutation_score_pct": median([(c.get("mutation") or {}).get("score_pct") for c in cells]),
+            "kept_tests_failing_in_fresh_copy": sum(c.get("kept_tests_failing_in_fresh_copy", 0) for c in cells),
+        }
+    if "testbot" in tools:
+        for peer in ("pynguin", "coverup"):
+            if peer in tools:
+                out[f"ratio_testbot_{peer}"] = {
+                    "coverage": ratio(out["testbot"]["median_line_branch_pct"], out[peer]["median_line_branch_pct"]),
+                    "gain": ratio(out["testbot"]["median_gain_pct_points"], out[peer]["median_gain_pct_points"]),
+                }
+    return out
+
+
+# ---------------------------------------------------------------- output
+
+def _pct(cell: dict | None) -> str:
+    return "-" if not cell else f"{cell['after']['line_branch_pct']}"
+
+
+def to_markdown(result: dict) -> str:
+    meta = result["meta"]
+    out = [f"# Side-by-side benchmark, {meta['date']}", "",
+           f"Machine: {meta['machine']}. Model `{meta['model']}` (testbot, and CoverUp through `testbot serve`). "
+           f"Budget {meta['budget']} s per module / {meta['he_budget']} s per HumanEval problem. Tools: "
+           f"{', '.join(meta['tools'])}. Coverage: line+branch % of the module's file by the tests each tool left "
+           f"(coverage.py), import only = the baseline.", ""]
+    for track, data in result["tracks"].items():
+        tools = [t for t in (["reference"] if track == "humaneval" else []) + meta["tools"]]
+        s = data["summary"]
+        out += [f"## {track} track", "",
+                "| module | import only | " + " | ".join(tools) + " |" +
+                ("".join(f" testbot/{p} gain |" for p in ("pynguin", "coverup") if p in tools and "testbot" in tools)),
+                "|---|---|" + "---|" * len(tools) +
+                "---|" * sum(1 for p in ("pynguin", "coverup") if p in tools and "testbot" in tools)]
+        for r in data["rows"]:
+            cells = [_pct(r["tools"].get(t)) for t in tools]
+            if track == "humaneval" and meta.get("mutation"):
+                cells = [f"{c} (mut {((r['tools'].get(t) or {}).get('mutation') or {}).get('score_pct', '-')})"
+                         for c, t in zip(cells, tools)]
+            ratios = [str(ratio(r["tools"]["testbot"]["gain_pct_points"], r["tools"][p]["gain_pct_points"]))
+                      for p in ("pynguin", "coverup") if p in tools and "testbot" in tools]
+            out.append(f"| {r['id']} | {r['before']['line_branch_pct']} | " + " | ".join(cells) + " |" +
+                       "".join(f" {x} |" for x in ratios))
+        med = [str(s[t]["median_line_branch_pct"]) for t in tools]
+        out.append(f"| **median** | {s['median_before']} | " + " | ".join(med) + " |" +
+                   "".join(f" {s[f'ratio_testbot_{p}']['gain']} |" for p in ("pynguin", "coverup")
+                           if p in tools and "testbot" in tools))
+        out += ["", "| tool | median line % | median branch % | median gain (pts) | median mutation score % "
+                    "| kept tests failing in a fresh copy (3 shuffled re-runs) |", "|---|---|---|---|---|---|"]
+        for t in tools:
+            x = s[t]
+            out.append(f"| {t} | {x['median_line_pct']} | {x['median_branch_pct']} | {x['median_gain_pct_points']} | "
+                       f"{x['median_mutation_score_pct'] if x['median_mutation_score_pct'] is not None else '-'} | "
+                       f"{x['kept_tests_failing_in_fresh_copy']} |")
+        for p in ("pynguin", "coverup"):
+            if p in tools and "testbot" in tools:
+                rt = s[f"ratio_testbot_{p}"]
+                out.append(f"\nRatio testbot/{p}: median coverage {rt['coverage']}, median gain {rt['gain']}.")
+        runs = data.get("runs") or {t: r["tools"].get(t) for r in data["rows"] for t in tools}
+        out += ["", "Runs:", "", "| run | tool | status | seconds | peak RSS MB | funnel (gen/parsed/passed/stable/"
+                "added/kept) | s/target p50 | p90 | tok/s | note |", "|---|---|---|---|---|---|---|---|---|---|"]
+        items = ([(track, t, data["runs"][t]) for t in data["runs"]] if data.get("runs") else
+                 [(r["id"], t, r["tools"][t]) for r in data["rows"] for t in tools if t in r["tools"]])
+        for where, t, x in items:
+            f = x.get("funnel")
+            funnel = "/".join(str(f[k]) for k in ("generated", "parsed", "passed", "stable", "added_coverage", "kept")) \
+                if f else "-"
+            note = (x.get("error") or "").replace("\n", " ").replace("|", "\\|")[:300]
+            out.append(f"| {where} | {t} | {x.get('status')} | {x.get('seconds', '-')} | {x.get('peak_rss_mb', '-')} | "
+                       f"{funnel} | {x.get('seconds_per_target_p50', '-')} | {x.get('seconds_per_target_p90', '-')} | "
+                       f"{x.get('tokens_per_second', '-')} | {note} |")
+        errors = [(w, t, x) for w, t, x in items if x.get("status") == "error"]
+        for w, t, x in errors:
+            out += ["", f"**{t} on {w} failed.** Command:", "", "```", " ".join(map(str, x.get("command") or [])),
+                    "```", "", "```", (x.get("error") or "")[-1500:], "```"]
+    return "\n".join(out) + "\n"
+
+
+def write_results(result: dict, results_dir: Path, name: str) -> dict[str, Path]:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": results_dir / f"{name}.json", "md": results_dir / f"{name}.md"}
+    charts = {}
+    for track, data in result["tracks"].items():
+        tools = (["reference"] if track == "humaneval" else []) + result["meta"]["tools"]
+        rows = [{"id": r["id"], "import only": r["before"]["line_branch_pct"],
+                 **{t: r["tools"][t]["after"]["line_branch_pct"] for t in tools if t in r["tools"]}}
+                for r in data["rows"]]
+        if track == "humaneval" and len(rows) > 30:  # 164 groups of bars are unreadable: medians instead
+            rows = [{"id": "median", "import only": data["summary"]["median_before"],
+                     **{t: data["summary"][t]["median_line_branch_pct"] for t in tools}}]
+        png = results_dir / f"{name}-{track}.png"
+        coverage_chart(rows, ["import only", *tools], png, f"{track}: line+branch coverage per module")
+        charts[track] = png
+    result["charts"] = {k: v.name for k, v in charts.items()}
+    paths["json"].write_text(json.dumps(result, indent=2, default=str))
+    paths["md"].write_text(to_markdown(result) + "".join(f"\n![{k}]({v.name})\n" for k, v in charts.items()))
+    return {**paths, **{f"png-{k}": v for k, v in charts.items()}}
+
+
+# ---------------------------------------------------------------- CLI
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--track", choices=(*TRACKS, "both"), default="both", help="which track to run (default: both)")
+    p.add_argument("--modules", nargs="+", default=None, help="module ids from modules.yaml (default: the public split)")
+    p.add_argument("--problems", nargs="+", default=None,
+                   help="HumanEval problems: indices or ranges, e.g. 0 5 10-19 (default: all 164)")
+    p.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to compare (default: all)")
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help="seconds per module for each tool")
+    p.add_argument("--he-budget", type=float, default=DEFAULT_HE_BUDGET, help="seconds per HumanEval problem")
+    p.add_argument("--model", default="default", help="testbot --model, also served to CoverUp (default: embedded Qwen)")
+    p.add_argument("--samples", type=int, default=4, help="testbot --samples (k)")
+    p.add_argument("--testbot-args", default="", help="more testbot generate options, e.g. '--repair-rounds 1'")
+    p.add_argument("--seed", type=int, default=0, help="seed for testbot, Pynguin and the re-run orders")
+    p.add_argument("--reruns", type=int, default=RERUNS, help="fresh-copy re-runs of the kept tests")
+    p.add_argument("--mutation", action=argparse.BooleanOptionalAction, default=True,
+                   help="mutation score (mutmut) on the HumanEval track")
+    p.add_argument("--mutation-children", type=int, default=2, help="mutmut --max-children")
+    p.add_argument("--python", default="", help="interpreter for the modules' tests (default: a venv per distribution)")
+    p.add_argument("--modules-yaml", type=Path, default=MODULES_YAML, help="benchmark module list")
+    p.add_argument("--work", type=Path, default=HERE / ".work", help="scratch folder (venvs, wheels, projects)")
+    p.add_argument("--results", type=Path, default=HERE / "results", help="where results are written")
+    p.add_argument("--label", default="", help="result name suffix: <date>-<label>")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.work = args.work.resolve()
+    tracks = TRACKS if args.track == "both" else (args.track,)
+    meta = {"schema": 1, "date": dt.date.today().isoformat(), "model": args.model, "budget": args.budget,
+            "he_budget": args.he_budget, "samples": args.samples, "seed": args.seed, "tools": list(args.tools),
+            "tracks": list(tracks), "mutation": args.mutation, "reruns": args.reruns,
+            "versions": {"pynguin": PYNGUIN, "coverup": COVERUP, "mutmut": MUTMUT},
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])}
+    server = None
+    if "coverup" in args.tools:
+        server = peers.ModelServer(args.model, args.work / "model-server.log")
+        try:
+            server.__enter__()
+        except RuntimeError as exc:
+            server.error = str(exc)
+    result = {"meta": meta, "tracks": {}}
+    try:
+        if "modules" in tracks:
+            result["tracks"]["modules"] = modules_track(args, server)
+        if "humaneval" in tracks:
+            he_args = argparse.Namespace(**{**vars(args), "budget": args.he_budget})
+            result["tracks"]["humaneval"] = humaneval_track(he_args, server)
+    finally:
+        if server and not server.error:
+            server.__exit__()
+    name = meta["date"] + (f"-{args.label}" if args.label else "")
+    paths = write_results(result, args.results, name)
+    print(paths["md"].read_text())
+    print("written: " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0

@@ -1,0 +1,115 @@
+"""The side-by-side benchmark harness, end to end on one tiny module with the fake backend (no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks import humaneval, side_by_side
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_YAML = REPO.parent / "shared" / "bench" / "modules.yaml"
+
+MODULE = '''\
+def sign(x):
+    if x > 0:
+        return "positive"
+    if x < 0:
+        return "negative"
+    return "zero"
+'''
+
+COMPLETION = '''```python
+from tinypkg.mini import sign
+
+
+def test_sign_positive():
+    assert sign(3) == "positive"
+
+
+def test_sign_negative():
+    assert sign(-3) == "negative"
+
+
+def test_sign_zero():
+    assert sign(0) == "zero"
+```'''
+
+
+def _wheel(tmp_path: Path) -> Path:
+    wheel = tmp_path / "work" / "wheels" / "tinypkg-0.1-py3-none-any.whl"
+    wheel.parent.mkdir(parents=True)
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("tinypkg/__init__.py", "")
+        zf.writestr("tinypkg/mini.py", MODULE)
+        zf.writestr("tinypkg-0.1.dist-info/METADATA",
+                    "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\nRequires-Dist: pytest ; extra == 'test'\n")
+    return wheel
+
+
+def test_harness_end_to_end_on_a_tiny_module(tmp_path):
+    wheel = _wheel(tmp_path)
+    spec = {"id": "tinypkg.mini", "split": "public", "dist": "tinypkg==0.1", "wheel": wheel.name,
+            "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(), "file": "tinypkg/mini.py"}
+    modules_yaml = tmp_path / "modules.yaml"
+    modules_yaml.write_text(yaml.safe_dump({"schema": 1, "install": "", "modules": [spec]}))
+    completions = tmp_path / "completions.json"
+    completions.write_text(json.dumps({"*": [COMPLETION]}))
+    results = tmp_path / "results"
+    code = side_by_side.main([
+        "--track", "modules", "--tools", "testbot", "--modules-yaml", str(modules_yaml), "--work",
+        str(tmp_path / "work"), "--results", str(results), "--python", sys.executable, "--model",
+        f"fake:{completions}", "--samples", "1", "--budget", "60", "--label", "test", "--reruns", "1",
+        "--testbot-args", "--repair-rounds 0 --runs 1"])
+    assert code == 0
+    (json_path,) = results.glob("*-test.json")
+    data = json.loads(json_path.read_text())
+    assert data["meta"]["tools"] == ["testbot"] and data["meta"]["schema"] == 1
+    (row,) = data["tracks"]["modules"]["rows"]
+    assert row["id"] == "tinypkg.mini"
+    tb = row["tools"]["testbot"]
+    assert tb["status"] == "ok"
+    assert tb["funnel"]["generated"] >= 3 and tb["funnel"]["kept"] >= 1
+    assert row["before"]["line_branch_pct"] < tb["after"]["line_branch_pct"]
+    assert tb["after"]["covered_branches"] > 0 and tb["gain_pct_points"] > 0
+    assert tb["kept_tests_failing_in_fresh_copy"] == 0 and tb["fresh_rerun"]["reruns"] == 1
+    assert tb["fresh_rerun"]["tests"] >= 1
+    assert tb["seconds_per_target_p50"] is not None and tb["peak_rss_mb"] > 0
+    summary = data["tracks"]["modules"]["summary"]
+    assert summary["testbot"]["median_line_branch_pct"] == tb["after"]["line_branch_pct"]
+    md = json_path.with_suffix(".md").read_text()
+    assert "## modules track" in md and "tinypkg.mini" in md
+    png = results / data["charts"]["modules"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_in_fresh_copy_names_an_order_dependent_test(tmp_path):
+    project = tmp_path / "p"
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "test_state.py").write_text(
+        "STATE = []\n\ndef test_a():\n    STATE.append(1)\n\ndef test_b():\n    assert STATE == [1]\n")
+    fresh = side_by_side.rerun_fresh(project, [project / "tests" / "test_state.py"], Path(sys.executable), 2, 0)
+    assert fresh["tests"] == 2 and fresh["reruns"] == 2
+    # seed 0 runs a then b (passes), seed 1 runs b first (fails): the failure is named
+    assert fresh["failing"] == ["tests/test_state.py::test_b"]
+
+
+def test_humaneval_problems_and_reference_tests(tmp_path):
+    problems = humaneval.load_problems(["0", "2-3"])
+    assert [p["task_id"] for p in problems] == ["HumanEval/0", "HumanEval/2", "HumanEval/3"]
+    assert len(humaneval.load_problems(None)) == 164
+    project = humaneval.make_project(problems, tmp_path / "he")
+    tests = humaneval.write_reference_tests(problems, project / "tests")
+    assert (project / "he" / "he_002.py").read_text().startswith(problems[1]["prompt"])
+    assert humaneval.tests_for("he_003", tests) == [project / "tests" / "test_he_003.py"]
+
+
+@pytest.mark.skipif(not SHARED_YAML.exists(), reason="../shared is not checked out (CI clones only the repo)")
+def test_repo_copy_of_modules_yaml_matches_shared():
+    assert side_by_side.MODULES_YAML.read_text() == SHARED_YAML.read_text()
