@@ -42,6 +42,9 @@ _SECRET = re.compile(
     r"^GH_|^GITHUB_|^GIT_|^SSH_|^OPENAI|^ANTHROPIC|^HF_|^HUGGING|^NPM_|^PYPI|^TWINE|^DOCKER|^KUBE|^VAULT|^ACTIONS_",
     re.IGNORECASE,
 )
+# Names whose values are credentials themselves (not paths or ids): a kept variable that carries one of
+# these values (say, a token pasted into TZ or PATH) is dropped too.
+_CREDENTIAL = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|PASS$|KEY|CREDENTIAL|AUTH|COOKIE|PRIVATE", re.IGNORECASE)
 _GUARD = Path(__file__).with_name("_sandbox_guard.py")
 _SITECUSTOMIZE = '''\
 """testbot's sandbox: lock this process down, then run the sitecustomize this file hides, if any."""
@@ -136,8 +139,12 @@ class Isolation:
 
 
 def scrubbed_env(base: Mapping[str, str], home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a candidate sees: no secrets, a fake HOME, deterministic Python."""
-    env = {k: v for k, v in base.items() if k in _KEEP and not _SECRET.search(k)}
+    """The environment a candidate sees: no secrets, a fake HOME, deterministic Python.
+
+    An allowlist (``_KEEP``), minus names that look secret, minus kept variables whose value carries the
+    value of a credential variable (12 characters or more, not a path)."""
+    values = [v for k, v in base.items() if _CREDENTIAL.search(k) and len(v) >= 12 and not v.startswith("/")]
+    env = {k: v for k, v in base.items() if k in _KEEP and not _SECRET.search(k) and not any(s in v for s in values)}
     env.setdefault("PATH", os.defpath)
     env.update(
         HOME=str(home),
@@ -354,6 +361,25 @@ def _read_violations(fd: int) -> tuple[Violation, ...]:
     return tuple(out)
 
 
+_HIDDEN: list[bool] = []
+
+
+def _hide_own_environment() -> None:
+    """Make testbot's own process non-dumpable: /proc/<testbot>/environ (which holds the tokens testbot was
+    started with) is then unreadable to a test running as the same user, even without a PID or user
+    namespace. Its children are not affected: exec makes a process dumpable again."""
+    if _HIDDEN or not sys.platform.startswith("linux"):
+        return
+    _HIDDEN.append(True)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass
+
+
 def run_sandboxed(
     args: Sequence[str],
     *,
@@ -373,6 +399,7 @@ def run_sandboxed(
     (:func:`install_guard`). ``handoff`` is passed on a pipe named by ``TESTBOT_HANDOFF_FD``: a secret the
     test code cannot read from the environment once the plugin has taken it.
     """
+    _hide_own_environment()
     home, tmp = scratch / "home", scratch / "tmp"
     home.mkdir(parents=True, exist_ok=True)
     tmp.mkdir(exist_ok=True)
