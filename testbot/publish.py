@@ -19,7 +19,8 @@ summary (``GITHUB_STEP_SUMMARY``) and stdout. Server errors and rate limits are 
 and listed in the summary.
 
 On a re-run, testbot's earlier review comments that are not part of the new review (their code or
-tests changed since) are deleted; identical ones are kept and not posted again.
+tests changed since) are deleted; identical ones are kept and not posted again; those GitHub already
+shows as outdated (their lines changed, e.g. a suggestion that was committed) are left alone.
 """
 
 from __future__ import annotations
@@ -142,10 +143,11 @@ def diff_lines(patch: str | None) -> dict[int, int]:
 
 
 def fence(text: str, info: str) -> str:
-    """A fenced block that ``text`` cannot close early: longer than any backtick run inside it."""
+    """A fenced block of ``text`` (whole lines, each ending in a newline; "" for no line at all) that the
+    text cannot close early: its fence is longer than any backtick run inside."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{info}\n{text}\n{ticks}" if text else f"{ticks}{info}\n{ticks}"
+    return f"{ticks}{info}\n{text}{ticks}"
 
 
 def suggestions(proposal: Proposal, commentable: dict[int, int], header: str) -> list[ReviewComment] | None:
@@ -177,8 +179,8 @@ def suggestions(proposal: Proposal, commentable: dict[int, int], header: str) ->
             if all(n in commentable for n in span) and commentable[start] == commentable[end] \
                     and not used.intersection(span):
                 used.update(span)
-                out.append(ReviewComment(proposal.path, end, f"{header}\n\n{fence(chr(10).join(content), 'suggestion')}"
-                                         f"\n{COMMENT_MARKER}", start))
+                block = fence("".join(line + "\n" for line in content), "suggestion")
+                out.append(ReviewComment(proposal.path, end, f"{header}\n\n{block}\n{COMMENT_MARKER}", start))
                 break
         else:
             return None
@@ -235,7 +237,7 @@ def summary_body(rows: Sequence[TargetLine], funnel: str, model: str, head_sha: 
     for p in published.in_comment:
         verb = "new file" if p.created else "add to the file"
         parts += [f"<details open><summary><code>{p.path}</code> ({verb}): {describe_tests(p)}</summary>", "",
-                  fence(added_text(p), "python"), "", "</details>", ""]
+                  fence(added_text(p) + "\n", "python"), "", "</details>", ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -336,7 +338,7 @@ class GitHub:
                                                                      comments=payload))
 
     def delete(self, comment) -> None:
-        self.call("delete an outdated review comment", comment.delete)
+        self.call("delete an earlier review comment", comment.delete)
 
     def upsert_summary(self, body: str) -> str:
         """Edit testbot's summary comment in place, or create it; returns its URL."""
@@ -427,8 +429,9 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
                         in_comment.append(p)
                         continue
                     verb = "a new file" if p.created else "the file"
+                    block = fence(added_text(p) + "\n", "python")
                     body = (f"testbot: {describe_tests(p)}, for {verb} `{p.path}` (not part of this diff, so no "
-                            f"suggestion is possible):\n\n{fence(added_text(p), 'python')}\n{COMMENT_MARKER}")
+                            f"suggestion is possible):\n\n{block}\n{COMMENT_MARKER}")
                     review.append((p, [ReviewComment(anchor[0], anchor[1], body)], "comment"))
             else:
                 in_comment += to_commit
@@ -449,12 +452,14 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
         pub.delivered.append(f"{_plural(len(comments), 'review ' + kind)} on `{comments[0].path}`: {describe_tests(p)}")
     pub.review_comments = len(wanted)
     for old in previous:
-        if not any(_same(old, c) for c in wanted):
+        # GitHub marks a comment outdated (line: null) once its lines change, e.g. when a suggestion was
+        # committed: those stay as the record of what was accepted.
+        if old.line is not None and not any(_same(old, c) for c in wanted):
             try:
                 gh.delete(old)
                 pub.deleted += 1
             except (Forbidden, PublishError) as exc:
-                pub.notes.append(f"An outdated review comment could not be deleted: {exc}")
+                pub.notes.append(f"An earlier review comment could not be deleted: {exc}")
     if pub.deleted:
         pub.notes.append(f"Deleted {_plural(pub.deleted, 'earlier review comment')} of testbot's whose code or "
                          f"tests changed since.")

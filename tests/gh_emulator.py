@@ -270,3 +270,35 @@ def pull_files(root, base: str, head: str) -> list[dict]:
                       .get(status[0], "renamed"), "additions": 0, "deletions": 0, "changes": 0,
                       "patch": patch.rstrip("\n")})
     return files
+
+
+def pull_event(repository: str, number: int, base: str, head: str, head_repo: str = "") -> dict:
+    """The fields of GitHub's documented pull_request webhook payload that testbot reads, with their shape."""
+    head_repo = head_repo or repository
+
+    def repo(full: str) -> dict:
+        return {"id": 1, "name": full.split("/")[1], "full_name": full, "owner": {"login": full.split("/")[0]},
+                "fork": full != repository, "html_url": f"https://github.com/{full}"}
+
+    return {"action": "synchronize", "number": number,
+            "pull_request": {"number": number, "state": "open", "title": "big numbers",
+                             "url": f"https://api.github.com/repos/{repository}/pulls/{number}",
+                             "head": {"label": "octo:feature", "ref": "feature", "sha": head, "repo": repo(head_repo)},
+                             "base": {"label": "octo:main", "ref": "main", "sha": base, "repo": repo(repository)}},
+            "repository": repo(repository), "sender": {"login": "dev"}}
+
+
+def suggestion_of(body: str) -> list[str]:
+    """The lines of a comment's suggestion block (none: the suggestion deletes the anchored lines)."""
+    m = re.search(r"^(`{3,})suggestion\n(.*?)^\1$", body, re.S | re.M)
+    assert m, body
+    return m.group(2)[:-1].split("\n") if m.group(2) else []
+
+
+def apply_suggestions(text: str, comments: list[dict]) -> str:
+    """What GitHub's "Commit suggestion" does: the anchored lines (start_line..line) become the suggestion."""
+    lines = text.splitlines()
+    for c in sorted(comments, key=lambda c: c["line"], reverse=True):
+        start = c.get("start_line") or c["line"]
+        lines[start - 1:c["line"]] = suggestion_of(c["body"])
+    return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import GIT, SOURCE, Project, fenced, make_project, run_cli
-from gh_emulator import GitHubEmulator, PullRequest, pull_files
+from gh_emulator import GitHubEmulator, PullRequest, apply_suggestions, pull_event, pull_files
 from testbot.publish import COMMENT_MARKER, REVIEW_MARKER, SUMMARY_MARKER
 
 
@@ -34,20 +34,6 @@ def git(root: Path, *args: str) -> str:
     return subprocess.run([*GIT, *args], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def event(number: int, base: str, head: str, head_repo: str = REPO) -> dict:
-    """The fields of GitHub's documented pull_request webhook payload that testbot reads, with their shape."""
-    def repo(full: str) -> dict:
-        return {"id": 1, "name": full.split("/")[1], "full_name": full, "owner": {"login": full.split("/")[0]},
-                "fork": full != REPO, "html_url": f"https://github.com/{full}"}
-
-    return {"action": "synchronize", "number": number,
-            "pull_request": {"number": number, "state": "open", "title": "big numbers",
-                             "url": f"https://api.github.com/repos/{REPO}/pulls/{number}",
-                             "head": {"label": "octo:feature", "ref": "feature", "sha": head, "repo": repo(head_repo)},
-                             "base": {"label": "octo:main", "ref": "main", "sha": base, "repo": repo(REPO)}},
-            "repository": repo(REPO), "sender": {"login": "dev"}}
-
-
 class PR:
     """A pull request: the project on branch feature (checked out), the emulator, and the job's environment."""
 
@@ -55,7 +41,7 @@ class PR:
                  monkeypatch: pytest.MonkeyPatch, head_repo: str = REPO) -> None:
         self.project, self.gh, self.base, self.head = project, gh, base, head
         self.event_path = tmp / "event.json"
-        self.event_path.write_text(json.dumps(event(7, base, head, head_repo)), encoding="utf-8")
+        self.event_path.write_text(json.dumps(pull_event(REPO, 7, base, head, head_repo)), encoding="utf-8")
         self.step_summary = tmp / "step-summary.md"
         gh.add_pull(PullRequest(7, base, head, head_repo=head_repo if head_repo != REPO else ""))
         gh.pulls[7].files = pull_files(project.root, base, head)
@@ -97,21 +83,6 @@ def provenance(text: str) -> str:
     found = re.findall(r"^# testbot: pkg/m.py::classify .*$", text, re.M)
     assert len(found) == 1, text
     return found[0]
-
-
-def suggestion_of(body: str) -> str:
-    m = re.search(r"^(`{3,})suggestion\n(.*?)\n\1$", body, re.S | re.M)
-    assert m, body
-    return m.group(2)
-
-
-def apply_suggestions(text: str, comments: list[dict]) -> str:
-    """What GitHub's "Commit suggestion" does: the anchored lines (start_line..line) become the suggestion."""
-    lines = text.splitlines()
-    for c in sorted(comments, key=lambda c: c["line"], reverse=True):
-        start = c.get("start_line") or c["line"]
-        lines[start - 1:c["line"]] = suggestion_of(c["body"]).split("\n")
-    return "\n".join(lines) + "\n"
 
 
 def summary_comments(gh: GitHubEmulator) -> list[dict]:
