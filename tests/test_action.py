@@ -42,6 +42,16 @@ def test_workflow_passes_actionlint(workflow: Path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_the_readme_workflow_passes_actionlint(tmp_path: Path):
+    readme = (CHECKOUT / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "OWNER/testbot@" in b]
+    path = tmp_path / ".github" / "workflows" / "readme.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text("name: testbot\n" + block)
+    res = lint(tmp_path, path)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_ci_workflow_runs_the_test_suite_on_pull_requests_and_pushes():
     data = yaml.safe_load((CHECKOUT / ".github" / "workflows" / "ci.yml").read_text())
     on = data[True] if True in data else data["on"]  # YAML 1.1 reads the key `on` as true
