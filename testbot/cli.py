@@ -99,6 +99,21 @@ def _finetune_parser(sub) -> argparse.ArgumentParser:
     data.add_argument("--copies", type=int, default=1, help="renamed copies per pair with --augment (default: 1)")
     data.add_argument("--augment-seed", type=int, default=0, help="seed for the new names (default: 0)")
     data.add_argument("--python", default="", help="interpreter that runs the projects' tests (default: this one)")
+    from testbot.finetune import train  # stdlib-only at import time: torch loads when training starts
+
+    train.add_arguments(ft.add_argument_group("training (LoRA; needs pip install 'testbot[train]')"))
+    export = ft.add_argument_group("export (merge the adapter into the base, write GGUF for the llama_cpp backend)")
+    export.add_argument("--export", metavar="DIR", default="", help="the --out folder of a training run to export")
+    export.add_argument("--outtype", default="q8_0", help="GGUF weight type: q8_0, f16, bf16 or f32 (default: q8_0)")
+    export.add_argument("--llama-sdist", default="", metavar="FILE",
+                        help="the llama-cpp-python sdist holding the converter (default: fetched with pip once)")
+    ev = sub.add_parser("eval", help="compare models on held-out functions through the real pipeline",
+                        description="Run testbot generate (dry run) with each model on held-out functions and "
+                                    "report kept@k, pass rate, coverage gain and seconds per target as Markdown "
+                                    "and JSON. See docs/finetune.md.")
+    from testbot.finetune import evaluate
+
+    evaluate.add_arguments(ev)
     return ft
 
 
@@ -260,9 +275,17 @@ def finetune_command(args: argparse.Namespace) -> int:
         from testbot.finetune.mine import command
 
         return command(args)
+    if args.train:
+        from testbot.finetune.train import command
+
+        return command(args)
+    if args.export:
+        from testbot.finetune.export import command
+
+        return command(args)
     if args.augment:
         raise FatalError("--augment renames mined pairs in their source tree: give the sources with --mine")
-    raise FatalError("nothing to do: give --mine PATH... (see testbot finetune --help)")
+    raise FatalError("nothing to do: give --mine PATH..., --train FILE or --export DIR (see testbot finetune --help)")
 
 
 def model_command(args: argparse.Namespace) -> int:
@@ -292,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return pr_command(args)
         if args.command == "finetune":
             return finetune_command(args)
+        if args.command == "eval":
+            from testbot.finetune.evaluate import command
+
+            return command(args)
         if args.command == "serve":
             from testbot.serve import ServeOptions, serve
 

@@ -111,9 +111,15 @@ def hf_folder(base: str) -> tuple[Path, str]:
         tokenizer = AutoTokenizer.from_pretrained(str(mf.path.parent), gguf_file=mf.path.name)
         model = AutoModelForCausalLM.from_pretrained(str(mf.path.parent), gguf_file=mf.path.name)
         tmp = folder.with_name(folder.name + ".part")
+        # The weights are de-quantized float32 now; transformers still marks the model as "gguf quantized",
+        # which it refuses to save. Drop the mark: what is saved is a plain float32 checkpoint.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        tmp.replace(folder) if not folder.exists() else None
+        if not folder.exists():
+            tmp.replace(folder)
     return folder, mf.name
 
 
@@ -338,3 +344,46 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     log(f"done: {step} steps, {seconds:.0f} s, peak RSS {result.peak_rss_mb:.0f} MB, adapter in {adapter}")
     return result
+
+
+# --------------------------------------------------------------------------------------------- command line
+def add_arguments(group) -> None:
+    """``testbot finetune --train FILE``: one flag per TrainConfig field, its default shown."""
+    import inspect
+    import re
+
+    reasons = dict(re.findall(r"^    (\w+): .+?  # (.+)$", inspect.getsource(TrainConfig), re.M))
+    group.add_argument("--train", metavar="FILE", default="",
+                       help="train a LoRA adapter on this pairs file (JSONL, see testbot finetune --mine)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "resume":
+            group.add_argument(flag, action="store_true", help="continue from the latest checkpoint in --out")
+        elif isinstance(f.default, tuple):
+            group.add_argument(flag, dest=f.name, default=None, metavar="A,B",
+                               help=f"LoRA target modules, comma-separated (default: {','.join(f.default)})")
+        else:
+            group.add_argument(flag, dest=f.name, type=type(f.default), default=None,
+                               help=f"{reasons.get(f.name, '')} (default: {f.default!r})")
+
+
+def config_from(args) -> TrainConfig:
+    values = {}
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        values[f.name] = tuple(v for v in value.split(",") if v) if isinstance(f.default, tuple) else value
+    cfg = TrainConfig(**values)
+    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.grad_accum < 1 or cfg.max_length < 32:
+        raise FatalError("bad training settings: steps, batch-size and grad-accum must be >= 1, max-length >= 32")
+    return cfg
+
+
+def command(args) -> int:
+    cfg = config_from(args)
+    examples = load_examples(Path(args.train))
+    result = train(examples, cfg)
+    print(f"adapter: {result.adapter} ({result.steps} steps, loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}, "
+          f"{result.seconds:.0f} s, peak RSS {result.peak_rss_mb:.0f} MB)" if result.losses else f"adapter: {result.adapter}")
+    return 0

@@ -1,0 +1,296 @@
+"""``testbot eval``: models side by side on held-out functions, through the real generate pipeline.
+
+    testbot eval --heldout benchmarks/finetune/data/heldout.jsonl --sdists benchmarks/finetune/.work/sdists \\
+        --model base=small --model tuned=runs/smollm2/model-q8_0.gguf --samples 4 --targets 20
+
+Held-out functions come from a pairs file (testbot.finetune.data; packages never trained on). Each one's
+package is unpacked from its sdist (``provenance["sdist"]`` in ``--sdists``) into a scratch project that
+holds only the package (no tests: the baseline is what importing the module covers), and
+:class:`testbot.pipeline.Pipeline` runs on it with ``--dry-run`` (nothing is written), k samples and no
+repair rounds, once per model. Per model:
+
+- kept@k: share of targets with at least one kept test (passes every run and adds coverage) from k samples
+- pass rate: tests that passed their first run / tests generated (unusable completions count as one)
+- coverage gain: mean over targets of (lines + branches gained) / (lines + branches of the target)
+- seconds per target: the pipeline's wall time per target, model and test runs included
+
+A model is ``[LABEL=]MODEL[+ADAPTER]``: ``small``, ``default``, a .gguf path, ``fake:FILE``, or a base and a
+LoRA adapter folder (the transformers backend), e.g. ``tuned=small+runs/smollm2/adapter``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbot.errors import FatalError
+
+PYPROJECT = """[project]
+name = "eval-{name}"
+version = "0"
+
+[tool.pytest.ini_options]
+addopts = "-p no:hypothesispytest -p no:benchmark -p no:cacheprovider"
+"""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    label: str
+    model: str
+    adapter: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        label, sep, rest = text.partition("=")
+        if not sep:
+            label, rest = "", text
+        model, _, adapter = rest.partition("+")
+        if not model:
+            raise FatalError(f"--model {text!r}: expected [LABEL=]MODEL[+ADAPTER]")
+        return cls(label or (f"{model}+{Path(adapter).parent.name}" if adapter else model), model, adapter)
+
+
+@dataclass(frozen=True)
+class EvalTarget:
+    package: str
+    module: str
+    function: str
+    sdist: str
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: str  # package:module.function
+    kept: int
+    generated: int
+    passed: int
+    gain: float  # (lines + branches gained) / (lines + branches of the target)
+    seconds: float
+    completions: int
+    note: str
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    label: str
+    model: str
+    targets: tuple[TargetResult, ...]
+    load_seconds: float
+
+    @property
+    def measured(self) -> list[TargetResult]:
+        return [t for t in self.targets if not t.note.startswith(("already fully covered", "nothing to cover",
+                                                                   "not found"))]
+
+    def summary(self) -> dict:
+        m = self.measured
+        n = max(1, len(m))
+        generated = sum(t.generated for t in m)
+        return {"label": self.label, "model": self.model, "targets": len(m),
+                "kept_at_k": round(sum(1 for t in m if t.kept) / n, 3),
+                "targets_with_kept": sum(1 for t in m if t.kept),
+                "kept_tests": sum(t.kept for t in m),
+                "pass_rate": round(sum(t.passed for t in m) / max(1, generated), 3),
+                "coverage_gain": round(sum(t.gain for t in m) / n, 3),
+                "seconds_per_target": round(sum(t.seconds for t in m) / n, 1),
+                "load_seconds": round(self.load_seconds, 1)}
+
+
+def select_targets(heldout: Path, n: int) -> list[EvalTarget]:
+    """Up to ``n`` distinct functions, taken in turn from each package (stable order: by pair id)."""
+    from testbot.finetune.data import read_pairs
+
+    if not heldout.is_file():
+        raise FatalError(f"--heldout {heldout}: no such file")
+    by_package: dict[str, list[EvalTarget]] = defaultdict(list)
+    seen = set()
+    for p in sorted(read_pairs(heldout), key=lambda p: p.id):
+        key = (p.package, p.module, p.function)
+        if key in seen or p.source == "augmented" or "sdist" not in p.provenance:
+            continue
+        seen.add(key)
+        by_package[p.package].append(EvalTarget(p.package, p.module, p.function, p.provenance["sdist"]))
+    out: list[EvalTarget] = []
+    queues = [by_package[k] for k in sorted(by_package)]
+    while len(out) < n and any(queues):
+        for q in queues:
+            if q and len(out) < n:
+                out.append(q.pop(0))
+    return out
+
+
+def make_project(sdist: Path, module: str, dest: Path) -> tuple[Path, Path]:
+    """A scratch project with the top-level package of ``module`` from ``sdist``; (root, import root)."""
+    work = dest.with_name(dest.name + ".unpack")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with tarfile.open(sdist) as tar:
+        tar.extractall(work, filter="data")
+    tops = [p for p in work.iterdir() if p.is_dir()]
+    src = tops[0] if len(tops) == 1 else work
+    src = src / "src" if (src / "src").is_dir() else src
+    top = module.split(".")[0]
+    package = src / top if (src / top).is_dir() else src / f"{top}.py"
+    if not package.exists():
+        raise FatalError(f"{sdist.name}: no package or module '{top}' in it")
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    if package.is_dir():
+        shutil.copytree(package, dest / top, ignore=shutil.ignore_patterns("tests", "test", "__pycache__"))
+    else:
+        shutil.copy2(package, dest / package.name)
+    shutil.rmtree(work)
+    (dest / "pyproject.toml").write_text(PYPROJECT.format(name=top))
+    (dest / "tests").mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest, dest
+
+
+def module_file(root: Path, module: str) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def run_eval(targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path, work: Path, settings,
+             log=lambda line: None) -> list[ModelResult]:
+    """Every model on every target; the model is loaded once and kept across targets."""
+    from testbot.config import replace
+    from testbot.generate import load_backend
+    from testbot.pipeline import Pipeline
+    from testbot.targets import find_targets
+
+    projects: dict[str, Path] = {}
+    for t in targets:
+        if t.package not in projects:
+            sdist = sdists / t.sdist
+            if not sdist.is_file():
+                raise FatalError(f"sdist {t.sdist} of held-out package {t.package} is not in {sdists}")
+            projects[t.package] = make_project(sdist, t.module, work / t.package)[0]
+    results = []
+    for spec in models:
+        s = replace(settings, model=spec.model, adapter=spec.adapter, dry_run=True, json=True, progress=False,
+                    cache=False)
+        began = time.monotonic()
+        backend = load_backend(s.model, s.backend, context_tokens=s.context_tokens, threads=s.threads,
+                               served_model=s.served_model, adapter=s.adapter, device=s.device)
+        load_seconds = time.monotonic() - began
+        rows = []
+        for t in targets:
+            root = projects[t.package]
+            name = f"{t.package}:{t.module}.{t.function}"
+            file = module_file(root, t.module)
+            found = find_targets([f"{file}::{t.function}"], root, include_private=True) if file else []
+            if not found:
+                rows.append(TargetResult(name, 0, 0, 0, 0.0, 0.0, 0, "not found in the sdist"))
+                continue
+            report = Pipeline(root, s, backend=backend).run(found[:1])
+            r = report.targets[0]
+            total = r.lines_total + r.branches_total
+            gain = (r.gain_lines + r.gain_branches) / total if total else 0.0
+            rows.append(TargetResult(name, len(r.kept), r.funnel.generated, r.funnel.passed, round(gain, 3),
+                                     r.seconds, r.completions, r.note))
+            log(f"{spec.label}: {name}  kept {len(r.kept)}, passed {r.funnel.passed}/{r.funnel.generated}, "
+                f"+{100 * gain:.0f} % coverage, {r.seconds:.1f} s" + (f"  [{r.note}]" if r.note else ""))
+        results.append(ModelResult(spec.label, getattr(backend, "name", spec.model), tuple(rows), load_seconds))
+    return results
+
+
+def to_markdown(results: list[ModelResult], meta: dict) -> str:
+    k = meta["settings"]["samples"]
+    lines = [f"# testbot eval: held-out functions, {meta['date']}", "",
+             f"{meta['targets']} held-out functions from {', '.join(meta['packages'])} (packages never trained on); "
+             f"k = {k} samples, {meta['settings']['repair_rounds']} repair rounds, temperature "
+             f"{meta['settings']['temperature']}, max {meta['settings']['max_tokens']} tokens, "
+             f"{meta['settings']['target_seconds']:g} s per target; {meta['machine']}.", "",
+             f"| model | targets | kept@{k} | targets with a kept test | kept tests | pass rate | coverage gain | "
+             "s / target |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = r.summary()
+        lines.append(f"| {s['label']} ({s['model']}) | {s['targets']} | {100 * s['kept_at_k']:.0f} % | "
+                     f"{s['targets_with_kept']} | {s['kept_tests']} | {100 * s['pass_rate']:.0f} % | "
+                     f"{100 * s['coverage_gain']:.1f} % | {s['seconds_per_target']:.1f} |")
+    lines += ["", "Targets covered by importing the module alone are not counted.", "",
+              "## Per target", "", "| target | " + " | ".join(r.label for r in results) + " |",
+              "|---|" + "---|" * len(results)]
+    for i, t in enumerate(results[0].targets if results else ()):
+        cells = []
+        for r in results:
+            row = r.targets[i]
+            cells.append(row.note if row.note.startswith(("already", "nothing", "not found")) else
+                         f"kept {row.kept}, passed {row.passed}/{row.generated}, +{100 * row.gain:.0f} %, "
+                         f"{row.seconds:.0f} s")
+        lines.append(f"| {t.target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--heldout", required=True, metavar="FILE", help="held-out pairs (JSONL) to take functions from")
+    parser.add_argument("--sdists", required=True, metavar="DIR", help="folder with the held-out packages' sdists")
+    parser.add_argument("--model", action="append", required=True, metavar="[LABEL=]MODEL[+ADAPTER]",
+                        help="a model to evaluate (repeatable): small, default, a .gguf path, fake:FILE, or "
+                             "BASE+ADAPTER_DIR for the transformers backend")
+    parser.add_argument("--targets", type=int, default=20, help="held-out functions to use (default: 20)")
+    parser.add_argument("--samples", type=int, default=4, help="k: samples per target (default: 4)")
+    parser.add_argument("--repair-rounds", type=int, default=0, help="repair rounds (default: 0: exactly k samples)")
+    parser.add_argument("--temperature", type=float, default=0.3, help="sampling temperature (default: 0.3)")
+    parser.add_argument("--max-tokens", type=int, default=384, help="tokens per completion (default: 384)")
+    parser.add_argument("--target-seconds", type=float, default=300.0, help="time budget per target (default: 300)")
+    parser.add_argument("--runs", type=int, default=3, help="fresh runs a passing test must pass (default: 3)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    parser.add_argument("--device", default="cpu", help="device for the transformers backend (default: cpu)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for the model (default: 0, all cores)")
+    parser.add_argument("--work", default="", help="scratch folder for the projects (default: a temporary folder)")
+    parser.add_argument("--out", default="", metavar="PREFIX",
+                        help="write PREFIX.md and PREFIX.json (default: benchmarks/results/finetune-eval-DATE)")
+
+
+def command(args) -> int:
+    import tempfile
+
+    from testbot.config import Settings
+
+    models = [ModelSpec.parse(m) for m in args.model]
+    if len({m.label for m in models}) != len(models):
+        raise FatalError("two --model entries have the same label: name them LABEL=MODEL")
+    targets = select_targets(Path(args.heldout), args.targets)
+    if not targets:
+        raise FatalError(f"{args.heldout}: no held-out pairs with an sdist in their provenance")
+    settings = Settings(samples=args.samples, repair_rounds=args.repair_rounds, temperature=args.temperature,
+                        max_tokens=args.max_tokens, target_seconds=args.target_seconds, runs=args.runs,
+                        seed=args.seed, device=args.device, threads=args.threads, include_private=True)
+    date = dt.date.today().isoformat()
+    prefix = Path(args.out or f"benchmarks/results/finetune-eval-{date}")
+    with tempfile.TemporaryDirectory(prefix="testbot-eval-") as tmp:
+        work = Path(args.work) if args.work else Path(tmp)
+        results = run_eval(targets, models, sdists=Path(args.sdists), work=work, settings=settings,
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
+    meta = {"date": date, "targets": len(targets), "packages": sorted({t.package for t in targets}),
+            "heldout": str(args.heldout), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+            "settings": {k: getattr(settings, k) for k in ("samples", "repair_rounds", "temperature", "top_p",
+                                                           "max_tokens", "target_seconds", "runs", "seed")}}
+    data = {**meta, "models": [r.summary() for r in results],
+            "per_target": {r.label: [dataclasses.asdict(t) for t in r.targets] for r in results}}
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{prefix}.json").write_text(json.dumps(data, indent=2) + "\n")
+    Path(f"{prefix}.md").write_text(to_markdown(results, meta))
+    for r in results:
+        s = r.summary()
+        print(f"{s['label']}: kept@{args.samples} {100 * s['kept_at_k']:.0f} % ({s['targets_with_kept']}/{s['targets']}), "
+              f"pass rate {100 * s['pass_rate']:.0f} %, coverage gain {100 * s['coverage_gain']:.1f} %, "
+              f"{s['seconds_per_target']:.1f} s/target")
+    print(f"wrote {Path(f'{prefix}.md')} and {Path(f'{prefix}.json')}")
+    return 0

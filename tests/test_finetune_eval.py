@@ -1,0 +1,96 @@
+"""``testbot eval`` end to end: held-out pairs -> sdist -> scratch project -> the real pipeline, fake models."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from conftest import fenced
+from testbot.cli import main
+from testbot.finetune.data import Pair, write_pairs
+from testbot.finetune.evaluate import ModelSpec, select_targets
+
+CORE = '''\
+def classify(n):
+    if n < 0:
+        return "negative"
+    if n == 0:
+        return "zero"
+    return "positive"
+
+
+def clamp(x, lo, hi):
+    if lo > hi:
+        raise ValueError("lo must not exceed hi")
+    return max(lo, min(x, hi))
+'''
+
+GOOD = {
+    "classify": [fenced("from tinypkg.core import classify\n\ndef test_signs():\n    assert classify(-1) == 'negative'\n"
+                        "    assert classify(0) == 'zero'\n    assert classify(5) == 'positive'\n")],
+    "clamp": [fenced("import pytest\nfrom tinypkg.core import clamp\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
+                     "\ndef test_bad():\n    with pytest.raises(ValueError):\n        clamp(1, 2, 0)\n")],
+}
+BAD = {"*": [fenced("from tinypkg.core import classify\n\ndef test_wrong():\n    assert classify(1) == 'zero'\n")] * 4}
+
+
+def _sdist(folder: Path) -> Path:
+    src = folder / "build" / "tinypkg-0.1"
+    (src / "src" / "tinypkg").mkdir(parents=True)
+    (src / "src" / "tinypkg" / "__init__.py").write_text("")
+    (src / "src" / "tinypkg" / "core.py").write_text(CORE)
+    (src / "tests").mkdir()
+    (src / "tests" / "test_core.py").write_text("def test_nothing():\n    pass\n")
+    path = folder / "sdists" / "tinypkg-0.1.tar.gz"
+    path.parent.mkdir()
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(src, arcname="tinypkg-0.1")
+    return path
+
+
+def _pair(function: str, source: str = "mined") -> Pair:
+    return Pair(f"id-{function}-{source}", source, "tinypkg", "tinypkg.core", function, "def ...", "def test(): pass",
+                {"sdist": "tinypkg-0.1.tar.gz", "sha256": "x"}, {})
+
+
+def test_targets_are_distinct_functions_round_robin_by_package(tmp_path):
+    pairs = [_pair("classify"), _pair("classify", "augmented"), _pair("clamp"),
+             Pair("id-z", "mined", "other", "other.m", "f", "", "", {"sdist": "other-1.tar.gz"}, {})]
+    write_pairs(tmp_path / "h.jsonl", pairs + [pairs[0]])
+    targets = select_targets(tmp_path / "h.jsonl", 2)
+    assert [(t.package, t.function) for t in targets] == [("other", "f"), ("tinypkg", "clamp")]
+    assert len(select_targets(tmp_path / "h.jsonl", 10)) == 3  # the augmented copy is not a target of its own
+
+
+def test_model_specs():
+    assert ModelSpec.parse("small") == ModelSpec("small", "small", "")
+    assert ModelSpec.parse("tuned=small+runs/a/adapter") == ModelSpec("tuned", "small", "runs/a/adapter")
+    assert ModelSpec.parse("small+runs/a/adapter").label == "small+a"
+
+
+def test_eval_compares_models_through_the_real_pipeline(tmp_path):
+    _sdist(tmp_path)
+    write_pairs(tmp_path / "heldout.jsonl", [_pair("classify"), _pair("clamp")])
+    (tmp_path / "good.json").write_text(json.dumps(GOOD))
+    (tmp_path / "bad.json").write_text(json.dumps(BAD))
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["eval", "--heldout", str(tmp_path / "heldout.jsonl"), "--sdists", str(tmp_path / "sdists"),
+                     "--model", f"good=fake:{tmp_path / 'good.json'}", "--model", f"bad=fake:{tmp_path / 'bad.json'}",
+                     "--samples", "2", "--runs", "2", "--out", str(tmp_path / "results" / "eval")])
+    assert code == 0, err.getvalue()
+    data = json.loads((tmp_path / "results" / "eval.json").read_text())
+    good, bad = data["models"]
+    assert (good["label"], good["targets"], good["kept_at_k"], good["kept_tests"]) == ("good", 2, 1.0, 3)
+    assert good["pass_rate"] == 1.0 and good["coverage_gain"] > 0.5
+    assert (bad["kept_at_k"], bad["pass_rate"], bad["coverage_gain"]) == (0.0, 0.0, 0.0)
+    assert [t["target"] for t in data["per_target"]["good"]] == ["tinypkg:tinypkg.core.clamp",
+                                                                 "tinypkg:tinypkg.core.classify"]
+    md = (tmp_path / "results" / "eval.md").read_text()
+    assert "| good (fake) | 2 | 100 % | 2 | 3 | 100 % |" in md
+    assert "| bad (fake) | 2 | 0 % | 0 | 0 | 0 % | 0.0 % |" in md
+    assert "good: kept@2 100 % (2/2)" in out.getvalue()
+    assert not (tmp_path / "sdists" / "tinypkg").exists()  # the sdist folder is only read
