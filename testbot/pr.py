@@ -109,6 +109,10 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
         raise FatalError(f"the checkout is at {head[:12] or 'no commit'}, not at the pull request's head "
                          f"{event.head_sha[:12]}: check it out (actions/checkout with ref: "
                          f"${{{{ github.event.pull_request.head.sha }}}} and fetch-depth: 0)")
+    # Before the long run: PyGithub installed, and the token can read the pull request.
+    gh = publish.GitHub(token, repository, event.number, env.get("GITHUB_API_URL", "https://api.github.com"),
+                        pause=_float(env, "TESTBOT_GITHUB_PAUSE", 1.0), backoff=_float(env, "TESTBOT_GITHUB_BACKOFF", 2.0))
+    gh.check_access()
     change = changed_targets(root, ChangeSpec(RANGE, event.base_sha, event.head_sha), include_private=settings.include_private,
                              include=settings.include, exclude=settings.exclude)
     for note in change.notes:
@@ -137,8 +141,6 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
     message = commit_message(dataclasses.replace(report, files=tuple(dataclasses.replace(f, written=True)
                                                                      for f in report.files if f.tests)), root) \
         if report is not None else ""
-    gh = publish.GitHub(token, repository, event.number, env.get("GITHUB_API_URL", "https://api.github.com"),
-                        pause=_float(env, "TESTBOT_GITHUB_PAUSE", 1.0), backoff=_float(env, "TESTBOT_GITHUB_BACKOFF", 2.0))
     pub, summary = publish.deliver(gh, mode=mode, proposals=proposals, head_sha=event.head_sha, branch=event.head_ref,
                                    fork=event.fork, message=message, rows=rows,
                                    funnel=report.funnel.line() if report else "", model=report.model if report else settings.model,

@@ -226,7 +226,8 @@ def summary_body(rows: Sequence[TargetLine], funnel: str, model: str, head_sha: 
         for r in rows:
             gained = f"+{r.gain_lines} lines, +{r.gain_branches} branches" if r.kept else "-"
             covered = f"{r.lines_before} -> {r.lines_before + r.gain_lines} of {r.lines_total}"
-            parts.append(f"| `{r.target}` | {r.kept} | {gained} | {covered} | {r.note} |")
+            note = r.note.replace("|", "\\|")
+            parts.append(f"| `{r.target}` | {r.kept} | {gained} | {covered} | {note} |")
         parts += ["", f"Funnel: {funnel}", ""]
     if published.delivered:
         parts += ["**Delivered:**", *(f"- {d}" for d in published.delivered), ""]
@@ -322,6 +323,11 @@ class GitHub:
         if self._pull is None:
             self._pull = self.call("read the pull request", lambda: self.repo.get_pull(self.number))
         return self._pull
+
+    def check_access(self) -> None:
+        """Read the pull request: a bad token, a wrong repository or an unreachable API shows at once."""
+        if self.pull is None:
+            raise PublishError(f"pull request #{self.number} of {self.repository} not found")
 
     def diff_lines(self) -> dict[str, dict[int, int]]:
         files = self.call("list the pull request's files", lambda: list(self.pull.get_files()))

@@ -60,6 +60,7 @@ class GitHubEmulator:
         self.trees: dict[str, str] = {}  # commit sha -> tree sha
         self.commit_parents: dict[str, list[str]] = {}  # commits made through the API -> their parents
         self.read_only = False  # every write answers 403, as with a read-only token
+        self.token = ""  # when set, a request without this token answers 401
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -143,6 +144,9 @@ class GitHubEmulator:
                 body = json.loads(raw) if raw else None
                 with emulator._lock:
                     emulator.requests.append(Request(self.command, path, query, body))
+                    if emulator.token and self.headers.get("Authorization", "").split()[-1:] != [emulator.token]:
+                        self._answer(401, {"message": "Bad credentials"})
+                        return
                     for fault in emulator.faults:
                         if fault.times and fault.method == self.command and re.search(fault.pattern, path):
                             fault.times -= 1

@@ -193,6 +193,13 @@ def test_cli_exit_3_when_github_keeps_failing_and_a_clear_summary_without_python
     failed = run_cli(["pr"], project.root)
     assert failed.code == 3
     assert "testbot: error: GitHub did not let testbot update the summary comment (502) after 5 tries" in failed.err
+    # a token GitHub does not accept: said at once, before any model runs
+    gh.token = "ghs_the_real_one"
+    refused = run_cli(["pr"], project.root)
+    assert refused.code == 3 and "GitHub refused to read the repository: 401 Bad credentials" in refused.err
+    monkeypatch.setenv("TESTBOT_GITHUB_TOKEN", "ghs_the_real_one")
+    gh.faults.clear()
+    assert run_cli(["pr"], project.root).code == 0
     # the checkout is not the PR's head: a clear error, nothing posted
     git("checkout", "-q", base)
     wrong = run_cli(["pr"], project.root)
