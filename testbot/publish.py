@@ -222,7 +222,7 @@ def summary_body(rows: Sequence[TargetLine], funnel: str, model: str, head_sha: 
     if ran_note:
         parts += [ran_note, ""]
     if rows:
-        parts += ["| function | tests kept | coverage gained | lines covered | note |", "|---|---|---|---|---|"]
+        parts += ["| function | tests kept | coverage gained | changed lines covered | note |", "|---|---|---|---|---|"]
         for r in rows:
             gained = f"+{r.gain_lines} lines, +{r.gain_branches} branches" if r.kept else "-"
             covered = f"{r.lines_before} -> {r.lines_before + r.gain_lines} of {r.lines_total}"

