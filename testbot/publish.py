@@ -352,6 +352,8 @@ class GitHub:
         mine = [c for c in comments if SUMMARY_MARKER in (c.body or "")]
         if mine:
             self.call("update the summary comment", lambda: mine[0].edit(body))
+            for extra in mine[1:]:  # a POST retried after GitHub had in fact taken it: one summary stays
+                self.call("delete a second summary comment", extra.delete)
             return mine[0].html_url or ""
         made = self.call("post the summary comment", lambda: self.pull.create_issue_comment(body))
         return made.html_url or ""

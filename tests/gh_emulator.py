@@ -212,6 +212,10 @@ class GitHubEmulator:
                 self.issue_comments.append({"id": cid, "issue": number, "body": body["body"]})
                 return 201, self._issue_comment(cid, body["body"])
         m = re.fullmatch(r"/issues/comments/(\d+)", rest)
+        if m and method == "DELETE":
+            before = len(self.issue_comments)
+            self.issue_comments = [c for c in self.issue_comments if c["id"] != int(m.group(1))]
+            return (204, None) if len(self.issue_comments) < before else (404, {"message": "Not Found"})
         if m and method == "PATCH":
             for c in self.issue_comments:
                 if c["id"] == int(m.group(1)):

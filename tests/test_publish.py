@@ -128,6 +128,15 @@ def test_a_rate_limit_resetting_in_an_hour_is_not_waited_for(gh: GitHubEmulator)
     assert waits == []
 
 
+def test_a_doubled_summary_is_merged_back_into_one(gh: GitHubEmulator):
+    """A POST retried after GitHub had in fact taken it leaves two summaries: the next run keeps one."""
+    for cid in (1, 2):
+        gh.issue_comments.append({"id": cid, "issue": 7, "body": f"{publish.SUMMARY_MARKER}\nold {cid}"})
+    gh.issue_comments.append({"id": 3, "issue": 7, "body": "LGTM"})
+    client(gh).upsert_summary(f"{publish.SUMMARY_MARKER}\nnew")
+    assert [(c["id"], c["body"]) for c in gh.issue_comments] == [(1, f"{publish.SUMMARY_MARKER}\nnew"), (3, "LGTM")]
+
+
 def _proposal() -> Proposal:
     return Proposal("tests/test_m.py", "", "from pkg.m import f\n\n\ndef test_f():\n    assert f()\n", ("test_f",),
                     ("pkg/m.py::f",), (("pkg/m.py", (9, 4)),))  # line 9 is not in the diff
