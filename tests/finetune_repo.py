@@ -91,6 +91,9 @@ def numbers():
 '''
 
 
+HANGS = "\n\ndef test_hangs():\n    import time\n    time.sleep(600)\n"
+
+
 def make_repo(root: Path, hang: bool = False) -> Path:
     files = {
         "pyproject.toml": '[project]\nname = "numbers"\nversion = "0.1"\n\n[tool.pytest.ini_options]\n'
@@ -98,8 +101,10 @@ def make_repo(root: Path, hang: bool = False) -> Path:
         "pkg/__init__.py": "",
         "pkg/m.py": SOURCE,
         "tests/conftest.py": CONFTEST,
-        "tests/test_numbers.py": TESTS + ("\n\ndef test_hangs():\n    import time\n    time.sleep(600)\n" if hang else ""),
+        "tests/test_numbers.py": TESTS,
     }
+    if hang:
+        files["tests/test_slow.py"] = HANGS
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text, encoding="utf-8")

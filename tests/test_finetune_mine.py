@@ -83,12 +83,13 @@ def test_prefill_imports_lead_and_duplicates_go():
                                             "def test_f():\n    assert f(g)\n")
 
 
-def test_a_hanging_suite_is_cut_and_reported_not_fatal(tmp_path):
-    root = make_repo(tmp_path / "hang", hang=True)
+def test_a_hanging_test_file_costs_only_itself(tmp_path):
+    root = make_repo(tmp_path / "hang", hang=True)  # tests/test_slow.py sleeps for 10 minutes
     notes = []
-    result = mine(Source(root, "hang", {}), python=sys.executable, note=notes.append, suite_seconds=8)
-    assert notes and "ran past 8 s" in notes[0]
-    assert result.pairs == [] and any(k.startswith("package: ") for k in result.dropped)
+    result = mine(Source(root, "hang", {}), python=sys.executable, note=notes.append, suite_seconds=10)
+    assert notes and "ran past 10 s; running its test files one by one" in notes[0]
+    assert result.dropped["test file hangs or is too slow"] == 1
+    assert {p.provenance["test_name"] for p in result.pairs} >= {"test_clamp_inside", "test_scale_keyword"}
 
 
 def test_a_project_without_tests_is_dropped_with_the_reason(tmp_path):
@@ -105,7 +106,8 @@ def test_cli_mines_augments_and_reads_records(tmp_path, capsys):
         "target": "pkg/m.py::classify", "module": "pkg.m", "function": "classify", "focal_code": "def classify(n): ...",
         "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
         "prefill": "```python\nimport pytest\n\nfrom pkg.m import classify\n", "round": 0, "model": "m",
-        "test_code": "import pytest\n\nfrom pkg.m import classify\n\n\ndef test_zero():\n    assert classify(0) == 'zero'\n",
+        "test_code": "import pytest\n\nfrom pkg.m import classify\n\n\n"
+                     "def test_zero():\n    assert classify(0) == 'zero'\n",
         "test_name": "test_zero", "context": {}}) + "\n")
     out = tmp_path / "data" / "pairs.jsonl"
     code = main(["finetune", "--mine", str(root), str(record), "--augment", "--data", str(out)])

@@ -41,7 +41,8 @@ def norm(name: str) -> str:
 
 def wanted_packages() -> list[str]:
     names = [line.strip() for line in PACKAGES.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    bench = {norm(m.split("==")[0]) for m in re.findall(r"dist:\s*(\S+)", BENCH.read_text())} if BENCH.is_file() else set()
+    text = BENCH.read_text() if BENCH.is_file() else ""
+    bench = {norm(m.split("==")[0]) for m in re.findall(r"dist:\s*(\S+)", text)}
     clash = [n for n in names if norm(n) in bench]
     if clash:
         print(f"left out (benchmark packages): {clash}", file=sys.stderr)
@@ -64,8 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "data"))
     ap.add_argument("--suite-timeout", type=float, default=300.0)
     ap.add_argument("--only", nargs="*", default=[], help="just these packages (a quick run)")
+    ap.add_argument("--readme-only", action="store_true", help="rewrite README.md from the files in --out")
     args = ap.parse_args(argv)
     folder, out = Path(args.sdists), Path(args.out)
+    if args.readme_only:
+        from testbot.finetune.data import read_pairs
+
+        write_readme(out, json.loads((out / "sdists.json").read_text()), read_pairs(out / "train.jsonl"),
+                     read_pairs(out / "heldout.jsonl"))
+        return 0
     folder.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     names = [n for n in wanted_packages() if not args.only or n in args.only]
@@ -117,8 +125,45 @@ def main(argv: list[str] | None = None) -> int:
     write_pairs(out / "heldout.jsonl", held)
     (out / "sdists.json").write_text(json.dumps({"sdists": sdists, "packages": per_package, "holdout": list(HOLDOUT)},
                                                 indent=1, sort_keys=True) + "\n")
+    write_readme(out, json.loads((out / "sdists.json").read_text()), train, held)
     print(f"train.jsonl: {len(train)} pairs, heldout.jsonl: {len(held)} pairs")
     return 0
+
+
+def write_readme(out: Path, meta: dict, train: list[Pair], held: list[Pair]) -> None:
+    """README.md: counts per package and source, the held-out packages, what was dropped and why."""
+    rows = []
+    for name, info in sorted(meta["packages"].items()):
+        split = "held out" if name in meta["holdout"] else "train"
+        pairs = info.get("pairs", {})
+        sdist = meta["sdists"].get(name, {}).get("file", "")
+        if info.get("status") != "used":
+            rows.append(f"| {name} | {sdist} | dropped | | | | | {info.get('why', '')[:120]} |")
+            continue
+        top = ", ".join(f"{k} x{n}" for k, n in list(info.get("dropped", {}).items())[:3])
+        rows.append(f"| {name} | {sdist} | {split} | {info.get('tests_passed', '')}/{info.get('tests_run', '')} | "
+                    f"{pairs.get('mined', 0)} | {pairs.get('augmented', 0)} | {pairs.get('distilled', 0)} | {top} |")
+    by = Counter((p.source) for p in train)
+    hb = Counter((p.source) for p in held)
+    size = sum((out / f).stat().st_size for f in ("train.jsonl", "heldout.jsonl")) / 1e6
+    text = f"""# Fine-tuning data (issue 7): pairs mined from training packages' own test suites
+
+Built by `python benchmarks/finetune/build_data.py --sdists DIR --download [--records distill.jsonl]`
+(see docs/finetune.md for how mining, augmentation and distillation work). {size:.1f} MB in all.
+
+- `train.jsonl`: {len(train)} pairs ({", ".join(f"{n} {k}" for k, n in sorted(by.items()))})
+- `heldout.jsonl`: {len(held)} pairs ({", ".join(f"{n} {k}" for k, n in sorted(hb.items()))}) from the held-out
+  packages **{", ".join(meta["holdout"])}**: never trained on; `testbot eval` takes its targets from them.
+- `sdists.json`: each sdist's file name (the pinned version) and sha256, and per package the tests run and
+  passed, the pair counts and every reason a test was dropped.
+
+The split is by package: no function, test or module of a held-out package is in train.jsonl.
+Packages of ../shared/bench/modules.yaml are never used.
+
+| package | sdist | split | tests passed/run | mined | augmented | distilled | most common drops |
+|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    (out / "README.md").write_text(text)
 
 
 if __name__ == "__main__":

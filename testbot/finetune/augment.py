@@ -174,8 +174,9 @@ def augment_pair(pair: Pair, rng: random.Random) -> Pair:
         context["example_tests"] = ""  # the examples call the old name: showing them would contradict the rename
         context["example_path"] = ""
     prov = {**pair.provenance, "augmented_from": pair.id, "renames": mapping}
-    return Pair(pair_id(pair.package, pair.module, new_name, pair.test_code, "augmented:" + repr(sorted(mapping.items()))),
-                "augmented", pair.package, pair.module, new_name, focal, test, prov, context)
+    key = "augmented:" + repr(sorted(mapping.items()))
+    return Pair(pair_id(pair.package, pair.module, new_name, pair.test_code, key), "augmented", pair.package,
+                pair.module, new_name, focal, test, prov, context)
 
 
 def _rename_words(text: str, mapping: dict[str, str]) -> str:

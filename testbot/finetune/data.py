@@ -163,8 +163,9 @@ def pairs_from_records(path: str | Path, package: str = "") -> list[Pair]:
             r = json.loads(line)
             pkg = package or r["module"].split(".")[0]
             test_name = r.get("test_name", "")
-            prov = {"record": Path(path).name, "target": r["target"], "test_name": test_name, "model": r.get("model", ""),
-                    "round": r.get("round", 0), "messages": r["messages"], "prefill": r["prefill"]}
+            prov = {"record": Path(path).name, "target": r["target"], "test_name": test_name,
+                    "model": r.get("model", ""), "round": r.get("round", 0), "messages": r["messages"],
+                    "prefill": r["prefill"]}
             pairs.append(Pair(pair_id(pkg, r["module"], r["function"], test_name + r["test_code"], "distilled"),
                               "distilled", pkg, r["module"], r["function"], r["focal_code"], r["test_code"],
                               prov, r.get("context", {})))

@@ -33,7 +33,7 @@ from testbot.finetune.data import MAX_EXAMPLE_CHARS, Pair, context_fields, pair_
 from testbot.prompt import _cut_tests
 from testbot.targets import SKIP_DIRS, SourceFile, Target, functions_in, is_test_file
 
-SUITE_SECONDS = 300.0  # one package's whole test suite under coverage; a hanging suite is cut here
+SUITE_SECONDS = 300.0  # one package's whole suite under coverage; past it, file by file (suite/4 each, 2x in all)
 VERIFY_SECONDS = 180.0  # re-running the self-contained tests of one package
 MAX_COMPLETION_CHARS = 1800  # a test longer than this does not fit generation's max_tokens (384)
 MAX_PER_FUNCTION = 5  # at most this many mined tests per focal function: no function dominates
@@ -121,14 +121,19 @@ def _test_key(nodeid: str) -> tuple[str, str]:
 
 
 def _passing(data: dict | None) -> tuple[set[tuple[str, str]], int]:
-    """Tests whose every parametrization passed, and how many tests ran."""
+    """Tests with a passing parametrization and no failing one (skipped ones, e.g. for a C extension that
+    is not built, do not count), and how many tests ran."""
     if not data:
         return set(), 0
-    by_key: dict[tuple[str, str], bool] = {}
+    passed: set[tuple[str, str]] = set()
+    failed: set[tuple[str, str]] = set()
     for t in data.get("tests", []):
         key = _test_key(t["nodeid"])
-        by_key[key] = by_key.get(key, True) and t["outcome"] == "passed"
-    return {k for k, ok in by_key.items() if ok}, len(data.get("tests", []))
+        if t["outcome"] == "passed":
+            passed.add(key)
+        elif t["outcome"] != "skipped":
+            failed.add(key)
+    return passed - failed, len(data.get("tests", []))
 
 
 # -- matching tests to functions
@@ -278,19 +283,38 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
     with v.Workspace(root, python, limits) as ws:
         rc = _coveragerc(ws.support, ws.scratch_path(import_root))
         run = _run_suite(ws, rc, import_root, tests, suite_seconds)
-        passing, result.tests_run = _passing(run.data)
-        result.tests_passed = len(passing)
+        runs = [run]
         if run.proc.timed_out:
-            note(f"{src.package}: the suite ran past {suite_seconds:g} s; using the tests that finished")
+            # One hanging test must not cost the whole package: run file by file, each with its own limit.
+            note(f"{src.package}: the suite ran past {suite_seconds:g} s; running its test files one by one")
+            deadline = time.monotonic() + 2 * suite_seconds
+            runs = []
+            for file in _test_files(tests):
+                left = deadline - time.monotonic()
+                if left < 5:
+                    result.dropped["test file not run: time spent"] += 1
+                    continue
+                one = _run_suite(ws, rc, import_root, [file], min(left, max(10.0, suite_seconds / 4)))
+                if one.proc.timed_out:
+                    result.dropped["test file hangs or is too slow"] += 1
+                runs.append(one)
+        merged = {"tests": [t for r in runs for t in (r.data or {}).get("tests", [])]}
+        passing, result.tests_run = _passing(merged)
+        result.tests_passed = len(passing)
         if not passing:
-            tail = run.proc.output.strip().splitlines()[-3:] if run.proc.output.strip() else []
+            out = runs[-1].proc.output.strip() if runs else run.proc.output.strip()
+            tail = out.splitlines()[-3:] if out else []
             result.dropped["package: no passing tests (" + " / ".join(tail)[-200:] + ")"] += 1
             return result
-        if not run.data_file.exists():
+        data = CoverageData(str(ws.runs / "mined.coverage"))
+        for r in runs:
+            if r.data_file.exists():
+                part = CoverageData(str(r.data_file))
+                part.read()
+                data.update(part)
+        if not data.measured_files():
             result.dropped["package: no coverage data"] += 1
             return result
-        data = CoverageData(str(run.data_file))
-        data.read()
         hits = _contexts_by_test(data, files, ws.scratch_path)
         labels = _index_labels(list(hits))
         tests_total = len(hits)
@@ -378,6 +402,16 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
         result.pairs.sort(key=lambda p: (p.module, p.function, p.provenance["test_name"]))
     result.seconds = time.monotonic() - began
     return result
+
+
+def _test_files(tests: list[Path]) -> list[Path]:
+    files = []
+    for path in tests:
+        if path.is_file():
+            files.append(path)
+            continue
+        files.extend(p for p in sorted(path.rglob("*.py")) if p.name.startswith("test_") or p.name.endswith("_test.py"))
+    return files
 
 
 def _import_line(target: Target) -> str:
