@@ -213,7 +213,8 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
     k = meta["settings"]["samples"]
     lines = [f"# testbot eval: held-out functions, {meta['date']}", "",
              f"{meta['targets']} held-out functions from {', '.join(meta['packages'])} (packages never trained on); "
-             f"k = {k} samples, {meta['settings']['repair_rounds']} repair rounds, temperature "
+             f"k = {k} samples, {meta['settings']['repair_rounds']} repair rounds, "
+             f"prompt budget {meta['settings']['prompt_tokens']} tokens, temperature "
              f"{meta['settings']['temperature']}, max {meta['settings']['max_tokens']} tokens, "
              f"{meta['settings']['target_seconds']:g} s per target; {meta['machine']}.", "",
              f"| model | targets | kept@{k} | targets with a kept test | kept tests | pass rate | coverage gain | "
@@ -248,6 +249,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repair-rounds", type=int, default=0, help="repair rounds (default: 0: exactly k samples)")
     parser.add_argument("--temperature", type=float, default=0.3, help="sampling temperature (default: 0.3)")
     parser.add_argument("--max-tokens", type=int, default=384, help="tokens per completion (default: 384)")
+    parser.add_argument("--prompt-tokens", type=int, default=1500,
+                        help="prompt budget (default: 1500; use the --prompt-tokens a model was trained with)")
     parser.add_argument("--target-seconds", type=float, default=300.0, help="time budget per target (default: 300)")
     parser.add_argument("--runs", type=int, default=3, help="fresh runs a passing test must pass (default: 3)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
@@ -270,8 +273,9 @@ def command(args) -> int:
     if not targets:
         raise FatalError(f"{args.heldout}: no held-out pairs with an sdist in their provenance")
     settings = Settings(samples=args.samples, repair_rounds=args.repair_rounds, temperature=args.temperature,
-                        max_tokens=args.max_tokens, target_seconds=args.target_seconds, runs=args.runs,
-                        seed=args.seed, device=args.device, threads=args.threads, include_private=True)
+                        max_tokens=args.max_tokens, prompt_tokens=args.prompt_tokens,
+                        target_seconds=args.target_seconds, runs=args.runs, seed=args.seed, device=args.device,
+                        threads=args.threads, include_private=True)
     date = dt.date.today().isoformat()
     prefix = Path(args.out or f"benchmarks/results/finetune-eval-{date}")
     with tempfile.TemporaryDirectory(prefix="testbot-eval-") as tmp:
@@ -281,7 +285,8 @@ def command(args) -> int:
     meta = {"date": date, "targets": len(targets), "packages": sorted({t.package for t in targets}),
             "heldout": str(args.heldout), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
             "settings": {k: getattr(settings, k) for k in ("samples", "repair_rounds", "temperature", "top_p",
-                                                           "max_tokens", "target_seconds", "runs", "seed")}}
+                                                           "max_tokens", "prompt_tokens", "target_seconds", "runs",
+                                                           "seed")}}
     data = {**meta, "models": [r.summary() for r in results],
             "per_target": {r.label: [dataclasses.asdict(t) for t in r.targets] for r in results}}
     prefix.parent.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,8 @@
     testbot finetune --export runs/smollm2 --outtype q8_0      # -> runs/smollm2/model-q8_0.gguf
     testbot generate src/ --model runs/smollm2/model-q8_0.gguf
 
-The converter is llama.cpp's own ``convert_hf_to_gguf.py`` with the ``gguf-py`` package it was written
-against, both taken from the llama-cpp-python sdist of the version testbot pins (its ``vendor/llama.cpp``).
+The converter is llama.cpp's own ``convert_hf_to_gguf.py`` with its ``conversion`` package and the
+``gguf-py`` package it was written against, both taken from the llama-cpp-python sdist of the version testbot pins (its ``vendor/llama.cpp``).
 The sdist is fetched once with pip (``pip download llama-cpp-python==VERSION --no-binary :all: --no-deps``)
 unless ``--llama-sdist`` names it; the two are unpacked under ``~/.cache/testbot/llama-convert/VERSION``.
 """
@@ -30,7 +30,7 @@ def converter(sdist: Path | None = None) -> Path:
     from testbot.model import cache_dir
 
     folder = cache_dir() / "llama-convert" / LLAMA_VERSION
-    if (folder / "convert_hf_to_gguf.py").is_file():
+    if (folder / "convert_hf_to_gguf.py").is_file() and (folder / "conversion" / "__init__.py").is_file():
         return folder
     if sdist is None:
         download = cache_dir() / "llama-convert" / "sdist"
@@ -48,15 +48,16 @@ def converter(sdist: Path | None = None) -> Path:
     tmp.mkdir(parents=True)
     with tarfile.open(sdist) as tar:
         members = [m for m in tar.getmembers() if m.name == prefix + "convert_hf_to_gguf.py"
-                   or m.name.startswith(prefix + "gguf-py/")]
+                   or m.name.startswith((prefix + "gguf-py/", prefix + "conversion/"))]
         if not members:
             raise EnvironmentProblem(f"{sdist} has no vendor/llama.cpp/convert_hf_to_gguf.py")
         for m in members:
             m.name = m.name.removeprefix(prefix)
         tar.extractall(tmp, members=members, filter="data")
-    if folder.exists():
+    if (folder / "conversion" / "__init__.py").is_file():
         shutil.rmtree(tmp)
     else:
+        shutil.rmtree(folder, ignore_errors=True)
         tmp.replace(folder)
     return folder
 
