@@ -231,6 +231,9 @@ def summary_body(rows: Sequence[TargetLine], funnel: str, model: str, head_sha: 
         parts += ["", f"Funnel: {funnel}", ""]
     if published.delivered:
         parts += ["**Delivered:**", *(f"- {d}" for d in published.delivered), ""]
+    elif rows:
+        parts += ["No tests to add this time: no candidate both passed reliably and covered changed lines or "
+                  "branches that were not covered before.", ""]
     if published.notes:
         parts += ["**Notes:**", *(f"- {n}" for n in published.notes), ""]
     if published.retries:

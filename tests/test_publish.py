@@ -128,6 +128,14 @@ def test_a_rate_limit_resetting_in_an_hour_is_not_waited_for(gh: GitHubEmulator)
     assert waits == []
 
 
+def test_a_summary_without_tests_says_so():
+    row = publish.TargetLine("pkg/m.py::f", 0, 0, 0, 2, 0, 1, 0, "time budget spent")
+    text = publish.summary_body([row], "generated 3 / kept 0", "small", HEAD, publish.Published("suggest"))
+    assert text.startswith(publish.SUMMARY_MARKER + "\n### testbot\n")
+    assert "| `pkg/m.py::f` | 0 | - | 0 -> 0 of 2 | time budget spent |" in text
+    assert "No tests to add this time" in text and "Delivered" not in text
+
+
 def test_a_doubled_summary_is_merged_back_into_one(gh: GitHubEmulator):
     """A POST retried after GitHub had in fact taken it leaves two summaries: the next run keeps one."""
     for cid in (1, 2):
