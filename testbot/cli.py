@@ -72,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--context-tokens", type=int, default=4096, help="model context window (default: 4096)")
     serve.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, all cores)")
-    serve.add_argument("--no-logprobs", dest="logprobs", action="store_false",
-                       help="do not keep logits for every token (saves context x vocabulary floats of RAM; answers "
-                            "then carry no log-probabilities, so testbot cannot rank tests by them)")
+    serve.add_argument("--logprobs", action=argparse.BooleanOptionalAction, default=False,
+                       help="return log-probabilities, which testbot ranks tests by (default: off; in llama-cpp-python's "
+                            "server they cost ~5x the time per token and context x vocabulary floats of RAM)")
     _finetune_parser(sub)
     return parser
 

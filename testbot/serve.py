@@ -27,7 +27,10 @@ class ServeOptions:
     port: int = 8000
     context_tokens: int = 4096  # per request: prompt and completion together (testbot's default)
     threads: int = 0  # 0: all cores
-    logprobs: bool = True  # logits for every token (costs n_ctx x vocabulary floats of RAM) so answers carry logprobs
+    # Log-probabilities in answers need logits for every token (n_ctx x vocabulary floats of RAM: 2.5 GB for the
+    # default model at 4096) and llama-cpp-python's server sorts the whole vocabulary per token in Python (~5x
+    # the time per token here). Off: testbot then ranks a round's tests in sample order.
+    logprobs: bool = False
 
 
 def server_settings(options: ServeOptions):

@@ -71,7 +71,7 @@ class _Refused(Exception):
 
 class OpenAICompatBackend:
     def __init__(self, model: str, *, served_model: str = "", context_tokens: int = 4096, timeout: float = 600.0,
-                 retries: int = 4, backoff: float = 1.0, **_: object) -> None:
+                 retries: int = 4, backoff: float = 0.5, **_: object) -> None:
         if not model.startswith(("http://", "https://")):
             raise FatalError(f"the openai backend needs a server URL such as http://127.0.0.1:8000/v1, not {model!r}")
         self.url = model.rstrip("/")
@@ -155,7 +155,7 @@ class OpenAICompatBackend:
     # -- tokens
 
     def count_tokens(self, text: str) -> int:
-        """The server's tokenizer where it has one, else an estimate (about 4 characters a token)."""
+        """The server's tokenizer where it has one, else the prompt builder's estimate (~3.5 characters a token)."""
         if text in self._counts:
             return self._counts[text]
         n = self._server_count(text)
