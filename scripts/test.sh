@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/llama_cmake_args.sh
-python -m pip install -q -e ".[llama,test]"
+python -m pip install -q -e ".[llama,test,serve]"  # serve: tests/test_openai_backend.py runs testbot serve
 # tests/test_finetune_*.py and tests/test_transformers_backend.py: the train extra, pinned (torch 2.13.0 CPU).
 python -m pip install -q torch==2.13.0 transformers==5.23.0 peft==0.21.2 accelerate==1.15.0 sentencepiece==0.2.3
 # tests/test_hook.py runs the real pre-commit framework (also pinned in the test extra).
