@@ -39,6 +39,7 @@ class TrainConfig:
     out: str = "finetune-out"  # where the adapter, checkpoints and logs go
     device: str = "cpu"  # 'cpu' works everywhere; 'cuda' where a GPU exists
     threads: int = 0  # torch CPU threads; 0 = torch's default (all cores)
+    precision: str = "auto"  # autocast: 'bf16' ~2x faster on AVX512/AMX CPUs and GPUs; 'fp32'; 'auto' picks
     seed: int = 0  # one seed for LoRA init, dropout and batch order: a run is repeatable
     # -- data
     max_length: int = 768  # tokens per example: fits most prompts of a function + its tests; memory ~ length
@@ -62,6 +63,7 @@ class TrainConfig:
     lora_dropout: float = 0.05  # a little regularisation on a few thousand examples
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     # every linear layer of a Llama block: better than attention-only at the same rank (QLoRA paper)
+    lora_top_layers: int = 0  # adapt only the top N blocks (0: all): backward stops there, ~1.5x faster on CPU
     # -- bookkeeping
     log_every: int = 10  # progress line every N steps
     checkpoint_every: int = 100  # full checkpoint every N steps (and at the end)
@@ -242,6 +244,22 @@ def load_checkpoint(folder: Path, model, optimizer) -> int:
     return int(state["step"])
 
 
+def autocast_dtype(cfg: TrainConfig):
+    """bf16 autocast where the hardware does bf16 matrix products; float32 otherwise. Weights, LoRA
+    parameters and optimizer state stay float32 either way."""
+    import torch
+
+    choice = cfg.precision
+    if choice == "auto":
+        if cfg.device.startswith("cuda"):
+            choice = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        else:
+            choice = "bf16" if torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX") else "fp32"
+    if choice not in ("bf16", "fp32"):
+        raise FatalError(f"--precision {cfg.precision}: pick auto, bf16 or fp32")
+    return torch.bfloat16 if choice == "bf16" else None
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -275,8 +293,12 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
         raise FatalError(f"no training example fits --max-length {cfg.max_length} (prompt + 16 tokens); raise it")
     if dropped:
         log(f"left out {dropped} of {len(examples)} examples whose prompt alone is longer than {cfg.max_length - 16} tokens")
+    n_layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+    top = min(cfg.lora_top_layers, n_layers) if cfg.lora_top_layers > 0 and n_layers else 0
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM",
+                      layers_to_transform=list(range(n_layers - top, n_layers)) if top else None)
+    amp = autocast_dtype(cfg)
     model = get_peft_model(model, lora)
     params = [p for p in model.parameters() if p.requires_grad]
     trainable = sum(p.numel() for p in params)
@@ -291,7 +313,8 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
         log(f"resumed from {ckpt} at step {step}")
     first_step = step
     log(f"training {base_name or 'model'}: {len(encoded)} examples, {trainable / 1e6:.2f}M trainable parameters, "
-        f"{cfg.steps} steps of {cfg.batch_size}x{cfg.grad_accum} on {cfg.device}")
+        f"{cfg.steps} steps of {cfg.batch_size}x{cfg.grad_accum} on {cfg.device}"
+        f"{', bf16 autocast' if amp is not None else ''}")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     losses: list[float] = []
     tokens_total = 0
@@ -308,7 +331,8 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
             for micro in range(cfg.grad_accum):
                 items = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed, step, micro)]
                 ids, labels, mask = collate(items, pad_id, cfg.device)
-                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / cfg.grad_accum
+                with torch.autocast(cfg.device.split(":")[0], dtype=amp or torch.float32, enabled=amp is not None):
+                    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / cfg.grad_accum
                 loss.backward()
                 loss_sum += loss.item()
                 tokens_since += int(mask.sum())
