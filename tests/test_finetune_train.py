@@ -85,3 +85,14 @@ def test_resume_continues_the_same_run(tiny, tmp_path):
     assert resumed.first_step == 10 and resumed.steps == 20
     assert any("resumed from" in line and "step-000010" in line for line in lines)
     assert resumed.losses == pytest.approx(full.losses[10:], rel=1e-4)
+
+
+def test_lora_on_the_top_blocks_only(tiny, tmp_path):
+    from safetensors.torch import load_file
+
+    model, tokenizer, _ = load_base(str(tiny))
+    result = train(examples(), _cfg(tmp_path / "top", steps=1, lora_top_layers=1, precision="fp32"), model=model,
+                   tokenizer=tokenizer, log=lambda line: None)
+    keys = load_file(str(result.adapter / "adapter_model.safetensors")).keys()
+    assert keys and all(".layers.1." in k for k in keys)  # the tiny model has blocks 0 and 1
+    assert json.loads((tmp_path / "top" / "summary.json").read_text())["config"]["precision"] == "fp32"
