@@ -61,7 +61,7 @@ def api_key(environ: dict[str, str] | None = None) -> str:
 
 
 class _Refused(Exception):
-    """The server answered with a status we do not retry (4xx): the caller may change the request."""
+    """The server refused the request (a 4xx, or a 5xx about logprobs): the caller may change the request."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -211,7 +211,7 @@ class OpenAICompatBackend:
             try:
                 text, logprobs, usage = self._completion(prompt, sampling, max_tokens)
             except _Refused as exc:
-                raise FatalError(f"{self.url}/completions refused the request ({exc.status}: {exc.message})") from None
+                raise EnvironmentProblem(f"{self.url}/completions refused the request ({exc.status}: {exc.message})") from None
         seconds = time.monotonic() - start
         text = text if text.startswith(prompt.prefill) else prompt.prefill + text  # some servers echo the prefill
         n = int(usage.get("completion_tokens") or len(logprobs) or estimate_tokens(text[len(prompt.prefill):]))
