@@ -64,7 +64,9 @@ def make_project(spec: dict, wheel: Path, dest: Path) -> Path:
         for name in zf.namelist():
             if name.startswith(package + "/"):
                 zf.extract(name, dest)
-    (dest / "pyproject.toml").write_text(f'[project]\nname = "bench-{package}"\nversion = "0"\n')
+    # Its own (empty) pytest section makes the scratch project pytest's rootdir, even inside this repository.
+    (dest / "pyproject.toml").write_text(f'[project]\nname = "bench-{package}"\nversion = "0"\n\n'
+                                         '[tool.pytest.ini_options]\n')
     (dest / "tests").mkdir()
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
@@ -89,7 +91,7 @@ def measure_files(project: Path, files: list[Path], tests: list[Path], python: s
     base = [str(python), "-m", "coverage", "run", "--branch", f"--data-file={data_file}",
             f"--include={','.join(map(str, files))}"]
     if tests:
-        cmd = base + ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+        cmd = base + ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(project),
                       "--continue-on-collection-errors", *map(str, tests)]
     else:
         script = project / ".import_only.py"

@@ -47,7 +47,8 @@ def make_project(problems: list[dict], dest: Path) -> Path:
     (dest / PACKAGE / "__init__.py").write_text("")
     for p in problems:
         (dest / PACKAGE / f"{stem(p)}.py").write_text(p["prompt"] + p["canonical_solution"])
-    (dest / "pyproject.toml").write_text('[project]\nname = "bench-humaneval"\nversion = "0"\n')
+    (dest / "pyproject.toml").write_text('[project]\nname = "bench-humaneval"\nversion = "0"\n\n'
+                                         '[tool.pytest.ini_options]\n')  # pytest's rootdir, even inside this repo
     (dest / "tests").mkdir()
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest

@@ -60,7 +60,8 @@ def run_coverup(python: Path, project: Path, package_dir: Path, files: list[Path
     """CoverUp on ``files`` of ``package_dir``, writing into ``tests_dir``; killed when the budget is spent."""
     tests_dir.mkdir(parents=True, exist_ok=True)
     before = set(tests_dir.glob("test_*.py"))
-    cmd = [str(python.parent / "coverup"), "--package-dir", str(package_dir), "--tests-dir", str(tests_dir),
+    cmd = [str(python), str(Path(__file__).with_name("coverup_local.py")), model_name, str(COVERUP_CONTEXT_TOKENS),
+           "--package-dir", str(package_dir), "--tests-dir", str(tests_dir),
            "--model", f"openai/{model_name}", "--prompt", COVERUP_PROMPT, "--max-concurrency", "1",
            "--no-checkpoint", "--log-file", str(project.parent / (project.name + ".coverup-log")),
            *map(str, files)]

@@ -85,7 +85,7 @@ def rerun_fresh(project: Path, tests: list[Path], python: Path, reruns: int, see
     shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".git", "__pycache__", ".coverage*", ".pytest_cache"))
     rel = [str(t.relative_to(project)) for t in tests]
     env = {**os.environ, "PYTHONPATH": str(fresh)}
-    base = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    base = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(fresh)]
     collected = subprocess.run(base + ["--collect-only", "-q", *rel], cwd=fresh, env=env, capture_output=True,
                                text=True, timeout=600)
     ids = [line.strip() for line in collected.stdout.splitlines() if "::" in line]
@@ -143,8 +143,9 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
             (project.parent / (project.name + ".report.json")).write_text(run.stdout)
         except ValueError:
             out.update(status="error", error=f"testbot exited {run.returncode}: {run.stderr[-1500:]}")
-        if run.timed_out:
-            out["status"] = "killed at limit"
+        if run.timed_out:  # no report: a completion under way when the limit came (see benchmarks/README.md)
+            out.update(status="killed at limit", error=f"killed after {run.seconds} s, before its report; "
+                                                       f"stderr: {run.stderr[-1000:]}")
         return out
     try:
         python_tool = ensure_venv(args.work / "venvs", tool, [PYNGUIN if tool == "pynguin" else COVERUP] + deps,
@@ -161,9 +162,14 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
                    peak_rss_mb=max(r.run.peak_rss_mb for r in runs),
                    runs_killed_at_limit=sum(r.run.timed_out for r in runs),
                    runs_failed=sum(1 for r in runs if r.run.returncode not in (0, None)))
+        if all(r.run.returncode not in (0, None) for r in runs):
+            out["status"] = "error"
+        elif any(r.run.timed_out for r in runs):
+            out["status"] = "killed at limit"
         if not any(r.tests for r in runs):
-            out.update(status="error", error=f"no tests written; last run exit {last.run.returncode}: "
-                                             f"{(last.run.stdout + last.run.stderr)[-1500:]}")
+            out["note"] = "no tests written"
+        if out["status"] == "error" or not any(r.tests for r in runs):
+            out["error"] = f"last run exit {last.run.returncode}: {(last.run.stdout + last.run.stderr)[-1500:]}"
         return out
     if server is None or server.error:
         return {"status": "error", "error": f"model server: {server.error if server else 'not started'}"}
@@ -173,9 +179,12 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
     out.update(command=run.command, seconds=run.run.seconds, peak_rss_mb=run.run.peak_rss_mb)
     if run.run.timed_out:
         out["status"] = "killed at limit"
+    elif run.run.returncode:
+        out["status"] = "error"
     if not run.tests:
-        out.update(status="error", error=f"no tests written; exit {run.run.returncode}: "
-                                         f"{(run.run.stdout + run.run.stderr)[-1500:]}")
+        out["note"] = "no tests written"
+    if out["status"] == "error" or not run.tests:
+        out["error"] = f"exit {run.run.returncode}: {(run.run.stdout + run.run.stderr)[-1500:]}"
     return out
 
 
@@ -285,6 +294,10 @@ def summarize(rows: list[dict], tools: tuple | list) -> dict:
 
 # ---------------------------------------------------------------- output
 
+def _s(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
 def _pct(cell: dict | None) -> str:
     return "-" if not cell else f"{cell['after']['line_branch_pct']}"
 
@@ -309,16 +322,16 @@ def to_markdown(result: dict) -> str:
             if track == "humaneval" and meta.get("mutation"):
                 cells = [f"{c} (mut {((r['tools'].get(t) or {}).get('mutation') or {}).get('score_pct', '-')})"
                          for c, t in zip(cells, tools)]
-            ratios = [str(ratio(r["tools"]["testbot"]["gain_pct_points"], r["tools"][p]["gain_pct_points"]))
+            ratios = [_s(ratio(r["tools"]["testbot"]["gain_pct_points"], r["tools"][p]["gain_pct_points"]))
                       for p in ("pynguin", "coverup") if p in tools and "testbot" in tools]
             out.append(f"| {r['id']} | {r['before']['line_branch_pct']} | " + " | ".join(cells) + " |" +
                        "".join(f" {x} |" for x in ratios))
-        med = [str(s[t]["median_line_branch_pct"]) for t in tools]
+        med = [_s(s[t]["median_line_branch_pct"]) for t in tools]
         out.append(f"| **median** | {s['median_before']} | " + " | ".join(med) + " |" +
-                   "".join(f" {s[f'ratio_testbot_{p}']['gain']} |" for p in ("pynguin", "coverup")
+                   "".join(f" {_s(s[f'ratio_testbot_{p}']['gain'])} |" for p in ("pynguin", "coverup")
                            if p in tools and "testbot" in tools))
         out += ["", "| tool | median line % | median branch % | median gain (pts) | median mutation score % "
-                    "| kept tests failing in a fresh copy (3 shuffled re-runs) |", "|---|---|---|---|---|---|"]
+                    f"| kept tests failing in a fresh copy ({meta['reruns']} shuffled re-runs) |", "|---|---|---|---|---|---|"]
         for t in tools:
             x = s[t]
             out.append(f"| {t} | {x['median_line_pct']} | {x['median_branch_pct']} | {x['median_gain_pct_points']} | "
@@ -327,7 +340,8 @@ def to_markdown(result: dict) -> str:
         for p in ("pynguin", "coverup"):
             if p in tools and "testbot" in tools:
                 rt = s[f"ratio_testbot_{p}"]
-                out.append(f"\nRatio testbot/{p}: median coverage {rt['coverage']}, median gain {rt['gain']}.")
+                out.append(f"\nRatio testbot/{p}: median coverage {_s(rt['coverage'])}, median gain {_s(rt['gain'])} "
+                           "(- : the peer gained nothing).")
         runs = data.get("runs") or {t: r["tools"].get(t) for r in data["rows"] for t in tools}
         out += ["", "Runs:", "", "| run | tool | status | seconds | peak RSS MB | funnel (gen/parsed/passed/stable/"
                 "added/kept) | s/target p50 | p90 | tok/s | note |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -337,13 +351,13 @@ def to_markdown(result: dict) -> str:
             f = x.get("funnel")
             funnel = "/".join(str(f[k]) for k in ("generated", "parsed", "passed", "stable", "added_coverage", "kept")) \
                 if f else "-"
-            note = (x.get("error") or "").replace("\n", " ").replace("|", "\\|")[:300]
+            note = (x.get("note") or x.get("error") or "").replace("\n", " ").replace("|", "\\|")[:200]
             out.append(f"| {where} | {t} | {x.get('status')} | {x.get('seconds', '-')} | {x.get('peak_rss_mb', '-')} | "
                        f"{funnel} | {x.get('seconds_per_target_p50', '-')} | {x.get('seconds_per_target_p90', '-')} | "
                        f"{x.get('tokens_per_second', '-')} | {note} |")
-        errors = [(w, t, x) for w, t, x in items if x.get("status") == "error"]
+        errors = [(w, t, x) for w, t, x in items if x.get("error")]
         for w, t, x in errors:
-            out += ["", f"**{t} on {w} failed.** Command:", "", "```", " ".join(map(str, x.get("command") or [])),
+            out += ["", f"**{t} on {w}: {x.get('status')}, {x.get('note') or 'see below'}.** Command:", "", "```", " ".join(map(str, x.get("command") or [])),
                     "```", "", "```", (x.get("error") or "")[-1500:], "```"]
     return "\n".join(out) + "\n"
 
