@@ -17,7 +17,8 @@ def tiny(tmp_path_factory):
 
 def _cfg(out, **changes) -> TrainConfig:
     base = dict(base="", out=str(out), steps=20, batch_size=4, lr=1e-2, min_lr=1e-3, warmup_steps=3,
-                lora_r=8, lora_alpha=16, lora_dropout=0.1, log_every=5, checkpoint_every=5, seed=1)
+                lora_r=8, lora_alpha=16, lora_dropout=0.1, log_every=5, checkpoint_every=5, seed=1,
+                precision="fp32")
     base.update(changes)
     return TrainConfig(**base)
 

@@ -20,7 +20,7 @@ def tuned(tmp_path_factory):
     model, tokenizer, _ = load_base(str(base))
     cfg = TrainConfig(base=str(base), out=str(tmp_path_factory.mktemp("run")), steps=40, batch_size=4, lr=3e-2,
                       min_lr=3e-3, warmup_steps=3, lora_r=16, lora_alpha=32, lora_dropout=0.0, log_every=40,
-                      checkpoint_every=40)
+                      checkpoint_every=40, precision="fp32")
     result = train(same, cfg, model=model, tokenizer=tokenizer, log=lambda line: None)
     return base, result.adapter, ex
 
