@@ -26,13 +26,14 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
 
 from testbot import proc  # noqa: E402
-from testbot.finetune.data import Pair, dedupe, pairs_from_records, write_pairs  # noqa: E402
+from testbot.finetune.data import Pair, dedupe, pairs_from_records, read_pairs, write_pairs  # noqa: E402
 from testbot.finetune.mine import mine_paths  # noqa: E402
 
 PACKAGES = REPO.parent / "shared" / "train" / "packages.txt"
 BENCH = REPO.parent / "shared" / "bench" / "modules.yaml"
-# Held out for evaluation (testbot eval): never trained on. Mid-sized, pure Python, different domains.
-HOLDOUT = ("cachetools", "iso8601", "jsonpointer", "python-slugify")
+# Held out for evaluation (testbot eval): never trained on. Pure Python, no dependency but text-unidecode
+# (python-slugify), mid-sized, different domains: signing, natural sorting, parsing, slugs.
+HOLDOUT = ("itsdangerous", "natsort", "parse", "python-slugify")
 
 
 def norm(name: str) -> str:
@@ -65,21 +66,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "data"))
     ap.add_argument("--suite-timeout", type=float, default=300.0)
     ap.add_argument("--only", nargs="*", default=[], help="just these packages (a quick run)")
-    ap.add_argument("--readme-only", action="store_true", help="rewrite README.md from the files in --out")
+    ap.add_argument("--combine", nargs="*", default=[], metavar="DIR",
+                    help="mine nothing: join the outputs of earlier runs (a later DIR replaces the packages it has), "
+                         "add --records, split and write --out")
     args = ap.parse_args(argv)
     folder, out = Path(args.sdists), Path(args.out)
-    if args.readme_only:
-        from testbot.finetune.data import read_pairs
-
-        write_readme(out, json.loads((out / "sdists.json").read_text()), read_pairs(out / "train.jsonl"),
-                     read_pairs(out / "heldout.jsonl"))
-        return 0
     folder.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     names = [n for n in wanted_packages() if not args.only or n in args.only]
     sdists: dict[str, dict] = {}
     pairs: list[Pair] = []
     per_package: dict[str, dict] = {}
+    if args.combine:
+        by_package: dict[str, list[Pair]] = {}
+        for d in map(Path, args.combine):
+            meta = json.loads((d / "sdists.json").read_text())
+            got = read_pairs(d / "train.jsonl") + read_pairs(d / "heldout.jsonl")
+            for name, info in meta["packages"].items():
+                per_package[name] = info
+                if name in meta["sdists"]:
+                    sdists[name] = meta["sdists"][name]
+                by_package[name] = [p for p in got if p.package == name and p.source != "distilled"]
+        pairs = [p for ps in by_package.values() for p in ps]
+        names = []
     for name in names:
         path = find_sdist(folder, name)
         if path is None and args.download:
@@ -112,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         got = []
         for p in pairs_from_records(rec):
             top = p.module.split(".")[0]
-            owner = next((n for n in names if norm(n) == norm(top) or n.replace("python-", "") == top), top)
+            owner = next((n for n in wanted_packages() if norm(n) == norm(top) or n.replace("python-", "") == top), top)
             got.append(dataclasses.replace(p, package=owner))
-            per_package.setdefault(owner, {"status": "used", "pairs": {}})
-            per_package[owner].setdefault("pairs", {})
-            per_package[owner]["pairs"]["distilled"] = per_package[owner]["pairs"].get("distilled", 0) + 1
+            info = per_package.setdefault(owner, {"status": "used", "pairs": {}})
+            info["status"] = "used"
+            info.setdefault("pairs", {})["distilled"] = info["pairs"].get("distilled", 0) + 1
         pairs.extend(got)
     pairs = dedupe(pairs)
     train = [p for p in pairs if p.package not in HOLDOUT]
@@ -132,15 +141,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_readme(out: Path, meta: dict, train: list[Pair], held: list[Pair]) -> None:
     """README.md: counts per package and source, the held-out packages, what was dropped and why."""
+    def cell(text: str) -> str:
+        return " ".join(str(text).replace("|", "/").split())[:160]
+
     rows = []
     for name, info in sorted(meta["packages"].items()):
         split = "held out" if name in meta["holdout"] else "train"
         pairs = info.get("pairs", {})
         sdist = meta["sdists"].get(name, {}).get("file", "")
         if info.get("status") != "used":
-            rows.append(f"| {name} | {sdist} | dropped | | | | | {info.get('why', '')[:120]} |")
+            rows.append(f"| {name} | {sdist} | dropped | | | | | {cell(info.get('why', ''))} |")
             continue
-        top = ", ".join(f"{k} x{n}" for k, n in list(info.get("dropped", {}).items())[:3])
+        top = cell(", ".join(f"{k} x{n}" for k, n in list(info.get("dropped", {}).items())[:3]))
         rows.append(f"| {name} | {sdist} | {split} | {info.get('tests_passed', '')}/{info.get('tests_run', '')} | "
                     f"{pairs.get('mined', 0)} | {pairs.get('augmented', 0)} | {pairs.get('distilled', 0)} | {top} |")
     by = Counter((p.source) for p in train)

@@ -86,7 +86,8 @@ def package_files(root: Path) -> list[Path]:
         if any(p in SKIP_DIRS or p.startswith(".") or p in ("docs", "doc", "examples", "benchmarks", "scripts")
                for p in rel.parts[:-1]):
             continue
-        if len(rel.parts) == 1 and rel.name in ("setup.py", "conftest.py", "noxfile.py", "tasks.py", "fabfile.py"):
+        if len(rel.parts) == 1 and rel.name in ("setup.py", "conftest.py", "tests.py", "test.py", "noxfile.py",
+                                                "tasks.py", "fabfile.py"):
             continue
         if is_test_file(rel) or any(p in TEST_DIRS for p in rel.parts[:-1]):
             continue
@@ -98,6 +99,7 @@ def package_files(root: Path) -> list[Path]:
 
 def test_paths(root: Path) -> list[Path]:
     found = [root / d for d in TEST_DIRS if (root / d).is_dir()]
+    found += [root / f for f in ("tests.py", "test.py") if (root / f).is_file()]  # one file at the top
     if not found:  # tests inside the package (pkg/tests) or beside the code (test_x.py)
         found = sorted({p.parent for p in import_root_of(root).rglob("test_*.py")
                         if not any(part.startswith(".") for part in p.parts)})
@@ -109,7 +111,7 @@ def test_paths(root: Path) -> list[Path]:
 def _coveragerc(folder: Path, include: Path) -> Path:
     rc = folder / "coveragerc-mine"
     rc.write_text(f"[run]\nbranch = False\ndynamic_context = test_function\ninclude = {include}/*\n"
-                  "omit =\n    */tests/*\n    */test/*\n    */testing/*\n    */test_*.py\n    */conftest.py\n")
+                  "omit =\n    */tests/*\n    */test/*\n    */testing/*\n    */test_*.py\n    */tests.py\n    */conftest.py\n")
     return rc
 
 
@@ -410,7 +412,7 @@ def _test_files(tests: list[Path]) -> list[Path]:
         if path.is_file():
             files.append(path)
             continue
-        files.extend(p for p in sorted(path.rglob("*.py")) if p.name.startswith("test_") or p.name.endswith("_test.py"))
+        files.extend(p for p in sorted(path.rglob("*.py")) if p.name.startswith("test") or p.name.endswith("_test.py"))
     return files
 
 
