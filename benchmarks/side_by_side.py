@@ -48,6 +48,7 @@ TRACKS = ("modules", "humaneval")
 DEFAULT_BUDGET = 300  # seconds per module (modules track) and per problem (HumanEval track)
 DEFAULT_HE_BUDGET = 60
 MAX_TARGET_SECONDS = 180  # testbot's own default per target; never more than the module's budget
+EXTRA_PINS = ["python-dateutil==2.9.0.post0"]  # modules.yaml notes: pypara needs python-dateutil<3
 RERUNS = 3  # fresh-copy re-runs of the kept tests, each in a different shuffled order
 
 
@@ -148,8 +149,11 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
                                                        f"stderr: {run.stderr[-1000:]}")
         return out
     try:
-        python_tool = ensure_venv(args.work / "venvs", tool, [PYNGUIN if tool == "pynguin" else COVERUP] + deps,
-                                  constraints=pins if deps else [])
+        # The module's own dependencies, pinned where the yaml pins them, resolved together with the tool's
+        # (no constraints file: the tool's pins, e.g. Pynguin's, must win where the yaml says nothing).
+        pinned = {re.split(r"==", x)[0].lower().replace("_", "-"): x for x in pins}
+        wanted = [pinned.get(d.lower().replace("_", "-"), d) for d in deps]
+        python_tool = ensure_venv(args.work / "venvs", tool, [PYNGUIN if tool == "pynguin" else COVERUP] + wanted)
     except SystemExit as exc:
         return {"status": "error", "error": f"could not install {tool}: {exc}"}
     if tool == "pynguin":
@@ -197,7 +201,7 @@ def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) ->
     unknown = [m for m in ids if m not in specs]
     if unknown:
         raise SystemExit(f"unknown module ids: {unknown}; see {args.modules_yaml}")
-    pins = install_pins(data.get("install", ""))
+    pins = install_pins(data.get("install", "")) + EXTRA_PINS
     rows = []
     for mid in ids:
         spec = specs[mid]
@@ -308,7 +312,9 @@ def to_markdown(result: dict) -> str:
            f"Machine: {meta['machine']}. Model `{meta['model']}` (testbot, and CoverUp through `testbot serve`). "
            f"Budget {meta['budget']} s per module / {meta['he_budget']} s per HumanEval problem. Tools: "
            f"{', '.join(meta['tools'])}. Coverage: line+branch % of the module's file by the tests each tool left "
-           f"(coverage.py), import only = the baseline.", ""]
+           f"(coverage.py), import only = the baseline. Load average (1, 5, 15 min) at the start "
+           f"{meta.get('load_average_start')}, at the end {meta.get('load_average_end')}: on 2 cores, anything "
+           f"above ~1 means other work shared the CPU and the timings (and what fit in the budget) are not valid.", ""]
     for track, data in result["tracks"].items():
         tools = [t for t in (["reference"] if track == "humaneval" else []) + meta["tools"]]
         s = data["summary"]
@@ -419,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             "tracks": list(tracks), "mutation": args.mutation, "reruns": args.reruns,
             "versions": {"pynguin": PYNGUIN, "coverup": COVERUP, "mutmut": MUTMUT},
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "load_average_start": [round(x, 2) for x in os.getloadavg()],  # other work on the machine skews timings
             "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])}
     server = None
     if "coverup" in args.tools:
@@ -437,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server and not server.error:
             server.__exit__()
+    meta["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     name = meta["date"] + (f"-{args.label}" if args.label else "")
     paths = write_results(result, args.results, name)
     print(paths["md"].read_text())
