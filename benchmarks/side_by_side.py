@@ -37,7 +37,7 @@ import yaml
 from benchmarks import core, humaneval, peers
 from benchmarks.chart import coverage_chart
 from benchmarks.envs import (COVERUP, MUTMUT, PYNGUIN, ensure_venv, install_pins, run_measured, runner_requirements,
-                             tool_env, wheel_requirements)
+                             wheel_requirements)
 from benchmarks.mutation import mutation_score
 
 HERE = Path(__file__).resolve().parent
@@ -127,7 +127,7 @@ def testbot_details(report: dict, seconds: float) -> dict:
 
 
 def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.Namespace, python: Path,
-             budget: float, venvs: dict, server: peers.ModelServer | None, deps: list[str], pins: list[str]) -> dict:
+             budget: float, server: peers.ModelServer | None, deps: list[str], pins: list[str]) -> dict:
     """Run one tool in ``project`` (its own copy); the tests it left are in project/tests."""
     tests_dir = project / "tests"
     out: dict = {"status": "ok"}
@@ -217,7 +217,7 @@ def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) ->
         for tool in args.tools:
             project = copy_project(base, args.work / mid / tool)
             print(f"   {tool} ...", file=sys.stderr, flush=True)
-            result = run_tool(tool, project, [project / file_rel], args, python, args.budget, {}, server, deps, pins)
+            result = run_tool(tool, project, [project / file_rel], args, python, args.budget, server, deps, pins)
             tests = test_files(project / "tests")
             result["test_files"] = [str(t.relative_to(project)) for t in tests]
             result["after"] = core.measure_files(project, [project / file_rel], tests, python)[project / file_rel] \
@@ -253,7 +253,7 @@ def humaneval_track(args: argparse.Namespace, server: peers.ModelServer | None) 
             run = {"status": "ok"}
         else:
             run = run_tool(tool, project, files, args, python, args.budget * len(files) if tool == "testbot"
-                           else args.budget, {}, server, [], [])
+                           else args.budget, server, [], [])
         tests = test_files(project / "tests")
         after = core.measure_files(project, files, tests, python) if tests else {f: before_all[base / r]
                                                                                  for f, r in zip(files, rel_files)}
@@ -348,7 +348,6 @@ def to_markdown(result: dict) -> str:
                 rt = s[f"ratio_testbot_{p}"]
                 out.append(f"\nRatio testbot/{p}: median coverage {_s(rt['coverage'])}, median gain {_s(rt['gain'])} "
                            "(- : the peer gained nothing).")
-        runs = data.get("runs") or {t: r["tools"].get(t) for r in data["rows"] for t in tools}
         out += ["", "Runs:", "", "| run | tool | status | seconds | peak RSS MB | funnel (gen/parsed/passed/stable/"
                 "added/kept) | s/target p50 | p90 | tok/s | note |", "|---|---|---|---|---|---|---|---|---|---|"]
         items = ([(track, t, data["runs"][t]) for t in data["runs"]] if data.get("runs") else
