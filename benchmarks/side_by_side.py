@@ -49,6 +49,7 @@ DEFAULT_BUDGET = 300  # seconds per module (modules track) and per problem (Huma
 DEFAULT_HE_BUDGET = 60
 MAX_TARGET_SECONDS = 180  # testbot's own default per target; never more than the module's budget
 EXTRA_PINS = ["python-dateutil==2.9.0.post0"]  # modules.yaml notes: pypara needs python-dateutil<3
+KILL_SLACK = 180  # testbot is killed this long after budget + one target's budget: a kill loses its whole report
 RERUNS = 3  # fresh-copy re-runs of the kept tests, each in a different shuffled order
 
 
@@ -135,7 +136,7 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
         target = str(target_files[0]) if len(target_files) == 1 else str(target_files[0].parent)
         cmd = testbot_command(target, args, python, budget)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-        run = run_measured(cmd, cwd=project, env=env, timeout=budget + min(MAX_TARGET_SECONDS, args.budget) + 60,
+        run = run_measured(cmd, cwd=project, env=env, timeout=budget + min(MAX_TARGET_SECONDS, args.budget) + KILL_SLACK,
                            log=project.parent / (project.name + ".testbot.log"))
         out.update(command=cmd, seconds=run.seconds, peak_rss_mb=run.peak_rss_mb)
         try:
