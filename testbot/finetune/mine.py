@@ -21,6 +21,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,7 +112,8 @@ def test_paths(root: Path) -> list[Path]:
 def _coveragerc(folder: Path, include: Path) -> Path:
     rc = folder / "coveragerc-mine"
     rc.write_text(f"[run]\nbranch = False\ndynamic_context = test_function\ninclude = {include}/*\n"
-                  "omit =\n    */tests/*\n    */test/*\n    */testing/*\n    */test_*.py\n    */tests.py\n    */conftest.py\n")
+                  "omit =\n    */tests/*\n    */test/*\n    */testing/*\n    */test_*.py\n    */tests.py\n"
+                  "    */conftest.py\n")
     return rc
 
 
@@ -252,8 +254,6 @@ def _without_test(text: str, qual: str) -> str:
 def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds: float = SUITE_SECONDS,
          verify_seconds: float = VERIFY_SECONDS) -> MineResult:
     """Mine one project. Never raises for a broken suite: the reason lands in ``dropped``."""
-    import time
-
     from coverage import CoverageData
 
     from testbot import validate as v
@@ -325,7 +325,7 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
             for tid in per:
                 tests_on[tid] += 1
         # Each passing test: its focal function and its self-contained module.
-        chosen: list[tuple[str, str, Target, float, str, str]] = []  # (test file, qual, target, score, code, ex)
+        chosen: list[tuple[str, str, Target, float, str]] = []  # (test file, test qualname, target, score, code)
         texts: dict[str, str] = {}
         candidates_by_file: dict[str, dict[str, object]] = {}
         for key in sorted(passing):
@@ -360,7 +360,7 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
             if any(f.startswith(".") for f in _relative_imports(cand.code)):
                 result.dropped["relative import in the test file"] += 1
                 continue
-            chosen.append((path, qual, best[1], best[0], with_prefill_imports(cand.code, best[1]), ""))
+            chosen.append((path, qual, best[1], best[0], with_prefill_imports(cand.code, best[1])))
         # Too long for one completion: generation could never write it.
         fitting = []
         for item in chosen:
@@ -391,16 +391,17 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
         for items in per_fn.values():
             items.sort(key=lambda i: (-i[3], i[0], i[1]))
             result.dropped["over the per-function limit"] += max(0, len(items) - MAX_PER_FUNCTION)
-            for path, qual, target, s, code, _ in sorted(items[:MAX_PER_FUNCTION], key=lambda i: (i[0], i[1])):
+            for path, qual, target, s, code in sorted(items[:MAX_PER_FUNCTION], key=lambda i: (i[0], i[1])):
                 ctx = build_context(target, root)
                 example = _without_test(texts.get(path, ""), qual) if ctx.example_path == path else ctx.example_tests
                 ctx = dataclasses.replace(ctx, example_tests=_cut_tests(example, MAX_EXAMPLE_CHARS)
                                           if example.strip() else "",
                                           example_path=ctx.example_path if example.strip() else "")
                 prov = {**src.provenance, "test_file": path, "test_name": qual, "context_score": round(s, 4)}
-                result.pairs.append(Pair(pair_id(src.package, target.module, target.qualname, qual, "mined"),
-                                         "mined", src.package, target.module, target.qualname, target.source, code,
-                                         prov, context_fields(ctx)))
+                key = f"{path}::{qual}"  # one test name can live in two files
+                result.pairs.append(Pair(pair_id(src.package, target.module, target.qualname, key, "mined"), "mined",
+                                         src.package, target.module, target.qualname, target.source, code, prov,
+                                         context_fields(ctx)))
         result.pairs.sort(key=lambda p: (p.module, p.function, p.provenance["test_name"]))
     result.seconds = time.monotonic() - began
     return result
