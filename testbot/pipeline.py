@@ -28,6 +28,9 @@ from testbot.targets import Target
 from testbot import proc
 from testbot import validate as v
 
+# A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
+MIN_TOKENS = 64
+
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
 
 
@@ -47,6 +50,7 @@ class Pipeline:
         self.on_event = on_event or (lambda *a: None)
         self.cache = cache  # skips targets handled before (hook and --changed runs)
         self._deadline = math.inf  # the whole run's time budget (--budget)
+        self._decoded = (0, 0.0)  # (tokens, seconds) of the run's completions: the model's speed here
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
                                      memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
         self._baselines: dict[Path, Covered] = {}
@@ -154,6 +158,18 @@ class Pipeline:
         self._baselines[target.file] = covered
         return covered
 
+    def _token_cap(self, deadline: float) -> int:
+        """The completion length that still ends before ``deadline`` at the speed measured so far.
+
+        The speed counts prompt reading too (whole completion time), so the estimate errs short; before the
+        first completion it is unknown and ``max_tokens`` applies. A completion cut at the cap still yields
+        the tests it finished (extract keeps the longest prefix that parses).
+        """
+        done, spent = self._decoded
+        if not done or spent <= 0 or deadline == math.inf:
+            return self.s.max_tokens
+        return min(self.s.max_tokens, int((deadline - time.monotonic()) * done / spent))
+
     def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
         start = time.monotonic()
         deadline = min(start + self.s.target_seconds, self._deadline)
@@ -181,11 +197,10 @@ class Pipeline:
         completions = tokens = prompt_tokens = 0
         rounds = 0
         note = ""
-        step = 0.0  # the longest completion so far: one that would end past the deadline is not started
         for round_no in range(1 + self.s.repair_rounds):
             if round_no and kept and not _missing(meas, have):
                 break  # (checked first: a target that is done is not "out of time")
-            if round_no and time.monotonic() + step > deadline:
+            if round_no and self._token_cap(deadline) < MIN_TOKENS:
                 note = "time budget spent"
                 break
             rounds += 1
@@ -199,14 +214,16 @@ class Pipeline:
             for i in range(self.s.samples):
                 if i and not _missing(meas, _union(have, round_outcomes, meas)):
                     break
-                if i and time.monotonic() + step > deadline:
+                cap = self._token_cap(deadline)
+                if (i or round_no) and cap < MIN_TOKENS:
                     note = "time budget spent"
                     break
                 began = time.monotonic()
                 completion = self.backend.complete(
                     prompt, seed=self.s.seed + round_no * self.s.samples + i, temperature=self.s.temperature,
-                    top_p=self.s.top_p, max_tokens=self.s.max_tokens, stop=STOP)
-                step = max(step, time.monotonic() - began)
+                    top_p=self.s.top_p, max_tokens=max(cap, MIN_TOKENS), stop=STOP)
+                done, spent = self._decoded
+                self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
                 completions += 1
                 tokens += completion.tokens
                 ex = split_tests(completion.text, target_id=target.id, protected=protected, round=round_no,
