@@ -139,6 +139,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+NOTES = """
+## Notes on this build (2026-11-22, 2 shared CPU cores)
+
+- Distilled pairs: `distill-records.jsonl` is the `--record` file of one run of the default model
+  (Qwen2.5-Coder-1.5B Q4_K_M) on toolz's `dicttoolz.py` with toolz's own tests removed (so every function
+  has something to cover): `testbot generate toolz/dicttoolz.py toolz/itertoolz.py --record ... --dry-run
+  --budget 870 --max-targets 15 --samples 1 --repair-rounds 1 --target-seconds 80 --max-tokens 320
+  --threads 1`. 13 targets were worked on in 902 s (the machine was shared with a training run); 9 tests
+  were kept, one each for merge, merge_with, valmap, itemmap, valfilter, keyfilter, assoc, dissoc, assoc_in.
+  With `--threads 2` on the loaded machine a single completion took over 5 minutes (llama.cpp's threads
+  wait on each other); `--threads 1` made it ~1.5 min per target.
+- The mined counts in the table are before de-duplication: 4 toolz tests share a name and a focal function
+  with another test in a different file and had the same pair id in this build (fixed since: the id now
+  names the test file), so train.jsonl holds 110 of toolz's 114 mined pairs.
+- Dropped packages, in short: no tests in the sdist (colorama, docopt, jsonpointer's tests.py was not
+  looked for in this build, sortedcontainers, tomli); suite longer than 300 s under coverage (click,
+  packaging, pyparsing; the file-by-file fallback was added after this build); no test survives being cut
+  out of its folder (tabulate: `from common import ...`; markupsafe and cachetools: conftest fixtures,
+  mixin test classes); tests that need a C extension or other setup (wcwidth asserts its C extension is
+  built unless WCWIDTH_PYTHON=1; iso8601 needs pytz and imports relatively); unittest-style or generated
+  tests that split_tests cannot cut out (idna); pluggy 0.6.0's source shadows the pluggy pytest itself
+  imports; bidict's sdist did not build its metadata (pip download failed).
+- Test dependency installed: `text-unidecode==1.3` (python-slugify's only dependency, pure Python).
+  Nothing else was installed for any package.
+"""
+
+
 def write_readme(out: Path, meta: dict, train: list[Pair], held: list[Pair]) -> None:
     """README.md: counts per package and source, the held-out packages, what was dropped and why."""
     def cell(text: str) -> str:
@@ -174,7 +201,7 @@ Packages of ../shared/bench/modules.yaml are never used.
 
 | package | sdist | split | tests passed/run | mined | augmented | distilled | most common drops |
 |---|---|---|---|---|---|---|---|
-""" + "\n".join(rows) + "\n"
+""" + "\n".join(rows) + "\n" + NOTES
     (out / "README.md").write_text(text)
 
 
