@@ -94,7 +94,7 @@ class ModelServer:
 
     def __enter__(self) -> ModelServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log, "wb")
+        self._log = open(self.log, "ab")
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -108,6 +108,12 @@ class ModelServer:
                 time.sleep(1)
         self.__exit__()
         raise RuntimeError(f"model server did not answer in 300 s: {self.log.read_text()[-2000:]}")
+
+    def restart(self) -> None:
+        """Stop and start again on the same port. A client killed at its limit (CoverUp) leaves its last
+        completion generating in the server, which would steal the CPU from whatever runs next."""
+        self.__exit__()
+        self.__enter__()
 
     def __exit__(self, *_: object) -> None:
         if self.proc and self.proc.poll() is None:

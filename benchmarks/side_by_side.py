@@ -181,6 +181,10 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
     package_dir = target_files[0].parent
     run = peers.run_coverup(python_tool, project, package_dir, target_files, budget * len(target_files),
                             server.base_url, server.model_name, tests_dir)
+    try:
+        server.restart()  # nothing of CoverUp's may go on generating while the next tool runs
+    except RuntimeError as exc:
+        server.error = str(exc)
     out.update(command=run.command, seconds=run.run.seconds, peak_rss_mb=run.run.peak_rss_mb)
     if run.run.timed_out:
         out["status"] = "killed at limit"
