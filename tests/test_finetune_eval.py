@@ -8,25 +8,11 @@ import tarfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from conftest import fenced
+from conftest import SOURCE, fenced
 from testbot.cli import main
 from testbot.finetune.data import Pair, write_pairs
 from testbot.finetune.evaluate import ModelSpec, select_targets
 
-CORE = '''\
-def classify(n):
-    if n < 0:
-        return "negative"
-    if n == 0:
-        return "zero"
-    return "positive"
-
-
-def clamp(x, lo, hi):
-    if lo > hi:
-        raise ValueError("lo must not exceed hi")
-    return max(lo, min(x, hi))
-'''
 
 GOOD = {
     "classify": [fenced("from tinypkg.core import classify\n\ndef test_signs():\n    assert classify(-1) == 'negative'\n"
@@ -41,7 +27,7 @@ def _sdist(folder: Path) -> Path:
     src = folder / "build" / "tinypkg-0.1"
     (src / "src" / "tinypkg").mkdir(parents=True)
     (src / "src" / "tinypkg" / "__init__.py").write_text("")
-    (src / "src" / "tinypkg" / "core.py").write_text(CORE)
+    (src / "src" / "tinypkg" / "core.py").write_text(SOURCE)
     (src / "tests").mkdir()
     (src / "tests" / "test_core.py").write_text("def test_nothing():\n    pass\n")
     path = folder / "sdists" / "tinypkg-0.1.tar.gz"
