@@ -50,6 +50,8 @@ class Pipeline:
         self.on_event = on_event or (lambda *a: None)
         self.cache = cache  # skips targets handled before (hook and --changed runs)
         self._deadline = math.inf  # the whole run's time budget (--budget)
+        self._targets_left = 1  # targets not yet started, this one included: each gets a share of the budget
+        self._shared: set[str] = set()  # targets whose time was cut to their share of the budget
         self._decoded = (0, 0.0)  # (tokens, seconds) of the run's completions: the model's speed here
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
                                      memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
@@ -103,7 +105,8 @@ class Pipeline:
                 for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
-                for target in todo:
+                for n, target in enumerate(todo):
+                    self._targets_left = len(todo) - n
                     if time.monotonic() >= self._deadline:
                         by_id[target.id] = self._skipped(target, f"skipped: time budget ({self.s.budget:g} s) spent")
                         self.on_event("done", target, by_id[target.id])
@@ -136,7 +139,7 @@ class Pipeline:
         cut_short = time.monotonic() >= self._deadline  # a target cut by --budget gets its full turn next time
         for target in done:
             r = by_id[target.id]
-            if r.note.startswith("skipped") or (cut_short and r.note == "time budget spent"):
+            if r.note.startswith("skipped") or (r.note == "time budget spent" and (cut_short or target.id in self._shared)):
                 continue
             if r.kept and destination_for(target, self.root, self.s.tests_dir) in failed:
                 continue
@@ -173,6 +176,14 @@ class Pipeline:
     def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
         start = time.monotonic()
         deadline = min(start + self.s.target_seconds, self._deadline)
+        if self._deadline != math.inf and self._targets_left > 1:
+            # Under --budget each target gets a fair share of the time left, breadth first: a module's first test
+            # for each function gains more than a fourth sample for one. Time a target leaves (already covered,
+            # done early) flows to the ones after it.
+            share = start + (self._deadline - start) / self._targets_left
+            if share < deadline:
+                deadline = share
+                self._shared.add(target.id)  # cut to a share: not cached as done, it gets a full turn next time
         try:
             text = target.file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:  # deleted or changed while testbot ran
