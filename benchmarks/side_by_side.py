@@ -326,6 +326,11 @@ def to_markdown(result: dict) -> str:
            f"above ~1 means other work shared the CPU and the timings (and what fit in the budget) are not valid.", ""]
     if meta.get("recomputed"):
         out += [f"Recomputed: {meta['recomputed']}.", ""]
+    if meta.get("merged_from"):
+        out += ["Merged from runs taken apart (`python -m benchmarks --merge`):", ""]
+        out += [f"- `{m['file']}` ({m['date']}, load average {m.get('load_average_start')} -> "
+                f"{m.get('load_average_end')}): `{m.get('command')}`" for m in meta["merged_from"]]
+        out += [""]
     for track, data in result["tracks"].items():
         tools = [t for t in (["reference"] if track == "humaneval" else []) + meta["tools"]]
         s = data["summary"]
@@ -399,6 +404,50 @@ def write_results(result: dict, results_dir: Path, name: str) -> dict[str, Path]
     return {**paths, **{f"png-{k}": v for k, v in charts.items()}}
 
 
+# ---------------------------------------------------------------- merging runs
+
+def merge_results(parts: list[dict], sources: list[str]) -> dict:
+    """One result from runs taken apart (the full run does not fit one sitting): rows joined per track.
+
+    The runs must share machine, model, budgets, seed and re-runs, or their numbers would not compare. A
+    module's tools may come from different parts; a tool run twice on a module keeps its last run. HumanEval runs are one batch per tool; each part's batch keeps its own line.
+    """
+    keys = ("model", "budget", "he_budget", "samples", "seed", "reruns", "mutation", "machine")
+    first = parts[0]["meta"]
+    for part, src in zip(parts[1:], sources[1:]):
+        differ = [k for k in keys if part["meta"].get(k) != first.get(k)]
+        if differ:
+            raise SystemExit(f"cannot merge {src} with {sources[0]}: they differ in {', '.join(differ)}")
+    tools = list(dict.fromkeys(t for part in parts for t in part["meta"]["tools"]))
+    meta = {**first, "tools": tools, "date": max(p["meta"]["date"] for p in parts),
+            "tracks": list(dict.fromkeys(t for p in parts for t in p["tracks"])),
+            "merged_from": [{"file": src, "command": p["meta"].get("command"), "date": p["meta"]["date"],
+                             "load_average_start": p["meta"].get("load_average_start"),
+                             "load_average_end": p["meta"].get("load_average_end")} for p, src in zip(parts, sources)],
+            "command": " ; ".join(str(p["meta"].get("command")) for p in parts)}
+    meta["load_average_start"] = max((p["meta"].get("load_average_start") or [0]) for p in parts)
+    meta["load_average_end"] = max((p["meta"].get("load_average_end") or [0]) for p in parts)
+    tracks: dict = {}
+    for track in meta["tracks"]:
+        rows: dict[str, dict] = {}
+        runs: dict[str, dict] = {}
+        for part, src in zip(parts, sources):
+            data = part["tracks"].get(track)
+            if not data:
+                continue
+            for row in data["rows"]:  # a module's tools may come from different parts
+                have = rows.setdefault(row["id"], {**row, "tools": {}})
+                have["tools"].update(row["tools"])
+            for tool, run in (data.get("runs") or {}).items():
+                runs[f"{tool} ({Path(src).stem})"] = run
+        merged = {"rows": list(rows.values()),
+                  "summary": summarize(list(rows.values()), (["reference"] if track == "humaneval" else []) + tools)}
+        if runs:
+            merged["runs"] = runs
+        tracks[track] = merged
+    return {"meta": meta, "tracks": tracks}
+
+
 # ---------------------------------------------------------------- CLI
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -423,12 +472,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=HERE / ".work", help="scratch folder (venvs, wheels, projects)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="where results are written")
     p.add_argument("--label", default="", help="result name suffix: <date>-<label>")
+    p.add_argument("--merge", nargs="+", type=Path, default=None, metavar="JSON",
+                   help="run nothing: join result files of runs taken apart (same model, budgets and seed) into one")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work = args.work.resolve()
+    if args.merge:
+        parts = [json.loads(f.read_text()) for f in args.merge]
+        result = merge_results(parts, [str(f) for f in args.merge])
+        name = result["meta"]["date"] + (f"-{args.label}" if args.label else "-merged")
+        paths = write_results(result, args.results, name)
+        print(paths["md"].read_text())
+        print("written: " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+        return 0
     tracks = TRACKS if args.track == "both" else (args.track,)
     meta = {"schema": 1, "date": dt.date.today().isoformat(), "model": args.model, "budget": args.budget,
             "he_budget": args.he_budget, "samples": args.samples, "seed": args.seed, "tools": list(args.tools),

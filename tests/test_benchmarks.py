@@ -113,3 +113,34 @@ def test_humaneval_problems_and_reference_tests(tmp_path):
 @pytest.mark.skipif(not SHARED_YAML.exists(), reason="../shared is not checked out (CI clones only the repo)")
 def test_repo_copy_of_modules_yaml_matches_shared():
     assert side_by_side.MODULES_YAML.read_text() == SHARED_YAML.read_text()
+
+
+def _part(ids: list[str], tool: str, pct: float, budget: float = 120) -> dict:
+    cell = {"line_branch_pct": pct, "line_pct": pct, "branch_pct": pct}
+    rows = [{"id": i, "before": {"line_branch_pct": 10.0}, "tools": {tool: {"after": cell, "gain_pct_points": pct - 10}}}
+            for i in ids]
+    meta = {"schema": 1, "date": "2026-11-22", "model": "default", "budget": budget, "he_budget": 30, "samples": 4,
+            "seed": 0, "reruns": 3, "mutation": True, "tools": [tool], "tracks": ["modules"], "command": f"run {ids}",
+            "machine": "x86_64, 2 cores, Python 3.11.7"}
+    return {"meta": meta, "tracks": {"modules": {"rows": rows, "summary": side_by_side.summarize(rows, [tool])}}}
+
+
+def test_runs_taken_apart_merge_into_one_result(tmp_path):
+    files = []
+    for n, part in enumerate([_part(["a", "b"], "testbot", 40.0), _part(["c"], "testbot", 70.0),
+                              _part(["a", "b", "c"], "pynguin", 60.0)]):
+        files.append(tmp_path / f"part{n}.json")
+        files[-1].write_text(json.dumps(part))
+    assert side_by_side.main(["--merge", *map(str, files), "--results", str(tmp_path / "out"), "--label", "full"]) == 0
+    data = json.loads((tmp_path / "out" / "2026-11-22-full.json").read_text())
+    assert data["meta"]["tools"] == ["testbot", "pynguin"] and len(data["meta"]["merged_from"]) == 3
+    rows = data["tracks"]["modules"]["rows"]
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    assert all(set(r["tools"]) == {"testbot", "pynguin"} for r in rows)
+    summary = data["tracks"]["modules"]["summary"]
+    assert summary["testbot"]["median_line_branch_pct"] == 40.0 and summary["pynguin"]["median_line_branch_pct"] == 60.0
+    assert "part2.json" in (tmp_path / "out" / "2026-11-22-full.md").read_text()
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(_part(["d"], "testbot", 50.0, budget=300)))
+    with pytest.raises(SystemExit, match="differ in budget"):
+        side_by_side.main(["--merge", str(files[0]), str(other), "--results", str(tmp_path / "out")])
