@@ -47,6 +47,7 @@ class Settings:
     max_targets: int = 0  # at most this many targets get work (0: all); the rest are skipped and named
     cache: bool = True  # --changed and hook runs skip functions handled before with the same settings
     commit: bool = False  # commit the written tests as a commit of their own
+    group: bool = False  # first one prompt per file for all its functions (a short test or two each), then per function
     record: str = ""  # append a JSONL record (prompt, prefill, kept test) per kept test: distillation data
 
 
@@ -84,6 +85,8 @@ HELP: dict[str, str] = {
     "max_targets": "work on at most this many targets (0: all); the others are skipped and named",
     "cache": "with --changed and in hooks, skip functions already handled with the same source and settings",
     "commit": "commit the tests written as a separate commit (only testbot's files)",
+    "group": "first one prompt per file for all its functions that need tests (a short test or two each), then "
+             "each function's own rounds for what is still missing: cheaper per function under a tight --budget",
     "record": "append one JSONL record per kept test to this file: the target, the exact prompt and prefill, and "
               "the test (training data for testbot finetune --mine)",
 }

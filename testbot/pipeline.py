@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from testbot.generate import STOP, Backend, load_backend
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, existing_tests_for
 from testbot.measure import Covered, Gain, Measurable, gain, greedy_keep, measurable, read_covered
-from testbot.prompt import Feedback, build_prompt
+from testbot.prompt import Feedback, build_group_prompt, build_prompt
 from testbot.report import CandidateResult, Funnel, Report, TargetReport
 from testbot.targets import Target
 from testbot import proc
@@ -41,6 +42,18 @@ class _Outcome:
     covered: Covered
 
 
+@dataclass
+class _Pre:
+    """What a file's group prompt (``--group``) did for one of its targets, before the target's own turn."""
+
+    outcomes: list[_Outcome]
+    kept: list[_Outcome]
+    funnel: Funnel
+    completions: int = 0
+    tokens: int = 0
+    prompt_tokens: int = 0
+
+
 class Pipeline:
     def __init__(self, root: Path, settings: Settings, backend: Backend | None = None,
                  on_event: Event | None = None, cache: Cache | None = None) -> None:
@@ -52,6 +65,8 @@ class Pipeline:
         self._deadline = math.inf  # the whole run's time budget (--budget)
         self._targets_left = 1  # targets not yet started, this one included: each gets a share of the budget
         self._shared: set[str] = set()  # targets whose time was cut to their share of the budget
+        self._pre: dict[str, _Pre] = {}  # target id -> what the file's group prompt (--group) did for it
+        self._group_cover: dict[Path, Covered] = {}  # file -> what the tests kept from its group prompt run
         self._decoded = (0, 0.0)  # (tokens, seconds) of the run's completions: the model's speed here
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
                                      memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
@@ -105,6 +120,8 @@ class Pipeline:
                 for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
+                if self.s.group:
+                    self._group_phase(ws, todo)
                 for n, target in enumerate(todo):
                     self._targets_left = len(todo) - n
                     if time.monotonic() >= self._deadline:
@@ -161,17 +178,106 @@ class Pipeline:
         self._baselines[target.file] = covered
         return covered
 
-    def _token_cap(self, deadline: float) -> int:
+    def _token_cap(self, deadline: float, limit: int = 0) -> int:
         """The completion length that still ends before ``deadline`` at the speed measured so far.
 
         The speed counts prompt reading too (whole completion time), so the estimate errs short; before the
         first completion it is unknown and ``max_tokens`` applies. A completion cut at the cap still yields
         the tests it finished (extract keeps the longest prefix that parses).
         """
+        limit = limit or self.s.max_tokens
         done, spent = self._decoded
         if not done or spent <= 0 or deadline == math.inf:
-            return self.s.max_tokens
-        return min(self.s.max_tokens, int((deadline - time.monotonic()) * done / spent))
+            return limit
+        return min(limit, int((deadline - time.monotonic()) * done / spent))
+
+    def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
+        """``--group``: one prompt per file for its functions still missing coverage, one short test or two each.
+
+        Each test is validated alone, like any candidate, and belongs to the function it adds most coverage
+        to (or names). What a function still misses afterwards gets its own rounds, told which tests exist.
+        Half the time left goes to group prompts, shared between the files.
+        """
+        by_file: dict[Path, list[Target]] = {}
+        for t in todo:
+            by_file.setdefault(t.file, []).append(t)
+        files = [(f, ts) for f, ts in by_file.items() if len(ts) >= 2]
+        for n, (file, targets) in enumerate(files):
+            now = time.monotonic()
+            if now >= self._deadline:
+                return
+            deadline = now + (self._deadline - now) / 2 / (len(files) - n) if self._deadline != math.inf else math.inf
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            open_: dict[str, tuple[Target, Measurable, Covered]] = {}
+            for t in targets:
+                if t.is_async:
+                    continue
+                meas = measurable(t, text)
+                base = self._baseline(ws, t)
+                have = Covered(base.lines & meas.lines, base.arcs & meas.branches)
+                if _missing(meas, have):
+                    open_[t.id] = (t, meas, have)
+            if len(open_) < 2:
+                continue
+            ctxs = [build_context(t, self.root, self.s.tests_dir) for t, _, _ in open_.values()]
+            prompt, chosen = build_group_prompt(ctxs, budget=self.s.prompt_tokens, count=self.backend.count_tokens)
+            if len(chosen) < 2:
+                continue
+            group = [open_[c.target.id] for c in chosen]
+            limit = min(1024, max(self.s.max_tokens, 160 * len(group)))
+            began = time.monotonic()
+            completion = self.backend.complete(prompt, seed=self.s.seed, temperature=self.s.temperature,
+                                               top_p=self.s.top_p, max_tokens=max(self._token_cap(deadline, limit),
+                                                                                  MIN_TOKENS), stop=STOP)
+            done, spent = self._decoded
+            self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
+            first = group[0][0]
+            pres = {t.id: _Pre([], [], Funnel()) for t, _, _ in group}
+            pres[first.id].completions, pres[first.id].tokens = 1, completion.tokens
+            pres[first.id].prompt_tokens = prompt.tokens
+            ex = split_tests(completion.text, target_id=first.id, protected={t.qualname.split(".")[0] for t, _, _ in group},
+                             round=-1, sample=0, mean_logprob=completion.mean_logprob, module=first.module,
+                             module_names=top_level_names(text))
+            if ex.error:
+                pres[first.id].funnel = Funnel(generated=1)
+                pres[first.id].outcomes.append(_Outcome(
+                    _empty_candidate(first, -1, 0, completion.mean_logprob),
+                    CandidateResult("group completion", -1, 0, completion.mean_logprob, v.SYNTAX_ERROR, ex.error, False),
+                    Covered()))
+            folder = destination_for(first, self.root, self.s.tests_dir).parent
+            outcomes = self._validate_all(ws, first, list(ex.candidates), folder) if not ex.error else []
+            for o in outcomes:  # each test belongs to the function it adds most to, else the one it names
+                gains = [gain(o.covered, have, meas).size if o.result.stable else 0 for _, meas, have in group]
+                if max(gains, default=0) > 0:
+                    owner = group[gains.index(max(gains))][0]
+                else:
+                    owner = next((t for t, _, _ in group
+                                  if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)), first)
+                o = _Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result, o.covered)
+                pres[owner.id].outcomes.append(o)
+                pres[owner.id].funnel = pres[owner.id].funnel + Funnel(generated=1, parsed=1)
+            cover = Covered()
+            for t, meas, have in group:
+                pre = pres[t.id]
+                stable = [o for o in pre.outcomes if o.result.stable]
+                gains_t = [gain(o.covered, have, meas) for o in stable]
+                chosen_i = set(greedy_keep(gains_t))
+                pre.funnel = pre.funnel + Funnel(passed=sum(1 for o in pre.outcomes if o.result.outcome == v.PASSED),
+                                                 stable=len(stable), added_coverage=sum(1 for g in gains_t if g))
+                for i, o in enumerate(stable):
+                    g = gains_t[i]
+                    res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
+                                             "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen_i})
+                    new = _Outcome(o.candidate, res, o.covered)
+                    pre.outcomes[pre.outcomes.index(o)] = new
+                    if i in chosen_i:
+                        pre.kept.append(new)
+                        cover = cover | o.covered
+                self._pre[t.id] = pre
+            self._group_cover[file] = self._group_cover.get(file, Covered()) | cover
 
     def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
         start = time.monotonic()
@@ -200,15 +306,22 @@ class Pipeline:
         folder = destination_for(target, self.root, self.s.tests_dir).parent
         protected = {target.qualname.split(".")[0]}
         module_names = top_level_names(text)
-        outcomes: list[_Outcome] = []
-        kept: list[_Outcome] = []
-        funnel = Funnel()
-        feedback: Feedback | None = None
+        pre = self._pre.pop(target.id, None) or _Pre([], [], Funnel())
+        outcomes: list[_Outcome] = list(pre.outcomes)
+        kept: list[_Outcome] = list(pre.kept)
+        funnel = pre.funnel
+        for o in kept:
+            have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
+        group = self._group_cover.get(target.file)
+        if group:  # tests kept for the file's other functions may run this one too
+            have = have | Covered(group.lines & meas.lines, group.arcs & meas.branches)
+        # After a group prompt, the target's own rounds are told what exists and what is still missing.
+        feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept else None
         prompts: dict[int, object] = {}  # round -> its prompt, for --record
-        completions = tokens = prompt_tokens = 0
+        completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens
         rounds = 0
-        note = ""
-        for round_no in range(1 + self.s.repair_rounds):
+        note = "" if _missing(meas, have) else "covered by the file's group prompt"
+        for round_no in range(1 + self.s.repair_rounds if _missing(meas, have) else 0):
             if round_no and kept and not _missing(meas, have):
                 break  # (checked first: a target that is done is not "out of time")
             if round_no and self._token_cap(deadline) < MIN_TOKENS:
@@ -275,7 +388,7 @@ class Pipeline:
             self._baselines[target.file] = self._baselines[target.file] | o.covered
         model = self.model_name()
         if self.s.record and kept:  # also with --dry-run: the tests were verified all the same
-            _record(Path(self.s.record), target, ctx, prompts, kept, model)
+            _record(Path(self.s.record), target, ctx, prompts, [o for o in kept if o.candidate.round in prompts], model)
         kept_items = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
                            target.id, model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))

@@ -183,3 +183,60 @@ def build_prompt(
         user = assemble(required + [text for _, text in sections] + repair + [rules])
     prefill = f"```python\nimport pytest\n\n{ctx.import_line}\n"
     return Prompt(t.id, round, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill), tuple(dropped))
+
+
+def build_group_prompt(
+    ctxs: Sequence[Context],
+    *,
+    budget: int = 1500,
+    count: Callable[[str], int] = estimate_tokens,
+) -> tuple[Prompt, tuple[Context, ...]]:
+    """One prompt for several functions of one file: a short test or two for each (``--group``).
+
+    Reading a prompt costs about as much as writing a fifth of it on a CPU, and the import, rules and
+    framing are the same for every function of a file: one prompt for all of them buys each function its
+    first test for a fraction of the time. Functions whose code does not fit the budget are left out (they
+    get their own prompt afterwards). Returns the prompt and the contexts it covers, in order.
+    """
+    first = ctxs[0].target
+    rules = (
+        "## Rules\n"
+        "- For each function above write one or two short test functions named test_<function>_..., each "
+        "checking one behaviour with plain assert.\n"
+        "- Only assert values you are sure of: work them out step by step from the code above.\n"
+        "- No network, no sleeping; write files only under pytest's tmp_path.\n"
+        "- Answer with one ```python code block and nothing else."
+    )
+    chosen: list[Context] = []
+    tops: list[str] = []
+    for ctx in ctxs:
+        top = ctx.target.qualname.split(".")[0]
+        names = tops + ([top] if top not in tops else [])
+        trial = [*chosen, ctx]
+        user = _group_user(trial, first, names, rules)
+        if chosen and count(SYSTEM) + count(user) > budget:
+            continue
+        chosen, tops = trial, names
+    user = _group_user(chosen, first, tops, rules)
+    imports = f"from {first.module} import {', '.join(tops)}" if first.module else chosen[0].import_line
+    prefill = f"```python\nimport pytest\n\n{imports}\n"
+    key = f"{first.rel}::*group*"
+    return (Prompt(key, 0, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill)), tuple(chosen))
+
+
+def _group_user(ctxs: Sequence[Context], first, tops: Sequence[str], rules: str) -> str:
+    what = ", ".join(f"`{c.target.qualname}`" for c in ctxs)
+    imports = f"from {first.module} import {', '.join(tops)}" if first.module else ctxs[0].import_line
+    parts = [f"Write pytest unit tests for these functions from module `{first.module}` (file {first.rel}): {what}."]
+    for c in ctxs:
+        t = c.target
+        hint = ""
+        if t.name in DUNDER_HINTS and t.class_name:
+            hint = f" ({DUNDER_HINTS[t.name].format(cls=t.class_name.split('.')[-1])})"
+        parts.append(f"## `{t.qualname}`{hint}\n" + _fence(t.source))
+    parts.append("## Import them like this\n" + _fence(imports) + "\nNever copy, paste or redefine any code from the "
+                 "module in the test file: the tests must run the real code.")
+    if ctxs[0].module_imports:
+        parts.append("## The module imports\n" + _fence(ctxs[0].module_imports))
+    parts.append(rules)
+    return "\n\n".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -41,3 +42,39 @@ def test_a_budget_is_shared_between_targets_breadth_first(project):
     assert [t["target"] for t in targets] == ["pkg/m.py::classify", "pkg/m.py::clamp"]
     assert all(1 <= t["completions"] < 3 and t["kept"] for t in targets), targets
     assert targets[0]["note"] == "time budget spent"
+
+
+def test_group_prompt_writes_first_tests_for_a_whole_file_then_targets_fill_the_gaps(project):
+    """--group: one prompt for the file's functions; each test goes to the function it covers; what is still
+    missing gets the function's own round, which is told which tests exist."""
+    from conftest import fenced
+
+    from testbot.backends.fake import FakeBackend
+    from testbot.targets import find_targets
+
+    group = fenced(
+        "from pkg.m import classify, clamp\n\n\n"
+        "def test_classify_negative():\n    assert classify(-1) == 'negative'\n\n\n"
+        "def test_classify_zero():\n    assert classify(0) == 'zero'\n\n\n"
+        "def test_classify_positive():\n    assert classify(1) == 'positive'\n\n\n"
+        "def test_clamp_inside():\n    assert clamp(5, 0, 10) == 5\n\n\n"
+        "def test_clamp_wrong():\n    assert clamp(5, 0, 10) == 6\n")
+    raises = fenced("from pkg.m import clamp\n\n\ndef test_clamp_bad_bounds():\n"
+                    "    with pytest.raises(ValueError):\n        clamp(1, 5, 0)\n")
+    backend = FakeBackend({"*group*": [group], "clamp": [raises]})
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=backend).run(targets)
+    by_id = {t.target: t for t in report.targets}
+    classify, clamp = by_id["pkg/m.py::classify"], by_id["pkg/m.py::clamp"]
+    assert [p.key for p in backend.prompts] == ["pkg/m.py::*group*", "pkg/m.py::clamp"]
+    first = backend.prompts[0]
+    assert "`classify`" in first.user and "`clamp`" in first.user and "def classify" in first.user
+    assert "from pkg.m import classify, clamp" in first.prefill
+    assert set(classify.kept) == {"test_classify_negative", "test_classify_zero", "test_classify_positive"}
+    assert classify.note == "covered by the file's group prompt" and classify.completions == 1
+    assert classify.gain_lines == classify.lines_total and classify.gain_branches == classify.branches_total
+    assert set(clamp.kept) == {"test_clamp_inside", "test_clamp_bad_bounds"} and clamp.completions == 1
+    assert "test_clamp_wrong" in [c.name for c in clamp.candidates]  # the failing one is clamp's
+    assert "Tests already written" in backend.prompts[1].user and "test_clamp_inside" in backend.prompts[1].user
+    assert report.funnel.kept == 5 and report.funnel.generated == 6
