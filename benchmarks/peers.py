@@ -82,8 +82,11 @@ def free_port() -> int:
 class ModelServer:
     """``testbot serve`` on 127.0.0.1 for the benchmark's lifetime (a context manager)."""
 
-    def __init__(self, model: str, log: Path, context_tokens: int = COVERUP_CONTEXT_TOKENS) -> None:
+    def __init__(self, model: str, log: Path, context_tokens: int = COVERUP_CONTEXT_TOKENS,
+                 env: dict[str, str] | None = None, wait_seconds: float = 300) -> None:
         self.port = free_port()
+        self.env = env  # None: this process's environment
+        self.wait_seconds = wait_seconds
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.cmd = [sys.executable, "-m", "testbot", "serve", "--model", model, "--host", "127.0.0.1", "--port",
                     str(self.port), "--context-tokens", str(context_tokens), "--no-logprobs"]
@@ -95,8 +98,9 @@ class ModelServer:
     def __enter__(self) -> ModelServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 300
+        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=self.env)
+        deadline = time.monotonic() + self.wait_seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"model server exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
@@ -107,7 +111,7 @@ class ModelServer:
             except OSError:
                 time.sleep(1)
         self.__exit__()
-        raise RuntimeError(f"model server did not answer in 300 s: {self.log.read_text()[-2000:]}")
+        raise RuntimeError(f"model server did not answer in {self.wait_seconds:g} s: {self.log.read_text()[-2000:]}")
 
     def restart(self) -> None:
         """Stop and start again on the same port. A client killed at its limit (CoverUp) leaves its last

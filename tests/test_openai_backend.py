@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import testbot
+from benchmarks.peers import free_port
 from conftest import Project, run_cli
 from testbot.backends.openai_compat import OpenAICompatBackend, chatml
 from testbot.errors import EXIT_ENVIRONMENT, EnvironmentProblem
@@ -234,14 +231,8 @@ def test_count_tokens_asks_the_server_or_estimates(stub) -> None:
     assert plain.count_tokens("x" * 400) == estimate_tokens("x" * 400)  # the same estimate the prompt builder uses
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_server_that_is_not_running_is_named(project: Project) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(EnvironmentProblem, match=rf"cannot reach {url}/models: .*is the server running\?"):
         OpenAICompatBackend(url, retries=1, backoff=0.01)
     run = project.generate("pkg/m.py::classify", "--model", url, "--samples", "1")
@@ -257,34 +248,15 @@ SMALL = "smollm2-135m-instruct-q4_1"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """``testbot serve --model small`` on a free loopback port, for this module; always stopped."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    from benchmarks.peers import ModelServer  # the benchmark's own server runner
+
     env = {**os.environ, "PYTHONPATH": str(Path(testbot.__file__).parents[1])}
     env.pop("TESTBOT_OPENAI_API_KEY", None)
-    with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "testbot", "serve", "--model", "small", "--port", str(port),
-                                   "--context-tokens", "2048"], stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/models", timeout=2) as response:
-                    models = json.load(response)
-                break
-            except OSError:
-                assert server.poll() is None, f"testbot serve exited: {log.read_text()}"
-                assert time.monotonic() < deadline, f"testbot serve did not answer in 120 s: {log.read_text()}"
-                time.sleep(0.3)
-        assert [m["id"] for m in models["data"]] == [SMALL]
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    server = ModelServer("small", tmp_path_factory.mktemp("serve") / "serve.log", context_tokens=2048, env=env,
+                         wait_seconds=120)
+    with server:
+        assert server.model_name == SMALL
+        yield server.base_url
 
 
 @pytest.mark.slow
