@@ -90,3 +90,28 @@ def test_split_completion_takes_the_prefill_lines_out_of_the_import_block():
     prefill = "```python\nimport pytest\n\nfrom pkg.m import f\n"
     code = "import pytest\n\nfrom pkg.m import f\nimport os\n\n\ndef test_f():\n    import pytest\n    assert f()\n"
     assert split_completion(code, prefill) == "import os\n\n\ndef test_f():\n    import pytest\n    assert f()" + END
+
+
+def test_training_completions_are_short_tests_several_to_an_answer():
+    from testbot.finetune.data import shape_for_training
+
+    def pair(name: str, body_lines: int, function: str = "take", source: str = "mined") -> Pair:
+        body = "\n".join(f"    assert take({i}, []) == []" for i in range(body_lines))
+        return Pair(name, source, "toolz", "toolz.itertoolz", function, "def take(n, seq): ...",
+                    f"import pytest\nfrom toolz.itertoolz import take\nimport {name}_helper\n\n\ndef test_{name}():\n{body}\n",
+                    {"test_name": f"test_{name}"}, {"rel": "toolz/itertoolz.py"})
+
+    pairs = [pair("a", 3), pair("long", 40), pair("b", 2), pair("c", 1), pair("d", 2), pair("e", 2, "drop"),
+             pair("f", 20, source="distilled")]
+    short = shape_for_training(pairs, max_test_lines=10)
+    assert [p.id for p in short] == ["a", "b", "c", "d", "e", "f"]  # a distilled test is never too long
+    joined = shape_for_training(pairs, max_test_lines=10, tests_per_example=3)
+    assert [p.provenance.get("joined", [p.id]) for p in joined] == [["a", "b", "c"], ["d"], ["e"], ["f"]]
+    code = joined[0].test_code
+    compile(code, "joined", "exec")
+    assert code.count("from toolz.itertoolz import take") == 1 and code.count("import pytest") == 1
+    assert [n for n in ("a", "b", "c") if f"import {n}_helper" in code] == ["a", "b", "c"]
+    assert [n for n in ("a", "b", "c") if f"def test_{n}():" in code] == ["a", "b", "c"]
+    assert joined[0].id not in {"a", "b", "c"} and joined[1] == pairs[4]
+    example = to_example(joined[0])  # trains like any pair: the prefill's imports are not in the completion
+    assert "from toolz.itertoolz import take" not in example.completion and example.completion.endswith(END)

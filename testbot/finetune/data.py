@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -104,6 +104,56 @@ def to_example(pair: Pair, *, budget: int = 1500, count: Callable[[str], int] = 
     prompt = build_prompt(context_from(pair), budget=budget, count=count)
     messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
     return Example(messages, prompt.prefill, split_completion(pair.test_code, prompt.prefill))
+
+
+def _head_and_body(test_code: str) -> tuple[list[str], str]:
+    """A test module's leading import lines and the rest (helpers and the test itself)."""
+    lines = test_code.strip("\n").splitlines()
+    head = 0
+    while head < len(lines) and (not lines[head].strip() or lines[head].startswith(("import ", "from "))):
+        head += 1
+    return [line for line in lines[:head] if line.strip()], "\n".join(lines[head:]).strip("\n")
+
+
+def shape_for_training(pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_per_example: int = 1) -> list[Pair]:
+    """Make the completions look like what the prompt asks for: short tests, several to an answer.
+
+    Mined tests are whatever a project's suite holds (a median of 16 lines here, some of 100): trained on
+    them as they are, a small model learns to write one long test and to repeat asserts, which the prompt's
+    rules ("3 to 6 short test functions") forbid. ``max_test_lines`` drops tests longer than that (0: no
+    limit), except distilled ones (the default model's answers to the very prompt); ``tests_per_example`` joins up to that many tests of the same function (same package, module,
+    function and source) into one completion: their import lines once, then each test. Pairs keep their
+    order; a joined pair keeps its first pair's prompt context and lists the ids it joined.
+    """
+    kept = [p for p in pairs if not max_test_lines or p.source == "distilled"
+            or len(_head_and_body(p.test_code)[1].splitlines()) <= max_test_lines]
+    if tests_per_example <= 1:
+        return kept
+    groups: dict[tuple[str, str, str, str], list[list[Pair]]] = {}
+    order: list[list[Pair]] = []
+    for p in kept:
+        chunks = groups.setdefault((p.package, p.module, p.function, p.source), [])
+        if not chunks or len(chunks[-1]) >= tests_per_example:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(p)
+    out = []
+    for chunk in order:
+        if len(chunk) == 1:
+            out.append(chunk[0])
+            continue
+        imports: list[str] = []
+        bodies = []
+        for p in chunk:
+            head, body = _head_and_body(p.test_code)
+            imports += [line for line in head if line not in imports]
+            bodies.append(body)
+        first = chunk[0]
+        joined = "\n".join(imports) + "\n\n\n" + "\n\n\n".join(bodies) + "\n"
+        out.append(Pair(pair_id(first.package, first.module, first.function, "+".join(p.id for p in chunk), first.source),
+                        first.source, first.package, first.module, first.function, first.focal_code, joined,
+                        {**first.provenance, "joined": [p.id for p in chunk]}, first.context))
+    return out
 
 
 # -- JSONL
