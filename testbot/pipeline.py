@@ -299,14 +299,17 @@ class Pipeline:
         baseline = self._baseline(ws, target)
         have = Covered(baseline.lines & meas.lines, baseline.arcs & meas.branches)
         before = (len(have.lines), len(have.arcs))
+        pre = self._pre.pop(target.id, None) or _Pre([], [], Funnel())
         if not (meas.lines - have.lines) and not (meas.branches - have.arcs):
+            # (tests kept for functions before it ran all of it: its own group-prompt tests add nothing)
             note = "already fully covered" if meas.lines else "nothing to cover"
-            return self._report(target, meas, before, [], [], Funnel(), 0, start, 0, 0, 0, note), []
+            unkept = [_Outcome(o.candidate, dataclasses.replace(o.result, kept=False), o.covered) for o in pre.outcomes]
+            return self._report(target, meas, before, unkept, [], pre.funnel, 0, start, pre.completions, pre.tokens,
+                                pre.prompt_tokens, note), []
         ctx = build_context(target, self.root, self.s.tests_dir)
         folder = destination_for(target, self.root, self.s.tests_dir).parent
         protected = {target.qualname.split(".")[0]}
         module_names = top_level_names(text)
-        pre = self._pre.pop(target.id, None) or _Pre([], [], Funnel())
         outcomes: list[_Outcome] = list(pre.outcomes)
         kept: list[_Outcome] = list(pre.kept)
         funnel = pre.funnel
