@@ -80,3 +80,28 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     assert "| bad (fake) | 2 | 0 % | 0 | 0 | 0 % | 0.0 % |" in md
     assert "good: kept@2 100 % (2/2)" in out.getvalue()
     assert not (tmp_path / "sdists" / "tinypkg").exists()  # the sdist folder is only read
+    # runs taken apart (one model each) combine into the same table; different targets are refused
+    for label in ("good", "bad"):
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            assert main(["eval", "--heldout", str(tmp_path / "heldout.jsonl"), "--sdists", str(tmp_path / "sdists"),
+                         "--model", f"{label}=fake:{tmp_path / (label + '.json')}", "--samples", "2", "--runs", "2",
+                         "--out", str(tmp_path / "results" / label)]) == 0
+    with redirect_stdout(io.StringIO()):
+        assert main(["eval", "--combine", str(tmp_path / "results" / "good.json"),
+                     str(tmp_path / "results" / "bad.json"), "--out", str(tmp_path / "results" / "both")]) == 0
+    both = json.loads((tmp_path / "results" / "both.json").read_text())
+    def timeless(models: list[dict]) -> list[dict]:
+        return [{k: v for k, v in m.items() if "seconds" not in k} for m in models]
+
+    assert timeless(both["models"]) == timeless(data["models"]) and both["per_target"].keys() == data["per_target"].keys()
+    assert "| good (fake) | 2 | 100 % | 2 | 3 | 100 % |" in (tmp_path / "results" / "both.md").read_text()
+    write_pairs(tmp_path / "one.jsonl", [_pair("classify")])
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        assert main(["eval", "--heldout", str(tmp_path / "one.jsonl"), "--sdists", str(tmp_path / "sdists"),
+                     "--model", f"x=fake:{tmp_path / 'bad.json'}", "--samples", "2", "--runs", "2",
+                     "--out", str(tmp_path / "results" / "one")]) == 0
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert main(["eval", "--combine", str(tmp_path / "results" / "good.json"),
+                     str(tmp_path / "results" / "one.json")]) == 2
+    assert "different targets" in err.getvalue()

@@ -216,7 +216,9 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
              f"k = {k} samples, {meta['settings']['repair_rounds']} repair rounds, "
              f"prompt budget {meta['settings']['prompt_tokens']} tokens, temperature "
              f"{meta['settings']['temperature']}, max {meta['settings']['max_tokens']} tokens, "
-             f"{meta['settings']['target_seconds']:g} s per target; {meta['machine']}.", "",
+             f"{meta['settings']['target_seconds']:g} s per target; {meta['machine']}."
+             + (f" Combined from separate runs: {', '.join(f'`{f}`' for f in meta['combined_from'])}."
+                if meta.get("combined_from") else ""), "",
              f"| model | targets | kept@{k} | targets with a kept test | kept tests | pass rate | coverage gain | "
              "s / target |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -238,10 +240,40 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def combine(files: list[Path]) -> tuple[list[ModelResult], dict]:
+    """Results of runs taken apart (one model each, say) as one: same targets and settings, else refused."""
+    parts = [json.loads(Path(f).read_text()) for f in files]
+    first = parts[0]
+    for f, part in zip(files[1:], parts[1:]):
+        targets = [t["target"] for t in next(iter(part["per_target"].values()))]
+        if part["settings"] != first["settings"] or part["machine"] != first["machine"] or \
+                targets != [t["target"] for t in next(iter(first["per_target"].values()))]:
+            raise FatalError(f"cannot combine {f} with {files[0]}: different targets, settings or machine")
+    results = []
+    for part in parts:
+        for m in part["models"]:
+            rows = tuple(TargetResult(**t) for t in part["per_target"][m["label"]])
+            results.append(ModelResult(m["label"], m["model"], rows, m.get("load_seconds", 0.0)))
+    if len({r.label for r in results}) != len(results):
+        raise FatalError("two combined runs use the same model label")
+    meta = {k: first[k] for k in ("date", "targets", "packages", "heldout", "machine", "settings")}
+    return results, {**meta, "date": max(p["date"] for p in parts), "combined_from": [str(f) for f in files]}
+
+
+def write(results: list[ModelResult], meta: dict, prefix: Path) -> None:
+    data = {**meta, "models": [r.summary() for r in results],
+            "per_target": {r.label: [dataclasses.asdict(t) for t in r.targets] for r in results}}
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{prefix}.json").write_text(json.dumps(data, indent=2) + "\n")
+    Path(f"{prefix}.md").write_text(to_markdown(results, meta))
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--heldout", required=True, metavar="FILE", help="held-out pairs (JSONL) to take functions from")
-    parser.add_argument("--sdists", required=True, metavar="DIR", help="folder with the held-out packages' sdists")
-    parser.add_argument("--model", action="append", required=True, metavar="[LABEL=]MODEL[+ADAPTER]",
+    parser.add_argument("--combine", nargs="+", metavar="JSON", default=None,
+                        help="run nothing: join result files of eval runs taken apart (same targets and settings)")
+    parser.add_argument("--heldout", metavar="FILE", help="held-out pairs (JSONL) to take functions from")
+    parser.add_argument("--sdists", metavar="DIR", help="folder with the held-out packages' sdists")
+    parser.add_argument("--model", action="append", metavar="[LABEL=]MODEL[+ADAPTER]",
                         help="a model to evaluate (repeatable): small, default, a .gguf path, fake:FILE, or "
                              "BASE+ADAPTER_DIR for the transformers backend")
     parser.add_argument("--targets", type=int, default=20, help="held-out functions to use (default: 20)")
@@ -266,6 +298,16 @@ def command(args) -> int:
 
     from testbot.config import Settings
 
+    if args.combine:
+        results, meta = combine([Path(f) for f in args.combine])
+        prefix = Path(args.out or f"benchmarks/results/finetune-eval-{meta['date']}")
+        write(results, meta, prefix)
+        print(f"wrote {Path(f'{prefix}.md')} and {Path(f'{prefix}.json')}")
+        return 0
+    missing = [flag for flag, value in (("--heldout", args.heldout), ("--sdists", args.sdists), ("--model", args.model))
+               if not value]
+    if missing:
+        raise FatalError(f"testbot eval needs {', '.join(missing)} (or --combine JSON...)")
     models = [ModelSpec.parse(m) for m in args.model]
     if len({m.label for m in models}) != len(models):
         raise FatalError("two --model entries have the same label: name them LABEL=MODEL")
@@ -287,11 +329,7 @@ def command(args) -> int:
             "settings": {k: getattr(settings, k) for k in ("samples", "repair_rounds", "temperature", "top_p",
                                                            "max_tokens", "prompt_tokens", "target_seconds", "runs",
                                                            "seed")}}
-    data = {**meta, "models": [r.summary() for r in results],
-            "per_target": {r.label: [dataclasses.asdict(t) for t in r.targets] for r in results}}
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{prefix}.json").write_text(json.dumps(data, indent=2) + "\n")
-    Path(f"{prefix}.md").write_text(to_markdown(results, meta))
+    write(results, meta, prefix)
     for r in results:
         s = r.summary()
         print(f"{s['label']}: kept@{args.samples} {100 * s['kept_at_k']:.0f} % ({s['targets_with_kept']}/{s['targets']}), "
