@@ -192,11 +192,12 @@ class Pipeline:
         return min(limit, int((deadline - time.monotonic()) * done / spent))
 
     def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
-        """``--group``: one prompt per file for its functions still missing coverage, one short test or two each.
+        """``--group``: prompts for several functions of a file at once, a short test or two for each.
 
         Each test is validated alone, like any candidate, and belongs to the function it adds most coverage
-        to (or names). What a function still misses afterwards gets its own rounds, told which tests exist.
-        Half the time left goes to group prompts, shared between the files.
+        to (or names). A file's functions still missing coverage go into group prompts of up to six while
+        its time lasts; what a function still misses afterwards gets its own rounds, told which tests
+        exist. Under --budget, half the time left goes to group prompts, shared between the files.
         """
         by_file: dict[Path, list[Target]] = {}
         for t in todo:
@@ -220,64 +221,72 @@ class Pipeline:
                 have = Covered(base.lines & meas.lines, base.arcs & meas.branches)
                 if _missing(meas, have):
                     open_[t.id] = (t, meas, have)
-            if len(open_) < 2:
-                continue
-            ctxs = [build_context(t, self.root, self.s.tests_dir) for t, _, _ in open_.values()]
-            prompt, chosen = build_group_prompt(ctxs, budget=self.s.prompt_tokens, count=self.backend.count_tokens)
-            if len(chosen) < 2:
-                continue
-            group = [open_[c.target.id] for c in chosen]
-            limit = min(1024, max(self.s.max_tokens, 160 * len(group)))
-            began = time.monotonic()
-            completion = self.backend.complete(prompt, seed=self.s.seed, temperature=self.s.temperature,
-                                               top_p=self.s.top_p, max_tokens=max(self._token_cap(deadline, limit),
-                                                                                  MIN_TOKENS), stop=STOP)
-            done, spent = self._decoded
-            self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
-            first = group[0][0]
-            pres = {t.id: _Pre([], [], Funnel()) for t, _, _ in group}
-            pres[first.id].completions, pres[first.id].tokens = 1, completion.tokens
-            pres[first.id].prompt_tokens = prompt.tokens
-            ex = split_tests(completion.text, target_id=first.id, protected={t.qualname.split(".")[0] for t, _, _ in group},
-                             round=-1, sample=0, mean_logprob=completion.mean_logprob, module=first.module,
-                             module_names=top_level_names(text))
-            if ex.error:
-                pres[first.id].funnel = Funnel(generated=1)
-                pres[first.id].outcomes.append(_Outcome(
-                    _empty_candidate(first, -1, 0, completion.mean_logprob),
-                    CandidateResult("group completion", -1, 0, completion.mean_logprob, v.SYNTAX_ERROR, ex.error, False),
-                    Covered()))
-            folder = destination_for(first, self.root, self.s.tests_dir).parent
-            outcomes = self._validate_all(ws, first, list(ex.candidates), folder) if not ex.error else []
-            for o in outcomes:  # each test belongs to the function it adds most to, else the one it names
-                gains = [gain(o.covered, have, meas).size if o.result.stable else 0 for _, meas, have in group]
-                if max(gains, default=0) > 0:
-                    owner = group[gains.index(max(gains))][0]
-                else:
-                    owner = next((t for t, _, _ in group
-                                  if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)), first)
-                o = _Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result, o.covered)
-                pres[owner.id].outcomes.append(o)
-                pres[owner.id].funnel = pres[owner.id].funnel + Funnel(generated=1, parsed=1)
-            cover = Covered()
-            for t, meas, have in group:
-                pre = pres[t.id]
-                stable = [o for o in pre.outcomes if o.result.stable]
-                gains_t = [gain(o.covered, have, meas) for o in stable]
-                chosen_i = set(greedy_keep(gains_t))
-                pre.funnel = pre.funnel + Funnel(passed=sum(1 for o in pre.outcomes if o.result.outcome == v.PASSED),
-                                                 stable=len(stable), added_coverage=sum(1 for g in gains_t if g))
-                for i, o in enumerate(stable):
-                    g = gains_t[i]
-                    res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
-                                             "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen_i})
-                    new = _Outcome(o.candidate, res, o.covered)
-                    pre.outcomes[pre.outcomes.index(o)] = new
-                    if i in chosen_i:
-                        pre.kept.append(new)
-                        cover = cover | o.covered
-                self._pre[t.id] = pre
-            self._group_cover[file] = self._group_cover.get(file, Covered()) | cover
+            ctxs = {tid: build_context(t, self.root, self.s.tests_dir) for tid, (t, _, _) in open_.items()}
+            chunk = 0
+            while len(ctxs) >= 2 and (not chunk or self._token_cap(deadline) >= MIN_TOKENS):
+                prompt, chosen = build_group_prompt(list(ctxs.values()), budget=self.s.prompt_tokens,
+                                                    count=self.backend.count_tokens)
+                if len(chosen) < 2:
+                    break
+                for c in chosen:
+                    del ctxs[c.target.id]
+                self._group_prompt(ws, file, text, [open_[c.target.id] for c in chosen], prompt, deadline, chunk)
+                chunk += 1
+
+    def _group_prompt(self, ws: v.Workspace, file: Path, text: str, group: list[tuple[Target, Measurable, Covered]],
+                      prompt, deadline: float, chunk: int) -> None:
+        """One group prompt: sample, validate, give each test to its function, keep by greedy coverage."""
+        limit = min(1024, max(self.s.max_tokens, 160 * len(group)))
+        began = time.monotonic()
+        completion = self.backend.complete(prompt, seed=self.s.seed + chunk, temperature=self.s.temperature,
+                                           top_p=self.s.top_p, max_tokens=max(self._token_cap(deadline, limit),
+                                                                              MIN_TOKENS), stop=STOP)
+        done, spent = self._decoded
+        self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
+        first = group[0][0]
+        pres = {t.id: _Pre([], [], Funnel()) for t, _, _ in group}
+        pres[first.id].completions, pres[first.id].tokens = 1, completion.tokens
+        pres[first.id].prompt_tokens = prompt.tokens
+        ex = split_tests(completion.text, target_id=first.id, protected={t.qualname.split(".")[0] for t, _, _ in group},
+                         round=-1, sample=chunk, mean_logprob=completion.mean_logprob, module=first.module,
+                         module_names=top_level_names(text))
+        if ex.error:
+            pres[first.id].funnel = Funnel(generated=1)
+            pres[first.id].outcomes.append(_Outcome(
+                _empty_candidate(first, -1, chunk, completion.mean_logprob),
+                CandidateResult("group completion", -1, chunk, completion.mean_logprob, v.SYNTAX_ERROR, ex.error,
+                                False), Covered()))
+        folder = destination_for(first, self.root, self.s.tests_dir).parent
+        outcomes = self._validate_all(ws, first, list(ex.candidates), folder) if not ex.error else []
+        for o in outcomes:  # each test belongs to the function it adds most to, else the one it names
+            gains = [gain(o.covered, have, meas).size if o.result.stable else 0 for _, meas, have in group]
+            if max(gains, default=0) > 0:
+                owner = group[gains.index(max(gains))][0]
+            else:
+                owner = next((t for t, _, _ in group
+                              if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)), first)
+            o = _Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result, o.covered)
+            pres[owner.id].outcomes.append(o)
+            pres[owner.id].funnel = pres[owner.id].funnel + Funnel(generated=1, parsed=1)
+        cover = Covered()
+        for t, meas, have in group:
+            pre = pres[t.id]
+            stable = [o for o in pre.outcomes if o.result.stable]
+            gains_t = [gain(o.covered, have, meas) for o in stable]
+            chosen_i = set(greedy_keep(gains_t))
+            pre.funnel = pre.funnel + Funnel(passed=sum(1 for o in pre.outcomes if o.result.outcome == v.PASSED),
+                                             stable=len(stable), added_coverage=sum(1 for g in gains_t if g))
+            for i, o in enumerate(stable):
+                g = gains_t[i]
+                res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
+                                         "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen_i})
+                new = _Outcome(o.candidate, res, o.covered)
+                pre.outcomes[pre.outcomes.index(o)] = new
+                if i in chosen_i:
+                    pre.kept.append(new)
+                    cover = cover | o.covered
+            self._pre[t.id] = pre
+        self._group_cover[file] = self._group_cover.get(file, Covered()) | cover
 
     def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
         start = time.monotonic()

@@ -190,13 +190,16 @@ def build_group_prompt(
     *,
     budget: int = 1500,
     count: Callable[[str], int] = estimate_tokens,
+    most: int = 6,
 ) -> tuple[Prompt, tuple[Context, ...]]:
     """One prompt for several functions of one file: a short test or two for each (``--group``).
 
     Reading a prompt costs about as much as writing a fifth of it on a CPU, and the import, rules and
     framing are the same for every function of a file: one prompt for all of them buys each function its
     first test for a fraction of the time. Functions whose code does not fit the budget are left out (they
-    get their own prompt afterwards). Returns the prompt and the contexts it covers, in order.
+    get their own prompt afterwards), and so are those past ``most`` (a long answer is cut by the time
+    budget: better several prompts). Public functions come first. Returns the prompt and the contexts it
+    covers.
     """
     first = ctxs[0].target
     rules = (
@@ -209,7 +212,11 @@ def build_group_prompt(
     )
     chosen: list[Context] = []
     tops: list[str] = []
-    for ctx in ctxs:
+    for ctx in sorted(ctxs, key=lambda c: any(part.startswith("_") and not part.startswith("__") or
+                                              part.startswith("__") and not part.endswith("__")
+                                              for part in c.target.qualname.split("."))):
+        if len(chosen) >= most:
+            break
         top = ctx.target.qualname.split(".")[0]
         names = tops + ([top] if top not in tops else [])
         trial = [*chosen, ctx]

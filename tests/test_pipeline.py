@@ -78,3 +78,21 @@ def test_group_prompt_writes_first_tests_for_a_whole_file_then_targets_fill_the_
     assert "test_clamp_wrong" in [c.name for c in clamp.candidates]  # the failing one is clamp's
     assert "Tests already written" in backend.prompts[1].user and "test_clamp_inside" in backend.prompts[1].user
     assert report.funnel.kept == 5 and report.funnel.generated == 6
+
+
+def test_group_prompts_take_a_file_six_functions_at_a_time(project):
+    from conftest import fenced
+
+    from testbot.backends.fake import FakeBackend
+    from testbot.targets import find_targets
+
+    project.write("pkg/many.py", "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(8)))
+    answer = lambda ns: fenced("".join(f"def test_f{i}():\n    assert f{i}(1) == {1 + i}\n\n\n" for i in ns))  # noqa: E731
+    backend = FakeBackend({"*group*": [answer(range(6)), answer(range(6, 8))]})
+    targets = find_targets([str(project.root / "pkg" / "many.py")], project.root)
+    settings = Settings(group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=backend).run(targets)
+    assert [p.key for p in backend.prompts] == ["pkg/many.py::*group*"] * 2
+    assert "from pkg.many import f6, f7" in backend.prompts[1].prefill
+    assert [(r.target, r.kept, r.note) for r in report.targets] == [
+        (f"pkg/many.py::f{i}", (f"test_f{i}",), "covered by the file's group prompt") for i in range(8)]

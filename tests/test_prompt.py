@@ -121,3 +121,21 @@ def test_special_methods_are_explained_by_how_python_calls_them(project):
     assert "`with Box(...):` block ends" in p.user
     plain = prompt_for(project, "pkg/m.py::classify")
     assert "Call it the way Python does" not in plain.user
+
+
+def test_group_prompt_takes_public_functions_first_and_at_most_six(tmp_path: Path):
+    from testbot.prompt import build_group_prompt
+
+    project = make_project(tmp_path / "g", git=False)
+    names = ["_hidden"] + [f"f{i}" for i in range(8)]
+    project.write("pkg/many.py", "".join(f"def {n}(x):\n    return x + {i}\n\n\n" for i, n in enumerate(names)))
+    targets = find_targets([str(project.root / "pkg" / "many.py")], project.root, include_private=True)
+    ctxs = [build_context(t, project.root) for t in targets]
+    prompt, chosen = build_group_prompt(ctxs, budget=100_000)
+    assert [c.target.name for c in chosen] == ["f0", "f1", "f2", "f3", "f4", "f5"]
+    assert "from pkg.many import f0, f1, f2, f3, f4, f5" in prompt.prefill and "_hidden" not in prompt.user
+    rest = [c for c in ctxs if c not in chosen]
+    prompt, chosen = build_group_prompt(rest, budget=100_000)
+    assert [c.target.name for c in chosen] == ["f6", "f7", "_hidden"]
+    small, chosen = build_group_prompt(ctxs, budget=estimate_tokens(prompt.system) + 200)
+    assert len(chosen) < 6 and small.tokens < prompt.tokens  # what does not fit waits for the next prompt
