@@ -124,7 +124,8 @@ class Pipeline:
                     self._group_phase(ws, todo)
                 for n, target in enumerate(todo):
                     self._targets_left = len(todo) - n
-                    if time.monotonic() >= self._deadline:
+                    # (a target with tests from its file's group prompt still gets its turn: they are kept)
+                    if time.monotonic() >= self._deadline and target.id not in self._pre:
                         by_id[target.id] = self._skipped(target, f"skipped: time budget ({self.s.budget:g} s) spent")
                         self.on_event("done", target, by_id[target.id])
                         continue
@@ -236,7 +237,9 @@ class Pipeline:
     def _group_prompt(self, ws: v.Workspace, file: Path, text: str, group: list[tuple[Target, Measurable, Covered]],
                       prompt, deadline: float, chunk: int) -> None:
         """One group prompt: sample, validate, give each test to its function, keep by greedy coverage."""
-        limit = min(1024, max(self.s.max_tokens, 160 * len(group)))
+        # Longer than one function's answer, once the model's speed is known (before that, a long first answer
+        # could eat the whole --budget).
+        limit = min(1024, max(self.s.max_tokens, 160 * len(group))) if self._decoded[0] else self.s.max_tokens
         began = time.monotonic()
         completion = self.backend.complete(prompt, seed=self.s.seed + chunk, temperature=self.s.temperature,
                                            top_p=self.s.top_p, max_tokens=max(self._token_cap(deadline, limit),
@@ -351,7 +354,7 @@ class Pipeline:
                 if i and not _missing(meas, _union(have, round_outcomes, meas)):
                     break
                 cap = self._token_cap(deadline)
-                if (i or round_no) and cap < MIN_TOKENS:
+                if (i or round_no or pre.outcomes) and cap < MIN_TOKENS:
                     note = "time budget spent"
                     break
                 began = time.monotonic()

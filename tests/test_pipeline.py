@@ -96,3 +96,24 @@ def test_group_prompts_take_a_file_six_functions_at_a_time(project):
     assert "from pkg.many import f6, f7" in backend.prompts[1].prefill
     assert [(r.target, r.kept, r.note) for r in report.targets] == [
         (f"pkg/many.py::f{i}", (f"test_f{i}",), "covered by the file's group prompt") for i in range(8)]
+
+
+def test_group_tests_are_kept_when_the_budget_runs_out_before_their_functions_turn(project):
+    from conftest import fenced
+
+    from testbot.backends.fake import FakeBackend
+    from testbot.targets import find_targets
+
+    group = fenced("from pkg.m import classify, clamp\n\n\n"
+                   "def test_classify_zero():\n    assert classify(0) == 'zero'\n\n\n"
+                   "def test_clamp_inside():\n    assert clamp(5, 0, 10) == 5\n")
+    backend = FakeBackend({"*group*": [{"text": group, "sleep": 4}]})
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(group=True, budget=3, samples=2, runs=1, repair_rounds=0, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=backend).run(targets)
+    assert [p.key for p in backend.prompts] == ["pkg/m.py::*group*"]  # no time left for more
+    assert [(r.target, r.kept, r.note) for r in report.targets] == [
+        ("pkg/m.py::classify", ("test_classify_zero",), "time budget spent"),
+        ("pkg/m.py::clamp", ("test_clamp_inside",), "time budget spent")]
+    written = project.read("tests/test_m.py")
+    assert "def test_classify_zero" in written and "def test_clamp_inside" in written
