@@ -410,7 +410,8 @@ def merge_results(parts: list[dict], sources: list[str]) -> dict:
     """One result from runs taken apart (the full run does not fit one sitting): rows joined per track.
 
     The runs must share machine, model, budgets, seed and re-runs, or their numbers would not compare. A
-    module's tools may come from different parts; a tool run twice on a module keeps its last run. HumanEval runs are one batch per tool; each part's batch keeps its own line.
+    module's tools may come from different parts; a tool run twice on a module keeps its last run.
+    HumanEval runs are one batch per tool; each part's batch keeps its own line.
     """
     keys = ("model", "budget", "he_budget", "samples", "seed", "reruns", "mutation", "machine")
     first = parts[0]["meta"]
@@ -483,11 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         parts = [json.loads(f.read_text()) for f in args.merge]
         result = merge_results(parts, [str(f) for f in args.merge])
-        name = result["meta"]["date"] + (f"-{args.label}" if args.label else "-merged")
-        paths = write_results(result, args.results, name)
-        print(paths["md"].read_text())
-        print("written: " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
-        return 0
+        return _publish(result, args.results, result["meta"]["date"] + (f"-{args.label}" if args.label else "-merged"))
     tracks = TRACKS if args.track == "both" else (args.track,)
     meta = {"schema": 1, "date": dt.date.today().isoformat(), "model": args.model, "budget": args.budget,
             "he_budget": args.he_budget, "samples": args.samples, "seed": args.seed, "tools": list(args.tools),
@@ -514,8 +511,12 @@ def main(argv: list[str] | None = None) -> int:
         if server and not server.error:
             server.__exit__()
     meta["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    name = meta["date"] + (f"-{args.label}" if args.label else "")
-    paths = write_results(result, args.results, name)
+    return _publish(result, args.results, meta["date"] + (f"-{args.label}" if args.label else ""))
+
+
+def _publish(result: dict, results_dir: Path, name: str) -> int:
+    """Write the result files, print the Markdown, and name the files on stderr."""
+    paths = write_results(result, results_dir, name)
     print(paths["md"].read_text())
     print("written: " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0

@@ -274,20 +274,10 @@ class Pipeline:
         cover = Covered()
         for t, meas, have in group:
             pre = pres[t.id]
-            stable = [o for o in pre.outcomes if o.result.stable]
-            gains_t = [gain(o.covered, have, meas) for o in stable]
-            chosen_i = set(greedy_keep(gains_t))
-            pre.funnel = pre.funnel + Funnel(passed=sum(1 for o in pre.outcomes if o.result.outcome == v.PASSED),
-                                             stable=len(stable), added_coverage=sum(1 for g in gains_t if g))
-            for i, o in enumerate(stable):
-                g = gains_t[i]
-                res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
-                                         "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen_i})
-                new = _Outcome(o.candidate, res, o.covered)
-                pre.outcomes[pre.outcomes.index(o)] = new
-                if i in chosen_i:
-                    pre.kept.append(new)
-                    cover = cover | o.covered
+            pre.outcomes, pre.kept, counted = _choose(pre.outcomes, have, meas)
+            pre.funnel = pre.funnel + counted
+            for o in pre.kept:
+                cover = cover | o.covered
             self._pre[t.id] = pre
         self._group_cover[file] = self._group_cover.get(file, Covered()) | cover
 
@@ -325,10 +315,8 @@ class Pipeline:
         outcomes: list[_Outcome] = list(pre.outcomes)
         kept: list[_Outcome] = list(pre.kept)
         funnel = pre.funnel
-        for o in kept:
-            have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
         group = self._group_cover.get(target.file)
-        if group:  # tests kept for the file's other functions may run this one too
+        if group:  # the tests kept from group prompts: this target's own (pre.kept) and its file's others
             have = have | Covered(group.lines & meas.lines, group.arcs & meas.branches)
         # After a group prompt, the target's own rounds are told what exists and what is still missing.
         feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept else None
@@ -380,19 +368,9 @@ class Pipeline:
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
             # the candidate from the completion the model was surest of.
             round_outcomes.sort(key=lambda o: -o.candidate.mean_logprob)
-            passed = [o for o in round_outcomes if o.result.outcome == v.PASSED]
-            stable = [o for o in passed if o.result.stable]
-            gains = [gain(o.covered, have, meas) for o in stable]
-            chosen = greedy_keep(gains)
-            funnel = funnel + Funnel(passed=len(passed), stable=len(stable), added_coverage=sum(1 for g in gains if g))
-            chosen_set = set(chosen)
-            for i, o in enumerate(stable):
-                g = gains[i]
-                res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
-                                         "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen_set})
-                round_outcomes[round_outcomes.index(o)] = _Outcome(o.candidate, res, o.covered)
-            for i in chosen:
-                o = next(r for r in round_outcomes if r.candidate is stable[i].candidate)
+            round_outcomes, chosen, counted = _choose(round_outcomes, have, meas)
+            funnel = funnel + counted
+            for o in chosen:
                 kept.append(o)
                 have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
             outcomes.extend(round_outcomes)
@@ -515,6 +493,24 @@ def _record(path: Path, target: Target, ctx, prompts: dict, kept: list[_Outcome]
         for o in kept:
             rec = record_for(target, ctx, prompts[o.candidate.round], o.candidate.code, model)
             f.write(json.dumps({**rec, "test_name": o.candidate.name}, ensure_ascii=False) + "\n")
+
+
+def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable) -> tuple[list[_Outcome], list[_Outcome], Funnel]:
+    """Keep, greedily by coverage gain over ``have``, the stable candidates among ``outcomes`` (in their order:
+    ties go to the first). Returns the outcomes with each stable one's gain and kept mark filled in, the kept
+    ones in the order chosen, and the funnel counts (passed, stable, added coverage)."""
+    passed = [o for o in outcomes if o.result.outcome == v.PASSED]
+    stable = [o for o in passed if o.result.stable]
+    gains = [gain(o.covered, have, meas) for o in stable]
+    chosen = greedy_keep(gains)
+    marked = {}
+    for i, o in enumerate(stable):
+        g = gains[i]
+        res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
+                                 "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen})
+        marked[id(o)] = _Outcome(o.candidate, res, o.covered)
+    counted = Funnel(passed=len(passed), stable=len(stable), added_coverage=sum(1 for g in gains if g))
+    return [marked.get(id(o), o) for o in outcomes], [marked[id(stable[i])] for i in chosen], counted
 
 
 def _union(have: Covered, outcomes: list[_Outcome], meas: Measurable) -> Covered:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from testbot.context import Context
+from testbot.targets import is_private
 
 SYSTEM = (
     "You are an expert Python developer who writes small, correct pytest unit tests. "
@@ -212,28 +213,32 @@ def build_group_prompt(
     )
     chosen: list[Context] = []
     tops: list[str] = []
-    for ctx in sorted(ctxs, key=lambda c: any(part.startswith("_") and not part.startswith("__") or
-                                              part.startswith("__") and not part.endswith("__")
-                                              for part in c.target.qualname.split("."))):
+    for ctx in sorted(ctxs, key=lambda c: any(is_private(part) for part in c.target.qualname.split("."))):
         if len(chosen) >= most:
             break
         top = ctx.target.qualname.split(".")[0]
         names = tops + ([top] if top not in tops else [])
         trial = [*chosen, ctx]
-        user = _group_user(trial, first, names, rules)
+        user = _group_user(trial, _group_imports(trial, names), rules)
         if chosen and count(SYSTEM) + count(user) > budget:
             continue
         chosen, tops = trial, names
-    user = _group_user(chosen, first, tops, rules)
-    imports = f"from {first.module} import {', '.join(tops)}" if first.module else chosen[0].import_line
+    imports = _group_imports(chosen, tops)
+    user = _group_user(chosen, imports, rules)
     prefill = f"```python\nimport pytest\n\n{imports}\n"
     key = f"{first.rel}::*group*"
     return (Prompt(key, 0, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill)), tuple(chosen))
 
 
-def _group_user(ctxs: Sequence[Context], first, tops: Sequence[str], rules: str) -> str:
+def _group_imports(ctxs: Sequence[Context], tops: Sequence[str]) -> str:
+    """The import line of a group prompt: every function's top-level name from the one module."""
+    module = ctxs[0].target.module
+    return f"from {module} import {', '.join(tops)}" if module else ctxs[0].import_line
+
+
+def _group_user(ctxs: Sequence[Context], imports: str, rules: str) -> str:
+    first = ctxs[0].target
     what = ", ".join(f"`{c.target.qualname}`" for c in ctxs)
-    imports = f"from {first.module} import {', '.join(tops)}" if first.module else ctxs[0].import_line
     parts = [f"Write pytest unit tests for these functions from module `{first.module}` (file {first.rel}): {what}."]
     for c in ctxs:
         t = c.target

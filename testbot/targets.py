@@ -92,7 +92,7 @@ def module_path(path: Path) -> tuple[str, Path]:
     return ".".join(parts), folder
 
 
-def _is_private(name: str) -> bool:
+def is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
@@ -135,7 +135,7 @@ def functions_in(src: SourceFile, root: Path, include_private: bool) -> list[Tar
     lines = src.text.splitlines()
     found = []
     for qualname, node, kind in _walk_defs(src.tree.body, "", False):
-        if not include_private and any(_is_private(part) for part in qualname.split(".")):
+        if not include_private and any(is_private(part) for part in qualname.split(".")):
             continue
         start = min([node.lineno] + [d.lineno for d in node.decorator_list])
         end = node.end_lineno or node.lineno

@@ -121,9 +121,10 @@ def shape_for_training(pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_
     Mined tests are whatever a project's suite holds (a median of 16 lines here, some of 100): trained on
     them as they are, a small model learns to write one long test and to repeat asserts, which the prompt's
     rules ("3 to 6 short test functions") forbid. ``max_test_lines`` drops tests longer than that (0: no
-    limit), except distilled ones (the default model's answers to the very prompt); ``tests_per_example`` joins up to that many tests of the same function (same package, module,
-    function and source) into one completion: their import lines once, then each test. Pairs keep their
-    order; a joined pair keeps its first pair's prompt context and lists the ids it joined.
+    limit), except distilled ones (the default model's answers to the very prompt). ``tests_per_example``
+    joins up to that many tests of the same function (same package, module, function and source) into one
+    completion: their import lines once, then each test. Pairs keep their order; a joined pair keeps its
+    first pair's prompt context and lists the ids it joined.
     """
     kept = [p for p in pairs if not max_test_lines or p.source == "distilled"
             or len(_head_and_body(p.test_code)[1].splitlines()) <= max_test_lines]
