@@ -28,7 +28,7 @@ class Context:
     target: Target
     import_line: str  # e.g. "from pkg.m import parse"
     module_imports: str  # the target module's own import statements
-    class_outline: str  # for methods: the class, its __init__ and its other signatures
+    class_outline: str  # for methods: the class, its __init__ and its signatures
     related: tuple[Related, ...]  # names the target uses, from the module and the project
     usages: tuple[str, ...]  # lines elsewhere in the project that call the target
     example_tests: str  # the project's existing tests for this module (in-context examples)
@@ -251,7 +251,10 @@ def build_context(target: Target, root: Path, tests_dir: str = "") -> Context:
     if target.class_name:
         cls = _find_node(tree, target.class_name)
         if isinstance(cls, ast.ClassDef):
-            class_outline = _class_outline(cls, skip=target.name)
+            # The same outline for every method (so the prompts of a class share their start, which llama.cpp
+            # reads once); only a constructor, shown in full as the code under test, is left out of its own.
+            skip = target.name if target.name in ("__init__", "__post_init__") else ""
+            class_outline = _class_outline(cls, skip=skip)
     example_tests, example_path = "", ""
     existing = existing_tests_for(target, root)
     if existing:

@@ -31,6 +31,8 @@ from testbot import validate as v
 
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
+# Tokens a second (prompt reading included) assumed under --budget before the first completion is timed.
+FIRST_SPEED = 8.0
 
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
 
@@ -183,14 +185,16 @@ class Pipeline:
         """The completion length that still ends before ``deadline`` at the speed measured so far.
 
         The speed counts prompt reading too (whole completion time), so the estimate errs short; before the
-        first completion it is unknown and ``max_tokens`` applies. A completion cut at the cap still yields
-        the tests it finished (extract keeps the longest prefix that parses).
+        first completion it is unknown and ``FIRST_SPEED`` (the embedded model on a 2-core CPU) stands in, so
+        the run's first target does not take a full ``max_tokens`` out of the others' shares. A completion cut
+        at the cap still yields the tests it finished (extract keeps the longest prefix that parses).
         """
         limit = limit or self.s.max_tokens
-        done, spent = self._decoded
-        if not done or spent <= 0 or deadline == math.inf:
+        if deadline == math.inf:
             return limit
-        return min(limit, int((deadline - time.monotonic()) * done / spent))
+        done, spent = self._decoded
+        speed = done / spent if done and spent > 0 else FIRST_SPEED
+        return min(limit, int((deadline - time.monotonic()) * speed))
 
     def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
         """``--group``: prompts for several functions of a file at once, a short test or two for each.

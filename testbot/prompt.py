@@ -14,6 +14,16 @@ SYSTEM = (
     "You import the code under test from its module and never copy or redefine it."
 )
 
+RULES = (
+    "## Rules\n"
+    "- Write 3 to 6 short test functions named test_..., each checking one behaviour with plain assert.\n"
+    "- No @pytest.mark.parametrize and no long lists of cases: an answer cut short keeps only whole tests.\n"
+    "- Cover every branch: typical input, edge cases, and each error path (with pytest.raises).\n"
+    "- Only assert values you are sure of: work them out step by step from the code.\n"
+    "- No network, no sleeping; write files only under pytest's tmp_path.\n"
+    "- Answer with one ```python code block and nothing else."
+)
+
 
 # How Python calls a special method: tests must go through this, or they never reach its lines.
 DUNDER_HINTS = {
@@ -118,28 +128,36 @@ def build_prompt(
         header += f" Call it the way Python does: {DUNDER_HINTS[t.name].format(cls=t.class_name.split('.')[-1])}."
     if t.is_async:
         header += " It is a coroutine: drive it with asyncio.run(...) inside plain (non-async) test functions."
+    # Layout: what every target of the file (or of the class) shares comes first, then the target, then the
+    # feedback. llama.cpp reuses the longest cached prefix of the previous prompt, so the next function of the
+    # same file or class only pays for reading its own part (reading runs at ~70 tokens/s on 2 cores: a class
+    # outline is ~10 s a target otherwise).
+    intro = f"We are testing module `{t.module}` (file {t.rel})."
+    shared_opt: list[tuple[str, str]] = []  # (name, text): the same for every target of the file or class
+    target_opt: list[tuple[str, str]] = []  # this target's own
+    if ctx.class_outline:
+        shared_opt.append(("class", f"## The class `{t.class_name}` (outline)\n" + _fence(ctx.class_outline)))
+    if ctx.related:
+        body = "\n\n".join(f"# from {r.origin}\n{r.text}" for r in ctx.related)
+        target_opt.append(("related", "## Code it uses (signatures and docs)\n" + _fence(body)))
+    if ctx.example_tests.strip():
+        shared_opt.append(("examples", f"## Existing tests in this project ({ctx.example_path}): follow their style "
+                                       "and reuse their fixtures, but do not repeat them\n" + _fence(ctx.example_tests)))
+    if ctx.fixtures:
+        shared_opt.append(("fixtures", "## Fixtures available from conftest.py\n" + ", ".join(ctx.fixtures)))
+    if ctx.module_imports:
+        shared_opt.append(("imports", "## The module imports\n" + _fence(ctx.module_imports)))
+    if ctx.usages:
+        target_opt.append(("usages", "## How it is called elsewhere\n" + _fence("\n".join(ctx.usages))))
+    # Dropped to fit the budget from the least important end of this ranking.
+    rank = ("class", "related", "examples", "fixtures", "imports", "usages")
     required = [
-        header,
+        "## " + header,
         "## Code under test\n" + _fence(t.source),  # the same in every round, so llama.cpp reuses the prefix
         "## Import it like this\n" + _fence(ctx.import_line)
         + f"\nImport `{top}` from `{t.module}` exactly like this. Never copy, paste or redefine `{top}` or any other "
           "code from the module in the test file: the tests must run the real code.",
     ]
-    optional: list[tuple[str, str]] = []  # (name, text), most important first
-    if ctx.class_outline:
-        optional.append(("class", f"## The class `{t.class_name}` (other members)\n" + _fence(ctx.class_outline)))
-    if ctx.related:
-        body = "\n\n".join(f"# from {r.origin}\n{r.text}" for r in ctx.related)
-        optional.append(("related", "## Code it uses (signatures and docs)\n" + _fence(body)))
-    if ctx.example_tests.strip():
-        optional.append(("examples", f"## Existing tests in this project ({ctx.example_path}): follow their style and "
-                                     "reuse their fixtures, but do not repeat them\n" + _fence(ctx.example_tests)))
-    if ctx.fixtures:
-        optional.append(("fixtures", "## Fixtures available from conftest.py\n" + ", ".join(ctx.fixtures)))
-    if ctx.module_imports:
-        optional.append(("imports", "## The module imports\n" + _fence(ctx.module_imports)))
-    if ctx.usages:
-        optional.append(("usages", "## How it is called elsewhere\n" + _fence("\n".join(ctx.usages))))
     repair: list[str] = []
     if feedback:
         if feedback.kept_tests:
@@ -151,37 +169,28 @@ def build_prompt(
             listing = "\n".join(f"{n:>4}| {text}" for n, text in feedback.uncovered[:30])
             repair.append("## Lines not covered yet\nNo test runs these lines of the code under test:\n```\n" + listing
                           + "\n```\nWrite new tests whose inputs make exactly these lines run.")
-    rules = (
-        "## Rules\n"
-        "- Write 3 to 6 short test functions named test_..., each checking one behaviour with plain assert.\n"
-        "- Cover every branch: typical input, edge cases, and each error path (with pytest.raises).\n"
-        "- Only assert values you are sure of: work them out step by step from the code above.\n"
-        "- No network, no sleeping; write files only under pytest's tmp_path.\n"
-        "- Answer with one ```python code block and nothing else."
-    )
+    closing = f"Now write the tests for {what}: one ```python code block and nothing else."
 
-    def assemble(parts: Sequence[str]) -> str:
-        return "\n\n".join(parts)
+    def assemble(keep: set[str], examples: str | None = None) -> str:
+        shared = [examples if name == "examples" and examples else text for name, text in shared_opt if name in keep]
+        own = [text for name, text in target_opt if name in keep]
+        return "\n\n".join([intro, RULES, *shared, *required, *own, *repair, closing])
 
+    keep = {name for name, _ in shared_opt + target_opt}
+    examples: str | None = None
     dropped: list[str] = []
-    sections = list(optional)
-    user = assemble(required + [text for _, text in sections] + repair + [rules])
-    while count(SYSTEM) + count(user) > budget and sections:
+    user = assemble(keep)
+    while count(SYSTEM) + count(user) > budget and keep:
         # Shrink the example tests before dropping anything; then drop from the least important end.
-        names = [name for name, _ in sections]
-        if "examples" in names:
-            i = names.index("examples")
-            text = sections[i][1]
-            if len(text) > 900:
-                cut = _cut_tests(ctx.example_tests, max(400, len(ctx.example_tests) // 2))
-                shrunk = f"## Existing tests in this project ({ctx.example_path}): follow their style\n" + _fence(cut)
-                if len(shrunk) < len(text):
-                    sections[i] = ("examples", shrunk)
-                    user = assemble(required + [s for _, s in sections] + repair + [rules])
-                    continue
-        name, _ = sections.pop()
+        if "examples" in keep and examples is None and len(ctx.example_tests) > 700:
+            cut = _cut_tests(ctx.example_tests, max(400, len(ctx.example_tests) // 2))
+            examples = f"## Existing tests in this project ({ctx.example_path}): follow their style\n" + _fence(cut)
+            user = assemble(keep, examples)
+            continue
+        name = [n for n in rank if n in keep][-1]
+        keep.discard(name)
         dropped.append(name)
-        user = assemble(required + [text for _, text in sections] + repair + [rules])
+        user = assemble(keep, examples)
     prefill = f"```python\nimport pytest\n\n{ctx.import_line}\n"
     return Prompt(t.id, round, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill), tuple(dropped))
 

@@ -108,10 +108,24 @@ def test_repair_round_shows_failures_uncovered_lines_and_kept_tests(project):
     assert "assert classify(0) == 'positive'" in p.user and "AssertionError: 'zero' == 'positive'" in p.user
     assert "test_negative" in p.user and "do not repeat" in p.user
     assert '   8| return "zero"' in p.user
-    # The code under test is shown exactly as in round 0, so llama.cpp reuses the cached prompt prefix.
+    # Round 0's prompt up to the feedback is repeated as is, so llama.cpp reuses the cached prompt prefix.
     first = prompt_for(project, "pkg/m.py::classify")
-    head = first.user.split("## Rules")[0]
-    assert p.user.startswith(head.split("## Import it like this")[0])
+    assert p.user.startswith(first.user.split("\n\nNow write the tests")[0])
+
+
+def test_methods_of_one_class_share_the_start_of_their_prompts(project):
+    # llama.cpp reads a prompt's start once for all the targets that share it: the class outline, the rules and
+    # the module's imports come before each method's own code.
+    to = prompt_for(project, "pkg/units.py::Meter.to").user
+    describe = prompt_for(project, "pkg/units.py::Meter.describe").user
+    common = 0
+    while common < min(len(to), len(describe)) and to[common] == describe[common]:
+        common += 1
+    shared = to[:common]
+    assert "## Rules" in shared and "class Meter:" in shared and "def describe(self)" in shared
+    assert "import json" in shared
+    assert "## Code under test" not in shared
+    assert to.index("## Rules") < to.index("## Code under test") < to.index("Now write the tests")
 
 
 def test_special_methods_are_explained_by_how_python_calls_them(project):
