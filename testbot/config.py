@@ -49,6 +49,7 @@ class Settings:
     commit: bool = False  # commit the written tests as a commit of their own
     group: bool = False  # first one prompt per file for all its functions (a short test or two each), then per function
     record: str = ""  # append a JSONL record (prompt, prefill, kept test) per kept test: distillation data
+    observe: bool = True  # repair a test's wrong expected values with those the code returns (testbot.oracle)
 
 
 # Help text for each option, shared by argparse and the README.
@@ -87,6 +88,8 @@ HELP: dict[str, str] = {
     "commit": "commit the tests written as a separate commit (only testbot's files)",
     "group": "first one prompt per file for all its functions that need tests (a short test or two each), then "
              "each function's own rounds for what is still missing: cheaper per function under a tight --budget",
+    "observe": "a test that fails only on `assert <expression> == <literal>` gets the value the code returns "
+               "instead, and is validated again (a regression test; its comment says so)",
     "record": "append one JSONL record per kept test to this file: the target, the exact prompt and prefill, and "
               "the test (training data for testbot finetune --mine)",
 }
@@ -223,6 +226,8 @@ def settings_fingerprint(s: Settings) -> dict[str, Any]:
         fingerprint["served_model"] = s.served_model
     if s.adapter:
         fingerprint["adapter"] = s.adapter
+    if not s.observe:
+        fingerprint["observe"] = False
     return fingerprint
 
 

@@ -36,6 +36,7 @@ class Candidate:
     round: int
     sample: int  # which completion it came from (0 = best ranked)
     mean_logprob: float
+    observed: bool = False  # expected values taken from the code's behaviour (testbot.oracle), not the model
 
 
 @dataclass(frozen=True)

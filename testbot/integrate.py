@@ -64,8 +64,9 @@ def _rename_def(source: str, old: str, new: str) -> str:
 
 
 def _provenance(k: Kept, sha: str) -> str:
+    observed = ", expected values observed from the code" if k.candidate.observed else ""
     return (f"# testbot: {k.target_id} +{len(k.gain.lines)} lines, +{len(k.gain.branches)} branches, "
-            f"model {k.model}, sha {sha}")
+            f"model {k.model}{observed}, sha {sha}")
 
 
 def compose(existing: str, kept: Sequence[Kept]) -> tuple[str, list[str], list[str]]:

@@ -26,7 +26,7 @@ from testbot.measure import Covered, Gain, Measurable, gain, greedy_keep, measur
 from testbot.prompt import Feedback, build_group_prompt, build_prompt
 from testbot.report import CandidateResult, Funnel, Report, TargetReport
 from testbot.targets import Target
-from testbot import proc
+from testbot import oracle, proc
 from testbot import validate as v
 
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
@@ -368,7 +368,10 @@ class Pipeline:
                                              Covered()))
                     continue
                 funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
-                round_outcomes.extend(self._validate_all(ws, target, list(ex.candidates), folder))
+                validated = self._validate_all(ws, target, list(ex.candidates), folder)
+                round_outcomes.extend(validated)
+                if self.s.observe:
+                    round_outcomes.extend(self._observe(ws, target, validated, folder))
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
             # the candidate from the completion the model was surest of.
             round_outcomes.sort(key=lambda o: -o.candidate.mean_logprob)
@@ -433,6 +436,34 @@ class Pipeline:
         finally:
             for p in paths:
                 p.unlink(missing_ok=True)
+
+    def _observe(self, ws: v.Workspace, target: Target, outcomes: list[_Outcome], folder: Path) -> list[_Outcome]:
+        """Tests that failed on an expected value, repaired with the values the code returns, then validated like
+        any candidate (:mod:`testbot.oracle`). The failed originals stay in the report as they were."""
+        probes = []
+        for o in outcomes:
+            if o.result.outcome == v.ASSERTION_FAILURE:
+                made = oracle.instrument(o.candidate)
+                if made:
+                    probes.append((o.candidate, *made))
+        if not probes:
+            return []
+        paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, _ in probes]
+        try:
+            batch = ws.run_batch(paths, import_root=target.import_root, timeout=self.s.timeout + 2 * len(paths))
+            results = batch[0] if batch is not None else {p: ws.run_tests([p], import_root=target.import_root)
+                                                          for p in paths}
+        finally:
+            for p in paths:
+                p.unlink(missing_ok=True)
+        repaired = []
+        for (cand, _, marker), path in zip(probes, paths):
+            res = results[path]
+            if res.outcome == v.ASSERTION_FAILURE:
+                fixed = oracle.repair(cand, oracle.observed_values(res.detail, marker))
+                if fixed is not None:
+                    repaired.append(fixed)
+        return self._validate_all(ws, target, repaired, folder)
 
     def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path) -> _Outcome:
         scratch_target = ws.scratch_path(target.file)

@@ -1,0 +1,83 @@
+"""Wrong expected values are taken from the code: the repair is narrow, and the repaired test is validated anew."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import fenced, make_project
+from testbot import oracle
+from testbot.extract import split_tests
+from testbot.config import Settings
+from testbot.pipeline import Pipeline
+from testbot.targets import find_targets
+
+
+def candidate(test: str, module: str = "pkg.m"):
+    ex = split_tests(fenced(f"from {module} import classify\n\n\n{test}"), target_id="pkg/m.py::classify",
+                     protected={"classify"}, module=module, module_names={"classify", "clamp"})
+    assert not ex.error, ex.error
+    return ex.candidates[0]
+
+
+def test_only_asserts_comparing_with_a_literal_are_recorded():
+    c = candidate("def test_x():\n    values = [classify(-1)]  # a comment that stays\n"
+                  "    assert classify(-1) == 'neg'\n    assert 'zero' == classify(0)\n"
+                  "    assert classify(1) != 'x'\n    assert len(values) == len([1])\n")
+    code, marker = oracle.instrument(c)
+    assert code.count("_testbot_observe(") == 3  # the two checks, and the recorder's own definition
+    assert "!= 'x'" in code and "len(values) == len([1])" in code  # not `==` with one literal side: left alone
+    assert marker in code and marker.startswith("TESTBOT-OBSERVED-")
+    assert oracle.instrument(candidate("def test_y():\n    assert classify(1)\n")) is None
+
+
+def test_observed_values_keep_only_single_literal_values():
+    marker = "TESTBOT-OBSERVED-abc"
+    detail = ("E   AssertionError: " + marker + " " + json.dumps(
+        {"0": ["'negative'"], "1": ["<object at 0x1>"], "2": ["1", "2"], "3": ["__import__('os')"]}))
+    assert oracle.observed_values(detail, marker) == {0: "'negative'"}
+    assert oracle.observed_values("no marker here", marker) == {}
+
+
+def test_repair_edits_only_the_expected_value_and_keeps_comments():
+    c = candidate("def test_x():\n    # checks the sign\n    assert classify(-1) == 'neg'\n"
+                  "    assert classify(0) == 'zero'\n")
+    fixed = oracle.repair(c, {0: "'negative'", 1: "'zero'"})
+    assert fixed is not None and fixed.observed
+    assert "assert classify(-1) == 'negative'" in fixed.test_source and "# checks the sign" in fixed.test_source
+    assert fixed.test_source in fixed.code and "'neg'" not in fixed.code
+    assert oracle.repair(c, {1: "'zero'"}) is None  # that check already held: nothing to change
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    return make_project(tmp_path / "proj", git=False)
+
+
+def test_a_test_with_a_wrong_expected_value_is_kept_with_the_observed_one(project):
+    from testbot.backends.fake import FakeBackend
+
+    wrong = fenced("from pkg.m import classify\n\n\ndef test_signs():\n    assert classify(-5) == 'minus'\n"
+                   "    assert classify(0) == 'zero'\n    assert classify(3) == 'plus'\n\n\n"
+                   "def test_time():\n    import time\n    assert time.time() == 0\n\n\n"
+                   "def test_crash():\n    assert classify(None) == 'x'\n")
+    backend = FakeBackend({"classify": [wrong]})
+    (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
+    settings = Settings(samples=1, runs=3, repair_rounds=0, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=backend).run([target])
+    (t,) = report.targets
+    assert t.kept == ("test_signs",) and t.gain_lines == t.lines_total
+    # test_time's value changes from run to run: its repaired copy fails again; test_crash never reaches its check
+    results = [(c.name, c.outcome) for c in t.candidates]
+    assert results.count(("test_time", "assertion_failure")) == 2 and ("test_signs", "assertion_failure") in results
+    assert ("test_crash", "error") in results and len(results) == 5
+    written = (project.root / "tests" / "test_m.py").read_text()
+    assert "assert classify(-5) == 'negative'" in written and "assert classify(3) == 'positive'" in written
+    assert "expected values observed from the code" in written
+
+    off = Pipeline(project.root, Settings(samples=1, runs=1, repair_rounds=0, python=sys.executable, observe=False,
+                                          dry_run=True), backend=FakeBackend({"classify": [wrong]})).run([target])
+    assert off.targets[0].kept == ()
