@@ -265,6 +265,8 @@ class Pipeline:
                                 False), Covered()))
         folder = destination_for(first, self.root, self.s.tests_dir).parent
         outcomes = self._validate_all(ws, first, list(ex.candidates), folder) if not ex.error else []
+        if self.s.observe and outcomes:
+            outcomes += self._observe(ws, first, outcomes, folder)
         for o in outcomes:  # each test belongs to the function it adds most to, else the one it names
             gains = [gain(o.covered, have, meas).size if o.result.stable else 0 for _, meas, have in group]
             if max(gains, default=0) > 0:
@@ -274,7 +276,8 @@ class Pipeline:
                               if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)), first)
             o = _Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result, o.covered)
             pres[owner.id].outcomes.append(o)
-            pres[owner.id].funnel = pres[owner.id].funnel + Funnel(generated=1, parsed=1)
+            new = 0 if o.candidate.observed else 1  # a repaired test is its failed original, counted once
+            pres[owner.id].funnel = pres[owner.id].funnel + Funnel(generated=new, parsed=new)
         cover = Covered()
         for t, meas, have in group:
             pre = pres[t.id]
