@@ -432,7 +432,7 @@ class Pipeline:
                 r = results[p]
                 stable = r.outcome == v.PASSED and p not in flaky
                 detail = flaky.get(p, r.detail)
-                out.append(_Outcome(c, CandidateResult(c.name, c.round, c.sample, c.mean_logprob, r.outcome, detail,
+                out.append(_Outcome(c, CandidateResult(_shown(c), c.round, c.sample, c.mean_logprob, r.outcome, detail,
                                                        stable, seconds=round(seconds[p], 2)),
                                     covered.get(p, Covered())))
             return out
@@ -482,7 +482,7 @@ class Pipeline:
                     stable = False
                     detail = f"flaky: passed once, then {again.outcome}\n{again.detail}"
                     break
-        return _Outcome(cand, CandidateResult(cand.name, cand.round, cand.sample, cand.mean_logprob, outcome,
+        return _Outcome(cand, CandidateResult(_shown(cand), cand.round, cand.sample, cand.mean_logprob, outcome,
                                               detail, stable, seconds=round(seconds, 2)), covered)
 
     def _integrate(self, ws: v.Workspace, dest: Path, kept: list[Kept]) -> FileChange:
@@ -578,6 +578,11 @@ def _feedback(meas: Measurable, have: Covered, outcomes: list[_Outcome], kept: l
 
 def _empty_candidate(target: Target, round_no: int, rank: int, logprob: float) -> Candidate:
     return Candidate(target.id, f"completion {rank}", "", "", "", "", (), (), round_no, rank, logprob)
+
+
+def _shown(cand: Candidate) -> str:
+    """A candidate's name in the report: a repaired copy is told apart from its failed original."""
+    return f"{cand.name} (observed values)" if cand.observed else cand.name
 
 
 def _final_kept(report: TargetReport, files: list[FileChange]) -> TargetReport:

@@ -121,6 +121,9 @@ def test_failing_test_is_rejected_as_assertion_failure(mixed):
     assert c["outcome"] == "assertion_failure"
     assert "'zero' == 'positive'" in c["detail"]
     assert c["kept"] is False
+    # its copy with the value the code returns passes, but adds nothing test_zero does not
+    repaired = _candidates(run)["test_zero_wrong (observed values)"]
+    assert repaired["outcome"] == "passed" and repaired["kept"] is False
 
 
 def test_test_that_cannot_import_is_rejected_as_import_error(mixed):
@@ -153,7 +156,8 @@ def test_test_covering_the_same_lines_as_a_kept_one_is_dropped(mixed):
 def test_json_report_has_the_funnel(mixed):
     _, _, run = mixed
     data = run.json()
-    assert data["funnel"] == {"generated": 6, "parsed": 6, "passed": 4, "stable": 3, "added_coverage": 3, "kept": 2}
+    # passed/stable/added count test_zero_wrong's copy with the observed value too (a 7th candidate, not generated)
+    assert data["funnel"] == {"generated": 6, "parsed": 6, "passed": 5, "stable": 4, "added_coverage": 4, "kept": 2}
     assert data["exit_code"] == 1
     assert data["model"] == "fake"
     (change,) = data["files"]
@@ -181,8 +185,9 @@ def test_repair_round_keeps_the_fixed_test(project: Project):
     wrong = fenced("from pkg.m import classify\n\n\ndef test_zero():\n    assert classify(0) == 'positive'\n")
     fixed = fenced("from pkg.m import classify\n\n\ndef test_zero():\n    assert classify(0) == 'zero'\n")
     model = project.fake_model([wrong, fixed])
+    # (--no-observe: else the wrong value is replaced by the one the code returns before any repair round)
     run = project.generate(TARGET, "--model", model, "--json", "--samples", "1", "--repair-rounds", "1",
-                           "--runs", "2", "--timeout", "20")
+                           "--runs", "2", "--timeout", "20", "--no-observe")
     assert run.code == 1, run.err
     (target,) = run.json()["targets"]
     assert target["rounds"] == 2
@@ -235,7 +240,7 @@ def test_whole_file_puts_the_tests_of_all_its_functions_in_one_test_file(project
 def test_no_passing_candidate_exits_0_and_writes_nothing(project: Project):
     before = project.snapshot()
     bad = fenced("from pkg.m import classify\n\n\ndef test_zero():\n    assert classify(0) == 'positive'\n")
-    run = project.generate(TARGET, "--model", project.fake_model([bad]), *FAST)
+    run = project.generate(TARGET, "--model", project.fake_model([bad]), *FAST, "--no-observe")
     assert run.code == 0, run.err
     assert project.snapshot() == before
     assert "0 kept" in run.out
