@@ -89,7 +89,8 @@ HELP: dict[str, str] = {
     "group": "first one prompt per file for all its functions that need tests (a short test or two each), then "
              "each function's own rounds for what is still missing: cheaper per function under a tight --budget",
     "observe": "a test that fails only on `assert <expression> == <literal>` gets the value the code returns "
-               "instead, and is validated again (a regression test; its comment says so)",
+               "instead, and one stopped by an exception from the code under test expects it (pytest.raises); "
+               "both are validated again (regression tests; their comment says so)",
     "record": "append one JSONL record per kept test to this file: the target, the exact prompt and prefill, and "
               "the test (training data for testbot finetune --mine)",
 }

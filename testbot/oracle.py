@@ -194,4 +194,102 @@ def repair(cand: Candidate, values: dict[int, str]) -> Candidate | None:
                                observed=True)
 
 
-__all__ = ["instrument", "observed_values", "repair"]
+# -- an exception the code under test raised: the test becomes one that expects it
+
+
+def instrument_raise(cand: Candidate, module: str) -> tuple[str, str] | None:
+    """The candidate's test module with its body watched: which statement raised what, and whether the exception
+    came through the code under test (``module``). The run fails on purpose with that in its message."""
+    if cand.class_name or cand.test_source not in cand.code or not module:
+        return None
+    func = _function(cand.test_source)
+    if func is None or not func.body:
+        return None
+    marker = "TESTBOT-RAISED-" + secrets.token_hex(6)
+    body: list[ast.stmt] = []
+    for i, stmt in enumerate(func.body):
+        body.append(ast.parse(f"_testbot_at[0] = {i}").body[0])
+        body.append(stmt)
+    handler = ast.parse(
+        "try:\n    pass\nexcept Exception as _testbot_error:\n"
+        f"    raise AssertionError({marker!r} + ' ' + _testbot_where(_testbot_at[0], _testbot_error, {module!r}))\n"
+    ).body[0]
+    handler.body = body
+    func.body = [ast.parse("_testbot_at = [0]").body[0], handler]
+    watcher = (
+        "def _testbot_where(at, error, module):\n"
+        "    import json\n"
+        "    names, tb = [], error.__traceback__\n"
+        "    while tb is not None:\n"
+        "        names.append(tb.tb_frame.f_globals.get('__name__'))\n"
+        "        tb = tb.tb_next\n"
+        "    kind = type(error)\n"
+        "    return json.dumps({'at': at, 'module': kind.__module__, 'name': kind.__qualname__,\n"
+        "                       'inside': module in names[1:]})\n"
+    )
+    code = cand.code.replace(cand.test_source, ast.unparse(ast.fix_missing_locations(func)), 1)
+    lines = code.splitlines()
+    at = _after_future_imports(code)
+    return "\n".join(lines[:at] + [watcher] + lines[at:]) + "\n", marker
+
+
+def observed_raise(detail: str, marker: str) -> dict | None:
+    """Where the watched run raised: {'at': statement index, 'module', 'name', 'inside'}; None if unusable."""
+    found = re.search(re.escape(marker) + r" (\{.*?\})", detail)
+    if not found:
+        return None
+    try:
+        seen = json.loads(found.group(1))
+    except ValueError:
+        return None
+    if not (isinstance(seen, dict) and isinstance(seen.get("at"), int) and seen.get("inside") is True
+            and isinstance(seen.get("module"), str) and isinstance(seen.get("name"), str)):
+        return None
+    if not seen["name"].isidentifier() or not all(part.isidentifier() for part in seen["module"].split(".")):
+        return None  # a nested or odd class: not something a test can name simply
+    return seen
+
+
+def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
+    """The candidate up to the statement that raised, that statement wrapped in ``pytest.raises``; the statements
+    after it (which never ran) are dropped. None if the statement is not a plain line of the test's body."""
+    func = _function(cand.test_source)
+    if func is None or not 0 <= seen["at"] < len(func.body):
+        return None
+    stmt = func.body[seen["at"]]
+    if isinstance(stmt, ast.With) and any("raises" in ast.unparse(item.context_expr) for item in stmt.items):
+        return None  # it expected another exception: that is a wrong test, not a missing expectation
+    lines = cand.test_source.splitlines()
+    indent = lines[stmt.lineno - 1][:stmt.col_offset]
+    if indent.strip():
+        return None  # shares its line with another statement
+    name = seen["name"]
+    imports = list(cand.imports)
+    if seen["module"] != "builtins":
+        imports.append(f"from {seen['module']} import {name}")
+    if not any(re.match(r"import pytest\b", i.strip()) for i in imports):
+        imports.insert(0, "import pytest")
+    inner = ["    " + line if line.strip() else line for line in lines[stmt.lineno - 1: stmt.end_lineno]]
+    if isinstance(stmt, ast.Assert) and stmt.lineno == stmt.end_lineno:  # `assert f(x) == 1` raised: call f(x)
+        expr = ast.get_source_segment(cand.test_source, stmt.test)
+        if isinstance(stmt.test, ast.Compare) and isinstance(stmt.test.ops[0], ast.Eq) and len(stmt.test.ops) == 1:
+            sides = [stmt.test.left, stmt.test.comparators[0]]
+            plain = [n for n in sides if not _is_literal(n)]
+            if len(plain) == 1:
+                expr = ast.get_source_segment(cand.test_source, plain[0])
+        if expr and "\n" not in expr:
+            inner = [f"{indent}    {expr}"]
+    block = [f"{indent}with pytest.raises({name}):", *inner]
+    source = "\n".join(lines[: stmt.lineno - 1] + block) + "\n"
+    if _function(source) is None:
+        return None
+    added = [i for i in imports if i not in cand.imports]
+    code = cand.code.replace(cand.test_source, source, 1)
+    if added:
+        lines = code.splitlines()
+        at = _after_future_imports(code)
+        code = "\n".join(lines[:at] + added + lines[at:]) + "\n"
+    return dataclasses.replace(cand, code=code, test_source=source, imports=tuple(imports), observed=True)
+
+
+__all__ = ["instrument", "instrument_raise", "observed_raise", "observed_values", "repair", "repair_raise"]

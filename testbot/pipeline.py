@@ -441,17 +441,22 @@ class Pipeline:
                 p.unlink(missing_ok=True)
 
     def _observe(self, ws: v.Workspace, target: Target, outcomes: list[_Outcome], folder: Path) -> list[_Outcome]:
-        """Tests that failed on an expected value, repaired with the values the code returns, then validated like
-        any candidate (:mod:`testbot.oracle`). The failed originals stay in the report as they were."""
-        probes = []
+        """Tests that failed on an expected value, repaired with the values the code returns, and tests stopped by
+        an exception the code under test raised, made to expect it; then validated like any candidate
+        (:mod:`testbot.oracle`). The failed originals stay in the report as they were."""
+        probes = []  # (candidate, recording code, marker, how to read the run, how to repair)
         for o in outcomes:
             if o.result.outcome == v.ASSERTION_FAILURE:
                 made = oracle.instrument(o.candidate)
                 if made:
-                    probes.append((o.candidate, *made))
+                    probes.append((o.candidate, *made, oracle.observed_values, oracle.repair))
+            elif o.result.outcome == v.ERROR:  # an exception: if the code under test raised it, expect it
+                made = oracle.instrument_raise(o.candidate, target.module)
+                if made:
+                    probes.append((o.candidate, *made, oracle.observed_raise, oracle.repair_raise))
         if not probes:
             return []
-        paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, _ in probes]
+        paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, *_ in probes]
         try:
             batch = ws.run_batch(paths, import_root=target.import_root, timeout=self.s.timeout + 2 * len(paths))
             results = batch[0] if batch is not None else {p: ws.run_tests([p], import_root=target.import_root)
@@ -460,12 +465,12 @@ class Pipeline:
             for p in paths:
                 p.unlink(missing_ok=True)
         repaired = []
-        for (cand, _, marker), path in zip(probes, paths):
+        for (cand, _, marker, read, fix), path in zip(probes, paths):
             res = results[path]
-            if res.outcome == v.ASSERTION_FAILURE:
-                fixed = oracle.repair(cand, oracle.observed_values(res.detail, marker))
-                if fixed is not None:
-                    repaired.append(fixed)
+            seen = read(res.detail, marker) if res.outcome == v.ASSERTION_FAILURE else None
+            fixed = fix(cand, seen) if seen else None
+            if fixed is not None:
+                repaired.append(fixed)
         return self._validate_all(ws, target, repaired, folder)
 
     def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path) -> _Outcome:

@@ -70,11 +70,13 @@ def test_a_test_with_a_wrong_expected_value_is_kept_with_the_observed_one(projec
     report = Pipeline(project.root, settings, backend=backend).run([target])
     (t,) = report.targets
     assert t.kept == ("test_signs",) and t.gain_lines == t.lines_total
-    # test_time's value changes from run to run: its repaired copy fails again; test_crash never reaches its check
+    # test_time's value changes from run to run: its repaired copy fails again; test_crash never reaches its
+    # check: classify(None) raises TypeError inside classify, which its copy expects (it adds nothing new)
     results = [(c.name, c.outcome) for c in t.candidates]
     assert ("test_time", "assertion_failure") in results and ("test_time (observed values)", "assertion_failure") in results
     assert ("test_signs", "assertion_failure") in results and ("test_signs (observed values)", "passed") in results
-    assert ("test_crash", "error") in results and len(results) == 5
+    assert ("test_crash", "error") in results and ("test_crash (observed values)", "passed") in results
+    assert len(results) == 6
     written = (project.root / "tests" / "test_m.py").read_text()
     assert "assert classify(-5) == 'negative'" in written and "assert classify(3) == 'positive'" in written
     assert "expected values observed from the code" in written
@@ -82,3 +84,36 @@ def test_a_test_with_a_wrong_expected_value_is_kept_with_the_observed_one(projec
     off = Pipeline(project.root, Settings(samples=1, runs=1, repair_rounds=0, python=sys.executable, observe=False,
                                           dry_run=True), backend=FakeBackend({"classify": [wrong]})).run([target])
     assert off.targets[0].kept == ()
+
+
+def test_an_exception_from_the_code_becomes_the_expectation(project):
+    from testbot.backends.fake import FakeBackend
+
+    raising = fenced("from pkg.m import clamp\n\n\ndef test_bounds():\n    value = clamp(5, 0, 10)\n"
+                     "    assert value == 5\n    other = clamp(1, 5, 0)  # lo > hi\n    assert other == 1\n\n\n"
+                     "def test_arity():\n    assert clamp(1) == 1\n")
+    backend = FakeBackend({"clamp": [raising]})
+    (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::clamp"], project.root)
+    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
+                      backend=backend).run([target])
+    (t,) = report.targets
+    assert t.kept == ("test_bounds",) and t.gain_lines == t.lines_total
+    # test_arity's TypeError comes from the call itself, not from inside clamp: not an expectation to keep
+    assert [c.name for c in t.candidates] == ["test_bounds", "test_arity", "test_bounds (observed values)"]
+    written = (project.root / "tests" / "test_m.py").read_text()
+    assert "    with pytest.raises(ValueError):\n        other = clamp(1, 5, 0)  # lo > hi\n" in written
+    assert "assert other == 1" not in written and "import pytest" in written
+
+
+def test_raise_repair_imports_the_exception_and_leaves_expected_raises_alone():
+    c = candidate("def test_x():\n    classify(object())\n")
+    fixed = oracle.repair_raise(c, {"at": 0, "module": "pkg.errors", "name": "Oops", "inside": True})
+    assert fixed is not None and "from pkg.errors import Oops" in fixed.code and "import pytest" in fixed.code
+    assert fixed.test_source == "def test_x():\n    with pytest.raises(Oops):\n        classify(object())\n"
+    expected = candidate("import pytest\n\n\ndef test_y():\n    with pytest.raises(KeyError):\n        classify(1)\n")
+    assert oracle.repair_raise(expected, {"at": 0, "module": "builtins", "name": "ValueError", "inside": True}) is None
+    in_assert = candidate("def test_z():\n    assert classify(None) == 'x'\n")
+    fixed = oracle.repair_raise(in_assert, {"at": 0, "module": "builtins", "name": "TypeError", "inside": True})
+    assert fixed.test_source == "def test_z():\n    with pytest.raises(TypeError):\n        classify(None)\n"
+    assert oracle.observed_raise("E AssertionError: M {\"at\": 0, \"module\": \"builtins\", \"name\": \"ValueError\", "
+                                 "\"inside\": false}", "M") is None  # raised outside the code under test
