@@ -1,4 +1,4 @@
-"""Expected values taken from the code: a test whose only fault is a wrong expected value is repaired.
+"""Expected values taken from the code: a test whose only fault is a wrong expectation is repaired.
 
 A small model often calls the code right and works out the result wrong (``assert mean([1, 2]) == 1``). Such
 a test still runs the lines it was written for; with the value the code returns today it becomes a passing
@@ -11,6 +11,10 @@ regression test, the oracle search-based tools such as Pynguin use. The repair i
   lists/tuples/dicts/sets of those) and every pass of a loop saw the same one;
 - the repaired test is then validated from scratch: it must pass, pass again on every re-run (a time or a
   random number is caught there), and add coverage, like any other.
+
+A test stopped by an exception that came through the code under test (not one its own call raised, such as a
+wrong number of arguments) becomes a test that expects it: the statement that raised goes inside
+``pytest.raises(<that exception>)`` and the statements after it, which never ran, are dropped.
 
 Kept tests that were repaired say so in their provenance comment. Observed values come back as text and are
 only ever parsed with :func:`ast.literal_eval`: a hostile test cannot turn them into code.
