@@ -25,7 +25,7 @@ from testbot.layout import destination_for, existing_tests_for
 from testbot.measure import Covered, Gain, Measurable, gain, greedy_keep, measurable, read_covered
 from testbot.prompt import Feedback, build_group_prompt, build_prompt
 from testbot.report import CandidateResult, Funnel, Report, TargetReport
-from testbot.targets import Target
+from testbot.targets import Target, reach
 from testbot import oracle, proc
 from testbot import validate as v
 
@@ -33,6 +33,8 @@ from testbot import validate as v
 MIN_TOKENS = 64
 # Tokens a second (prompt reading included) assumed under --budget before the first completion is timed.
 FIRST_SPEED = 8.0
+# Under --budget a target's share is at least the time for an answer this long (two or three short tests).
+USEFUL_TOKENS = 192
 
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
 
@@ -116,6 +118,10 @@ class Pipeline:
         files: list[FileChange] = []
         isolation: tuple[str, ...] = ()
         incidents: list[str] = []  # the user's own files changed while a candidate ran
+        if todo and self.s.budget:
+            # Not every target may get a turn: those whose tests can run the most lines go first.
+            reached = reach(todo)
+            todo.sort(key=lambda t: -reached[t.id])
         if todo:
             self.check_environment()
             with v.Workspace(self.root, self.s.python, self.limits) as ws:
@@ -186,15 +192,17 @@ class Pipeline:
 
         The speed counts prompt reading too (whole completion time), so the estimate errs short; before the
         first completion it is unknown and ``FIRST_SPEED`` (the embedded model on a 2-core CPU) stands in, so
-        the run's first target does not take a full ``max_tokens`` out of the others' shares. A completion cut
+        the run's first target does not take a full ``max_tokens`` out of the others' shares (but gets at least
+        ``USEFUL_TOKENS``). A completion cut
         at the cap still yields the tests it finished (extract keeps the longest prefix that parses).
         """
         limit = limit or self.s.max_tokens
         if deadline == math.inf:
             return limit
         done, spent = self._decoded
-        speed = done / spent if done and spent > 0 else FIRST_SPEED
-        return min(limit, int((deadline - time.monotonic()) * speed))
+        if not done or spent <= 0:  # the run's first completion: a useful answer at the assumed speed
+            return min(limit, max(USEFUL_TOKENS, int((deadline - time.monotonic()) * FIRST_SPEED)))
+        return min(limit, int((deadline - time.monotonic()) * done / spent))
 
     def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
         """``--group``: prompts for several functions of a file at once, a short test or two for each.
@@ -295,7 +303,11 @@ class Pipeline:
             # Under --budget each target gets a fair share of the time left, breadth first: a module's first test
             # for each function gains more than a fourth sample for one. Time a target leaves (already covered,
             # done early) flows to the ones after it.
-            share = start + (self._deadline - start) / self._targets_left
+            # A share too short for a useful answer (a few tests) is raised to one: then the targets that reach
+            # most get real answers and the last ones none, instead of every target a stub.
+            done, spent = self._decoded
+            useful = USEFUL_TOKENS * spent / done if done and spent > 0 else 0.0  # (speed unknown: no floor)
+            share = start + max((self._deadline - start) / self._targets_left, useful)
             if share < deadline:
                 deadline = share
                 self._shared.add(target.id)  # cut to a share: not cached as done, it gets a full turn next time

@@ -6,7 +6,8 @@ import ast
 import errno
 import fnmatch
 import os
-from collections.abc import Iterable, Iterator
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,3 +240,43 @@ def find_targets(
         targets.extend(found)
     unique = {t.id: t for t in targets}
     return list(unique.values())
+
+
+def reach(targets: Sequence[Target]) -> dict[str, int]:
+    """How many lines of its file a test of each target can run: its own and those of the functions of the
+    same file it calls (``f()``, ``self.m()``, ``self.prop``, ``Class()``), transitively.
+
+    Under a tight ``--budget`` not every target gets a turn; those that reach most go first (a test of a
+    public ``fill`` runs the private helpers it calls).
+    """
+    by_file: dict[Path, dict[str, Target]] = {}
+    for t in targets:
+        by_file.setdefault(t.file, {})[t.qualname] = t
+    out: dict[str, int] = {}
+    for same in by_file.values():
+        calls: dict[str, set[str]] = {}
+        for t in same.values():
+            try:
+                tree = ast.parse(textwrap.dedent(t.source))
+            except SyntaxError:
+                calls[t.qualname] = set()
+                continue
+            found: set[str] = set()
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name):
+                    found.add(node.id)
+                    found.add(f"{node.id}.__init__")
+                elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                    owner = t.class_name if node.value.id in ("self", "cls") else node.value.id
+                    if owner:
+                        found.add(f"{owner}.{node.attr}")
+            calls[t.qualname] = {q for q in found if q in same and q != t.qualname}
+        for t in same.values():
+            seen, todo = {t.qualname}, [t.qualname]
+            while todo:
+                for q in calls[todo.pop()]:
+                    if q not in seen:
+                        seen.add(q)
+                        todo.append(q)
+            out[t.id] = sum(same[q].end - same[q].def_line + 1 for q in seen)
+    return out

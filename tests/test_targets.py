@@ -205,3 +205,18 @@ def test_non_python_and_missing_paths(tmp_path: Path):
     (tmp_path / "dangling.py").symlink_to(tmp_path / "nowhere.py")
     with pytest.raises(FatalError, match="broken symbolic link"):
         find_targets([str(tmp_path / "dangling.py")], tmp_path)
+
+
+def test_reach_counts_the_lines_a_test_of_a_target_can_run(tmp_path):
+    from testbot.targets import reach
+
+    (tmp_path / "w.py").write_text(
+        "class W:\n    def __init__(self):\n        self.n = 1\n\n    @property\n    def size(self):\n        return self.n\n\n"
+        "    def _chunks(self, text):\n        out = []\n        for part in text.split():\n            out.append(part)\n"
+        "        return out\n\n    def fill(self, text):\n        return ' '.join(self._chunks(text)) * self.size\n\n\n"
+        "def make():\n    return W().fill('a b')\n")
+    targets = find_targets([str(tmp_path / "w.py")], tmp_path, include_private=True)
+    r = {k.split("::")[1]: v for k, v in reach(targets).items()}
+    assert r["W.size"] == 2 and r["W._chunks"] == 5
+    assert r["W.fill"] == 2 + 5 + 2  # itself, _chunks and the size property
+    assert r["make"] == 2 + 2  # W() runs __init__ (a method called on an expression, W().fill, is not followed)
