@@ -4,7 +4,7 @@ A small model often calls the code right and works out the result wrong (``asser
 a test still runs the lines it was written for; with the value the code returns today it becomes a passing
 regression test, the oracle search-based tools such as Pynguin use. The repair is narrow:
 
-- only plain test functions, and only ``assert <expression> == <literal>`` (either way round);
+- only ``assert <expression> == <literal>`` (either way round), in test functions or methods of test classes;
 - the test is run once with each such assert replaced by a call that records ``repr`` of the expression, in
   the sandbox like any candidate; the run must reach the end of the test (any other failure: no repair);
 - a value is used only when its ``repr`` is a literal (numbers, strings, bytes, None, booleans, and
@@ -58,6 +58,22 @@ def _checks(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[ast.Asse
     return out
 
 
+def _indent(source: str, cand: Candidate) -> str:
+    """A test's text as its module holds it: a method of a test class is indented one level (as extract does)."""
+    if not cand.class_name:
+        return source
+    return "\n".join("    " + line if line.strip() else "" for line in source.splitlines())
+
+
+def _shown(cand: Candidate) -> str:
+    return _indent(cand.test_source, cand)
+
+
+def _swap(cand: Candidate, source: str) -> str:
+    """The candidate's module with its test replaced by ``source`` (a function, or a method unindented)."""
+    return cand.code.replace(_shown(cand), _indent(source.rstrip("\n"), cand), 1)
+
+
 def _function(source: str) -> ast.FunctionDef | None:
     try:
         tree = ast.parse(source)
@@ -74,7 +90,7 @@ def instrument(cand: Candidate) -> tuple[str, str] | None:
     The recording test fails on purpose at its end, with the values in the failure message (the sandboxed run's
     only channel back). None when the candidate has nothing to repair.
     """
-    if cand.class_name or cand.test_source not in cand.code:
+    if _shown(cand) not in cand.code:
         return None
     func = _function(cand.test_source)
     if func is None:
@@ -112,7 +128,7 @@ def instrument(cand: Candidate) -> tuple[str, str] | None:
         "                del out[key]\n"
         "    return json.dumps(out)\n"
     )
-    code = cand.code.replace(cand.test_source, ast.unparse(ast.fix_missing_locations(func)), 1)
+    code = _swap(cand, ast.unparse(ast.fix_missing_locations(func)))
     lines = code.splitlines()
     at = _after_future_imports(code)
     code = "\n".join(lines[:at] + [recorder] + lines[at:]) + "\n"
@@ -194,7 +210,7 @@ def repair(cand: Candidate, values: dict[int, str]) -> Candidate | None:
         source = source[:start] + new + source[end:]
     if _function(source) is None:
         return None
-    return dataclasses.replace(cand, code=cand.code.replace(cand.test_source, source, 1), test_source=source,
+    return dataclasses.replace(cand, code=_swap(cand, source), test_source=source,
                                observed=True)
 
 
@@ -204,7 +220,7 @@ def repair(cand: Candidate, values: dict[int, str]) -> Candidate | None:
 def instrument_raise(cand: Candidate, module: str) -> tuple[str, str] | None:
     """The candidate's test module with its body watched: which statement raised what, and whether the exception
     came through the code under test (``module``). The run fails on purpose with that in its message."""
-    if cand.class_name or cand.test_source not in cand.code or not module:
+    if _shown(cand) not in cand.code or not module:
         return None
     func = _function(cand.test_source)
     if func is None or not func.body:
@@ -231,7 +247,7 @@ def instrument_raise(cand: Candidate, module: str) -> tuple[str, str] | None:
         "    return json.dumps({'at': at, 'module': kind.__module__, 'name': kind.__qualname__,\n"
         "                       'inside': module in names[1:]})\n"
     )
-    code = cand.code.replace(cand.test_source, ast.unparse(ast.fix_missing_locations(func)), 1)
+    code = _swap(cand, ast.unparse(ast.fix_missing_locations(func)))
     lines = code.splitlines()
     at = _after_future_imports(code)
     return "\n".join(lines[:at] + [watcher] + lines[at:]) + "\n", marker
@@ -288,7 +304,7 @@ def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
     if _function(source) is None:
         return None
     added = [i for i in imports if i not in cand.imports]
-    code = cand.code.replace(cand.test_source, source, 1)
+    code = _swap(cand, source)
     if added:
         lines = code.splitlines()
         at = _after_future_imports(code)

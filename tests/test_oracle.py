@@ -117,3 +117,20 @@ def test_raise_repair_imports_the_exception_and_leaves_expected_raises_alone():
     assert fixed.test_source == "def test_z():\n    with pytest.raises(TypeError):\n        classify(None)\n"
     assert oracle.observed_raise("E AssertionError: M {\"at\": 0, \"module\": \"builtins\", \"name\": \"ValueError\", "
                                  "\"inside\": false}", "M") is None  # raised outside the code under test
+
+
+def test_methods_of_a_test_class_are_repaired_too(project):
+    from testbot.backends.fake import FakeBackend
+
+    cls = fenced("import pytest\nfrom pkg.m import classify, clamp\n\n\nclass TestSigns:\n    def test_negative(self):\n"
+                 "        assert classify(-2) == 'minus'\n\n    def test_bounds(self):\n"
+                 "        clamp(1, 5, 0)\n        assert False\n")
+    (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
+    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
+                      backend=FakeBackend({"classify": [cls]})).run([target])
+    (t,) = report.targets
+    assert t.kept == ("TestSigns::test_negative",)
+    written = (project.root / "tests" / "test_m.py").read_text()
+    assert "class TestSigns:" in written and "        assert classify(-2) == 'negative'" in written
+    names = [c.name for c in t.candidates]
+    assert "TestSigns::test_bounds (observed values)" in names  # expects the ValueError now (adds nothing here)
