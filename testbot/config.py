@@ -186,15 +186,25 @@ def resolve(cli: argparse.Namespace, root: Path, environ: dict[str, str] | None 
             defaults: dict[str, Any] | None = None) -> Settings:
     """CLI > pyproject > environment > ``defaults`` (e.g. the hook's) > the defaults above."""
     values: dict[str, Any] = dict(defaults or {})
-    values.update(read_env(dict(os.environ) if environ is None else environ))
-    values.update(read_pyproject(root))
+    values.update(_python_from(read_env(dict(os.environ) if environ is None else environ), Path.cwd()))
+    values.update(_python_from(read_pyproject(root), root))  # e.g. python = ".venv/bin/python"
     for name in _FIELDS:
         value = getattr(cli, name, None)
         if value is not None:
             values[name] = tuple(value) if isinstance(value, list) else value
+    values = _python_from(values, Path.cwd()) if getattr(cli, "python", None) else values
     settings = Settings(**values)
     _check(settings)
     return settings
+
+
+def _python_from(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A relative interpreter path (``.venv/bin/python``) made absolute from where it was given: tests run in
+    another folder. A bare name (``python3``) is left to PATH."""
+    python = values.get("python")
+    if isinstance(python, str) and ("/" in python or os.sep in python) and not os.path.isabs(python):
+        return {**values, "python": str(base / python)}
+    return values
 
 
 def _check(s: Settings) -> None:

@@ -123,3 +123,13 @@ def test_project_root_is_the_nearest_marker(tmp_path: Path):
     assert find_project_root(deep / "m.py") == tmp_path.resolve()
     (tmp_path / "src" / "setup.py").write_text("")
     assert find_project_root(deep) == (tmp_path / "src").resolve()
+
+
+def test_a_relative_interpreter_path_is_made_absolute_from_where_it_was_given(tmp_path: Path, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    root = pyproject(tmp_path / "proj" if (tmp_path / "proj").mkdir() is None else tmp_path, 'python = ".venv/bin/python"\n')
+    assert resolve(cli(), root, environ={}).python == str(root / ".venv/bin/python")
+    assert resolve(cli("--python", "venv/bin/python"), root, environ={}).python == str(here / "venv/bin/python")
+    assert resolve(cli("--python", "python3"), root, environ={}).python == "python3"  # found on PATH
