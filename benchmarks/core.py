@@ -55,14 +55,17 @@ def fetch_wheel(spec: dict, cache: Path) -> Path:
 
 
 def make_project(spec: dict, wheel: Path, dest: Path) -> Path:
-    """A scratch project holding the wheel's top-level package, a pyproject.toml and an empty tests/."""
+    """A scratch project holding the wheel's top-level package and its .dist-info (a package that reads its own
+    version with importlib.metadata, as pypara does, cannot be imported without it), a pyproject.toml and an
+    empty tests/."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     package = spec["file"].split("/")[0]
     with zipfile.ZipFile(wheel) as zf:
         for name in zf.namelist():
-            if name.startswith(package + "/"):
+            top = name.split("/")[0]
+            if name.startswith(package + "/") or (top.endswith(".dist-info") and "/" in name):
                 zf.extract(name, dest)
     # Its own (empty) pytest section makes the scratch project pytest's rootdir, even inside this repository.
     (dest / "pyproject.toml").write_text(f'[project]\nname = "bench-{package}"\nversion = "0"\n\n'

@@ -326,6 +326,9 @@ def to_markdown(result: dict) -> str:
            f"above ~1 means other work shared the CPU and the timings (and what fit in the budget) are not valid.", ""]
     if meta.get("recomputed"):
         out += [f"Recomputed: {meta['recomputed']}.", ""]
+    if meta.get("rows_replaced"):
+        out += ["Rows replaced by a later run whose import-only baseline differed (the earlier numbers, measured "
+                f"against the old baseline, are dropped): {', '.join(meta['rows_replaced'])}.", ""]
     if meta.get("merged_from"):
         out += ["Merged from runs taken apart (`python -m benchmarks --merge`):", ""]
         out += [f"- `{m['file']}` ({m['date']}, load average {m.get('load_average_start')} -> "
@@ -344,7 +347,8 @@ def to_markdown(result: dict) -> str:
             if track == "humaneval" and meta.get("mutation"):
                 cells = [f"{c} (mut {((r['tools'].get(t) or {}).get('mutation') or {}).get('score_pct', '-')})"
                          for c, t in zip(cells, tools)]
-            ratios = [_s(ratio(r["tools"]["testbot"]["gain_pct_points"], r["tools"][p]["gain_pct_points"]))
+            ratios = [_s(ratio(r["tools"]["testbot"]["gain_pct_points"], r["tools"][p]["gain_pct_points"])
+                         if "testbot" in r["tools"] and p in r["tools"] else None)  # (a tool missing: -)
                       for p in ("pynguin", "coverup") if p in tools and "testbot" in tools]
             out.append(f"| {r['id']} | {r['before']['line_branch_pct']} | " + " | ".join(cells) + " |" +
                        "".join(f" {x} |" for x in ratios))
@@ -429,6 +433,7 @@ def merge_results(parts: list[dict], sources: list[str]) -> dict:
     meta["load_average_start"] = max((p["meta"].get("load_average_start") or [0]) for p in parts)
     meta["load_average_end"] = max((p["meta"].get("load_average_end") or [0]) for p in parts)
     tracks: dict = {}
+    replaced: list[str] = []
     for track in meta["tracks"]:
         rows: dict[str, dict] = {}
         runs: dict[str, dict] = {}
@@ -438,6 +443,11 @@ def merge_results(parts: list[dict], sources: list[str]) -> dict:
                 continue
             for row in data["rows"]:  # a module's tools may come from different parts
                 have = rows.setdefault(row["id"], {**row, "tools": {}})
+                if have["before"] != row["before"]:
+                    # Its import-only baseline changed (the harness now imports it another way): numbers measured
+                    # against the old one do not mix with the new; the later run's row replaces the row.
+                    have = rows[row["id"]] = {**row, "tools": {}}
+                    replaced.append(f"{row['id']} ({Path(src).name})")
                 have["tools"].update(row["tools"])
             for tool, run in (data.get("runs") or {}).items():
                 runs[f"{tool} ({Path(src).stem})"] = run
@@ -446,6 +456,8 @@ def merge_results(parts: list[dict], sources: list[str]) -> dict:
         if runs:
             merged["runs"] = runs
         tracks[track] = merged
+    if replaced:
+        meta["rows_replaced"] = replaced
     return {"meta": meta, "tracks": tracks}
 
 

@@ -140,6 +140,16 @@ def test_runs_taken_apart_merge_into_one_result(tmp_path):
     summary = data["tracks"]["modules"]["summary"]
     assert summary["testbot"]["median_line_branch_pct"] == 40.0 and summary["pynguin"]["median_line_branch_pct"] == 60.0
     assert "part2.json" in (tmp_path / "out" / "2026-11-22-full.md").read_text()
+    # A module re-run with another import-only baseline replaces its row: old and new numbers do not mix.
+    rerun = _part(["c"], "pynguin", 80.0)
+    rerun["tracks"]["modules"]["rows"][0]["before"] = {"line_branch_pct": 20.0}
+    files.append(tmp_path / "part3.json")
+    files[-1].write_text(json.dumps(rerun))
+    assert side_by_side.main(["--merge", *map(str, files), "--results", str(tmp_path / "out"), "--label", "re"]) == 0
+    data = json.loads((tmp_path / "out" / "2026-11-22-re.json").read_text())
+    c = data["tracks"]["modules"]["rows"][2]
+    assert c["before"]["line_branch_pct"] == 20.0 and set(c["tools"]) == {"pynguin"}
+    assert data["meta"]["rows_replaced"] == ["c (part3.json)"]
     other = tmp_path / "other.json"
     other.write_text(json.dumps(_part(["d"], "testbot", 50.0, budget=300)))
     with pytest.raises(SystemExit, match="differ in budget"):
