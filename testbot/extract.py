@@ -61,13 +61,29 @@ def _parse_longest_prefix(code: str) -> tuple[ast.Module | None, str, str]:
         first_error = f"line {exc.lineno}: {exc.msg}"
     lines = code.splitlines()
     for end in range(len(lines) - 1, 0, -1):
-        if lines[end - 1].strip() == "" or lines[end].startswith((" ", "\t")) is False:
-            prefix = "\n".join(lines[:end])
-            try:
-                return ast.parse(prefix), prefix, ""
-            except SyntaxError:
-                continue
+        prefix = "\n".join(lines[:end])
+        try:
+            tree = ast.parse(prefix)
+        except SyntaxError:
+            continue
+        # A cut inside the last test (an answer stopped by its token limit) keeps that test's finished statements
+        # if they already check something; one cut before its first check is dropped.
+        last = tree.body[-1] if tree.body else None
+        inside = lines[end].startswith((" ", "\t")) and lines[end - 1].strip() != ""
+        if inside and isinstance(last, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and not _checks(last):
+            continue
+        return tree, prefix, ""
     return None, code, first_error
+
+
+def _checks(node: ast.AST) -> bool:
+    """Whether a (possibly cut) test asserts anything: an assert, or a ``with pytest.raises(...)``."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Assert):
+            return True
+        if isinstance(n, ast.With | ast.AsyncWith) and any("raises" in ast.unparse(i.context_expr) for i in n.items):
+            return True
+    return False
 
 
 def _bound_names(node: ast.stmt) -> set[str]:

@@ -46,8 +46,17 @@ def test_truncated_completion_keeps_the_complete_tests():
             "def test_cut():\n    value = classify(0)\n    assert value == (")
     ex = split(text)
     assert ex.error == ""
-    assert [c.name for c in ex.candidates] == ["test_whole"]
+    assert [c.name for c in ex.candidates] == ["test_whole"]  # test_cut had checked nothing yet
     compile(ex.candidates[0].code, "candidate.py", "exec")
+
+
+def test_a_test_cut_after_its_first_checks_keeps_them():
+    # An answer stopped by its token limit inside a long test: the finished statements are a test already.
+    text = ("```python\nfrom pkg.m import classify\n\n\ndef test_many():\n    assert classify(-1) == 'negative'\n"
+            "    assert classify(0) == 'zero'\n    assert classify(5) == 'pos")
+    ex = split(text)
+    (c,) = ex.candidates
+    assert c.name == "test_many" and c.test_source.rstrip().endswith("assert classify(0) == 'zero'")
 
 
 def test_each_candidate_is_a_standalone_module_with_only_what_it_needs():
