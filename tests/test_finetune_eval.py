@@ -20,7 +20,8 @@ GOOD = {
     "clamp": [fenced("import pytest\nfrom tinypkg.core import clamp\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
                      "\ndef test_bad():\n    with pytest.raises(ValueError):\n        clamp(1, 2, 0)\n")],
 }
-BAD = {"*": [fenced("from tinypkg.core import classify\n\ndef test_wrong():\n    assert classify(1) == 'zero'\n")] * 4}
+# (`in`, not `==`: a wrong `==` value would be replaced by the one the code returns, see testbot/oracle.py)
+BAD = {"*": [fenced("from tinypkg.core import classify\n\ndef test_wrong():\n    assert classify(1) in ('zero',)\n")] * 4}
 
 
 def _sdist(folder: Path) -> Path:
