@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -17,6 +18,12 @@ import pytest
 from testbot.cli import main
 
 # The module the end-to-end tests write tests for: a few branches, so coverage gain is visible.
+# A suite started in the background by a non-interactive shell (`bash scripts/test.sh &`) inherits SIGINT
+# ignored, and so would every testbot process the tests start: the Ctrl-C tests need the default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 SOURCE = '''\
 """A tiny module to write tests for."""
 
