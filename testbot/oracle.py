@@ -128,11 +128,14 @@ def instrument(cand: Candidate) -> tuple[str, str] | None:
         "                del out[key]\n"
         "    return json.dumps(out)\n"
     )
-    code = _swap(cand, ast.unparse(ast.fix_missing_locations(func)))
+    return _near_top(_swap(cand, ast.unparse(ast.fix_missing_locations(func))), [recorder]), marker
+
+
+def _near_top(code: str, blocks: list[str]) -> str:
+    """``code`` with ``blocks`` inserted after its docstring and ``from __future__`` imports."""
     lines = code.splitlines()
     at = _after_future_imports(code)
-    code = "\n".join(lines[:at] + [recorder] + lines[at:]) + "\n"
-    return code, marker
+    return "\n".join(lines[:at] + blocks + lines[at:]) + "\n"
 
 
 def _after_future_imports(code: str) -> int:
@@ -151,15 +154,20 @@ def _after_future_imports(code: str) -> int:
     return at
 
 
-def observed_values(detail: str, marker: str) -> dict[int, str]:
-    """What the recording run saw, by check number: only checks that saw one value, and only literal ones."""
+def _message(detail: str, marker: str) -> object:
+    """The JSON a recording run put after ``marker`` in its failure message (the rest of that line); None if none."""
     found = re.search(re.escape(marker) + r" (\{.*\})", detail)
     if not found:
-        return {}
+        return None
     try:
-        seen = json.loads(found.group(1))
+        return json.loads(found.group(1))
     except ValueError:
-        return {}
+        return None
+
+
+def observed_values(detail: str, marker: str) -> dict[int, str]:
+    """What the recording run saw, by check number: only checks that saw one value, and only literal ones."""
+    seen = _message(detail, marker)
     out = {}
     for key, values in (seen.items() if isinstance(seen, dict) else ()):
         if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)):
@@ -247,21 +255,12 @@ def instrument_raise(cand: Candidate, module: str) -> tuple[str, str] | None:
         "    return json.dumps({'at': at, 'module': kind.__module__, 'name': kind.__qualname__,\n"
         "                       'inside': module in names[1:]})\n"
     )
-    code = _swap(cand, ast.unparse(ast.fix_missing_locations(func)))
-    lines = code.splitlines()
-    at = _after_future_imports(code)
-    return "\n".join(lines[:at] + [watcher] + lines[at:]) + "\n", marker
+    return _near_top(_swap(cand, ast.unparse(ast.fix_missing_locations(func))), [watcher]), marker
 
 
 def observed_raise(detail: str, marker: str) -> dict | None:
     """Where the watched run raised: {'at': statement index, 'module', 'name', 'inside'}; None if unusable."""
-    found = re.search(re.escape(marker) + r" (\{.*?\})", detail)
-    if not found:
-        return None
-    try:
-        seen = json.loads(found.group(1))
-    except ValueError:
-        return None
+    seen = _message(detail, marker)
     if not (isinstance(seen, dict) and isinstance(seen.get("at"), int) and seen.get("inside") is True
             and isinstance(seen.get("module"), str) and isinstance(seen.get("name"), str)):
         return None
@@ -306,9 +305,7 @@ def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
     added = [i for i in imports if i not in cand.imports]
     code = _swap(cand, source)
     if added:
-        lines = code.splitlines()
-        at = _after_future_imports(code)
-        code = "\n".join(lines[:at] + added + lines[at:]) + "\n"
+        code = _near_top(code, added)
     return dataclasses.replace(cand, code=code, test_source=source, imports=tuple(imports), observed=True)
 
 

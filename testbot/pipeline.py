@@ -193,16 +193,30 @@ class Pipeline:
         The speed counts prompt reading too (whole completion time), so the estimate errs short; before the
         first completion it is unknown and ``FIRST_SPEED`` (the embedded model on a 2-core CPU) stands in, so
         the run's first target does not take a full ``max_tokens`` out of the others' shares (but gets at least
-        ``USEFUL_TOKENS``). A completion cut
-        at the cap still yields the tests it finished (extract keeps the longest prefix that parses).
+        ``USEFUL_TOKENS``). A completion cut at the cap still yields the tests it finished (extract keeps the
+        longest prefix that parses).
         """
         limit = limit or self.s.max_tokens
         if deadline == math.inf:
             return limit
-        done, spent = self._decoded
-        if not done or spent <= 0:  # the run's first completion: a useful answer at the assumed speed
+        speed = self._speed()
+        if speed is None:  # the run's first completion: a useful answer at the assumed speed
             return min(limit, max(USEFUL_TOKENS, int((deadline - time.monotonic()) * FIRST_SPEED)))
-        return min(limit, int((deadline - time.monotonic()) * done / spent))
+        return min(limit, int((deadline - time.monotonic()) * speed))
+
+    def _speed(self) -> float | None:
+        """Tokens a second over the run's completions so far (prompt reading included); None before the first."""
+        done, spent = self._decoded
+        return done / spent if done and spent > 0 else None
+
+    def _complete(self, prompt, seed: int, max_tokens: int):
+        """One completion, timed into the run's measured speed."""
+        began = time.monotonic()
+        completion = self.backend.complete(prompt, seed=seed, temperature=self.s.temperature, top_p=self.s.top_p,
+                                           max_tokens=max_tokens, stop=STOP)
+        done, spent = self._decoded
+        self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
+        return completion
 
     def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
         """``--group``: prompts for several functions of a file at once, a short test or two for each.
@@ -252,12 +266,7 @@ class Pipeline:
         # Longer than one function's answer, once the model's speed is known (before that, a long first answer
         # could eat the whole --budget).
         limit = min(1024, max(self.s.max_tokens, 160 * len(group))) if self._decoded[0] else self.s.max_tokens
-        began = time.monotonic()
-        completion = self.backend.complete(prompt, seed=self.s.seed + chunk, temperature=self.s.temperature,
-                                           top_p=self.s.top_p, max_tokens=max(self._token_cap(deadline, limit),
-                                                                              MIN_TOKENS), stop=STOP)
-        done, spent = self._decoded
-        self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
+        completion = self._complete(prompt, self.s.seed + chunk, max(self._token_cap(deadline, limit), MIN_TOKENS))
         first = group[0][0]
         pres = {t.id: _Pre([], [], Funnel()) for t, _, _ in group}
         pres[first.id].completions, pres[first.id].tokens = 1, completion.tokens
@@ -305,8 +314,8 @@ class Pipeline:
             # done early) flows to the ones after it.
             # A share too short for a useful answer (a few tests) is raised to one: then the targets that reach
             # most get real answers and the last ones none, instead of every target a stub.
-            done, spent = self._decoded
-            useful = USEFUL_TOKENS * spent / done if done and spent > 0 else 0.0  # (speed unknown: no floor)
+            speed = self._speed()
+            useful = USEFUL_TOKENS / speed if speed else 0.0  # (speed unknown: no floor)
             share = start + max((self._deadline - start) / self._targets_left, useful)
             if share < deadline:
                 deadline = share
@@ -364,12 +373,8 @@ class Pipeline:
                 if (i or round_no or pre.outcomes) and cap < MIN_TOKENS:
                     note = "time budget spent"
                     break
-                began = time.monotonic()
-                completion = self.backend.complete(
-                    prompt, seed=self.s.seed + round_no * self.s.samples + i, temperature=self.s.temperature,
-                    top_p=self.s.top_p, max_tokens=max(cap, MIN_TOKENS), stop=STOP)
-                done, spent = self._decoded
-                self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
+                completion = self._complete(prompt, self.s.seed + round_no * self.s.samples + i,
+                                            max(cap, MIN_TOKENS))
                 completions += 1
                 tokens += completion.tokens
                 ex = split_tests(completion.text, target_id=target.id, protected=protected, round=round_no,
