@@ -11,7 +11,7 @@ import pytest
 from conftest import FAST, fenced
 from finetune_repo import make_repo
 from testbot.context import build_context
-from testbot.finetune.data import (END, Pair, pairs_from_records, read_pairs, split_completion, to_example,
+from testbot.finetune.data import (END, Pair, _continued, pairs_from_records, read_pairs, split_completion, to_example,
                                    write_pairs)
 from testbot.finetune.mine import Source, mine
 from testbot.prompt import build_prompt
@@ -50,7 +50,8 @@ def test_a_mined_pair_trains_on_the_prompt_generation_builds_for_its_function(tm
     prompt = build_prompt(build_context(target, root))  # what testbot generate sends, round 0
     ex = to_example(pair)
     assert ex.messages == [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
-    assert ex.prefill == prompt.prefill == "```python\nimport pytest\n\nfrom pkg.m import clamp\n"
+    # generation's prefill opens the first test function; a mined test that starts with one continues it
+    assert ex.prefill == prompt.prefill == "```python\nimport pytest\n\nfrom pkg.m import clamp\n\n\ndef test_"
     # the completion continues the prefill; together they are the test, and they end where generation stops
     assert ex.completion.endswith(END) and not ex.completion.startswith(("import pytest", "from pkg.m import clamp"))
     code = (ex.prefill + ex.completion).removeprefix("```python\n").removesuffix(END)
@@ -74,7 +75,7 @@ def test_a_distilled_record_is_the_exact_prompt_and_kept_test(project, tmp_path)
     assert [p.source for p in pairs] == ["distilled"] and pairs[0].package == "pkg"
     ex = to_example(pairs[0])
     assert ex.messages == rec["messages"] and ex.prefill == rec["prefill"]  # rebuilt: the very same prompt
-    assert ex.completion.endswith(END) and "def test_negative():" in ex.completion
+    assert ex.completion.endswith(END) and "def test_negative():" in ex.prefill + ex.completion
     assert "classify" in ex.messages[1]["content"]
 
 
@@ -84,6 +85,13 @@ def test_record_is_appended_not_replaced(project, tmp_path):
         project.generate("pkg/m.py::classify", "--model", project.fake_model([GOOD]), "--record", str(record),
                          "--dry-run", *FAST)
     assert len(record.read_text().splitlines()) == 4
+
+
+def test_a_test_that_starts_with_a_helper_import_is_trained_after_the_imports_alone():
+    prefill = "```python\nimport pytest\n\nfrom pkg.m import f\n\n\ndef test_"
+    assert _continued(prefill, "def test_f():\n    assert f()" + END) == (prefill, "f():\n    assert f()" + END)
+    assert _continued(prefill, "import os\n\n\ndef test_f():" + END) == (
+        "```python\nimport pytest\n\nfrom pkg.m import f\n", "import os\n\n\ndef test_f():" + END)
 
 
 def test_split_completion_takes_the_prefill_lines_out_of_the_import_block():

@@ -57,7 +57,7 @@ def test_prompt_shows_the_code_and_how_to_import_it(project):
     assert "from pkg.m import classify" in p.user
     assert "Never copy, paste or redefine `classify`" in p.user
     assert "def clamp" not in p.user  # other functions of the module are not the subject
-    assert p.prefill == "```python\nimport pytest\n\nfrom pkg.m import classify\n"
+    assert p.prefill == "```python\nimport pytest\n\nfrom pkg.m import classify\n\n\ndef test_"  # opens the first test
     assert p.tokens > estimate_tokens(p.user)
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from testbot.context import Context, Related
-from testbot.prompt import build_prompt, estimate_tokens
+from testbot.prompt import OPENING, build_prompt, estimate_tokens
 from testbot.targets import Target
 
 SOURCES = ("mined", "distilled", "augmented")
@@ -103,7 +103,19 @@ def to_example(pair: Pair, *, budget: int = 1500, count: Callable[[str], int] = 
     generation settings (``prompt_tokens``, the backend's token counter): pass the same ones."""
     prompt = build_prompt(context_from(pair), budget=budget, count=count)
     messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
-    return Example(messages, prompt.prefill, split_completion(pair.test_code, prompt.prefill))
+    return Example(messages, *_continued(prompt.prefill, split_completion(pair.test_code, prompt.prefill)))
+
+
+def _continued(prefill: str, completion: str) -> tuple[str, str]:
+    """The prefill and completion of one example. Generation's prefill opens the first test function
+    (``OPENING``); a test that starts that way continues it, and one that starts with something else (a
+    helper import, a fixture, a test class) is trained after the imports alone."""
+    head = OPENING.lstrip("\n")
+    if not prefill.endswith(OPENING):
+        return prefill, completion
+    if completion.startswith(head):
+        return prefill, completion[len(head):]
+    return prefill.removesuffix(OPENING), completion
 
 
 def _head_and_body(test_code: str) -> tuple[list[str], str]:
