@@ -4,7 +4,9 @@ A small model often calls the code right and works out the result wrong (``asser
 a test still runs the lines it was written for; with the value the code returns today it becomes a passing
 regression test, the oracle search-based tools such as Pynguin use. The repair is narrow:
 
-- only ``assert <expression> == <literal>`` (either way round), in test functions or methods of test classes;
+- only ``assert <expression> == <literal>`` (either way round), and ``assert <call>`` / ``assert not <call>``
+  (a call, name, attribute or subscript: a truth check that failed becomes the other one, or ``== <value>``
+  when the value is not a bool), in test functions or methods of test classes;
 - the test is run once with each such assert replaced by a call that records ``repr`` of the expression, in
   the sandbox like any candidate; the run must reach the end of the test (any other failure: no repair);
 - a value is used only when its ``repr`` is a literal (numbers, strings, bytes, None, booleans, and
@@ -41,13 +43,21 @@ def _is_literal(node: ast.AST) -> bool:
     return True
 
 
-def _checks(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[ast.Assert, ast.expr, ast.expr]]:
-    """The function's ``assert A == B`` with exactly one literal side: (assert, observed side, literal side)."""
-    out = []
+TRUTH_CHECKED = (ast.Call, ast.Name, ast.Attribute, ast.Subscript)  # what `assert X` / `assert not X` may repair
+
+
+def _checks(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[ast.Assert, ast.expr, ast.expr | None]]:
+    """The function's ``assert A == B`` with exactly one literal side: (assert, observed side, literal side); and
+    its truth checks ``assert X`` / ``assert not X``: (assert, X, None)."""
+    out: list[tuple[ast.Assert, ast.expr, ast.expr | None]] = []
     for node in ast.walk(func):
         if not isinstance(node, ast.Assert) or node.msg is not None:
             continue
         test = node.test
+        truth = test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
+        if isinstance(truth, TRUTH_CHECKED):
+            out.append((node, truth, None))
+            continue
         if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
             continue
         left, right = test.left, test.comparators[0]
@@ -199,11 +209,26 @@ def repair(cand: Candidate, values: dict[int, str]) -> Candidate | None:
         line = lines[lineno - 1]
         return starts[lineno - 1] + len(line.encode("utf-8")[:col].decode("utf-8", "ignore"))
 
+    def source_of(node: ast.expr) -> str:
+        return cand.test_source[offset(node.lineno, node.col_offset):offset(node.end_lineno, node.end_col_offset)]
+
     edits = []
-    for i, (_, _, literal) in enumerate(_checks(func)):
+    for i, (check, observed, literal) in enumerate(_checks(func)):
         if i not in values:
             continue
         new = values[i]
+        if literal is None:  # a truth check: `assert X` or `assert not X`
+            value = ast.literal_eval(new)
+            if bool(value) == (check.test is observed):
+                continue  # this check passed
+            text = source_of(observed)
+            if isinstance(value, bool):
+                new = text if value else f"not {text}"
+            else:
+                new = f"{text} == {new}"
+            edits.append((offset(check.test.lineno, check.test.col_offset),
+                          offset(check.test.end_lineno, check.test.end_col_offset), new))
+            continue
         try:
             if ast.literal_eval(literal) == ast.literal_eval(new):
                 continue  # this check passed

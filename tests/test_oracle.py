@@ -31,7 +31,7 @@ def test_only_asserts_comparing_with_a_literal_are_recorded():
     assert code.count("_testbot_observe(") == 3  # the two checks, and the recorder's own definition
     assert "!= 'x'" in code and "len(values) == len([1])" in code  # not `==` with one literal side: left alone
     assert marker in code and marker.startswith("TESTBOT-OBSERVED-")
-    assert oracle.instrument(candidate("def test_y():\n    assert classify(1)\n")) is None
+    assert oracle.instrument(candidate("def test_y():\n    assert classify(1) > 0\n")) is None
 
 
 def test_observed_values_keep_only_single_literal_values():
@@ -50,6 +50,17 @@ def test_repair_edits_only_the_expected_value_and_keeps_comments():
     assert "assert classify(-1) == 'negative'" in fixed.test_source and "# checks the sign" in fixed.test_source
     assert fixed.test_source in fixed.code and "'neg'" not in fixed.code
     assert oracle.repair(c, {1: "'zero'"}) is None  # that check already held: nothing to change
+
+
+def test_a_failed_truth_check_becomes_the_other_one_or_an_equality():
+    c = candidate("def test_x():\n    assert not classify(-1)  # wrong\n    assert classify(0)\n"
+                  "    assert not classify(1)\n")
+    code, _ = oracle.instrument(c)
+    assert code.count("_testbot_observe(") == 4  # three truth checks, and the recorder's own definition
+    fixed = oracle.repair(c, {0: "True", 1: "False", 2: "'positive'"})
+    assert fixed.test_source == ("def test_x():\n    assert classify(-1)  # wrong\n    assert not classify(0)\n"
+                                 "    assert classify(1) == 'positive'")
+    assert oracle.repair(c, {0: "False", 1: "'zero'"}) is None  # both held: `not False`, and a truthy 'zero'
 
 
 @pytest.fixture
