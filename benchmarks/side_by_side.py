@@ -250,7 +250,9 @@ def humaneval_track(args: argparse.Namespace, server: peers.ModelServer | None) 
     before_all = core.measure_files(base, [base / f for f in rel_files], [], python)
     rows = [{"id": s, "task_id": p["task_id"], "before": before_all[base / f], "tools": {}}
             for s, p, f in zip(stems, problems, rel_files)]
-    for tool in ("reference", *args.tools):
+    # The reference (coverage, three fresh re-runs and mutmut of the dataset's own tests) takes ~20 min for all
+    # 164 problems and is the same every time: a part of a merged run may leave it to another (--no-reference).
+    for tool in (("reference",) if getattr(args, "reference", True) else ()) + tuple(args.tools):
         print(f"== humaneval: {tool}", file=sys.stderr, flush=True)
         project = copy_project(base, args.work / "humaneval" / tool)
         files = [project / f for f in rel_files]
@@ -479,6 +481,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reruns", type=int, default=RERUNS, help="fresh-copy re-runs of the kept tests")
     p.add_argument("--mutation", action=argparse.BooleanOptionalAction, default=True,
                    help="mutation score (mutmut) on the HumanEval track")
+    p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
+                   help="HumanEval: also measure the dataset's own tests (--no-reference: a part of a run whose "
+                        "other part measures them; they are the same every time)")
     p.add_argument("--mutation-children", type=int, default=2, help="mutmut --max-children")
     p.add_argument("--python", default="", help="interpreter for the modules' tests (default: a venv per distribution)")
     p.add_argument("--modules-yaml", type=Path, default=MODULES_YAML, help="benchmark module list")

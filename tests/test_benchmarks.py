@@ -154,3 +154,23 @@ def test_runs_taken_apart_merge_into_one_result(tmp_path):
     other.write_text(json.dumps(_part(["d"], "testbot", 50.0, budget=300)))
     with pytest.raises(SystemExit, match="differ in budget"):
         side_by_side.main(["--merge", str(files[0]), str(other), "--results", str(tmp_path / "out")])
+
+
+def test_humaneval_part_without_the_reference(tmp_path):
+    # A part of a merged run may leave the dataset's own tests to another part (--no-reference): they take
+    # ~20 min for 164 problems and are the same every time.
+    completions = tmp_path / "completions.json"
+    completions.write_text(json.dumps({"*": ["```python\nfrom he.he_002 import truncate_number\n\n\n"
+                                             "def test_half():\n    assert truncate_number(3.5) == 0.5\n```"]}))
+    results = tmp_path / "results"
+    code = side_by_side.main([
+        "--track", "humaneval", "--problems", "2", "--tools", "testbot", "--no-reference", "--no-mutation",
+        "--work", str(tmp_path / "work"), "--results", str(results), "--python", sys.executable, "--model",
+        f"fake:{completions}", "--samples", "1", "--he-budget", "60", "--label", "part", "--reruns", "1",
+        "--testbot-args", "--repair-rounds 0 --runs 1"])
+    assert code == 0
+    data = json.loads(next(results.glob("*-part.json")).read_text())
+    (row,) = data["tracks"]["humaneval"]["rows"]
+    assert list(row["tools"]) == ["testbot"] and row["tools"]["testbot"]["after"]["line_branch_pct"] == 100.0
+    assert data["tracks"]["humaneval"]["summary"]["reference"]["median_line_branch_pct"] is None
+    assert "| he_002 |" in next(results.glob("*-part.md")).read_text()
