@@ -252,7 +252,7 @@ def humaneval_track(args: argparse.Namespace, server: peers.ModelServer | None) 
             for s, p, f in zip(stems, problems, rel_files)]
     # The reference (coverage, three fresh re-runs and mutmut of the dataset's own tests) takes ~20 min for all
     # 164 problems and is the same every time: a part of a merged run may leave it to another (--no-reference).
-    for tool in (("reference",) if getattr(args, "reference", True) else ()) + tuple(args.tools):
+    for tool in (("reference",) if args.reference else ()) + tuple(args.tools):
         print(f"== humaneval: {tool}", file=sys.stderr, flush=True)
         project = copy_project(base, args.work / "humaneval" / tool)
         files = [project / f for f in rel_files]

@@ -78,12 +78,13 @@ def _parse_longest_prefix(code: str) -> tuple[ast.Module | None, str, str]:
 
 def _checks(node: ast.AST) -> bool:
     """Whether a (possibly cut) test asserts anything: an assert, or a ``with pytest.raises(...)``."""
-    for n in ast.walk(node):
-        if isinstance(n, ast.Assert):
-            return True
-        if isinstance(n, ast.With | ast.AsyncWith) and any("raises" in ast.unparse(i.context_expr) for i in n.items):
-            return True
-    return False
+    return any(isinstance(n, ast.Assert) or expects_raise(n) for n in ast.walk(node))
+
+
+def expects_raise(node: ast.AST) -> bool:
+    """Whether ``node`` is a ``with pytest.raises(...)`` block (or another ``with`` that expects an exception)."""
+    return isinstance(node, ast.With | ast.AsyncWith) and any("raises" in ast.unparse(i.context_expr)
+                                                             for i in node.items)
 
 
 def _bound_names(node: ast.stmt) -> set[str]:

@@ -30,7 +30,7 @@ import json
 import re
 import secrets
 
-from testbot.extract import Candidate
+from testbot.extract import Candidate, expects_raise
 
 MAX_REPR = 200  # longer values are not worth a literal in a test (and would not fit the report)
 
@@ -301,7 +301,7 @@ def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
     if func is None or not 0 <= seen["at"] < len(func.body):
         return None
     stmt = func.body[seen["at"]]
-    if isinstance(stmt, ast.With) and any("raises" in ast.unparse(item.context_expr) for item in stmt.items):
+    if expects_raise(stmt):
         return None  # it expected another exception: that is a wrong test, not a missing expectation
     lines = cand.test_source.splitlines()
     indent = lines[stmt.lineno - 1][:stmt.col_offset]
