@@ -18,6 +18,11 @@ A test stopped by an exception that came through the code under test (not one it
 wrong number of arguments) becomes a test that expects it: the statement that raised goes inside
 ``pytest.raises(<that exception>)`` and the statements after it, which never ran, are dropped.
 
+A test stopped by its own statement (the exception did not come through the code under test) loses that
+statement when it is an ``assert`` the test cannot evaluate, or the wrongly built expected value of later
+``assert A == expected`` checks (``expected = NamedTuple(a=1)``: those checks then take the value the code
+returns, through the value repair above, run on the shortened test).
+
 Kept tests that were repaired say so in their provenance comment. Observed values come back as text and are
 only ever parsed with :func:`ast.literal_eval`: a hostile test cannot turn them into code.
 """
@@ -283,17 +288,34 @@ def instrument_raise(cand: Candidate, module: str) -> tuple[str, str] | None:
     return _near_top(_swap(cand, ast.unparse(ast.fix_missing_locations(func))), [watcher]), marker
 
 
-def observed_raise(detail: str, marker: str) -> dict | None:
-    """Where the watched run raised: {'at': statement index, 'module', 'name', 'inside'}; None if unusable."""
+def observed_error(detail: str, marker: str) -> dict | None:
+    """Where the watched run raised: {'at': statement index, 'module', 'name', 'inside'}; None if unusable.
+    ``inside``: the exception came through the code under test (else the test's own statement raised it)."""
     seen = _message(detail, marker)
-    if not (isinstance(seen, dict) and isinstance(seen.get("at"), int) and seen.get("inside") is True
+    if not (isinstance(seen, dict) and isinstance(seen.get("at"), int) and isinstance(seen.get("inside"), bool)
             and isinstance(seen.get("module"), str) and isinstance(seen.get("name"), str)):
         return None
-    if not seen["name"].isidentifier() or not all(part.isidentifier() for part in seen["module"].split(".")):
-        return None  # a nested or odd class: not something a test can name simply
     return seen
 
 
+def repair_error(cand: Candidate, seen: dict) -> Candidate | None:
+    """An exception the code under test raised is expected (:func:`repair_raise`); one the test's own statement
+    raised is taken out (:func:`repair_own_error`)."""
+    if seen.get("inside"):
+        return repair_raise(cand, seen) if observed_raise_ok(seen) else None
+    return repair_own_error(cand, seen)
+
+
+def observed_raise(detail: str, marker: str) -> dict | None:
+    """Where the watched run raised, when the exception came through the code under test; None otherwise."""
+    seen = observed_error(detail, marker)
+    return seen if seen and seen["inside"] and observed_raise_ok(seen) else None
+
+
+def observed_raise_ok(seen: dict) -> bool:
+    if not seen["name"].isidentifier() or not all(part.isidentifier() for part in seen["module"].split(".")):
+        return False  # a nested or odd class: not something a test can name simply
+    return True
 def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
     """The candidate up to the statement that raised, that statement wrapped in ``pytest.raises``; the statements
     after it (which never ran) are dropped. None if the statement is not a plain line of the test's body."""
@@ -334,4 +356,57 @@ def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
     return dataclasses.replace(cand, code=code, test_source=source, imports=tuple(imports), observed=True)
 
 
-__all__ = ["instrument", "instrument_raise", "observed_raise", "observed_values", "repair", "repair_raise"]
+# -- an exception the test's own statement raised (a wrong way to build the expected value, a check that cannot
+# be evaluated): the statement is taken out, the test keeps the rest
+
+
+PLACEHOLDER = "None"  # stands for an expected value the test failed to build; the value repair then fills it in
+
+
+def repair_own_error(cand: Candidate, seen: dict) -> Candidate | None:
+    """The candidate without the statement of its body that raised (not through the code under test), when that
+    is an ``assert`` (a check the test cannot evaluate, such as ``isinstance(x, typing.NamedTuple)``) or
+    ``NAME = <expr>`` whose NAME is used later only as a whole side of ``assert A == NAME`` checks (the
+    expected value, built wrongly: ``expected = NamedTuple(a=1)``). Those checks compare with
+    ``PLACEHOLDER`` instead, for the value repair to fill in with what the code returns. The test must keep
+    an ``assert``; None otherwise."""
+    func = _function(cand.test_source)
+    if func is None or not 0 <= seen["at"] < len(func.body):
+        return None
+    stmt = func.body[seen["at"]]
+    lines = cand.test_source.splitlines()
+    if (lines[stmt.lineno - 1].encode("utf-8")[:stmt.col_offset].strip()
+            or lines[stmt.end_lineno - 1].encode("utf-8")[stmt.end_col_offset:].strip()):
+        return None  # shares a line with another statement
+    swaps: list[ast.Name] = []
+    if isinstance(stmt, ast.Assign):
+        if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
+            return None
+        name = stmt.targets[0].id
+        later = func.body[seen["at"] + 1:]
+        uses = [n for s in later for n in ast.walk(s) if isinstance(n, ast.Name) and n.id == name]
+        for check in (n for s in later for n in ast.walk(s) if isinstance(n, ast.Assert)):
+            test = check.test
+            if (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+                    and check.msg is None):
+                swaps += [side for side in (test.left, test.comparators[0])
+                          if isinstance(side, ast.Name) and side.id == name]
+        if not uses or len(uses) != len(swaps):
+            return None  # NAME is used some other way (or never): the test needs it
+    elif not isinstance(stmt, ast.Assert):
+        return None
+    edits = [(n.lineno, n.col_offset, n.end_col_offset) for n in swaps]
+    for lineno, start, end in sorted(edits, reverse=True):
+        line = lines[lineno - 1]
+        raw = line.encode("utf-8")
+        lines[lineno - 1] = (raw[:start] + PLACEHOLDER.encode() + raw[end:]).decode("utf-8")
+    del lines[stmt.lineno - 1: stmt.end_lineno]
+    source = "\n".join(lines) + "\n"
+    func = _function(source)
+    if func is None or not func.body or not any(isinstance(n, ast.Assert) for n in ast.walk(func)):
+        return None
+    return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
+
+
+__all__ = ["instrument", "instrument_raise", "observed_error", "observed_raise", "observed_values", "repair",
+           "repair_error", "repair_own_error", "repair_raise"]

@@ -457,10 +457,13 @@ class Pipeline:
             for p in paths:
                 p.unlink(missing_ok=True)
 
-    def _observe(self, ws: v.Workspace, target: Target, outcomes: list[_Outcome], folder: Path) -> list[_Outcome]:
-        """Tests that failed on an expected value, repaired with the values the code returns, and tests stopped by
-        an exception the code under test raised, made to expect it; then validated like any candidate
-        (:mod:`testbot.oracle`). The failed originals stay in the report as they were."""
+    def _observe(self, ws: v.Workspace, target: Target, outcomes: list[_Outcome], folder: Path,
+                 again: bool = True) -> list[_Outcome]:
+        """Tests that failed on an expected value, repaired with the values the code returns, tests stopped by
+        an exception the code under test raised, made to expect it, and tests stopped by their own statement,
+        without it; then validated like any candidate (:mod:`testbot.oracle`). A test that lost a statement and
+        then fails on a value goes through the value repair once more (``again``). The failed originals stay in
+        the report as they were."""
         probes = []  # (candidate, recording code, marker, how to read the run, how to repair)
         for o in outcomes:
             if o.result.outcome == v.ASSERTION_FAILURE:
@@ -470,7 +473,7 @@ class Pipeline:
             elif o.result.outcome == v.ERROR:  # an exception: if the code under test raised it, expect it
                 made = oracle.instrument_raise(o.candidate, target.module)
                 if made:
-                    probes.append((o.candidate, *made, oracle.observed_raise, oracle.repair_raise))
+                    probes.append((o.candidate, *made, oracle.observed_error, oracle.repair_error))
         if not probes:
             return []
         paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, *_ in probes]
@@ -481,14 +484,20 @@ class Pipeline:
         finally:
             for p in paths:
                 p.unlink(missing_ok=True)
-        repaired = []
+        repaired, shortened = [], set()
         for (cand, _, marker, read, fix), path in zip(probes, paths):
             res = results[path]
             seen = read(res.detail, marker) if res.outcome == v.ASSERTION_FAILURE else None
             fixed = fix(cand, seen) if seen else None
             if fixed is not None:
                 repaired.append(fixed)
-        return self._validate_all(ws, target, repaired, folder)
+                if read is oracle.observed_error and not seen["inside"]:
+                    shortened.add(id(fixed))
+        validated = self._validate_all(ws, target, repaired, folder)
+        if again:
+            failed = [o for o in validated if id(o.candidate) in shortened and o.result.outcome == v.ASSERTION_FAILURE]
+            validated += self._observe(ws, target, failed, folder, again=False) if failed else []
+        return validated
 
     def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path) -> _Outcome:
         scratch_target = ws.scratch_path(target.file)

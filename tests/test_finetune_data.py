@@ -123,3 +123,19 @@ def test_training_completions_are_short_tests_several_to_an_answer():
     assert joined[0].id not in {"a", "b", "c"} and joined[1] == pairs[4]
     example = to_example(joined[0])  # trains like any pair: the prefill's imports are not in the completion
     assert "from toolz.itertoolz import take" not in example.completion and example.completion.endswith(END)
+
+
+def test_distilled_pairs_can_count_several_times(tmp_path):
+    from testbot.finetune.train import load_examples
+
+    def pair(name: str, source: str) -> Pair:
+        return Pair(name, source, "toolz", "toolz.itertoolz", "take", "def take(n, seq): ...",
+                    f"from toolz.itertoolz import take\n\n\ndef test_{name}():\n    assert take(0, []) == []\n",
+                    {"test_name": f"test_{name}"}, {"rel": "toolz/itertoolz.py"})
+
+    path = tmp_path / "pairs.jsonl"
+    write_pairs(path, [pair("mined", "mined"), pair("teacher", "distilled"), pair("renamed", "augmented")])
+    once = load_examples(path, budget=384)
+    thrice = load_examples(path, budget=384, distilled_weight=3)
+    assert len(once) == 3 and len(thrice) == 5
+    assert [e.completion for e in thrice].count(once[1].completion) == 3

@@ -145,3 +145,37 @@ def test_methods_of_a_test_class_are_repaired_too(project):
     assert "class TestSigns:" in written and "        assert classify(-2) == 'negative'" in written
     names = [c.name for c in t.candidates]
     assert "TestSigns::test_bounds (observed values)" in names  # expects the ValueError now (adds nothing here)
+
+
+def test_a_statement_of_the_test_itself_that_raises_is_taken_out(project):
+    from testbot.backends.fake import FakeBackend
+
+    # The expected value built wrongly (a TypeError from the test's own call, not from inside classify), and
+    # a check the test cannot evaluate: the shortened tests take their values from the code.
+    answer = fenced("from collections import namedtuple\nfrom pkg.m import classify\n\n\n"
+                    "def test_expected_built_wrong():\n    result = classify(-3)\n    expected = namedtuple('R')(1)\n"
+                    "    assert result == expected\n\n\n"
+                    "def test_check_that_cannot_run():\n    assert isinstance(classify(0), 'str')\n"
+                    "    assert classify(0) == 'nil'\n")
+    (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
+    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
+                      backend=FakeBackend({"classify": [answer]})).run([target])
+    (t,) = report.targets
+    assert set(t.kept) == {"test_expected_built_wrong", "test_check_that_cannot_run"}
+    written = (project.root / "tests" / "test_m.py").read_text()
+    assert "    result = classify(-3)\n    assert result == 'negative'\n" in written
+    assert "    assert classify(0) == 'zero'\n" in written
+    assert "namedtuple('R')" not in written and "isinstance" not in written
+
+
+def test_own_error_repair_keeps_a_name_the_test_needs():
+    needed = candidate("def test_x():\n    expected = dict(bad=1)[0]\n    assert classify(expected) == 'x'\n")
+    assert oracle.repair_own_error(needed, {"at": 0, "module": "builtins", "name": "KeyError", "inside": False}) is None
+    alone = candidate("def test_y():\n    assert classify(1) + 1 == 2\n")
+    assert oracle.repair_own_error(alone, {"at": 0, "module": "builtins", "name": "TypeError", "inside": False}) is None
+    call = candidate("def test_z():\n    classify(1, 2)\n    assert classify(1) == 'positive'\n")
+    assert oracle.repair_own_error(call, {"at": 0, "module": "builtins", "name": "TypeError", "inside": False}) is None
+    used_twice = candidate("def test_w():\n    expected = int('x')\n    assert classify(1) == expected\n"
+                           "    assert expected == classify(2)\n")
+    fixed = oracle.repair_own_error(used_twice, {"at": 0, "module": "builtins", "name": "ValueError", "inside": False})
+    assert fixed.test_source == "def test_w():\n    assert classify(1) == None\n    assert None == classify(2)\n"

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             meta = json.loads((d / "sdists.json").read_text())
             got = read_pairs(d / "train.jsonl") + read_pairs(d / "heldout.jsonl")
             for name, info in meta["packages"].items():
-                per_package[name] = info
+                # distilled pairs come from --records again: their old counts would be added twice
+                per_package[name] = {**info, "pairs": {k: n for k, n in info.get("pairs", {}).items() if k != "distilled"}}
                 if name in meta["sdists"]:
                     sdists[name] = meta["sdists"][name]
                 by_package[name] = [p for p in got if p.package == name and p.source != "distilled"]
