@@ -21,3 +21,8 @@ class FatalError(Exception):
 class EnvironmentProblem(FatalError):
     def __init__(self, message: str) -> None:
         super().__init__(message, EXIT_ENVIRONMENT)
+
+
+class PromptTooLong(EnvironmentProblem):
+    """A prompt longer than the model's context: the pipeline skips that target (a function whose code alone
+    is longer than the context) and goes on with the others."""

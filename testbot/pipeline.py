@@ -17,7 +17,7 @@ from testbot import sandbox
 from testbot.cache import Cache, Entry
 from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
-from testbot.errors import EnvironmentProblem
+from testbot.errors import EnvironmentProblem, PromptTooLong
 from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend
 from testbot.integrate import FileChange, Kept, integrate
@@ -266,7 +266,10 @@ class Pipeline:
         # Longer than one function's answer, once the model's speed is known (before that, a long first answer
         # could eat the whole --budget).
         limit = min(1024, max(self.s.max_tokens, 160 * len(group))) if self._decoded[0] else self.s.max_tokens
-        completion = self._complete(prompt, self.s.seed + chunk, max(self._token_cap(deadline, limit), MIN_TOKENS))
+        try:
+            completion = self._complete(prompt, self.s.seed + chunk, max(self._token_cap(deadline, limit), MIN_TOKENS))
+        except PromptTooLong:
+            return  # the functions get their own prompts
         first = group[0][0]
         pres = {t.id: _Pre([], [], Funnel()) for t, _, _ in group}
         pres[first.id].completions, pres[first.id].tokens = 1, completion.tokens
@@ -352,7 +355,10 @@ class Pipeline:
         completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens
         rounds = 0
         note = "" if _missing(meas, have) else "covered by the file's group prompt"
+        too_long = False
         for round_no in range(1 + self.s.repair_rounds if _missing(meas, have) else 0):
+            if too_long:
+                break
             if round_no and kept and not _missing(meas, have):
                 break  # (checked first: a target that is done is not "out of time")
             if round_no and self._token_cap(deadline) < MIN_TOKENS:
@@ -373,8 +379,12 @@ class Pipeline:
                 if (i or round_no or pre.outcomes) and cap < MIN_TOKENS:
                     note = "time budget spent"
                     break
-                completion = self._complete(prompt, self.s.seed + round_no * self.s.samples + i,
-                                            max(cap, MIN_TOKENS))
+                try:
+                    completion = self._complete(prompt, self.s.seed + round_no * self.s.samples + i,
+                                                max(cap, MIN_TOKENS))
+                except PromptTooLong as exc:  # one huge function must not end the whole run
+                    note, too_long = f"skipped: {exc}", True
+                    break
                 completions += 1
                 tokens += completion.tokens
                 ex = split_tests(completion.text, target_id=target.id, protected=protected, round=round_no,

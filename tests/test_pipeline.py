@@ -121,3 +121,28 @@ def test_group_tests_are_kept_when_the_budget_runs_out_before_their_functions_tu
         ("pkg/m.py::clamp", ("test_clamp_inside",), "time budget spent")]
     written = project.read("tests/test_m.py")
     assert "def test_classify_zero" in written and "def test_clamp_inside" in written
+
+
+def test_a_prompt_longer_than_the_context_skips_its_target_not_the_run(project):
+    """A function whose code alone is longer than the model's context (tabulate's `tabulate`, 5,000 tokens
+    with its docstring) is skipped with a note; the other targets still get their tests."""
+    from conftest import fenced
+    from testbot.backends.fake import FakeBackend
+    from testbot.errors import PromptTooLong
+    from testbot.targets import find_targets
+
+    class SmallContext(FakeBackend):
+        def complete(self, prompt, **kw):
+            if prompt.key.endswith("::clamp"):
+                raise PromptTooLong("prompt of 5044 tokens does not fit the 4096-token context")
+            return super().complete(prompt, **kw)
+
+    backend = SmallContext({"classify": [fenced("from pkg.m import classify\n\n\ndef test_sign():\n"
+                                                "    assert classify(-1) == 'negative'\n")]})
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    report = Pipeline(project.root, Settings(samples=2, runs=1, repair_rounds=1, python=sys.executable),
+                      backend=backend).run(targets)
+    by_name = {t.target.rpartition("::")[2]: t for t in report.targets}
+    assert by_name["classify"].kept == ("test_sign",)
+    assert by_name["clamp"].kept == () and by_name["clamp"].note.startswith("skipped: prompt of 5044 tokens")
+    assert by_name["clamp"].completions == 0

@@ -151,6 +151,13 @@ NOTES = """
   were kept, one each for merge, merge_with, valmap, itemmap, valfilter, keyfilter, assoc, dissoc, assoc_in.
   With `--threads 2` on the loaded machine a single completion took over 5 minutes (llama.cpp's threads
   wait on each other); `--threads 1` made it ~1.5 min per target.
+- More distilled pairs (sixth session, idle machine): `distill-records.jsonl` also holds the `--record` files of
+  the default model on training packages' sources with their tests removed: toolz (itertoolz, functoolz,
+  recipes), docopt, jsonpointer, packaging (utils, version), tabulate, iso8601 and tomli, one
+  `testbot generate FILES --record ... --dry-run --budget B --samples 1 --repair-rounds 1 --target-seconds 60
+  --max-tokens 256 --prompt-tokens 512 --runs 2` per package (B: 600 s for toolz, 180-300 s for the others;
+  `benchmarks/finetune/distill.sh`). Packages dropped for mining (no usable tests) still give distilled pairs:
+  distillation needs only their source.
 - The mined counts in the table are before de-duplication: 4 toolz tests share a name and a focal function
   with another test in a different file and had the same pair id in this build (fixed since: the id now
   names the test file), so train.jsonl holds 110 of toolz's 114 mined pairs.

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Sequence
 
-from testbot.errors import EnvironmentProblem
+from testbot.errors import EnvironmentProblem, PromptTooLong
 from testbot.generate import Completion
 from testbot.model import resolve_model
 from testbot.prompt import Prompt
@@ -144,7 +144,7 @@ class LlamaCppBackend:
         tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         room = self.llm.n_ctx() - len(tokens) - 8
         if room < 64:
-            raise EnvironmentProblem(f"prompt of {len(tokens)} tokens does not fit the {self.llm.n_ctx()}-token context; "
+            raise PromptTooLong(f"prompt of {len(tokens)} tokens does not fit the {self.llm.n_ctx()}-token context; "
                                      "lower --prompt-tokens or raise --context-tokens")
         recorder = _LogprobRecorder(len(tokens))
         start = time.monotonic()

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
-from testbot.errors import EnvironmentProblem, FatalError
+from testbot.errors import EnvironmentProblem, FatalError, PromptTooLong
 from testbot.generate import Completion
 from testbot.prompt import Prompt, estimate_tokens
 
@@ -193,7 +193,7 @@ class OpenAICompatBackend:
         if self._tokenizer and self.context_tokens:  # exact counts: keep within the context window
             room = self.context_tokens - prompt.tokens - 32  # 32: the chat template's own tokens
             if room < 16:
-                raise EnvironmentProblem(f"prompt of {prompt.tokens} tokens does not fit the {self.context_tokens}-"
+                raise PromptTooLong(f"prompt of {prompt.tokens} tokens does not fit the {self.context_tokens}-"
                                          "token context; lower --prompt-tokens or raise --context-tokens")
             max_tokens = min(max_tokens, room)
         sampling = {"seed": seed, "temperature": temperature, "top_p": top_p, "stop": list(stop)}

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from testbot.errors import EnvironmentProblem, FatalError
+from testbot.errors import EnvironmentProblem, FatalError, PromptTooLong
 from testbot.generate import Completion
 from testbot.prompt import Prompt
 
@@ -68,7 +68,7 @@ class TransformersBackend:
         ids = ids.to(self.device)
         room = self.context_tokens - ids.shape[1] - 8
         if room < 64:
-            raise EnvironmentProblem(f"prompt of {ids.shape[1]} tokens does not fit the {self.context_tokens}-token "
+            raise PromptTooLong(f"prompt of {ids.shape[1]} tokens does not fit the {self.context_tokens}-token "
                                      "context; lower --prompt-tokens or raise --context-tokens")
         torch.manual_seed(seed)
         sample = temperature > 0

@@ -1,0 +1,39 @@
+#!/bin/bash
+# Distilled pairs for the CPU experiment (issue 7): the default model's kept tests on training packages' sources,
+# their own tests removed so every function has something to cover. Run on an idle machine (~35 min on 2 cores):
+#
+#     bash benchmarks/finetune/distill.sh SDISTS_DIR WORK_DIR
+#
+# Writes WORK_DIR/rec-<package>.jsonl (testbot generate --record files) and WORK_DIR/out-<package>.log.
+# Join them with benchmarks/finetune/data/distill-records.jsonl and rebuild the data (docs/finetune.md).
+set -u
+sdists=${1:?sdists folder}; work=${2:?work folder}
+mkdir -p "$work"
+unpack() { # sdist stem, then the test paths to remove
+  local stem=$1; shift
+  [ -d "$work/$stem" ] || tar xzf "$sdists/$stem.tar.gz" -C "$work"
+  for t in "$@"; do rm -rf "${work:?}/$stem/$t"; done
+}
+run() { # folder, budget (s), then the files to write tests for
+  local dir=$1 budget=$2; shift 2
+  echo "== $dir ($budget s) $(date +%T)"
+  (cd "$work/$dir" && python -m testbot generate "$@" --record "$work/rec-$dir.jsonl" --dry-run \
+     --budget "$budget" --samples 1 --repair-rounds 1 --target-seconds 60 --max-tokens 256 --prompt-tokens 512 \
+     --runs 2 --no-progress) > "$work/out-$dir.log" 2>&1
+  grep -c " kept" "$work/out-$dir.log"
+}
+unpack toolz-1.0.0 toolz/tests
+unpack docopt-0.6.2 test_docopt.py testcases.docopt
+unpack jsonpointer-3.12 tests.py
+unpack packaging-26.3 tests
+unpack tabulate-0.8.10 test
+unpack iso8601-2.1.0 iso8601/test_iso8601.py
+unpack tomli-2.5.0 tests
+run toolz-1.0.0 600 toolz/itertoolz.py toolz/functoolz.py toolz/recipes.py
+run docopt-0.6.2 240 docopt.py
+run jsonpointer-3.12 240 jsonpointer.py
+run packaging-26.3 300 src/packaging/utils.py src/packaging/version.py
+run tabulate-0.8.10 240 tabulate.py
+run iso8601-2.1.0 180 iso8601/iso8601.py
+run tomli-2.5.0 180 src/tomli/_re.py src/tomli/_parser.py
+echo "done $(date +%T)"
