@@ -23,6 +23,17 @@ def candidate(test: str, module: str = "pkg.m"):
     return ex.candidates[0]
 
 
+def run_classify(project, answer: str):
+    """One pipeline run on pkg/m.py::classify with ``answer`` as the model's completion: its report, the file written."""
+    from testbot.backends.fake import FakeBackend
+
+    (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
+    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
+                      backend=FakeBackend({"classify": [answer]})).run([target])
+    (t,) = report.targets
+    return t, (project.root / "tests" / "test_m.py").read_text()
+
+
 def test_only_asserts_comparing_with_a_literal_are_recorded():
     c = candidate("def test_x():\n    values = [classify(-1)]  # a comment that stays\n"
                   "    assert classify(-1) == 'neg'\n    assert 'zero' == classify(0)\n"
@@ -131,25 +142,17 @@ def test_raise_repair_imports_the_exception_and_leaves_expected_raises_alone():
 
 
 def test_methods_of_a_test_class_are_repaired_too(project):
-    from testbot.backends.fake import FakeBackend
-
     cls = fenced("import pytest\nfrom pkg.m import classify, clamp\n\n\nclass TestSigns:\n    def test_negative(self):\n"
                  "        assert classify(-2) == 'minus'\n\n    def test_bounds(self):\n"
                  "        clamp(1, 5, 0)\n        assert False\n")
-    (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
-    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
-                      backend=FakeBackend({"classify": [cls]})).run([target])
-    (t,) = report.targets
+    t, written = run_classify(project, cls)
     assert t.kept == ("TestSigns::test_negative",)
-    written = (project.root / "tests" / "test_m.py").read_text()
     assert "class TestSigns:" in written and "        assert classify(-2) == 'negative'" in written
     names = [c.name for c in t.candidates]
     assert "TestSigns::test_bounds (observed values)" in names  # expects the ValueError now (adds nothing here)
 
 
 def test_a_statement_of_the_test_itself_that_raises_is_taken_out(project):
-    from testbot.backends.fake import FakeBackend
-
     # The expected value built wrongly (a TypeError from the test's own call, not from inside classify), and
     # a check the test cannot evaluate: the shortened tests take their values from the code.
     answer = fenced("from collections import namedtuple\nfrom pkg.m import classify\n\n\n"
@@ -157,12 +160,8 @@ def test_a_statement_of_the_test_itself_that_raises_is_taken_out(project):
                     "    assert result == expected\n\n\n"
                     "def test_check_that_cannot_run():\n    assert isinstance(classify(0), 'str')\n"
                     "    assert classify(0) == 'nil'\n")
-    (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
-    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
-                      backend=FakeBackend({"classify": [answer]})).run([target])
-    (t,) = report.targets
+    t, written = run_classify(project, answer)
     assert set(t.kept) == {"test_expected_built_wrong", "test_check_that_cannot_run"}
-    written = (project.root / "tests" / "test_m.py").read_text()
     assert "    result = classify(-3)\n    assert result == 'negative'\n" in written
     assert "    assert classify(0) == 'zero'\n" in written
     assert "namedtuple('R')" not in written and "isinstance" not in written
