@@ -10,7 +10,8 @@ regression test, the oracle search-based tools such as Pynguin use. The repair i
 - the test is run once with each such assert replaced by a call that records ``repr`` of the expression, in
   the sandbox like any candidate; the run must reach the end of the test (any other failure: no repair);
 - a value is used only when its ``repr`` is a literal (numbers, strings, bytes, None, booleans, and
-  lists/tuples/dicts/sets of those) and every pass of a loop saw the same one;
+  lists/tuples/dicts/sets of those) and every pass of a loop saw the same one; a value of a subclass of
+  one of those (a namedtuple, an OrderedDict, an IntEnum) is recorded as the plain value it equals;
 - the repaired test is then validated from scratch: it must pass, pass again on every re-run (a time or a
   random number is caught there), and add coverage, like any other.
 
@@ -99,6 +100,28 @@ def _function(source: str) -> ast.FunctionDef | None:
     return tree.body[0]
 
 
+# A value of a subclass of a builtin (a namedtuple, an OrderedDict, an IntEnum) is recorded as that builtin's value:
+# its repr is then a literal, and it still compares equal to it (`Point(1, 2) == (1, 2)`). Containers are
+# converted all the way down. A subclass whose == differs fails the repaired test's validation.
+PLAIN = (
+    "def _testbot_plain(value, depth=0):\n"
+    "    kinds = (int, float, complex, str, bytes, tuple, list, dict, set, frozenset)\n"
+    "    if depth > 20 or value is None or type(value) is bool:\n"
+    "        return value\n"
+    "    kind = next((k for k in kinds if isinstance(value, k)), None)\n"
+    "    if kind is None:\n"
+    "        return value\n"
+    "    try:\n"
+    "        if kind is dict:\n"
+    "            return {_testbot_plain(k, depth + 1): _testbot_plain(v, depth + 1) for k, v in value.items()}\n"
+    "        if kind in (tuple, list, set, frozenset):\n"
+    "            return kind(_testbot_plain(v, depth + 1) for v in value)\n"
+    "        return value if type(value) is kind else kind(value)\n"
+    "    except Exception:\n"
+    "        return value\n\n\n"
+)
+
+
 def instrument(cand: Candidate) -> tuple[str, str] | None:
     """The candidate's test module with its checks recording what they saw, and the marker its report carries.
 
@@ -131,8 +154,9 @@ def instrument(cand: Candidate) -> tuple[str, str] | None:
     # kept under that.
     recorder = (
         "_TESTBOT_SEEN = {}\n\n\n"
+        + PLAIN +
         "def _testbot_observe(i, value):\n"
-        f"    _TESTBOT_SEEN.setdefault(str(i), set()).add(repr(value)[:{MAX_REPR + 1}])\n\n\n"
+        f"    _TESTBOT_SEEN.setdefault(str(i), set()).add(repr(_testbot_plain(value))[:{MAX_REPR + 1}])\n\n\n"
         "def _testbot_observed():\n"
         "    import json\n"
         "    out = {}\n"

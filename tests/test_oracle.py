@@ -178,3 +178,24 @@ def test_own_error_repair_keeps_a_name_the_test_needs():
                            "    assert expected == classify(2)\n")
     fixed = oracle.repair_own_error(used_twice, {"at": 0, "module": "builtins", "name": "ValueError", "inside": False})
     assert fixed.test_source == "def test_w():\n    assert classify(1) == None\n    assert None == classify(2)\n"
+
+
+def test_a_namedtuple_value_is_compared_as_a_plain_tuple(project):
+    from testbot.backends.fake import FakeBackend
+
+    project.write("pkg/pt.py", "from collections import namedtuple\n\nPoint = namedtuple('Point', 'x y')\n\n\n"
+                               "def middle(a, b):\n    return Point((a.x + b.x) / 2, (a.y + b.y) / 2)\n")
+    # `Point(x=1)` misses y: a TypeError from the test's own statement. The value is a Point, whose repr is
+    # not a literal; it is recorded as the tuple it equals.
+    answer = fenced("from pkg.pt import Point, middle\n\n\ndef test_middle():\n    expected = Point(x=1)\n"
+                    "    assert middle(Point(0, 0), Point(2, 4)) == expected\n\n\n"
+                    "def test_middle_value():\n    assert middle(Point(0, 0), Point(0, 2)) == (9, 9)\n")
+    (target,) = find_targets([str(project.root / "pkg" / "pt.py") + "::middle"], project.root)
+    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
+                      backend=FakeBackend({"middle": [answer]})).run([target])
+    (t,) = report.targets
+    assert "test_middle" in t.kept or "test_middle_value" in t.kept
+    names = {c.name: c.outcome for c in t.candidates}
+    assert names["test_middle (observed values)"] == "passed" and names["test_middle_value (observed values)"] == "passed"
+    written = (project.root / "tests" / "test_pt.py").read_text()
+    assert "== (1.0, 2.0)" in written or "== (0.0, 1.0)" in written  # the first one kept covers the function
