@@ -323,23 +323,15 @@ def observed_error(detail: str, marker: str) -> dict | None:
 
 
 def repair_error(cand: Candidate, seen: dict) -> Candidate | None:
-    """An exception the code under test raised is expected (:func:`repair_raise`); one the test's own statement
-    raised is taken out (:func:`repair_own_error`)."""
-    if seen.get("inside"):
-        return repair_raise(cand, seen) if observed_raise_ok(seen) else None
-    return repair_own_error(cand, seen)
-
-
-def observed_raise(detail: str, marker: str) -> dict | None:
-    """Where the watched run raised, when the exception came through the code under test; None otherwise."""
-    seen = observed_error(detail, marker)
-    return seen if seen and seen["inside"] and observed_raise_ok(seen) else None
-
-
-def observed_raise_ok(seen: dict) -> bool:
+    """An exception the code under test raised is expected (:func:`repair_raise`), when a test can name its class
+    simply (not a nested or odd one); one the test's own statement raised is taken out (:func:`repair_own_error`)."""
+    if not seen["inside"]:
+        return repair_own_error(cand, seen)
     if not seen["name"].isidentifier() or not all(part.isidentifier() for part in seen["module"].split(".")):
-        return False  # a nested or odd class: not something a test can name simply
-    return True
+        return None
+    return repair_raise(cand, seen)
+
+
 def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
     """The candidate up to the statement that raised, that statement wrapped in ``pytest.raises``; the statements
     after it (which never ran) are dropped. None if the statement is not a plain line of the test's body."""
@@ -421,8 +413,7 @@ def repair_own_error(cand: Candidate, seen: dict) -> Candidate | None:
         return None
     edits = [(n.lineno, n.col_offset, n.end_col_offset) for n in swaps]
     for lineno, start, end in sorted(edits, reverse=True):
-        line = lines[lineno - 1]
-        raw = line.encode("utf-8")
+        raw = lines[lineno - 1].encode("utf-8")
         lines[lineno - 1] = (raw[:start] + PLACEHOLDER.encode() + raw[end:]).decode("utf-8")
     del lines[stmt.lineno - 1: stmt.end_lineno]
     source = "\n".join(lines) + "\n"
@@ -432,5 +423,5 @@ def repair_own_error(cand: Candidate, seen: dict) -> Candidate | None:
     return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
 
 
-__all__ = ["instrument", "instrument_raise", "observed_error", "observed_raise", "observed_values", "repair",
-           "repair_error", "repair_own_error", "repair_raise"]
+__all__ = ["instrument", "instrument_raise", "observed_error", "observed_values", "repair", "repair_error",
+           "repair_own_error", "repair_raise"]

@@ -23,15 +23,16 @@ def candidate(test: str, module: str = "pkg.m"):
     return ex.candidates[0]
 
 
-def run_classify(project, answer: str):
-    """One pipeline run on pkg/m.py::classify with ``answer`` as the model's completion: its report, the file written."""
+def run_target(project, answer: str, target: str = "pkg/m.py::classify"):
+    """One pipeline run on ``target`` with ``answer`` as the model's completion: its report, the test file written."""
     from testbot.backends.fake import FakeBackend
 
-    (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
+    rel, _, name = target.partition("::")
+    (found,) = find_targets([str(project.root / rel) + "::" + name], project.root)
     report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
-                      backend=FakeBackend({"classify": [answer]})).run([target])
+                      backend=FakeBackend({name: [answer]})).run([found])
     (t,) = report.targets
-    return t, (project.root / "tests" / "test_m.py").read_text()
+    return t, (project.root / "tests" / f"test_{Path(rel).stem}.py").read_text()
 
 
 def test_only_asserts_comparing_with_a_literal_are_recorded():
@@ -137,15 +138,17 @@ def test_raise_repair_imports_the_exception_and_leaves_expected_raises_alone():
     in_assert = candidate("def test_z():\n    assert classify(None) == 'x'\n")
     fixed = oracle.repair_raise(in_assert, {"at": 0, "module": "builtins", "name": "TypeError", "inside": True})
     assert fixed.test_source == "def test_z():\n    with pytest.raises(TypeError):\n        classify(None)\n"
-    assert oracle.observed_raise("E AssertionError: M {\"at\": 0, \"module\": \"builtins\", \"name\": \"ValueError\", "
-                                 "\"inside\": false}", "M") is None  # raised outside the code under test
+    outside = oracle.observed_error("E AssertionError: M {\"at\": 0, \"module\": \"builtins\", \"name\": "
+                                    "\"ValueError\", \"inside\": false}", "M")
+    assert outside["inside"] is False and oracle.repair_error(c, outside) is None  # raised outside the code under test
+    assert oracle.repair_error(c, {"at": 0, "module": "pkg.m", "name": "<lambda>", "inside": True}) is None  # odd class
 
 
 def test_methods_of_a_test_class_are_repaired_too(project):
     cls = fenced("import pytest\nfrom pkg.m import classify, clamp\n\n\nclass TestSigns:\n    def test_negative(self):\n"
                  "        assert classify(-2) == 'minus'\n\n    def test_bounds(self):\n"
                  "        clamp(1, 5, 0)\n        assert False\n")
-    t, written = run_classify(project, cls)
+    t, written = run_target(project, cls)
     assert t.kept == ("TestSigns::test_negative",)
     assert "class TestSigns:" in written and "        assert classify(-2) == 'negative'" in written
     names = [c.name for c in t.candidates]
@@ -160,7 +163,7 @@ def test_a_statement_of_the_test_itself_that_raises_is_taken_out(project):
                     "    assert result == expected\n\n\n"
                     "def test_check_that_cannot_run():\n    assert isinstance(classify(0), 'str')\n"
                     "    assert classify(0) == 'nil'\n")
-    t, written = run_classify(project, answer)
+    t, written = run_target(project, answer)
     assert set(t.kept) == {"test_expected_built_wrong", "test_check_that_cannot_run"}
     assert "    result = classify(-3)\n    assert result == 'negative'\n" in written
     assert "    assert classify(0) == 'zero'\n" in written
@@ -181,8 +184,6 @@ def test_own_error_repair_keeps_a_name_the_test_needs():
 
 
 def test_a_namedtuple_value_is_compared_as_a_plain_tuple(project):
-    from testbot.backends.fake import FakeBackend
-
     project.write("pkg/pt.py", "from collections import namedtuple\n\nPoint = namedtuple('Point', 'x y')\n\n\n"
                                "def middle(a, b):\n    return Point((a.x + b.x) / 2, (a.y + b.y) / 2)\n")
     # `Point(x=1)` misses y: a TypeError from the test's own statement. The value is a Point, whose repr is
@@ -190,12 +191,8 @@ def test_a_namedtuple_value_is_compared_as_a_plain_tuple(project):
     answer = fenced("from pkg.pt import Point, middle\n\n\ndef test_middle():\n    expected = Point(x=1)\n"
                     "    assert middle(Point(0, 0), Point(2, 4)) == expected\n\n\n"
                     "def test_middle_value():\n    assert middle(Point(0, 0), Point(0, 2)) == (9, 9)\n")
-    (target,) = find_targets([str(project.root / "pkg" / "pt.py") + "::middle"], project.root)
-    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
-                      backend=FakeBackend({"middle": [answer]})).run([target])
-    (t,) = report.targets
+    t, written = run_target(project, answer, "pkg/pt.py::middle")
     assert "test_middle" in t.kept or "test_middle_value" in t.kept
     names = {c.name: c.outcome for c in t.candidates}
     assert names["test_middle (observed values)"] == "passed" and names["test_middle_value (observed values)"] == "passed"
-    written = (project.root / "tests" / "test_pt.py").read_text()
     assert "== (1.0, 2.0)" in written or "== (0.0, 1.0)" in written  # the first one kept covers the function

@@ -20,7 +20,7 @@ run() { # folder, budget (s), then the files to write tests for
   (cd "$work/$dir" && python -m testbot generate "$@" --record "$work/rec-$dir.jsonl" --dry-run \
      --budget "$budget" --samples 1 --repair-rounds 1 --target-seconds 60 --max-tokens 256 --prompt-tokens 512 \
      --runs 2 --no-progress) > "$work/out-$dir.log" 2>&1
-  grep -c " kept" "$work/out-$dir.log"
+  echo "   targets with a kept test: $(grep -cE "candidates?, [1-9][0-9]* kept" "$work/out-$dir.log")"
 }
 unpack toolz-1.0.0 toolz/tests
 unpack docopt-0.6.2 test_docopt.py testcases.docopt

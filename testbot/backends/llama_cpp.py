@@ -145,7 +145,7 @@ class LlamaCppBackend:
         room = self.llm.n_ctx() - len(tokens) - 8
         if room < 64:
             raise PromptTooLong(f"prompt of {len(tokens)} tokens does not fit the {self.llm.n_ctx()}-token context; "
-                                     "lower --prompt-tokens or raise --context-tokens")
+                                "lower --prompt-tokens or raise --context-tokens")
         recorder = _LogprobRecorder(len(tokens))
         start = time.monotonic()
         out = self.llm.create_completion(

@@ -194,7 +194,7 @@ class OpenAICompatBackend:
             room = self.context_tokens - prompt.tokens - 32  # 32: the chat template's own tokens
             if room < 16:
                 raise PromptTooLong(f"prompt of {prompt.tokens} tokens does not fit the {self.context_tokens}-"
-                                         "token context; lower --prompt-tokens or raise --context-tokens")
+                                    "token context; lower --prompt-tokens or raise --context-tokens")
             max_tokens = min(max_tokens, room)
         sampling = {"seed": seed, "temperature": temperature, "top_p": top_p, "stop": list(stop)}
         if self.mode is None:

@@ -69,7 +69,7 @@ class TransformersBackend:
         room = self.context_tokens - ids.shape[1] - 8
         if room < 64:
             raise PromptTooLong(f"prompt of {ids.shape[1]} tokens does not fit the {self.context_tokens}-token "
-                                     "context; lower --prompt-tokens or raise --context-tokens")
+                                "context; lower --prompt-tokens or raise --context-tokens")
         torch.manual_seed(seed)
         sample = temperature > 0
         start = time.monotonic()
