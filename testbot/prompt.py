@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -115,6 +116,54 @@ def _cut_tests(text: str, max_chars: int) -> str:
     return "\n\n".join(kept) + "\n# ... more tests ..."
 
 
+# A TypeError raised by Python's own argument binding: the test called something with the wrong arguments.
+_BAD_CALL = re.compile(r"TypeError: ([\w.]+)\(\) (?:got an unexpected keyword argument|got multiple values"
+                       r"|missing \d+ required|takes \d+ positional|takes from \d+ to|takes no arguments)")
+
+
+def call_signature(error: str, texts: Sequence[str]) -> str:
+    """The ``def`` line(s) of the callable a wrong-arguments TypeError names, found in ``texts``; "" if none.
+
+    The model sees the code under test in its prompt and still invents keyword arguments; pointing at the one
+    signature the failed call broke is a sharper hint than the whole source again.
+    """
+    found = _BAD_CALL.findall(error)
+    if not found:
+        return ""
+    parts = found[-1].split(".")  # the innermost frame's message is the last one
+    name, owner = parts[-1], (parts[-2] if len(parts) > 1 else "")
+    for text in texts:
+        if not text:
+            continue
+        start = 0
+        if owner:
+            cls = re.search(rf"^\s*class {re.escape(owner)}\b", text, re.M)
+            if cls:
+                start = cls.end()
+            elif name == "__init__":
+                continue
+        match = re.compile(rf"^[ \t]*(?:async[ \t]+)?def {re.escape(name)}[ \t]*\(", re.M).search(text, start)
+        if match:
+            return _def_header(text, match.start())
+    return ""
+
+
+def _def_header(text: str, start: int) -> str:
+    """From a ``def`` at ``start`` to the colon that ends its header (parentheses balanced)."""
+    depth = 0
+    for i in range(text.index("(", start), len(text)):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == ":" and depth == 0:
+            lines = text[start:i + 1].splitlines()
+            indent = len(lines[0]) - len(lines[0].lstrip())
+            return "\n".join(line[indent:] if line[:indent].isspace() else line for line in lines)
+    return ""
+
+
 def build_prompt(
     ctx: Context,
     *,
@@ -168,8 +217,11 @@ def build_prompt(
         if feedback.kept_tests:
             repair.append("## Tests already written (do not repeat them)\n" + _fence("\n\n".join(feedback.kept_tests)))
         for source, error in feedback.failures[:2]:
-            repair.append("## A previous test failed\n" + _fence(source) + "\nError:\n```\n" + error.strip()[-1200:]
-                          + "\n```\nFix the mistake: check the expected values against the code above.")
+            signature = call_signature(error, [t.source, ctx.class_outline, *(r.text for r in ctx.related)])
+            fix = ("Fix the call: the signature is\n" + _fence(signature) + "\nPass only these parameters."
+                   if signature else "Fix the mistake: check the expected values against the code above.")
+            repair.append("## A previous test failed\n" + _fence(source) + "\nError:\n```\n"
+                          + error.strip()[-1200:] + "\n```\n" + fix)
         if feedback.uncovered:
             listing = "\n".join(f"{n:>4}| {text}" for n, text in feedback.uncovered[:30])
             repair.append("## Lines not covered yet\nNo test runs these lines of the code under test:\n```\n" + listing

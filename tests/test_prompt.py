@@ -8,7 +8,7 @@ import pytest
 
 from conftest import make_project
 from testbot.context import build_context
-from testbot.prompt import Feedback, build_prompt, estimate_tokens
+from testbot.prompt import Feedback, build_prompt, call_signature, estimate_tokens
 from testbot.targets import find_targets
 
 EXTRA = '''\
@@ -111,6 +111,30 @@ def test_repair_round_shows_failures_uncovered_lines_and_kept_tests(project):
     # Round 0's prompt up to the feedback is repeated as is, so llama.cpp reuses the cached prompt prefix.
     first = prompt_for(project, "pkg/m.py::classify")
     assert p.user.startswith(first.user.split("\n\nNow write the tests")[0])
+
+
+def test_repair_round_shows_the_signature_a_failed_call_broke(project):
+    error = ("    m = Meter(value=2, unit='cm')\nE   TypeError: Meter.__init__() got an unexpected keyword argument "
+             "'unit'")
+    feedback = Feedback(failures=(("def test_cm():\n    m = Meter(value=2, unit='cm')", error),))
+    p = prompt_for(project, "pkg/units.py::Meter.to", feedback=feedback, round=1)
+    assert "Fix the call: the signature is\n```python\ndef __init__(self, value):\n```" in p.user
+    # Any other failure keeps the general advice.
+    other = Feedback(failures=(("def test_cm():\n    assert Meter(2).to('cm') == 2", "AssertionError: 200 == 2"),))
+    assert "check the expected values" in prompt_for(project, "pkg/units.py::Meter.to", feedback=other, round=1).user
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    ("TypeError: parse() missing 1 required positional argument: 'b'",
+     'def parse(\n    a: int,\n    b: str = "x:y",\n) -> dict:'),
+    ("TypeError: Box.put() takes 2 positional arguments but 3 were given", "def put(self, item):"),
+    ("TypeError: Other.__init__() got an unexpected keyword argument 'x'", ""),  # not in the texts
+    ("TypeError: unsupported operand type(s) for +: 'int' and 'str'", ""),  # not an argument-binding error
+])
+def test_call_signature_finds_the_def_a_wrong_call_names(error, expected):
+    texts = ['def parse(\n    a: int,\n    b: str = "x:y",\n) -> dict:\n    ...',
+             "class Box:\n    def __init__(self):\n        pass\n\n    def put(self, item):\n        ..."]
+    assert call_signature(error, texts) == expected
 
 
 def test_methods_of_one_class_share_the_start_of_their_prompts(project):

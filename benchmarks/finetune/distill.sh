@@ -2,7 +2,7 @@
 # Distilled pairs for the CPU experiment (issue 7): the default model's kept tests on training packages' sources,
 # their own tests removed so every function has something to cover. Run on an idle machine (~35 min on 2 cores):
 #
-#     bash benchmarks/finetune/distill.sh SDISTS_DIR WORK_DIR
+#     bash benchmarks/finetune/distill.sh SDISTS_DIR WORK_DIR [set1|set2]
 #
 # Writes WORK_DIR/rec-<package>.jsonl (testbot generate --record files) and WORK_DIR/out-<package>.log.
 # Join them with benchmarks/finetune/data/distill-records.jsonl and rebuild the data (docs/finetune.md).
@@ -22,18 +22,37 @@ run() { # folder, budget (s), then the files to write tests for
      --runs 2 --no-progress) > "$work/out-$dir.log" 2>&1
   echo "   targets with a kept test: $(grep -cE "candidates?, [1-9][0-9]* kept" "$work/out-$dir.log")"
 }
-unpack toolz-1.0.0 toolz/tests
-unpack docopt-0.6.2 test_docopt.py testcases.docopt
-unpack jsonpointer-3.12 tests.py
-unpack packaging-26.3 tests
-unpack tabulate-0.8.10 test
-unpack iso8601-2.1.0 iso8601/test_iso8601.py
-unpack tomli-2.5.0 tests
-run toolz-1.0.0 600 toolz/itertoolz.py toolz/functoolz.py toolz/recipes.py
-run docopt-0.6.2 240 docopt.py
-run jsonpointer-3.12 240 jsonpointer.py
-run packaging-26.3 300 src/packaging/utils.py src/packaging/version.py
-run tabulate-0.8.10 240 tabulate.py
-run iso8601-2.1.0 180 iso8601/iso8601.py
-run tomli-2.5.0 180 src/tomli/_re.py src/tomli/_parser.py
+set1() { # 52 pairs, sixth session
+  unpack toolz-1.0.0 toolz/tests
+  unpack docopt-0.6.2 test_docopt.py testcases.docopt
+  unpack jsonpointer-3.12 tests.py
+  unpack packaging-26.3 tests
+  unpack tabulate-0.8.10 test
+  unpack iso8601-2.1.0 iso8601/test_iso8601.py
+  unpack tomli-2.5.0 tests
+  run toolz-1.0.0 600 toolz/itertoolz.py toolz/functoolz.py toolz/recipes.py
+  run docopt-0.6.2 240 docopt.py
+  run jsonpointer-3.12 240 jsonpointer.py
+  run packaging-26.3 300 src/packaging/utils.py src/packaging/version.py
+  run tabulate-0.8.10 240 tabulate.py
+  run iso8601-2.1.0 180 iso8601/iso8601.py
+  run tomli-2.5.0 180 src/tomli/_re.py src/tomli/_parser.py
+}
+set2() { # seventh session: packages set1 did not touch
+  unpack idna-3.20 tests
+  unpack wcwidth-0.9.4 tests
+  unpack sqlparse-0.6.1 tests
+  unpack click-8.5.1 tests
+  unpack markupsafe-3.0.4 tests
+  unpack colorama-0.4.6 colorama/tests
+  unpack cachetools-8.0.1 tests
+  run idna-3.20 240 idna/core.py
+  run wcwidth-0.9.4 240 wcwidth/wcwidth.py wcwidth/textwrap.py
+  run sqlparse-0.6.1 300 sqlparse/utils.py sqlparse/sql.py
+  run click-8.5.1 300 src/click/utils.py src/click/formatting.py src/click/_textwrap.py
+  run markupsafe-3.0.4 150 src/markupsafe/__init__.py
+  run colorama-0.4.6 150 colorama/ansi.py colorama/ansitowin32.py
+  run cachetools-8.0.1 240 src/cachetools/keys.py src/cachetools/func.py src/cachetools/__init__.py
+}
+"${3:-set1}"
 echo "done $(date +%T)"
