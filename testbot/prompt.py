@@ -132,17 +132,18 @@ def call_signature(error: str, texts: Sequence[str]) -> str:
         return ""
     parts = found[-1].split(".")  # the innermost frame's message is the last one
     name, owner = parts[-1], (parts[-2] if len(parts) > 1 else "")
+    define = re.compile(rf"^[ \t]*(?:async[ \t]+)?def {re.escape(name)}[ \t]*\(", re.M)
     for text in texts:
-        if not text:
-            continue
-        start = 0
+        start, end = 0, len(text)
         if owner:
-            cls = re.search(rf"^\s*class {re.escape(owner)}\b", text, re.M)
-            if cls:
+            cls = re.search(rf"^([ \t]*)class {re.escape(owner)}\b", text, re.M)
+            if cls:  # only inside that class: the next line at its indentation or less ends it
                 start = cls.end()
+                after = re.compile(rf"^[ \t]{{0,{len(cls.group(1))}}}\S", re.M).search(text, text.find("\n", start) + 1)
+                end = after.start() if after and after.start() > start else len(text)
             elif name == "__init__":
                 continue
-        match = re.compile(rf"^[ \t]*(?:async[ \t]+)?def {re.escape(name)}[ \t]*\(", re.M).search(text, start)
+        match = define.search(text, start, end)
         if match:
             return _def_header(text, match.start())
     return ""

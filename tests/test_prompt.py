@@ -129,11 +129,13 @@ def test_repair_round_shows_the_signature_a_failed_call_broke(project):
      'def parse(\n    a: int,\n    b: str = "x:y",\n) -> dict:'),
     ("TypeError: Box.put() takes 2 positional arguments but 3 were given", "def put(self, item):"),
     ("TypeError: Other.__init__() got an unexpected keyword argument 'x'", ""),  # not in the texts
+    ("TypeError: Plain.__init__() got an unexpected keyword argument 'x'", ""),  # not Box's __init__
     ("TypeError: unsupported operand type(s) for +: 'int' and 'str'", ""),  # not an argument-binding error
 ])
 def test_call_signature_finds_the_def_a_wrong_call_names(error, expected):
     texts = ['def parse(\n    a: int,\n    b: str = "x:y",\n) -> dict:\n    ...',
-             "class Box:\n    def __init__(self):\n        pass\n\n    def put(self, item):\n        ..."]
+             "class Plain:\n    x = 1\n\n\nclass Box:\n    def __init__(self):\n        pass\n\n"
+             "    def put(self, item):\n        ..."]
     assert call_signature(error, texts) == expected
 
 
