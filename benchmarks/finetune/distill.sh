@@ -2,7 +2,7 @@
 # Distilled pairs for the CPU experiment (issue 7): the default model's kept tests on training packages' sources,
 # their own tests removed so every function has something to cover. Run on an idle machine (~35 min on 2 cores):
 #
-#     bash benchmarks/finetune/distill.sh SDISTS_DIR WORK_DIR [set1|set2]
+#     bash benchmarks/finetune/distill.sh SDISTS_DIR WORK_DIR [set1|set2|set3]
 #
 # Writes WORK_DIR/rec-<package>.jsonl (testbot generate --record files) and WORK_DIR/out-<package>.log.
 # Join them with benchmarks/finetune/data/distill-records.jsonl and rebuild the data (docs/finetune.md).
@@ -53,6 +53,20 @@ set2() { # seventh session: packages set1 did not touch
   run markupsafe-3.0.4 150 src/markupsafe/__init__.py
   run colorama-0.4.6 150 colorama/ansi.py colorama/ansitowin32.py
   run cachetools-8.0.1 240 src/cachetools/keys.py src/cachetools/func.py src/cachetools/__init__.py
+}
+set3() { # eighth session: more files, packages set1 and set2 did not touch first
+  unpack attrs-26.1.0 tests
+  unpack pyparsing-3.3.3 tests
+  unpack sortedcontainers-2.4.0 tests
+  unpack pluggy-1.7.0 testing
+  unpack packaging-26.3 tests
+  unpack toolz-1.0.0 toolz/tests
+  run attrs-26.1.0 300 src/attr/validators.py src/attr/converters.py src/attr/_funcs.py
+  run pyparsing-3.3.3 240 pyparsing/util.py pyparsing/helpers.py
+  run sortedcontainers-2.4.0 240 sortedcontainers/sorteddict.py
+  run pluggy-1.7.0 180 src/pluggy/_hooks.py src/pluggy/_result.py
+  run packaging-26.3 300 src/packaging/specifiers.py src/packaging/markers.py
+  run toolz-1.0.0 180 toolz/dicttoolz.py
 }
 "${3:-set1}"
 echo "done $(date +%T)"
