@@ -418,7 +418,12 @@ class Pipeline:
             self._baselines[target.file] = self._baselines[target.file] | o.covered
         model = self.model_name()
         if self.s.record and kept:  # also with --dry-run: the tests were verified all the same
-            _record(Path(self.s.record), target, ctx, prompts, [o for o in kept if o.candidate.round in prompts], model)
+            # Every stable test of the target's own rounds, kept or not: a test that passes every run but adds
+            # nothing over the kept ones is still a correct test, and with it a record shows the several tests
+            # an answer is asked for (a student trained on kept tests alone writes one test per answer).
+            stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
+                      and o.result.stable]
+            _record(Path(self.s.record), target, ctx, prompts, stable, model)
         kept_items = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
                            target.id, model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
@@ -561,17 +566,23 @@ class Pipeline:
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note)
 
 
-def _record(path: Path, target: Target, ctx, prompts: dict, kept: list[_Outcome], model: str) -> None:
-    """Append a distillation record per kept test (``--record``): what the model saw and what was kept."""
+def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[_Outcome], model: str) -> None:
+    """Append a distillation record per stable test (``--record``): what the model saw, the test, and whether
+    it was kept. A test whose code an earlier record holds is left out."""
     import json
 
     from testbot.finetune.data import record_for
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    seen = set()
     with path.open("a", encoding="utf-8") as f:
-        for o in kept:
+        for o in stable:
+            if o.candidate.code in seen:
+                continue
+            seen.add(o.candidate.code)
             rec = record_for(target, ctx, prompts[o.candidate.round], o.candidate.code, model)
-            f.write(json.dumps({**rec, "test_name": o.candidate.name}, ensure_ascii=False) + "\n")
+            f.write(json.dumps({**rec, "test_name": o.candidate.name, "kept": o.result.kept},
+                               ensure_ascii=False) + "\n")
 
 
 def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable) -> tuple[list[_Outcome], list[_Outcome], Funnel]:

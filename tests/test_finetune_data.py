@@ -59,13 +59,16 @@ def test_a_mined_pair_trains_on_the_prompt_generation_builds_for_its_function(tm
     assert "def test_clamp_bad_limits():" in code and code.count("from pkg.m import clamp") == 1
 
 
-def test_a_distilled_record_is_the_exact_prompt_and_kept_test(project, tmp_path):
+def test_a_distilled_record_is_the_exact_prompt_and_each_stable_test(project, tmp_path):
     record = tmp_path / "distill" / "rec.jsonl"
-    run = project.generate("pkg/m.py::classify", "--model", project.fake_model([GOOD]), "--record", str(record),
+    again = GOOD.replace("\n```", '\n\ndef test_zero_again():\n    assert classify(0) == "zero"\n```')
+    run = project.generate("pkg/m.py::classify", "--model", project.fake_model([again]), "--record", str(record),
                            *FAST)
     assert run.code == 1, run.err
     lines = sorted((json.loads(line) for line in record.read_text().splitlines()), key=lambda r: r["test_name"])
-    assert [r["test_name"] for r in lines] == ["test_negative", "test_zero"]  # one record per kept test
+    # one record per test that passed every run; the one that adds nothing is marked as not kept
+    assert [(r["test_name"], r["kept"]) for r in lines] == [
+        ("test_negative", True), ("test_zero", True), ("test_zero_again", False)]
     rec = lines[0]
     assert rec["target"] == "pkg/m.py::classify" and rec["function"] == "classify" and rec["model"] == "fake"
     assert rec["focal_code"].startswith("def classify(n):")
