@@ -48,7 +48,7 @@ class Settings:
     cache: bool = True  # --changed and hook runs skip functions handled before with the same settings
     commit: bool = False  # commit the written tests as a commit of their own
     group: bool = False  # first one prompt per file for all its functions (a short test or two each), then per function
-    record: str = ""  # append a JSONL record (prompt, prefill, kept test) per kept test: distillation data
+    record: str = ""  # append a JSONL record (prompt, prefill, test, kept mark) per stable test: distillation data
     observe: bool = True  # repair a test's wrong expected values with those the code returns (testbot.oracle)
 
 
@@ -91,8 +91,8 @@ HELP: dict[str, str] = {
     "observe": "a test that fails only on `assert <expression> == <literal>` gets the value the code returns "
                "instead, and one stopped by an exception from the code under test expects it (pytest.raises); "
                "both are validated again (regression tests; their comment says so)",
-    "record": "append one JSONL record per kept test to this file: the target, the exact prompt and prefill, and "
-              "the test (training data for testbot finetune --mine)",
+    "record": "append one JSONL record per stable test of a target with a kept test to this file: the target, the "
+              "exact prompt and prefill, the test and whether it was kept (training data for testbot finetune --mine)",
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import FAST, fenced
 from finetune_repo import make_repo
 from testbot.context import build_context
-from testbot.finetune.data import (END, Pair, _continued, pairs_from_records, read_pairs, split_completion, to_example,
-                                   write_pairs)
+from testbot.finetune.data import (END, Pair, _continued, pairs_from_records, read_pairs, shape_for_training,
+                                   split_completion, split_test_functions, to_example, write_pairs)
 from testbot.finetune.mine import Source, mine
 from testbot.prompt import build_prompt
 from testbot.targets import find_targets
@@ -142,3 +142,61 @@ def test_distilled_pairs_can_count_several_times(tmp_path):
     thrice = load_examples(path, budget=384, distilled_weight=3)
     assert len(once) == 3 and len(thrice) == 5
     assert [e.completion for e in thrice].count(once[1].completion) == 3
+
+
+SPLIT_ME = '''import pytest
+from pkg.m import clamp
+
+
+def test_clamp():
+    """Docstring."""
+    # inside the limits
+    assert clamp(1, 0, 3) == 1
+
+    # above: the result is read again later
+    r = clamp(5, 0, 3)
+    assert r == 3
+    r = clamp(r, 0, 2)  # reads r before assigning it: stays with the piece above
+    assert r == 2
+    # the limits swapped
+    with pytest.raises(ValueError):
+        clamp(1, 2, 0)
+    done = True
+
+
+@pytest.mark.parametrize("n", [1])
+def test_marked(n):
+    assert clamp(n, 0, 3) == n
+    assert clamp(-n, 0, 3) == 0
+'''
+
+
+def test_split_test_functions_cuts_one_test_per_check_where_nothing_is_shared():
+    out = split_test_functions(SPLIT_ME)
+    assert out.count("def test_clamp") == 3 and "def test_clamp_2():" in out and "def test_clamp_3():" in out
+    first, second, third = out.split("def test_clamp")[1:4]
+    assert '"""Docstring."""' in first and "# inside the limits" in first and "clamp(5" not in first
+    assert "# above" in second and "r = clamp(r, 0, 2)" in second and "pytest.raises" not in second
+    assert "# the limits swapped" in third and "done = True" in third
+    assert out.endswith(SPLIT_ME[SPLIT_ME.index("@pytest.mark"):])  # decorated (or fixture) tests stay whole
+    # the same statements run in the same order: both versions pass against the same code
+    def clamp(n, lo, hi):
+        if lo > hi:
+            raise ValueError(lo)
+        return max(lo, min(n, hi))
+    for code in (SPLIT_ME, out):
+        ns = {"__name__": "t"}
+        exec(compile(code.replace("from pkg.m import clamp\n", ""), "t", "exec"), {"clamp": clamp, "pytest": pytest}, ns)
+        tests = [v for k, v in ns.items() if k.startswith("test_") and k != "test_marked"]
+        assert len(tests) == (1 if code is SPLIT_ME else 3)
+        for test in tests:
+            test()
+    for code in ("def test_one():\n    assert True\n", "def broken(:\n", "def test_x():\n    x = 1\n    assert x\n"):
+        assert split_test_functions(code) == code
+
+
+def test_shape_for_training_splits_before_joining():
+    pair = Pair("p1", "distilled", "pkg", "pkg.m", "clamp", "def clamp(n, lo, hi): ...", SPLIT_ME, {}, {})
+    shaped = shape_for_training([pair], split_tests=True)
+    assert shaped[0].test_code.count("def test_clamp") == 3 and pair.test_code == SPLIT_ME
+    assert shape_for_training([pair])[0].test_code == SPLIT_ME

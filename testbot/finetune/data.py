@@ -9,6 +9,8 @@ what it will see. The loss covers ``Example.completion`` only: the test after th
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -127,7 +129,106 @@ def _head_and_body(test_code: str) -> tuple[list[str], str]:
     return [line for line in lines[:head] if line.strip()], "\n".join(lines[head:]).strip("\n")
 
 
-def shape_for_training(pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_per_example: int = 1) -> list[Pair]:
+def _checks(stmt: ast.stmt) -> bool:
+    """An ``assert`` or a ``with`` block (``pytest.raises`` and the like): where a behaviour's check ends."""
+    return isinstance(stmt, (ast.Assert, ast.With))
+
+
+def _names(nodes: Iterable[ast.AST], ctx: type) -> set[str]:
+    return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+
+
+def _free(stmts: list[ast.stmt]) -> set[str]:
+    """Names the statements read before they assign them (an assignment's value is read first)."""
+    assigned: set[str] = set()
+    free: set[str] = set()
+    for stmt in stmts:
+        free |= _names([stmt], ast.Load) - assigned
+        assigned |= _names([stmt], ast.Store)
+    return free
+
+
+def split_test_functions(test_code: str) -> str:
+    """One test function per checked behaviour, where that changes nothing the test does.
+
+    A distilled or mined test often checks several behaviours in one function (``# empty`` ``assert ...``
+    ``# two dicts`` ``assert ...``). Its body is cut after each ``assert`` or ``with`` block; a piece that reads a
+    local name an earlier piece assigned is joined to that piece. The pieces become ``test_NAME``,
+    ``test_NAME_2``, ... in the same order, with their comments, so the file runs the same statements in the
+    same order (a module-level side effect of one piece is still seen by the next). Functions with
+    parameters (fixtures), decorators, ``global``/``nonlocal``, a class around them, or one piece only are
+    left as they are; so is code that does not parse. Returns the (possibly) rewritten module.
+    """
+    try:
+        tree = ast.parse(test_code)
+    except SyntaxError:
+        return test_code
+    lines = test_code.splitlines()
+    taken = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    edits = []  # (first line index, last line index, replacement lines), bottom-up later
+    for fn in tree.body:
+        if not isinstance(fn, ast.FunctionDef) or not fn.name.startswith("test") or fn.decorator_list or \
+                fn.args.args or fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or fn.args.posonlyargs:
+            continue
+        body = list(fn.body)
+        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body = body[1:]  # a docstring stays with the first piece
+        if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(fn)) or fn.body[0].lineno == fn.lineno:
+            continue
+        pieces: list[list[ast.stmt]] = []
+        current: list[ast.stmt] = []
+        for stmt in body:
+            current.append(stmt)
+            if _checks(stmt):
+                pieces.append(current)
+                current = []
+        if current:  # statements after the last check belong to it
+            if not pieces:
+                continue
+            pieces[-1] += current
+        merged: list[list[ast.stmt]] = []
+        for piece in pieces:
+            merged.append(piece)
+            # a piece that reads a name an earlier piece assigned joins it (and so on back)
+            while len(merged) > 1 and _free(merged[-1]) & _names([s for m in merged[:-1] for s in m], ast.Store):
+                last = merged.pop()
+                merged[-1] += last
+        if len(merged) < 2:
+            continue
+        out: list[str] = []
+        start = fn.lineno - 1 + len(fn.decorator_list)
+        header_end = fn.body[0].lineno - 1  # lines of the def (may span lines) before the body
+        for k, piece in enumerate(merged):
+            first = piece[0].lineno - 1
+            if k == 0:
+                first = header_end
+            else:
+                while first - 1 > merged[k - 1][-1].end_lineno - 1 and lines[first - 1].strip().startswith("#"):
+                    first -= 1  # the comments just above a piece go with it
+            last = piece[-1].end_lineno - 1
+            name = fn.name if k == 0 else f"{fn.name}_{k + 1}"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            if k == 0:
+                out += lines[start:header_end]
+            else:
+                out += ["", "", f"def {name}():"]
+            out += lines[first:last + 1]
+        edits.append((start, fn.end_lineno - 1, out))
+    for start, end, out in reversed(edits):
+        lines[start:end + 1] = out
+    text = "\n".join(lines) + ("\n" if test_code.endswith("\n") else "")
+    try:
+        ast.parse(text)
+    except SyntaxError:  # never trade a test for broken code
+        return test_code
+    return text
+
+
+def shape_for_training(pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_per_example: int = 1,
+                       split_tests: bool = False) -> list[Pair]:
     """Make the completions look like what the prompt asks for: short tests, several to an answer.
 
     Mined tests are whatever a project's suite holds (a median of 16 lines here, some of 100): trained on
@@ -136,10 +237,13 @@ def shape_for_training(pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_
     limit), except distilled ones (the default model's answers to the very prompt). ``tests_per_example``
     joins up to that many tests of the same function (same package, module, function and source) into one
     completion: their import lines once, then each test. Pairs keep their order; a joined pair keeps its
-    first pair's prompt context and lists the ids it joined.
+    first pair's prompt context and lists the ids it joined. ``split_tests`` cuts each test into one test
+    function per checked behaviour first (:func:`split_test_functions`; the line limit is checked before).
     """
     kept = [p for p in pairs if not max_test_lines or p.source == "distilled"
             or len(_head_and_body(p.test_code)[1].splitlines()) <= max_test_lines]
+    if split_tests:
+        kept = [dataclasses.replace(p, test_code=split_test_functions(p.test_code)) for p in kept]
     if tests_per_example <= 1:
         return kept
     groups: dict[tuple[str, str, str, str], list[list[Pair]]] = {}

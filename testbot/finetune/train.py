@@ -47,6 +47,7 @@ class TrainConfig:
     max_test_lines: int = 0  # drop mined tests longer than this (0: keep all); the prompt asks for short tests
     tests_per_example: int = 1  # join up to N tests of one function into one completion, as the prompt asks for 3-6
     distilled_weight: int = 1  # each distilled pair counts N times: the default model's kept answers to the very prompt
+    split_tests: bool = False  # cut each test into one test function per checked behaviour, as the prompt asks
     batch_size: int = 4  # examples per micro-batch: 4 x 768 tokens keeps a 135M model under ~3 GB on CPU
     grad_accum: int = 1  # micro-batches per optimizer step (effective batch = batch_size * grad_accum)
     # -- schedule
@@ -164,7 +165,7 @@ def encode(example, tokenizer, max_length: int) -> Encoded | None:
 
 
 def load_examples(path: Path, tokenizer=None, budget: int = 1500, *, max_test_lines: int = 0,
-                  tests_per_example: int = 1, distilled_weight: int = 1) -> list:
+                  tests_per_example: int = 1, distilled_weight: int = 1, split_tests: bool = False) -> list:
     """Examples from a pairs JSONL file (testbot.finetune.data: one Pair a line), their prompts built by
     generation's prompt builder with this budget, counted with the model's tokenizer; short tests only and
     several to a completion where asked (testbot.finetune.data.shape_for_training); each distilled pair
@@ -175,7 +176,8 @@ def load_examples(path: Path, tokenizer=None, budget: int = 1500, *, max_test_li
     if not path.is_file():
         raise FatalError(f"training data {path}: no such file (make it with testbot finetune --mine)")
     count = (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])) if tokenizer else estimate_tokens
-    pairs = shape_for_training(read_pairs(path), max_test_lines=max_test_lines, tests_per_example=tests_per_example)
+    pairs = shape_for_training(read_pairs(path), max_test_lines=max_test_lines, tests_per_example=tests_per_example,
+                               split_tests=split_tests)
     examples = []
     for p in pairs:
         example = to_example(p, budget=budget, count=count)
@@ -398,6 +400,9 @@ def add_arguments(group) -> None:
         flag = "--" + f.name.replace("_", "-")
         if f.name == "resume":
             group.add_argument(flag, action="store_true", help="continue from the latest checkpoint in --out")
+        elif isinstance(f.default, bool):
+            group.add_argument(flag, dest=f.name, action="store_const", const=True, default=None,
+                               help=reasons.get(f.name, ""))
         elif isinstance(f.default, tuple):
             group.add_argument(flag, dest=f.name, default=None, metavar="A,B",
                                help=f"LoRA target modules, comma-separated (default: {','.join(f.default)})")
@@ -425,7 +430,8 @@ def command(args) -> int:
         raise FatalError(f"training data {args.train}: no such file (make it with testbot finetune --mine)")
     model, tokenizer, name = load_base(cfg.base, cfg.device)
     examples = load_examples(Path(args.train), tokenizer, cfg.prompt_tokens, max_test_lines=cfg.max_test_lines,
-                             tests_per_example=cfg.tests_per_example, distilled_weight=cfg.distilled_weight)
+                             tests_per_example=cfg.tests_per_example, distilled_weight=cfg.distilled_weight,
+                             split_tests=cfg.split_tests)
     result = train(examples, cfg, model=model, tokenizer=tokenizer, base_name=name)
     print(f"adapter: {result.adapter} ({result.steps} steps, loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}, "
           f"{result.seconds:.0f} s, peak RSS {result.peak_rss_mb:.0f} MB)" if result.losses else f"adapter: {result.adapter}")
