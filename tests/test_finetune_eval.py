@@ -81,15 +81,18 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     assert "| bad (fake) | 2 | 0 % | 0 | 0 | 0 % | 0.0 % |" in md
     assert "good: kept@2 100 % (2/2)" in out.getvalue()
     assert not (tmp_path / "sdists" / "tinypkg").exists()  # the sdist folder is only read
-    # runs taken apart (one model each) combine into the same table; different targets are refused
-    for label in ("good", "bad"):
+    # runs taken apart (one model each, or one model's targets in two runs with --skip) combine into the same
+    # table; different targets are refused
+    for label, flags in (("good", []), ("bad-1", ["--targets", "1"]), ("bad-2", ["--targets", "2", "--skip", "1"])):
+        model = label.split("-")[0]
         with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
             assert main(["eval", "--heldout", str(tmp_path / "heldout.jsonl"), "--sdists", str(tmp_path / "sdists"),
-                         "--model", f"{label}=fake:{tmp_path / (label + '.json')}", "--samples", "2", "--runs", "2",
-                         "--out", str(tmp_path / "results" / label)]) == 0
+                         "--model", f"{model}=fake:{tmp_path / (model + '.json')}", "--samples", "2", "--runs", "2",
+                         "--out", str(tmp_path / "results" / label), *flags]) == 0
+    assert "(the first 1 of the selection left out)" in (tmp_path / "results" / "bad-2.md").read_text()
     with redirect_stdout(io.StringIO()):
-        assert main(["eval", "--combine", str(tmp_path / "results" / "good.json"),
-                     str(tmp_path / "results" / "bad.json"), "--out", str(tmp_path / "results" / "both")]) == 0
+        assert main(["eval", "--combine", *(str(tmp_path / "results" / f"{n}.json") for n in ("good", "bad-1", "bad-2")),
+                     "--out", str(tmp_path / "results" / "both")]) == 0
     both = json.loads((tmp_path / "results" / "both.json").read_text())
     def timeless(models: list[dict]) -> list[dict]:
         return [{k: v for k, v in m.items() if "seconds" not in k} for m in models]
@@ -106,3 +109,12 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
         assert main(["eval", "--combine", str(tmp_path / "results" / "good.json"),
                      str(tmp_path / "results" / "one.json")]) == 2
     assert "different targets" in err.getvalue()
+    with redirect_stdout(io.StringIO()):  # --labels keeps some models
+        assert main(["eval", "--combine", str(tmp_path / "results" / "eval.json"), "--labels", "bad",
+                     "--out", str(tmp_path / "results" / "bad-only")]) == 0
+    assert [m["label"] for m in json.loads((tmp_path / "results" / "bad-only.json").read_text())["models"]] == ["bad"]
+    err = io.StringIO()
+    with redirect_stderr(err):  # one model's target in two runs
+        assert main(["eval", "--combine", str(tmp_path / "results" / "bad-1.json"),
+                     str(tmp_path / "results" / "bad-1.json")]) == 2
+    assert "has target tinypkg:tinypkg.core.clamp in two runs" in err.getvalue()

@@ -212,7 +212,9 @@ def run_eval(targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path
 def to_markdown(results: list[ModelResult], meta: dict) -> str:
     k = meta["settings"]["samples"]
     lines = [f"# testbot eval: held-out functions, {meta['date']}", "",
-             f"{meta['targets']} held-out functions from {', '.join(meta['packages'])} (packages never trained on); "
+             f"{meta['targets']} held-out functions"
+             + (f" (the first {meta['skipped']} of the selection left out)" if meta.get("skipped") else "")
+             + f" from {', '.join(meta['packages'])} (packages never trained on); "
              f"k = {k} samples, {meta['settings']['repair_rounds']} repair rounds, "
              f"prompt budget {meta['settings']['prompt_tokens']} tokens, temperature "
              f"{meta['settings']['temperature']}, max {meta['settings']['max_tokens']} tokens, "
@@ -240,24 +242,45 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def combine(files: list[Path]) -> tuple[list[ModelResult], dict]:
-    """Results of runs taken apart (one model each, say) as one: same targets and settings, else refused."""
+def combine(files: list[Path], labels: list[str] | None = None) -> tuple[list[ModelResult], dict]:
+    """Results of runs taken apart as one: runs of other models on the same targets (one model each, say), and
+    runs of a model on further targets (``--skip``), joined in the order given. Settings and machine must be
+    the same, and in the end every model must have the same targets, else refused. ``labels`` keeps only
+    those models (a model run on the first targets only can be left out)."""
     parts = [json.loads(Path(f).read_text()) for f in files]
     first = parts[0]
     for f, part in zip(files[1:], parts[1:]):
-        targets = [t["target"] for t in next(iter(part["per_target"].values()))]
-        if part["settings"] != first["settings"] or part["machine"] != first["machine"] or \
-                targets != [t["target"] for t in next(iter(first["per_target"].values()))]:
-            raise FatalError(f"cannot combine {f} with {files[0]}: different targets, settings or machine")
-    results = []
-    for part in parts:
+        if part["settings"] != first["settings"] or part["machine"] != first["machine"]:
+            raise FatalError(f"cannot combine {f} with {files[0]}: different settings or machine")
+    rows: dict[str, list[TargetResult]] = {}
+    names: dict[str, str] = {}
+    load: dict[str, float] = {}
+    for f, part in zip(files, parts):
         for m in part["models"]:
-            rows = tuple(TargetResult(**t) for t in part["per_target"][m["label"]])
-            results.append(ModelResult(m["label"], m["model"], rows, m.get("load_seconds", 0.0)))
-    if len({r.label for r in results}) != len(results):
-        raise FatalError("two combined runs use the same model label")
-    meta = {k: first[k] for k in ("date", "targets", "packages", "heldout", "machine", "settings")}
-    return results, {**meta, "date": max(p["date"] for p in parts), "combined_from": [str(f) for f in files]}
+            label = m["label"]
+            if labels and label not in labels:
+                continue
+            have = {t.target for t in rows.get(label, [])}
+            new = [TargetResult(**t) for t in part["per_target"][label]]
+            twice = sorted(have & {t.target for t in new})
+            if twice:
+                raise FatalError(f"cannot combine {f}: model {label} has target {twice[0]} in two runs")
+            rows.setdefault(label, []).extend(new)
+            names.setdefault(label, m["model"])
+            load[label] = max(load.get(label, 0.0), m.get("load_seconds", 0.0))
+    missing = sorted(set(labels or ()) - set(rows))
+    if missing:
+        raise FatalError(f"--labels {', '.join(missing)}: no such model in {', '.join(map(str, files))}")
+    lists = {label: [t.target for t in r] for label, r in rows.items()}
+    if len({tuple(v) for v in lists.values()}) > 1:
+        counts = ", ".join(f"{label} {len(v)}" for label, v in lists.items())
+        raise FatalError(f"cannot combine {', '.join(map(str, files))}: the models have different targets "
+                         f"({counts}); leave some out with --labels")
+    results = [ModelResult(label, names[label], tuple(r), load[label]) for label, r in rows.items()]
+    meta = {k: first[k] for k in ("heldout", "machine", "settings")}
+    return results, {**meta, "date": max(p["date"] for p in parts), "targets": len(next(iter(lists.values()), [])),
+                     "packages": sorted({pkg for p in parts for pkg in p["packages"]}),
+                     "combined_from": [str(f) for f in files]}
 
 
 def write(results: list[ModelResult], meta: dict, prefix: Path) -> None:
@@ -271,12 +294,17 @@ def write(results: list[ModelResult], meta: dict, prefix: Path) -> None:
 def add_arguments(parser) -> None:
     parser.add_argument("--combine", nargs="+", metavar="JSON", default=None,
                         help="run nothing: join result files of eval runs taken apart (same targets and settings)")
+    parser.add_argument("--labels", nargs="+", metavar="LABEL", default=None,
+                        help="with --combine: keep only these models")
     parser.add_argument("--heldout", metavar="FILE", help="held-out pairs (JSONL) to take functions from")
     parser.add_argument("--sdists", metavar="DIR", help="folder with the held-out packages' sdists")
     parser.add_argument("--model", action="append", metavar="[LABEL=]MODEL[+ADAPTER]",
                         help="a model to evaluate (repeatable): small, default, a .gguf path, fake:FILE, or "
                              "BASE+ADAPTER_DIR for the transformers backend")
     parser.add_argument("--targets", type=int, default=20, help="held-out functions to use (default: 20)")
+    parser.add_argument("--skip", type=int, default=0,
+                        help="leave out the first N of the selected targets, to run more targets later and join "
+                             "the runs with --combine (default: 0)")
     parser.add_argument("--samples", type=int, default=4, help="k: samples per target (default: 4)")
     parser.add_argument("--repair-rounds", type=int, default=0, help="repair rounds (default: 0: exactly k samples)")
     parser.add_argument("--temperature", type=float, default=0.3, help="sampling temperature (default: 0.3)")
@@ -299,7 +327,7 @@ def command(args) -> int:
     from testbot.config import Settings
 
     if args.combine:
-        results, meta = combine([Path(f) for f in args.combine])
+        results, meta = combine([Path(f) for f in args.combine], args.labels)
         prefix = Path(args.out or f"benchmarks/results/finetune-eval-{meta['date']}")
         write(results, meta, prefix)
         print(f"wrote {Path(f'{prefix}.md')} and {Path(f'{prefix}.json')}")
@@ -311,9 +339,14 @@ def command(args) -> int:
     models = [ModelSpec.parse(m) for m in args.model]
     if len({m.label for m in models}) != len(models):
         raise FatalError("two --model entries have the same label: name them LABEL=MODEL")
+    if args.skip < 0 or args.skip >= args.targets:
+        raise FatalError(f"--skip {args.skip}: must be at least 0 and less than --targets {args.targets}")
     targets = select_targets(Path(args.heldout), args.targets)
     if not targets:
         raise FatalError(f"{args.heldout}: no held-out pairs with an sdist in their provenance")
+    if len(targets) <= args.skip:
+        raise FatalError(f"--skip {args.skip}: {args.heldout} has only {len(targets)} targets")
+    targets = targets[args.skip:]
     settings = Settings(samples=args.samples, repair_rounds=args.repair_rounds, temperature=args.temperature,
                         max_tokens=args.max_tokens, prompt_tokens=args.prompt_tokens,
                         target_seconds=args.target_seconds, runs=args.runs, seed=args.seed, device=args.device,
@@ -324,7 +357,8 @@ def command(args) -> int:
         work = Path(args.work) if args.work else Path(tmp)
         results = run_eval(targets, models, sdists=Path(args.sdists), work=work, settings=settings,
                            log=lambda line: print(line, file=sys.stderr, flush=True))
-    meta = {"date": date, "targets": len(targets), "packages": sorted({t.package for t in targets}),
+    meta = {"date": date, "targets": len(targets), **({"skipped": args.skip} if args.skip else {}),
+            "packages": sorted({t.package for t in targets}),
             "heldout": str(args.heldout), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
             "settings": {k: getattr(settings, k) for k in ("samples", "repair_rounds", "temperature", "top_p",
                                                            "max_tokens", "prompt_tokens", "target_seconds", "runs",
