@@ -158,6 +158,12 @@ NOTES = """
   --max-tokens 256 --prompt-tokens 512 --runs 2` per package (B: 600 s for toolz, 180-300 s for the others;
   `benchmarks/finetune/distill.sh`). Packages dropped for mining (no usable tests) still give distilled pairs:
   distillation needs only their source.
+- Seventh and eighth sessions (idle machine): `distill.sh ... set2` (idna, wcwidth, sqlparse, click, markupsafe,
+  colorama, cachetools: 25 records, 26 min) and `set3` (attrs, pyparsing, sortedcontainers, pluggy, more of
+  packaging and toolz: 41 records, 26 min; attrs gave none: 7 tests passed but none added coverage). From set3
+  on, `--record` writes every stable test of a target with a kept test, with `"kept"`: 21 of set3's records
+  were kept, 20 passed every run but added nothing over the kept ones. pluggy's records come from
+  pluggy-1.7.0's source (the table's sdist is the 0.6.0 that mining tried).
 - The mined counts in the table are before de-duplication: 4 toolz tests share a name and a focal function
   with another test in a different file and had the same pair id in this build (fixed since: the id now
   names the test file), so train.jsonl holds 110 of toolz's 114 mined pairs.
