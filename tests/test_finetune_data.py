@@ -191,7 +191,9 @@ def test_split_test_functions_cuts_one_test_per_check_where_nothing_is_shared():
         assert len(tests) == (1 if code is SPLIT_ME else 3)
         for test in tests:
             test()
-    for code in ("def test_one():\n    assert True\n", "def broken(:\n", "def test_x():\n    x = 1\n    assert x\n"):
+    for code in ("def test_one():\n    assert True\n", "def broken(:\n", "def test_x():\n    x = 1\n    assert x\n",
+                 "def test_x():\n    x = 1\n    assert x\n    x += 1\n    assert x == 2\n",
+                 "def test_x():\n    x = 1\n    assert x\n    del x\n    assert True\n"):
         assert split_test_functions(code) == code
 
 

@@ -135,7 +135,13 @@ def _checks(stmt: ast.stmt) -> bool:
 
 
 def _names(nodes: Iterable[ast.AST], ctx: type) -> set[str]:
-    return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+    """Names used in that context; for ``ast.Load``, also those ``x += ...`` and ``del x`` read."""
+    found = {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+    if ctx is ast.Load:
+        found |= {n.target.id for node in nodes for n in ast.walk(node)
+                  if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+        found |= _names(nodes, ast.Del)
+    return found
 
 
 def _free(stmts: list[ast.stmt]) -> set[str]:
