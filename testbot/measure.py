@@ -74,14 +74,16 @@ def read_covered(data_file: str | Path, source_file: Path, test_module: str = ""
     """Lines and arcs of ``source_file`` that a run covered (CoverageData, not report text).
 
     With ``test_module``, only what the tests of that module covered (needs a run recorded with
-    ``dynamic_context = test_function``, whose contexts read "module.test" or "module.Class.test").
+    ``dynamic_context = test_function``, whose contexts read "module.test" or "module.Class.test"). The
+    module may carry a package prefix: under pytest's ``--import-mode=importlib`` (a project's addopts) a
+    test file ``tests/test_x.py`` is imported as ``tests.test_x``.
     """
     if not data_file:
         return Covered()
     data = CoverageData(basename=str(data_file))
     data.read()
     if test_module:
-        data.set_query_contexts([rf"^{re.escape(test_module)}\."])
+        data.set_query_contexts([rf"^(?:[\w.]*\.)?{re.escape(test_module)}\."])
     wanted = source_file.resolve()
     for measured in data.measured_files():
         if Path(measured).resolve() == wanted:

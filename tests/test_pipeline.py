@@ -146,3 +146,20 @@ def test_a_prompt_longer_than_the_context_skips_its_target_not_the_run(project):
     assert by_name["classify"].kept == ("test_sign",)
     assert by_name["clamp"].kept == () and by_name["clamp"].note.startswith("skipped: prompt of 5044 tokens")
     assert by_name["clamp"].completions == 0
+
+
+def test_tests_are_kept_when_the_project_imports_tests_in_importlib_mode(project):
+    """pytest's --import-mode=importlib (in a project's addopts) names a test module after its folder too
+    (tests.test_x): its per-test coverage contexts must still be found, or no test adds coverage."""
+    from conftest import PYPROJECT, fenced
+
+    from testbot.backends.fake import FakeBackend
+    from testbot.targets import find_targets
+
+    project.write("pyproject.toml", PYPROJECT.replace('addopts = "', 'addopts = "--import-mode=importlib '))
+    good = fenced("from pkg.m import classify\n\n\ndef test_classify_zero():\n    assert classify(0) == 'zero'\n")
+    targets = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
+    settings = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=FakeBackend({"*": [good]})).run(targets)
+    (classify,) = report.targets
+    assert classify.kept == ("test_classify_zero",) and classify.gain_lines > 0, classify
