@@ -160,7 +160,8 @@ NOTES = """
   distillation needs only their source.
 - Seventh and eighth sessions (idle machine): `distill.sh ... set2` (idna, wcwidth, sqlparse, click, markupsafe,
   colorama, cachetools: 25 records, 26 min) and `set3` (attrs, pyparsing, sortedcontainers, pluggy, more of
-  packaging and toolz: 41 records, 26 min; attrs gave none: 7 tests passed but none added coverage). From set3
+  packaging and toolz: 41 records, 26 min; attrs gave none: 7 tests passed but none added coverage, a bug with
+  pytest's importlib import mode fixed after the run). From set3
   on, `--record` writes every stable test of a target with a kept test, with `"kept"`: 21 of set3's records
   were kept, 20 passed every run but added nothing over the kept ones. pluggy's records come from
   pluggy-1.7.0's source (the table's sdist is the 0.6.0 that mining tried).
