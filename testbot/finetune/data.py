@@ -177,7 +177,7 @@ def split_test_functions(test_code: str) -> str:
                 fn.args.args or fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or fn.args.posonlyargs:
             continue
         body = list(fn.body)
-        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                 and isinstance(body[0].value.value, str):
             body = body[1:]  # a docstring stays with the first piece
         if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(fn)) or fn.body[0].lineno == fn.lineno:
@@ -203,25 +203,22 @@ def split_test_functions(test_code: str) -> str:
         if len(merged) < 2:
             continue
         out: list[str] = []
-        start = fn.lineno - 1 + len(fn.decorator_list)
+        start = fn.lineno - 1  # (decorated tests were left out above)
         header_end = fn.body[0].lineno - 1  # lines of the def (may span lines) before the body
         for k, piece in enumerate(merged):
-            first = piece[0].lineno - 1
-            if k == 0:
-                first = header_end
-            else:
+            first = header_end if k == 0 else piece[0].lineno - 1
+            if k:
                 while first - 1 > merged[k - 1][-1].end_lineno - 1 and lines[first - 1].strip().startswith("#"):
                     first -= 1  # the comments just above a piece go with it
-            last = piece[-1].end_lineno - 1
-            name = fn.name if k == 0 else f"{fn.name}_{k + 1}"
-            while name in taken:
-                name += "_"
-            taken.add(name)
             if k == 0:
-                out += lines[start:header_end]
+                out += lines[start:header_end]  # the def line(s) as they were
             else:
+                name = f"{fn.name}_{k + 1}"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
                 out += ["", "", f"def {name}():"]
-            out += lines[first:last + 1]
+            out += lines[first:piece[-1].end_lineno]
         edits.append((start, fn.end_lineno - 1, out))
     for start, end, out in reversed(edits):
         lines[start:end + 1] = out
