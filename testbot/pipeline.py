@@ -72,6 +72,7 @@ class Pipeline:
         self._pre: dict[str, _Pre] = {}  # target id -> what the file's group prompt (--group) did for it
         self._group_cover: dict[Path, Covered] = {}  # file -> what the tests kept from its group prompt run
         self._decoded = (0, 0.0)  # (tokens, seconds) of the run's completions: the model's speed here
+        self._checked = (0, 0.0)  # (answers, seconds) of validating a target's answers: time kept back under --budget
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
                                      memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
         self._baselines: dict[Path, Covered] = {}
@@ -102,7 +103,7 @@ class Pipeline:
 
     def run(self, targets: Sequence[Target]) -> Report:
         start = time.monotonic()
-        self._deadline = start + self.s.budget if self.s.budget else math.inf
+        self._deadline = math.inf
         fingerprint = settings_fingerprint(self.s)
         by_id: dict[str, TargetReport] = {}
         todo: list[Target] = []
@@ -128,6 +129,9 @@ class Pipeline:
                 for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
+                # --budget is the time for writing tests: it starts once the project is copied and imports
+                # (a second or two, more on a slow machine), so a short budget is not spent before any target.
+                self._deadline = time.monotonic() + self.s.budget if self.s.budget else math.inf
                 if self.s.group:
                     self._group_phase(ws, todo)
                 for n, target in enumerate(todo):
@@ -188,7 +192,7 @@ class Pipeline:
         return covered
 
     def _token_cap(self, deadline: float, limit: int = 0) -> int:
-        """The completion length that still ends before ``deadline`` at the speed measured so far.
+        """The completion length that, with its tests run, still ends before ``deadline`` at the speeds so far.
 
         The speed counts prompt reading too (whole completion time), so the estimate errs short; before the
         first completion it is unknown and ``FIRST_SPEED`` (the embedded model on a 2-core CPU) stands in, so
@@ -202,7 +206,10 @@ class Pipeline:
         speed = self._speed()
         if speed is None:  # the run's first completion: a useful answer at the assumed speed
             return min(limit, max(USEFUL_TOKENS, int((deadline - time.monotonic()) * FIRST_SPEED)))
-        return min(limit, int((deadline - time.monotonic()) * speed))
+        # The answer's tests still have to run before the deadline: keep back what validating an answer took.
+        answers, seconds = self._checked
+        reserve = seconds / answers if answers else 0.0
+        return min(limit, int((deadline - time.monotonic() - reserve) * speed))
 
     def _speed(self) -> float | None:
         """Tokens a second over the run's completions so far (prompt reading included); None before the first."""
@@ -398,10 +405,13 @@ class Pipeline:
                                              Covered()))
                     continue
                 funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
+                began = time.monotonic()
                 validated = self._validate_all(ws, target, list(ex.candidates), folder)
                 round_outcomes.extend(validated)
                 if self.s.observe:
                     round_outcomes.extend(self._observe(ws, target, validated, folder))
+                answers, seconds = self._checked
+                self._checked = (answers + 1, seconds + time.monotonic() - began)
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
             # the candidate from the completion the model was surest of.
             round_outcomes.sort(key=lambda o: -o.candidate.mean_logprob)

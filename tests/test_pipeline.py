@@ -23,6 +23,9 @@ def test_completions_shrink_to_fit_the_time_left(tmp_path: Path):
     assert pipe._token_cap(time.monotonic() + 60) == 384  # 1200 would fit: capped by max_tokens
     assert 150 <= pipe._token_cap(time.monotonic() + 8) <= 160  # 8 s left: ~160 tokens
     assert pipe._token_cap(time.monotonic() + 1) < MIN_TOKENS  # too little left for a test: not started
+    pipe._checked = (2, 6.0)  # running an answer's tests took 3 s: that time is kept back from the answer
+    assert 90 <= pipe._token_cap(time.monotonic() + 8) <= 100  # (8 - 3) s at 20 tokens a second
+    assert pipe._token_cap(time.monotonic() + 3) < MIN_TOKENS
 
 
 def test_a_budget_is_shared_between_targets_breadth_first(project):
