@@ -50,6 +50,7 @@ class Settings:
     group: bool = False  # first one prompt per file for all its functions (a short test or two each), then per function
     record: str = ""  # append a JSONL record (prompt, prefill, test, kept mark) per stable test: distillation data
     observe: bool = True  # repair a test's wrong expected values with those the code returns (testbot.oracle)
+    explore: bool = False  # before the model: call the target with values read off its code (testbot.explore)
 
 
 # Help text for each option, shared by argparse and the README.
@@ -91,6 +92,9 @@ HELP: dict[str, str] = {
     "observe": "a test that fails only on `assert <expression> == <literal>` gets the value the code returns "
                "instead, and one stopped by an exception from the code under test expects it (pytest.raises); "
                "both are validated again (regression tests; their comment says so)",
+    "explore": "before asking the model, call each function with values read off its code (annotations, defaults, "
+               "names, the constants it compares with) and keep the calls that add coverage, their results observed "
+               "from the code (needs --observe); the model is then asked only for what is still missing",
     "record": "append one JSONL record per stable test of a target with a kept test to this file: the target, the "
               "exact prompt and prefill, the test and whether it was kept (training data for testbot finetune --mine)",
 }
@@ -239,6 +243,8 @@ def settings_fingerprint(s: Settings) -> dict[str, Any]:
         fingerprint["adapter"] = s.adapter
     if not s.observe:
         fingerprint["observe"] = False
+    if s.explore:
+        fingerprint["explore"] = True
     return fingerprint
 
 

@@ -28,7 +28,12 @@ from testbot.report import CandidateResult, Funnel, Report, TargetReport
 from testbot.targets import Target, reach
 from testbot import oracle, proc
 from testbot import validate as v
+from testbot.explore import explore_tests
 
+# Round number of the tests --explore writes (no model: recorded for no prompt), and their "model".
+EXPLORE_ROUND = -2
+EXPLORE_MODEL = "explore (calls with values from the code, no model)"
+EXPLORE_TARGETS_PER_RUN = 4  # targets whose explored calls share a pytest process (a hang redoes them one by one)
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
 # Tokens a second (prompt reading included) assumed under --budget before the first completion is timed.
@@ -132,6 +137,8 @@ class Pipeline:
                 # --budget is the time for writing tests: it starts once the project is copied and imports
                 # (a second or two, more on a slow machine), so a short budget is not spent before any target.
                 self._deadline = time.monotonic() + self.s.budget if self.s.budget else math.inf
+                if self.s.explore:
+                    self._explore_phase(ws, todo)
                 if self.s.group:
                     self._group_phase(ws, todo)
                 for n, target in enumerate(todo):
@@ -251,7 +258,7 @@ class Pipeline:
                 if t.is_async:
                     continue
                 meas = measurable(t, text)
-                base = self._baseline(ws, t)
+                base = self._baseline(ws, t) | self._group_cover.get(file, Covered())  # (explored calls kept)
                 have = Covered(base.lines & meas.lines, base.arcs & meas.branches)
                 if _missing(meas, have):
                     open_[t.id] = (t, meas, have)
@@ -312,6 +319,10 @@ class Pipeline:
             pre.funnel = pre.funnel + counted
             for o in pre.kept:
                 cover = cover | o.covered
+            if t.id in self._pre:  # what --explore kept for it comes first
+                earlier = self._pre[t.id]
+                pre.outcomes, pre.kept = earlier.outcomes + pre.outcomes, earlier.kept + pre.kept
+                pre.funnel = earlier.funnel + pre.funnel
             self._pre[t.id] = pre
         self._group_cover[file] = self._group_cover.get(file, Covered()) | cover
 
@@ -356,12 +367,13 @@ class Pipeline:
         group = self._group_cover.get(target.file)
         if group:  # the tests kept from group prompts: this target's own (pre.kept) and its file's others
             have = have | Covered(group.lines & meas.lines, group.arcs & meas.branches)
-        # After a group prompt, the target's own rounds are told what exists and what is still missing.
+        # After a group prompt or explored calls, the model is told what exists and what is still missing.
         feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept else None
         prompts: dict[int, object] = {}  # round -> its prompt, for --record
         completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens
         rounds = 0
-        note = "" if _missing(meas, have) else "covered by the file's group prompt"
+        note = "" if _missing(meas, have) else "covered by explored calls" if any(
+            o.candidate.round == EXPLORE_ROUND for o in kept) else "covered by the file's group prompt"
         too_long = False
         for round_no in range(1 + self.s.repair_rounds if _missing(meas, have) else 0):
             if too_long:
@@ -435,11 +447,59 @@ class Pipeline:
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
         kept_items = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
-                           target.id, model) for o in kept]
+                           target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND else model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
         report = self._report(target, meas, before, outcomes, kept, funnel, rounds, start, completions, tokens,
                               prompt_tokens, note)
         return report, kept_items
+
+    def _explore_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
+        """``--explore``: each target called with values read off its code (:mod:`testbot.explore`), the expected
+        values observed from the code (the oracle), validated and chosen by coverage like the model's tests.
+
+        A file's calls run together, a few targets to a pytest process (a process per target would cost more
+        than the calls); what a target keeps is its ``_Pre``, and its own turn asks the model only for what is
+        still missing. Under --budget this phase gets at most a fourth of the time left.
+        """
+        by_file: dict[Path, list[Target]] = {}
+        for t in todo:
+            by_file.setdefault(t.file, []).append(t)
+        stop = time.monotonic() + (self._deadline - time.monotonic()) / 4 if self._deadline != math.inf else math.inf
+        for file, targets in by_file.items():
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            names = top_level_names(text)
+            folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
+            open_: list[tuple[Target, Measurable, list[Candidate]]] = []
+            for t in targets:
+                meas = measurable(t, text)
+                base = self._baseline(ws, t)
+                code = explore_tests(t, text) if _missing(meas, Covered(base.lines & meas.lines,
+                                                                         base.arcs & meas.branches)) else ""
+                ex = split_tests("```python\n" + code + "```", target_id=t.id, protected={t.qualname.split(".")[0]},
+                                 round=EXPLORE_ROUND, module=t.module, module_names=names) if code else None
+                if ex is not None and not ex.error and ex.candidates:
+                    open_.append((t, meas, list(ex.candidates)))
+            for i in range(0, len(open_), EXPLORE_TARGETS_PER_RUN):
+                if time.monotonic() >= stop:
+                    return
+                chunk = open_[i:i + EXPLORE_TARGETS_PER_RUN]
+                cands = [c for _, _, cs in chunk for c in cs]
+                validated = self._validate_all(ws, chunk[0][0], cands, folder)
+                if self.s.observe:  # (without it only the calls that return None pass: the oracle gives the values)
+                    validated += self._observe(ws, chunk[0][0], validated, folder)
+                cover = self._group_cover.get(file, Covered())
+                for t, meas, cs in chunk:
+                    base = self._baseline(ws, t) | cover
+                    have = Covered(base.lines & meas.lines, base.arcs & meas.branches)
+                    mine = [o for o in validated if o.candidate.target_id == t.id]
+                    outcomes, chosen, counted = _choose(mine, have, meas)
+                    self._pre[t.id] = _Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))
+                    for o in chosen:
+                        cover = cover | o.covered
+                self._group_cover[file] = cover
 
     def _validate_all(self, ws: v.Workspace, target: Target, cands: list[Candidate], folder: Path) -> list[_Outcome]:
         """Run a round's candidates: together in one pytest process with per-test coverage contexts, then

@@ -1,0 +1,114 @@
+"""--explore: tests without the model, calls with values read off the code and results observed from it."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+from conftest import FAST, Project
+
+from testbot.backends.fake import FakeBackend
+from testbot.config import Settings
+from testbot.explore import explore_tests
+from testbot.pipeline import EXPLORE_MODEL, Pipeline
+from testbot.targets import find_targets
+
+CODE = '''\
+from typing import Optional
+
+
+def bump(version: str, part: int = 2, pre: Optional[str] = None) -> str:
+    if part > 2:
+        raise ValueError("part")
+    if pre == "alpha":
+        return version + "a0"
+    return version
+
+
+def wrap(text, width=10, *, strict=False):
+    return text
+
+
+async def later(x: int) -> int:
+    return x
+
+
+def numbers():
+    yield 1
+
+
+class Box:
+    def __init__(self, size: int, label: str = "box"):
+        self.size = size
+
+    def grow(self, by: int) -> int:
+        return self.size + by
+
+    @property
+    def empty(self) -> bool:
+        return not self.size
+
+    @staticmethod
+    def parse(text: str) -> "Box":
+        return Box(int(text))
+'''
+
+
+def _targets(tmp_path: Path) -> dict[str, object]:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "mod.py").write_text(CODE)
+    return {t.qualname: t for t in find_targets([str(tmp_path / "pkg" / "mod.py")], tmp_path)}
+
+
+def _calls(code: str) -> list[str]:
+    tree = ast.parse(code)
+    return [ast.unparse(f.body[0].test.left) for f in tree.body if isinstance(f, ast.FunctionDef)]
+
+
+def test_values_come_from_annotations_defaults_names_and_the_code_s_constants(tmp_path: Path):
+    targets = _targets(tmp_path)
+    bump = explore_tests(targets["bump"], CODE)
+    assert bump.startswith("from pkg.mod import bump\n")
+    calls = _calls(bump)
+    assert calls[0] == "bump('hello world')"  # the ordinary value of each required parameter, defaults left out
+    # one parameter changed at a time, taking turns; the constants it compares with are tried (2 -> 1, 3 too)
+    assert "bump('hello world', 3)" in calls and "bump('hello world', pre='alpha')" in calls
+    assert "bump('')" in calls and len(calls) == len(set(calls)) <= 12
+    wrap = _calls(explore_tests(targets["wrap"], CODE))
+    assert wrap[0] == "wrap('hello world')"  # `text` is a string by its name
+    assert "wrap('hello world', 3)" in wrap and "wrap('hello world', strict=True)" in wrap  # by the default's type
+    assert explore_tests(targets["later"], CODE) == "" and explore_tests(targets["numbers"], CODE) == ""
+
+
+def test_methods_are_called_on_an_object_built_from_ordinary_values(tmp_path: Path):
+    targets = _targets(tmp_path)
+    assert _calls(explore_tests(targets["Box.grow"], CODE))[:2] == ["Box(3).grow(3)", "Box(3).grow(0)"]
+    assert _calls(explore_tests(targets["Box.empty"], CODE)) == ["Box(3).empty"]
+    assert _calls(explore_tests(targets["Box.parse"], CODE))[0] == "Box.parse('hello world')"
+    assert explore_tests(targets["Box.grow"], CODE).startswith("from pkg.mod import Box\n")
+
+
+def test_explored_calls_cover_a_function_and_the_model_is_not_asked(project: Project):
+    """Real pytest runs: the calls' results are observed by the oracle, validated, and kept by coverage."""
+    backend = FakeBackend()
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=backend).run(targets)
+    by_id = {t.target: t for t in report.targets}
+    classify = by_id["pkg/m.py::classify"]
+    assert classify.gain_lines == classify.lines_total and classify.gain_branches == classify.branches_total
+    assert classify.note == "covered by explored calls" and classify.completions == 0
+    written = project.read("tests/test_m.py")
+    assert "assert classify(-1) == 'negative'" in written and "assert classify(0) == 'zero'" in written
+    assert "with pytest.raises(ValueError):" in written  # lo > hi raises inside the code: that call expects it
+    assert backend.prompts == [] and all(t.completions == 0 and t.kept for t in report.targets)
+
+
+def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):
+    run = project.generate("pkg/m.py", "--explore", "--model", project.fake_model([]), *FAST)
+    assert run.code == 1, run.err
+    written = project.read("tests/test_m.py")
+    assert f"model {EXPLORE_MODEL}, expected values observed from the code" in written
+    assert project.pytest("tests/test_m.py").returncode == 0
