@@ -50,7 +50,7 @@ class Settings:
     group: bool = False  # first one prompt per file for all its functions (a short test or two each), then per function
     record: str = ""  # append a JSONL record (prompt, prefill, test, kept mark) per stable test: distillation data
     observe: bool = True  # repair a test's wrong expected values with those the code returns (testbot.oracle)
-    explore: bool = False  # before the model: call the target with values read off its code (testbot.explore)
+    explore: bool = True  # before the model: call the target with values read off its code (testbot.explore)
 
 
 # Help text for each option, shared by argparse and the README.
@@ -243,8 +243,8 @@ def settings_fingerprint(s: Settings) -> dict[str, Any]:
         fingerprint["adapter"] = s.adapter
     if not s.observe:
         fingerprint["observe"] = False
-    if s.explore:
-        fingerprint["explore"] = True
+    if not s.explore:  # (only when off: caches written before --explore existed keep their keys)
+        fingerprint["explore"] = False
     return fingerprint
 
 

@@ -24,6 +24,11 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# The end-to-end tests check the model's path (fake or real) on a module so small that --explore's calls alone
+# would cover it before the model is asked: the suite runs with it off (CLI runs read this variable; tests that
+# build Settings themselves say explore=False), and tests/test_explore.py turns it on where it is tested.
+os.environ["TESTBOT_EXPLORE"] = "0"
+
 SOURCE = '''\
 """A tiny module to write tests for."""
 

@@ -29,7 +29,7 @@ def run_target(project, answer: str, target: str = "pkg/m.py::classify"):
 
     rel, _, name = target.partition("::")
     (found,) = find_targets([str(project.root / rel) + "::" + name], project.root)
-    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
+    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable, explore=False),
                       backend=FakeBackend({name: [answer]})).run([found])
     (t,) = report.targets
     return t, (project.root / "tests" / f"test_{Path(rel).stem}.py").read_text()
@@ -89,7 +89,7 @@ def test_a_test_with_a_wrong_expected_value_is_kept_with_the_observed_one(projec
                    "def test_crash():\n    assert classify(None) == 'x'\n")
     backend = FakeBackend({"classify": [wrong]})
     (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
-    settings = Settings(samples=1, runs=3, repair_rounds=0, python=sys.executable)
+    settings = Settings(samples=1, runs=3, repair_rounds=0, python=sys.executable, explore=False)
     report = Pipeline(project.root, settings, backend=backend).run([target])
     (t,) = report.targets
     assert t.kept == ("test_signs",) and t.gain_lines == t.lines_total
@@ -105,7 +105,7 @@ def test_a_test_with_a_wrong_expected_value_is_kept_with_the_observed_one(projec
     assert "expected values observed from the code" in written
 
     off = Pipeline(project.root, Settings(samples=1, runs=1, repair_rounds=0, python=sys.executable, observe=False,
-                                          dry_run=True), backend=FakeBackend({"classify": [wrong]})).run([target])
+                                          dry_run=True, explore=False), backend=FakeBackend({"classify": [wrong]})).run([target])
     assert off.targets[0].kept == ()
 
 
@@ -117,7 +117,7 @@ def test_an_exception_from_the_code_becomes_the_expectation(project):
                      "def test_arity():\n    assert clamp(1) == 1\n")
     backend = FakeBackend({"clamp": [raising]})
     (target,) = find_targets([str(project.root / "pkg" / "m.py") + "::clamp"], project.root)
-    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable),
+    report = Pipeline(project.root, Settings(samples=1, runs=2, repair_rounds=0, python=sys.executable, explore=False),
                       backend=backend).run([target])
     (t,) = report.targets
     assert t.kept == ("test_bounds",) and t.gain_lines == t.lines_total

@@ -12,7 +12,7 @@ from testbot.pipeline import FIRST_SPEED, MIN_TOKENS, USEFUL_TOKENS, Pipeline
 
 
 def test_completions_shrink_to_fit_the_time_left(tmp_path: Path):
-    pipe = Pipeline(tmp_path, Settings(max_tokens=384))
+    pipe = Pipeline(tmp_path, Settings(max_tokens=384, explore=False))
     # Speed not measured yet: the embedded model's speed on a 2-core CPU is assumed, so a run's first completion
     # does not take a whole max_tokens out of a short budget.
     assert pipe._token_cap(time.monotonic() + 5) == USEFUL_TOKENS  # (5 s at FIRST_SPEED is too short for a test)
@@ -70,7 +70,7 @@ def test_group_prompt_writes_first_tests_for_a_whole_file_then_targets_fill_the_
                     "    with pytest.raises(ValueError):\n        clamp(1, 5, 0)\n")
     backend = FakeBackend({"*group*": [group], "clamp": [raises]})
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable)
+    settings = Settings(group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False)
     report = Pipeline(project.root, settings, backend=backend).run(targets)
     by_id = {t.target: t for t in report.targets}
     classify, clamp = by_id["pkg/m.py::classify"], by_id["pkg/m.py::clamp"]
@@ -97,7 +97,7 @@ def test_group_prompts_take_a_file_six_functions_at_a_time(project):
     answer = lambda ns: fenced("".join(f"def test_f{i}():\n    assert f{i}(1) == {1 + i}\n\n\n" for i in ns))  # noqa: E731
     backend = FakeBackend({"*group*": [answer(range(6)), answer(range(6, 8))]})
     targets = find_targets([str(project.root / "pkg" / "many.py")], project.root)
-    settings = Settings(group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable)
+    settings = Settings(group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False)
     report = Pipeline(project.root, settings, backend=backend).run(targets)
     assert [p.key for p in backend.prompts] == ["pkg/many.py::*group*"] * 2
     assert "from pkg.many import f6, f7" in backend.prompts[1].prefill
@@ -116,7 +116,7 @@ def test_group_tests_are_kept_when_the_budget_runs_out_before_their_functions_tu
                    "def test_clamp_inside():\n    assert clamp(5, 0, 10) == 5\n")
     backend = FakeBackend({"*group*": [{"text": group, "sleep": 4}]})
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(group=True, budget=3, samples=2, runs=1, repair_rounds=0, python=sys.executable)
+    settings = Settings(group=True, budget=3, samples=2, runs=1, repair_rounds=0, python=sys.executable, explore=False)
     report = Pipeline(project.root, settings, backend=backend).run(targets)
     assert [p.key for p in backend.prompts] == ["pkg/m.py::*group*"]  # no time left for more
     assert [(r.target, r.kept, r.note) for r in report.targets] == [
@@ -143,7 +143,7 @@ def test_a_prompt_longer_than_the_context_skips_its_target_not_the_run(project):
     backend = SmallContext({"classify": [fenced("from pkg.m import classify\n\n\ndef test_sign():\n"
                                                 "    assert classify(-1) == 'negative'\n")]})
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    report = Pipeline(project.root, Settings(samples=2, runs=1, repair_rounds=1, python=sys.executable),
+    report = Pipeline(project.root, Settings(samples=2, runs=1, repair_rounds=1, python=sys.executable, explore=False),
                       backend=backend).run(targets)
     by_name = {t.target.rpartition("::")[2]: t for t in report.targets}
     assert by_name["classify"].kept == ("test_sign",)
@@ -162,7 +162,7 @@ def test_tests_are_kept_when_the_project_imports_tests_in_importlib_mode(project
     project.write("pyproject.toml", PYPROJECT.replace('addopts = "', 'addopts = "--import-mode=importlib '))
     good = fenced("from pkg.m import classify\n\n\ndef test_classify_zero():\n    assert classify(0) == 'zero'\n")
     targets = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)
-    settings = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable)
+    settings = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False)
     report = Pipeline(project.root, settings, backend=FakeBackend({"*": [good]})).run(targets)
     (classify,) = report.targets
     assert classify.kept == ("test_classify_zero",) and classify.gain_lines > 0, classify

@@ -19,7 +19,7 @@ run() { # folder, budget (s), then the files to write tests for
   echo "== $dir ($budget s) $(date +%T)"
   (cd "$work/$dir" && python -m testbot generate "$@" --record "$work/rec-$dir.jsonl" --dry-run \
      --budget "$budget" --samples 1 --repair-rounds 1 --target-seconds 60 --max-tokens 256 --prompt-tokens 512 \
-     --runs 2 --no-progress) > "$work/out-$dir.log" 2>&1
+     --runs 2 --no-progress --no-explore) > "$work/out-$dir.log" 2>&1
   echo "   targets with a kept test: $(grep -cE "candidates?, [1-9][0-9]* kept" "$work/out-$dir.log")"
 }
 set1() { # 52 pairs, sixth session

@@ -182,8 +182,9 @@ def run_eval(targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path
             projects[t.package] = make_project(sdist, t.module, work / t.package)[0]
     results = []
     for spec in models:
+        # (explore=False: the tests must all be the model's; explored calls need none)
         s = replace(settings, model=spec.model, adapter=spec.adapter, dry_run=True, json=True, progress=False,
-                    cache=False)
+                    cache=False, explore=False)
         began = time.monotonic()
         backend = load_backend(s.model, s.backend, context_tokens=s.context_tokens, threads=s.threads,
                                served_model=s.served_model, adapter=s.adapter, device=s.device)
