@@ -33,6 +33,8 @@ from testbot.explore import explore_tests
 # Round number of the tests --explore writes (no model: recorded for no prompt), and their "model".
 EXPLORE_ROUND = -2
 EXPLORE_MODEL = "explore (calls with values from the code, no model)"
+EXPLORE_TIMEOUT = 5.0  # seconds for one explored call run alone (and the base of a whole batch's limit)
+EXPLORE_EACH = 0.5  # seconds more for each call in a batch
 EXPLORE_TARGETS_PER_RUN = 4  # targets whose explored calls share a pytest process (a hang redoes them one by one)
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
@@ -487,9 +489,12 @@ class Pipeline:
                     return
                 chunk = open_[i:i + EXPLORE_TARGETS_PER_RUN]
                 cands = [c for _, _, cs in chunk for c in cs]
-                validated = self._validate_all(ws, chunk[0][0], cands, folder)
+                # A call may hang (a sleep, a loop on a value it never expected): short time limits, so that it
+                # costs seconds, not the --timeout meant for a test someone wrote.
+                validated = self._validate_all(ws, chunk[0][0], cands, folder, EXPLORE_TIMEOUT, EXPLORE_EACH)
                 if self.s.observe:  # (without it only the calls that return None pass: the oracle gives the values)
-                    validated += self._observe(ws, chunk[0][0], validated, folder)
+                    validated += self._observe(ws, chunk[0][0], validated, folder, True, EXPLORE_TIMEOUT,
+                                               EXPLORE_EACH)
                 cover = self._group_cover.get(file, Covered())
                 for t, meas, cs in chunk:
                     base = self._baseline(ws, t) | cover
@@ -501,7 +506,8 @@ class Pipeline:
                         cover = cover | o.covered
                 self._group_cover[file] = cover
 
-    def _validate_all(self, ws: v.Workspace, target: Target, cands: list[Candidate], folder: Path) -> list[_Outcome]:
+    def _validate_all(self, ws: v.Workspace, target: Target, cands: list[Candidate], folder: Path,
+                      timeout: float = 0.0, each: float = 2.0) -> list[_Outcome]:
         """Run a round's candidates: together in one pytest process with per-test coverage contexts, then
         ``runs - 1`` fresh re-runs of those that passed. A batch that crashes, hangs or tampers with the
         sources is redone one candidate at a time, so one hostile test cannot sink the others."""
@@ -511,9 +517,9 @@ class Pipeline:
         scratch_target = ws.scratch_path(target.file)
         try:
             batch = ws.run_batch(paths, import_root=target.import_root, measure=target.file,
-                                 timeout=self.s.timeout + 2 * len(paths))
+                                 timeout=(timeout or self.s.timeout) + each * len(paths))
             if batch is None:
-                return [self._validate_one(ws, target, c, p) for c, p in zip(cands, paths)]
+                return [self._validate_one(ws, target, c, p, timeout) for c, p in zip(cands, paths)]
             results, data_file = batch
             covered = {p: read_covered(data_file, scratch_target, p.stem) for p in paths
                        if results[p].outcome == v.PASSED}
@@ -523,9 +529,11 @@ class Pipeline:
                 still = [p for p in covered if p not in flaky]
                 if not still:
                     break
-                again = ws.run_batch(still, import_root=target.import_root, timeout=self.s.timeout + 2 * len(still))
+                again = ws.run_batch(still, import_root=target.import_root,
+                                     timeout=(timeout or self.s.timeout) + each * len(still))
                 for p in still:
-                    res = again[0][p] if again is not None else ws.run_tests([p], import_root=target.import_root)
+                    res = again[0][p] if again is not None else ws.run_tests([p], import_root=target.import_root,
+                                                                             timeout=timeout or None)
                     seconds[p] += res.seconds
                     if res.outcome != v.PASSED:
                         flaky[p] = f"flaky: passed once, then {res.outcome}\n{res.detail}"
@@ -543,7 +551,7 @@ class Pipeline:
                 p.unlink(missing_ok=True)
 
     def _observe(self, ws: v.Workspace, target: Target, outcomes: list[_Outcome], folder: Path,
-                 again: bool = True) -> list[_Outcome]:
+                 again: bool = True, timeout: float = 0.0, each: float = 2.0) -> list[_Outcome]:
         """Tests that failed on an expected value, repaired with the values the code returns, tests stopped by
         an exception the code under test raised, made to expect it, and tests stopped by their own statement,
         without it; then validated like any candidate (:mod:`testbot.oracle`). A test that lost a statement and
@@ -563,9 +571,10 @@ class Pipeline:
             return []
         paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, *_ in probes]
         try:
-            batch = ws.run_batch(paths, import_root=target.import_root, timeout=self.s.timeout + 2 * len(paths))
-            results = batch[0] if batch is not None else {p: ws.run_tests([p], import_root=target.import_root)
-                                                          for p in paths}
+            batch = ws.run_batch(paths, import_root=target.import_root,
+                                 timeout=(timeout or self.s.timeout) + each * len(paths))
+            results = batch[0] if batch is not None else {
+                p: ws.run_tests([p], import_root=target.import_root, timeout=timeout or None) for p in paths}
         finally:
             for p in paths:
                 p.unlink(missing_ok=True)
@@ -578,21 +587,22 @@ class Pipeline:
                 repaired.append(fixed)
                 if read is oracle.observed_error and not seen["inside"]:
                     shortened.add(id(fixed))
-        validated = self._validate_all(ws, target, repaired, folder)
+        validated = self._validate_all(ws, target, repaired, folder, timeout, each)
         if again:
             failed = [o for o in validated if id(o.candidate) in shortened and o.result.outcome == v.ASSERTION_FAILURE]
-            validated += self._observe(ws, target, failed, folder, again=False) if failed else []
+            validated += self._observe(ws, target, failed, folder, False, timeout, each) if failed else []
         return validated
 
-    def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path) -> _Outcome:
+    def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path,
+                      timeout: float = 0.0) -> _Outcome:
         scratch_target = ws.scratch_path(target.file)
-        first = ws.run_tests([path], import_root=target.import_root, measure=target.file)
+        first = ws.run_tests([path], import_root=target.import_root, measure=target.file, timeout=timeout or None)
         covered = read_covered(first.coverage_file, scratch_target) if first.outcome == v.PASSED else Covered()
         stable = first.outcome == v.PASSED
         outcome, detail, seconds = first.outcome, first.detail, first.seconds
         if stable:
             for _ in range(self.s.runs - 1):
-                again = ws.run_tests([path], import_root=target.import_root)
+                again = ws.run_tests([path], import_root=target.import_root, timeout=timeout or None)
                 seconds += again.seconds
                 if again.outcome != v.PASSED:
                     stable = False

@@ -9,6 +9,8 @@ checked before and after every run, so a write that got through would still be c
 
 from __future__ import annotations
 
+import dataclasses
+
 import errno
 import hashlib
 import json
@@ -120,6 +122,7 @@ class _Run:
     data_file: Path
     scratch_changed: bool  # the candidate changed source/configuration files in the scratch copy
     project_changed: tuple[str, ...]  # the user's own files that changed while it ran
+    limits: sandbox.Limits | None = None  # the limits it ran under, when not the workspace's own
 
     @property
     def proc(self):
@@ -242,7 +245,7 @@ class Workspace:
         args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
                  "--continue-on-collection-errors", "-o", "console_output_style=classic", *map(str, test_files)]
         limits = self.limits if timeout is None else sandbox.Limits(**{**self.limits.__dict__, "wall_seconds": timeout})
-        return self._sandboxed(args, import_root, limits)
+        return dataclasses.replace(self._sandboxed(args, import_root, limits), limits=limits)
 
     def _tampered(self) -> bool:
         if self.fingerprint() != self._fingerprint:
@@ -251,7 +254,7 @@ class Workspace:
         return False
 
     def _result(self, run: _Run, measure: Path | None) -> RunResult:
-        outcome, detail = judge(run, self.limits)
+        outcome, detail = judge(run, run.limits or self.limits)
         coverage = str(run.data_file) if measure is not None and run.data_file.exists() else ""
         return RunResult(outcome, detail, run.proc.seconds, coverage)
 
@@ -298,7 +301,7 @@ class Workspace:
             }
             if any(t["outcome"] == "failed" for t in sub["tests"]) or sub["collect_errors"]:
                 sub["exitstatus"] = 1
-            outcome, detail = classify_data(sub, run.proc, self.limits)
+            outcome, detail = classify_data(sub, run.proc, run.limits or self.limits)
             results[path] = RunResult(outcome, detail, run.proc.seconds / each, "")
         return results, coverage
 

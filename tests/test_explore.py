@@ -112,3 +112,18 @@ def test_explored_tests_are_written_and_say_where_they_came_from(project: Projec
     written = project.read("tests/test_m.py")
     assert f"model {EXPLORE_MODEL}, expected values observed from the code" in written
     assert project.pytest("tests/test_m.py").returncode == 0
+
+
+def test_a_call_that_hangs_costs_seconds_and_the_other_calls_are_kept(project: Project):
+    """pause(100) would sleep past any test's limit: explored calls run under a short one of their own."""
+    from testbot.pipeline import EXPLORE_TIMEOUT
+
+    project.write("pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n"
+                              "    return seconds\n")
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=FakeBackend()).run(targets)
+    pause = report.targets[0]
+    hung = [c for c in pause.candidates if c.outcome == "timeout"]
+    assert hung and all(f"({EXPLORE_TIMEOUT:g} s)" in c.detail for c in hung), pause.candidates
+    assert pause.kept and pause.gain_lines == pause.lines_total  # pause(0) or pause(1), its value observed
