@@ -63,15 +63,13 @@ def _annotation_kinds(node: ast.expr | None) -> list[str]:
         return ["None"]
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # X | Y
         return _annotation_kinds(node.left) + _annotation_kinds(node.right)
-    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
     if isinstance(node, ast.Subscript):
-        outer = _annotation_kinds(node.value) if not isinstance(node.value, ast.Name) or node.value.id not in (
-            "Optional", "Union") else []
         if isinstance(node.value, ast.Name) and node.value.id in ("Optional", "Union"):
             inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
             kinds = [k for part in inner for k in _annotation_kinds(part)]
             return kinds + (["None"] if node.value.id == "Optional" else [])
-        return outer
+        return _annotation_kinds(node.value)  # List[int]: a list
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
     if name is None:
         return []
     name = ALIASES.get(name, name)
@@ -79,10 +77,10 @@ def _annotation_kinds(node: ast.expr | None) -> list[str]:
 
 
 def _kind_of(value: object) -> str | None:
-    for kind in ("bool", "int", "float", "str", "bytes", "list", "tuple", "set", "dict"):
-        if type(value).__name__ == kind:
-            return kind
-    return "None" if value is None else None
+    """The pool a literal's exact type names (a subclass names none)."""
+    if value is None:
+        return "None"
+    return type(value).__name__ if type(value).__name__ in POOLS else None
 
 
 def _constants(func: ast.AST) -> dict[str, list[object]]:
@@ -110,14 +108,12 @@ def _constants(func: ast.AST) -> dict[str, list[object]]:
 def _pool(arg: ast.arg, default: ast.expr | None, consts: dict[str, list[object]]) -> list[object]:
     """Values to try for one parameter, the most ordinary first."""
     kinds = _annotation_kinds(arg.annotation)
-    default_value: object = ...
-    if default is not None:
+    if not kinds and default is not None:
         try:
-            default_value = ast.literal_eval(default)
+            kind = _kind_of(ast.literal_eval(default))
         except (ValueError, TypeError, SyntaxError):
-            default_value = ...
-    if not kinds and default_value is not ... and _kind_of(default_value) not in (None, "None"):
-        kinds = [_kind_of(default_value)]  # type: ignore[list-item]
+            kind = None
+        kinds = [kind] if kind not in (None, "None") else []
     if not kinds:
         name = arg.arg.lower()
         kinds = (["bool"] if BOOL_NAME.search(name) else ["int"] if NUMBER_NAME.search(name)
@@ -139,14 +135,10 @@ def _calls(func: ast.FunctionDef, skip_first: bool) -> list[str]:
     """Argument lists as source text: the ordinary values first, then one parameter changed at a time."""
     a = func.args
     positional = a.posonlyargs + a.args
-    if skip_first:
-        positional = positional[1:]
-    defaults = [None] * (len(a.posonlyargs + a.args) - len(a.defaults)) + list(a.defaults)
-    if skip_first:
-        defaults = defaults[1:]
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     consts = _constants(func)
     params: list[tuple[str, list[object], bool, bool]] = []  # (name, pool, required, keyword)
-    for arg, default in zip(positional, defaults):
+    for arg, default in list(zip(positional, defaults))[1 if skip_first else 0:]:
         params.append((arg.arg, _pool(arg, default, consts), default is None, False))
     for arg, default in zip(a.kwonlyargs, a.kw_defaults):
         params.append((arg.arg, _pool(arg, default, consts), default is None, True))
@@ -234,10 +226,6 @@ def explore_tests(target: Target, text: str, limit: int = MAX_CALLS) -> str:
         expr = [callee]
     else:
         expr = [f"{callee}({args})" for args in _calls(func, skip_first)]
-    seen: list[str] = []
-    for e in expr:
-        if e not in seen:
-            seen.append(e)
     tests = [f"\n\ndef test_{target.name.strip('_') or 'call'}_explored_{n}():\n    assert {e} == None\n"
-             for n, e in enumerate(seen[:limit], 1)]
+             for n, e in enumerate(list(dict.fromkeys(expr))[:limit], 1)]
     return head + "".join(tests)

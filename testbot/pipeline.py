@@ -55,7 +55,7 @@ class _Outcome:
 
 @dataclass
 class _Pre:
-    """What a file's group prompt (``--group``) did for one of its targets, before the target's own turn."""
+    """What ``--explore`` and a file's group prompt (``--group``) did for one of its targets, before its own turn."""
 
     outcomes: list[_Outcome]
     kept: list[_Outcome]
@@ -76,8 +76,8 @@ class Pipeline:
         self._deadline = math.inf  # the whole run's time budget (--budget)
         self._targets_left = 1  # targets not yet started, this one included: each gets a share of the budget
         self._shared: set[str] = set()  # targets whose time was cut to their share of the budget
-        self._pre: dict[str, _Pre] = {}  # target id -> what the file's group prompt (--group) did for it
-        self._group_cover: dict[Path, Covered] = {}  # file -> what the tests kept from its group prompt run
+        self._pre: dict[str, _Pre] = {}  # target id -> what --explore and the file's group prompt did for it
+        self._group_cover: dict[Path, Covered] = {}  # file -> what the tests kept by those phases run
         self._decoded = (0, 0.0)  # (tokens, seconds) of the run's completions: the model's speed here
         self._checked = (0, 0.0)  # (answers, seconds) of validating a target's answers: time kept back under --budget
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
@@ -510,14 +510,16 @@ class Pipeline:
                       timeout: float = 0.0, each: float = 2.0) -> list[_Outcome]:
         """Run a round's candidates: together in one pytest process with per-test coverage contexts, then
         ``runs - 1`` fresh re-runs of those that passed. A batch that crashes, hangs or tampers with the
-        sources is redone one candidate at a time, so one hostile test cannot sink the others."""
+        sources is redone one candidate at a time, so one hostile test cannot sink the others. ``timeout``: seconds
+        for one candidate run alone (default ``--timeout``), ``each`` more per candidate of a batch."""
+        timeout = timeout or self.s.timeout
         if not cands:
             return []
         paths = [ws.write_candidate(c, folder) for c in cands]
         scratch_target = ws.scratch_path(target.file)
         try:
             batch = ws.run_batch(paths, import_root=target.import_root, measure=target.file,
-                                 timeout=(timeout or self.s.timeout) + each * len(paths))
+                                 timeout=timeout + each * len(paths))
             if batch is None:
                 return [self._validate_one(ws, target, c, p, timeout) for c, p in zip(cands, paths)]
             results, data_file = batch
@@ -530,10 +532,10 @@ class Pipeline:
                 if not still:
                     break
                 again = ws.run_batch(still, import_root=target.import_root,
-                                     timeout=(timeout or self.s.timeout) + each * len(still))
+                                     timeout=timeout + each * len(still))
                 for p in still:
                     res = again[0][p] if again is not None else ws.run_tests([p], import_root=target.import_root,
-                                                                             timeout=timeout or None)
+                                                                             timeout=timeout)
                     seconds[p] += res.seconds
                     if res.outcome != v.PASSED:
                         flaky[p] = f"flaky: passed once, then {res.outcome}\n{res.detail}"
@@ -557,6 +559,7 @@ class Pipeline:
         without it; then validated like any candidate (:mod:`testbot.oracle`). A test that lost a statement and
         then fails on a value goes through the value repair once more (``again``). The failed originals stay in
         the report as they were."""
+        timeout = timeout or self.s.timeout
         probes = []  # (candidate, recording code, marker, how to read the run, how to repair)
         for o in outcomes:
             if o.result.outcome == v.ASSERTION_FAILURE:
@@ -572,9 +575,9 @@ class Pipeline:
         paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, *_ in probes]
         try:
             batch = ws.run_batch(paths, import_root=target.import_root,
-                                 timeout=(timeout or self.s.timeout) + each * len(paths))
+                                 timeout=timeout + each * len(paths))
             results = batch[0] if batch is not None else {
-                p: ws.run_tests([p], import_root=target.import_root, timeout=timeout or None) for p in paths}
+                p: ws.run_tests([p], import_root=target.import_root, timeout=timeout) for p in paths}
         finally:
             for p in paths:
                 p.unlink(missing_ok=True)
@@ -595,14 +598,15 @@ class Pipeline:
 
     def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path,
                       timeout: float = 0.0) -> _Outcome:
+        timeout = timeout or self.s.timeout
         scratch_target = ws.scratch_path(target.file)
-        first = ws.run_tests([path], import_root=target.import_root, measure=target.file, timeout=timeout or None)
+        first = ws.run_tests([path], import_root=target.import_root, measure=target.file, timeout=timeout)
         covered = read_covered(first.coverage_file, scratch_target) if first.outcome == v.PASSED else Covered()
         stable = first.outcome == v.PASSED
         outcome, detail, seconds = first.outcome, first.detail, first.seconds
         if stable:
             for _ in range(self.s.runs - 1):
-                again = ws.run_tests([path], import_root=target.import_root, timeout=timeout or None)
+                again = ws.run_tests([path], import_root=target.import_root, timeout=timeout)
                 seconds += again.seconds
                 if again.outcome != v.PASSED:
                     stable = False

@@ -9,8 +9,6 @@ checked before and after every run, so a write that got through would still be c
 
 from __future__ import annotations
 
-import dataclasses
-
 import errno
 import hashlib
 import json
@@ -122,7 +120,7 @@ class _Run:
     data_file: Path
     scratch_changed: bool  # the candidate changed source/configuration files in the scratch copy
     project_changed: tuple[str, ...]  # the user's own files that changed while it ran
-    limits: sandbox.Limits | None = None  # the limits it ran under, when not the workspace's own
+    limits: sandbox.Limits  # what it ran under (a caller may shorten the workspace's time limit)
 
     @property
     def proc(self):
@@ -233,7 +231,7 @@ class Workspace:
             data = json.loads(result_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None
-        return _Run(run, data if isinstance(data, dict) else None, nonce, data_file, scratch_changed, changed)
+        return _Run(run, data if isinstance(data, dict) else None, nonce, data_file, scratch_changed, changed, limits)
 
     def _pytest(self, test_files: list[Path], import_root: Path, measure: Path | None, timeout: float | None,
                 contexts: bool = False) -> _Run:
@@ -245,7 +243,7 @@ class Workspace:
         args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
                  "--continue-on-collection-errors", "-o", "console_output_style=classic", *map(str, test_files)]
         limits = self.limits if timeout is None else sandbox.Limits(**{**self.limits.__dict__, "wall_seconds": timeout})
-        return dataclasses.replace(self._sandboxed(args, import_root, limits), limits=limits)
+        return self._sandboxed(args, import_root, limits)
 
     def _tampered(self) -> bool:
         if self.fingerprint() != self._fingerprint:
@@ -254,7 +252,7 @@ class Workspace:
         return False
 
     def _result(self, run: _Run, measure: Path | None) -> RunResult:
-        outcome, detail = judge(run, run.limits or self.limits)
+        outcome, detail = judge(run, run.limits)
         coverage = str(run.data_file) if measure is not None and run.data_file.exists() else ""
         return RunResult(outcome, detail, run.proc.seconds, coverage)
 
@@ -301,7 +299,7 @@ class Workspace:
             }
             if any(t["outcome"] == "failed" for t in sub["tests"]) or sub["collect_errors"]:
                 sub["exitstatus"] = 1
-            outcome, detail = classify_data(sub, run.proc, run.limits or self.limits)
+            outcome, detail = classify_data(sub, run.proc, run.limits)
             results[path] = RunResult(outcome, detail, run.proc.seconds / each, "")
         return results, coverage
 
