@@ -96,7 +96,8 @@ def _class_outline(cls: ast.ClassDef, skip: str = "") -> str:
     return ast.unparse(stub)
 
 
-def _find_node(tree: ast.Module, qualname: str) -> ast.AST | None:
+def find_node(tree: ast.Module, qualname: str) -> ast.AST | None:
+    """The definition (function or class) named by a dotted ``qualname``, None when there is none."""
     body: list[ast.stmt] = tree.body
     node: ast.AST | None = None
     for part in qualname.split("."):
@@ -180,7 +181,7 @@ def _related(target: Target, tree: ast.Module, node: ast.AST) -> list[Related]:
     found: list[Related] = []
     seen: set[str] = {target.qualname.split(".")[0]}
     if target.class_name:  # other members of the class that the method uses
-        cls = _find_node(tree, target.class_name)
+        cls = find_node(tree, target.class_name)
         members = {n.name: n for n in getattr(cls, "body", []) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
         for attr in attrs:
             if attr in members and attr != target.name and attr not in ("__init__",):
@@ -243,13 +244,13 @@ def _fixtures(paths: list[Path]) -> list[str]:
 def build_context(target: Target, root: Path, tests_dir: str = "") -> Context:
     parsed = parse_file(target.file)
     tree = parsed[1] if parsed else ast.parse(target.source)
-    node = _find_node(tree, target.qualname) or ast.parse(target.source)
+    node = find_node(tree, target.qualname) or ast.parse(target.source)
     top = target.qualname.split(".")[0]
     import_line = f"from {target.module} import {top}" if target.module else f"import {target.file.stem}"
     module_imports = "\n".join(ast.unparse(n) for n in _imports_of(tree))
     class_outline = ""
     if target.class_name:
-        cls = _find_node(tree, target.class_name)
+        cls = find_node(tree, target.class_name)
         if isinstance(cls, ast.ClassDef):
             # The same outline for every method (so the prompts of a class share their start, which llama.cpp
             # reads once); only a constructor, shown in full as the code under test, is left out of its own.

@@ -22,6 +22,7 @@ import ast
 import re
 from itertools import zip_longest
 
+from testbot.context import find_node
 from testbot.targets import Target
 
 MAX_CALLS = 12  # tests per target: one pytest batch, repaired in one more
@@ -163,20 +164,6 @@ def _calls(func: ast.FunctionDef, skip_first: bool) -> list[str]:
     return [render(base), *variations]
 
 
-def _find(tree: ast.Module, qualname: str) -> list[ast.AST]:
-    """The chain of definitions from the module down to ``qualname``."""
-    chain: list[ast.AST] = []
-    body = tree.body
-    for part in qualname.split("."):
-        node = next((n for n in body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                     and n.name == part), None)
-        if node is None:
-            return []
-        chain.append(node)
-        body = getattr(node, "body", [])
-    return chain
-
-
 def _constructor(cls: ast.ClassDef) -> str:
     """``C(args)`` with each required parameter's most ordinary value."""
     init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
@@ -199,19 +186,19 @@ def explore_tests(target: Target, text: str, limit: int = MAX_CALLS) -> str:
         tree = ast.parse(text)
     except SyntaxError:
         return ""
-    chain = _find(tree, target.qualname)
-    if not chain or not isinstance(chain[-1], ast.FunctionDef) or len(chain) > 2:
+    parts = target.qualname.split(".")
+    func = find_node(tree, target.qualname)
+    if len(parts) > 2 or not isinstance(func, ast.FunctionDef):  # (a nested class's name is not importable)
         return ""
-    func = chain[-1]
     if any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(func)):
         return ""
-    if len(chain) == 1:
+    top = parts[0]
+    if len(parts) == 1:
         callee, skip_first = func.name, False
-        top = func.name
     else:
-        cls = chain[0]
-        assert isinstance(cls, ast.ClassDef)
-        top = cls.name
+        cls = find_node(tree, parts[0])
+        if not isinstance(cls, ast.ClassDef):
+            return ""
         if target.kind == "staticmethod":
             callee, skip_first = f"{cls.name}.{func.name}", False
         elif target.kind == "classmethod":

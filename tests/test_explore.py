@@ -127,3 +127,11 @@ def test_a_call_that_hangs_costs_seconds_and_the_other_calls_are_kept(project: P
     hung = [c for c in pause.candidates if c.outcome == "timeout"]
     assert hung and all(f"({EXPLORE_TIMEOUT:g} s)" in c.detail for c in hung), pause.candidates
     assert pause.kept and pause.gain_lines == pause.lines_total  # pause(0) or pause(1), its value observed
+
+
+def test_a_function_defined_under_an_if_is_explored_like_any_other(tmp_path: Path):
+    """find_targets finds definitions inside if/try blocks (version checks); explore finds them the same way."""
+    code = "import sys\n\nif sys.version_info >= (3, 8):\n    def half(n: int) -> int:\n        return n // 2\n"
+    (tmp_path / "m.py").write_text(code)
+    (target,) = find_targets([str(tmp_path / "m.py")], tmp_path)
+    assert _calls(explore_tests(target, code))[:2] == ["half(3)", "half(2)"]  # (2: a constant of its code)
