@@ -107,6 +107,7 @@ def test_explored_calls_cover_a_function_and_the_model_is_not_asked(project: Pro
 
 
 def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):
+    assert Settings().explore  # on by default (conftest.py turns it off for the rest of the suite)
     run = project.generate("pkg/m.py", "--explore", "--model", project.fake_model([]), *FAST)
     assert run.code == 1, run.err
     written = project.read("tests/test_m.py")
