@@ -27,6 +27,7 @@ from testbot.targets import Target
 
 MAX_CALLS = 12  # tests per target: one pytest batch, repaired in one more
 MAX_CONSTANTS = 6  # constants of the function's own code per type
+MAX_SEARCHED = 16  # tests per target from the search: the calls that reached new lines or branches first
 
 STRINGS = ["hello world", "", "Hello, World! 123", "42", "-3.5", "a_b-c.d/e", "  padded  ", "x" * 40]
 INTS = [3, 0, -1, 1, 100]
@@ -132,27 +133,37 @@ def _pool(arg: ast.arg, default: ast.expr | None, consts: dict[str, list[object]
     return out
 
 
-def _calls(func: ast.FunctionDef, skip_first: bool) -> list[str]:
-    """Argument lists as source text: the ordinary values first, then one parameter changed at a time."""
+Param = tuple[str, list[object], bool, bool]  # (name, values to try, required, keyword-only)
+
+
+def _params(func: ast.FunctionDef, skip_first: bool, consts: dict[str, list[object]] | None = None) -> list[Param]:
+    """The parameters to fill, each with its values (the most ordinary first)."""
     a = func.args
     positional = a.posonlyargs + a.args
     defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
-    consts = _constants(func)
-    params: list[tuple[str, list[object], bool, bool]] = []  # (name, pool, required, keyword)
+    consts = _constants(func) if consts is None else consts
+    params: list[Param] = []
     for arg, default in list(zip(positional, defaults))[1 if skip_first else 0:]:
         params.append((arg.arg, _pool(arg, default, consts), default is None, False))
     for arg, default in zip(a.kwonlyargs, a.kw_defaults):
         params.append((arg.arg, _pool(arg, default, consts), default is None, True))
+    return params
 
-    def render(values: dict[int, object]) -> str:
-        parts, skipped = [], False
-        for i, (name, _, required, keyword) in enumerate(params):
-            if i not in values:
-                skipped = True  # an optional one left out: the ones after it go by name
-                continue
-            parts.append(f"{name}={values[i]!r}" if keyword or skipped else repr(values[i]))
-        return ", ".join(parts)
 
+def render(params: list[Param], values: dict[int, object]) -> str:
+    """An argument list as source text: the values given by index, the parameters left out take their defaults."""
+    parts, skipped = [], False
+    for i, (name, _, required, keyword) in enumerate(params):
+        if i not in values:
+            skipped = True  # an optional one left out: the ones after it go by name
+            continue
+        parts.append(f"{name}={values[i]!r}" if keyword or skipped else repr(values[i]))
+    return ", ".join(parts)
+
+
+def _calls(func: ast.FunctionDef, skip_first: bool) -> list[str]:
+    """Argument lists as source text: the ordinary values first, then one parameter changed at a time."""
+    params = _params(func, skip_first)
     base = {i: pool[0] for i, (_, pool, required, _) in enumerate(params) if required}
     variations = []
     # One parameter changed at a time, taking turns, so that a short list still varies each of them.
@@ -160,59 +171,165 @@ def _calls(func: ast.FunctionDef, skip_first: bool) -> list[str]:
     for row in zip_longest(*columns):
         for cell in row:
             if cell is not None:
-                variations.append(render({**base, cell[0]: cell[1]}))
-    return [render(base), *variations]
+                variations.append(render(params, {**base, cell[0]: cell[1]}))
+    return [render(params, base), *variations]
+
+
+def _init(cls: ast.ClassDef) -> tuple[ast.FunctionDef | None, list[Param]]:
+    """A class's ``__init__`` (None for a dataclass / NamedTuple) and the parameters that build one."""
+    init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if init is not None:
+        return init, _params(init, skip_first=True)
+    fields = [n for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+              and n.value is None]  # a dataclass / NamedTuple's required fields
+    empty: dict[str, list[object]] = {"str": [], "int": [], "float": []}
+    return None, [(f.target.id, _pool(ast.arg(arg=f.target.id, annotation=f.annotation), None, empty), True, False)
+                  for f in fields]
 
 
 def _constructor(cls: ast.ClassDef) -> str:
     """``C(args)`` with each required parameter's most ordinary value."""
-    init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    init, params = _init(cls)
     if init is None:
-        fields = [n for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
-                  and n.value is None]  # a dataclass / NamedTuple's required fields
-        values = []
-        for f in fields:
-            pool = _pool(ast.arg(arg=f.target.id, annotation=f.annotation), None, {"str": [], "int": [], "float": []})
-            values.append(repr(pool[0]))
-        return f"{cls.name}({', '.join(values)})"
+        return f"{cls.name}({', '.join(repr(pool[0]) for _, pool, _, _ in params)})"
     return f"{cls.name}({_calls(init, skip_first=True)[0]})"
+
+
+Part = tuple[str, "list[Param] | None"]  # source text, then the call's parameters (None: no call, a property)
+
+
+def _shape(target: Target, text: str) -> tuple[str, ast.FunctionDef, list[Part]] | None:
+    """How to reach the target from a test: the import line, its definition and the parts of the call
+    expression (``Box`` with the constructor's parameters, then ``.grow`` with the method's); None when it
+    cannot be called with literal values (async, a generator, a nested class)."""
+    if target.is_async:
+        return None
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    names = target.qualname.split(".")
+    func = find_node(tree, target.qualname)
+    if len(names) > 2 or not isinstance(func, ast.FunctionDef):  # (a nested class's name is not importable)
+        return None
+    if any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(func)):
+        return None
+    prefix = "" if target.module else f"{target.file.stem}."
+    head = f"from {target.module} import {names[0]}\n" if target.module else f"import {target.file.stem}\n"
+    call = None if target.kind == "property" else _params(func, skip_first=len(names) > 1 and target.kind != "staticmethod")
+    if len(names) == 1:
+        return head, func, [(prefix + func.name, call)]
+    cls = find_node(tree, names[0])
+    if not isinstance(cls, ast.ClassDef):
+        return None
+    if target.kind in ("staticmethod", "classmethod"):
+        return head, func, [(f"{prefix}{cls.name}.{func.name}", call)]
+    return head, func, [(prefix + cls.name, _init(cls)[1]), (f".{func.name}", call)]
+
+
+def _tests(target: Target, head: str, exprs: list[str]) -> str:
+    return head + "".join(f"\n\ndef test_{target.name.strip('_') or 'call'}_explored_{n}():\n    assert {e} == None\n"
+                          for n, e in enumerate(dict.fromkeys(exprs), 1))
 
 
 def explore_tests(target: Target, text: str, limit: int = MAX_CALLS) -> str:
     """Test functions calling the target with values read off its code (empty when it cannot be called so)."""
-    if target.is_async:
+    shape = _shape(target, text)
+    if shape is None:
         return ""
+    head, func, parts = shape
+    if len(parts) == 1 and parts[0][1] is not None:
+        callee, skip_first = parts[0][0], len(target.qualname.split(".")) > 1 and target.kind == "classmethod"
+    else:
+        cls = find_node(ast.parse(text), target.qualname.split(".")[0])
+        callee = (parts[0][0].rsplit(".", 1)[0] + "." if "." in parts[0][0] else "") + _constructor(cls) + parts[1][0]
+        skip_first = True
+    exprs = [callee] if parts[-1][1] is None else [f"{callee}({args})" for args in _calls(func, skip_first)]
+    return _tests(target, head, list(dict.fromkeys(exprs))[:limit])
+
+
+def explored_tests(target: Target, head: str, exprs: list[str], limit: int = MAX_SEARCHED) -> str:
+    """Test functions for the call expressions the search kept (each checked to be one call expression)."""
+    good = []
+    for e in exprs:
+        try:
+            node = ast.parse(e, mode="eval").body
+        except (SyntaxError, ValueError):
+            continue
+        if isinstance(node, ast.Call | ast.Attribute):
+            good.append(e)
+    return _tests(target, head, good[:limit]) if good else ""
+
+
+def _objects(target: Target, text: str, limit: int = 4) -> tuple[str, list[str]]:
+    """Objects of the module's own classes, built from ordinary values (``Duration(3)``), as values a search
+    passes where a parameter says nothing of its type: the import line they need, and their expressions."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
-        return ""
-    parts = target.qualname.split(".")
-    func = find_node(tree, target.qualname)
-    if len(parts) > 2 or not isinstance(func, ast.FunctionDef):  # (a nested class's name is not importable)
-        return ""
-    if any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(func)):
-        return ""
-    top = parts[0]
-    if len(parts) == 1:
-        callee, skip_first = func.name, False
-    else:
-        cls = find_node(tree, parts[0])
-        if not isinstance(cls, ast.ClassDef):
-            return ""
-        if target.kind == "staticmethod":
-            callee, skip_first = f"{cls.name}.{func.name}", False
-        elif target.kind == "classmethod":
-            callee, skip_first = f"{cls.name}.{func.name}", True
-        else:
-            callee, skip_first = f"{_constructor(cls)}.{func.name}", True
-    module = target.module
-    head = f"from {module} import {top}\n" if module else f"import {target.file.stem}\n"
-    if not module:
-        callee = f"{target.file.stem}.{callee}"
-    if target.kind == "property":
-        expr = [callee]
-    else:
-        expr = [f"{callee}({args})" for args in _calls(func, skip_first)]
-    tests = [f"\n\ndef test_{target.name.strip('_') or 'call'}_explored_{n}():\n    assert {e} == None\n"
-             for n, e in enumerate(list(dict.fromkeys(expr))[:limit], 1)]
-    return head + "".join(tests)
+        return "", []
+    prefix = "" if target.module else f"{target.file.stem}."
+    names, exprs = [], []
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or node.name.startswith("_") or len(exprs) >= limit:
+            continue
+        bases = {b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else "" for b in node.bases}
+        if any(b.endswith(("Error", "Exception", "Warning")) or b in ("Enum", "IntEnum", "Protocol", "ABC", "TypedDict")
+               for b in bases):
+            continue
+        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if init is not None and (init.args.vararg or init.args.kwarg):
+            continue
+        names.append(node.name)
+        exprs.append(prefix + _constructor(node))
+    if not names:
+        return "", []
+    head = f"from {target.module} import {', '.join(names)}\n" if target.module else ""
+    return head, exprs
+
+
+def search_spec(target: Target, text: str, module_strings: list[str]) -> dict | None:
+    """What the search (:mod:`testbot._search`) needs to call the target: the import lines, the call's parts with
+    each parameter's values as source text (literals, and objects of the module's classes where the parameter
+    says nothing of its type), and the fixed calls to try first; None when it cannot be called."""
+    shape = _shape(target, text)
+    if shape is None:
+        return None
+    head, _, parts = shape
+    seeds = [ast.unparse(ast.parse(t.body[0].test.left)) for t in ast.parse(explore_tests(target, text)).body
+             if isinstance(t, ast.FunctionDef)]
+    objects_head, objects = _objects(target, text)
+    unknown = {repr(v) for v in UNKNOWN}
+    out = []
+    for source, params in parts:
+        if params is None:
+            out.append({"source": source, "params": None})
+            continue
+        ps = []
+        for name, pool, required, keyword in params:
+            kinds = {_kind_of(v) for v in pool}
+            extra = [repr(v) for v in module_strings if v not in pool] if "str" in kinds else []
+            if unknown <= {repr(v) for v in pool}:  # nothing said of its type
+                extra += objects
+            ps.append({"name": name, "pool": [repr(v) for v in pool] + extra, "required": required,
+                       "keyword": keyword})
+        out.append({"source": source, "params": ps})
+    head += objects_head  # (the search may pass an object to any parameter: a wrong type reaches the checks)
+    return {"id": target.id, "head": head, "parts": out, "seeds": seeds}
+
+
+def module_strings(text: str, limit: int = 40) -> list[str]:
+    """The short string constants of a whole module (docstrings left out): values a search mixes into strings."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    found: list[str] = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs and 0 < len(n.value) <= 40:
+            if n.value not in found:
+                found.append(n.value)
+    return found[:limit]

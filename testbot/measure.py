@@ -70,6 +70,12 @@ def measurable(target: Target, text: str) -> Measurable:
     return Measurable(lines, branches)
 
 
+def measurable_file(text: str) -> Measurable:
+    """Every statement of a file and the arcs out of its branching lines (what a test may add anywhere in it)."""
+    statements, arcs, exits = _analyse(text)
+    return Measurable(statements, frozenset(a for a in arcs if a[0] in statements and exits.get(a[0], 0) > 1))
+
+
 def read_covered(data_file: str | Path, source_file: Path, test_module: str = "") -> Covered:
     """Lines and arcs of ``source_file`` that a run covered (CoverageData, not report text).
 

@@ -22,20 +22,25 @@ from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, existing_tests_for
-from testbot.measure import Covered, Gain, Measurable, gain, greedy_keep, measurable, read_covered
+from testbot.measure import (Covered, Gain, Measurable, gain, greedy_keep, measurable, measurable_file,
+                             read_covered)
 from testbot.prompt import Feedback, build_group_prompt, build_prompt
 from testbot.report import CandidateResult, Funnel, Report, TargetReport
 from testbot.targets import Target, reach
 from testbot import oracle, proc
 from testbot import validate as v
-from testbot.explore import explore_tests
+from testbot.explore import explore_tests, explored_tests, module_strings, search_spec
 
 # Round number of the tests --explore writes (no model: recorded for no prompt), and their "model".
 EXPLORE_ROUND = -2
 EXPLORE_MODEL = "explore (calls with values from the code, no model)"
 EXPLORE_TIMEOUT = 5.0  # seconds for one explored call run alone (and the base of a whole batch's limit)
 EXPLORE_EACH = 0.5  # seconds more for each call in a batch
-EXPLORE_TARGETS_PER_RUN = 4  # targets whose explored calls share a pytest process (a hang redoes them one by one)
+EXPLORE_TARGETS_PER_RUN = 4  # targets whose fixed calls share a pytest process (a hang redoes them one by one)
+EXPLORE_TESTS_PER_RUN = 200  # searched calls (each ran within a second in the search) sharing a pytest process
+EXPLORE_SHARE = 1 / 3  # under --budget, the most of the time left that --explore takes (half of it searching)
+SEARCH_PER_TARGET = 2.0  # seconds of search per target of a file ...
+SEARCH_MAX = 30.0  # ... and at most this for one file
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
 # Tokens a second (prompt reading included) assumed under --budget before the first completion is timed.
@@ -459,35 +464,63 @@ class Pipeline:
         """``--explore``: each target called with values read off its code (:mod:`testbot.explore`), the expected
         values observed from the code (the oracle), validated and chosen by coverage like the model's tests.
 
-        A file's calls run together, a few targets to a pytest process (a process per target would cost more
-        than the calls); what a target keeps is its ``_Pre``, and its own turn asks the model only for what is
-        still missing. Under --budget this phase gets at most a fourth of the time left.
+        First a search in the sandbox (:mod:`testbot._search`) calls a file's targets many times with values
+        sampled from those lists and keeps the calls that reached new lines or branches; where it cannot run, the
+        fixed calls of :func:`explore_tests` stand in. The kept calls become tests, run together (a few hundred to a
+        pytest process: a process per target would cost more than the calls). A test is kept when it adds
+        coverage anywhere in the file's functions (calls through a dispatcher reach code no target names); what a
+        target keeps is its ``_Pre``, and its own turn asks the model only for what is still missing. Under
+        --budget this phase gets at most EXPLORE_SHARE of the time left, half of it for the search.
         """
         by_file: dict[Path, list[Target]] = {}
         for t in todo:
             by_file.setdefault(t.file, []).append(t)
-        stop = time.monotonic() + (self._deadline - time.monotonic()) / 4 if self._deadline != math.inf else math.inf
-        for file, targets in by_file.items():
+        budgeted = self._deadline != math.inf
+        stop = time.monotonic() + (self._deadline - time.monotonic()) * EXPLORE_SHARE if budgeted else math.inf
+        for n_file, (file, targets) in enumerate(by_file.items()):
             try:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
             names = top_level_names(text)
             folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
-            open_: list[tuple[Target, Measurable, list[Candidate]]] = []
+            whole = measurable_file(text)
+            wanted = []
             for t in targets:
                 meas = measurable(t, text)
                 base = self._baseline(ws, t)
-                code = explore_tests(t, text) if _missing(meas, Covered(base.lines & meas.lines,
-                                                                         base.arcs & meas.branches)) else ""
+                if _missing(meas, Covered(base.lines & meas.lines, base.arcs & meas.branches)):
+                    wanted.append((t, meas))
+            found: dict[str, list[str]] = {}
+            strings = module_strings(text)
+            specs = [spec for t, _ in wanted if (spec := search_spec(t, text, strings)) is not None]
+            seconds = min(SEARCH_MAX, SEARCH_PER_TARGET * len(specs))
+            if budgeted:
+                seconds = min(seconds, (stop - time.monotonic()) / 2 / (len(by_file) - n_file))
+            if specs and seconds >= 1:
+                found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs},
+                                  targets[0].import_root, seconds)
+            open_: list[tuple[Target, Measurable, list[Candidate]]] = []
+            for t, meas in wanted:
+                if found:  # (the search ran: a target it kept no call for has nothing new to show)
+                    shape = next(s for s in specs if s["id"] == t.id) if t.id in found else None
+                    code = explored_tests(t, shape["head"], found[t.id]) if shape else ""
+                else:
+                    code = explore_tests(t, text)
                 ex = split_tests("```python\n" + code + "```", target_id=t.id, protected={t.qualname.split(".")[0]},
                                  round=EXPLORE_ROUND, module=t.module, module_names=names) if code else None
                 if ex is not None and not ex.error and ex.candidates:
                     open_.append((t, meas, list(ex.candidates)))
-            for i in range(0, len(open_), EXPLORE_TARGETS_PER_RUN):
+            chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
+            for item in open_:  # a chunk holds a few targets, or many when the search vouched for their calls
+                size = sum(len(cs) for _, _, cs in chunks[-1]) if chunks else 0
+                if not chunks or len(chunks[-1]) >= (EXPLORE_TARGETS_PER_RUN if not found else 10 ** 6) \
+                        or size + len(item[2]) > EXPLORE_TESTS_PER_RUN:
+                    chunks.append([])
+                chunks[-1].append(item)
+            for chunk in chunks:
                 if time.monotonic() >= stop:
                     return
-                chunk = open_[i:i + EXPLORE_TARGETS_PER_RUN]
                 cands = [c for _, _, cs in chunk for c in cs]
                 # A call may hang (a sleep, a loop on a value it never expected): short time limits, so that it
                 # costs seconds, not the --timeout meant for a test someone wrote.
@@ -498,9 +531,10 @@ class Pipeline:
                 cover = self._group_cover.get(file, Covered())
                 for t, meas, cs in chunk:
                     base = self._baseline(ws, t) | cover
-                    have = Covered(base.lines & meas.lines, base.arcs & meas.branches)
+                    # chosen by what they add to the whole file, their gain recorded on the target's own code
+                    have = Covered(base.lines & whole.lines, base.arcs & whole.branches)
                     mine = [o for o in validated if o.candidate.target_id == t.id]
-                    outcomes, chosen, counted = _choose(mine, have, meas)
+                    outcomes, chosen, counted = _choose(mine, have, whole, record=meas)
                     self._pre[t.id] = _Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))
                     for o in chosen:
                         cover = cover | o.covered
@@ -669,17 +703,19 @@ def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[_Outcom
                                ensure_ascii=False) + "\n")
 
 
-def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable) -> tuple[list[_Outcome], list[_Outcome], Funnel]:
+def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable,
+            record: Measurable | None = None) -> tuple[list[_Outcome], list[_Outcome], Funnel]:
     """Keep, greedily by coverage gain over ``have``, the stable candidates among ``outcomes`` (in their order:
     ties go to the first). Returns the outcomes with each stable one's gain and kept mark filled in, the kept
-    ones in the order chosen, and the funnel counts (passed, stable, added coverage)."""
+    ones in the order chosen, and the funnel counts (passed, stable, added coverage). With ``record``, the gain
+    written down is the part on ``record``'s code (chosen by the file's, credited to the target's own)."""
     passed = [o for o in outcomes if o.result.outcome == v.PASSED]
     stable = [o for o in passed if o.result.stable]
     gains = [gain(o.covered, have, meas) for o in stable]
     chosen = greedy_keep(gains)
     marked = {}
     for i, o in enumerate(stable):
-        g = gains[i]
+        g = gains[i] if record is None else gain(o.covered, have, record)
         res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
                                  "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen})
         marked[id(o)] = _Outcome(o.candidate, res, o.covered)

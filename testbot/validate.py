@@ -52,6 +52,7 @@ OUTCOMES = (PASSED, SYNTAX_ERROR, IMPORT_ERROR, ASSERTION_FAILURE, ERROR, TIMEOU
 # The guard's refusals, most serious first: whatever else a run did, these decide its outcome.
 _GUARD_KINDS = (WROTE_OUTSIDE, SIGNAL_OUTSIDE, NETWORK, TAMPERED_PYTEST)
 
+_SEARCH = Path(__file__).with_name("_search.py")
 _PLUGIN = Path(__file__).with_name("_pytest_plugin.py")
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
 
@@ -163,6 +164,7 @@ class Workspace:
         self.runs.mkdir()
         sandbox.install_guard(self.support)
         shutil.copy(_PLUGIN, self.support / "testbot_result_plugin.py")
+        shutil.copy(_SEARCH, self.support / "testbot_search.py")
         (self.support / "coveragerc").write_text("[run]\nbranch = True\n")
         (self.support / "coveragerc-contexts").write_text("[run]\nbranch = True\ndynamic_context = test_function\n")
         (self.support / "import_module.py").write_text("import importlib, sys\nimportlib.import_module(sys.argv[1])\n")
@@ -310,6 +312,20 @@ class Workspace:
         path = dest_folder / f"test_tb_{self._next()}_{os.getpid()}.py"
         path.write_text(candidate.code, encoding="utf-8")
         return path
+
+    def search(self, spec: dict, import_root: Path, seconds: float) -> dict[str, list[str]]:
+        """Run the ``--explore`` search (:mod:`testbot._search`) on one file's targets for about ``seconds``;
+        returns the call expressions it kept per target id ({} when it went wrong: the caller falls back)."""
+        path = self.support / f"search-{self._next()}.json"
+        path.write_text(json.dumps({**spec, "seconds": seconds}), encoding="utf-8")
+        limits = sandbox.Limits(**{**self.limits.__dict__, "wall_seconds": seconds + 10})
+        run = self._sandboxed([self.python, str(self.support / "testbot_search.py"), str(path)], import_root, limits)
+        path.unlink(missing_ok=True)
+        data = run.data or {}
+        calls = data.get("calls") if data.get("nonce") == run.nonce else None
+        if not isinstance(calls, dict):
+            return {}
+        return {k: [e for e in v if isinstance(e, str)] for k, v in calls.items() if isinstance(v, list)}
 
     def check_import(self, module: str, import_root: Path) -> RunResult:
         """Import the target module once in the sandbox; a failure names the missing dependency."""

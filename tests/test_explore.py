@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
 from conftest import FAST, Project
+from coverage import CoverageData
 
 from testbot.backends.fake import FakeBackend
 from testbot.config import Settings
@@ -115,10 +117,13 @@ def test_explored_tests_are_written_and_say_where_they_came_from(project: Projec
     assert project.pytest("tests/test_m.py").returncode == 0
 
 
-def test_a_call_that_hangs_costs_seconds_and_the_other_calls_are_kept(project: Project):
-    """pause(100) would sleep past any test's limit: explored calls run under a short one of their own."""
+def test_a_call_that_hangs_costs_seconds_and_the_other_calls_are_kept(project: Project, monkeypatch):
+    """pause(100) would sleep past any test's limit: explored calls run under a short one of their own (the fixed
+    calls, as where the search cannot run; the search's own limit is the next test's)."""
+    from testbot import pipeline
     from testbot.pipeline import EXPLORE_TIMEOUT
 
+    monkeypatch.setattr(pipeline, "SEARCH_MAX", 0.0)  # no search: the fixed calls
     project.write("pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n"
                               "    return seconds\n")
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
@@ -136,3 +141,74 @@ def test_a_function_defined_under_an_if_is_explored_like_any_other(tmp_path: Pat
     (tmp_path / "m.py").write_text(code)
     (target,) = find_targets([str(tmp_path / "m.py")], tmp_path)
     assert _calls(explore_tests(target, code))[:2] == ["half(3)", "half(2)"]  # (2: a constant of its code)
+
+
+def test_the_search_drops_a_call_that_hangs_and_keeps_the_quick_one(project: Project):
+    project.write("pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n"
+                              "    return seconds\n")
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=FakeBackend()).run(targets)
+    pause = report.targets[0]
+    assert pause.kept and pause.gain_lines == pause.lines_total
+    assert not [c for c in pause.candidates if c.outcome == "timeout"]  # the search never offered pause(100)
+
+
+SEARCHED = '''\
+from functools import singledispatch
+
+HEADINGS = ("Args", "Returns")
+
+
+def section(text: str) -> str:
+    """Which part of a docstring a line opens."""
+    name, colon, rest = text.partition(":")
+    if not colon:
+        return "text"
+    if name.strip() in HEADINGS and not rest.strip():
+        return name.lower()
+    if name.strip() == "Raises" and rest.strip():
+        return "raises-inline"
+    return "other"
+
+
+@singledispatch
+def size(obj) -> int:
+    return -1
+
+
+@size.register(list)
+def _(obj) -> int:
+    return len(obj)
+
+
+@size.register(str)
+def _(obj) -> int:
+    return len(obj.split())
+'''
+
+
+def test_the_search_combines_the_module_s_strings_and_reaches_code_no_target_names(project: Project):
+    """A heading needs "Args" and ":" together; the list overload of size() is a hidden `_` (find_targets keeps the
+    last one): reached through size(), and kept because it adds to the file."""
+    project.write("pkg/m.py", SEARCHED)
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    backend = FakeBackend()
+    report = Pipeline(project.root, settings, backend=backend).run(targets)
+    section = next(t for t in report.targets if t.target.endswith("::section"))
+    assert section.gain_lines == section.lines_total and section.gain_branches == section.branches_total
+    written = project.read("tests/test_m.py")
+    assert "== 'args'" in written or "== 'returns'" in written
+    assert "== 'raises-inline'" in written
+    assert backend.prompts == []
+    assert project.pytest("tests/test_m.py").returncode == 0
+    lines = SEARCHED.splitlines()
+    hidden = lines.index("    return len(obj)") + 1
+    data = project.root / ".coverage-check"
+    subprocess.run([sys.executable, "-m", "coverage", "run", f"--data-file={data}", "--include=pkg/m.py", "-m",
+                    "pytest", "-q", "-p", "no:cacheprovider", "tests/test_m.py"], cwd=project.root, check=True,
+                   capture_output=True)
+    covered = CoverageData(basename=str(data))
+    covered.read()
+    assert hidden in covered.lines(str((project.root / "pkg" / "m.py").resolve()))

@@ -1,0 +1,258 @@
+"""The search behind ``--explore``: calls of a file's targets with sampled values, kept when they reach new code.
+
+Runs inside the sandbox (:meth:`testbot.validate.Workspace.search`), never in testbot's own process: the calls
+run the project's code. It is standard library only, so that the project's Python can run it.
+
+Input (argv[1], a JSON file): the file to trace, the seconds to spend, a seed, and per target its import line,
+the parts of its call expression with each parameter's values as source text (literals), and fixed calls to try
+first (:func:`testbot.explore.search_spec`).
+
+The search, a small piece of what Pynguin does with much more machinery:
+
+- the fixed calls first, then rounds over the targets, one sampled call each: every parameter takes a value of
+  its own list, or a string made of two or three of them, a number moved a step, a value of another
+  parameter's list (a wrong type reaches the checks for one); an optional parameter is often left out;
+- each call runs under ``sys.settrace`` restricted to the file, with a time limit (a SIGALRM); a call that
+  reached a line or a line-to-line step nothing before it reached is kept, the others are forgotten;
+- a target that has gone many calls without a new step is tried less often.
+
+Output: the result file named by the hand-off (as the pytest plugin's), rewritten after every kept call so that a
+run stopped by its time limit still says what it found: ``{"nonce", "finished", "calls": {id: [expression]}}``.
+The kept expressions are only candidates: the caller turns them into tests that the oracle and the validation
+judge like any other.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import os
+import random
+import signal
+import sys
+import time
+
+CALL_SECONDS = 1.0  # one call's limit: a call that hangs costs this, and is not kept
+STALE = 200  # calls without a new step after which a target is tried one round in four
+
+
+class _Late(BaseException):
+    """Raised by the alarm inside a call that ran past CALL_SECONDS."""
+
+
+def _handoff() -> dict:
+    fd = os.environ.pop("TESTBOT_HANDOFF_FD", "")
+    if not fd:
+        return {}
+    with os.fdopen(int(fd), "rb") as f:
+        return json.loads(f.read() or b"{}")
+
+
+class _Tracer:
+    """Lines and line-to-line steps of one file, as coverage.py's arcs (entry and exit with the negated first line)."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.hits: set[tuple[int, int]] = set()
+        self._ours: dict[str, bool] = {}
+
+    def __call__(self, frame, event, arg):
+        name = frame.f_code.co_filename
+        ours = self._ours.get(name)
+        if ours is None:
+            ours = self._ours[name] = os.path.realpath(name) == self.filename
+        if not ours:
+            return None
+        first = frame.f_code.co_firstlineno
+        last = [-first]
+        hits = self.hits
+
+        def local(frame, event, arg):
+            if event == "line":
+                hits.add((last[0], frame.f_lineno))
+                last[0] = frame.f_lineno
+            elif event == "return":
+                hits.add((last[0], -first))
+            return local
+
+        return local
+
+
+class _Expr:
+    """A value that is not a literal (an object of the module's class): its source text, used as it is."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+def _values(sources: list[str]) -> list[object]:
+    out: list[object] = []
+    for s in sources:
+        try:
+            out.append(ast.literal_eval(s))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            try:
+                ast.parse(s, mode="eval")
+            except (SyntaxError, ValueError, MemoryError, RecursionError):
+                continue
+            out.append(_Expr(s))
+    return out
+
+
+def _render(params: list[dict], values: dict[int, object]) -> str:
+    parts, skipped = [], False
+    for i, p in enumerate(params):
+        if i not in values:
+            skipped = True
+            continue
+        parts.append(f"{p['name']}={values[i]!r}" if p["keyword"] or skipped else repr(values[i]))
+    return ", ".join(parts)
+
+
+class _Target:
+    def __init__(self, spec: dict, everything: list[object]) -> None:
+        self.id = spec["id"]
+        self.head = spec["head"]
+        self.parts = spec["parts"]
+        self.seeds = list(spec.get("seeds", []))
+        for part in self.parts:
+            for p in part["params"] or []:
+                p["values"] = _values(p["pool"]) or [None]
+        self.everything = everything
+        self.misses = 0
+        self.kept: list[str] = []
+
+    def _pick(self, rnd: random.Random, p: dict) -> object:
+        values = p["values"]
+        roll = rnd.random()
+        if roll < 0.6:
+            return rnd.choice(values)
+        if roll < 0.85:
+            v = rnd.choice(values)
+            if isinstance(v, str):
+                glue = rnd.choice(["", " ", "\n", ":", ", ", "\n    ", "-", "."])
+                more = [x for x in values if isinstance(x, str)]
+                return glue.join([v] + [rnd.choice(more) for _ in range(rnd.randint(1, 2))])
+            if isinstance(v, bool):
+                return not v
+            if isinstance(v, int):
+                return v + rnd.choice([-2, -1, 1, 2, 10, -10])
+            if isinstance(v, float):
+                return v * rnd.choice([-1.0, 0.5, 2.0]) + rnd.choice([0.0, 0.5])
+            if isinstance(v, list | tuple):
+                items = [rnd.choice(self.everything) for _ in range(rnd.randint(0, 3))]
+                return type(v)(items)
+            return v
+        return rnd.choice(self.everything)  # another parameter's value: a wrong type reaches the type checks
+
+    def sample(self, rnd: random.Random) -> str:
+        text = ""
+        for part in self.parts:
+            text += part["source"]
+            params = part["params"]
+            if params is None:
+                continue
+            values = {i: self._pick(rnd, p) for i, p in enumerate(params) if p["required"] or rnd.random() < 0.4}
+            text += f"({_render(params, values)})"
+        return text
+
+
+def _alarm(signum, frame):
+    raise _Late()
+
+
+def main() -> int:
+    spec = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    setup = _handoff()
+    result_file = setup.get("result_file")
+    result = {"nonce": setup.get("nonce", ""), "finished": False, "calls": {}}
+
+    def save() -> None:
+        if not result_file:
+            return
+        tmp = result_file + ".part"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(result, f)
+        os.replace(tmp, result_file)
+
+    deadline = time.monotonic() + float(spec["seconds"])
+    rnd = random.Random(spec.get("seed", 0))
+    filename = os.path.realpath(spec["file"])
+    everything = [v for t in spec["targets"] for part in t["parts"] for p in (part["params"] or [])
+                  for v in _values(p["pool"])] or [None]
+    targets = []
+    namespace: dict = {}
+    quiet = io.StringIO()
+    for t in spec["targets"]:
+        try:
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                exec(t["head"], namespace)  # the import line the tests will have
+        except BaseException:  # noqa: BLE001 - the project's import failing is its own business
+            continue
+        targets.append(_Target(t, everything))
+    tracer = _Tracer(filename)
+    seen: set[tuple[int, int]] = set()
+    signal.signal(signal.SIGALRM, _alarm)
+    save()
+
+    def attempt(target: _Target, expr: str) -> None:
+        if len(quiet.getvalue()) > 1 << 16:
+            quiet.seek(0)
+            quiet.truncate()
+        tracer.hits = set()
+        late = False
+        try:
+            code = compile(expr, "<explore>", "eval")
+        except (SyntaxError, ValueError):
+            return
+        signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+        try:
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                sys.settrace(tracer)
+                try:
+                    eval(code, dict(namespace))
+                finally:
+                    sys.settrace(None)
+        except _Late:
+            late = True
+        except BaseException:  # noqa: BLE001 - an exception raised by the code is an outcome like any other
+            pass
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        new = tracer.hits - seen
+        if new and not late:
+            seen.update(tracer.hits)
+            target.kept.append(expr)
+            target.misses = 0
+            result["calls"].setdefault(target.id, []).append(expr)
+            save()
+        else:
+            target.misses += 1
+
+    for target in targets:
+        for expr in target.seeds:
+            if time.monotonic() >= deadline:
+                break
+            attempt(target, expr)
+    round_no = 0
+    while targets and time.monotonic() < deadline:
+        round_no += 1
+        for target in targets:
+            if time.monotonic() >= deadline:
+                break
+            if target.misses >= STALE and round_no % 4:
+                continue
+            attempt(target, target.sample(rnd))
+    result["finished"] = True
+    result["tried_rounds"] = round_no
+    save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
