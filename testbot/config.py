@@ -92,9 +92,10 @@ HELP: dict[str, str] = {
     "observe": "a test that fails only on `assert <expression> == <literal>` gets the value the code returns "
                "instead, and one stopped by an exception from the code under test expects it (pytest.raises); "
                "both are validated again (regression tests; their comment says so)",
-    "explore": "before asking the model, call each function with values read off its code (annotations, defaults, "
-               "names, the constants it compares with) and keep the calls that add coverage, their results observed "
-               "from the code (needs --observe); the model is then asked only for what is still missing",
+    "explore": "before asking the model, search (sandboxed) for calls of each function with values read off its "
+               "code (annotations, defaults, names, the constants it compares with, the module's strings and "
+               "classes) and keep the calls that add coverage, their results observed from the code (needs "
+               "--observe); the model is then asked only for what is still missing",
     "record": "append one JSONL record per stable test of a target with a kept test to this file: the target, the "
               "exact prompt and prefill, the test and whether it was kept (training data for testbot finetune --mine)",
 }
