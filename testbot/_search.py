@@ -10,8 +10,10 @@ first (:func:`testbot.explore.search_spec`).
 The search, a small piece of what Pynguin does with much more machinery:
 
 - the fixed calls first, then rounds over the targets, one sampled call each: every parameter takes a value of
-  its own list, or a string made of two or three of them, a number moved a step, a value of another
-  parameter's list (a wrong type reaches the checks for one); an optional parameter is often left out;
+  its own list, or one of them changed (a string grown by a piece or two of the list, joined by ":", a newline,
+  an indent...; a number moved a step), a value of another parameter's list (a wrong type reaches the checks
+  for one), or, most useful for parsers, a value of a call already kept, grown the same way (so a string
+  that reached a heading grows towards what follows one); an optional parameter is often left out;
 - each call runs under ``sys.settrace`` restricted to the file, with a time limit (a SIGALRM); a call that
   reached a line or a line-to-line step nothing before it reached is kept, the others are forgotten;
 - a target that has gone many calls without a new step is tried less often.
@@ -36,6 +38,9 @@ import time
 
 CALL_SECONDS = 1.0  # one call's limit: a call that hangs costs this, and is not kept
 STALE = 200  # calls without a new step after which a target is tried one round in four
+GLUE = ["", " ", "\n", ":", ", ", "\n    ", "-", ".", "\n\n", "=", " ("]  # what joins strings into longer ones
+MAX_STRING = 400
+MAX_FOUND = 50  # kept values per parameter that later calls grow
 
 
 class _Late(BaseException):
@@ -123,6 +128,7 @@ class _Target:
         for part in self.parts:
             for p in part["params"] or []:
                 p["values"] = _values(p["pool"]) or [None]
+                p["found"] = []  # values of the calls kept so far
         self.everything = everything
         self.misses = 0
         self.kept: list[str] = []
@@ -130,36 +136,50 @@ class _Target:
     def _pick(self, rnd: random.Random, p: dict) -> object:
         values = p["values"]
         roll = rnd.random()
-        if roll < 0.6:
+        if p["found"] and roll < 0.3:  # a value of a kept call, grown or stepped: reaches a little further
+            return self._mutate(rnd, rnd.choice(p["found"]), values)
+        if roll < 0.65:
             return rnd.choice(values)
-        if roll < 0.85:
-            v = rnd.choice(values)
-            if isinstance(v, str):
-                glue = rnd.choice(["", " ", "\n", ":", ", ", "\n    ", "-", "."])
-                more = [x for x in values if isinstance(x, str)]
-                return glue.join([v] + [rnd.choice(more) for _ in range(rnd.randint(1, 2))])
-            if isinstance(v, bool):
-                return not v
-            if isinstance(v, int):
-                return v + rnd.choice([-2, -1, 1, 2, 10, -10])
-            if isinstance(v, float):
-                return v * rnd.choice([-1.0, 0.5, 2.0]) + rnd.choice([0.0, 0.5])
-            if isinstance(v, list | tuple):
-                items = [rnd.choice(self.everything) for _ in range(rnd.randint(0, 3))]
-                return type(v)(items)
-            return v
+        if roll < 0.88:
+            return self._mutate(rnd, rnd.choice(values), values)
         return rnd.choice(self.everything)  # another parameter's value: a wrong type reaches the type checks
 
-    def sample(self, rnd: random.Random) -> str:
-        text = ""
+    def _mutate(self, rnd: random.Random, v: object, values: list[object]) -> object:
+        if isinstance(v, str):
+            more = [x for x in values if isinstance(x, str)] or [""]
+            out = v
+            for _ in range(rnd.randint(1, 2)):
+                piece = rnd.choice(GLUE) + rnd.choice(more)
+                if rnd.random() < 0.75:
+                    out += piece
+                else:
+                    cut = rnd.randint(0, len(out))
+                    out = out[:cut] + piece + out[cut:]
+            return out[:MAX_STRING]
+        if isinstance(v, bool):
+            return not v
+        if isinstance(v, int):
+            return v + rnd.choice([-2, -1, 1, 2, 10, -10])
+        if isinstance(v, float):
+            return v * rnd.choice([-1.0, 0.5, 2.0]) + rnd.choice([0.0, 0.5])
+        if isinstance(v, list | tuple):
+            items = list(v)[:4] if rnd.random() < 0.5 else []
+            items += [rnd.choice(self.everything) for _ in range(rnd.randint(0, 3))]
+            return type(v)(items)
+        return v
+
+    def sample(self, rnd: random.Random) -> tuple[str, list[tuple[dict, object]]]:
+        """A call expression, and the (parameter, value) pairs it used."""
+        text, used = "", []
         for part in self.parts:
             text += part["source"]
             params = part["params"]
             if params is None:
                 continue
             values = {i: self._pick(rnd, p) for i, p in enumerate(params) if p["required"] or rnd.random() < 0.4}
+            used += [(params[i], v) for i, v in values.items()]
             text += f"({_render(params, values)})"
-        return text
+        return text, used
 
 
 def _alarm(signum, frame):
@@ -200,7 +220,7 @@ def main() -> int:
     signal.signal(signal.SIGALRM, _alarm)
     save()
 
-    def attempt(target: _Target, expr: str) -> None:
+    def attempt(target: _Target, expr: str, used: list[tuple[dict, object]] = ()) -> None:
         if len(quiet.getvalue()) > 1 << 16:
             quiet.seek(0)
             quiet.truncate()
@@ -230,6 +250,9 @@ def main() -> int:
             target.kept.append(expr)
             target.misses = 0
             result["calls"].setdefault(target.id, []).append(expr)
+            for p, value in used:
+                if not isinstance(value, _Expr) and len(p["found"]) < MAX_FOUND:
+                    p["found"].append(value)
             save()
         else:
             target.misses += 1
@@ -247,7 +270,7 @@ def main() -> int:
                 break
             if target.misses >= STALE and round_no % 4:
                 continue
-            attempt(target, target.sample(rnd))
+            attempt(target, *target.sample(rnd))
     result["finished"] = True
     result["tried_rounds"] = round_no
     save()

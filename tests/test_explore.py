@@ -212,3 +212,28 @@ def test_the_search_combines_the_module_s_strings_and_reaches_code_no_target_nam
     covered = CoverageData(basename=str(data))
     covered.read()
     assert hidden in covered.lines(str((project.root / "pkg" / "m.py").resolve()))
+
+
+def test_a_search_spec_names_the_call_s_parts_and_adds_the_module_s_strings_and_objects(tmp_path: Path):
+    from testbot.explore import module_strings, search_spec
+
+    targets = _targets(tmp_path)
+    strings = module_strings(CODE)
+    assert "alpha" in strings and "part" in strings and all(len(s) <= 40 for s in strings)
+    grow = search_spec(targets["Box.grow"], CODE, strings)
+    assert [p["source"] for p in grow["parts"]] == ["Box", ".grow"]
+    size, label = grow["parts"][0]["params"]
+    assert (size["name"], size["required"], label["required"]) == ("size", True, False)
+    assert "'alpha'" in label["pool"]  # a string parameter also gets the module's strings
+    assert grow["seeds"][0] == "Box(3).grow(3)" and grow["head"].startswith("from pkg.mod import Box\n")
+    wrap = search_spec(targets["wrap"], CODE, strings)
+    (text, width, strict) = wrap["parts"][0]["params"]
+    assert strict["keyword"] and not width["required"]
+    assert search_spec(targets["Box.empty"], CODE, strings)["parts"][1] == {"source": ".empty", "params": None}
+    assert search_spec(targets["later"], CODE, strings) is None  # async: not called
+    untyped = "class Pair:\n    def __init__(self, a: int):\n        self.a = a\n\n\ndef same(left, right):\n    return left == right\n"
+    (tmp_path / "pkg" / "u.py").write_text(untyped)
+    (same,) = [t for t in find_targets([str(tmp_path / "pkg" / "u.py")], tmp_path) if t.name == "same"]
+    spec = search_spec(same, untyped, [])
+    assert "Pair(3)" in spec["parts"][0]["params"][0]["pool"]  # nothing says what `left` is: objects are tried
+    assert "from pkg.u import Pair" in spec["head"]
