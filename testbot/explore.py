@@ -175,21 +175,27 @@ def _calls(func: ast.FunctionDef, skip_first: bool) -> list[str]:
     return [render(params, base), *variations]
 
 
-def _init(cls: ast.ClassDef) -> tuple[ast.FunctionDef | None, list[Param]]:
-    """A class's ``__init__`` (None for a dataclass / NamedTuple) and the parameters that build one."""
+def _init(cls: ast.ClassDef, tree: ast.Module | None = None, depth: int = 0) -> tuple[ast.FunctionDef | None, list[Param]]:
+    """A class's ``__init__`` (None for a dataclass / NamedTuple) and the parameters that build one; a class with
+    neither takes its first base's of the same module (``tree``), as Python would."""
     init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     if init is not None:
         return init, _params(init, skip_first=True)
     fields = [n for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
               and n.value is None]  # a dataclass / NamedTuple's required fields
+    if not fields and tree is not None and depth < 5:
+        for b in cls.bases:
+            base = find_node(tree, b.id) if isinstance(b, ast.Name) else None
+            if isinstance(base, ast.ClassDef) and base is not cls:
+                return _init(base, tree, depth + 1)
     empty: dict[str, list[object]] = {"str": [], "int": [], "float": []}
     return None, [(f.target.id, _pool(ast.arg(arg=f.target.id, annotation=f.annotation), None, empty), True, False)
                   for f in fields]
 
 
-def _constructor(cls: ast.ClassDef) -> str:
+def _constructor(cls: ast.ClassDef, tree: ast.Module | None = None) -> str:
     """``C(args)`` with each required parameter's most ordinary value."""
-    init, params = _init(cls)
+    init, params = _init(cls, tree)
     if init is None:
         return f"{cls.name}({', '.join(repr(pool[0]) for _, pool, _, _ in params)})"
     return f"{cls.name}({_calls(init, skip_first=True)[0]})"
@@ -224,7 +230,7 @@ def _shape(target: Target, text: str) -> tuple[str, ast.FunctionDef, list[Part]]
         return None
     if target.kind in ("staticmethod", "classmethod"):
         return head, func, [(f"{prefix}{cls.name}.{func.name}", call)]
-    return head, func, [(prefix + cls.name, _init(cls)[1]), (f".{func.name}", call)]
+    return head, func, [(prefix + cls.name, _init(cls, tree)[1]), (f".{func.name}", call)]
 
 
 def _tests(target: Target, head: str, exprs: list[str]) -> str:
@@ -241,8 +247,9 @@ def explore_tests(target: Target, text: str, limit: int = MAX_CALLS) -> str:
     if len(parts) == 1 and parts[0][1] is not None:
         callee, skip_first = parts[0][0], len(target.qualname.split(".")) > 1 and target.kind == "classmethod"
     else:
-        cls = find_node(ast.parse(text), target.qualname.split(".")[0])
-        callee = (parts[0][0].rsplit(".", 1)[0] + "." if "." in parts[0][0] else "") + _constructor(cls) + parts[1][0]
+        tree = ast.parse(text)
+        cls = find_node(tree, target.qualname.split(".")[0])
+        callee = (parts[0][0].rsplit(".", 1)[0] + "." if "." in parts[0][0] else "") + _constructor(cls, tree) + parts[1][0]
         skip_first = True
     exprs = [callee] if parts[-1][1] is None else [f"{callee}({args})" for args in _calls(func, skip_first)]
     return _tests(target, head, list(dict.fromkeys(exprs))[:limit])
@@ -277,11 +284,11 @@ def _objects(target: Target, text: str, limit: int = 4) -> tuple[str, list[str]]
         if any(b.endswith(("Error", "Exception", "Warning")) or b in ("Enum", "IntEnum", "Protocol", "ABC", "TypedDict")
                for b in bases):
             continue
-        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        init = _init(node, tree)[0]
         if init is not None and (init.args.vararg or init.args.kwarg):
             continue
         names.append(node.name)
-        exprs.append(prefix + _constructor(node))
+        exprs.append(prefix + _constructor(node, tree))
     if not names:
         return "", []
     head = f"from {target.module} import {', '.join(names)}\n" if target.module else ""

@@ -237,3 +237,11 @@ def test_a_search_spec_names_the_call_s_parts_and_adds_the_module_s_strings_and_
     spec = search_spec(same, untyped, [])
     assert "Pair(3)" in spec["parts"][0]["params"][0]["pool"]  # nothing says what `left` is: objects are tried
     assert "from pkg.u import Pair" in spec["head"]
+
+
+def test_a_subclass_without_its_own_init_is_built_with_its_base_s(tmp_path: Path):
+    code = ("class Section:\n    def __init__(self, title: str, key: str):\n        self.title = title\n\n\n"
+            "class Params(Section):\n    def item(self, value: int) -> int:\n        return value\n")
+    (tmp_path / "m.py").write_text(code)
+    (_, item) = [t for t in find_targets([str(tmp_path / "m.py")], tmp_path)]
+    assert _calls(explore_tests(item, code))[0] == "Params('hello world', 'hello world').item(3)"
