@@ -1,7 +1,8 @@
 """The search behind ``--explore``: calls of a file's targets with sampled values, kept when they reach new code.
 
 Runs inside the sandbox (:meth:`testbot.validate.Workspace.search`), never in testbot's own process: the calls
-run the project's code. It is standard library only, so that the project's Python can run it.
+run the project's code. It is standard library only and runs on Python 3.7 and later, so that the project's
+Python (``--python``) can run it.
 
 Input (argv[1], a JSON file): the file to trace, the seconds to spend, a seed, and per target its import line,
 the parts of its call expression with each parameter's values as source text (literals), and fixed calls to try
@@ -162,7 +163,7 @@ class _Target:
             return v + rnd.choice([-2, -1, 1, 2, 10, -10])
         if isinstance(v, float):
             return v * rnd.choice([-1.0, 0.5, 2.0]) + rnd.choice([0.0, 0.5])
-        if isinstance(v, list | tuple):
+        if isinstance(v, (list, tuple)):
             items = list(v)[:4] if rnd.random() < 0.5 else []
             items += [rnd.choice(self.everything) for _ in range(rnd.randint(0, 3))]
             return type(v)(items)
