@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 source scripts/llama_cmake_args.sh
 python -m pip install -q -e ".[llama,test,serve]"  # serve: tests/test_openai_backend.py runs testbot serve
 # tests/test_finetune_*.py and tests/test_transformers_backend.py: the train extra, pinned (torch 2.13.0 CPU).
-python -m pip install -q torch==2.13.0 transformers==5.23.0 peft==0.21.2 accelerate==1.15.0 sentencepiece==0.2.3
+python -m pip install -q torch==2.13.0 transformers==5.23.0 peft==0.21.2 accelerate==1.15.0 sentencepiece==0.2.3 \
+  gguf==0.17.1
 # tests/test_hook.py runs the real pre-commit framework (also pinned in the test extra).
 python -m pip install -q pre-commit==4.7.0
 # tests/test_pr.py (PyGithub) and tests/test_action.py (actionlint), also pinned in the test extra.
