@@ -117,6 +117,15 @@ def test_explored_tests_are_written_and_say_where_they_came_from(project: Projec
     assert project.pytest("tests/test_m.py").returncode == 0
 
 
+def _explore_pause(project: Project):
+    """The report of exploring pause(seconds), which sleeps as long as it is told."""
+    project.write("pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n"
+                              "    return seconds\n")
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
+    return Pipeline(project.root, settings, backend=FakeBackend()).run(targets).targets[0]
+
+
 def test_a_call_that_hangs_costs_seconds_and_the_other_calls_are_kept(project: Project, monkeypatch):
     """pause(100) would sleep past any test's limit: explored calls run under a short one of their own (the fixed
     calls, as where the search cannot run; the search's own limit is the next test's)."""
@@ -124,12 +133,7 @@ def test_a_call_that_hangs_costs_seconds_and_the_other_calls_are_kept(project: P
     from testbot.pipeline import EXPLORE_TIMEOUT
 
     monkeypatch.setattr(pipeline, "SEARCH_MAX", 0.0)  # no search: the fixed calls
-    project.write("pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n"
-                              "    return seconds\n")
-    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
-    report = Pipeline(project.root, settings, backend=FakeBackend()).run(targets)
-    pause = report.targets[0]
+    pause = _explore_pause(project)
     hung = [c for c in pause.candidates if c.outcome == "timeout"]
     assert hung and all(f"({EXPLORE_TIMEOUT:g} s)" in c.detail for c in hung), pause.candidates
     assert pause.kept and pause.gain_lines == pause.lines_total  # pause(0) or pause(1), its value observed
@@ -144,12 +148,7 @@ def test_a_function_defined_under_an_if_is_explored_like_any_other(tmp_path: Pat
 
 
 def test_the_search_drops_a_call_that_hangs_and_keeps_the_quick_one(project: Project):
-    project.write("pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n"
-                              "    return seconds\n")
-    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
-    report = Pipeline(project.root, settings, backend=FakeBackend()).run(targets)
-    pause = report.targets[0]
+    pause = _explore_pause(project)
     assert pause.kept and pause.gain_lines == pause.lines_total
     assert not [c for c in pause.candidates if c.outcome == "timeout"]  # the search never offered pause(100)
 
