@@ -123,7 +123,6 @@ def _render(params: list[dict], values: dict[int, object]) -> str:
 class _Target:
     def __init__(self, spec: dict, everything: list[object]) -> None:
         self.id = spec["id"]
-        self.head = spec["head"]
         self.parts = spec["parts"]
         self.seeds = list(spec.get("seeds", []))
         for part in self.parts:
@@ -132,7 +131,6 @@ class _Target:
                 p["found"] = []  # values of the calls kept so far
         self.everything = everything
         self.misses = 0
-        self.kept: list[str] = []
 
     def _pick(self, rnd: random.Random, p: dict) -> object:
         values = p["values"]
@@ -248,7 +246,6 @@ def main() -> int:
         new = tracer.hits - seen
         if new and not late:
             seen.update(tracer.hits)
-            target.kept.append(expr)
             target.misses = 0
             result["calls"].setdefault(target.id, []).append(expr)
             for p, value in used:

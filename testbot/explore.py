@@ -19,6 +19,7 @@ that the values were observed, and their model is named ``explore``.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from itertools import zip_longest
 
@@ -161,10 +162,14 @@ def render(params: list[Param], values: dict[int, object]) -> str:
     return ", ".join(parts)
 
 
-def _calls(func: ast.FunctionDef, skip_first: bool) -> list[str]:
+def _ordinary(params: list[Param]) -> dict[int, object]:
+    """Each required parameter's most ordinary value (the optional ones left to their defaults)."""
+    return {i: pool[0] for i, (_, pool, required, _) in enumerate(params) if required}
+
+
+def _arg_lists(params: list[Param]) -> list[str]:
     """Argument lists as source text: the ordinary values first, then one parameter changed at a time."""
-    params = _params(func, skip_first)
-    base = {i: pool[0] for i, (_, pool, required, _) in enumerate(params) if required}
+    base = _ordinary(params)
     variations = []
     # One parameter changed at a time, taking turns, so that a short list still varies each of them.
     columns = [[(i, v) for v in (pool[1:] if required else pool)] for i, (_, pool, required, _) in enumerate(params)]
@@ -195,24 +200,28 @@ def _init(cls: ast.ClassDef, tree: ast.Module | None = None, depth: int = 0) -> 
 
 def _constructor(cls: ast.ClassDef, tree: ast.Module | None = None) -> str:
     """``C(args)`` with each required parameter's most ordinary value."""
-    init, params = _init(cls, tree)
-    if init is None:
-        return f"{cls.name}({', '.join(repr(pool[0]) for _, pool, _, _ in params)})"
-    return f"{cls.name}({_calls(init, skip_first=True)[0]})"
+    params = _init(cls, tree)[1]
+    return f"{cls.name}({render(params, _ordinary(params))})"
 
 
 Part = tuple[str, "list[Param] | None"]  # source text, then the call's parameters (None: no call, a property)
 
 
-def _shape(target: Target, text: str) -> tuple[str, ast.FunctionDef, list[Part]] | None:
-    """How to reach the target from a test: the import line, its definition and the parts of the call
-    expression (``Box`` with the constructor's parameters, then ``.grow`` with the method's); None when it
-    cannot be called with literal values (async, a generator, a nested class)."""
-    if target.is_async:
-        return None
+@functools.lru_cache(maxsize=4)
+def _parse(text: str) -> ast.Module | None:
+    """The module's tree, parsed once for all its targets (read only: callers share it); None if it does not parse."""
     try:
-        tree = ast.parse(text)
+        return ast.parse(text)
     except SyntaxError:
+        return None
+
+
+def _shape(target: Target, text: str) -> tuple[str, list[Part]] | None:
+    """How to reach the target from a test: the import line and the parts of the call expression (``Box`` with
+    the constructor's parameters, then ``.grow`` with the method's); None when it cannot be called with literal
+    values (async, a generator, a nested class)."""
+    tree = _parse(text)
+    if target.is_async or tree is None:
         return None
     names = target.qualname.split(".")
     func = find_node(tree, target.qualname)
@@ -224,13 +233,13 @@ def _shape(target: Target, text: str) -> tuple[str, ast.FunctionDef, list[Part]]
     head = f"from {target.module} import {names[0]}\n" if target.module else f"import {target.file.stem}\n"
     call = None if target.kind == "property" else _params(func, skip_first=len(names) > 1 and target.kind != "staticmethod")
     if len(names) == 1:
-        return head, func, [(prefix + func.name, call)]
+        return head, [(prefix + func.name, call)]
     cls = find_node(tree, names[0])
     if not isinstance(cls, ast.ClassDef):
         return None
     if target.kind in ("staticmethod", "classmethod"):
-        return head, func, [(f"{prefix}{cls.name}.{func.name}", call)]
-    return head, func, [(prefix + cls.name, _init(cls, tree)[1]), (f".{func.name}", call)]
+        return head, [(f"{prefix}{cls.name}.{func.name}", call)]
+    return head, [(prefix + cls.name, _init(cls, tree)[1]), (f".{func.name}", call)]
 
 
 def _tests(target: Target, head: str, exprs: list[str]) -> str:
@@ -238,21 +247,20 @@ def _tests(target: Target, head: str, exprs: list[str]) -> str:
                           for n, e in enumerate(dict.fromkeys(exprs), 1))
 
 
+def _fixed_calls(shape: tuple[str, list[Part]]) -> list[str]:
+    """The call expressions of ``explore_tests``: an object built with ordinary values where one is needed, then
+    the target's argument lists (or, for a property, the attribute read once)."""
+    _, parts = shape
+    *receiver, (source, params) = parts
+    callee = "".join(f"{s}({render(p, _ordinary(p))})" for s, p in receiver) + source
+    exprs = [callee] if params is None else [f"{callee}({args})" for args in _arg_lists(params)]
+    return list(dict.fromkeys(exprs))
+
+
 def explore_tests(target: Target, text: str, limit: int = MAX_CALLS) -> str:
     """Test functions calling the target with values read off its code (empty when it cannot be called so)."""
     shape = _shape(target, text)
-    if shape is None:
-        return ""
-    head, func, parts = shape
-    if len(parts) == 1 and parts[0][1] is not None:
-        callee, skip_first = parts[0][0], len(target.qualname.split(".")) > 1 and target.kind == "classmethod"
-    else:
-        tree = ast.parse(text)
-        cls = find_node(tree, target.qualname.split(".")[0])
-        callee = (parts[0][0].rsplit(".", 1)[0] + "." if "." in parts[0][0] else "") + _constructor(cls, tree) + parts[1][0]
-        skip_first = True
-    exprs = [callee] if parts[-1][1] is None else [f"{callee}({args})" for args in _calls(func, skip_first)]
-    return _tests(target, head, list(dict.fromkeys(exprs))[:limit])
+    return "" if shape is None else _tests(target, shape[0], _fixed_calls(shape)[:limit])
 
 
 def explored_tests(target: Target, head: str, exprs: list[str], limit: int = MAX_SEARCHED) -> str:
@@ -271,9 +279,8 @@ def explored_tests(target: Target, head: str, exprs: list[str], limit: int = MAX
 def _objects(target: Target, text: str, limit: int = 4) -> tuple[str, list[str]]:
     """Objects of the module's own classes, built from ordinary values (``Duration(3)``), as values a search
     passes where a parameter says nothing of its type: the import line they need, and their expressions."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
+    tree = _parse(text)
+    if tree is None:
         return "", []
     prefix = "" if target.module else f"{target.file.stem}."
     names, exprs = [], []
@@ -302,9 +309,8 @@ def search_spec(target: Target, text: str, module_strings: list[str]) -> dict | 
     shape = _shape(target, text)
     if shape is None:
         return None
-    head, _, parts = shape
-    seeds = [ast.unparse(ast.parse(t.body[0].test.left)) for t in ast.parse(explore_tests(target, text)).body
-             if isinstance(t, ast.FunctionDef)]
+    head, parts = shape
+    seeds = _fixed_calls(shape)[:MAX_CALLS]
     objects_head, objects = _objects(target, text)
     unknown = {repr(v) for v in UNKNOWN}
     out = []
@@ -327,9 +333,8 @@ def search_spec(target: Target, text: str, module_strings: list[str]) -> dict | 
 
 def module_strings(text: str, limit: int = 40) -> list[str]:
     """The short string constants of a whole module (docstrings left out): values a search mixes into strings."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
+    tree = _parse(text)
+    if tree is None:
         return []
     docs = {id(n.body[0].value) for n in ast.walk(tree)
             if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.body

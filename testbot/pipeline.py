@@ -500,11 +500,11 @@ class Pipeline:
             if specs and seconds >= 1:
                 found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs},
                                   targets[0].import_root, seconds)
+            heads = {spec["id"]: spec["head"] for spec in specs}
             open_: list[tuple[Target, Measurable, list[Candidate]]] = []
             for t, meas in wanted:
                 if found:  # (the search ran: a target it kept no call for has nothing new to show)
-                    shape = next(s for s in specs if s["id"] == t.id) if t.id in found else None
-                    code = explored_tests(t, shape["head"], found[t.id]) if shape else ""
+                    code = explored_tests(t, heads[t.id], found[t.id]) if t.id in found and t.id in heads else ""
                 else:
                     code = explore_tests(t, text)
                 ex = split_tests("```python\n" + code + "```", target_id=t.id, protected={t.qualname.split(".")[0]},
@@ -512,10 +512,10 @@ class Pipeline:
                 if ex is not None and not ex.error and ex.candidates:
                     open_.append((t, meas, list(ex.candidates)))
             chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
-            for item in open_:  # a chunk holds a few targets, or many when the search vouched for their calls
+            most = math.inf if found else EXPLORE_TARGETS_PER_RUN  # targets to a chunk: many when the search vouched
+            for item in open_:
                 size = sum(len(cs) for _, _, cs in chunks[-1]) if chunks else 0
-                if not chunks or len(chunks[-1]) >= (EXPLORE_TARGETS_PER_RUN if not found else 10 ** 6) \
-                        or size + len(item[2]) > EXPLORE_TESTS_PER_RUN:
+                if not chunks or len(chunks[-1]) >= most or size + len(item[2]) > EXPLORE_TESTS_PER_RUN:
                     chunks.append([])
                 chunks[-1].append(item)
             for chunk in chunks:

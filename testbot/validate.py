@@ -9,6 +9,7 @@ checked before and after every run, so a write that got through would still be c
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -244,7 +245,7 @@ class Workspace:
                      "--data-file={data_file}", f"--include={self.scratch_path(measure)}"]
         args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
                  "--continue-on-collection-errors", "-o", "console_output_style=classic", *map(str, test_files)]
-        limits = self.limits if timeout is None else sandbox.Limits(**{**self.limits.__dict__, "wall_seconds": timeout})
+        limits = self.limits if timeout is None else dataclasses.replace(self.limits, wall_seconds=timeout)
         return self._sandboxed(args, import_root, limits)
 
     def _tampered(self) -> bool:
@@ -318,7 +319,7 @@ class Workspace:
         returns the call expressions it kept per target id ({} when it went wrong: the caller falls back)."""
         path = self.support / f"search-{self._next()}.json"
         path.write_text(json.dumps({**spec, "seconds": seconds}), encoding="utf-8")
-        limits = sandbox.Limits(**{**self.limits.__dict__, "wall_seconds": seconds + 10})
+        limits = dataclasses.replace(self.limits, wall_seconds=seconds + 10)
         run = self._sandboxed([self.python, str(self.support / "testbot_search.py"), str(path)], import_root, limits)
         path.unlink(missing_ok=True)
         data = run.data or {}
