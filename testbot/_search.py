@@ -165,6 +165,17 @@ class _Target:
             items = list(v)[:4] if rnd.random() < 0.5 else []
             items += [rnd.choice(self.everything) for _ in range(rnd.randint(0, 3))]
             return type(v)(items)
+        if isinstance(v, dict):  # a key added (a string of the lists: a heading, an odd identifier) or dropped
+            out = dict(list(v.items())[:4])
+            if out and rnd.random() < 0.3:
+                out.pop(rnd.choice(list(out)))
+            else:
+                keys = [x for x in values if isinstance(x, str)] or ["a"]
+                key = rnd.choice(["", "", "_"]) + rnd.choice(keys)
+                if rnd.random() < 0.2:  # a key that is no string
+                    key = rnd.choice([k for k in self.everything if isinstance(k, (int, float, tuple))] or [1])
+                out[key] = rnd.choice(self.everything)
+            return out
         return v
 
     def sample(self, rnd: random.Random) -> tuple[str, list[tuple[dict, object]]]:

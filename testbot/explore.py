@@ -30,6 +30,84 @@ MAX_CALLS = 12  # tests per target: one pytest batch, repaired in one more
 MAX_CONSTANTS = 6  # constants of the function's own code per type
 MAX_SEARCHED = 16  # tests per target from the search: the calls that reached new lines or branches first
 
+class Source:
+    """A value given as source text rather than a literal (a builtin function for a ``Callable`` parameter, a
+    ``date(2024, 2, 29)``), with the import line it needs."""
+
+    def __init__(self, text: str, imports: str = "") -> None:
+        self.text, self.imports = text, imports
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _made(imports: str, *texts: str) -> list[Source]:
+    return [Source(t, imports) for t in texts]
+
+
+# Objects of the standard library's value types, by the name a module uses for the type. A parameter annotated
+# with one gets them; one nothing types gets those its module mentions (a module that says ``timedelta`` is
+# likely to take one): a search reaches the date arithmetic, the Decimal and OrderedDict branches with them.
+STDLIB: dict[str, list[Source]] = {
+    "date": _made("from datetime import date", "date(2020, 1, 31)", "date(2024, 2, 29)", "date(1999, 12, 31)"),
+    "datetime": _made("from datetime import datetime", "datetime(2020, 1, 31, 12, 30, 15)",
+                      "datetime(2024, 2, 29, 23, 59, 59, 999999)", "datetime(2000, 1, 1)"),
+    "timedelta": _made("from datetime import timedelta", "timedelta(days=1, hours=2)", "timedelta(0)",
+                       "timedelta(days=-3, seconds=30)"),
+    "time": _made("from datetime import time", "time(12, 30, 15)", "time(0, 0)"),
+    "timezone": _made("from datetime import timezone, timedelta", "timezone.utc", "timezone(timedelta(hours=-5))"),
+    "Decimal": _made("from decimal import Decimal", "Decimal('1.5')", "Decimal('0')", "Decimal('-2.25')"),
+    "Fraction": _made("from fractions import Fraction", "Fraction(1, 3)", "Fraction(-5, 2)"),
+    "OrderedDict": _made("from collections import OrderedDict", "OrderedDict([('b', 1), ('a', 2)])", "OrderedDict()"),
+    "SimpleNamespace": _made("from types import SimpleNamespace", "SimpleNamespace(a=1, b='x')"),
+    "namedtuple": _made("from collections import namedtuple", "namedtuple('Pair', 'a b')(1, 2)",
+                        "namedtuple('Empty', '')()"),
+    "Path": _made("from pathlib import Path", "Path('a/b.txt')", "Path('.')"),
+}
+STDLIB_ALIASES = {"NamedTuple": "namedtuple", "DateTime": "datetime", "Date": "date", "TimeDelta": "timedelta",
+                  "Timedelta": "timedelta", "PurePath": "Path", "PathLike": "Path", "tzinfo": "timezone"}
+
+
+def mentioned_objects(text: str) -> list[Source]:
+    """Standard-library objects of the value types a module's code names (its imports, annotations, checks)."""
+    names = set(re.findall(r"\b[A-Za-z_]\w*\b", text))
+    kinds = {STDLIB_ALIASES.get(n, n) for n in names} & set(STDLIB)
+    return [v for kind in STDLIB if kind in kinds for v in STDLIB[kind]]
+
+
+def _bound(imports: str) -> set[str]:
+    """The names import lines bind."""
+    try:
+        tree = ast.parse(imports)
+    except SyntaxError:
+        return set()
+    return {(a.asname or a.name).split(".")[0] for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in n.names}
+
+
+def _defined(tree: ast.Module) -> set[str]:
+    """The names a module defines itself (its imports left out): a test may import any of them."""
+    names = set()
+    for n in tree.body:
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(n.name)
+        elif isinstance(n, ast.Assign | ast.AnnAssign):
+            for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                names |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
+    return names
+
+
+def _clashes(value: object, taken: set[str]) -> bool:
+    """Whether an object's import would rebind a name the test already imports (a module's own ``Path``)."""
+    return isinstance(value, Source) and bool(_bound(value.imports) & taken)
+
+
+def imports_of(values: list[object]) -> str:
+    """The import lines the ``Source`` values among ``values`` need."""
+    lines = dict.fromkeys(v.imports for v in values if isinstance(v, Source) and v.imports)
+    return "".join(f"{line}\n" for line in lines)
+
+
 STRINGS = ["hello world", "", "Hello, World! 123", "42", "-3.5", "a_b-c.d/e", "  padded  ", "x" * 40]
 INTS = [3, 0, -1, 1, 100]
 FLOATS = [1.5, 0.0, -2.25]
@@ -38,11 +116,12 @@ POOLS: dict[str, list[object]] = {
     "str": STRINGS, "int": INTS, "float": FLOATS, "bool": BOOLS, "bytes": [b"hello", b""],
     "list": [[1, 2, 3], [], ["a", "b"]], "tuple": [(1, 2), ()], "set": [{1, 2}, set()],
     "dict": [{"a": 1, "b": 2}, {}], "None": [None],
+    "Callable": [Source("str"), Source("len"), Source("print")],
 }
 ALIASES = {"List": "list", "Sequence": "list", "Iterable": "list", "Collection": "list", "MutableSequence": "list",
            "Tuple": "tuple", "Set": "set", "FrozenSet": "set", "AbstractSet": "set", "Dict": "dict",
            "Mapping": "dict", "MutableMapping": "dict", "Text": "str", "AnyStr": "str", "complex": "float"}
-UNKNOWN = ["hello world", 3, None, [1, 2, 3], ""]  # a parameter nothing tells about
+UNKNOWN = ["hello world", 3, None, [1, 2, 3], "", {"a": 1}, (1, 2)]  # a parameter nothing tells about
 NUMBER_NAME = re.compile(r"(^|_)(n|num|number|count|width|height|size|len|length|index|idx|i|j|k|pos|position|"
                          r"level|depth|times|indent|max|min|limit|offset|start|end|stop|step|year|month|day|hour|"
                          r"minute|second|seconds|days|weeks|amount|total|precision|digits|base|x|y|z|lo|hi|low|high|lower|upper)s?($|_)")
@@ -76,7 +155,8 @@ def _annotation_kinds(node: ast.expr | None) -> list[str]:
     if name is None:
         return []
     name = ALIASES.get(name, name)
-    return [name] if name in POOLS else []
+    name = STDLIB_ALIASES.get(name, name)
+    return [name] if name in POOLS or name in STDLIB else []
 
 
 def _kind_of(value: object) -> str | None:
@@ -123,8 +203,8 @@ def _pool(arg: ast.arg, default: ast.expr | None, consts: dict[str, list[object]
                  else ["str"] if STRING_NAME.search(name) else [])
     values: list[object] = []
     for kind in kinds:
-        first = POOLS[kind][:1]
-        values += [v for v in first + consts.get(kind, []) + POOLS[kind][1:] if v not in values or v is None]
+        pool = POOLS.get(kind) or STDLIB[kind]
+        values += [v for v in pool[:1] + consts.get(kind, []) + pool[1:] if v not in values or v is None]
     if not values:
         values = list(UNKNOWN) + [c for c in consts["str"][:2] + consts["int"][:2] if c not in UNKNOWN]
     out: list[object] = []
@@ -180,22 +260,54 @@ def _arg_lists(params: list[Param]) -> list[str]:
     return [render(params, base), *variations]
 
 
+def _is_record(cls: ast.ClassDef) -> bool:
+    """A dataclass, attrs class or NamedTuple: its annotated class attributes are its constructor's parameters."""
+    names = {n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else ""
+             for d in cls.decorator_list for n in [d.func if isinstance(d, ast.Call) else d]}
+    bases = {b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else "" for b in cls.bases}
+    return bool(names & {"dataclass", "dataclasses", "define", "frozen", "attrs", "s", "mutable"}) or "NamedTuple" in bases
+
+
+def _field_default(value: ast.expr | None) -> tuple[bool, ast.expr | None]:
+    """Whether a record's field is a constructor parameter, and its default (None: required)."""
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name | ast.Attribute):
+        name = value.func.id if isinstance(value.func, ast.Name) else value.func.attr
+        if name in ("field", "ib", "attrib"):
+            kw = {k.arg: k.value for k in value.keywords}
+            if isinstance(kw.get("init"), ast.Constant) and kw["init"].value is False:
+                return False, None
+            default = kw.get("default")
+            return True, default if default is not None else (
+                ast.Constant(None) if "default_factory" in kw or "factory" in kw else None)
+    return True, value
+
+
 def _init(cls: ast.ClassDef, tree: ast.Module | None = None, depth: int = 0) -> tuple[ast.FunctionDef | None, list[Param]]:
     """A class's ``__init__`` (None for a dataclass / NamedTuple) and the parameters that build one; a class with
-    neither takes its first base's of the same module (``tree``), as Python would."""
+    neither takes its first base's of the same module (``tree``), as Python would. A record's (dataclass,
+    NamedTuple) fields with defaults are optional parameters that a search may set."""
     init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     if init is not None:
         return init, _params(init, skip_first=True)
-    fields = [n for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
-              and n.value is None]  # a dataclass / NamedTuple's required fields
+    record = _is_record(cls)
+    fields = []
+    for n in cls.body:
+        if not isinstance(n, ast.AnnAssign) or not isinstance(n.target, ast.Name):
+            continue
+        if "ClassVar" in ast.unparse(n.annotation) or (n.value is not None and not record):
+            continue
+        is_param, default = _field_default(n.value)
+        if is_param:
+            fields.append((n, default))
     if not fields and tree is not None and depth < 5:
         for b in cls.bases:
             base = find_node(tree, b.id) if isinstance(b, ast.Name) else None
             if isinstance(base, ast.ClassDef) and base is not cls:
                 return _init(base, tree, depth + 1)
     empty: dict[str, list[object]] = {"str": [], "int": [], "float": []}
-    return None, [(f.target.id, _pool(ast.arg(arg=f.target.id, annotation=f.annotation), None, empty), True, False)
-                  for f in fields]
+    # (after an optional field the others go by name: render does that for the parameters left out)
+    return None, [(f.target.id, _pool(ast.arg(arg=f.target.id, annotation=f.annotation), d, empty), d is None, False)
+                  for f, d in fields]
 
 
 def _constructor(cls: ast.ClassDef, tree: ast.Module | None = None) -> str:
@@ -233,13 +345,20 @@ def _shape(target: Target, text: str) -> tuple[str, list[Part]] | None:
     head = f"from {target.module} import {names[0]}\n" if target.module else f"import {target.file.stem}\n"
     call = None if target.kind == "property" else _params(func, skip_first=len(names) > 1 and target.kind != "staticmethod")
     if len(names) == 1:
-        return head, [(prefix + func.name, call)]
-    cls = find_node(tree, names[0])
-    if not isinstance(cls, ast.ClassDef):
-        return None
-    if target.kind in ("staticmethod", "classmethod"):
-        return head, [(f"{prefix}{cls.name}.{func.name}", call)]
-    return head, [(prefix + cls.name, _init(cls, tree)[1]), (f".{func.name}", call)]
+        parts = [(prefix + func.name, call)]
+    else:
+        cls = find_node(tree, names[0])
+        if not isinstance(cls, ast.ClassDef):
+            return None
+        if target.kind in ("staticmethod", "classmethod"):
+            parts = [(f"{prefix}{cls.name}.{func.name}", call)]
+        else:
+            parts = [(prefix + cls.name, _init(cls, tree)[1]), (f".{func.name}", call)]
+    # (the imports of the values that are objects: `from datetime import date`, unless they rebind a name)
+    taken = _bound(head) | _defined(tree)
+    parts = [(source, None if params is None else [(n, [v for v in pool if not _clashes(v, taken)] or list(UNKNOWN), r, k)
+                                                    for n, pool, r, k in params]) for source, params in parts]
+    return head + imports_of([v for _, params in parts for p in params or [] for v in p[1]]), parts
 
 
 def _tests(target: Target, head: str, exprs: list[str]) -> str:
@@ -312,6 +431,10 @@ def search_spec(target: Target, text: str, module_strings: list[str]) -> dict | 
     head, parts = shape
     seeds = _fixed_calls(shape)[:MAX_CALLS]
     objects_head, objects = _objects(target, text)
+    taken = _bound(head + objects_head) | _defined(_parse(text))
+    stdlib = [v for v in mentioned_objects(text) if not _clashes(v, taken)]
+    objects_head += imports_of(stdlib)
+    objects = objects + [repr(v) for v in stdlib]
     unknown = {repr(v) for v in UNKNOWN}
     out = []
     for source, params in parts:

@@ -149,7 +149,9 @@ class Pipeline:
                 if self.s.group:
                     self._group_phase(ws, todo)
                 for n, target in enumerate(todo):
-                    self._targets_left = len(todo) - n
+                    # (only the targets that still miss something share the time: one that the search or an
+                    # earlier target's tests already cover costs nothing)
+                    self._targets_left = self._open(ws, todo[n:]) if self._deadline != math.inf else len(todo) - n
                     # (a target with tests from its file's group prompt still gets its turn: they are kept)
                     if time.monotonic() >= self._deadline and target.id not in self._pre:
                         by_id[target.id] = self._skipped(target, f"skipped: time budget ({self.s.budget:g} s) spent")
@@ -170,6 +172,25 @@ class Pipeline:
         errors = tuple(incidents) + tuple(f.error for f in files if f.error)
         return Report(tuple(reports), tuple(files), self.model_name(), time.monotonic() - start, self.s.dry_run,
                       errors, fingerprint, isolation)
+
+    def _open(self, ws: v.Workspace, targets: Sequence[Target]) -> int:
+        """How many of ``targets`` still miss lines or branches after what is kept so far (the first counts
+        always: it is the one about to run)."""
+        count = 1
+        texts: dict[Path, str | None] = {}
+        for t in targets[1:]:
+            if t.file not in texts:
+                try:
+                    texts[t.file] = t.file.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    texts[t.file] = None
+            if texts[t.file] is None:
+                count += 1
+                continue
+            meas = measurable(t, texts[t.file])
+            have = self._baseline(ws, t) | self._group_cover.get(t.file, Covered())
+            count += _missing(meas, Covered(have.lines & meas.lines, have.arcs & meas.branches))
+        return count
 
     def _skipped(self, target: Target, note: str) -> TargetReport:
         return self._report(target, Measurable(frozenset(), frozenset()), (0, 0), [], [], Funnel(), 0,

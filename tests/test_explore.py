@@ -244,3 +244,37 @@ def test_a_subclass_without_its_own_init_is_built_with_its_base_s(tmp_path: Path
     (tmp_path / "m.py").write_text(code)
     (_, item) = [t for t in find_targets([str(tmp_path / "m.py")], tmp_path)]
     assert _calls(explore_tests(item, code))[0] == "Params('hello world', 'hello world').item(3)"
+
+
+def test_a_dataclass_s_fields_with_defaults_are_optional_and_a_callable_gets_functions(tmp_path: Path):
+    from testbot.explore import search_spec
+
+    code = ("from dataclasses import dataclass, field\nfrom typing import Callable, ClassVar, Optional, Union\n\n\n"
+            "@dataclass\nclass Timer:\n    count: ClassVar[int] = 0\n    _start: Optional[float] = field(default=None, init=False)\n"
+            "    name: Optional[str] = None\n    text: Union[str, Callable[[float], str]] = 'took {}'\n"
+            "    sink: Optional[Callable[[str], None]] = print\n\n"
+            "    def stop(self) -> str:\n        return self.text(1.0) if callable(self.text) else self.text\n")
+    (tmp_path / "t.py").write_text(code)
+    (stop,) = find_targets([str(tmp_path / "t.py")], tmp_path)
+    assert _calls(explore_tests(stop, code))[0] == "Timer().stop()"  # the defaults stand: nothing is required
+    params = search_spec(stop, code, [])["parts"][0]["params"]
+    assert [(p["name"], p["required"]) for p in params] == [("name", False), ("text", False), ("sink", False)]
+    assert "str" in params[1]["pool"] and "'hello world'" in params[1]["pool"]  # a function or a string
+    assert "print" in params[2]["pool"] and "None" in params[2]["pool"]
+
+
+def test_dates_decimals_and_other_standard_objects_are_tried_where_the_module_names_their_types(tmp_path: Path):
+    from testbot.explore import search_spec
+
+    code = ("import datetime\nfrom decimal import Decimal\n\nDate = datetime.date\n\n\n"
+            "def days(start: Date, rate: Decimal, other):\n    return (other - start).days * rate\n\n\n"
+            "def Path(x):\n    return x\n")
+    (tmp_path / "d.py").write_text(code)
+    targets = {t.name: t for t in find_targets([str(tmp_path / "d.py")], tmp_path)}
+    assert _calls(explore_tests(targets["days"], code))[0] == "days(date(2020, 1, 31), Decimal('1.5'), 'hello world')"
+    assert "from datetime import date\nfrom decimal import Decimal\n" in explore_tests(targets["days"], code)
+    spec = search_spec(targets["days"], code, [])
+    other = spec["parts"][0]["params"][2]["pool"]  # nothing types it: the objects of the types the module names
+    assert "datetime(2020, 1, 31, 12, 30, 15)" in other and "timedelta(0)" not in other
+    assert "from datetime import datetime" in spec["head"]
+    assert not any(v.startswith("Path(") for v in other)  # pathlib's Path would rebind the module's own Path
