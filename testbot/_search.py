@@ -4,7 +4,8 @@ Runs inside the sandbox (:meth:`testbot.validate.Workspace.search`), never in te
 run the project's code. It is standard library only and runs on Python 3.7 and later, so that the project's
 Python (``--python``) can run it.
 
-Input (argv[1], a JSON file): the file to trace, the seconds to spend, a seed, and per target its import line,
+Input (argv[1], a JSON file): the file to trace, the seconds to spend, a seed, the steps already covered (a
+second search starts from what the kept tests run: coverage.py's arcs), and per target its import lines,
 the parts of its call expression with each parameter's values as source text (literals), and fixed calls to try
 first (:func:`testbot.explore.search_spec`).
 
@@ -121,8 +122,9 @@ def _render(params: list[dict], values: dict[int, object]) -> str:
 
 
 class _Target:
-    def __init__(self, spec: dict, everything: list[object]) -> None:
+    def __init__(self, spec: dict, everything: list[object], namespace: dict) -> None:
         self.id = spec["id"]
+        self.namespace = namespace
         self.parts = spec["parts"]
         self.seeds = list(spec.get("seeds", []))
         for part in self.parts:
@@ -216,17 +218,17 @@ def main() -> int:
     everything = [v for t in spec["targets"] for part in t["parts"] for p in (part["params"] or [])
                   for v in _values(p["pool"])] or [None]
     targets = []
-    namespace: dict = {}
     quiet = io.StringIO()
     for t in spec["targets"]:
+        namespace: dict = {}  # (each target's own: two heads may bind a name differently, `datetime`)
         try:
             with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-                exec(t["head"], namespace)  # the import line the tests will have
+                exec(t["head"], namespace)  # the import lines the tests will have
         except BaseException:  # noqa: BLE001 - the project's import failing is its own business
             continue
-        targets.append(_Target(t, everything))
+        targets.append(_Target(t, everything, namespace))
     tracer = _Tracer(filename)
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[int, int]] = {(a, b) for a, b in spec.get("seen", [])}  # (a second search: what is covered)
     signal.signal(signal.SIGALRM, _alarm)
     save()
 
@@ -245,7 +247,7 @@ def main() -> int:
             with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
                 sys.settrace(tracer)
                 try:
-                    eval(code, dict(namespace))
+                    eval(code, dict(target.namespace))
                 finally:
                     sys.settrace(None)
         except _Late:

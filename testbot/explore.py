@@ -3,9 +3,13 @@
 A search-based tool such as Pynguin reaches much of a string-processing module with no model at all: it calls the
 code with many inputs and pins down what comes back. This module does a cheap, deterministic piece of that:
 
-- argument values for each parameter come from its annotation (``str``, ``int``, ``Optional[...]``, ...), its
-  default, its name (``width`` is a number, ``text`` a string) and the constants the function compares with or
-  passes around (``if kind == "major"``, ``s.startswith("0x")``, ``n > 10``);
+- argument values for each parameter come from its annotation (``str``, ``int``, ``Optional[...]``, ``date``,
+  ``Decimal``, ``Callable``...), its default, its name (``width`` is a number, ``text`` a string) and the
+  constants the function compares with or passes around (``if kind == "major"``, ``s.startswith("0x")``,
+  ``n > 10``); a parameter nothing types also gets objects of the module's classes and of the standard
+  library's value types the module names (``timedelta``, ``OrderedDict``, ``namedtuple``...);
+- the search (:mod:`testbot._search`) first tries the calls of the module's own docstring examples (``>>>``
+  lines, their variables put in: ``f(start=date(2008, 2, 1))``) and grows their argument values too;
 - a first call uses each parameter's most ordinary value; the next ones change one parameter at a time;
 - each call becomes one test ``assert f(...) == None``: the oracle (:mod:`testbot.oracle`, ``--observe``) puts in
   the value the code returns, or ``pytest.raises`` for an exception raised inside the code, and the tests then go
@@ -19,6 +23,8 @@ that the values were observed, and their model is named ``explore``.
 from __future__ import annotations
 
 import ast
+import builtins
+import doctest
 import functools
 import re
 from itertools import zip_longest
@@ -28,6 +34,7 @@ from testbot.targets import Target
 
 MAX_CALLS = 12  # tests per target: one pytest batch, repaired in one more
 MAX_CONSTANTS = 6  # constants of the function's own code per type
+CHANGING = re.compile(r"\b(today|now|utcnow|time|random|randint|uuid\d?|urandom|getpid)\(")  # not for a test to pin
 MAX_SEARCHED = 16  # tests per target from the search: the calls that reached new lines or branches first
 
 class Source:
@@ -95,6 +102,12 @@ def _defined(tree: ast.Module) -> set[str]:
             for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
                 names |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
     return names
+
+
+def _rebinds(head: str, more: str) -> bool:
+    """Whether import lines ``more`` bind a name ``head`` binds by another import line."""
+    lines = set(head.splitlines())
+    return bool(_bound(head) & _bound("\n".join(line for line in more.splitlines() if line not in lines)))
 
 
 def _clashes(value: object, taken: set[str]) -> bool:
@@ -421,17 +434,23 @@ def _objects(target: Target, text: str, limit: int = 4) -> tuple[str, list[str]]
     return head, exprs
 
 
-def search_spec(target: Target, text: str, module_strings: list[str]) -> dict | None:
+def search_spec(target: Target, text: str, module_strings: list[str], calls=None,
+                more_imports: dict[str, str] | None = None) -> dict | None:
     """What the search (:mod:`testbot._search`) needs to call the target: the import lines, the call's parts with
     each parameter's values as source text (literals, and objects of the module's classes where the parameter
-    says nothing of its type), and the fixed calls to try first; None when it cannot be called."""
+    says nothing of its type), and the calls to try first (the docstring examples', or ``calls`` when given, then
+    the fixed calls); None when it cannot be called."""
     shape = _shape(target, text)
     if shape is None:
         return None
     head, parts = shape
-    seeds = _fixed_calls(shape)[:MAX_CALLS]
+    doc_head, docs = doc_calls(target, text, calls=calls, more_imports=more_imports)
+    if _rebinds(head, doc_head):  # (`import datetime` for the examples, `from datetime import datetime` for a value)
+        doc_head, docs = "", []
+    seeds = docs + _fixed_calls(shape)[:MAX_CALLS]  # the module's own examples first
+    examples = _example_args(docs, parts)
     objects_head, objects = _objects(target, text)
-    taken = _bound(head + objects_head) | _defined(_parse(text))
+    taken = _bound(head + doc_head + objects_head) | _defined(_parse(text))
     stdlib = [v for v in mentioned_objects(text) if not _clashes(v, taken)]
     objects_head += imports_of(stdlib)
     objects = objects + [repr(v) for v in stdlib]
@@ -447,11 +466,32 @@ def search_spec(target: Target, text: str, module_strings: list[str]) -> dict | 
             extra = [repr(v) for v in module_strings if v not in pool] if "str" in kinds else []
             if unknown <= {repr(v) for v in pool}:  # nothing said of its type
                 extra += objects
-            ps.append({"name": name, "pool": [repr(v) for v in pool] + extra, "required": required,
-                       "keyword": keyword})
+            own = [repr(v) for v in pool]
+            ps.append({"name": name, "pool": own + [e for e in examples.get((source, name), []) if e not in own] + extra,
+                       "required": required, "keyword": keyword})
         out.append({"source": source, "params": ps})
-    head += objects_head  # (the search may pass an object to any parameter: a wrong type reaches the checks)
+    head += doc_head + objects_head  # (the search may pass an object to any parameter: a wrong type reaches the checks)
     return {"id": target.id, "head": head, "parts": out, "seeds": seeds}
+
+
+def _example_args(calls: list[str], parts: list[Part]) -> dict[tuple[str, str], list[str]]:
+    """The argument values of the examples' calls, as source text, by (part, parameter name): the search tries
+    them, and grows them, like the values read off the code."""
+    out: dict[tuple[str, str], list[str]] = {}
+    source, params = parts[0] if len(parts) == 1 or parts[1][0] == ".__init__" else parts[-1]
+    if not params:
+        return out
+    for text in calls:
+        call = ast.parse(text, mode="eval").body
+        if not isinstance(call, ast.Call):
+            continue
+        given = [(params[i][0], a) for i, a in enumerate(call.args[:len(params)]) if not isinstance(a, ast.Starred)]
+        given += [(k.arg, k.value) for k in call.keywords if k.arg]
+        for name, value in given:
+            values = out.setdefault((source, name), [])
+            if ast.unparse(value) not in values:
+                values.append(ast.unparse(value))
+    return out
 
 
 def module_strings(text: str, limit: int = 40) -> list[str]:
@@ -468,3 +508,160 @@ def module_strings(text: str, limit: int = 40) -> list[str]:
             if n.value not in found:
                 found.append(n.value)
     return found[:limit]
+
+
+def _module_imports(tree: ast.Module, module: str) -> dict[str, str]:
+    """The names a module's own top-level imports bind, each with an import line a test can use (a relative
+    import made absolute from ``module``'s package)."""
+    out: dict[str, str] = {}
+    package = module.rsplit(".", 1)[0] if "." in module else ""
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                out[(a.asname or a.name).split(".")[0]] = f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
+        elif isinstance(node, ast.ImportFrom) and not any(a.name == "*" for a in node.names):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                if node.level - 1 > len(parts):
+                    continue
+                parts = parts[:len(parts) - (node.level - 1)]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            if not base:
+                continue
+            for a in node.names:
+                out[a.asname or a.name] = f"from {base} import {a.name}" + (f" as {a.asname}" if a.asname else "")
+    return out
+
+
+class _Inline(ast.NodeTransformer):
+    """Names replaced by the expressions an example assigned to them earlier."""
+
+    def __init__(self, env: dict[str, ast.expr]) -> None:
+        self.env = env
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return self.env.get(node.id, node) if isinstance(node.ctx, ast.Load) else node
+
+
+def _inlined(stmts: list[ast.stmt], env: dict[str, ast.expr], found: list[tuple[ast.Call, frozenset[str]]]) -> None:
+    """The calls of a run of statements (an example's lines, a test's body, ``with`` blocks entered), the
+    variables assigned before each put in."""
+    for s in stmts:
+        if isinstance(s, ast.Assign) and len(s.targets) == 1:
+            value = _Inline(env).visit(s.value)
+            t = s.targets[0]
+            if isinstance(t, ast.Name):
+                env[t.id] = value
+            elif isinstance(t, ast.Tuple) and isinstance(value, ast.Tuple) and len(t.elts) == len(value.elts):
+                env.update({e.id: v for e, v in zip(t.elts, value.elts) if isinstance(e, ast.Name)})
+            else:
+                continue
+            expr = value
+        elif isinstance(s, ast.Expr | ast.Assert):
+            expr = _Inline(env).visit(s.value if isinstance(s, ast.Expr) else s.test)
+        elif isinstance(s, ast.With):
+            _inlined(s.body, env, found)
+            continue
+        else:
+            continue
+        for call in ast.walk(expr):
+            if isinstance(call, ast.Call):
+                found.append((call, frozenset(n.id for n in ast.walk(call) if isinstance(n, ast.Name))))
+
+
+@functools.lru_cache(maxsize=4)
+def _doc_examples(text: str) -> tuple[tuple[ast.Call, frozenset[str]], ...]:
+    """Every call in a module's docstring examples (``>>>`` lines), the variables the examples assigned before it
+    put in (``start = date(2020, 1, 1)`` then ``f(start)``: ``f(date(2020, 1, 1))``), with the names it uses."""
+    tree = _parse(text)
+    if tree is None:
+        return ()
+    parser = doctest.DocTestParser()
+    found: list[tuple[ast.Call, frozenset[str]]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        doc = ast.get_docstring(node, clean=True)
+        if not doc or ">>>" not in doc:
+            continue
+        try:
+            examples = parser.get_examples(doc)
+        except ValueError:
+            continue
+        stmts = []
+        for ex in examples:
+            try:
+                stmts += ast.parse(ex.source).body
+            except SyntaxError:
+                continue
+        _inlined(stmts, {}, found)
+    return tuple(found)
+
+
+def calls_in_tests(codes: list[str]) -> tuple[list[tuple[ast.Call, frozenset[str]]], dict[str, str], list[str]]:
+    """What tests (the model's, passing or not) offer a search: their calls, each test's variables put in, the
+    names their own imports bind (with the import line), and their string constants."""
+    found: list[tuple[ast.Call, frozenset[str]]] = []
+    imports: dict[str, str] = {}
+    strings: list[str] = []
+    for code in codes:
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom) and not any(a.name == "*" for a in node.names):
+                for a in node.names:
+                    name = (a.asname or a.name).split(".")[0]
+                    imports.setdefault(name, ast.unparse(node) if len(node.names) == 1 else
+                                       ast.unparse(type(node)(**{**node.__dict__, "names": [a]})))
+            elif isinstance(node, ast.FunctionDef):
+                _inlined(node.body, {}, found)
+        strings += [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                    and 0 < len(n.value) <= 400 and n.value not in strings]
+    return found, imports, strings
+
+
+def doc_calls(target: Target, text: str, limit: int = MAX_CALLS, calls=None,
+              more_imports: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """The target's calls in its module's docstring examples (or in ``calls``, :func:`calls_in_tests`'), as call
+    expressions, and the import lines they need (the names come from the module, as its own code sees them, or
+    from ``more_imports``); ("", []) when there are none."""
+    tree = _parse(text)
+    if tree is None or not target.module or target.is_async:
+        return "", []
+    names = target.qualname.split(".")
+    defined = _defined(tree)
+    imports = {**(more_imports or {}), **_module_imports(tree, target.module)}
+    owners = [c.name for c in tree.body if isinstance(c, ast.ClassDef)
+              and any(isinstance(f, ast.FunctionDef) and f.name == names[-1] for f in c.body)]
+    lines: dict[str, None] = {}
+    exprs: list[str] = []
+    for call, used in _doc_examples(text) if calls is None else calls:
+        f = call.func
+        if len(names) == 1:
+            ours = isinstance(f, ast.Name) and f.id == names[0]
+        elif names[1] == "__init__":
+            ours = isinstance(f, ast.Name) and f.id == names[0]
+        else:  # a method: called on the class, an object of it, or (one class has it) on anything
+            ours = isinstance(f, ast.Attribute) and f.attr == names[1] and (
+                names[0] in {n.id for n in ast.walk(f.value) if isinstance(n, ast.Name)} or owners == [names[0]])
+        if not ours or CHANGING.search(ast.unparse(call)):
+            continue
+        need = []
+        for n in sorted(used):
+            if n in defined:
+                need.append(f"from {target.module} import {n}")
+            elif n in imports:
+                need.append(imports[n])
+            elif not hasattr(builtins, n):
+                break  # a name the example made some other way (a loop variable): the call cannot stand alone
+        else:
+            source = ast.unparse(call)
+            if source not in exprs:
+                exprs.append(source)
+                lines.update(dict.fromkeys(need))
+        if len(exprs) >= limit:
+            break
+    return "".join(f"{line}\n" for line in lines), exprs

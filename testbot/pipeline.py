@@ -29,7 +29,7 @@ from testbot.report import CandidateResult, Funnel, Report, TargetReport
 from testbot.targets import Target, reach
 from testbot import oracle, proc
 from testbot import validate as v
-from testbot.explore import explore_tests, explored_tests, module_strings, search_spec
+from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
 
 # Round number of the tests --explore writes (no model: recorded for no prompt), and their "model".
 EXPLORE_ROUND = -2
@@ -41,6 +41,8 @@ EXPLORE_TESTS_PER_RUN = 200  # searched calls (each ran within a second in the s
 EXPLORE_SHARE = 1 / 3  # under --budget, the most of the time left that --explore takes (half of it searching)
 SEARCH_PER_TARGET = 2.0  # seconds of search per target of a file ...
 SEARCH_MAX = 30.0  # ... and at most this for one file
+FINAL_SHARE = 0.2  # under --budget with --explore: of the time left after the first search, kept for the second
+SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
 # Tokens a second (prompt reading included) assumed under --budget before the first completion is timed.
@@ -82,6 +84,7 @@ class Pipeline:
         self._targets_left = 1  # targets not yet started, this one included: each gets a share of the budget
         self._shared: set[str] = set()  # targets whose time was cut to their share of the budget
         self._pre: dict[str, _Pre] = {}  # target id -> what --explore and the file's group prompt did for it
+        self._written: dict[Path, list[str]] = {}  # file -> the model's tests for its targets (for a second search)
         self._group_cover: dict[Path, Covered] = {}  # file -> what the tests kept by those phases run
         self._decoded = (0, 0.0)  # (tokens, seconds) of the run's completions: the model's speed here
         self._checked = (0, 0.0)  # (answers, seconds) of validating a target's answers: time kept back under --budget
@@ -146,6 +149,9 @@ class Pipeline:
                 self._deadline = time.monotonic() + self.s.budget if self.s.budget else math.inf
                 if self.s.explore:
                     self._explore_phase(ws, todo)
+                end = self._deadline
+                if self.s.explore and end != math.inf:  # kept back for the search after the model's turns
+                    self._deadline -= (end - time.monotonic()) * FINAL_SHARE
                 if self.s.group:
                     self._group_phase(ws, todo)
                 for n, target in enumerate(todo):
@@ -163,6 +169,9 @@ class Pipeline:
                     if kept:
                         kept_by_file.setdefault(destination_for(target, self.root, self.s.tests_dir), []).extend(kept)
                     self.on_event("done", target, report)
+                self._deadline = end
+                if self.s.explore:
+                    self._search_again(ws, todo, by_id, kept_by_file)
                 files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
                 isolation, incidents = ws.isolation.tokens(), ws.incidents
         # the funnel's last stage counts what went into files
@@ -445,6 +454,7 @@ class Pipeline:
                                              Covered()))
                     continue
                 funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
+                self._written.setdefault(target.file, []).extend(c.code for c in ex.candidates)
                 began = time.monotonic()
                 validated = self._validate_all(ws, target, list(ex.candidates), folder)
                 round_outcomes.extend(validated)
@@ -503,9 +513,7 @@ class Pipeline:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            names = top_level_names(text)
             folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
-            whole = measurable_file(text)
             wanted = []
             for t in targets:
                 meas = measurable(t, text)
@@ -521,45 +529,114 @@ class Pipeline:
             if specs and seconds >= 1:
                 found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs},
                                   targets[0].import_root, seconds)
-            heads = {spec["id"]: spec["head"] for spec in specs}
-            open_: list[tuple[Target, Measurable, list[Candidate]]] = []
-            for t, meas in wanted:
-                if found:  # (the search ran: a target it kept no call for has nothing new to show)
-                    code = explored_tests(t, heads[t.id], found[t.id]) if t.id in found and t.id in heads else ""
-                else:
-                    code = explore_tests(t, text)
-                ex = split_tests("```python\n" + code + "```", target_id=t.id, protected={t.qualname.split(".")[0]},
-                                 round=EXPLORE_ROUND, module=t.module, module_names=names) if code else None
-                if ex is not None and not ex.error and ex.candidates:
-                    open_.append((t, meas, list(ex.candidates)))
-            chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
-            most = math.inf if found else EXPLORE_TARGETS_PER_RUN  # targets to a chunk: many when the search vouched
-            for item in open_:
-                size = sum(len(cs) for _, _, cs in chunks[-1]) if chunks else 0
-                if not chunks or len(chunks[-1]) >= most or size + len(item[2]) > EXPLORE_TESTS_PER_RUN:
-                    chunks.append([])
-                chunks[-1].append(item)
-            for chunk in chunks:
-                if time.monotonic() >= stop:
-                    return
-                cands = [c for _, _, cs in chunk for c in cs]
-                # A call may hang (a sleep, a loop on a value it never expected): short time limits, so that it
-                # costs seconds, not the --timeout meant for a test someone wrote.
-                validated = self._validate_all(ws, chunk[0][0], cands, folder, EXPLORE_TIMEOUT, EXPLORE_EACH)
-                if self.s.observe:  # (without it only the calls that return None pass: the oracle gives the values)
-                    validated += self._observe(ws, chunk[0][0], validated, folder, True, EXPLORE_TIMEOUT,
-                                               EXPLORE_EACH)
-                cover = self._group_cover.get(file, Covered())
-                for t, meas, cs in chunk:
-                    base = self._baseline(ws, t) | cover
-                    # chosen by what they add to the whole file, their gain recorded on the target's own code
-                    have = Covered(base.lines & whole.lines, base.arcs & whole.branches)
-                    mine = [o for o in validated if o.candidate.target_id == t.id]
-                    outcomes, chosen, counted = _choose(mine, have, whole, record=meas)
-                    self._pre[t.id] = _Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))
-                    for o in chosen:
-                        cover = cover | o.covered
-                self._group_cover[file] = cover
+            open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
+            for t, pre in self._validate_explored(ws, file, text, open_, folder, stop, many=bool(found)):
+                self._pre[t.id] = pre
+
+    def _search_again(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
+                      kept_by_file: dict[Path, list[Kept]]) -> None:
+        """``--explore``, after the model's turns: a second search where the files still miss something, starting
+        from all that the kept tests cover, with the model's tests (kept or not) as its first calls and their
+        strings and argument values among its values: a test that failed on its expected value still calls the
+        code with a realistic input, which the search grows (CodaMosa's idea, on a small scale). Under --budget it
+        gets what is left (FINAL_SHARE was kept back for it); without, as long as the first search."""
+        budgeted = self._deadline != math.inf
+        files = list(dict.fromkeys(t.file for t in todo if t.id in by_id and not by_id[t.id].note.startswith("skipped")))
+        for n, file in enumerate(files):
+            left = self._deadline - time.monotonic()
+            if left < 2 or (not budgeted and not self._written.get(file)):
+                continue
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            targets = [t for t in todo if t.file == file]
+            cover = self._baselines.get(file, Covered()) | self._group_cover.get(file, Covered())
+            whole = measurable_file(text)
+            if not _missing(whole, Covered(cover.lines & whole.lines, cover.arcs & whole.branches)):
+                continue
+            # every target: a call of one that is covered may still reach code no target names (an overload)
+            wanted = [(t, measurable(t, text)) for t in targets]
+            calls, imports, written = calls_in_tests(self._written.get(file, []))
+            strings = module_strings(text)
+            strings += [x for x in written if x not in strings][:SEARCH_STRINGS]
+            specs = [spec for t, _ in wanted if (spec := search_spec(t, text, strings, calls, imports)) is not None]
+            seconds = (left / (len(files) - n)) / 2 if budgeted else min(SEARCH_MAX, SEARCH_PER_TARGET * len(specs))
+            if not specs or seconds < 1:
+                continue
+            found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed + 1, "targets": specs,
+                               "seen": sorted(cover.arcs)}, targets[0].import_root, seconds)
+            if not found:
+                continue
+            open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
+            folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
+            for t, pre in self._validate_explored(ws, file, text, open_, folder, self._deadline, many=True):
+                r = by_id[t.id]
+                kept = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
+                             t.id, EXPLORE_MODEL) for o in pre.kept]
+                if kept:
+                    kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
+                gained = Gain(frozenset(), frozenset())
+                for o in pre.kept:
+                    gained = gained | Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches))
+                by_id[t.id] = dataclasses.replace(
+                    r, funnel=r.funnel + pre.funnel + Funnel(kept=len(kept)),
+                    candidates=r.candidates + tuple(o.result for o in pre.outcomes),
+                    kept=r.kept + tuple(o.candidate.name for o in pre.kept),
+                    gain_lines=r.gain_lines + len(gained.lines), gain_branches=r.gain_branches + len(gained.branches))
+
+    def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
+                             heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:
+        """The search's kept calls (or, when it did not run, the fixed calls) as test candidates, per target."""
+        names = top_level_names(text)
+        out = []
+        for t, meas in targets:
+            if found:  # (the search ran: a target it kept no call for has nothing new to show)
+                code = explored_tests(t, heads[t.id], found[t.id]) if t.id in found and t.id in heads else ""
+            else:
+                code = explore_tests(t, text)
+            ex = split_tests("```python\n" + code + "```", target_id=t.id, protected={t.qualname.split(".")[0]},
+                             round=EXPLORE_ROUND, module=t.module, module_names=names) if code else None
+            if ex is not None and not ex.error and ex.candidates:
+                out.append((t, meas, list(ex.candidates)))
+        return out
+
+    def _validate_explored(self, ws: v.Workspace, file: Path, text: str,
+                           open_: list[tuple[Target, Measurable, list[Candidate]]], folder: Path, stop: float,
+                           many: bool) -> list[tuple[Target, _Pre]]:
+        """Explored calls run in a few pytest processes (``many``: as many targets to a process as fit, else
+        EXPLORE_TARGETS_PER_RUN), the oracle's values put in, each target's chosen by what they add to the whole
+        file over what is covered so far (the file's ``_group_cover`` then includes them)."""
+        whole = measurable_file(text)
+        chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
+        most = math.inf if many else EXPLORE_TARGETS_PER_RUN  # targets to a chunk: many when the search vouched
+        for item in open_:
+            size = sum(len(cs) for _, _, cs in chunks[-1]) if chunks else 0
+            if not chunks or len(chunks[-1]) >= most or size + len(item[2]) > EXPLORE_TESTS_PER_RUN:
+                chunks.append([])
+            chunks[-1].append(item)
+        out = []
+        for chunk in chunks:
+            if time.monotonic() >= stop:
+                break
+            cands = [c for _, _, cs in chunk for c in cs]
+            # A call may hang (a sleep, a loop on a value it never expected): short time limits, so that it
+            # costs seconds, not the --timeout meant for a test someone wrote.
+            validated = self._validate_all(ws, chunk[0][0], cands, folder, EXPLORE_TIMEOUT, EXPLORE_EACH)
+            if self.s.observe:  # (without it only the calls that return None pass: the oracle gives the values)
+                validated += self._observe(ws, chunk[0][0], validated, folder, True, EXPLORE_TIMEOUT, EXPLORE_EACH)
+            cover = self._group_cover.get(file, Covered())
+            for t, meas, cs in chunk:
+                base = self._baseline(ws, t) | cover
+                # chosen by what they add to the whole file, their gain recorded on the target's own code
+                have = Covered(base.lines & whole.lines, base.arcs & whole.branches)
+                mine = [o for o in validated if o.candidate.target_id == t.id]
+                outcomes, chosen, counted = _choose(mine, have, whole, record=meas)
+                out.append((t, _Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))))
+                for o in chosen:
+                    cover = cover | o.covered
+            self._group_cover[file] = cover
+        return out
 
     def _validate_all(self, ws: v.Workspace, target: Target, cands: list[Candidate], folder: Path,
                       timeout: float = 0.0, each: float = 2.0) -> list[_Outcome]:

@@ -278,3 +278,59 @@ def test_dates_decimals_and_other_standard_objects_are_tried_where_the_module_na
     assert "datetime(2020, 1, 31, 12, 30, 15)" in other and "timedelta(0)" not in other
     assert "from datetime import datetime" in spec["head"]
     assert not any(v.startswith("Path(") for v in other)  # pathlib's Path would rebind the module's own Path
+
+
+def test_the_module_s_docstring_examples_are_the_search_s_first_calls(tmp_path: Path):
+    from testbot.explore import doc_calls, search_spec
+
+    code = ('"""Day counts.\n\n>>> start, end = datetime.date(2008, 2, 1), datetime.date(2009, 5, 31)\n'
+            '>>> round(days(start, end=end), 2)\n485\n>>> days(datetime.date.today(), end)\n"""\n'
+            "import datetime\nfrom .rates import Rate\n\n\n"
+            "def days(start, end):\n    return (end - start).days\n\n\n"
+            "class Acc:\n    def add(self, rate):\n        '''\n        >>> Acc().add(Rate(2))\n        >>> for r in x: Acc().add(r)\n        '''\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "d.py").write_text(code)
+    targets = {t.qualname: t for t in find_targets([str(tmp_path / "pkg" / "d.py")], tmp_path)}
+    head, calls = doc_calls(targets["days"], code)
+    # the variables put in, the call taken out of round(...), the one on today's date left out
+    assert calls == ["days(datetime.date(2008, 2, 1), end=datetime.date(2009, 5, 31))"] 
+    assert head == "import datetime\nfrom pkg.d import days\n"
+    head, calls = doc_calls(targets["Acc.add"], code)
+    assert calls == ["Acc().add(Rate(2))"]  # (the loop's call uses a name the examples never set)
+    assert head == "from pkg.d import Acc\nfrom pkg.rates import Rate\n"  # a relative import made absolute
+    spec = search_spec(targets["days"], code, [])
+    assert spec["seeds"][0] == "days(datetime.date(2008, 2, 1), end=datetime.date(2009, 5, 31))"
+    start, end = spec["parts"][0]["params"]
+    assert "datetime.date(2008, 2, 1)" in start["pool"] and "datetime.date(2009, 5, 31)" in end["pool"]
+
+
+CODES = '''\
+import re
+
+
+def kind(code: str) -> str:
+    if re.fullmatch(r"[0-9]{3}-[a-z]{2}", code):
+        if code.endswith("zz"):
+            return "special"
+        return "plain"
+    return "none"
+'''
+
+
+def test_a_second_search_grows_the_model_s_inputs_even_from_a_test_that_failed(project: Project):
+    """No value the first search has matches the pattern; the model's test calls kind("123-ab") but asks for a
+    fixture nobody has. The second search starts from that call: kept, with the value the code returns."""
+    project.write("pkg/m.py", CODES)
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    broken = ("```python\nfrom pkg.m import kind\n\n\ndef test_kind(nobody_s_fixture):\n    code = '123-ab'\n"
+              "    assert kind(code) == 'x'\n```")
+    backend = FakeBackend({"kind": [broken]})
+    report = Pipeline(project.root, settings, backend=backend).run(targets)
+    (kind,) = report.targets
+    written = project.read("tests/test_m.py")
+    assert len(backend.prompts) == 1 and "nobody_s_fixture" not in written  # the model's test failed
+    assert "assert kind('123-ab') == 'plain'" in written, written
+    assert kind.gain_lines >= kind.lines_total - 1  # ("special" needs "zz": the search may or may not grow it)
+    assert project.pytest("tests/test_m.py").returncode == 0
