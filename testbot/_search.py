@@ -4,8 +4,9 @@ Runs inside the sandbox (:meth:`testbot.validate.Workspace.search`), never in te
 run the project's code. It is standard library only and runs on Python 3.7 and later, so that the project's
 Python (``--python``) can run it.
 
-Input (argv[1], a JSON file): the file to trace, the seconds to spend, a seed, the steps already covered (a
-second search starts from what the kept tests run: coverage.py's arcs), and per target its import lines,
+Input (argv[1], a JSON file): the file to trace, the seconds to spend, a seed, the file's statements and branch
+arcs as coverage.py counts them, the lines and steps already covered (a second search starts from what the kept
+tests run), and per target its import lines,
 the parts of its call expression with each parameter's values as source text (literals), and fixed calls to try
 first (:func:`testbot.explore.search_spec`).
 
@@ -17,7 +18,8 @@ The search, a small piece of what Pynguin does with much more machinery:
   for one), or, most useful for parsers, a value of a call already kept, grown the same way (so a string
   that reached a heading grows towards what follows one); an optional parameter is often left out;
 - each call runs under ``sys.settrace`` restricted to the file, with a time limit (a SIGALRM); a call that
-  reached a line or a line-to-line step nothing before it reached is kept, the others are forgotten;
+  reached a statement or took a branch (a step out of a line with several ways on) nothing before it reached
+  is kept, the others are forgotten;
 - a target that has gone many calls without a new step is tried less often.
 
 Output: the result file named by the hand-off (as the pytest plugin's), rewritten after every kept call so that a
@@ -229,6 +231,12 @@ def main() -> int:
         targets.append(_Target(t, everything, namespace))
     tracer = _Tracer(filename)
     seen: set[tuple[int, int]] = {(a, b) for a, b in spec.get("seen", [])}  # (a second search: what is covered)
+    reached: set[int] = set(spec.get("reached", [])) | {b for _, b in seen}
+    # The file's statements and branch arcs as coverage.py measures them (when given): a step into a line
+    # reached before, or an exception leaving from a new line, adds nothing a test would be kept for.
+    counted = set(spec["lines"]) if spec.get("lines") else None
+    branches = {(a, b) for a, b in spec.get("branches", [])}
+    first = {int(n): f for n, f in spec.get("first_lines", {}).items()}
     signal.signal(signal.SIGALRM, _alarm)
     save()
 
@@ -256,9 +264,15 @@ def main() -> int:
             pass
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if first:  # (a step inside a statement written over several lines is coverage.py's first line)
+            tracer.hits = {(first.get(a, a), first.get(b, b)) for a, b in tracer.hits}
+            tracer.hits = {(a, b) for a, b in tracer.hits if a != b}
         new = tracer.hits - seen
+        if counted is not None:  # only what coverage counts: a statement first reached, a branch first taken
+            new = {(a, b) for a, b in new if (b in counted and b not in reached) or (a, b) in branches}
         if new and not late:
             seen.update(tracer.hits)
+            reached.update(b for _, b in tracer.hits)
             target.misses = 0
             result["calls"].setdefault(target.id, []).append(expr)
             for p, value in used:

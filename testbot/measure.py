@@ -70,6 +70,14 @@ def measurable(target: Target, text: str) -> Measurable:
     return Measurable(lines, branches)
 
 
+@functools.lru_cache(maxsize=16)
+def first_lines(text: str) -> dict[int, int]:
+    """The lines of multi-line statements, each with the statement's first line (coverage.py's numbering)."""
+    parser = PythonParser(text=text)
+    parser.parse_source()
+    return {n: f for n, f in getattr(parser, "multiline_map", {}).items() if n != f}
+
+
 def measurable_file(text: str) -> Measurable:
     """Every statement of a file and the arcs out of its branching lines (what a test may add anywhere in it)."""
     statements, arcs, exits = _analyse(text)

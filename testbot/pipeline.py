@@ -22,7 +22,7 @@ from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, existing_tests_for
-from testbot.measure import (Covered, Gain, Measurable, gain, greedy_keep, measurable, measurable_file,
+from testbot.measure import (Covered, Gain, Measurable, first_lines, gain, greedy_keep, measurable, measurable_file,
                              read_covered)
 from testbot.prompt import Feedback, build_group_prompt, build_prompt
 from testbot.report import CandidateResult, Funnel, Report, TargetReport
@@ -527,7 +527,10 @@ class Pipeline:
             if budgeted:
                 seconds = min(seconds, (stop - time.monotonic()) / 2 / (len(by_file) - n_file))
             if specs and seconds >= 1:
-                found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs},
+                whole = measurable_file(text)
+                found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs,
+                                   "lines": sorted(whole.lines), "branches": sorted(whole.branches),
+                                   "first_lines": first_lines(text)},
                                   targets[0].import_root, seconds)
             open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
             for t, pre in self._validate_explored(ws, file, text, open_, folder, stop, many=bool(found)):
@@ -565,7 +568,10 @@ class Pipeline:
             if not specs or seconds < 1:
                 continue
             found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed + 1, "targets": specs,
-                               "seen": sorted(cover.arcs)}, targets[0].import_root, seconds)
+                               "lines": sorted(whole.lines), "branches": sorted(whole.branches),
+                               "first_lines": first_lines(text), "seen": sorted(cover.arcs),
+                               "reached": sorted(cover.lines)},
+                              targets[0].import_root, seconds)
             if not found:
                 continue
             open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
