@@ -24,6 +24,8 @@ The search, a small piece of what Pynguin does with much more machinery:
 
 Output: the result file named by the hand-off (as the pytest plugin's), rewritten after every kept call so that a
 run stopped by its time limit still says what it found: ``{"nonce", "finished", "calls": {id: [expression]}}``.
+At the end the calls are cut to few that cover all the kept ones cover (a greedy set cover: a call kept early for
+one new line is often run again by a later one), so fewer redundant tests are validated.
 The kept expressions are only candidates: the caller turns them into tests that the oracle and the validation
 judge like any other.
 """
@@ -196,6 +198,25 @@ class _Target:
         return text, used
 
 
+def _fewest(kept: list[tuple[str, str, set]]) -> dict:
+    """The kept calls that together cover all that the kept calls cover, few of them (greedy: the call adding
+    most first): a call kept early for one new line is often run again, and more, by a later one. In the order
+    found, by target."""
+    left = set().union(*[m for _, _, m in kept]) if kept else set()
+    chosen = set()
+    while left:
+        best = max(range(len(kept)), key=lambda i: (len(kept[i][2] & left), -i))
+        if not kept[best][2] & left:
+            break
+        chosen.add(best)
+        left -= kept[best][2]
+    calls: dict = {}
+    for i, (tid, expr, _) in enumerate(kept):
+        if i in chosen:
+            calls.setdefault(tid, []).append(expr)
+    return calls
+
+
 def _alarm(signum, frame):
     raise _Late()
 
@@ -235,6 +256,8 @@ def main() -> int:
     # The file's statements and branch arcs as coverage.py measures them (when given): a step into a line
     # reached before, or an exception leaving from a new line, adds nothing a test would be kept for.
     counted = set(spec["lines"]) if spec.get("lines") else None
+    preset, preset_lines = set(seen), set(reached)
+    kept: list[tuple[str, str, set]] = []  # (target id, call, what it covers that counts)
     branches = {(a, b) for a, b in spec.get("branches", [])}
     first = {int(n): f for n, f in spec.get("first_lines", {}).items()}
     signal.signal(signal.SIGALRM, _alarm)
@@ -271,9 +294,17 @@ def main() -> int:
         if counted is not None:  # only what coverage counts: a statement first reached, a branch first taken
             new = {(a, b) for a, b in new if (b in counted and b not in reached) or (a, b) in branches}
         if new and not late:
+            # what the call covers that counts (all of it, not only its new part: a later call may make an
+            # earlier one redundant), less what was covered before the search
+            if counted is None:
+                mine = tracer.hits - preset
+            else:
+                mine = {(0, b) for _, b in tracer.hits if b in counted and b not in preset_lines}
+                mine |= (tracer.hits & branches) - preset
             seen.update(tracer.hits)
             reached.update(b for _, b in tracer.hits)
             target.misses = 0
+            kept.append((target.id, expr, mine))
             result["calls"].setdefault(target.id, []).append(expr)
             for p, value in used:
                 if not isinstance(value, _Expr) and len(p["found"]) < MAX_FOUND:
@@ -298,6 +329,8 @@ def main() -> int:
             attempt(target, *target.sample(rnd))
     result["finished"] = True
     result["tried_rounds"] = round_no
+    result["found"] = len(kept)
+    result["calls"] = _fewest(kept)
     save()
     return 0
 

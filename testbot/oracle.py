@@ -10,7 +10,9 @@ regression test, the oracle search-based tools such as Pynguin use. The repair i
 - the test is run once with each such assert replaced by a call that records ``repr`` of the expression, in
   the sandbox like any candidate; the run must reach the end of the test (any other failure: no repair);
 - a value is used only when its ``repr`` is a literal (numbers, strings, bytes, None, booleans, and
-  lists/tuples/dicts/sets of those) and every pass of a loop saw the same one; a value of a subclass of
+  lists/tuples/dicts/sets of those), or built of literals and the standard library's value constructors
+  (``Decimal('0.25')``, ``datetime.date(2008, 2, 28)``: their import goes in with it), and every pass of a loop
+  saw the same one; a value of a subclass of
   one of those (a namedtuple, an OrderedDict, an IntEnum) is recorded as the plain value it equals;
 - the repaired test is then validated from scratch: it must pass, pass again on every re-run (a time or a
   random number is caught there), and add coverage, like any other.
@@ -25,7 +27,8 @@ statement when it is an ``assert`` the test cannot evaluate, or the wrongly buil
 returns, through the value repair above, run on the shortened test).
 
 Kept tests that were repaired say so in their provenance comment. Observed values come back as text and are
-only ever parsed with :func:`ast.literal_eval`: a hostile test cannot turn them into code.
+only ever parsed (:func:`ast.literal_eval`, :func:`value_imports`), never run: a hostile test cannot turn them
+into code.
 """
 
 from __future__ import annotations
@@ -122,6 +125,33 @@ PLAIN = (
 )
 
 
+# An object whose repr is no literal (``<Docstring object at 0x...>``) is described by its public attributes:
+# each one's repr (None when too long), and a container's length; the check becomes checks of those.
+MAX_ATTRS = 8
+MAX_ATTRS_TEXT = 700
+ATTRS = (
+    "def _testbot_attrs(value):\n"
+    "    import json\n"
+    "    if isinstance(value, type) or callable(value) or not hasattr(value, '__dict__'):\n"
+    "        return ''\n"
+    "    try:\n"
+    "        items = dict(vars(value))\n"
+    "    except TypeError:\n"
+    "        return ''\n"
+    "    out = {}\n"
+    "    for key in sorted(items):\n"
+    f"        if key.startswith('_') or len(out) >= {MAX_ATTRS}:\n"
+    "            continue\n"
+    "        item = items[key]\n"
+    "        text = repr(_testbot_plain(item))\n"
+    "        if len(text) <= 80:\n"
+    "            out[key] = text\n"
+    "        elif isinstance(item, (list, tuple, dict, set, frozenset, str)):\n"
+    "            out['len(' + key + ')'] = repr(len(item))\n"
+    "    return json.dumps(out, sort_keys=True)\n\n\n"
+)
+
+
 def instrument(cand: Candidate) -> tuple[str, str] | None:
     """The candidate's test module with its checks recording what they saw, and the marker its report carries.
 
@@ -154,14 +184,17 @@ def instrument(cand: Candidate) -> tuple[str, str] | None:
     # kept under that.
     recorder = (
         "_TESTBOT_SEEN = {}\n\n\n"
-        + PLAIN +
+        + PLAIN
+        + ATTRS +
         "def _testbot_observe(i, value):\n"
-        f"    _TESTBOT_SEEN.setdefault(str(i), set()).add(repr(_testbot_plain(value))[:{MAX_REPR + 1}])\n\n\n"
+        f"    _TESTBOT_SEEN.setdefault(str(i), set()).add(repr(_testbot_plain(value))[:{MAX_REPR + 1}])\n"
+        "    _TESTBOT_SEEN.setdefault(str(i) + '@', set()).add(_testbot_attrs(value))\n\n\n"
         "def _testbot_observed():\n"
         "    import json\n"
         "    out = {}\n"
         "    for key, values in _TESTBOT_SEEN.items():\n"
-        f"        if len(values) == 1 and len(next(iter(values))) <= {MAX_REPR}:\n"
+        f"        limit = {MAX_ATTRS_TEXT} if key.endswith('@') else {MAX_REPR}\n"
+        "        if len(values) == 1 and 0 < len(next(iter(values))) <= limit:\n"
         "            out[key] = sorted(values)\n"
         "            if len(json.dumps(out)) > 1000:\n"
         "                del out[key]\n"
@@ -204,27 +237,94 @@ def _message(detail: str, marker: str) -> object:
         return None
 
 
-def observed_values(detail: str, marker: str) -> dict[int, str]:
-    """What the recording run saw, by check number: only checks that saw one value, and only literal ones."""
+# Standard-library value types whose repr is the call that builds them (``Decimal('0.25')``,
+# ``datetime.date(2008, 2, 28)``), with the import line that call needs: a value built only of literals and these
+# is as good as a literal for a test (it is parsed here, never run, like the literals).
+CONSTRUCTORS = {"Decimal": "from decimal import Decimal", "Fraction": "from fractions import Fraction",
+                "datetime": "import datetime"}
+_VALUE_NODES = (ast.Expression, ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.UnaryOp, ast.USub,
+                ast.UAdd, ast.keyword, ast.Load, ast.Call, ast.Attribute, ast.Name)
+
+
+def value_imports(text: str) -> list[str] | None:
+    """The import lines a recorded value needs: [] for a literal, the lines for a repr made of literals and the
+    standard library's value constructors (CONSTRUCTORS); None for anything else (an object's default repr)."""
+    try:
+        node = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    needs = set()
+    for n in ast.walk(node):
+        if not isinstance(n, _VALUE_NODES):
+            return None
+        root = n.func if isinstance(n, ast.Call) else n
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(n, ast.Call | ast.Attribute | ast.Name):
+            if not isinstance(root, ast.Name) or root.id not in CONSTRUCTORS:
+                return None
+            if isinstance(n, ast.Attribute) and root.id != "datetime":
+                return None  # (only the datetime module's names are reached through a dot)
+            needs.add(CONSTRUCTORS[root.id])
+    return sorted(needs)
+
+
+def observed_values(detail: str, marker: str) -> dict[int, str | dict[str, str]]:
+    """What the recording run saw, by check number: only checks that saw one value, and only literal ones (or
+    ones built with the standard library's value constructors, :func:`value_imports`); for an object with no
+    such value, its attributes that have one (``{"name": "'x'", "len(items)": "2"}``)."""
     seen = _message(detail, marker)
-    out = {}
+    out: dict[int, str | dict[str, str]] = {}
     for key, values in (seen.items() if isinstance(seen, dict) else ()):
+        if key.endswith("@") and key[:-1].isdigit() and isinstance(values, list) and len(values) == 1:
+            try:
+                attrs = json.loads(values[0])
+            except (TypeError, ValueError):
+                continue
+            good = {k: v for k, v in attrs.items() if isinstance(k, str) and isinstance(v, str)
+                    and re.fullmatch(r"[A-Za-z_]\w*|len\([A-Za-z_]\w*\)", k) and value_imports(v) is not None}
+            if good and int(key[:-1]) not in out:
+                out.setdefault(-1 - int(key[:-1]), good)  # (set aside: used where the value itself is not)
+            continue
         if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)):
             continue
         if len(set(values)) != 1 or len(values[0]) > MAX_REPR or not key.isdigit():
             continue
-        try:
-            ast.literal_eval(values[0])
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        if value_imports(values[0]) is None:
             continue
         out[int(key)] = values[0]
+    for key in [k for k in out if k < 0]:  # an object's attributes, where its own value was no use
+        attrs = out.pop(key)
+        if -1 - key not in out:
+            out[-1 - key] = attrs
     return out
 
 
-def repair(cand: Candidate, values: dict[int, str]) -> Candidate | None:
+def _bound_otherwise(code: str, line: str) -> bool:
+    """Whether ``code`` binds the name import ``line`` binds in another way (``from datetime import datetime``)."""
+    try:
+        tree = ast.parse(code)
+        name = ast.parse(line).body[0].names[0]
+    except (SyntaxError, IndexError, AttributeError):
+        return True
+    wanted = name.asname or name.name
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import | ast.ImportFrom) and ast.unparse(n) != line:
+            if any((a.asname or a.name).split(".")[0] == wanted for a in n.names):
+                return True
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == wanted:
+            return True
+        elif isinstance(n, ast.FunctionDef | ast.ClassDef) and n.name == wanted:
+            return True
+    return False
+
+
+def repair(cand: Candidate, values: dict[int, str | dict[str, str]]) -> Candidate | None:
     """The candidate with its checks' expected values replaced by the observed ones; None if nothing changes.
 
-    The test's text is edited in place (comments and layout stay); only the literal side of a check changes.
+    The test's text is edited in place (comments and layout stay); only the literal side of a check changes,
+    except for an object (a dict of its attributes' values): its check, a statement of the test's own, becomes
+    ``result = <expression>`` and a check of each attribute.
     """
     func = _function(cand.test_source)
     if func is None or not values:
@@ -242,15 +342,43 @@ def repair(cand: Candidate, values: dict[int, str]) -> Candidate | None:
         return cand.test_source[offset(node.lineno, node.col_offset):offset(node.end_lineno, node.end_col_offset)]
 
     edits = []
+    needed: dict[str, None] = {}
     for i, (check, observed, literal) in enumerate(_checks(func)):
         if i not in values:
             continue
         new = values[i]
+        if isinstance(new, dict):  # an object: its attributes checked, where the check is a statement of its own
+            if check not in func.body or (literal is None and check.test is not observed):
+                continue
+            name = next(n for n in ("result", "result_1", "result_2", f"result_{i}_")
+                        if not re.search(rf"\b{n}\b", cand.test_source))
+            pad = " " * check.col_offset
+            stmts = [f"{name} = {source_of(observed)}"]
+            for attr, text in sorted(new.items()):
+                if any(_bound_otherwise(cand.code, line) for line in value_imports(text) or []):
+                    continue
+                needed.update(dict.fromkeys(value_imports(text) or []))
+                got = f"len({name}.{attr[4:-1]})" if attr.startswith("len(") else f"{name}.{attr}"
+                stmts.append(f"assert {got} is {text}" if text in ("None", "True", "False") else
+                             f"assert {got} == {text}")
+            if len(stmts) > 1:
+                edits.append((offset(check.lineno, check.col_offset), offset(check.end_lineno, check.end_col_offset),
+                              f"\n{pad}".join(stmts)))
+            continue
+        lines_for = value_imports(new) or []
+        if any(_bound_otherwise(cand.code, line) for line in lines_for):
+            continue  # (`datetime.date(...)` where the test's `datetime` is the class)
         if literal is None:  # a truth check: `assert X` or `assert not X`
-            value = ast.literal_eval(new)
-            if bool(value) == (check.test is observed):
+            try:
+                value = ast.literal_eval(new)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = None  # an object built by a constructor: true, and not a bool
+            if not lines_for and bool(value) == (check.test is observed):
                 continue  # this check passed
+            if lines_for and check.test is observed:
+                continue  # (`assert Decimal(...)`-like values are true: the check passed)
             text = source_of(observed)
+            needed.update(dict.fromkeys(lines_for))
             if isinstance(value, bool):
                 new = text if value else f"not {text}"
             else:
@@ -263,6 +391,7 @@ def repair(cand: Candidate, values: dict[int, str]) -> Candidate | None:
                 continue  # this check passed
         except Exception:  # noqa: BLE001 - values that cannot even be compared: replace
             pass
+        needed.update(dict.fromkeys(lines_for))
         edits.append((offset(literal.lineno, literal.col_offset), offset(literal.end_lineno, literal.end_col_offset),
                       new))
     if not edits:
@@ -272,7 +401,11 @@ def repair(cand: Candidate, values: dict[int, str]) -> Candidate | None:
         source = source[:start] + new + source[end:]
     if _function(source) is None:
         return None
-    return dataclasses.replace(cand, code=_swap(cand, source), test_source=source,
+    added = [line for line in needed if line not in cand.imports]
+    code = _swap(cand, source)
+    if added:  # the constructors' imports, with the test's own
+        code = _near_top(code, added)
+    return dataclasses.replace(cand, code=code, test_source=source, imports=cand.imports + tuple(added),
                                observed=True)
 
 

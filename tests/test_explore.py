@@ -334,3 +334,49 @@ def test_a_second_search_grows_the_model_s_inputs_even_from_a_test_that_failed(p
     assert "assert kind('123-ab') == 'plain'" in written, written
     assert kind.gain_lines >= kind.lines_total - 1  # ("special" needs "zz": the search may or may not grow it)
     assert project.pytest("tests/test_m.py").returncode == 0
+
+
+def _run_search(tmp_path: Path, code: str, seeds: list[str], measured: bool) -> list[str]:
+    """testbot/_search.py run directly on m.py (as the sandbox does, the result file named through a pipe)."""
+    import json
+    import os
+
+    from testbot.measure import first_lines, measurable_file
+
+    (tmp_path / "m.py").write_text(code)
+    whole = measurable_file(code)
+    spec = {"file": str(tmp_path / "m.py"), "seconds": 1.5, "seed": 0,
+            "targets": [{"id": "m.py::f", "head": "from m import f\n", "seeds": seeds, "parts": [
+                {"source": "f", "params": [{"name": "x", "pool": ["3"], "required": True, "keyword": False}]}]}]}
+    if measured:
+        spec.update(lines=sorted(whole.lines), branches=sorted(whole.branches), first_lines=first_lines(code))
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    result = tmp_path / "result.json"
+    read, write = os.pipe()
+    os.write(write, json.dumps({"result_file": str(result), "nonce": "n"}).encode())
+    os.close(write)
+    subprocess.run([sys.executable, str(Path(__file__).parents[1] / "testbot" / "_search.py"), str(tmp_path / "spec.json")],
+                   cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path), "TESTBOT_HANDOFF_FD": str(read)},
+                   pass_fds=(read,), check=True, timeout=60)
+    os.close(read)
+    return json.loads(result.read_text())["calls"]["m.py::f"]
+
+
+def test_the_search_keeps_a_call_only_for_a_statement_or_a_branch_coverage_counts(tmp_path: Path):
+    """f('a') raises on a line f(3) already ran: its exit from there is a new step, not new coverage."""
+    code = "def f(x):\n    y = (x +\n         1)\n    if y > 5:\n        return 'big'\n    return 'small'\n"
+    seeds = ["f(3)", "f('a')", "f(4)", "f(10)"]
+    assert _run_search(tmp_path, code, seeds, measured=True) == ["f(3)", "f(10)"]
+    assert _run_search(tmp_path, code, seeds, measured=False)[:3] == ["f(3)", "f('a')", "f(10)"]  # (unmeasured)
+
+
+def test_the_search_hands_back_few_calls_that_cover_what_all_its_kept_calls_cover(tmp_path: Path):
+    from testbot._search import _fewest
+
+    kept = [("m::f", "f(1)", {(0, 2)}), ("m::f", "f(2)", {(0, 2), (0, 3)}), ("m::g", "g()", {(0, 7)}),
+            ("m::f", "f(3)", {(0, 3)})]
+    assert _fewest(kept) == {"m::f": ["f(2)"], "m::g": ["g()"]}  # f(1) and f(3) run nothing f(2) does not
+    code = "def f(x):\n    if x > 5:\n        return 'big'\n    if x < 0:\n        return 'neg'\n    return 'small'\n"
+    # f(3) is kept first (new lines), then f(10) and f(-1) (new branches); all three are still needed
+    assert sorted(_run_search(tmp_path, code, ["f(3)", "f(10)", "f(-1)", "f(4)"], measured=True)) == [
+        "f(-1)", "f(10)", "f(3)"]

@@ -196,3 +196,36 @@ def test_a_namedtuple_value_is_compared_as_a_plain_tuple(project):
     names = {c.name: c.outcome for c in t.candidates}
     assert names["test_middle (observed values)"] == "passed" and names["test_middle_value (observed values)"] == "passed"
     assert "== (1.0, 2.0)" in written or "== (0.0, 1.0)" in written  # the first one kept covers the function
+
+
+def test_a_decimal_or_a_date_is_expected_with_its_constructor_and_import(project):
+    project.write("pkg/m.py", "import datetime\nfrom decimal import Decimal\n\n\n"
+                              "def classify(n):\n    if n > 0:\n        return Decimal(n) / 4\n"
+                              "    return datetime.date(2008, 2, 28) + datetime.timedelta(days=-n)\n")
+    assert oracle.value_imports("[Decimal('0.25'), datetime.date(2008, 2, 28)]") == [
+        "from decimal import Decimal", "import datetime"]
+    assert oracle.value_imports("Money(1)") is None and oracle.value_imports("os.system('x')") is None
+    assert oracle.value_imports("Decimal.__class__") is None  # (a dot only within the datetime module)
+    t, written = run_target(project, fenced("from pkg.m import classify\n\n\ndef test_classify():\n"
+                                            "    assert classify(1) == 1\n    assert classify(-1) == None\n"))
+    assert t.kept == ("test_classify",), t.candidates
+    assert "assert classify(1) == Decimal('0.25')" in written
+    assert "assert classify(-1) == datetime.date(2008, 2, 29)" in written
+    assert "from decimal import Decimal" in written and "import datetime" in written
+    assert project.pytest("tests/test_m.py").returncode == 0
+    clash = fenced("from datetime import datetime\nfrom pkg.m import classify\n\n\ndef test_other():\n"
+                   "    assert classify(-1) == datetime(2008, 2, 29)\n")
+    t, _ = run_target(project, clash)
+    assert t.kept == ()  # `datetime` is the class there: `datetime.date(...)` would not mean the date
+
+
+def test_an_object_with_no_literal_value_is_checked_by_its_attributes(project):
+    project.write("pkg/m.py", "class Parsed:\n    def __init__(self, text):\n        self.title = text.title()\n"
+                              "        self.words = text.split()\n        self.note = None\n        self._hidden = 1\n\n\n"
+                              "def classify(text):\n    return Parsed(text)\n")
+    t, written = run_target(project, fenced("from pkg.m import classify\n\n\ndef test_classify():\n"
+                                            "    assert classify('two words') == None\n"))
+    assert t.kept == ("test_classify",), t.candidates
+    assert ("    result = classify('two words')\n    assert result.note is None\n"
+            "    assert result.title == 'Two Words'\n    assert result.words == ['two', 'words']\n") in written
+    assert "_hidden" not in written and project.pytest("tests/test_m.py").returncode == 0
