@@ -510,6 +510,12 @@ def module_strings(text: str, limit: int = 40) -> list[str]:
     return found[:limit]
 
 
+def _import_line(alias: ast.alias, base: str | None = None) -> str:
+    """``import a`` (no ``base``) or ``from base import a``, with the alias's ``as`` name."""
+    line = f"from {base} import {alias.name}" if base is not None else f"import {alias.name}"
+    return line + (f" as {alias.asname}" if alias.asname else "")
+
+
 def _module_imports(tree: ast.Module, module: str) -> dict[str, str]:
     """The names a module's own top-level imports bind, each with an import line a test can use (a relative
     import made absolute from ``module``'s package)."""
@@ -518,7 +524,7 @@ def _module_imports(tree: ast.Module, module: str) -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, ast.Import):
             for a in node.names:
-                out[(a.asname or a.name).split(".")[0]] = f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
+                out[(a.asname or a.name).split(".")[0]] = _import_line(a)
         elif isinstance(node, ast.ImportFrom) and not any(a.name == "*" for a in node.names):
             base = node.module or ""
             if node.level:
@@ -530,7 +536,7 @@ def _module_imports(tree: ast.Module, module: str) -> dict[str, str]:
             if not base:
                 continue
             for a in node.names:
-                out[a.asname or a.name] = f"from {base} import {a.name}" + (f" as {a.asname}" if a.asname else "")
+                out[a.asname or a.name] = _import_line(a, base)
     return out
 
 
@@ -612,10 +618,9 @@ def calls_in_tests(codes: list[str]) -> tuple[list[tuple[ast.Call, frozenset[str
             continue
         for node in tree.body:
             if isinstance(node, ast.Import | ast.ImportFrom) and not any(a.name == "*" for a in node.names):
+                base = "." * node.level + (node.module or "") if isinstance(node, ast.ImportFrom) else None
                 for a in node.names:
-                    name = (a.asname or a.name).split(".")[0]
-                    imports.setdefault(name, ast.unparse(node) if len(node.names) == 1 else
-                                       ast.unparse(type(node)(**{**node.__dict__, "names": [a]})))
+                    imports.setdefault((a.asname or a.name).split(".")[0], _import_line(a, base))
             elif isinstance(node, ast.FunctionDef):
                 _inlined(node.body, {}, found)
         strings += [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
@@ -640,9 +645,7 @@ def doc_calls(target: Target, text: str, limit: int = MAX_CALLS, calls=None,
     exprs: list[str] = []
     for call, used in _doc_examples(text) if calls is None else calls:
         f = call.func
-        if len(names) == 1:
-            ours = isinstance(f, ast.Name) and f.id == names[0]
-        elif names[1] == "__init__":
+        if len(names) == 1 or names[1] == "__init__":  # a function, or the class called
             ours = isinstance(f, ast.Name) and f.id == names[0]
         else:  # a method: called on the class, an object of it, or (one class has it) on anything
             ours = isinstance(f, ast.Attribute) and f.attr == names[1] and (

@@ -275,6 +275,7 @@ def observed_values(detail: str, marker: str) -> dict[int, str | dict[str, str]]
     such value, its attributes that have one (``{"name": "'x'", "len(items)": "2"}``)."""
     seen = _message(detail, marker)
     out: dict[int, str | dict[str, str]] = {}
+    objects: dict[int, dict[str, str]] = {}
     for key, values in (seen.items() if isinstance(seen, dict) else ()):
         if key.endswith("@") and key[:-1].isdigit() and isinstance(values, list) and len(values) == 1:
             try:
@@ -283,8 +284,8 @@ def observed_values(detail: str, marker: str) -> dict[int, str | dict[str, str]]
                 continue
             good = {k: v for k, v in attrs.items() if isinstance(k, str) and isinstance(v, str)
                     and re.fullmatch(r"[A-Za-z_]\w*|len\([A-Za-z_]\w*\)", k) and value_imports(v) is not None}
-            if good and int(key[:-1]) not in out:
-                out.setdefault(-1 - int(key[:-1]), good)  # (set aside: used where the value itself is not)
+            if good:
+                objects[int(key[:-1])] = good
             continue
         if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)):
             continue
@@ -293,10 +294,8 @@ def observed_values(detail: str, marker: str) -> dict[int, str | dict[str, str]]
         if value_imports(values[0]) is None:
             continue
         out[int(key)] = values[0]
-    for key in [k for k in out if k < 0]:  # an object's attributes, where its own value was no use
-        attrs = out.pop(key)
-        if -1 - key not in out:
-            out[-1 - key] = attrs
+    for key, attrs in objects.items():  # an object's attributes, where its own value was no use
+        out.setdefault(key, attrs)
     return out
 
 
@@ -376,7 +375,7 @@ def repair(cand: Candidate, values: dict[int, str | dict[str, str]]) -> Candidat
             if not lines_for and bool(value) == (check.test is observed):
                 continue  # this check passed
             if lines_for and check.test is observed:
-                continue  # (`assert Decimal(...)`-like values are true: the check passed)
+                continue  # (a constructor's value's truth is not read off its text: the check is left as it is)
             text = source_of(observed)
             needed.update(dict.fromkeys(lines_for))
             if isinstance(value, bool):

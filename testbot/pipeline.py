@@ -196,9 +196,8 @@ class Pipeline:
             if texts[t.file] is None:
                 count += 1
                 continue
-            meas = measurable(t, texts[t.file])
             have = self._baseline(ws, t) | self._group_cover.get(t.file, Covered())
-            count += _missing(meas, Covered(have.lines & meas.lines, have.arcs & meas.branches))
+            count += _missing(measurable(t, texts[t.file]), have)
         return count
 
     def _skipped(self, target: Target, note: str) -> TargetReport:
@@ -484,8 +483,8 @@ class Pipeline:
             stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
-        kept_items = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
-                           target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND else model) for o in kept]
+        kept_items = [Kept(o.candidate, _gain(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
+                           else model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
         report = self._report(target, meas, before, outcomes, kept, funnel, rounds, start, completions, tokens,
                               prompt_tokens, note)
@@ -556,7 +555,7 @@ class Pipeline:
             targets = [t for t in todo if t.file == file]
             cover = self._baselines.get(file, Covered()) | self._group_cover.get(file, Covered())
             whole = measurable_file(text)
-            if not _missing(whole, Covered(cover.lines & whole.lines, cover.arcs & whole.branches)):
+            if not _missing(whole, cover):
                 continue
             # every target: a call of one that is covered may still reach code no target names (an overload)
             wanted = [(t, measurable(t, text)) for t in targets]
@@ -578,13 +577,10 @@ class Pipeline:
             folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
             for t, pre in self._validate_explored(ws, file, text, open_, folder, self._deadline, many=True):
                 r = by_id[t.id]
-                kept = [Kept(o.candidate, Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches)),
-                             t.id, EXPLORE_MODEL) for o in pre.kept]
+                kept = [Kept(o.candidate, _gain(o), t.id, EXPLORE_MODEL) for o in pre.kept]
                 if kept:
                     kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
-                gained = Gain(frozenset(), frozenset())
-                for o in pre.kept:
-                    gained = gained | Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches))
+                gained = _gains(pre.kept)
                 by_id[t.id] = dataclasses.replace(
                     r, funnel=r.funnel + pre.funnel + Funnel(kept=len(kept)),
                     candidates=r.candidates + tuple(o.result for o in pre.outcomes),
@@ -776,9 +772,7 @@ class Pipeline:
     def _report(self, target: Target, meas: Measurable, before: tuple[int, int], outcomes: list[_Outcome],
                 kept: list[_Outcome], funnel: Funnel, rounds: int, start: float, completions: int, tokens: int,
                 prompt_tokens: int, note: str) -> TargetReport:
-        gained = Gain()
-        for o in kept:
-            gained = gained | Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches))
+        gained = _gains(kept)
         self._roots[target.id] = target.import_root
         return TargetReport(
             target=target.id, funnel=funnel, candidates=tuple(o.result for o in outcomes),
@@ -825,6 +819,19 @@ def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable,
         marked[id(o)] = _Outcome(o.candidate, res, o.covered)
     counted = Funnel(passed=len(passed), stable=len(stable), added_coverage=sum(1 for g in gains if g))
     return [marked.get(id(o), o) for o in outcomes], [marked[id(stable[i])] for i in chosen], counted
+
+
+def _gain(o: _Outcome) -> Gain:
+    """What a chosen candidate was recorded to add."""
+    return Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches))
+
+
+def _gains(kept: list[_Outcome]) -> Gain:
+    """What chosen candidates add together."""
+    gained = Gain()
+    for o in kept:
+        gained = gained | _gain(o)
+    return gained
 
 
 def _union(have: Covered, outcomes: list[_Outcome], meas: Measurable) -> Covered:
