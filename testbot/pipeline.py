@@ -480,6 +480,11 @@ class Pipeline:
             # Every stable test of the target's own rounds, kept or not: a test that passes every run but adds
             # nothing over the kept ones is still a correct test, and with it a record shows the several tests
             # an answer is asked for (a student trained on kept tests alone writes one test per answer).
+            # Explored calls' tests too (no model wrote them; their record shows the round-0 prompt the model would
+            # get): verified tests of the very function, in the shape the prompt asks for.
+            if any(o.candidate.round == EXPLORE_ROUND for o in outcomes):
+                prompts[EXPLORE_ROUND] = build_prompt(ctx, budget=self.s.prompt_tokens, round=0,
+                                                      count=self.backend.count_tokens)
             stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
@@ -796,7 +801,8 @@ def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[_Outcom
             if o.candidate.code in seen:
                 continue
             seen.add(o.candidate.code)
-            rec = record_for(target, ctx, prompts[o.candidate.round], o.candidate.code, model)
+            rec = record_for(target, ctx, prompts[o.candidate.round], o.candidate.code,
+                             EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND else model)
             f.write(json.dumps({**rec, "test_name": o.candidate.name, "kept": o.result.kept},
                                ensure_ascii=False) + "\n")
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import FAST, fenced
 from finetune_repo import make_repo
 from testbot.context import build_context
-from testbot.finetune.data import (END, Pair, _continued, pairs_from_records, read_pairs, shape_for_training,
+from testbot.finetune.data import (END, Pair, _continued, _merged_imports, pairs_from_records, read_pairs, shape_for_training,
                                    split_completion, split_test_functions, to_example, write_pairs)
 from testbot.finetune.mine import Source, mine
 from testbot.prompt import build_prompt
@@ -80,6 +80,35 @@ def test_a_distilled_record_is_the_exact_prompt_and_each_stable_test(project, tm
     assert ex.messages == rec["messages"] and ex.prefill == rec["prefill"]  # rebuilt: the very same prompt
     assert ex.completion.endswith(END) and "def test_negative():" in ex.prefill + ex.completion
     assert "classify" in ex.messages[1]["content"]
+
+
+def test_explored_calls_are_recorded_with_the_round_0_prompt_as_explored_pairs(project, tmp_path):
+    record = tmp_path / "rec.jsonl"
+    run = project.generate("pkg/m.py::classify", "--explore", "--model", project.fake_model([]), "--record",
+                           str(record), "--dry-run", *FAST)
+    assert run.code == 1, run.err  # (1: tests to write)
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert lines and all(r["model"].startswith("explore") and r["round"] == 0 for r in lines)
+    assert all("_explored_" in r["test_name"] and "classify(" in r["test_code"] for r in lines)
+    pairs = pairs_from_records(record)
+    assert {p.source for p in pairs} == {"explored"}
+    # named like a person would name them; the code still runs the same call
+    assert all("_explored_" not in p.test_code and "_explored_" not in p.provenance["test_name"] for p in pairs)
+    target = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)[0]
+    prompt = build_prompt(build_context(target, project.root))  # the model's own round-0 prompt, no feedback
+    ex = to_example(pairs[0])
+    assert lines[0]["messages"] == ex.messages == [{"role": "system", "content": prompt.system},
+                                                   {"role": "user", "content": prompt.user}]
+    code = (ex.prefill + ex.completion).removeprefix("```python\n").removesuffix(END)
+    ast.parse(code)
+    assert "assert classify(" in code or "pytest.raises" in code
+
+
+def test_an_explored_test_imports_each_name_once_and_only_the_names_it_uses():
+    code = ("import pytest\nfrom p.s import Spec\nfrom p.s import Spec\nfrom p.s import Base, Spec\n"
+            "from p.t import TooMany\n\n\ndef test_f_1():\n    assert Spec('<3').f(Spec('>3')) == True\n")
+    assert _merged_imports(code) == ("from p.s import Spec\n\n\n"
+                                     "def test_f_1():\n    assert Spec('<3').f(Spec('>3')) == True\n")
 
 
 def test_record_is_appended_not_replaced(project, tmp_path):

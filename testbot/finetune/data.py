@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from testbot.context import Context, Related
 from testbot.prompt import OPENING, build_prompt, estimate_tokens
 from testbot.targets import Target
 
-SOURCES = ("mined", "distilled", "augmented")
+SOURCES = ("mined", "distilled", "augmented", "explored")
 END = "\n```"  # what closes the answer: the first stop sequence of testbot.generate.STOP
 MAX_EXAMPLE_CHARS = 2000  # example tests kept per pair (the prompt builder shortens them further to fit)
 
@@ -29,7 +30,7 @@ MAX_EXAMPLE_CHARS = 2000  # example tests kept per pair (the prompt builder shor
 @dataclass(frozen=True)
 class Pair:
     id: str  # stable hash of (package, module, function, test_name, source)
-    source: str  # "mined" | "distilled" | "augmented"
+    source: str  # "mined" | "distilled" | "augmented" | "explored"
     package: str  # distribution name, e.g. "toolz": the split key
     module: str  # dotted module of the focal function, e.g. "toolz.itertoolz"
     function: str  # qualname of the focal function
@@ -322,9 +323,33 @@ def record_for(target: Target, ctx: Context, prompt, test_code: str, model: str)
     }
 
 
+def _merged_imports(test_code: str) -> str:
+    """The leading import block with each ``import`` once and one ``from M import ...`` line per module (names
+    in the order first seen, unused ones left out): the search's tests import a name once for the call and again
+    with the module's other classes for its values."""
+    head, body = _head_and_body(test_code)
+    plain: list[str] = []
+    froms: dict[str, list[str]] = {}
+    for line in head:
+        m = re.fullmatch(r"from (\S+) import ([\w, ]+)", line.strip())
+        if m is None:
+            if line not in plain:
+                plain.append(line)
+            continue
+        names = froms.setdefault(m.group(1), [])
+        names += [n for n in (x.strip() for x in m.group(2).split(",")) if n and n not in names]
+    used = set(re.findall(r"\w+", body))
+    plain = [line for line in plain if not re.fullmatch(r"import (\w+)", line.strip())
+             or line.split()[1] in used]
+    lines = plain + [f"from {mod} import {', '.join(kept)}" for mod, names in froms.items()
+                     if (kept := [n for n in names if n.split(" as ")[-1] in used])]
+    return "\n".join(lines) + "\n\n\n" + body + "\n"
+
+
 def pairs_from_records(path: str | Path, package: str = "") -> list[Pair]:
-    """Distilled pairs from a ``--record`` file. The package is the top of the module's dotted name
-    unless given."""
+    """Pairs from a ``--record`` file: "distilled" (a model's tests) or "explored" (the tests of ``--explore``'s
+    calls, named like a person would: ``test_f_2``, not ``test_f_explored_2``). The package is the top of the
+    module's dotted name unless given."""
     pairs = []
     with Path(path).open(encoding="utf-8") as f:
         for line in f:
@@ -332,11 +357,15 @@ def pairs_from_records(path: str | Path, package: str = "") -> list[Pair]:
                 continue
             r = json.loads(line)
             pkg = package or r["module"].split(".")[0]
-            test_name = r.get("test_name", "")
+            test_name, code = r.get("test_name", ""), r["test_code"]
+            source = "explored" if r.get("model", "").startswith("explore") else "distilled"
+            if source == "explored":
+                test_name = re.sub(r"_explored_(\d+)$", r"_\1", test_name)
+                code = _merged_imports(re.sub(r"(def test_\w*?)_explored_(\d+)\(", r"\1_\2(", code))
             prov = {"record": Path(path).name, "target": r["target"], "test_name": test_name,
                     "model": r.get("model", ""), "round": r.get("round", 0), "messages": r["messages"],
-                    "prefill": r["prefill"]}
-            pairs.append(Pair(pair_id(pkg, r["module"], r["function"], test_name + r["test_code"], "distilled"),
-                              "distilled", pkg, r["module"], r["function"], r["focal_code"], r["test_code"],
-                              prov, r.get("context", {})))
+                    "prefill": r["prefill"], "kept": r.get("kept", True)}
+            pairs.append(Pair(pair_id(pkg, r["module"], r["function"], test_name + code, source),
+                              source, pkg, r["module"], r["function"], r["focal_code"], code, prov,
+                              r.get("context", {})))
     return pairs

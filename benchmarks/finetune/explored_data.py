@@ -1,0 +1,79 @@
+"""Training data with explored pairs (issue 7, twelfth session): ``train.jsonl`` plus the tests of testbot's search
+(``benchmarks/finetune/explore.sh``), with some packages taken out of training to judge a student on afresh.
+
+    python benchmarks/finetune/explored_data.py --records benchmarks/finetune/data/explore-records.jsonl \\
+        --sdists DIR --hold docopt iso8601 jsonpointer tomli --out-train /tmp/train-x.jsonl \\
+        --out-heldout benchmarks/finetune/data/heldout2.jsonl
+
+``--hold``'s packages lose their pairs of every source in the training file; their explored and distilled pairs go
+to ``--out-heldout`` instead (with the sdist in their provenance: ``testbot eval`` takes its targets from it). An
+explored record is one verified test of one call; ``--per-function`` caps how many of one function are kept (the
+first ones: the search's docstring examples and fixed calls come first), so a function the search called a hundred
+ways does not crowd out the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import sys
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(REPO))
+
+from testbot.finetune.data import dedupe, pairs_from_records, read_pairs, write_pairs  # noqa: E402
+
+PACKAGE_OF_MODULE = {"attr": "attrs"}  # a record names its module's top package; the data names the distribution
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", nargs="+", required=True, help="--record files of explore.sh")
+    ap.add_argument("--train", default=str(REPO / "benchmarks/finetune/data/train.jsonl"))
+    ap.add_argument("--sdists", required=True, help="folder of the sdists (the held-out pairs name theirs)")
+    ap.add_argument("--hold", nargs="*", default=[], help="packages taken out of training, to evaluate on")
+    ap.add_argument("--per-function", type=int, default=6)
+    ap.add_argument("--out-train", required=True)
+    ap.add_argument("--out-heldout", default="")
+    args = ap.parse_args(argv)
+
+    explored = []
+    for path in args.records:
+        for p in pairs_from_records(path):
+            explored.append(dataclasses.replace(p, package=PACKAGE_OF_MODULE.get(p.package, p.package)))
+    explored = [p for p in dedupe(explored) if p.source == "explored"]
+    per: Counter[tuple[str, str]] = Counter()
+    capped = []
+    for p in explored:
+        key = (p.module, p.function)
+        if per[key] < args.per_function:
+            per[key] += 1
+            capped.append(p)
+    base = read_pairs(args.train)
+    hold = set(args.hold)
+    train = [p for p in base + capped if p.package not in hold]
+    held = [p for p in base + capped if p.package in hold]
+    sdists = {}
+    for name in hold:
+        found = sorted(Path(args.sdists).glob(f"{name}-*.tar.gz"))
+        if not found:
+            ap.error(f"no sdist of {name} in {args.sdists}")
+        sdists[name] = (found[-1].name, hashlib.sha256(found[-1].read_bytes()).hexdigest())
+    held = [dataclasses.replace(p, provenance={**p.provenance, "sdist": sdists[p.package][0],
+                                               "sha256": sdists[p.package][1]}) for p in held]
+    write_pairs(args.out_train, train)
+    print(f"wrote {args.out_train}: {len(train)} pairs {dict(Counter(p.source for p in train))}; explored: "
+          f"{len(capped)} of {len(explored)} kept ({args.per_function} per function at most), "
+          f"{len({(p.module, p.function) for p in capped})} functions")
+    if args.out_heldout:
+        write_pairs(args.out_heldout, held)
+        print(f"wrote {args.out_heldout}: {len(held)} pairs of {sorted(hold)}, "
+              f"{len({(p.module, p.function) for p in held})} functions")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
