@@ -13,11 +13,7 @@ set -u
 sdists=${1:?sdists folder}; work=${2:?work folder}
 mkdir -p "$work"
 echo '[]' > "$work/no-answers.json"
-unpack() { # sdist stem, then the test paths to remove
-  local stem=$1; shift
-  [ -d "$work/$stem" ] || tar xzf "$sdists/$stem.tar.gz" -C "$work"
-  for t in "$@"; do rm -rf "${work:?}/$stem/$t"; done
-}
+source "$(dirname "${BASH_SOURCE[0]}")/unpack.sh"
 run() { # folder, then the files to write tests for
   local dir=$1; shift
   echo "== $dir $(date +%T)"

@@ -21,9 +21,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(REPO))
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path[:0] = [str(REPO), str(HERE)]
 
+from build_data import find_sdist  # noqa: E402
 from testbot.finetune.data import dedupe, pairs_from_records, read_pairs, write_pairs  # noqa: E402
 
 PACKAGE_OF_MODULE = {"attr": "attrs"}  # a record names its module's top package; the data names the distribution
@@ -58,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     held = [p for p in base + capped if p.package in hold]
     sdists = {}
     for name in hold:
-        found = sorted(Path(args.sdists).glob(f"{name}-*.tar.gz"))
-        if not found:
+        found = find_sdist(Path(args.sdists), name)
+        if found is None:
             ap.error(f"no sdist of {name} in {args.sdists}")
-        sdists[name] = (found[-1].name, hashlib.sha256(found[-1].read_bytes()).hexdigest())
+        sdists[name] = (found.name, hashlib.sha256(found.read_bytes()).hexdigest())
     held = [dataclasses.replace(p, provenance={**p.provenance, "sdist": sdists[p.package][0],
                                                "sha256": sdists[p.package][1]}) for p in held]
     write_pairs(args.out_train, train)
