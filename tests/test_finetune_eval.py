@@ -58,6 +58,24 @@ def test_model_specs():
     assert ModelSpec.parse("small+runs/a/adapter").label == "small+a"
 
 
+def test_each_candidate_is_told_by_what_became_of_it():
+    from testbot.finetune.evaluate import candidate_kind, outcome_counts
+    from testbot.report import CandidateResult
+
+    def c(outcome, detail="", stable=False, name="test_a", **kw):
+        return CandidateResult(name, 0, 0, -0.1, outcome, detail, stable, **kw)
+
+    raised = "    def test_a():\n>       f(1)\nE       TypeError: f() missing 1 required positional argument\n"
+    module_raised = "E   ModuleNotFoundError: x\nE   json.decoder.JSONDecodeError: Expecting value"
+    cases = [c("passed", stable=True, kept=True), c("passed", stable=True, gain_lines=(3,)),
+             c("passed", stable=True), c("passed"), c("error", raised), c("error", module_raised), c("error", "??"),
+             c("syntax_error"), c("passed", stable=True, kept=True, name="test_a (observed values)")]
+    assert [candidate_kind(x) for x in cases] == [
+        "kept", "passed, added coverage", "passed, no new coverage", "flaky", "error: TypeError",
+        "error: JSONDecodeError", "error", "syntax_error", "repaired: kept"]
+    assert outcome_counts(cases[:2] + cases[:1]) == {"kept": 2, "passed, added coverage": 1}
+
+
 def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     _sdist(tmp_path)
     write_pairs(tmp_path / "heldout.jsonl", [_pair("classify"), _pair("clamp")])
@@ -80,6 +98,11 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     assert "| good (fake) | 2 | 100 % | 2 | 3 | 100 % |" in md
     assert "| bad (fake) | 2 | 0 % | 0 | 0 | 0 % | 0.0 % |" in md
     assert "good: kept@2 100 % (2/2)" in out.getvalue()
+    # what became of each test, per model: the bad model's tests all failed on their check
+    bad_kinds = [t["outcomes"] for t in data["per_target"]["bad"]]
+    assert all(set(k) == {"assertion_failure"} for k in bad_kinds) and sum(sum(k.values()) for k in bad_kinds) == 4
+    assert sum(t["outcomes"].get("kept", 0) for t in data["per_target"]["good"]) == 3
+    assert "## What became of the tests" in md and "| assertion_failure | 0 | 4 |" in md
     assert not (tmp_path / "sdists" / "tinypkg").exists()  # the sdist folder is only read
     # runs taken apart (one model each, or one model's targets in two runs with --skip) combine into the same
     # table; different targets are refused

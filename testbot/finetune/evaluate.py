@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import json
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -79,6 +80,7 @@ class TargetResult:
     seconds: float
     completions: int
     note: str
+    outcomes: dict = dataclasses.field(default_factory=dict)  # what became of each test: see candidate_kind
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,36 @@ class ModelResult:
                 "coverage_gain": round(sum(t.gain for t in m) / n, 3),
                 "seconds_per_target": round(sum(t.seconds for t in m) / n, 1),
                 "load_seconds": round(self.load_seconds, 1)}
+
+
+_RAISED = re.compile(r"^E\s+([A-Za-z_][\w.]*)(?::|$)", re.M)
+
+
+def candidate_kind(c) -> str:
+    """What became of one candidate test (a report's CandidateResult), for the per-outcome breakdown: "kept",
+    "passed, added coverage" (not chosen), "passed, no new coverage", "flaky", "error: TypeError" (the exception
+    a failing test raised), or the sandbox's outcome (assertion_failure, syntax_error, import_error, ...). A
+    copy the oracle repaired with observed values is told apart: "repaired: ..."."""
+    from testbot import validate as v
+
+    if c.kept:
+        kind = "kept"
+    elif c.outcome == v.PASSED:
+        kind = ("flaky" if not c.stable else
+                "passed, added coverage" if c.gain_lines or c.gain_branches else "passed, no new coverage")
+    elif c.outcome == v.ERROR:
+        raised = _RAISED.findall(c.detail)
+        kind = f"error: {raised[-1].rsplit('.', 1)[-1]}" if raised else "error"
+    else:
+        kind = c.outcome
+    return f"repaired: {kind}" if c.name.endswith("(observed values)") else kind
+
+
+def outcome_counts(candidates) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for c in candidates:
+        counts[candidate_kind(c)] += 1
+    return dict(sorted(counts.items()))
 
 
 def select_targets(heldout: Path, n: int) -> list[EvalTarget]:
@@ -203,7 +235,7 @@ def run_eval(targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path
             total = r.lines_total + r.branches_total
             gain = (r.gain_lines + r.gain_branches) / total if total else 0.0
             rows.append(TargetResult(name, len(r.kept), r.funnel.generated, r.funnel.passed, round(gain, 3),
-                                     r.seconds, r.completions, r.note))
+                                     r.seconds, r.completions, r.note, outcome_counts(r.candidates)))
             log(f"{spec.label}: {name}  kept {len(r.kept)}, passed {r.funnel.passed}/{r.funnel.generated}, "
                 f"+{100 * gain:.0f} % coverage, {r.seconds:.1f} s" + (f"  [{r.note}]" if r.note else ""))
         results.append(ModelResult(spec.label, getattr(backend, "name", spec.model), tuple(rows), load_seconds))
@@ -229,8 +261,19 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
         lines.append(f"| {s['label']} ({s['model']}) | {s['targets']} | {100 * s['kept_at_k']:.0f} % | "
                      f"{s['targets_with_kept']} | {s['kept_tests']} | {100 * s['pass_rate']:.0f} % | "
                      f"{100 * s['coverage_gain']:.1f} % | {s['seconds_per_target']:.1f} |")
-    lines += ["", "Targets covered by importing the module alone are not counted.", "",
-              "## Per target", "", "| target | " + " | ".join(r.label for r in results) + " |",
+    lines += ["", "Targets covered by importing the module alone are not counted.", ""]
+    kinds = sorted({kind for r in results for t in r.measured for kind in t.outcomes})
+    if kinds:
+        lines += ["## What became of the tests", "",
+                  "Every test the model wrote, over the counted targets (a test that failed only on its expected "
+                  "value or on an exception the code raised is also tried once repaired by the oracle: "
+                  "\"repaired\"; the failed original is counted too).", "",
+                  "| outcome | " + " | ".join(r.label for r in results) + " |", "|---|" + "---|" * len(results)]
+        for kind in kinds:
+            lines.append(f"| {kind} | " + " | ".join(str(sum(t.outcomes.get(kind, 0) for t in r.measured))
+                                                     for r in results) + " |")
+        lines.append("")
+    lines += ["## Per target", "", "| target | " + " | ".join(r.label for r in results) + " |",
               "|---|" + "---|" * len(results)]
     for i, t in enumerate(results[0].targets if results else ()):
         cells = []
