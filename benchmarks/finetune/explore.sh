@@ -4,11 +4,13 @@
 # packages' sources with their own tests removed. No model writes them (`--model fake:` with no answers), so
 # two cores give hundreds of verified tests in ~15 min; each is recorded with the round-0 prompt the model would get.
 #
-#     bash benchmarks/finetune/explore.sh SDISTS_DIR WORK_DIR [a|b]
+#     bash benchmarks/finetune/explore.sh SDISTS_DIR WORK_DIR [a|b|c|d]
 #
 # Writes WORK_DIR/xrec-<package>.jsonl (testbot generate --record files) and WORK_DIR/xout-<package>.log; `a` and
-# `b` are halves to run side by side on two cores. Join them with benchmarks/finetune/data/explore-records.jsonl
-# and make pairs with `testbot finetune --mine FILE.jsonl` (docs/finetune.md).
+# `b` are halves to run side by side on two cores; `c` and `d` are more files of the same packages (give them
+# another WORK_DIR: a package's record file is named after its folder). Join them with
+# benchmarks/finetune/data/explore-records.jsonl and make pairs with `testbot finetune --mine FILE.jsonl`
+# (docs/finetune.md).
 set -u
 sdists=${1:?sdists folder}; work=${2:?work folder}
 mkdir -p "$work"
@@ -64,5 +66,28 @@ b() {
   run pluggy-1.7.0 src/pluggy/_hooks.py src/pluggy/_result.py src/pluggy/_tracing.py
   run wcwidth-0.9.4 wcwidth/wcwidth.py wcwidth/textwrap.py
 }
-"${3:?a or b}"
+# c and d (thirteenth session): more files of the same packages, for more explored pairs; side by side too.
+c() {
+  unpack toolz-1.0.0 toolz/tests
+  unpack packaging-26.3 tests
+  unpack sqlparse-0.6.1 tests
+  unpack pluggy-1.7.0 testing
+  run toolz-1.0.0 toolz/utils.py toolz/sandbox/core.py toolz/sandbox/parallel.py
+  run packaging-26.3 src/packaging/_tokenizer.py src/packaging/_parser.py src/packaging/licenses/__init__.py \
+      src/packaging/dependency_groups.py src/packaging/direct_url.py src/packaging/_ranges.py
+  run sqlparse-0.6.1 sqlparse/lexer.py sqlparse/filters/others.py sqlparse/filters/output.py \
+      sqlparse/filters/reindent.py sqlparse/filters/aligned_indent.py sqlparse/engine/grouping.py
+  run pluggy-1.7.0 src/pluggy/_manager.py src/pluggy/_caller.py src/pluggy/_decorators.py
+}
+d() {
+  unpack attrs-26.1.0 tests
+  unpack click-8.5.1 tests
+  unpack pyparsing-3.3.3 tests
+  run attrs-26.1.0 src/attr/_cmp.py src/attr/_version_info.py src/attr/setters.py src/attr/filters.py \
+      src/attr/_next_gen.py
+  run click-8.5.1 src/click/exceptions.py src/click/termui.py src/click/_compat.py src/click/decorators.py
+  run pyparsing-3.3.3 pyparsing/actions.py pyparsing/common.py pyparsing/exceptions.py pyparsing/unicode.py \
+      pyparsing/testing.py
+}
+"${3:?a, b, c or d}"
 echo "done $(date +%T)"
