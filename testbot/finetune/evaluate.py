@@ -269,9 +269,12 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
                   "value or on an exception the code raised is also tried once repaired by the oracle: "
                   "\"repaired\"; the failed original is counted too).", "",
                   "| outcome | " + " | ".join(r.label for r in results) + " |", "|---|" + "---|" * len(results)]
+        counted = [any(t.outcomes for t in r.measured) for r in results]  # runs before this breakdown have none
         for kind in kinds:
-            lines.append(f"| {kind} | " + " | ".join(str(sum(t.outcomes.get(kind, 0) for t in r.measured))
-                                                     for r in results) + " |")
+            lines.append(f"| {kind} | " + " | ".join(str(sum(t.outcomes.get(kind, 0) for t in r.measured)) if has
+                                                     else "-" for r, has in zip(results, counted)) + " |")
+        if not all(counted):
+            lines.append("\n\"-\": that model's run predates this breakdown.")
         lines.append("")
     lines += ["## Per target", "", "| target | " + " | ".join(r.label for r in results) + " |",
               "|---|" + "---|" * len(results)]
