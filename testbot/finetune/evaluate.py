@@ -13,6 +13,7 @@ repair rounds, once per model. Per model:
 - pass rate: tests that passed their first run / tests generated (unusable completions count as one)
 - coverage gain: mean over targets of (lines + branches gained) / (lines + branches of the target)
 - seconds per target: the pipeline's wall time per target, model and test runs included
+- what became of the tests: each test the model wrote, by outcome (:func:`candidate_kind`)
 
 A model is ``[LABEL=]MODEL[+ADAPTER]``: ``small``, ``default``, a .gguf path, ``fake:FILE``, or a base and a
 LoRA adapter folder (the transformers backend), e.g. ``tuned=small+runs/smollm2/adapter``.
