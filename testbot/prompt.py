@@ -132,21 +132,57 @@ def call_signature(error: str, texts: Sequence[str]) -> str:
         return ""
     parts = found[-1].split(".")  # the innermost frame's message is the last one
     name, owner = parts[-1], (parts[-2] if len(parts) > 1 else "")
-    define = re.compile(rf"^[ \t]*(?:async[ \t]+)?def {re.escape(name)}[ \t]*\(", re.M)
-    for text in texts:
-        start, end = 0, len(text)
-        if owner:
-            cls = re.search(rf"^([ \t]*)class {re.escape(owner)}\b", text, re.M)
-            if cls:  # only inside that class: the next line at its indentation or less ends it
-                start = cls.end()
-                after = re.compile(rf"^[ \t]{{0,{len(cls.group(1))}}}\S", re.M).search(text, text.find("\n", start) + 1)
-                end = after.start() if after and after.start() > start else len(text)
-            elif name == "__init__":
-                continue
-        match = define.search(text, start, end)
-        if match:
-            return _def_header(text, match.start())
-    return ""
+    return next((header for text in texts if (header := _find_def(text, name, owner))), "")
+
+
+def _find_def(text: str, name: str, owner: str = "") -> str:
+    """The header of ``def name`` in ``text`` (inside ``class owner`` when that class is in it); "" if none. An
+    ``__init__`` is only looked for inside its class: another class's constructor is the wrong signature."""
+    start, end = 0, len(text)
+    if owner:
+        cls = re.search(rf"^([ \t]*)class {re.escape(owner)}\b", text, re.M)
+        if cls:  # only inside that class: the next definition at its indentation or less ends it (not any line:
+            # a docstring's lines can start at the margin)
+            start = cls.end()
+            after = re.compile(rf"^[ \t]{{0,{len(cls.group(1))}}}(?:class |def |async def |@)", re.M).search(text, start)
+            end = after.start() if after else len(text)
+        elif name in ("__init__", "__new__"):
+            return ""
+    match = re.compile(rf"^[ \t]*(?:async[ \t]+)?def {re.escape(name)}[ \t]*\(", re.M).search(text, start, end)
+    return _def_header(text, match.start()) if match else ""
+
+
+def constructor_stub(class_outline: str, related: Sequence[str] = ()) -> str:
+    """The class line and the header of the ``__init__`` that builds it: its own, else the first base's found in
+    ``related`` (the code the target uses), else a dataclass's fields; "" when nothing says how to build one.
+
+    A few dozen tokens where the whole outline does not fit the budget: without it a method's prompt shows no
+    constructor, and a model writes ``Cache().clear()`` for a class that needs ``Cache(maxsize)``.
+    """
+    head = re.search(r"^class (\w+)(?:\((.*?)\))?:[ \t]*$", class_outline, re.M)
+    if head is None:
+        return ""
+    decorators = class_outline[:head.start()].strip()
+    name, bases = head.group(1), [b.strip().split(".")[-1] for b in (head.group(2) or "").split(",") if b.strip()]
+    # Its own (a method of the outline sits four spaces in; the docstring's lines can start anywhere), else a base's.
+    own = re.search(r"^    def (__init__|__new__)\(", class_outline, re.M)
+    init = _def_header(class_outline, own.start()) if own else ""
+    for base in bases if not init else ():
+        for method in ("__init__", "__new__"):
+            init = next((header for text in related if (header := _find_def(text, method, base))), "")
+            if init:
+                init = f"# {base}.{method}, which {name} inherits\n{init}"
+                break
+        if init:
+            break
+    if init:
+        body = "\n".join("    " + line for line in init.splitlines()) + " ..."
+    elif "dataclass" in decorators:
+        fields = re.findall(r"^    (\w+: .+)$", class_outline, re.M)
+        body = "\n".join("    " + f for f in fields[:12])
+    else:
+        return ""
+    return "\n".join(x for x in (decorators, head.group(0), body) if x)
 
 
 def _def_header(text: str, start: int) -> str:
@@ -190,8 +226,12 @@ def build_prompt(
     intro = f"We are testing module `{t.module}` (file {t.rel})."
     shared_opt: list[tuple[str, str]] = []  # (name, text): the same for every target of the file or class
     target_opt: list[tuple[str, str]] = []  # this target's own
+    stub = ""
     if ctx.class_outline:
         shared_opt.append(("class", f"## The class `{t.class_name}` (outline)\n" + _fence(ctx.class_outline)))
+        if t.name not in ("__init__", "__post_init__"):  # a constructor's own code is the code under test
+            built = constructor_stub(ctx.class_outline, [r.text for r in ctx.related])
+            stub = f"## How to build a `{t.class_name}`\n" + _fence(built) if built else ""
     if ctx.related:
         body = "\n\n".join(f"# from {r.origin}\n{r.text}" for r in ctx.related)
         target_opt.append(("related", "## Code it uses (signatures and docs)\n" + _fence(body)))
@@ -237,15 +277,24 @@ def build_prompt(
     keep = {name for name, _ in shared_opt + target_opt}
     examples: str | None = None
     dropped: list[str] = []
+    fixed: set[str] = set()  # sections that stay whatever the budget
     user = assemble(keep)
-    while count(SYSTEM) + count(user) > budget and keep:
+    while count(SYSTEM) + count(user) > budget and keep - fixed:
         # Shrink the example tests before dropping anything; then drop from the least important end.
         if "examples" in keep and examples is None and len(ctx.example_tests) > 700:
             cut = _cut_tests(ctx.example_tests, max(400, len(ctx.example_tests) // 2))
             examples = f"## Existing tests in this project ({ctx.example_path}): follow their style\n" + _fence(cut)
             user = assemble(keep, examples)
             continue
-        name = [n for n in rank if n in keep][-1]
+        name = [n for n in rank if n in keep - fixed][-1]
+        if name == "class" and stub:
+            # The outline does not fit: its constructor stays, over the budget if need be (a few dozen tokens),
+            # since without it no call of a method can be right.
+            shared_opt = [(n, stub if n == "class" else text) for n, text in shared_opt]
+            fixed.add("class")
+            dropped.append("class outline (its constructor kept)")
+            user = assemble(keep, examples)
+            continue
         keep.discard(name)
         dropped.append(name)
         user = assemble(keep, examples)

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import make_project
 from testbot.context import build_context
-from testbot.prompt import Feedback, build_prompt, call_signature, estimate_tokens
+from testbot.prompt import Feedback, build_prompt, call_signature, constructor_stub, estimate_tokens
 from testbot.targets import find_targets
 
 EXTRA = '''\
@@ -152,6 +152,58 @@ def test_methods_of_one_class_share_the_start_of_their_prompts(project):
     assert "import json" in shared
     assert "## Code under test" not in shared
     assert to.index("## Rules") < to.index("## Code under test") < to.index("Now write the tests")
+
+
+CACHES = '''\
+class Cache:
+    """A mapping with a size limit.
+
+Its docstring's lines may start at the margin."""
+
+    def __init__(self, maxsize, getsizeof=None):
+        self.maxsize = maxsize
+        self.data = {}
+
+    def clear(self):
+        self.data.clear()
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+
+class LRUCache(Cache):
+    def touch(self, key):
+        return Cache.get(self, key)
+
+    def clear(self):
+        Cache.clear(self)
+'''
+
+
+def test_a_method_keeps_its_class_constructor_when_the_outline_does_not_fit(project):
+    # Without a constructor in the prompt a model writes Cache().clear() for a class that needs Cache(maxsize).
+    project.write("pkg/caches.py", CACHES)
+    full = prompt_for(project, "pkg/caches.py::Cache.clear")
+    assert "## The class `Cache` (outline)" in full.user and full.dropped == ()
+    tight = prompt_for(project, "pkg/caches.py::Cache.clear", budget=50)  # less than the essentials
+    assert "## The class `Cache` (outline)" not in tight.user and "def get(self" not in tight.user
+    assert "## How to build a `Cache`\n```python\nclass Cache:\n    def __init__(self, maxsize, getsizeof=None): ...\n```" \
+        in tight.user
+    assert "class outline (its constructor kept)" in tight.dropped and "class" not in tight.dropped
+    # A subclass without its own: the base's, from the code the method uses.
+    sub = prompt_for(project, "pkg/caches.py::LRUCache.clear", budget=50).user
+    assert ("class LRUCache(Cache):\n    # Cache.__init__, which LRUCache inherits\n"
+            "    def __init__(self, maxsize, getsizeof=None): ...") in sub
+    # The constructor itself is the code under test: no stub beside it.
+    init = prompt_for(project, "pkg/caches.py::Cache.__init__", budget=50).user
+    assert "## How to build" not in init
+
+
+def test_the_constructor_stub_of_a_dataclass_lists_its_fields():
+    outline = "@dataclass(frozen=True)\nclass Point:\n    \"\"\"A point.\"\"\"\n    x: int\n    y: int = 0\n\n" \
+              "    def norm(self):\n        ...\n"
+    assert constructor_stub(outline) == "@dataclass(frozen=True)\nclass Point:\n    x: int\n    y: int = 0"
+    assert constructor_stub("class Plain:\n\n    def f(self):\n        ...\n") == ""  # Plain() needs nothing
 
 
 def test_special_methods_are_explained_by_how_python_calls_them(project):
