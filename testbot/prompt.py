@@ -167,14 +167,9 @@ def constructor_stub(class_outline: str, related: Sequence[str] = ()) -> str:
     # Its own (a method of the outline sits four spaces in; the docstring's lines can start anywhere), else a base's.
     own = re.search(r"^    def (__init__|__new__)\(", class_outline, re.M)
     init = _def_header(class_outline, own.start()) if own else ""
-    for base in bases if not init else ():
-        for method in ("__init__", "__new__"):
-            init = next((header for text in related if (header := _find_def(text, method, base))), "")
-            if init:
-                init = f"# {base}.{method}, which {name} inherits\n{init}"
-                break
-        if init:
-            break
+    init = init or next((f"# {base}.{method}, which {name} inherits\n{header}" for base in bases
+                         for method in ("__init__", "__new__") for text in related
+                         if (header := _find_def(text, method, base))), "")
     if init:
         body = "\n".join("    " + line for line in init.splitlines()) + " ..."
     elif "dataclass" in decorators:
@@ -226,12 +221,8 @@ def build_prompt(
     intro = f"We are testing module `{t.module}` (file {t.rel})."
     shared_opt: list[tuple[str, str]] = []  # (name, text): the same for every target of the file or class
     target_opt: list[tuple[str, str]] = []  # this target's own
-    stub = ""
     if ctx.class_outline:
         shared_opt.append(("class", f"## The class `{t.class_name}` (outline)\n" + _fence(ctx.class_outline)))
-        if t.name not in ("__init__", "__post_init__"):  # a constructor's own code is the code under test
-            built = constructor_stub(ctx.class_outline, [r.text for r in ctx.related])
-            stub = f"## How to build a `{t.class_name}`\n" + _fence(built) if built else ""
     if ctx.related:
         body = "\n\n".join(f"# from {r.origin}\n{r.text}" for r in ctx.related)
         target_opt.append(("related", "## Code it uses (signatures and docs)\n" + _fence(body)))
@@ -287,9 +278,12 @@ def build_prompt(
             user = assemble(keep, examples)
             continue
         name = [n for n in rank if n in keep - fixed][-1]
-        if name == "class" and stub:
-            # The outline does not fit: its constructor stays, over the budget if need be (a few dozen tokens),
-            # since without it no call of a method can be right.
+        # The outline does not fit: its constructor stays, over the budget if need be (a few dozen tokens), since
+        # without it no call of a method can be right (a constructor's own code is the code under test).
+        built = constructor_stub(ctx.class_outline, [r.text for r in ctx.related]) \
+            if name == "class" and t.name not in ("__init__", "__post_init__") else ""
+        if built:
+            stub = f"## How to build a `{t.class_name}`\n" + _fence(built)
             shared_opt = [(n, stub if n == "class" else text) for n, text in shared_opt]
             fixed.add("class")
             dropped.append("class outline (its constructor kept)")
