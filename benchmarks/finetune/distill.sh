@@ -2,7 +2,9 @@
 # Distilled pairs for the CPU experiment (issue 7): the default model's kept tests on training packages' sources,
 # their own tests removed so every function has something to cover. Run on an idle machine (~35 min on 2 cores):
 #
-#     bash benchmarks/finetune/distill.sh SDISTS_DIR WORK_DIR [set1|set2|set3]
+#     bash benchmarks/finetune/distill.sh SDISTS_DIR WORK_DIR [set1|set2|set3|set4a|set4b]
+#
+# THREADS=1 gives each run one model thread: two halves side by side (set4a & set4b) then keep both cores busy.
 #
 # Writes WORK_DIR/rec-<package>.jsonl (testbot generate --record files) and WORK_DIR/out-<package>.log.
 # Join them with benchmarks/finetune/data/distill-records.jsonl and rebuild the data (docs/finetune.md).
@@ -15,7 +17,7 @@ run() { # folder, budget (s), then the files to write tests for
   echo "== $dir ($budget s) $(date +%T)"
   (cd "$work/$dir" && python -m testbot generate "$@" --record "$work/rec-$dir.jsonl" --dry-run \
      --budget "$budget" --samples 1 --repair-rounds 1 --target-seconds 60 --max-tokens 256 --prompt-tokens 512 \
-     --runs 2 --no-progress --no-explore) > "$work/out-$dir.log" 2>&1
+     --runs 2 --no-progress --no-explore ${THREADS:+--threads $THREADS}) > "$work/out-$dir.log" 2>&1
   echo "   targets with a kept test: $(grep -cE "candidates?, [1-9][0-9]* kept" "$work/out-$dir.log")"
 }
 set1() { # 52 pairs, sixth session
@@ -63,6 +65,23 @@ set3() { # eighth session: more files, packages set1 and set2 did not touch firs
   run pluggy-1.7.0 180 src/pluggy/_hooks.py src/pluggy/_result.py
   run packaging-26.3 300 src/packaging/specifiers.py src/packaging/markers.py
   run toolz-1.0.0 180 toolz/dicttoolz.py
+}
+set4a() { # sixteenth session: classes' methods of packages still trained on (a student's tests of methods
+  # die of TypeErrors: wrong constructor arguments; the default model builds the objects right)
+  unpack click-8.5.1 tests
+  unpack packaging-26.3 tests
+  unpack attrs-26.1.0 tests
+  run click-8.5.1 900 src/click/types.py src/click/parser.py
+  run packaging-26.3 600 src/packaging/tags.py src/packaging/requirements.py
+  run attrs-26.1.0 300 src/attr/_version_info.py src/attr/setters.py
+}
+set4b() {
+  unpack pluggy-1.7.0 testing
+  unpack pyparsing-3.3.3 tests
+  unpack cachetools-8.0.1 tests
+  run pluggy-1.7.0 600 src/pluggy/_manager.py src/pluggy/_tracing.py
+  run pyparsing-3.3.3 600 pyparsing/results.py
+  run cachetools-8.0.1 600 src/cachetools/__init__.py
 }
 "${3:-set1}"
 echo "done $(date +%T)"
