@@ -135,12 +135,18 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
 
 def find_project_root(start: Path) -> Path:
-    """The nearest folder at or above ``start`` with a pyproject.toml, setup.py, setup.cfg or .git."""
+    """The nearest folder at or above ``start`` with a pyproject.toml, setup.py, setup.cfg or .git.
+
+    Without one, the folder that holds ``start``'s outermost package (a bare unpacked wheel), so that the
+    package's own import root lies inside the project.
+    """
     start = start.resolve()
     here = start if start.is_dir() else start.parent
     for folder in (here, *here.parents):
         if any((folder / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
             return folder
+    while (here / "__init__.py").is_file() and here.parent != here:
+        here = here.parent
     return here
 
 

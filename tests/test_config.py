@@ -125,6 +125,19 @@ def test_project_root_is_the_nearest_marker(tmp_path: Path):
     assert find_project_root(deep) == (tmp_path / "src").resolve()
 
 
+def test_without_a_marker_the_project_root_holds_the_outermost_package(tmp_path: Path):
+    # An unpacked wheel: no pyproject.toml, setup.py or .git anywhere above it.
+    inner = tmp_path / "unpacked" / "pkg" / "sub"
+    inner.mkdir(parents=True)
+    for folder in (inner, inner.parent):
+        (folder / "__init__.py").write_text("")
+    (inner / "m.py").write_text("")
+    assert find_project_root(inner / "m.py") == (tmp_path / "unpacked").resolve()
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    assert find_project_root(loose / "script.py") == loose.resolve()
+
+
 def test_a_relative_interpreter_path_is_made_absolute_from_where_it_was_given(tmp_path: Path, monkeypatch):
     here = tmp_path / "here"
     here.mkdir()

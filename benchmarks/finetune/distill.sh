@@ -83,5 +83,28 @@ set4b() {
   run pyparsing-3.3.3 600 pyparsing/results.py
   run cachetools-8.0.1 600 src/cachetools/__init__.py
 }
+set5a() { # seventeenth session: files no run had touched, mostly classes
+  unpack click-8.5.1 tests
+  unpack toolz-1.0.0 toolz/tests
+  run click-8.5.1 480 src/click/exceptions.py src/click/termui.py
+  run toolz-1.0.0 420 toolz/sandbox/core.py toolz/recipes.py toolz/functoolz.py
+  set5c
+}
+set5c() { # bidict from its wheel (its sdist needs build dependencies pip cannot fetch here), sha256 in
+  # data/sdists.json; the wheel has no tests
+  unpack bidict-0.24.1
+  run bidict-0.24.1 900 bidict/_base.py bidict/_bidict.py bidict/_orderedbase.py bidict/_orderedbidict.py \
+    bidict/_iter.py bidict/_frozen.py
+}
+set5b() {
+  unpack pyparsing-3.3.3 tests
+  unpack packaging-26.3 tests
+  unpack pluggy-1.7.0 testing
+  unpack attrs-26.1.0 tests
+  run pyparsing-3.3.3 600 pyparsing/exceptions.py pyparsing/actions.py pyparsing/common.py
+  run packaging-26.3 480 src/packaging/_tokenizer.py src/packaging/markers.py src/packaging/direct_url.py
+  run pluggy-1.7.0 360 src/pluggy/_hooks.py src/pluggy/_callers.py
+  run attrs-26.1.0 360 src/attr/filters.py src/attr/_cmp.py src/attr/validators.py
+}
 "${3:-set1}"
 echo "done $(date +%T)"
