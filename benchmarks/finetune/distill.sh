@@ -90,6 +90,13 @@ set5a() { # seventeenth session: files no run had touched, mostly classes
   run toolz-1.0.0 420 toolz/sandbox/core.py toolz/recipes.py toolz/functoolz.py
   set5c
 }
+# set5b and set5d run side by side with set5a
+set5d() { # pluggy 1.7.0 moved its hooks' classes out of _hooks.py and _callers.py
+  unpack pluggy-1.7.0 testing
+  unpack click-8.5.1 tests
+  run pluggy-1.7.0 360 src/pluggy/_caller.py src/pluggy/_decorators.py src/pluggy/_impl.py src/pluggy/_execution.py
+  run click-8.5.1 480 src/click/core.py
+}
 set5c() { # bidict from its wheel (its sdist needs build dependencies pip cannot fetch here), sha256 in
   # data/sdists.json; the wheel has no tests
   unpack bidict-0.24.1
@@ -103,7 +110,6 @@ set5b() {
   unpack attrs-26.1.0 tests
   run pyparsing-3.3.3 600 pyparsing/exceptions.py pyparsing/actions.py pyparsing/common.py
   run packaging-26.3 480 src/packaging/_tokenizer.py src/packaging/markers.py src/packaging/direct_url.py
-  run pluggy-1.7.0 360 src/pluggy/_hooks.py src/pluggy/_callers.py
   run attrs-26.1.0 360 src/attr/filters.py src/attr/_cmp.py src/attr/validators.py
 }
 "${3:-set1}"
