@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testbot.errors import FatalError
+from testbot.targets import module_path
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,7 @@ def find_project_root(start: Path) -> Path:
     for folder in (here, *here.parents):
         if any((folder / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
             return folder
-    while (here / "__init__.py").is_file() and here.parent != here:
-        here = here.parent
-    return here
+    return module_path(here / "__init__.py")[1]
 
 
 def read_pyproject(root: Path) -> dict[str, Any]:

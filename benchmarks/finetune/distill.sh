@@ -83,19 +83,21 @@ set4b() {
   run pyparsing-3.3.3 600 pyparsing/results.py
   run cachetools-8.0.1 600 src/cachetools/__init__.py
 }
-set5a() { # seventeenth session: files no run had touched, mostly classes
+set5a() { # seventeenth session: files no run had touched, mostly classes. set5a beside set5b, then set5d
+  # beside the end of set5a (set5c)
   unpack click-8.5.1 tests
   unpack toolz-1.0.0 toolz/tests
   run click-8.5.1 480 src/click/exceptions.py src/click/termui.py
   run toolz-1.0.0 420 toolz/sandbox/core.py toolz/recipes.py toolz/functoolz.py
   set5c
 }
-# set5b and set5d run side by side with set5a
-set5d() { # pluggy 1.7.0 moved its hooks' classes out of _hooks.py and _callers.py
-  unpack pluggy-1.7.0 testing
-  unpack click-8.5.1 tests
-  run pluggy-1.7.0 360 src/pluggy/_caller.py src/pluggy/_decorators.py src/pluggy/_impl.py src/pluggy/_execution.py
-  run click-8.5.1 480 src/click/core.py
+set5b() {
+  unpack pyparsing-3.3.3 tests
+  unpack packaging-26.3 tests
+  unpack attrs-26.1.0 tests
+  run pyparsing-3.3.3 600 pyparsing/exceptions.py pyparsing/actions.py pyparsing/common.py
+  run packaging-26.3 480 src/packaging/_tokenizer.py src/packaging/markers.py src/packaging/direct_url.py
+  run attrs-26.1.0 360 src/attr/filters.py src/attr/_cmp.py src/attr/validators.py
 }
 set5c() { # bidict from its wheel (its sdist needs build dependencies pip cannot fetch here), sha256 in
   # data/sdists.json; the wheel has no tests
@@ -103,14 +105,11 @@ set5c() { # bidict from its wheel (its sdist needs build dependencies pip cannot
   run bidict-0.24.1 900 bidict/_base.py bidict/_bidict.py bidict/_orderedbase.py bidict/_orderedbidict.py \
     bidict/_iter.py bidict/_frozen.py
 }
-set5b() {
-  unpack pyparsing-3.3.3 tests
-  unpack packaging-26.3 tests
+set5d() { # pluggy 1.7.0 moved its hooks' classes out of _hooks.py and _callers.py
   unpack pluggy-1.7.0 testing
-  unpack attrs-26.1.0 tests
-  run pyparsing-3.3.3 600 pyparsing/exceptions.py pyparsing/actions.py pyparsing/common.py
-  run packaging-26.3 480 src/packaging/_tokenizer.py src/packaging/markers.py src/packaging/direct_url.py
-  run attrs-26.1.0 360 src/attr/filters.py src/attr/_cmp.py src/attr/validators.py
+  unpack click-8.5.1 tests
+  run pluggy-1.7.0 360 src/pluggy/_caller.py src/pluggy/_decorators.py src/pluggy/_impl.py src/pluggy/_execution.py
+  run click-8.5.1 480 src/click/core.py
 }
 "${3:-set1}"
 echo "done $(date +%T)"

@@ -1,5 +1,6 @@
-# Sourced by distill.sh and explore.sh (needs $sdists and $work): unpack an sdist into $work once, and remove
-# the test paths given after its stem (a wheel, STEM-py3-none-any.whl, where pip cannot fetch the sdist: bidict), so that every function has something left to cover.
+# Sourced by distill.sh and explore.sh (needs $sdists and $work): unpack an sdist into $work once (or the wheel
+# STEM-py3-none-any.whl where pip cannot fetch the sdist: bidict), and remove the test paths given after its stem,
+# so that every function has something left to cover.
 unpack() { # sdist stem, then the test paths to remove
   local stem=$1; shift
   if [ ! -d "$work/$stem" ]; then
