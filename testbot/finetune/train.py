@@ -185,10 +185,20 @@ def load_examples(path: Path, tokenizer=None, budget: int = 1500, *, max_test_li
     return examples
 
 
-def batch_indices(n: int, batch_size: int, seed: int, step: int, micro: int) -> list[int]:
-    """The examples of a micro-batch: a function of (seed, step), so a resumed run sees the same batches."""
-    rng = random.Random(seed * 1_000_003 + step * 101 + micro)
-    return [rng.randrange(n) for _ in range(batch_size)]
+def batch_indices(n: int, batch_size: int, seed: int, step: int, micro: int, grad_accum: int = 1) -> list[int]:
+    """The examples of a micro-batch: epochs of seeded permutations, so every example is seen once per epoch
+    (draws with replacement left ~45 % of them unseen in 0.6 epoch, and, as ``randrange(n)`` draws the same
+    index for any ``n`` of the same bit length, a file with pairs appended trained on nearly the batches of the
+    file before it). A function of (seed, step, micro): a resumed run sees the same batches."""
+    first = (step * max(1, grad_accum) + micro) * batch_size
+    perms: dict[int, list[int]] = {}
+    out = []
+    for at in range(first, first + batch_size):
+        epoch, pos = divmod(at, n)
+        if epoch not in perms:
+            perms[epoch] = random.Random(seed * 1_000_003 + epoch * 7_919 + n).sample(range(n), n)
+        out.append(perms[epoch][pos])
+    return out
 
 
 def collate(items: Sequence[Encoded], pad_id: int, device: str):
@@ -342,7 +352,8 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
                 group["lr"] = lr
             loss_sum = 0.0
             for micro in range(cfg.grad_accum):
-                items = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed, step, micro)]
+                items = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed, step, micro,
+                                                            cfg.grad_accum)]
                 ids, labels, mask = collate(items, pad_id, cfg.device)
                 with torch.autocast(cfg.device.split(":")[0], dtype=amp or torch.float32, enabled=amp is not None):
                     loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / cfg.grad_accum
