@@ -187,7 +187,7 @@ def load_examples(path: Path, tokenizer=None, budget: int = 1500, *, max_test_li
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int, micro: int, grad_accum: int = 1) -> list[int]:
     """The examples of a micro-batch: epochs of seeded permutations, so every example is seen once per epoch
-    (draws with replacement left ~45 % of them unseen in 0.6 epoch, and, as ``randrange(n)`` draws the same
+    (draws with replacement left about half of them unseen in 0.6 epoch, and, as ``randrange(n)`` draws the same
     index for any ``n`` of the same bit length, a file with pairs appended trained on nearly the batches of the
     file before it). A function of (seed, step, micro): a resumed run sees the same batches."""
     first = (step * max(1, grad_accum) + micro) * batch_size
