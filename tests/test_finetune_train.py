@@ -7,7 +7,7 @@ import json
 import pytest
 
 from finetune_helpers import build_tiny_model, examples
-from testbot.finetune.train import IGNORE, TrainConfig, batch_indices, encode, load_base, lr_at, train
+from testbot.finetune.train import IGNORE, TrainConfig, _epoch_order, batch_indices, encode, load_base, lr_at, train
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +23,17 @@ def _cfg(out, **changes) -> TrainConfig:
     return TrainConfig(**base)
 
 
-
 def test_batches_see_every_example_once_an_epoch_and_appended_data_changes_them():
     drawn = [i for step in range(5) for micro in range(2) for i in batch_indices(10, 3, 0, step, micro, 2)]
-    assert sorted(drawn[:30]) == sorted(list(range(10)) * 3)  # three epochs, each a permutation
-    assert batch_indices(10, 3, 0, 4, 1, 2) == batch_indices(10, 3, 0, 4, 1, 2)  # resumable: same batch again
+    for epoch in range(3):  # each ten draws are one permutation of the ten examples
+        assert sorted(drawn[10 * epoch: 10 * epoch + 10]) == list(range(10))
+    assert drawn[:10] != drawn[10:20]  # a new order every epoch
+    _epoch_order.cache_clear()  # resumable: step 4's batch depends on nothing drawn before it
+    assert batch_indices(10, 3, 0, 4, 1, 2) == drawn[27:30]
     before = [batch_indices(972, 2, 0, s, 0) for s in range(50)]
     after = [batch_indices(1001, 2, 0, s, 0) for s in range(50)]
     assert sum(a == b for a, b in zip(before, after)) < 5
+
 
 def test_labels_cover_the_completion_only(tiny):
     _, tokenizer, _ = load_base(str(tiny))

@@ -19,6 +19,7 @@ Face model folder. transformers de-quantizes a GGUF file into float32 weights; t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import random
@@ -191,14 +192,13 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int, micro: int, gra
     index for any ``n`` of the same bit length, a file with pairs appended trained on nearly the batches of the
     file before it). A function of (seed, step, micro): a resumed run sees the same batches."""
     first = (step * max(1, grad_accum) + micro) * batch_size
-    perms: dict[int, list[int]] = {}
-    out = []
-    for at in range(first, first + batch_size):
-        epoch, pos = divmod(at, n)
-        if epoch not in perms:
-            perms[epoch] = random.Random(seed * 1_000_003 + epoch * 7_919 + n).sample(range(n), n)
-        out.append(perms[epoch][pos])
-    return out
+    return [_epoch_order(n, seed, at // n)[at % n] for at in range(first, first + batch_size)]
+
+
+@functools.lru_cache(maxsize=2)
+def _epoch_order(n: int, seed: int, epoch: int) -> tuple[int, ...]:
+    """One epoch's order of the examples, shuffled once and kept while its batches are taken."""
+    return tuple(random.Random(seed * 1_000_003 + epoch * 7_919 + n).sample(range(n), n))
 
 
 def collate(items: Sequence[Encoded], pad_id: int, device: str):
