@@ -29,6 +29,7 @@ from build_data import find_sdist  # noqa: E402
 from testbot.finetune.data import dedupe, pairs_from_records, read_pairs, write_pairs  # noqa: E402
 
 PACKAGE_OF_MODULE = {"attr": "attrs"}  # a record names its module's top package; the data names the distribution
+# (distilled pairs appended to a training file by hand may still say "attr": --hold attrs takes those out too)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         if per[key] < args.per_function:
             per[key] += 1
             capped.append(p)
-    base = read_pairs(args.train)
-    hold = set(args.hold)
+    base = [dataclasses.replace(p, package=PACKAGE_OF_MODULE.get(p.package, p.package)) for p in read_pairs(args.train)]
+    hold = {PACKAGE_OF_MODULE.get(name, name) for name in args.hold}
     train = [p for p in base + capped if p.package not in hold]
     held = [p for p in base + capped if p.package in hold]
     sdists = {}
