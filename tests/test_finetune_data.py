@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +232,31 @@ def test_shape_for_training_splits_before_joining():
     shaped = shape_for_training([pair], split_tests=True)
     assert shaped[0].test_code.count("def test_clamp") == 3 and pair.test_code == SPLIT_ME
     assert shape_for_training([pair])[0].test_code == SPLIT_ME
+
+
+def test_explored_data_holds_a_package_whatever_name_its_pairs_give_it(tmp_path, monkeypatch):
+    """`benchmarks/finetune/explored_data.py --hold attrs` takes out pairs whose package says "attr" (the module's
+    top package, as records name it) too, and gives the held-out pairs their sdist."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks" / "finetune"))
+    import explored_data
+
+    def pair(package, module, function):
+        return Pair(f"{package}-{function}", "distilled", package, module, function, f"def {function}(): pass\n",
+                    f"from {module} import {function}\n\n\ndef test_{function}():\n    {function}()\n", {})
+
+    train = tmp_path / "train.jsonl"
+    write_pairs(train, [pair("attr", "attr._make", "fields"), pair("attrs", "attr.validators", "in_"),
+                        pair("toolz", "toolz.itertoolz", "first")])
+    records = tmp_path / "records.jsonl"
+    records.write_text("")
+    sdists = tmp_path / "sdists"
+    sdists.mkdir()
+    (sdists / "attrs-26.1.0.tar.gz").write_bytes(b"not really a tarball")
+    out_train, out_held = tmp_path / "t.jsonl", tmp_path / "h.jsonl"
+    assert explored_data.main(["--records", str(records), "--train", str(train), "--sdists", str(sdists),
+                               "--hold", "attrs", "--out-train", str(out_train), "--out-heldout", str(out_held)]) == 0
+    assert [p.function for p in read_pairs(out_train)] == ["first"]
+    held = read_pairs(out_held)
+    assert sorted(p.function for p in held) == ["fields", "in_"]
+    assert {p.package for p in held} == {"attrs"}
+    assert {p.provenance["sdist"] for p in held} == {"attrs-26.1.0.tar.gz"}
