@@ -32,6 +32,11 @@ PACKAGE_OF_MODULE = {"attr": "attrs"}  # a record names its module's top package
 # (distilled pairs appended to a training file by hand may still say "attr": --hold attrs takes those out too)
 
 
+def with_distribution(pair):
+    """The pair with its package named as the distribution (``attrs``, not ``attr``)."""
+    return dataclasses.replace(pair, package=PACKAGE_OF_MODULE.get(pair.package, pair.package))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", nargs="+", required=True, help="--record files of explore.sh")
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     explored = []
     for path in args.records:
         for p in pairs_from_records(path):
-            explored.append(dataclasses.replace(p, package=PACKAGE_OF_MODULE.get(p.package, p.package)))
+            explored.append(with_distribution(p))
     explored = [p for p in dedupe(explored) if p.source == "explored"]
     per: Counter[tuple[str, str]] = Counter()
     capped = []
@@ -55,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if per[key] < args.per_function:
             per[key] += 1
             capped.append(p)
-    base = [dataclasses.replace(p, package=PACKAGE_OF_MODULE.get(p.package, p.package)) for p in read_pairs(args.train)]
+    base = [with_distribution(p) for p in read_pairs(args.train)]
     hold = {PACKAGE_OF_MODULE.get(name, name) for name in args.hold}
     train = [p for p in base + capped if p.package not in hold]
     held = [p for p in base + capped if p.package in hold]
