@@ -68,7 +68,7 @@ class TrainConfig:
     lora_dropout: float = 0.05  # a little regularisation on a few thousand examples
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     # every linear layer of a Llama block: better than attention-only at the same rank (QLoRA paper)
-    lora_top_layers: int = 0  # adapt only the top N blocks (0: all): backward stops there, ~1.5x faster on CPU
+    lora_top_layers: int = 0  # adapt only the top N blocks (0: all): backward stops there (top 10 of 30: ~2.2x faster)
     # -- bookkeeping
     log_every: int = 10  # progress line every N steps
     checkpoint_every: int = 100  # full checkpoint every N steps (and at the end)
