@@ -361,7 +361,9 @@ def add_arguments(parser) -> None:
                         help="prompt budget (default: 1500; use the --prompt-tokens a model was trained with)")
     parser.add_argument("--target-seconds", type=float, default=300.0, help="time budget per target (default: 300)")
     parser.add_argument("--runs", type=int, default=3, help="fresh runs a passing test must pass (default: 3)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base seed: the k samples are seeded SEED..SEED+k-1, so an independent second draw "
+                             "needs SEED + k or more (default: 0)")
     parser.add_argument("--device", default="cpu", help="device for the transformers backend (default: cpu)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for the model (default: 0, all cores)")
     parser.add_argument("--work", default="", help="scratch folder for the projects (default: a temporary folder)")
