@@ -12,8 +12,9 @@ import pytest
 from conftest import FAST, fenced
 from finetune_repo import make_repo
 from testbot.context import build_context
-from testbot.finetune.data import (END, Pair, _continued, _merged_imports, pairs_from_records, read_pairs, shape_for_training,
-                                   split_completion, split_test_functions, to_example, write_pairs)
+from testbot.finetune.data import (END, Pair, _continued, _merged_imports, pairs_from_records, placeholder_test,
+                                   read_pairs, shape_for_training, split_completion, split_test_functions, to_example,
+                                   write_pairs)
 from testbot.finetune.mine import Source, mine
 from testbot.prompt import build_prompt
 from testbot.targets import find_targets
@@ -260,3 +261,13 @@ def test_explored_data_holds_a_package_whatever_name_its_pairs_give_it(tmp_path,
     assert sorted(p.function for p in held) == ["fields", "in_"]
     assert {p.package for p in held} == {"attrs"}
     assert {p.provenance["sdist"] for p in held} == {"attrs-26.1.0.tar.gz"}
+
+
+def test_placeholder_tests_are_told_apart():
+    """The search's tests called with stand-in values (`--drop-placeholders` of explored_data.py leaves them out)."""
+    assert placeholder_test("def test_f_1():\n    assert set_disabled('hello world') == None\n")
+    assert placeholder_test("def test_f_2():\n    assert f(3) == None\n")
+    assert placeholder_test("def test_f_3():\n    assert f('a\\nb') == 1\n")
+    assert placeholder_test("def test_f_4():\n    with pytest.raises(TypeError):\n        f(1)\n")
+    assert not placeholder_test("def test_f_5():\n    assert f(3) is None\n    assert g('abc') == 'ABC'\n")
+    assert not placeholder_test("def test_f_6():\n    with pytest.raises(ValueError):\n        f(-1)\n")

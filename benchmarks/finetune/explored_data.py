@@ -26,7 +26,7 @@ REPO = HERE.parent.parent
 sys.path[:0] = [str(REPO), str(HERE)]
 
 from build_data import find_sdist  # noqa: E402
-from testbot.finetune.data import dedupe, pairs_from_records, read_pairs, write_pairs  # noqa: E402
+from testbot.finetune.data import dedupe, pairs_from_records, placeholder_test, read_pairs, write_pairs  # noqa: E402
 
 PACKAGE_OF_MODULE = {"attr": "attrs"}  # a record names its module's top package; the data names the distribution
 # (distilled pairs appended to a training file by hand may still say "attr": --hold attrs takes those out too)
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sdists", required=True, help="folder of the sdists (the held-out pairs name theirs)")
     ap.add_argument("--hold", nargs="*", default=[], help="packages taken out of training, to evaluate on")
     ap.add_argument("--per-function", type=int, default=6)
+    ap.add_argument("--drop-placeholders", action="store_true",
+                    help="leave out explored pairs called with stand-in values (testbot.finetune.data.placeholder_test;"
+                         " after --per-function)")
     ap.add_argument("--out-train", required=True)
     ap.add_argument("--out-heldout", default="")
     args = ap.parse_args(argv)
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         if per[key] < args.per_function:
             per[key] += 1
             capped.append(p)
+    placeholders = [p for p in capped if placeholder_test(p.test_code)] if args.drop_placeholders else []
+    capped = [p for p in capped if p not in placeholders]
     base = [with_distribution(p) for p in read_pairs(args.train)]
     hold = {PACKAGE_OF_MODULE.get(name, name) for name in args.hold}
     train = [p for p in base + capped if p.package not in hold]
@@ -75,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     write_pairs(args.out_train, train)
     print(f"wrote {args.out_train}: {len(train)} pairs {dict(Counter(p.source for p in train))}; explored: "
           f"{len(capped)} of {len(explored)} kept ({args.per_function} per function at most), "
-          f"{len({(p.module, p.function) for p in capped})} functions")
+          f"{len({(p.module, p.function) for p in capped})} functions"
+          + (f"; {len(placeholders)} with stand-in values left out" if args.drop_placeholders else ""))
     if args.out_heldout:
         write_pairs(args.out_heldout, held)
         print(f"wrote {args.out_heldout}: {len(held)} pairs of {sorted(hold)}, "

@@ -47,6 +47,18 @@ class Example:
     completion: str  # the rest of the answer: the test code and the closing fence (trained on)
 
 
+# Marks of a search test (testbot.explore, no model) that called its function with stand-in values rather than ones
+# the function is meant for: the search's placeholder string, an escaped newline, `== None` of a call made for its
+# side effect, or a TypeError/AttributeError the code raised on a wrong type. In r16's file 295 of 508 explored
+# pairs had one; a student trained on them wrote `f('hello world') == None` for held-out functions (r18).
+PLACEHOLDER_MARKS = re.compile(r"hello world|==\s*None\b|\\n|pytest\.raises\((?:TypeError|AttributeError)\b")
+
+
+def placeholder_test(test_code: str) -> bool:
+    """Whether a search-written test bears a mark of stand-in values (PLACEHOLDER_MARKS)."""
+    return bool(PLACEHOLDER_MARKS.search(test_code))
+
+
 def pair_id(package: str, module: str, function: str, test_name: str, source: str) -> str:
     key = "\0".join((package, module, function, test_name, source))
     return hashlib.sha256(key.encode()).hexdigest()[:16]
