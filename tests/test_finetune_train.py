@@ -109,3 +109,15 @@ def test_lora_on_the_top_blocks_only(tiny, tmp_path):
     keys = load_file(str(result.adapter / "adapter_model.safetensors")).keys()
     assert keys and all(".layers.1." in k for k in keys)  # the tiny model has blocks 0 and 1
     assert json.loads((tmp_path / "top" / "summary.json").read_text())["config"]["precision"] == "fp32"
+
+
+def test_bf16_on_a_cpu_without_avx512_warns(tiny, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    model, tokenizer, _ = load_base(str(tiny))
+    lines: list[str] = []
+    train(examples(), _cfg(tmp_path / "bf16", steps=1, precision="bf16"), model=model, tokenizer=tokenizer,
+          log=lines.append)
+    assert any(line.startswith("warning: bf16 on a CPU without AVX512") and "--precision auto or fp32" in line
+               for line in lines)
