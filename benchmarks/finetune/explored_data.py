@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         if per[key] < args.per_function:
             per[key] += 1
             capped.append(p)
-    placeholders = [p for p in capped if placeholder_test(p.test_code)] if args.drop_placeholders else []
-    capped = [p for p in capped if p not in placeholders]
+    before = len(capped)
+    if args.drop_placeholders:
+        capped = [p for p in capped if not placeholder_test(p.test_code)]
     base = [with_distribution(p) for p in read_pairs(args.train)]
     hold = {PACKAGE_OF_MODULE.get(name, name) for name in args.hold}
     train = [p for p in base + capped if p.package not in hold]
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out_train}: {len(train)} pairs {dict(Counter(p.source for p in train))}; explored: "
           f"{len(capped)} of {len(explored)} kept ({args.per_function} per function at most), "
           f"{len({(p.module, p.function) for p in capped})} functions"
-          + (f"; {len(placeholders)} with stand-in values left out" if args.drop_placeholders else ""))
+          + (f"; {before - len(capped)} with stand-in values left out" if args.drop_placeholders else ""))
     if args.out_heldout:
         write_pairs(args.out_heldout, held)
         print(f"wrote {args.out_heldout}: {len(held)} pairs of {sorted(hold)}, "

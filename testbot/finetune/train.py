@@ -267,6 +267,13 @@ def load_checkpoint(folder: Path, model, optimizer) -> int:
     return int(state["step"])
 
 
+def cpu_does_bf16() -> bool:
+    """Whether this CPU has bf16 matrix products (AVX512 or AMX); without them bf16 autocast is many times slower."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX")
+
+
 def autocast_dtype(cfg: TrainConfig):
     """bf16 autocast where the hardware does bf16 matrix products; float32 otherwise. Weights, LoRA
     parameters and optimizer state stay float32 either way."""
@@ -277,7 +284,7 @@ def autocast_dtype(cfg: TrainConfig):
         if cfg.device.startswith("cuda"):
             choice = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         else:
-            choice = "bf16" if torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX") else "fp32"
+            choice = "bf16" if cpu_does_bf16() else "fp32"
     if choice not in ("bf16", "fp32"):
         raise FatalError(f"--precision {cfg.precision}: pick auto, bf16 or fp32")
     return torch.bfloat16 if choice == "bf16" else None
@@ -338,7 +345,7 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
     log(f"training {base_name or 'model'}: {len(encoded)} examples, {trainable / 1e6:.2f}M trainable parameters, "
         f"{cfg.steps} steps of {cfg.batch_size}x{cfg.grad_accum} on {cfg.device}"
         f"{', bf16 autocast' if amp is not None else ''}")
-    if amp is not None and cfg.device == "cpu" and torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AMX"):
+    if amp is not None and cfg.device == "cpu" and not cpu_does_bf16():
         # Seen (twenty-first session, an AVX2-only EPYC): no step in 10 min under bf16, ~10 s a step under fp32.
         log(f"warning: bf16 on a CPU without AVX512 or AMX ({torch.backends.cpu.get_cpu_capability()}) is many times "
             "slower than float32 here: use --precision auto or fp32")
