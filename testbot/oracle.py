@@ -21,6 +21,9 @@ A test stopped by an exception that came through the code under test (not one it
 wrong number of arguments) becomes a test that expects it: the statement that raised goes inside
 ``pytest.raises(<that exception>)`` and the statements after it, which never ran, are dropped.
 
+A test that expected an exception the code did not raise (pytest's "DID NOT RAISE") runs its ``pytest.raises``
+block's statements bare, a bare call among them checked by the value repair above.
+
 A test stopped by its own statement (the exception did not come through the code under test) loses that
 statement when it is an ``assert`` the test cannot evaluate, or the wrongly built expected value of later
 ``assert A == expected`` checks (``expected = NamedTuple(a=1)``: those checks then take the value the code
@@ -38,6 +41,7 @@ import dataclasses
 import json
 import re
 import secrets
+from typing import NamedTuple
 
 from testbot.extract import Candidate, expects_raise
 
@@ -152,6 +156,48 @@ ATTRS = (
 )
 
 
+# A value with neither a literal repr nor public attributes is checked by its shape, the last resort of the value
+# repair (search-based tools such as Pynguin check an object's type the same way): a one-shot iterator that a call
+# in the check returned (a generator, ``filter``, ``map``) by its items, ``list(X) == [...]``, when there are at
+# most MAX_ITEMS and their repr is a literal; a function or class by its ``__qualname__``; anything else by its
+# type's ``__qualname__``. Only a call's fresh iterator is drained: a name bound to one is left alone.
+MAX_ITEMS = 50
+SHAPE = (
+    "def _testbot_shape(value, fresh):\n"
+    "    import io, itertools, json\n"
+    "    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, tuple, list, dict, set,\n"
+    "                                           frozenset)):\n"
+    "        return ''\n"
+    "    try:\n"
+    "        one_shot = iter(value) is value and not isinstance(value, io.IOBase)\n"
+    "    except Exception:\n"
+    "        one_shot = False\n"
+    "    if fresh and one_shot:\n"
+    "        try:\n"
+    f"            items = list(itertools.islice(value, {MAX_ITEMS + 1}))\n"
+    "        except Exception:\n"
+    "            return ''\n"
+    f"        if len(items) <= {MAX_ITEMS}:\n"
+    "            return json.dumps({'list': repr(_testbot_plain(items))})\n"
+    "        return ''\n"
+    "    name = getattr(value, '__qualname__', None) if callable(value) else None\n"
+    "    if isinstance(name, str):\n"
+    "        return json.dumps({'qualname': repr(name)})\n"
+    "    return json.dumps({'type': repr(type(value).__qualname__)})\n\n\n"
+)
+
+
+class Shape(NamedTuple):
+    """A check of a value by its shape: ``template`` (``list({})``, ``{}.__qualname__``, ``type({}).__qualname__``)
+    applied to the checked expression, compared with ``text`` (a literal)."""
+
+    template: str
+    text: str
+
+
+SHAPE_TEMPLATES = {"list": "list({})", "qualname": "{}.__qualname__", "type": "type({}).__qualname__"}
+
+
 def instrument(cand: Candidate) -> tuple[str, str] | None:
     """The candidate's test module with its checks recording what they saw, and the marker its report carries.
 
@@ -175,7 +221,8 @@ def instrument(cand: Candidate) -> tuple[str, str] | None:
             if i is None:
                 return node
             observed = next(o for a, o, _ in checks if a is node)
-            call = ast.Call(ast.Name("_testbot_observe", ast.Load()), [ast.Constant(i), observed], [])
+            fresh = ast.Constant(isinstance(observed, ast.Call))
+            call = ast.Call(ast.Name("_testbot_observe", ast.Load()), [ast.Constant(i), observed, fresh], [])
             return ast.copy_location(ast.Expr(call), node)
 
     func = Record().visit(func)
@@ -185,15 +232,18 @@ def instrument(cand: Candidate) -> tuple[str, str] | None:
     recorder = (
         "_TESTBOT_SEEN = {}\n\n\n"
         + PLAIN
-        + ATTRS +
-        "def _testbot_observe(i, value):\n"
+        + ATTRS
+        + SHAPE +
+        "def _testbot_observe(i, value, fresh):\n"
         f"    _TESTBOT_SEEN.setdefault(str(i), set()).add(repr(_testbot_plain(value))[:{MAX_REPR + 1}])\n"
-        "    _TESTBOT_SEEN.setdefault(str(i) + '@', set()).add(_testbot_attrs(value))\n\n\n"
+        "    _TESTBOT_SEEN.setdefault(str(i) + '@', set()).add(_testbot_attrs(value))\n"
+        "    _TESTBOT_SEEN.setdefault(str(i) + '#', set()).add(_testbot_shape(value, fresh))\n\n\n"
         "def _testbot_observed():\n"
         "    import json\n"
         "    out = {}\n"
         "    for key, values in _TESTBOT_SEEN.items():\n"
-        f"        limit = {MAX_ATTRS_TEXT} if key.endswith('@') else {MAX_REPR}\n"
+        f"        limit = {MAX_ATTRS_TEXT} if key.endswith('@') else {MAX_REPR + 20}"
+        f" if key.endswith('#') else {MAX_REPR}\n"
         "        if len(values) == 1 and 0 < len(next(iter(values))) <= limit:\n"
         "            out[key] = sorted(values)\n"
         "            if len(json.dumps(out)) > 1000:\n"
@@ -269,14 +319,27 @@ def value_imports(text: str) -> list[str] | None:
     return sorted(needs)
 
 
-def observed_values(detail: str, marker: str) -> dict[int, str | dict[str, str]]:
+Observed = str | dict[str, str] | Shape  # a value's repr, an object's attributes' reprs, or its shape
+
+
+def observed_values(detail: str, marker: str) -> dict[int, Observed]:
     """What the recording run saw, by check number: only checks that saw one value, and only literal ones (or
     ones built with the standard library's value constructors, :func:`value_imports`); for an object with no
-    such value, its attributes that have one (``{"name": "'x'", "len(items)": "2"}``)."""
+    such value, a fresh iterator's items (a :class:`Shape`), else its attributes that have one (``{"name": "'x'",
+    "len(items)": "2"}``), else its qualified name or its type's (a :class:`Shape`)."""
     seen = _message(detail, marker)
-    out: dict[int, str | dict[str, str]] = {}
+    out: dict[int, Observed] = {}
     objects: dict[int, dict[str, str]] = {}
+    shapes: dict[int, Shape] = {}
     for key, values in (seen.items() if isinstance(seen, dict) else ()):
+        if key.endswith("#") and key[:-1].isdigit() and isinstance(values, list) and len(values) == 1:
+            try:
+                ((kind, text),) = json.loads(values[0]).items()
+            except (AttributeError, TypeError, ValueError):
+                continue
+            if kind in SHAPE_TEMPLATES and isinstance(text, str) and value_imports(text) is not None:
+                shapes[int(key[:-1])] = Shape(SHAPE_TEMPLATES[kind], text)
+            continue
         if key.endswith("@") and key[:-1].isdigit() and isinstance(values, list) and len(values) == 1:
             try:
                 attrs = json.loads(values[0])
@@ -294,8 +357,13 @@ def observed_values(detail: str, marker: str) -> dict[int, str | dict[str, str]]
         if value_imports(values[0]) is None:
             continue
         out[int(key)] = values[0]
+    for key, shape in shapes.items():  # a fresh iterator's items, before the iterator's (empty) attributes
+        if shape.template == SHAPE_TEMPLATES["list"]:
+            out.setdefault(key, shape)
     for key, attrs in objects.items():  # an object's attributes, where its own value was no use
         out.setdefault(key, attrs)
+    for key, shape in shapes.items():  # the last resort: what the value is
+        out.setdefault(key, shape)
     return out
 
 
@@ -318,12 +386,13 @@ def _bound_otherwise(code: str, line: str) -> bool:
     return False
 
 
-def repair(cand: Candidate, values: dict[int, str | dict[str, str]]) -> Candidate | None:
+def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
     """The candidate with its checks' expected values replaced by the observed ones; None if nothing changes.
 
     The test's text is edited in place (comments and layout stay); only the literal side of a check changes,
     except for an object (a dict of its attributes' values): its check, a statement of the test's own, becomes
-    ``result = <expression>`` and a check of each attribute.
+    ``result = <expression>`` and a check of each attribute; and for a value checked by its shape, the check
+    becomes ``<shape of the expression> == <literal>`` (``list(X) == [1, 2]``, ``type(X).__qualname__ == 'P'``).
     """
     func = _function(cand.test_source)
     if func is None or not values:
@@ -363,6 +432,16 @@ def repair(cand: Candidate, values: dict[int, str | dict[str, str]]) -> Candidat
             if len(stmts) > 1:
                 edits.append((offset(check.lineno, check.col_offset), offset(check.end_lineno, check.end_col_offset),
                               f"\n{pad}".join(stmts)))
+            continue
+        if isinstance(new, Shape):
+            lines_for = value_imports(new.text) or []
+            if check.test is observed or any(_bound_otherwise(cand.code, line) for line in lines_for):
+                continue  # (`assert X` of an object: it held)
+            needed.update(dict.fromkeys(lines_for))
+            text = source_of(observed) if isinstance(observed, TRUTH_CHECKED) else f"({source_of(observed)})"
+            edits.append((offset(check.test.lineno, check.test.col_offset),
+                          offset(check.test.end_lineno, check.test.end_col_offset),
+                          f"{new.template.format(text)} == {new.text}"))
             continue
         lines_for = value_imports(new) or []
         if any(_bound_otherwise(cand.code, line) for line in lines_for):
@@ -555,5 +634,39 @@ def repair_own_error(cand: Candidate, seen: dict) -> Candidate | None:
     return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
 
 
+# -- an exception the test expected and the code did not raise ("DID NOT RAISE"): the block runs bare
+
+
+def repair_no_raise(cand: Candidate) -> Candidate | None:
+    """The candidate with its one ``with pytest.raises(...)`` block of the body replaced by the block's statements,
+    a bare call among them checked against ``PLACEHOLDER`` (``assert f(x) == None``) for the value repair to fill
+    in when the code returns something else. None when the body has no such block or more than one, when the block
+    binds ``as`` a name, or shares its lines."""
+    func = _function(cand.test_source)
+    if func is None:
+        return None
+    blocks = [s for s in func.body if expects_raise(s)]
+    if len(blocks) != 1 or len(blocks[0].items) != 1 or blocks[0].items[0].optional_vars is not None:
+        return None
+    block = blocks[0]
+    lines = cand.test_source.splitlines()
+    if lines[block.lineno - 1][:block.col_offset].strip() or block.body[0].lineno == block.lineno:
+        return None
+    pad = lines[block.lineno - 1][:block.col_offset]
+    inner: list[str] = []
+    for stmt in block.body:
+        text = lines[stmt.lineno - 1: stmt.end_lineno]
+        own = text[0][:stmt.col_offset]
+        if own.strip() or lines[stmt.end_lineno - 1][stmt.end_col_offset:].strip() not in ("", ";"):
+            return None  # two statements on a line
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and stmt.lineno == stmt.end_lineno:
+            text = [f"{own}assert {ast.get_source_segment(cand.test_source, stmt.value)} == {PLACEHOLDER}"]
+        inner += [pad + line[len(own):] if line.startswith(own) else line for line in text]
+    source = "\n".join(lines[:block.lineno - 1] + inner + lines[block.end_lineno:]) + "\n"
+    if _function(source) is None:
+        return None
+    return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
+
+
 __all__ = ["instrument", "instrument_raise", "observed_error", "observed_values", "repair", "repair_error",
-           "repair_own_error", "repair_raise"]
+           "repair_no_raise", "repair_own_error", "repair_raise"]

@@ -700,27 +700,32 @@ class Pipeline:
         the report as they were."""
         timeout = timeout or self.s.timeout
         probes = []  # (candidate, recording code, marker, how to read the run, how to repair)
+        direct = []  # candidates repaired without a run
         for o in outcomes:
             if o.result.outcome == v.ASSERTION_FAILURE:
                 made = oracle.instrument(o.candidate)
                 if made:
                     probes.append((o.candidate, *made, oracle.observed_values, oracle.repair))
+            elif o.result.outcome == v.ERROR and "DID NOT RAISE" in o.result.detail:  # an expected exception
+                fixed = oracle.repair_no_raise(o.candidate)  # that never came: the block runs bare (no probe run)
+                if fixed is not None:
+                    direct.append(fixed)
             elif o.result.outcome == v.ERROR:  # an exception: if the code under test raised it, expect it
                 made = oracle.instrument_raise(o.candidate, target.module)
                 if made:
                     probes.append((o.candidate, *made, oracle.observed_error, oracle.repair_error))
-        if not probes:
+        if not probes and not direct:
             return []
         paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, *_ in probes]
         try:
             batch = ws.run_batch(paths, import_root=target.import_root,
-                                 timeout=timeout + each * len(paths))
+                                 timeout=timeout + each * len(paths)) if paths else ({},)
             results = batch[0] if batch is not None else {
                 p: ws.run_tests([p], import_root=target.import_root, timeout=timeout) for p in paths}
         finally:
             for p in paths:
                 p.unlink(missing_ok=True)
-        repaired, shortened = [], set()
+        repaired, shortened = list(direct), {id(c) for c in direct}  # (a bare call's value is repaired next)
         for (cand, _, marker, read, fix), path in zip(probes, paths):
             res = results[path]
             seen = read(res.detail, marker) if res.outcome == v.ASSERTION_FAILURE else None

@@ -229,3 +229,57 @@ def test_an_object_with_no_literal_value_is_checked_by_its_attributes(project):
     assert ("    result = classify('two words')\n    assert result.note is None\n"
             "    assert result.title == 'Two Words'\n    assert result.words == ['two', 'words']\n") in written
     assert "_hidden" not in written and project.pytest("tests/test_m.py").returncode == 0
+
+
+def test_a_value_with_no_literal_or_attributes_is_checked_by_its_shape(project):
+    project.write("pkg/m.py", "import functools\n\n\n"
+                              "def classify(text):\n    return (w.upper() for w in text.split())\n\n\n"
+                              "def clamp(n, low=0, high=9):\n    def limit(x):\n        return min(max(x, low), high)\n"
+                              "    if n is None:\n        return functools.partial(min, 1)\n    return limit\n")
+    t, written = run_target(project, fenced("from pkg.m import classify\n\n\ndef test_classify():\n"
+                                            "    assert classify('two words') == None\n"))
+    assert t.kept == ("test_classify",), t.candidates  # a call's fresh generator: its items
+    assert "    assert list(classify('two words')) == ['TWO', 'WORDS']\n" in written
+    t, written = run_target(project, fenced("from pkg.m import clamp\n\n\ndef test_clamp():\n"
+                                            "    assert clamp(3) == 3\n    assert not clamp(None)\n"),
+                            "pkg/m.py::clamp")
+    assert t.kept == ("test_clamp",), t.candidates  # a function by its name, anything else by its type's
+    assert ("    assert clamp(3).__qualname__ == 'clamp.<locals>.limit'\n"
+            "    assert type(clamp(None)).__qualname__ == 'partial'\n") in written
+    assert project.pytest("tests/test_m.py").returncode == 0
+
+
+def test_shape_checks_leave_bound_iterators_alone():
+    c = candidate("def test_x():\n    items = classify('a b')\n    assert items == ['A']\n"
+                  "    assert classify(1) == 2\n")
+    code, marker = oracle.instrument(c)
+    assert "_testbot_observe(0, items, False)" in code and "_testbot_observe(1, classify(1), True)" in code
+    detail = marker + " " + json.dumps({"0": ["<generator object>"], "0#": [json.dumps({"type": "'generator'"})],
+                                        "1#": [json.dumps({"list": "['A']"})], "1@": [""]})
+    values = oracle.observed_values(detail, marker)
+    assert values == {0: oracle.Shape("type({}).__qualname__", "'generator'"), 1: oracle.Shape("list({})", "['A']")}
+    fixed = oracle.repair(c, values)
+    assert fixed.test_source == ("def test_x():\n    items = classify('a b')\n"
+                                 "    assert type(items).__qualname__ == 'generator'\n"
+                                 "    assert list(classify(1)) == ['A']")
+
+
+def test_an_expected_exception_that_never_came_runs_the_block_bare(project):
+    project.write("pkg/m.py", "def classify(n):\n    if n < 0:\n        return 'negative'\n    return 'positive'\n\n\n"
+                              "def clamp(n):\n    print(n)\n")
+    t, written = run_target(project, fenced("import pytest\nfrom pkg.m import classify\n\n\ndef test_classify():\n"
+                                            "    value = -1\n    with pytest.raises(ValueError):\n"
+                                            "        classify(value)\n    assert value == -1\n"))
+    assert t.kept == ("test_classify",), t.candidates  # the call checked, its value repaired
+    assert "    value = -1\n    assert classify(value) == 'negative'\n    assert value == -1\n" in written
+    t, written = run_target(project, fenced("import pytest\nfrom pkg.m import clamp\n\n\ndef test_clamp():\n"
+                                            "    with pytest.raises(TypeError):\n        clamp('x')\n"),
+                            "pkg/m.py::clamp")
+    assert t.kept == ("test_clamp",), t.candidates
+    assert "def test_clamp():\n    assert clamp('x') == None\n" in written
+    assert project.pytest("tests/test_m.py").returncode == 0
+    bound = candidate("import pytest\n\n\ndef test_x():\n    with pytest.raises(KeyError) as caught:\n"
+                      "        classify(1)\n    assert caught.value\n")
+    two = candidate("import pytest\n\n\ndef test_y():\n    with pytest.raises(KeyError):\n        classify(1)\n"
+                    "    with pytest.raises(KeyError):\n        classify(2)\n")
+    assert oracle.repair_no_raise(bound) is None and oracle.repair_no_raise(two) is None
