@@ -433,9 +433,11 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
                 edits.append((offset(check.lineno, check.col_offset), offset(check.end_lineno, check.end_col_offset),
                               f"\n{pad}".join(stmts)))
             continue
+        lines_for = value_imports(new.text if isinstance(new, Shape) else new) or []
+        if any(_bound_otherwise(cand.code, line) for line in lines_for):
+            continue  # (`datetime.date(...)` where the test's `datetime` is the class)
         if isinstance(new, Shape):
-            lines_for = value_imports(new.text) or []
-            if check.test is observed or any(_bound_otherwise(cand.code, line) for line in lines_for):
+            if check.test is observed:
                 continue  # (`assert X` of an object: it held)
             needed.update(dict.fromkeys(lines_for))
             text = source_of(observed) if isinstance(observed, TRUTH_CHECKED) else f"({source_of(observed)})"
@@ -443,9 +445,6 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
                           offset(check.test.end_lineno, check.test.end_col_offset),
                           f"{new.template.format(text)} == {new.text}"))
             continue
-        lines_for = value_imports(new) or []
-        if any(_bound_otherwise(cand.code, line) for line in lines_for):
-            continue  # (`datetime.date(...)` where the test's `datetime` is the class)
         if literal is None:  # a truth check: `assert X` or `assert not X`
             try:
                 value = ast.literal_eval(new)

@@ -717,14 +717,15 @@ class Pipeline:
         if not probes and not direct:
             return []
         paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, *_ in probes]
-        try:
-            batch = ws.run_batch(paths, import_root=target.import_root,
-                                 timeout=timeout + each * len(paths)) if paths else ({},)
-            results = batch[0] if batch is not None else {
-                p: ws.run_tests([p], import_root=target.import_root, timeout=timeout) for p in paths}
-        finally:
-            for p in paths:
-                p.unlink(missing_ok=True)
+        results = {}
+        if paths:
+            try:
+                batch = ws.run_batch(paths, import_root=target.import_root, timeout=timeout + each * len(paths))
+                results = batch[0] if batch is not None else {
+                    p: ws.run_tests([p], import_root=target.import_root, timeout=timeout) for p in paths}
+            finally:
+                for p in paths:
+                    p.unlink(missing_ok=True)
         repaired, shortened = list(direct), {id(c) for c in direct}  # (a bare call's value is repaired next)
         for (cand, _, marker, read, fix), path in zip(probes, paths):
             res = results[path]
