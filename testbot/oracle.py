@@ -110,9 +110,10 @@ def _function(source: str) -> ast.FunctionDef | None:
 # A value of a subclass of a builtin (a namedtuple, an OrderedDict, an IntEnum) is recorded as that builtin's value:
 # its repr is then a literal, and it still compares equal to it (`Point(1, 2) == (1, 2)`). Containers are
 # converted all the way down. A subclass whose == differs fails the repaired test's validation.
+BUILTIN_KINDS = "(int, float, complex, str, bytes, tuple, list, dict, set, frozenset)"
 PLAIN = (
     "def _testbot_plain(value, depth=0):\n"
-    "    kinds = (int, float, complex, str, bytes, tuple, list, dict, set, frozenset)\n"
+    f"    kinds = {BUILTIN_KINDS}\n"
     "    if depth > 20 or value is None or type(value) is bool:\n"
     "        return value\n"
     "    kind = next((k for k in kinds if isinstance(value, k)), None)\n"
@@ -165,8 +166,7 @@ MAX_ITEMS = 50
 SHAPE = (
     "def _testbot_shape(value, fresh):\n"
     "    import io, itertools, json\n"
-    "    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, tuple, list, dict, set,\n"
-    "                                           frozenset)):\n"
+    f"    if value is None or isinstance(value, (bool,) + {BUILTIN_KINDS}):\n"
     "        return ''\n"
     "    try:\n"
     "        one_shot = iter(value) is value and not isinstance(value, io.IOBase)\n"
@@ -322,6 +322,16 @@ def value_imports(text: str) -> list[str] | None:
 Observed = str | dict[str, str] | Shape  # a value's repr, an object's attributes' reprs, or its shape
 
 
+def _one_json(key: str, values: object) -> object:
+    """The JSON value a check's '@' or '#' key recorded, when its number is an int and it saw one; else None."""
+    if not (key[:-1].isdigit() and isinstance(values, list) and len(values) == 1 and isinstance(values[0], str)):
+        return None
+    try:
+        return json.loads(values[0])
+    except ValueError:
+        return None
+
+
 def observed_values(detail: str, marker: str) -> dict[int, Observed]:
     """What the recording run saw, by check number: only checks that saw one value, and only literal ones (or
     ones built with the standard library's value constructors, :func:`value_imports`); for an object with no
@@ -332,23 +342,17 @@ def observed_values(detail: str, marker: str) -> dict[int, Observed]:
     objects: dict[int, dict[str, str]] = {}
     shapes: dict[int, Shape] = {}
     for key, values in (seen.items() if isinstance(seen, dict) else ()):
-        if key.endswith("#") and key[:-1].isdigit() and isinstance(values, list) and len(values) == 1:
-            try:
-                ((kind, text),) = json.loads(values[0]).items()
-            except (AttributeError, TypeError, ValueError):
-                continue
-            if kind in SHAPE_TEMPLATES and isinstance(text, str) and value_imports(text) is not None:
-                shapes[int(key[:-1])] = Shape(SHAPE_TEMPLATES[kind], text)
-            continue
-        if key.endswith("@") and key[:-1].isdigit() and isinstance(values, list) and len(values) == 1:
-            try:
-                attrs = json.loads(values[0])
-            except (TypeError, ValueError):
-                continue
-            good = {k: v for k, v in attrs.items() if isinstance(k, str) and isinstance(v, str)
-                    and re.fullmatch(r"[A-Za-z_]\w*|len\([A-Za-z_]\w*\)", k) and value_imports(v) is not None}
-            if good:
-                objects[int(key[:-1])] = good
+        if key[-1:] in ("#", "@"):  # a shape or an object's attributes: one JSON text per check
+            recorded = _one_json(key, values)
+            if key.endswith("#") and isinstance(recorded, dict) and len(recorded) == 1:
+                ((kind, text),) = recorded.items()
+                if kind in SHAPE_TEMPLATES and isinstance(text, str) and value_imports(text) is not None:
+                    shapes[int(key[:-1])] = Shape(SHAPE_TEMPLATES[kind], text)
+            elif key.endswith("@") and isinstance(recorded, dict):
+                good = {k: v for k, v in recorded.items() if isinstance(k, str) and isinstance(v, str)
+                        and re.fullmatch(r"[A-Za-z_]\w*|len\([A-Za-z_]\w*\)", k) and value_imports(v) is not None}
+                if good:
+                    objects[int(key[:-1])] = good
             continue
         if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)):
             continue
