@@ -159,10 +159,11 @@ def _annotation_kinds(node: ast.expr | None) -> list[str]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # X | Y
         return _annotation_kinds(node.left) + _annotation_kinds(node.right)
     if isinstance(node, ast.Subscript):
-        if isinstance(node.value, ast.Name) and node.value.id in ("Optional", "Union"):
+        outer = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+        if outer in ("Optional", "Union"):  # (typing.Union too)
             inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
             kinds = [k for part in inner for k in _annotation_kinds(part)]
-            return kinds + (["None"] if node.value.id == "Optional" else [])
+            return kinds + (["None"] if outer == "Optional" else [])
         return _annotation_kinds(node.value)  # List[int]: a list
     name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
     if name is None:

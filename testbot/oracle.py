@@ -21,6 +21,11 @@ A test stopped by an exception that came through the code under test (not one it
 wrong number of arguments) becomes a test that expects it: the statement that raised goes inside
 ``pytest.raises(<that exception>)`` and the statements after it, which never ran, are dropped.
 
+A test stopped by a call that broke Python's argument binding (``f() missing 1 required positional argument:
+'sep'``, an unexpected keyword, too many positional arguments) has that call mended to the signature the message
+names (:func:`repair_bad_call`: the closest parameter name, a plain value for a left-out one, the surplus dropped),
+so that it runs the code it was written for; its checks then take their values through the value repair above.
+
 A test that expected an exception the code did not raise (pytest's "DID NOT RAISE") runs its ``pytest.raises``
 block's statements bare, a bare call among them checked by the value repair above.
 
@@ -38,11 +43,14 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from typing import NamedTuple
 
+from testbot.explore import _annotation_kinds  # (read the way explore reads them for its own calls)
 from testbot.extract import Candidate, expects_raise
 
 MAX_REPR = 200  # longer values are not worth a literal in a test (and would not fit the report)
@@ -671,5 +679,119 @@ def repair_no_raise(cand: Candidate) -> Candidate | None:
     return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
 
 
-__all__ = ["instrument", "instrument_raise", "observed_error", "observed_values", "repair", "repair_error",
-           "repair_no_raise", "repair_own_error", "repair_raise"]
+
+# -- a call with the wrong arguments (Python's own binding raised the TypeError): the call is mended to fit the
+# signature, so that the test runs the code it was written for; its checks then go through the value repair
+
+# A TypeError raised by Python's own argument binding: the test called something with the wrong arguments. Groups:
+# the callable, then one of: the unknown keyword, the keyword given twice, the left-out names, (most, given)
+BAD_CALL = re.compile(r"TypeError: ([\w.]+)\(\) (got an unexpected keyword argument '(\w+)'|got multiple values for "
+                      r"(?:keyword )?argument '(\w+)'|missing \d+ required (?:positional|keyword-only) arguments?: "
+                      r"(.+)|takes (?:from \d+ to )?(\d+) positional arguments? but (\d+) (?:was|were) given"
+                      r"|takes no arguments)")
+FILLER = {"str": '""', "int": "0", "float": "0.0", "bool": "False", "bytes": 'b""', "list": "[]", "tuple": "()",
+          "set": "set()", "dict": "{}", "None": "None", "Callable": "str"}  # a left-out argument's value, by its
+# annotation (a function: ``str``, which takes one value)
+
+
+def _filler(arg: ast.arg, texts: Sequence[str] = ()) -> str:
+    """A plain value for a required parameter the call left out: its annotation's empty value, else None. An
+    annotation that is a type alias (``StrOrBytes``) is looked up as ``StrOrBytes = ...`` in ``texts``."""
+    note = arg.annotation
+    if isinstance(note, ast.Name):
+        for text in texts:
+            alias = re.search(rf"^[ \t]*{re.escape(note.id)}[ \t]*(?::[^=\n]*)?=[ \t]*(.+)$", text, re.M)
+            try:
+                note = ast.parse(alias.group(1), mode="eval").body if alias else note
+            except SyntaxError:
+                continue
+            if alias:
+                break
+    return next((FILLER[k] for k in _annotation_kinds(note) if k in FILLER), "None")
+
+
+def _failing_line(detail: str) -> str:
+    """The test's line pytest marked with ``>`` where the error surfaced (the last such line), stripped."""
+    marked = [line[1:].strip() for line in detail.splitlines() if line.startswith(">")]
+    return marked[-1] if marked else ""
+
+
+def repair_bad_call(cand: Candidate, detail: str, signature: str, texts: Sequence[str] = ()) -> Candidate | None:
+    """The candidate with the one call that broke Python's argument binding mended to fit ``signature`` (the
+    ``def`` header of the callable the TypeError names): an unknown keyword takes the closest free parameter's name
+    or goes, a keyword given twice goes, left-out required parameters get a plain value by name (their annotation's
+    empty value ``""``/``0``/``[]``, else None), surplus positional arguments go from the end. The call must be in
+    the one statement pytest marked, be the only call of that name there, and have no ``*``/``**`` arguments. None
+    when any of that fails or the message is not a binding error. ``texts``: where type aliases are defined."""
+    found = BAD_CALL.findall(detail)
+    func = _function(cand.test_source)
+    if not found or func is None:
+        return None
+    qual, _, unknown, twice, missing, most, given = found[-1]
+    parts = qual.split(".")
+    name = parts[-2] if parts[-1] in ("__init__", "__new__") and len(parts) > 1 else parts[-1]
+    try:
+        header = ast.parse(signature.strip() + "\n    pass\n").body[0]
+    except (SyntaxError, IndexError):
+        return None
+    if not isinstance(header, (ast.FunctionDef, ast.AsyncFunctionDef)) or header.name != parts[-1]:
+        return None
+    line = _failing_line(detail)
+    stmts = [s for s in ast.walk(func) if isinstance(s, ast.stmt) and s is not func
+             and line and cand.test_source.splitlines()[s.lineno - 1].strip() == line]
+    if len(stmts) != 1:
+        return None
+    calls = [n for n in ast.walk(stmts[0]) if isinstance(n, ast.Call)
+             and (n.func.id if isinstance(n.func, ast.Name) else getattr(n.func, "attr", None)) == name]
+    if len(calls) != 1:
+        return None
+    call = calls[0]
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return None
+    a = header.args
+    positional = a.posonlyargs + a.args
+    skip = 1 if positional and (parts[-1] in ("__init__", "__new__") or
+                                (isinstance(call.func, ast.Attribute) and positional[0].arg in ("self", "cls"))) else 0
+    params = positional[skip:] + a.kwonlyargs
+    new = ast.Call(func=call.func, args=list(call.args), keywords=list(call.keywords))
+    if unknown or twice:
+        word = unknown or twice
+        spot = next((k for k in new.keywords if k.arg == word), None)
+        if spot is None:
+            return None
+        taken = {p.arg for p in params[:len(new.args)]} | {k.arg for k in new.keywords}
+        free = [p.arg for p in params if p.arg not in taken and p not in a.posonlyargs]
+        close = difflib.get_close_matches(word, free, n=1, cutoff=0.6) if unknown else []
+        if close:
+            spot.arg = close[0]
+        else:
+            new.keywords.remove(spot)
+    elif missing:
+        names = re.findall(r"'(\w+)'", missing)
+        by_name = {p.arg: p for p in params}
+        if not names or any(n not in by_name or by_name[n] in a.posonlyargs for n in names):
+            return None
+        new.keywords += [ast.keyword(arg=n, value=ast.parse(_filler(by_name[n], texts), mode="eval").body)
+                         for n in names]
+    elif most:
+        surplus = int(given) - int(most)
+        if not 0 < surplus <= len(new.args):
+            return None
+        new.args = new.args[:len(new.args) - surplus]
+    else:  # takes no arguments
+        new.args, new.keywords = [], []
+    lines = cand.test_source.splitlines(keepends=True)
+    starts = [0]
+    for text in lines:
+        starts.append(starts[-1] + len(text.encode("utf-8")))
+    raw = cand.test_source.encode("utf-8")
+    begin = starts[call.lineno - 1] + call.col_offset
+    end = starts[call.end_lineno - 1] + call.end_col_offset
+    source = (raw[:begin] + ast.unparse(new).encode("utf-8") + raw[end:]).decode("utf-8")
+    if _function(source) is None:
+        return None
+    return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
+
+
+__all__ = ["instrument", "instrument_raise", "observed_error", "observed_values", "repair", "repair_bad_call",
+           "repair_error", "repair_no_raise", "repair_own_error", "repair_raise"]

@@ -24,7 +24,7 @@ from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, existing_tests_for
 from testbot.measure import (Covered, Gain, Measurable, first_lines, gain, greedy_keep, measurable, measurable_file,
                              read_covered)
-from testbot.prompt import Feedback, build_group_prompt, build_prompt
+from testbot.prompt import Feedback, build_group_prompt, build_prompt, call_signature, signature_texts
 from testbot.report import CandidateResult, Funnel, Report, TargetReport
 from testbot.targets import Target, reach
 from testbot import oracle, proc
@@ -458,7 +458,8 @@ class Pipeline:
                 validated = self._validate_all(ws, target, list(ex.candidates), folder)
                 round_outcomes.extend(validated)
                 if self.s.observe:
-                    round_outcomes.extend(self._observe(ws, target, validated, folder))
+                    round_outcomes.extend(self._observe(ws, target, validated, folder,
+                                                        texts=[*signature_texts(ctx), text]))
                 answers, seconds = self._checked
                 self._checked = (answers + 1, seconds + time.monotonic() - began)
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
@@ -692,15 +693,18 @@ class Pipeline:
                 p.unlink(missing_ok=True)
 
     def _observe(self, ws: v.Workspace, target: Target, outcomes: list[_Outcome], folder: Path,
-                 again: bool = True, timeout: float = 0.0, each: float = 2.0) -> list[_Outcome]:
+                 again: bool = True, timeout: float = 0.0, each: float = 2.0,
+                 texts: Sequence[str] = ()) -> list[_Outcome]:
         """Tests that failed on an expected value, repaired with the values the code returns, tests stopped by
-        an exception the code under test raised, made to expect it, and tests stopped by their own statement,
-        without it; then validated like any candidate (:mod:`testbot.oracle`). A test that lost a statement and
-        then fails on a value goes through the value repair once more (``again``). The failed originals stay in
-        the report as they were."""
+        an exception the code under test raised, made to expect it, tests stopped by their own statement,
+        without it, and tests whose call broke the signature found in ``texts`` (the target's source first),
+        with the call mended; then validated like any candidate (:mod:`testbot.oracle`). A test that lost a
+        statement and then fails on a value (or a mended one that fails on a value or another wrong argument)
+        goes through the repairs once more (``again``). The failed originals stay in the report as they were."""
         timeout = timeout or self.s.timeout
         probes = []  # (candidate, recording code, marker, how to read the run, how to repair)
         direct = []  # candidates repaired without a run
+        mended = set()  # ids of candidates whose call was mended
         for o in outcomes:
             if o.result.outcome == v.ASSERTION_FAILURE:
                 made = oracle.instrument(o.candidate)
@@ -710,6 +714,9 @@ class Pipeline:
                 fixed = oracle.repair_no_raise(o.candidate)  # that never came: the block runs bare (no probe run)
                 if fixed is not None:
                     direct.append(fixed)
+            elif o.result.outcome == v.ERROR and (fixed := _mend_call(o, [target.source, *texts])) is not None:
+                direct.append(fixed)  # a call that broke the signature (no probe run)
+                mended.add(id(fixed))
             elif o.result.outcome == v.ERROR:  # an exception: if the code under test raised it, expect it
                 made = oracle.instrument_raise(o.candidate, target.module)
                 if made:
@@ -737,8 +744,12 @@ class Pipeline:
                     shortened.add(id(fixed))
         validated = self._validate_all(ws, target, repaired, folder, timeout, each)
         if again:
-            failed = [o for o in validated if id(o.candidate) in shortened and o.result.outcome == v.ASSERTION_FAILURE]
-            validated += self._observe(ws, target, failed, folder, False, timeout, each) if failed else []
+            # (a mended call that now raises inside the code is not made to expect that: a value the repair put in
+            # may be what the code rejects; one that breaks another parameter is mended again)
+            failed = [o for o in validated if id(o.candidate) in shortened and (
+                o.result.outcome == v.ASSERTION_FAILURE or id(o.candidate) in mended and o.result.outcome == v.ERROR
+                and call_signature(o.result.detail, [target.source, *texts]))]
+            validated += self._observe(ws, target, failed, folder, False, timeout, each, texts) if failed else []
         return validated
 
     def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path,
@@ -791,6 +802,13 @@ class Pipeline:
             lines_total=len(meas.lines), branches_total=len(meas.branches), lines_before=before[0],
             branches_before=before[1], rounds=rounds, seconds=round(time.monotonic() - start, 2),
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note)
+
+
+def _mend_call(o: _Outcome, texts: Sequence[str]) -> Candidate | None:
+    """The test with the call that broke Python's argument binding mended to the signature in ``texts``
+    (:func:`testbot.oracle.repair_bad_call`); None if the error is not that or the signature is not found."""
+    signature = call_signature(o.result.detail, texts)
+    return oracle.repair_bad_call(o.candidate, o.result.detail, signature, texts) if signature else None
 
 
 def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[_Outcome], model: str) -> None:

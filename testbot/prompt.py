@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from testbot.context import Context
+from testbot.oracle import BAD_CALL
 from testbot.targets import is_private
 
 SYSTEM = (
@@ -116,9 +117,6 @@ def _cut_tests(text: str, max_chars: int) -> str:
     return "\n\n".join(kept) + "\n# ... more tests ..."
 
 
-# A TypeError raised by Python's own argument binding: the test called something with the wrong arguments.
-_BAD_CALL = re.compile(r"TypeError: ([\w.]+)\(\) (?:got an unexpected keyword argument|got multiple values"
-                       r"|missing \d+ required|takes \d+ positional|takes from \d+ to|takes no arguments)")
 
 
 def call_signature(error: str, texts: Sequence[str]) -> str:
@@ -127,12 +125,17 @@ def call_signature(error: str, texts: Sequence[str]) -> str:
     The model sees the code under test in its prompt and still invents keyword arguments; pointing at the one
     signature the failed call broke is a sharper hint than the whole source again.
     """
-    found = _BAD_CALL.findall(error)
+    found = BAD_CALL.findall(error)
     if not found:
         return ""
-    parts = found[-1].split(".")  # the innermost frame's message is the last one
+    parts = found[-1][0].split(".")  # the innermost frame's message is the last one
     name, owner = parts[-1], (parts[-2] if len(parts) > 1 else "")
     return next((header for text in texts if (header := _find_def(text, name, owner))), "")
+
+
+def signature_texts(ctx: Context) -> list[str]:
+    """Where :func:`call_signature` looks, in order: the code under test, its class's outline, the code it uses."""
+    return [ctx.target.source, ctx.class_outline, *(r.text for r in ctx.related)]
 
 
 def _find_def(text: str, name: str, owner: str = "") -> str:
@@ -249,7 +252,7 @@ def build_prompt(
         if feedback.kept_tests:
             repair.append("## Tests already written (do not repeat them)\n" + _fence("\n\n".join(feedback.kept_tests)))
         for source, error in feedback.failures[:2]:
-            signature = call_signature(error, [t.source, ctx.class_outline, *(r.text for r in ctx.related)])
+            signature = call_signature(error, signature_texts(ctx))
             fix = ("Fix the call: the signature is\n" + _fence(signature) + "\nPass only these parameters."
                    if signature else "Fix the mistake: check the expected values against the code above.")
             repair.append("## A previous test failed\n" + _fence(source) + "\nError:\n```\n"

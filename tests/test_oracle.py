@@ -121,8 +121,11 @@ def test_an_exception_from_the_code_becomes_the_expectation(project):
                       backend=backend).run([target])
     (t,) = report.targets
     assert t.kept == ("test_bounds",) and t.gain_lines == t.lines_total
-    # test_arity's TypeError comes from the call itself, not from inside clamp: not an expectation to keep
-    assert [c.name for c in t.candidates] == ["test_bounds", "test_arity", "test_bounds (observed values)"]
+    # test_arity's TypeError comes from the call itself, not from inside clamp: not an expectation to keep; its
+    # call is mended (clamp(1, lo=None, hi=None): nothing types them), and what that raises is not expected either
+    assert [(c.name, c.outcome) for c in t.candidates] == [
+        ("test_bounds", "error"), ("test_arity", "error"), ("test_arity (observed values)", "error"),
+        ("test_bounds (observed values)", "passed")]
     written = (project.root / "tests" / "test_m.py").read_text()
     assert "    with pytest.raises(ValueError):\n        other = clamp(1, 5, 0)  # lo > hi\n" in written
     assert "assert other == 1" not in written and "import pytest" in written
@@ -283,3 +286,60 @@ def test_an_expected_exception_that_never_came_runs_the_block_bare(project):
     two = candidate("import pytest\n\n\ndef test_y():\n    with pytest.raises(KeyError):\n        classify(1)\n"
                     "    with pytest.raises(KeyError):\n        classify(2)\n")
     assert oracle.repair_no_raise(bound) is None and oracle.repair_no_raise(two) is None
+
+
+def bad_call(test: str, message: str) -> str:
+    """pytest's report of ``test`` failing on its marked line ``message``'s way."""
+    marked = next(line for line in test.splitlines() if "classify(" in line).strip()
+    return f"{test.splitlines()[0]}\n>       {marked}\nE       TypeError: {message}\n\ntests/test_m.py:6: TypeError\n"
+
+
+def test_a_call_that_breaks_the_signature_is_mended():
+    sig = "def classify(n: int, sep: StrOrBytes, *, flags: list[str], strict=False):"
+    aliases = ["x = 1\nStrOrBytes = Union[str, bytes]\n"]
+    missing = candidate("def test_x():\n    assert classify(3) == 'x'  # a comment\n")
+    fixed = oracle.repair_bad_call(missing, bad_call(missing.test_source, "classify() missing 1 required positional "
+                                                     "argument: 'sep'"), sig, aliases)
+    assert "    assert classify(3, sep='') == 'x'  # a comment" in fixed.test_source and fixed.observed
+    assert "classify(3, sep='')" in fixed.code
+    both = oracle.repair_bad_call(missing, bad_call(missing.test_source, "classify() missing 2 required keyword-only "
+                                                    "arguments: 'flags' and 'sep'"), sig)
+    assert "classify(3, flags=[], sep=None)" in both.test_source  # (no alias given: nothing types sep)
+    typo = candidate("def test_y():\n    value = classify(3, '-', strickt=True, other=1)\n    assert value\n")
+    fixed = oracle.repair_bad_call(typo, bad_call(typo.test_source, "classify() got an unexpected keyword argument "
+                                                  "'strickt'"), sig)
+    assert "value = classify(3, '-', strict=True, other=1)\n" in fixed.test_source  # the closest free name
+    fixed = oracle.repair_bad_call(typo, bad_call(typo.test_source, "classify() got an unexpected keyword argument "
+                                                  "'other'"), sig)
+    assert "value = classify(3, '-', strickt=True)\n" in fixed.test_source  # nothing close: it goes
+    many = candidate("def test_z():\n    assert classify(3, '-', [], 4) == 1\n")
+    fixed = oracle.repair_bad_call(many, bad_call(many.test_source, "classify() takes 2 positional arguments but 4 "
+                                                  "were given"), sig)
+    assert "assert classify(3, '-') == 1" in fixed.test_source
+    method = candidate("def test_m():\n    assert Box(1).classify(3, 4) == 1\n")
+    fixed = oracle.repair_bad_call(method, bad_call(method.test_source, "Box.classify() takes 2 positional arguments "
+                                                    "but 3 were given"), "def classify(self, n):")
+    assert "assert Box(1).classify(3) == 1" in fixed.test_source  # (self counted on both sides)
+    # Left alone: another error, a call with * arguments, two calls of the name on the line, a signature of
+    # another name, a line pytest did not mark
+    assert oracle.repair_bad_call(missing, bad_call(missing.test_source, "unsupported operand"), sig) is None
+    starred = candidate("def test_s():\n    args = [3]\n    assert classify(*args) == 1\n")
+    message = "classify() missing 1 required positional argument: 'sep'"
+    assert oracle.repair_bad_call(starred, bad_call(starred.test_source, message), sig) is None
+    twice = candidate("def test_t():\n    assert classify(3) == classify(4)\n")
+    assert oracle.repair_bad_call(twice, bad_call(twice.test_source, message), sig) is None
+    assert oracle.repair_bad_call(missing, bad_call(missing.test_source, message), "def other(n, sep):") is None
+    assert oracle.repair_bad_call(missing, f"E       TypeError: {message}\n", sig) is None
+
+
+def test_a_test_with_a_missing_argument_is_kept_with_the_call_mended(project):
+    project.write("pkg/t.py", "def pad(text: str, width: int, fill: str = ' ') -> str:\n"
+                              "    if width <= len(text):\n        return text\n    return text.rjust(width, fill)\n")
+    answer = fenced("from pkg.t import pad\n\n\ndef test_pad():\n    assert pad('ab') == '  ab'\n")
+    t, written = run_target(project, answer, "pkg/t.py::pad")
+    assert t.kept == ("test_pad",), t.candidates
+    # mended to pad('ab', width=0), which returns 'ab': the value repair then puts that in
+    assert "    assert pad('ab', width=0) == 'ab'\n" in written
+    assert [(c.name, c.outcome) for c in t.candidates] == [
+        ("test_pad", "error"), ("test_pad (observed values)", "assertion_failure"),
+        ("test_pad (observed values)", "passed")]
