@@ -47,7 +47,7 @@ import difflib
 import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from testbot.explore import _annotation_kinds  # (read the way explore reads them for its own calls)
@@ -398,6 +398,20 @@ def _bound_otherwise(code: str, line: str) -> bool:
     return False
 
 
+def _offsets(source: str) -> Callable[[int, int], int]:
+    """A function from an ast position (line, column) in ``source`` to its index in the string (ast columns
+    count UTF-8 bytes)."""
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(lineno: int, col: int) -> int:
+        return starts[lineno - 1] + len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", "ignore"))
+
+    return offset
+
+
 def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
     """The candidate with its checks' expected values replaced by the observed ones; None if nothing changes.
 
@@ -409,14 +423,7 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
     func = _function(cand.test_source)
     if func is None or not values:
         return None
-    lines = cand.test_source.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-
-    def offset(lineno: int, col: int) -> int:  # ast columns count UTF-8 bytes
-        line = lines[lineno - 1]
-        return starts[lineno - 1] + len(line.encode("utf-8")[:col].decode("utf-8", "ignore"))
+    offset = _offsets(cand.test_source)
 
     def source_of(node: ast.expr) -> str:
         return cand.test_source[offset(node.lineno, node.col_offset):offset(node.end_lineno, node.end_col_offset)]
@@ -679,7 +686,6 @@ def repair_no_raise(cand: Candidate) -> Candidate | None:
     return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
 
 
-
 # -- a call with the wrong arguments (Python's own binding raised the TypeError): the call is mended to fit the
 # signature, so that the test runs the code it was written for; its checks then go through the value repair
 
@@ -701,12 +707,12 @@ def _filler(arg: ast.arg, texts: Sequence[str] = ()) -> str:
     if isinstance(note, ast.Name):
         for text in texts:
             alias = re.search(rf"^[ \t]*{re.escape(note.id)}[ \t]*(?::[^=\n]*)?=[ \t]*(.+)$", text, re.M)
-            try:
-                note = ast.parse(alias.group(1), mode="eval").body if alias else note
-            except SyntaxError:
-                continue
             if alias:
-                break
+                try:
+                    note = ast.parse(alias.group(1), mode="eval").body
+                    break
+                except SyntaxError:
+                    continue
     return next((FILLER[k] for k in _annotation_kinds(note) if k in FILLER), "None")
 
 
@@ -780,14 +786,9 @@ def repair_bad_call(cand: Candidate, detail: str, signature: str, texts: Sequenc
         new.args = new.args[:len(new.args) - surplus]
     else:  # takes no arguments
         new.args, new.keywords = [], []
-    lines = cand.test_source.splitlines(keepends=True)
-    starts = [0]
-    for text in lines:
-        starts.append(starts[-1] + len(text.encode("utf-8")))
-    raw = cand.test_source.encode("utf-8")
-    begin = starts[call.lineno - 1] + call.col_offset
-    end = starts[call.end_lineno - 1] + call.end_col_offset
-    source = (raw[:begin] + ast.unparse(new).encode("utf-8") + raw[end:]).decode("utf-8")
+    offset = _offsets(cand.test_source)
+    begin, end = offset(call.lineno, call.col_offset), offset(call.end_lineno, call.end_col_offset)
+    source = cand.test_source[:begin] + ast.unparse(new) + cand.test_source[end:]
     if _function(source) is None:
         return None
     return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)

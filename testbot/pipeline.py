@@ -697,11 +697,12 @@ class Pipeline:
                  texts: Sequence[str] = ()) -> list[_Outcome]:
         """Tests that failed on an expected value, repaired with the values the code returns, tests stopped by
         an exception the code under test raised, made to expect it, tests stopped by their own statement,
-        without it, and tests whose call broke the signature found in ``texts`` (the target's source first),
+        without it, and tests whose call broke the signature found in ``texts`` (default: the target's source),
         with the call mended; then validated like any candidate (:mod:`testbot.oracle`). A test that lost a
         statement and then fails on a value (or a mended one that fails on a value or another wrong argument)
         goes through the repairs once more (``again``). The failed originals stay in the report as they were."""
         timeout = timeout or self.s.timeout
+        texts = texts or [target.source]
         probes = []  # (candidate, recording code, marker, how to read the run, how to repair)
         direct = []  # candidates repaired without a run
         mended = set()  # ids of candidates whose call was mended
@@ -714,7 +715,7 @@ class Pipeline:
                 fixed = oracle.repair_no_raise(o.candidate)  # that never came: the block runs bare (no probe run)
                 if fixed is not None:
                     direct.append(fixed)
-            elif o.result.outcome == v.ERROR and (fixed := _mend_call(o, [target.source, *texts])) is not None:
+            elif o.result.outcome == v.ERROR and (fixed := _mend_call(o, texts)) is not None:
                 direct.append(fixed)  # a call that broke the signature (no probe run)
                 mended.add(id(fixed))
             elif o.result.outcome == v.ERROR:  # an exception: if the code under test raised it, expect it
@@ -748,7 +749,7 @@ class Pipeline:
             # may be what the code rejects; one that breaks another parameter is mended again)
             failed = [o for o in validated if id(o.candidate) in shortened and (
                 o.result.outcome == v.ASSERTION_FAILURE or id(o.candidate) in mended and o.result.outcome == v.ERROR
-                and call_signature(o.result.detail, [target.source, *texts]))]
+                and call_signature(o.result.detail, texts))]
             validated += self._observe(ws, target, failed, folder, False, timeout, each, texts) if failed else []
         return validated
 

@@ -117,8 +117,6 @@ def _cut_tests(text: str, max_chars: int) -> str:
     return "\n\n".join(kept) + "\n# ... more tests ..."
 
 
-
-
 def call_signature(error: str, texts: Sequence[str]) -> str:
     """The ``def`` line(s) of the callable a wrong-arguments TypeError names, found in ``texts``; "" if none.
 
