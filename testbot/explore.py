@@ -145,26 +145,26 @@ BOOL_NAME = re.compile(r"^(is|has|use|allow|enable|ignore|keep|strict|verbose|re
                        r"(^|_)(flag|strict|reverse|raw|quiet|verbose|recursive)$")
 
 
-def _annotation_kinds(node: ast.expr | None) -> list[str]:
+def annotation_kinds(node: ast.expr | None) -> list[str]:
     """The pool names an annotation allows, most specific first; [] when it says nothing usable."""
     if node is None:
         return []
     if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "str", a forward reference
         try:
-            return _annotation_kinds(ast.parse(node.value, mode="eval").body)
+            return annotation_kinds(ast.parse(node.value, mode="eval").body)
         except SyntaxError:
             return []
     if isinstance(node, ast.Constant) and node.value is None:
         return ["None"]
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # X | Y
-        return _annotation_kinds(node.left) + _annotation_kinds(node.right)
+        return annotation_kinds(node.left) + annotation_kinds(node.right)
     if isinstance(node, ast.Subscript):
         outer = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
         if outer in ("Optional", "Union"):  # (typing.Union too)
             inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-            kinds = [k for part in inner for k in _annotation_kinds(part)]
+            kinds = [k for part in inner for k in annotation_kinds(part)]
             return kinds + (["None"] if outer == "Optional" else [])
-        return _annotation_kinds(node.value)  # List[int]: a list
+        return annotation_kinds(node.value)  # List[int]: a list
     name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
     if name is None:
         return []
@@ -204,7 +204,7 @@ def _constants(func: ast.AST) -> dict[str, list[object]]:
 
 def _pool(arg: ast.arg, default: ast.expr | None, consts: dict[str, list[object]]) -> list[object]:
     """Values to try for one parameter, the most ordinary first."""
-    kinds = _annotation_kinds(arg.annotation)
+    kinds = annotation_kinds(arg.annotation)
     if not kinds and default is not None:
         try:
             kind = _kind_of(ast.literal_eval(default))

@@ -50,7 +50,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from testbot.explore import _annotation_kinds  # (read the way explore reads them for its own calls)
+from testbot.explore import annotation_kinds  # (read the way explore reads them for its own calls)
 from testbot.extract import Candidate, expects_raise
 
 MAX_REPR = 200  # longer values are not worth a literal in a test (and would not fit the report)
@@ -713,7 +713,7 @@ def _filler(arg: ast.arg, texts: Sequence[str] = ()) -> str:
                     break
                 except SyntaxError:
                     continue
-    return next((FILLER[k] for k in _annotation_kinds(note) if k in FILLER), "None")
+    return next((FILLER[k] for k in annotation_kinds(note) if k in FILLER), "None")
 
 
 def _failing_line(detail: str) -> str:

@@ -91,8 +91,8 @@ class Pipeline:
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
                                      memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
         self._baselines: dict[Path, Covered] = {}
-        self._roots: dict[str, Path] = {}
-        self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)  # target id -> import root, for the whole-file runs
+        self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
+        self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)
 
     # -- the model is loaded on first use: fully covered targets never pay for it
     @property
@@ -102,6 +102,12 @@ class Pipeline:
                                          threads=self.s.threads, served_model=self.s.served_model,
                                          adapter=self.s.adapter, device=self.s.device)
         return self._backend
+
+    @property
+    def _prompt_limit(self) -> int:
+        """The most prompt tokens that leave the answer its room in the context (less a margin for the chat
+        template): over it, a prompt shows the code under test with short docstrings."""
+        return self.s.context_tokens - min(self.s.max_tokens, self.s.context_tokens // 2) - 64
 
     def model_name(self) -> str:
         return self._backend.name if self._backend is not None else self.s.model
@@ -421,7 +427,7 @@ class Pipeline:
                 break
             rounds += 1
             prompt = build_prompt(ctx, budget=self.s.prompt_tokens, feedback=feedback, round=round_no,
-                                  count=self.backend.count_tokens)
+                                  count=self.backend.count_tokens, limit=self._prompt_limit)
             prompts[round_no] = prompt
             prompt_tokens = max(prompt_tokens, prompt.tokens)
             round_outcomes: list[_Outcome] = []
@@ -485,7 +491,7 @@ class Pipeline:
             # get): verified tests of the very function, in the shape the prompt asks for.
             if any(o.candidate.round == EXPLORE_ROUND for o in outcomes):
                 prompts[EXPLORE_ROUND] = build_prompt(ctx, budget=self.s.prompt_tokens, round=0,
-                                                      count=self.backend.count_tokens)
+                                                      count=self.backend.count_tokens, limit=self._prompt_limit)
             stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -197,6 +198,36 @@ def _def_header(text: str, start: int) -> str:
     return ""
 
 
+def short_docstrings(source: str) -> str:
+    """`source` with each docstring of several lines cut to its first line (the code itself unchanged), for a
+    function too long for the model's context: tabulate's `tabulate` and attrs' `define` are mostly docstring.
+    `source` unchanged where it does not parse or holds no such docstring."""
+    plain = textwrap.dedent(source)
+    try:
+        tree = ast.parse(plain)
+    except SyntaxError:
+        return source
+    at = plain.splitlines()
+    cuts = []  # (first line, last line, summary), 1-based
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        doc = node.body[0]
+        if not (isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+            continue
+        first, last = doc.lineno, doc.end_lineno or doc.lineno
+        # Only a docstring on lines of its own: `def f(): """..."""` or `"""..."""; x = 1` stay as they are.
+        if last == first or at[first - 1][:doc.col_offset].strip() or at[last - 1][doc.end_col_offset:].strip():
+            continue
+        summary = next((line.strip() for line in doc.value.value.splitlines() if line.strip()), "")
+        cuts.append((first, last, summary if '"' not in summary and "\\" not in summary else ""))
+    lines = source.splitlines()
+    for first, last, summary in sorted(cuts, reverse=True):
+        indent = lines[first - 1][: len(lines[first - 1]) - len(lines[first - 1].lstrip())]
+        lines[first - 1:last] = [f'{indent}"""{summary} (docstring shortened)"""']
+    return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
+
+
 def build_prompt(
     ctx: Context,
     *,
@@ -204,7 +235,10 @@ def build_prompt(
     feedback: Feedback | None = None,
     round: int = 0,
     count: Callable[[str], int] = estimate_tokens,
+    limit: int | None = None,
 ) -> Prompt:
+    """The prompt for `ctx.target`. `budget` is what the optional sections may fill (the essentials stay over
+    it); `limit`, the most the model's context holds: a prompt over it shows the code with short docstrings."""
     t = ctx.target
     top = t.qualname.split(".")[0]
     what = f"the method `{t.qualname}`" if t.class_name else f"the function `{t.name}`"
@@ -294,6 +328,12 @@ def build_prompt(
         dropped.append(name)
         user = assemble(keep, examples)
     prefill = f"```python\nimport pytest\n\n{ctx.import_line}\n{OPENING}"
+    if limit is not None and count(SYSTEM) + count(user) + count(prefill) > limit:
+        shorter = short_docstrings(t.source)
+        if shorter != t.source:
+            required[1] = "## Code under test\n" + _fence(shorter)
+            dropped.append("docstrings")
+            user = assemble(keep, examples)
     return Prompt(t.id, round, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill), tuple(dropped))
 
 

@@ -127,8 +127,8 @@ def test_group_tests_are_kept_when_the_budget_runs_out_before_their_functions_tu
 
 
 def test_a_prompt_longer_than_the_context_skips_its_target_not_the_run(project):
-    """A function whose code alone is longer than the model's context (tabulate's `tabulate`, 5,000 tokens
-    with its docstring) is skipped with a note; the other targets still get their tests."""
+    """A function whose code alone is longer than the model's context, even with its docstrings cut to a line,
+    is skipped with a note; the other targets still get their tests."""
     from conftest import fenced
     from testbot.backends.fake import FakeBackend
     from testbot.errors import PromptTooLong
@@ -149,6 +149,28 @@ def test_a_prompt_longer_than_the_context_skips_its_target_not_the_run(project):
     assert by_name["classify"].kept == ("test_sign",)
     assert by_name["clamp"].kept == () and by_name["clamp"].note.startswith("skipped: prompt of 5044 tokens")
     assert by_name["clamp"].completions == 0
+
+
+def test_a_function_that_is_mostly_docstring_gets_a_prompt_that_fits(project):
+    """Over the context (less the answer's room), the prompt shows the code with its docstring cut to a line,
+    and the function gets its tests."""
+    from conftest import fenced
+    from testbot.backends.fake import FakeBackend
+    from testbot.targets import find_targets
+
+    examples = "\n".join(f"    Example {i}: join_cells(['{i}', 'x']) gives '{i} x'." for i in range(200))
+    project.write("pkg/doc.py", f'def join_cells(cells):\n    """Join cells.\n\n{examples}\n    """\n'
+                                '    return " ".join(cells)\n')
+    backend = FakeBackend({"join_cells": [fenced("from pkg.doc import join_cells\n\n\ndef test_two():\n"
+                                                 "    assert join_cells(['a', 'b']) == 'a b'\n")]})
+    targets = find_targets([str(project.root / "pkg" / "doc.py")], project.root)
+    settings = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False,
+                        context_tokens=2048, max_tokens=384)
+    (report,) = Pipeline(project.root, settings, backend=backend).run(targets).targets
+    (prompt,) = backend.prompts
+    assert '"""Join cells. (docstring shortened)"""' in prompt.user and "Example 0" not in prompt.user
+    assert prompt.tokens <= 2048 - 384 - 64 and "docstrings" in prompt.dropped
+    assert report.kept == ("test_two",)
 
 
 def test_tests_are_kept_when_the_project_imports_tests_in_importlib_mode(project):

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import make_project
 from testbot.context import build_context
-from testbot.prompt import Feedback, build_prompt, call_signature, constructor_stub, estimate_tokens
+from testbot.prompt import (Feedback, build_prompt, call_signature, constructor_stub, estimate_tokens,
+                            short_docstrings)
 from testbot.targets import find_targets
 
 EXTRA = '''\
@@ -95,6 +96,44 @@ def test_small_budget_drops_optional_sections_but_keeps_the_essentials(project):
     assert "test_case_59" not in small.user
     for essential in ("def describe(self):", "from pkg.units import Meter", "## Rules"):
         assert essential in small.user
+
+
+EXAMPLES = "\n".join(f"    Example {i}: tabulate([[{i}, 'x']]) gives '{i} x'." for i in range(80))
+LONG_DOC = f'''
+
+def tabulate(rows, sep=" "):
+    """Join rows of cells into lines.
+
+{EXAMPLES}
+    """
+    return "; ".join(sep.join(str(c) for c in row) for row in rows)
+'''
+
+
+def test_a_prompt_over_the_context_limit_shows_the_code_with_short_docstrings(project):
+    """A function that is mostly docstring (tabulate's `tabulate`, attrs' `define`) would not fit the model's
+    context: its prompt shows the docstring's first line and the whole code instead of nothing."""
+    project.write("pkg/table.py", LONG_DOC)
+    roomy = prompt_for(project, "pkg/table.py::tabulate", budget=600, limit=100_000)
+    tight = prompt_for(project, "pkg/table.py::tabulate", budget=600, limit=800)
+    assert "Example 79" in roomy.user and "docstrings" not in roomy.dropped
+    assert "Example 0" not in tight.user and "docstrings" in tight.dropped
+    assert '    """Join rows of cells into lines. (docstring shortened)"""' in tight.user
+    assert 'return "; ".join(sep.join(str(c) for c in row) for row in rows)' in tight.user
+    assert tight.tokens < 800 < roomy.tokens
+
+
+def test_short_docstrings_cuts_only_docstrings_on_lines_of_their_own():
+    source = ('    def f(self, x):\n        """Sum things.\n\n        More.\n        """\n        def g():\n'
+              '            """\n            Inner.\n            """\n            return 1\n'
+              '        s = """not\n        a docstring"""\n        return x\n')
+    assert short_docstrings(source) == (
+        '    def f(self, x):\n        """Sum things. (docstring shortened)"""\n        def g():\n'
+        '            """Inner. (docstring shortened)"""\n            return 1\n'
+        '        s = """not\n        a docstring"""\n        return x\n')
+    one_line = 'def h(): """a\n b"""\n'
+    assert short_docstrings(one_line) == one_line  # the docstring shares the def's line: left alone
+    assert short_docstrings("def broken(:\n") == "def broken(:\n"
 
 
 def test_repair_round_shows_failures_uncovered_lines_and_kept_tests(project):
