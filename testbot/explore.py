@@ -372,6 +372,9 @@ def _shape(target: Target, text: str) -> tuple[str, list[Part]] | None:
     taken = _bound(head) | _defined(tree)
     parts = [(source, None if params is None else [(n, [v for v in pool if not _clashes(v, taken)] or list(UNKNOWN), r, k)
                                                     for n, pool, r, k in params]) for source, params in parts]
+    made = _producers(func, tree, target.module) if target.module else {}
+    if made and parts[-1][1]:  # (the module's own functions: no clash with its names)
+        parts[-1] = (parts[-1][0], [(n, made.get(n, []) + pool, r, k) for n, pool, r, k in parts[-1][1]])
     return head + imports_of([v for _, params in parts for p in params or [] for v in p[1]]), parts
 
 
@@ -433,6 +436,46 @@ def _objects(target: Target, text: str, limit: int = 4) -> tuple[str, list[str]]
         return "", []
     head = f"from {target.module} import {', '.join(names)}\n" if target.module else ""
     return head, exprs
+
+
+def _type_names(node: ast.expr | None) -> list[str]:
+    """The class names an annotation names: `Docstring`, `common.Docstring`, `Optional[Docstring]`, `"Docstring"`,
+    `Docstring | None` all name `Docstring`."""
+    if node is None:
+        return []
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            return _type_names(ast.parse(node.value, mode="eval").body)
+        except SyntaxError:
+            return []
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _type_names(node.left) + _type_names(node.right)
+    if isinstance(node, ast.Subscript):
+        outer = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+        inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        return [n for part in inner for n in _type_names(part)] if outer in ("Optional", "Union") else []
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+    return [name] if name and name[:1].isupper() else []
+
+
+def _producers(func: ast.FunctionDef, tree: ast.Module, module: str, limit: int = 3) -> dict[str, list[Source]]:
+    """For each parameter of ``func`` annotated with a class that a public function of the same module returns
+    (`compose(docstring: Docstring)` and `def parse(text) -> Docstring`), calls of that function with ordinary
+    values (`parse('hello world')`): an object of the very type, built the way the module builds it."""
+    makers: dict[str, list[ast.FunctionDef]] = {}
+    for node in tree.body:
+        if (isinstance(node, ast.FunctionDef) and node is not func and not node.name.startswith("_")
+                and not any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(node))):
+            for name in _type_names(node.returns):
+                makers.setdefault(name, []).append(node)
+    a = func.args
+    out: dict[str, list[Source]] = {}
+    for arg in a.posonlyargs + a.args + a.kwonlyargs:
+        for name in _type_names(arg.annotation):
+            for maker in makers.get(name, []):
+                calls = _fixed_calls(("", [(maker.name, _params(maker, skip_first=False))]))[:limit]
+                out.setdefault(arg.arg, []).extend(_made(f"from {module} import {maker.name}", *calls))
+    return out
 
 
 def search_spec(target: Target, text: str, module_strings: list[str], calls=None,

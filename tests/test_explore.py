@@ -380,3 +380,27 @@ def test_the_search_hands_back_few_calls_that_cover_what_all_its_kept_calls_cove
     # f(3) is kept first (new lines), then f(10) and f(-1) (new branches); all three are still needed
     assert sorted(_run_search(tmp_path, code, ["f(3)", "f(10)", "f(-1)", "f(4)"], measured=True)) == [
         "f(-1)", "f(10)", "f(3)"]
+
+
+def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_result(project: Project):
+    """`compose(doc: Doc)` is called on what `parse(text) -> Doc` returns: an object of the very type, built the
+    way the module builds it (docstring_parser's `compose` and `parse`), not a string that fails at once."""
+    from testbot.explore import search_spec
+
+    code = ("from dataclasses import dataclass\n\n\n@dataclass\nclass Doc:\n    title: str\n    body: list\n\n\n"
+            "def parse(text: str) -> Doc:\n    first, _, rest = text.partition('\\n')\n"
+            "    return Doc(first, rest.split())\n\n\n"
+            "def compose(doc: 'Doc', upper: bool = False) -> str:\n    title = doc.title.upper() if upper else doc.title\n"
+            "    if not doc.body:\n        return title\n    return title + ': ' + ' '.join(doc.body)\n")
+    project.write("pkg/doc.py", code)
+    targets = {t.name: t for t in find_targets([str(project.root / "pkg" / "doc.py")], project.root)}
+    spec = search_spec(targets["compose"], code, [])
+    assert spec["parts"][0]["params"][0]["pool"][:2] == ["parse('hello world')", "parse('\\n')"]  # (its own values)
+    assert spec["seeds"][0] == "compose(parse('hello world'))" and "from pkg.doc import parse\n" in spec["head"]
+    assert search_spec(targets["parse"], code, [])["parts"][0]["params"][0]["pool"][0] == "'hello world'"
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["compose"]])
+    (compose,) = report.targets
+    assert compose.kept and compose.gain_lines == compose.lines_total
+    written = project.read("tests/test_doc.py")
+    assert "compose(parse(" in written and project.pytest("tests/test_doc.py").returncode == 0
