@@ -390,7 +390,8 @@ def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_
     code = ("from dataclasses import dataclass\n\n\n@dataclass\nclass Doc:\n    title: str\n    body: list\n\n\n"
             "def parse(text: str) -> Doc:\n    first, _, rest = text.partition('\\n')\n"
             "    return Doc(first, rest.split())\n\n\n"
-            "def compose(doc: 'Doc', upper: bool = False) -> str:\n    title = doc.title.upper() if upper else doc.title\n"
+            "def compose(doc: 'Doc', upper: bool = False) -> str:\n"
+            "    title = doc.title.upper() if upper else doc.title\n"
             "    if not doc.body:\n        return title\n    return title + ': ' + ' '.join(doc.body)\n")
     project.write("pkg/doc.py", code)
     targets = {t.name: t for t in find_targets([str(project.root / "pkg" / "doc.py")], project.root)}
