@@ -27,6 +27,7 @@ import builtins
 import doctest
 import functools
 import re
+import typing
 from itertools import zip_longest
 
 from testbot.context import find_node
@@ -455,7 +456,8 @@ def _type_names(node: ast.expr | None) -> list[str]:
         inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         return [n for part in inner for n in _type_names(part)] if outer in ("Optional", "Union") else []
     name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
-    return [name] if name and name[:1].isupper() else []
+    # (not `Any`, `Callable`, `Self` or a type variable `T`: they name no class)
+    return [name] if name and name[:1].isupper() and len(name) > 1 and name not in typing.__all__ else []
 
 
 def _producers(func: ast.FunctionDef, tree: ast.Module, module: str, limit: int = 3) -> dict[str, list[Source]]:

@@ -399,6 +399,9 @@ def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_
     assert spec["parts"][0]["params"][0]["pool"][:2] == ["parse('hello world')", "parse('\\n')"]  # (its own values)
     assert spec["seeds"][0] == "compose(parse('hello world'))" and "from pkg.doc import parse\n" in spec["head"]
     assert search_spec(targets["parse"], code, [])["parts"][0]["params"][0]["pool"][0] == "'hello world'"
+    from testbot.explore import _type_names
+    names = {a: _type_names(ast.parse(a, mode="eval").body) for a in ("Optional['Doc']", "m.Doc | None", "Any", "T")}
+    assert names == {"Optional['Doc']": ["Doc"], "m.Doc | None": ["Doc"], "Any": [], "T": []}  # (no class named)
     settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["compose"]])
     (compose,) = report.targets
