@@ -146,32 +146,42 @@ BOOL_NAME = re.compile(r"^(is|has|use|allow|enable|ignore|keep|strict|verbose|re
                        r"(^|_)(flag|strict|reverse|raw|quiet|verbose|recursive)$")
 
 
-def annotation_kinds(node: ast.expr | None) -> list[str]:
-    """The pool names an annotation allows, most specific first; [] when it says nothing usable."""
+def _annotation_names(node: ast.expr | None, generic: bool) -> list[str]:
+    """The names an annotation is made of, most specific first: a forward reference read, `X | Y`, `Optional[X]`
+    and `Union[X, Y]` taken apart (`Optional` adds "None"), any other subscript by its outer name (`List[int]`:
+    `List`) where ``generic``, else by none."""
     if node is None:
         return []
     if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "str", a forward reference
         try:
-            return annotation_kinds(ast.parse(node.value, mode="eval").body)
+            return _annotation_names(ast.parse(node.value, mode="eval").body, generic)
         except SyntaxError:
             return []
     if isinstance(node, ast.Constant) and node.value is None:
         return ["None"]
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # X | Y
-        return annotation_kinds(node.left) + annotation_kinds(node.right)
+        return _annotation_names(node.left, generic) + _annotation_names(node.right, generic)
     if isinstance(node, ast.Subscript):
         outer = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
         if outer in ("Optional", "Union"):  # (typing.Union too)
             inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-            kinds = [k for part in inner for k in annotation_kinds(part)]
-            return kinds + (["None"] if outer == "Optional" else [])
-        return annotation_kinds(node.value)  # List[int]: a list
+            names = [n for part in inner for n in _annotation_names(part, generic)]
+            return names + (["None"] if outer == "Optional" else [])
+        return _annotation_names(node.value, generic) if generic else []
     name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
-    if name is None:
-        return []
-    name = ALIASES.get(name, name)
-    name = STDLIB_ALIASES.get(name, name)
-    return [name] if name in POOLS or name in STDLIB else []
+    return [name] if name else []
+
+
+def annotation_kinds(node: ast.expr | None) -> list[str]:
+    """The pool names an annotation allows, most specific first (`List[int]`: a list); [] when it says nothing
+    usable."""
+    kinds = []
+    for name in _annotation_names(node, generic=True):
+        name = ALIASES.get(name, name)
+        name = STDLIB_ALIASES.get(name, name)
+        if name in POOLS or name in STDLIB:
+            kinds.append(name)
+    return kinds
 
 
 def _kind_of(value: object) -> str | None:
@@ -441,42 +451,32 @@ def _objects(target: Target, text: str, limit: int = 4) -> tuple[str, list[str]]
 
 def _type_names(node: ast.expr | None) -> list[str]:
     """The class names an annotation names: `Docstring`, `common.Docstring`, `Optional[Docstring]`, `"Docstring"`,
-    `Docstring | None` all name `Docstring`."""
-    if node is None:
-        return []
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        try:
-            return _type_names(ast.parse(node.value, mode="eval").body)
-        except SyntaxError:
-            return []
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        return _type_names(node.left) + _type_names(node.right)
-    if isinstance(node, ast.Subscript):
-        outer = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
-        inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        return [n for part in inner for n in _type_names(part)] if outer in ("Optional", "Union") else []
-    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+    `Docstring | None` all name `Docstring`; `List[Docstring]` names none."""
     # (not `Any`, `Callable`, `Self` or a type variable `T`: they name no class)
-    return [name] if name and name[:1].isupper() and len(name) > 1 and name not in typing.__all__ else []
+    return [n for n in _annotation_names(node, generic=False)
+            if n[:1].isupper() and len(n) > 1 and n != "None" and n not in typing.__all__]
 
 
 def _producers(func: ast.FunctionDef, tree: ast.Module, module: str, limit: int = 3) -> dict[str, list[Source]]:
     """For each parameter of ``func`` annotated with a class that a public function of the same module returns
     (`compose(docstring: Docstring)` and `def parse(text) -> Docstring`), calls of that function with ordinary
     values (`parse('hello world')`): an object of the very type, built the way the module builds it."""
+    a = func.args
+    wanted = {arg.arg: names for arg in a.posonlyargs + a.args + a.kwonlyargs if (names := _type_names(arg.annotation))}
+    if not wanted:  # (most targets: no walk over the module's functions)
+        return {}
     makers: dict[str, list[ast.FunctionDef]] = {}
     for node in tree.body:
         if (isinstance(node, ast.FunctionDef) and node is not func and not node.name.startswith("_")
                 and not any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(node))):
             for name in _type_names(node.returns):
                 makers.setdefault(name, []).append(node)
-    a = func.args
     out: dict[str, list[Source]] = {}
-    for arg in a.posonlyargs + a.args + a.kwonlyargs:
-        for name in _type_names(arg.annotation):
+    for arg, names in wanted.items():
+        for name in names:
             for maker in makers.get(name, []):
                 calls = _fixed_calls(("", [(maker.name, _params(maker, skip_first=False))]))[:limit]
-                out.setdefault(arg.arg, []).extend(_made(f"from {module} import {maker.name}", *calls))
+                out.setdefault(arg, []).extend(_made(f"from {module} import {maker.name}", *calls))
     return out
 
 

@@ -385,7 +385,7 @@ def test_the_search_hands_back_few_calls_that_cover_what_all_its_kept_calls_cove
 def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_result(project: Project):
     """`compose(doc: Doc)` is called on what `parse(text) -> Doc` returns: an object of the very type, built the
     way the module builds it (docstring_parser's `compose` and `parse`), not a string that fails at once."""
-    from testbot.explore import search_spec
+    from testbot.explore import _type_names, search_spec
 
     code = ("from dataclasses import dataclass\n\n\n@dataclass\nclass Doc:\n    title: str\n    body: list\n\n\n"
             "def parse(text: str) -> Doc:\n    first, _, rest = text.partition('\\n')\n"
@@ -399,7 +399,6 @@ def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_
     assert spec["parts"][0]["params"][0]["pool"][:2] == ["parse('hello world')", "parse('\\n')"]  # (its own values)
     assert spec["seeds"][0] == "compose(parse('hello world'))" and "from pkg.doc import parse\n" in spec["head"]
     assert search_spec(targets["parse"], code, [])["parts"][0]["params"][0]["pool"][0] == "'hello world'"
-    from testbot.explore import _type_names
     names = {a: _type_names(ast.parse(a, mode="eval").body) for a in ("Optional['Doc']", "m.Doc | None", "Any", "T")}
     assert names == {"Optional['Doc']": ["Doc"], "m.Doc | None": ["Doc"], "Any": [], "T": []}  # (no class named)
     settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
