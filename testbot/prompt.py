@@ -328,13 +328,15 @@ def build_prompt(
         dropped.append(name)
         user = assemble(keep, examples)
     prefill = f"```python\nimport pytest\n\n{ctx.import_line}\n{OPENING}"
-    if limit is not None and count(SYSTEM) + count(user) + count(prefill) > limit:
+    tokens = count(SYSTEM) + count(user) + count(prefill)
+    if limit is not None and tokens > limit:
         shorter = short_docstrings(t.source)
         if shorter != t.source:
             required[1] = "## Code under test\n" + _fence(shorter)
             dropped.append("docstrings")
             user = assemble(keep, examples)
-    return Prompt(t.id, round, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill), tuple(dropped))
+            tokens = count(SYSTEM) + count(user) + count(prefill)
+    return Prompt(t.id, round, SYSTEM, user, prefill, tokens, tuple(dropped))
 
 
 def build_group_prompt(
