@@ -390,8 +390,12 @@ def to_markdown(result: dict) -> str:
 
 
 def write_results(result: dict, results_dir: Path, name: str) -> dict[str, Path]:
+    """The JSON and Markdown first, then a chart per track: a chart that cannot be drawn (matplotlib is a dev
+    extra) is named on stderr and costs nothing of the run."""
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": results_dir / f"{name}.json", "md": results_dir / f"{name}.md"}
+    paths["json"].write_text(json.dumps(result, indent=2, default=str))
+    paths["md"].write_text(to_markdown(result))
     charts = {}
     for track, data in result["tracks"].items():
         tools = (["reference"] if track == "humaneval" else []) + result["meta"]["tools"]
@@ -402,11 +406,16 @@ def write_results(result: dict, results_dir: Path, name: str) -> dict[str, Path]
             rows = [{"id": "median", "import only": data["summary"]["median_before"],
                      **{t: data["summary"][t]["median_line_branch_pct"] for t in tools}}]
         png = results_dir / f"{name}-{track}.png"
-        coverage_chart(rows, ["import only", *tools], png, f"{track}: line+branch coverage per module")
+        try:
+            coverage_chart(rows, ["import only", *tools], png, f"{track}: line+branch coverage per module")
+        except ImportError as exc:
+            print(f"no chart for {track}: {exc} (pip install -e '.[dev]')", file=sys.stderr)
+            continue
         charts[track] = png
-    result["charts"] = {k: v.name for k, v in charts.items()}
-    paths["json"].write_text(json.dumps(result, indent=2, default=str))
-    paths["md"].write_text(to_markdown(result) + "".join(f"\n![{k}]({v.name})\n" for k, v in charts.items()))
+    if charts:
+        result["charts"] = {k: v.name for k, v in charts.items()}
+        paths["json"].write_text(json.dumps(result, indent=2, default=str))
+        paths["md"].write_text(to_markdown(result) + "".join(f"\n![{k}]({v.name})\n" for k, v in charts.items()))
     return {**paths, **{f"png-{k}": v for k, v in charts.items()}}
 
 

@@ -174,3 +174,18 @@ def test_humaneval_part_without_the_reference(tmp_path):
     assert list(row["tools"]) == ["testbot"] and row["tools"]["testbot"]["after"]["line_branch_pct"] == 100.0
     assert data["tracks"]["humaneval"]["summary"]["reference"]["median_line_branch_pct"] is None
     assert "| he_002 |" in next(results.glob("*-part.md")).read_text()
+
+
+def test_the_results_are_written_when_no_chart_can_be_drawn(tmp_path, monkeypatch):
+    """matplotlib is a dev extra: a run of an hour must not be lost because the chart cannot be drawn."""
+    def no_matplotlib(*args, **kwargs):
+        raise ImportError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(side_by_side, "coverage_chart", no_matplotlib)
+    committed = Path(side_by_side.__file__).parent / "results" / "2026-12-04-producers.json"
+    result = json.loads(committed.read_text())
+    result.pop("charts", None)
+    paths = side_by_side.write_results(result, tmp_path, "run")
+    data = json.loads(paths["json"].read_text())
+    assert data["tracks"] == result["tracks"] and "charts" not in data and not list(tmp_path.glob("*.png"))
+    assert "| docstring_parser.numpydoc | 15.5 | 61.2 |" in paths["md"].read_text()
