@@ -20,6 +20,9 @@ The search, a small piece of what Pynguin does with much more machinery:
 - each call runs under ``sys.settrace`` restricted to the file, with a time limit (a SIGALRM); a call that
   reached a statement or took a branch (a step out of a line with several ways on) nothing before it reached
   is kept, the others are forgotten;
+- a parameter typed with a class that a function of the module makes from a string (``makers``: `parse` for
+  `compose(docstring: Docstring)`) also gets that function called on a string some kept call of the file used
+  (a whole docstring that reached `parse`'s sections becomes a `Docstring` with sections);
 - a target that has gone many calls without a new step is tried less often.
 
 Output: the result file named by the hand-off (as the pytest plugin's), rewritten after every kept call so that a
@@ -47,6 +50,7 @@ STALE = 200  # calls without a new step after which a target is tried one round 
 GLUE = ["", " ", "\n", ":", ", ", "\n    ", "-", ".", "\n\n", "=", " ("]  # what joins strings into longer ones
 MAX_STRING = 400
 MAX_FOUND = 50  # kept values per parameter that later calls grow
+MAX_SHARED = 200  # strings of the file's kept calls, for the makers
 
 
 class _Late(BaseException):
@@ -126,20 +130,24 @@ def _render(params: list[dict], values: dict[int, object]) -> str:
 
 
 class _Target:
-    def __init__(self, spec: dict, everything: list[object], namespace: dict) -> None:
+    def __init__(self, spec: dict, everything: list[object], namespace: dict, shared: list[str]) -> None:
         self.id = spec["id"]
         self.namespace = namespace
         self.parts = spec["parts"]
         self.seeds = list(spec.get("seeds", []))
+        self.wrap = spec.get("wrap", "")  # ("list" for a generator: its code runs as its items are drawn)
         for part in self.parts:
             for p in part["params"] or []:
                 p["values"] = _values(p["pool"]) or [None]
                 p["found"] = []  # values of the calls kept so far
         self.everything = everything
+        self.shared = shared  # (the strings of every kept call of the file, one list for all targets)
         self.misses = 0
 
     def _pick(self, rnd: random.Random, p: dict) -> object:
         values = p["values"]
+        if p.get("makers") and self.shared and rnd.random() < 0.3:  # `parse(<a string that reached far>)`
+            return _Expr(f"{rnd.choice(p['makers'])}({rnd.choice(self.shared)!r})")
         roll = rnd.random()
         if p["found"] and roll < 0.3:  # a value of a kept call, grown or stepped: reaches a little further
             return self._mutate(rnd, rnd.choice(p["found"]), values)
@@ -195,7 +203,7 @@ class _Target:
             values = {i: self._pick(rnd, p) for i, p in enumerate(params) if p["required"] or rnd.random() < 0.4}
             used += [(params[i], v) for i, v in values.items()]
             text += f"({_render(params, values)})"
-        return text, used
+        return (f"{self.wrap}({text})" if self.wrap else text), used
 
 
 def _fewest(kept: list[tuple[str, str, set]]) -> dict:
@@ -241,6 +249,7 @@ def main() -> int:
     everything = [v for t in spec["targets"] for part in t["parts"] for p in (part["params"] or [])
                   for v in _values(p["pool"])] or [None]
     targets = []
+    shared: list[str] = []
     quiet = io.StringIO()
     for t in spec["targets"]:
         namespace: dict = {}  # (each target's own: two heads may bind a name differently, `datetime`)
@@ -249,7 +258,7 @@ def main() -> int:
                 exec(t["head"], namespace)  # the import lines the tests will have
         except BaseException:  # noqa: BLE001 - the project's import failing is its own business
             continue
-        targets.append(_Target(t, everything, namespace))
+        targets.append(_Target(t, everything, namespace, shared))
     tracer = _Tracer(filename)
     seen: set[tuple[int, int]] = {(a, b) for a, b in spec.get("seen", [])}  # (a second search: what is covered)
     reached: set[int] = set(spec.get("reached", [])) | {b for _, b in seen}
@@ -309,6 +318,10 @@ def main() -> int:
             for p, value in used:
                 if not isinstance(value, _Expr) and len(p["found"]) < MAX_FOUND:
                     p["found"].append(value)
+            for node in ast.walk(ast.parse(expr, mode="eval")):  # (a seed's strings too: a docstring example's)
+                value = getattr(node, "value", None) if isinstance(node, ast.Constant) else getattr(node, "s", None)
+                if isinstance(value, str) and len(value) > 1 and value not in shared and len(shared) < MAX_SHARED:
+                    shared.append(value)
             save()
         else:
             target.misses += 1

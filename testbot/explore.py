@@ -342,6 +342,9 @@ def _constructor(cls: ast.ClassDef, tree: ast.Module | None = None) -> str:
 
 
 Part = tuple[str, "list[Param] | None"]  # source text, then the call's parameters (None: no call, a property)
+# The import line, the call's parts, and what wraps the call: "list" for a generator (its items are what a test
+# checks, and its code runs only as they are drawn), else "".
+Shape = tuple[str, list[Part], str]
 
 
 @functools.lru_cache(maxsize=4)
@@ -353,10 +356,30 @@ def _parse(text: str) -> ast.Module | None:
         return None
 
 
-def _shape(target: Target, text: str) -> tuple[str, list[Part]] | None:
-    """How to reach the target from a test: the import line and the parts of the call expression (``Box`` with
-    the constructor's parameters, then ``.grow`` with the method's); None when it cannot be called with literal
-    values (async, a generator, a nested class)."""
+def _own_nodes(func: ast.AST):
+    """The nodes of a function's own body: not those of functions, lambdas or classes defined in it."""
+    todo = list(ast.iter_child_nodes(func))
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _generator(func: ast.FunctionDef) -> str | None:
+    """"list" for a generator function that looks finite, "" for a plain function, None for a generator with a
+    `while True:` loop (drawing all its items might never end)."""
+    own = list(_own_nodes(func))
+    if not any(isinstance(n, ast.Yield | ast.YieldFrom) for n in own):
+        return ""
+    endless = any(isinstance(n, ast.While) and isinstance(n.test, ast.Constant) and n.test.value for n in own)
+    return None if endless else "list"
+
+
+def _shape(target: Target, text: str) -> Shape | None:
+    """How to reach the target from a test: the import line, the parts of the call expression (``Box`` with
+    the constructor's parameters, then ``.grow`` with the method's) and its wrapper (``list`` for a generator);
+    None when it cannot be called with literal values (async, an endless generator, a nested class)."""
     tree = _parse(text)
     if target.is_async or tree is None:
         return None
@@ -364,7 +387,8 @@ def _shape(target: Target, text: str) -> tuple[str, list[Part]] | None:
     func = find_node(tree, target.qualname)
     if len(names) > 2 or not isinstance(func, ast.FunctionDef):  # (a nested class's name is not importable)
         return None
-    if any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(func)):
+    wrap = _generator(func)
+    if wrap is None:
         return None
     prefix = "" if target.module else f"{target.file.stem}."
     head = f"from {target.module} import {names[0]}\n" if target.module else f"import {target.file.stem}\n"
@@ -386,7 +410,7 @@ def _shape(target: Target, text: str) -> tuple[str, list[Part]] | None:
     made = _producers(func, tree, target.module) if target.module else {}
     if made and parts[-1][1]:  # (the module's own functions: no clash with its names)
         parts[-1] = (parts[-1][0], [(n, made.get(n, []) + pool, r, k) for n, pool, r, k in parts[-1][1]])
-    return head + imports_of([v for _, params in parts for p in params or [] for v in p[1]]), parts
+    return head + imports_of([v for _, params in parts for p in params or [] for v in p[1]]), parts, wrap
 
 
 def _tests(target: Target, head: str, exprs: list[str]) -> str:
@@ -394,14 +418,14 @@ def _tests(target: Target, head: str, exprs: list[str]) -> str:
                           for n, e in enumerate(dict.fromkeys(exprs), 1))
 
 
-def _fixed_calls(shape: tuple[str, list[Part]]) -> list[str]:
+def _fixed_calls(shape: Shape) -> list[str]:
     """The call expressions of ``explore_tests``: an object built with ordinary values where one is needed, then
-    the target's argument lists (or, for a property, the attribute read once)."""
-    _, parts = shape
+    the target's argument lists (or, for a property, the attribute read once); a generator's calls in list()."""
+    _, parts, wrap = shape
     *receiver, (source, params) = parts
     callee = "".join(f"{s}({render(p, _ordinary(p))})" for s, p in receiver) + source
     exprs = [callee] if params is None else [f"{callee}({args})" for args in _arg_lists(params)]
-    return list(dict.fromkeys(exprs))
+    return list(dict.fromkeys(f"{wrap}({e})" if wrap else e for e in exprs))
 
 
 def explore_tests(target: Target, text: str, limit: int = MAX_CALLS) -> str:
@@ -457,10 +481,9 @@ def _type_names(node: ast.expr | None) -> list[str]:
             if n[:1].isupper() and len(n) > 1 and n != "None" and n not in typing.__all__]
 
 
-def _producers(func: ast.FunctionDef, tree: ast.Module, module: str, limit: int = 3) -> dict[str, list[Source]]:
-    """For each parameter of ``func`` annotated with a class that a public function of the same module returns
-    (`compose(docstring: Docstring)` and `def parse(text) -> Docstring`), calls of that function with ordinary
-    values (`parse('hello world')`): an object of the very type, built the way the module builds it."""
+def _makers(func: ast.FunctionDef, tree: ast.Module) -> dict[str, list[ast.FunctionDef]]:
+    """For each parameter of ``func`` annotated with a class that public functions of the same module return
+    (`compose(docstring: Docstring)` and `def parse(text) -> Docstring`), those functions."""
     a = func.args
     wanted = {arg.arg: names for arg in a.posonlyargs + a.args + a.kwonlyargs if (names := _type_names(arg.annotation))}
     if not wanted:  # (most targets: no walk over the module's functions)
@@ -471,12 +494,41 @@ def _producers(func: ast.FunctionDef, tree: ast.Module, module: str, limit: int 
                 and not any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(node))):
             for name in _type_names(node.returns):
                 makers.setdefault(name, []).append(node)
-    out: dict[str, list[Source]] = {}
+    out: dict[str, list[ast.FunctionDef]] = {}
     for arg, names in wanted.items():
         for name in names:
-            for maker in makers.get(name, []):
-                calls = _fixed_calls(("", [(maker.name, _params(maker, skip_first=False))]))[:limit]
-                out.setdefault(arg, []).extend(_made(f"from {module} import {maker.name}", *calls))
+            out.setdefault(arg, []).extend(makers.get(name, []))
+    return {arg: found for arg, found in out.items() if found}
+
+
+def _producers(func: ast.FunctionDef, tree: ast.Module, module: str, limit: int = 3) -> dict[str, list[Source]]:
+    """For each parameter of ``func`` that :func:`_makers` finds functions for, calls of those functions with
+    ordinary values (`parse('hello world')`): an object of the very type, built the way the module builds it."""
+    out: dict[str, list[Source]] = {}
+    for arg, found in _makers(func, tree).items():
+        for maker in found:
+            calls = _fixed_calls(("", [(maker.name, _params(maker, skip_first=False))], ""))[:limit]
+            out.setdefault(arg, []).extend(_made(f"from {module} import {maker.name}", *calls))
+    return out
+
+
+def _string_makers(target: Target, text: str) -> dict[str, list[str]]:
+    """For each parameter of the target's call, the makers (:func:`_makers`) whose first parameter takes a
+    string (`parse(text)`): the search calls them on the strings its kept calls used (a whole numpydoc block that
+    reached ``parse``'s sections makes a `Docstring` with sections for ``compose``)."""
+    tree = _parse(text)
+    func = find_node(tree, target.qualname) if tree is not None and target.module else None
+    if not isinstance(func, ast.FunctionDef):
+        return {}
+    out = {}
+    for arg, found in _makers(func, tree).items():
+        names = []
+        for maker in found:
+            params = _params(maker, skip_first=False)
+            if params and "str" in {_kind_of(v) for v in params[0][1]} and all(not r for _, _, r, _ in params[1:]):
+                names.append(maker.name)
+        if names:
+            out[arg] = names
     return out
 
 
@@ -484,12 +536,13 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
                 more_imports: dict[str, str] | None = None) -> dict | None:
     """What the search (:mod:`testbot._search`) needs to call the target: the import lines, the call's parts with
     each parameter's values as source text (literals, and objects of the module's classes where the parameter
-    says nothing of its type), and the calls to try first (the docstring examples', or ``calls`` when given, then
+    says nothing of its type; ``makers`` where a function of the module makes the parameter's class from a string,
+    :func:`_string_makers`), and the calls to try first (the docstring examples', or ``calls`` when given, then
     the fixed calls); None when it cannot be called."""
     shape = _shape(target, text)
     if shape is None:
         return None
-    head, parts = shape
+    head, parts, wrap = shape
     doc_head, docs = doc_calls(target, text, calls=calls, more_imports=more_imports)
     if _rebinds(head, doc_head):  # (`import datetime` for the examples, `from datetime import datetime` for a value)
         doc_head, docs = "", []
@@ -501,8 +554,9 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
     objects_head += imports_of(stdlib)
     objects = objects + [repr(v) for v in stdlib]
     unknown = {repr(v) for v in UNKNOWN}
+    makers = _string_makers(target, text)
     out = []
-    for source, params in parts:
+    for n_part, (source, params) in enumerate(parts):
         if params is None:
             out.append({"source": source, "params": None})
             continue
@@ -515,9 +569,11 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
             own = [repr(v) for v in pool]
             ps.append({"name": name, "pool": own + [e for e in examples.get((source, name), []) if e not in own] + extra,
                        "required": required, "keyword": keyword})
+            if n_part == len(parts) - 1 and makers.get(name):  # (as in _shape: the target's own parameters)
+                ps[-1]["makers"] = makers[name]
         out.append({"source": source, "params": ps})
     head += doc_head + objects_head  # (the search may pass an object to any parameter: a wrong type reaches the checks)
-    return {"id": target.id, "head": head, "parts": out, "seeds": seeds}
+    return {"id": target.id, "head": head, "parts": out, "seeds": seeds, "wrap": wrap}
 
 
 def _example_args(calls: list[str], parts: list[Part]) -> dict[tuple[str, str], list[str]]:

@@ -81,7 +81,8 @@ def test_values_come_from_annotations_defaults_names_and_the_code_s_constants(tm
     wrap = _calls(explore_tests(targets["wrap"], CODE))
     assert wrap[0] == "wrap('hello world')"  # `text` is a string by its name
     assert "wrap('hello world', 3)" in wrap and "wrap('hello world', strict=True)" in wrap  # by the default's type
-    assert explore_tests(targets["later"], CODE) == "" and explore_tests(targets["numbers"], CODE) == ""
+    assert explore_tests(targets["later"], CODE) == ""  # (async: left to the model)
+    assert _calls(explore_tests(targets["numbers"], CODE)) == ["list(numbers())"]  # (a generator: its items)
 
 
 def test_methods_are_called_on_an_object_built_from_ordinary_values(tmp_path: Path):
@@ -336,11 +337,25 @@ def test_a_second_search_grows_the_model_s_inputs_even_from_a_test_that_failed(p
     assert project.pytest("tests/test_m.py").returncode == 0
 
 
-def _run_search(tmp_path: Path, code: str, seeds: list[str], measured: bool) -> list[str]:
-    """testbot/_search.py run directly on m.py (as the sandbox does, the result file named through a pipe)."""
+def _search(root: Path, spec: dict) -> dict[str, list[str]]:
+    """testbot/_search.py run directly on a spec (as the sandbox does, the result file named through a pipe)."""
     import json
     import os
 
+    (root / "spec.json").write_text(json.dumps(spec))
+    result = root / "result.json"
+    read, write = os.pipe()
+    os.write(write, json.dumps({"result_file": str(result), "nonce": "n"}).encode())
+    os.close(write)
+    subprocess.run([sys.executable, str(Path(__file__).parents[1] / "testbot" / "_search.py"), str(root / "spec.json")],
+                   cwd=root, env={**os.environ, "PYTHONPATH": str(root), "TESTBOT_HANDOFF_FD": str(read)},
+                   pass_fds=(read,), check=True, timeout=60)
+    os.close(read)
+    return json.loads(result.read_text())["calls"]
+
+
+def _run_search(tmp_path: Path, code: str, seeds: list[str], measured: bool) -> list[str]:
+    """The search on m.py's one target f(x)."""
     from testbot.measure import first_lines, measurable_file
 
     (tmp_path / "m.py").write_text(code)
@@ -350,16 +365,7 @@ def _run_search(tmp_path: Path, code: str, seeds: list[str], measured: bool) -> 
                 {"source": "f", "params": [{"name": "x", "pool": ["3"], "required": True, "keyword": False}]}]}]}
     if measured:
         spec.update(lines=sorted(whole.lines), branches=sorted(whole.branches), first_lines=first_lines(code))
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    result = tmp_path / "result.json"
-    read, write = os.pipe()
-    os.write(write, json.dumps({"result_file": str(result), "nonce": "n"}).encode())
-    os.close(write)
-    subprocess.run([sys.executable, str(Path(__file__).parents[1] / "testbot" / "_search.py"), str(tmp_path / "spec.json")],
-                   cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path), "TESTBOT_HANDOFF_FD": str(read)},
-                   pass_fds=(read,), check=True, timeout=60)
-    os.close(read)
-    return json.loads(result.read_text())["calls"]["m.py::f"]
+    return _search(tmp_path, spec)["m.py::f"]
 
 
 def test_the_search_keeps_a_call_only_for_a_statement_or_a_branch_coverage_counts(tmp_path: Path):
@@ -407,3 +413,89 @@ def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_
     assert compose.kept and compose.gain_lines == compose.lines_total
     written = project.read("tests/test_doc.py")
     assert "compose(parse(" in written and project.pytest("tests/test_doc.py").returncode == 0
+
+
+SECTIONS = """\
+from dataclasses import dataclass
+
+HEADINGS = ("Args", "Returns")
+
+
+@dataclass
+class Doc:
+    title: str
+    sections: dict
+
+
+def parse(text: str) -> Doc:
+    first, _, rest = text.partition("\\n")
+    sections = {}
+    for line in rest.splitlines():
+        name, colon, body = line.partition(":")
+        if colon and name.strip() in HEADINGS:
+            sections[name.strip()] = body.strip()
+    return Doc(first, sections)
+
+
+def compose(doc: Doc) -> str:
+    out = [doc.title]
+    for name in HEADINGS:
+        if name in doc.sections:
+            out.append(name + ": " + doc.sections[name])
+    return "\\n".join(out)
+"""
+
+
+def test_the_search_calls_the_module_s_parse_on_strings_that_reached_its_sections_for_compose(project: Project):
+    """compose(doc: Doc) reaches a section only with a Doc that has one: the search calls parse (which makes Docs from
+    strings) on the strings that parse's own kept calls grew towards a heading ("x\\nArgs:"), not only on the
+    fixed 'hello world'."""
+    from testbot.explore import module_strings, search_spec
+    from testbot.measure import first_lines, measurable_file
+
+    path = project.write("pkg/doc.py", SECTIONS)
+    targets = {t.name: t for t in find_targets([str(path)], project.root)}
+    specs = [search_spec(targets[name], SECTIONS, module_strings(SECTIONS)) for name in ("parse", "compose")]
+    assert specs[1]["parts"][0]["params"][0]["makers"] == ["parse"] and "makers" not in specs[0]["parts"][0]["params"][0]
+    whole = measurable_file(SECTIONS)
+    calls = _search(project.root, {"file": str(path), "seconds": 3, "seed": 0, "targets": specs,
+                                   "lines": sorted(whole.lines), "branches": sorted(whole.branches),
+                                   "first_lines": first_lines(SECTIONS)})
+    composed = calls[targets["compose"].id]
+    assert any(c.startswith("compose(parse(") and ("Args" in c or "Returns" in c) for c in composed), composed
+
+
+GENERATORS = '''\
+def pairs(items: list, size: int = 2):
+    """Consecutive groups of ``size`` items, the last one shorter."""
+    group = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield tuple(group)
+            group = []
+    if group:
+        yield tuple(group)
+
+
+def counting(start: int):
+    while True:
+        yield start
+        start += 1
+'''
+
+
+def test_a_generator_is_explored_through_list_and_an_endless_one_is_left_to_the_model(project: Project):
+    """pairs() runs only as its items are drawn: its explored calls are `list(pairs(...))`, checked by the items;
+    counting() has a `while True:` loop, so drawing all its items never ends: no call of it is explored."""
+    project.write("pkg/gen.py", GENERATORS)
+    targets = {t.name: t for t in find_targets([str(project.root / "pkg" / "gen.py")], project.root)}
+    assert explore_tests(targets["counting"], GENERATORS) == ""
+    assert _calls(explore_tests(targets["pairs"], GENERATORS))[0].startswith("list(pairs(")
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["pairs"]])
+    (pairs,) = report.targets
+    assert pairs.kept and pairs.gain_lines == pairs.lines_total and pairs.gain_branches == pairs.branches_total
+    written = project.read("tests/test_gen.py")
+    assert "assert list(pairs(" in written and "== None" not in written, written
+    assert project.pytest("tests/test_gen.py").returncode == 0
