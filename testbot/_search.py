@@ -14,9 +14,10 @@ The search, a small piece of what Pynguin does with much more machinery:
 
 - the fixed calls first, then rounds over the targets, one sampled call each: every parameter takes a value of
   its own list, or one of them changed (a string grown by a piece or two of the list, joined by ":", a newline,
-  an indent...; a number moved a step), a value of another parameter's list (a wrong type reaches the checks
-  for one), or, most useful for parsers, a value of a call already kept, grown the same way (so a string
-  that reached a heading grows towards what follows one); an optional parameter is often left out;
+  an indent..., or its last line underlined as a heading where the module underlines headings; a number moved
+  a step), a value of another parameter's list (a wrong type reaches the checks for one), or, most useful for
+  parsers, a value of a call already kept, grown the same way (so a string that reached a heading grows towards
+  what follows one); an optional parameter is often left out;
 - each call runs under ``sys.settrace`` restricted to the file, with a time limit (a SIGALRM); a call that
   reached a statement or took a branch (a step out of a line with several ways on) nothing before it reached
   is kept, the others are forgotten;
@@ -136,6 +137,7 @@ class _Target:
         self.parts = spec["parts"]
         self.seeds = list(spec.get("seeds", []))
         self.wrap = spec.get("wrap", "")  # ("list" for a generator: its code runs as its items are drawn)
+        self.underline = spec.get("underline", "")  # (the marks under a heading, where the module uses them)
         for part in self.parts:
             for p in part["params"] or []:
                 p["values"] = _values(p["pool"]) or [None]
@@ -147,7 +149,10 @@ class _Target:
     def _pick(self, rnd: random.Random, p: dict) -> object:
         values = p["values"]
         if p.get("makers") and self.shared and rnd.random() < 0.3:  # `parse(<a string that reached far>)`
-            return _Expr(f"{rnd.choice(p['makers'])}({rnd.choice(self.shared)!r})")
+            text = rnd.choice(self.shared)
+            if rnd.random() < 0.5:  # grown like a kept value (what made it reach far may reach further)
+                text = self._mutate(rnd, text, self.everything)
+            return _Expr(f"{rnd.choice(p['makers'])}({text!r})")
         roll = rnd.random()
         if p["found"] and roll < 0.3:  # a value of a kept call, grown or stepped: reaches a little further
             return self._mutate(rnd, rnd.choice(p["found"]), values)
@@ -162,6 +167,10 @@ class _Target:
             more = [x for x in values if isinstance(x, str)] or [""]
             out = v
             for _ in range(rnd.randint(1, 2)):
+                last = out.rsplit("\n", 1)[-1]
+                if self.underline and last.strip() and rnd.random() < 0.1:  # a heading, as the module writes one
+                    out += "\n" + rnd.choice(self.underline) * len(last)
+                    continue
                 piece = rnd.choice(GLUE) + rnd.choice(more)
                 if rnd.random() < 0.75:
                     out += piece

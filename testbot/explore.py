@@ -491,7 +491,7 @@ def _makers(func: ast.FunctionDef, tree: ast.Module) -> dict[str, list[ast.Funct
     makers: dict[str, list[ast.FunctionDef]] = {}
     for node in tree.body:
         if (isinstance(node, ast.FunctionDef) and node is not func and not node.name.startswith("_")
-                and not any(isinstance(n, ast.Yield | ast.YieldFrom) for n in ast.walk(node))):
+                and _generator(node) == ""):
             for name in _type_names(node.returns):
                 makers.setdefault(name, []).append(node)
     out: dict[str, list[ast.FunctionDef]] = {}
@@ -537,8 +537,9 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
     """What the search (:mod:`testbot._search`) needs to call the target: the import lines, the call's parts with
     each parameter's values as source text (literals, and objects of the module's classes where the parameter
     says nothing of its type; ``makers`` where a function of the module makes the parameter's class from a string,
-    :func:`_string_makers`), and the calls to try first (the docstring examples', or ``calls`` when given, then
-    the fixed calls); None when it cannot be called."""
+    :func:`_string_makers`), the calls to try first (the docstring examples', or ``calls`` when given, then
+    the fixed calls), and the marks the module underlines headings with (:func:`underline_marks`); None when it
+    cannot be called."""
     shape = _shape(target, text)
     if shape is None:
         return None
@@ -573,7 +574,25 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
                 ps[-1]["makers"] = makers[name]
         out.append({"source": source, "params": ps})
     head += doc_head + objects_head  # (the search may pass an object to any parameter: a wrong type reaches the checks)
-    return {"id": target.id, "head": head, "parts": out, "seeds": seeds, "wrap": wrap}
+    return {"id": target.id, "head": head, "parts": out, "seeds": seeds, "wrap": wrap,
+            "underline": underline_marks(text)}
+
+
+@functools.lru_cache(maxsize=8)
+def underline_marks(text: str) -> str:
+    """The characters a module repeats to the length of a text (`"-" * len(title)`, not spaces): it reads or writes
+    headings underlined so (numpydoc, reStructuredText), and the search underlines its strings' last lines with
+    them."""
+    tree = _parse(text)
+    marks = set()
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            for mark, times in ((node.left, node.right), (node.right, node.left)):
+                if (isinstance(mark, ast.Constant) and isinstance(mark.value, str) and len(mark.value) == 1
+                        and not mark.value.isspace() and not mark.value.isalnum() and isinstance(times, ast.Call)
+                        and isinstance(times.func, ast.Name) and times.func.id == "len"):
+                    marks.add(mark.value)
+    return "".join(sorted(marks))
 
 
 def _example_args(calls: list[str], parts: list[Part]) -> dict[tuple[str, str], list[str]]:

@@ -456,7 +456,8 @@ def test_the_search_calls_the_module_s_parse_on_strings_that_reached_its_section
     path = project.write("pkg/doc.py", SECTIONS)
     targets = {t.name: t for t in find_targets([str(path)], project.root)}
     specs = [search_spec(targets[name], SECTIONS, module_strings(SECTIONS)) for name in ("parse", "compose")]
-    assert specs[1]["parts"][0]["params"][0]["makers"] == ["parse"] and "makers" not in specs[0]["parts"][0]["params"][0]
+    (doc,), (text,) = specs[1]["parts"][0]["params"], specs[0]["parts"][0]["params"]
+    assert doc["makers"] == ["parse"] and "makers" not in text
     whole = measurable_file(SECTIONS)
     calls = _search(project.root, {"file": str(path), "seconds": 3, "seed": 0, "targets": specs,
                                    "lines": sorted(whole.lines), "branches": sorted(whole.branches),
@@ -499,3 +500,22 @@ def test_a_generator_is_explored_through_list_and_an_endless_one_is_left_to_the_
     written = project.read("tests/test_gen.py")
     assert "assert list(pairs(" in written and "== None" not in written, written
     assert project.pytest("tests/test_gen.py").returncode == 0
+
+
+def test_the_search_underlines_a_line_as_a_heading(tmp_path: Path):
+    """numpydoc and reStructuredText headings are a line of text over a line of as many dashes: a length no piece
+    of the module's strings has. Where the module repeats a mark to a text's length ('-' * len(title)), the search
+    writes one by underlining a string's last line."""
+    from testbot.explore import underline_marks
+
+    assert underline_marks(SECTIONS) == "" and underline_marks(GENERATORS) == ""
+    assert underline_marks("def rule(t):\n    return t + '\\n' + '=' * len(t) + ' ' * len(t) + 'a' * len(t)\n") == "="
+    code = ("def kind(text):\n    title, _, rule = text.partition('\\n')\n"
+            "    if title and rule == '-' * len(title):\n        return 'heading'\n    return 'text'\n")
+    (tmp_path / "m.py").write_text(code)
+    spec = {"file": str(tmp_path / "m.py"), "seconds": 1.5, "seed": 0, "targets": [
+        {"id": "m.py::kind", "head": "from m import kind\n", "seeds": ["kind('Notes')"], "underline": "-", "parts": [
+            {"source": "kind",
+             "params": [{"name": "text", "pool": ["'Notes'"], "required": True, "keyword": False}]}]}]}
+    calls = _search(tmp_path, spec)["m.py::kind"]
+    assert any(c.startswith("kind('") and "\\n-" in c for c in calls), calls
