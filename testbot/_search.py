@@ -22,8 +22,9 @@ The search, a small piece of what Pynguin does with much more machinery:
   reached a statement or took a branch (a step out of a line with several ways on) nothing before it reached
   is kept, the others are forgotten;
 - a parameter typed with a class that a function of the module makes from a string (``makers``: `parse` for
-  `compose(docstring: Docstring)`) also gets that function called on a string some kept call of the file used
-  (a whole docstring that reached `parse`'s sections becomes a `Docstring` with sections);
+  `compose(docstring: Docstring)`) also gets that function called on a string some kept call of the file used,
+  half the time grown like a kept value (a whole docstring that reached `parse`'s sections becomes a
+  `Docstring` with sections);
 - a target that has gone many calls without a new step is tried less often.
 
 Output: the result file named by the hand-off (as the pytest plugin's), rewritten after every kept call so that a
