@@ -17,7 +17,7 @@ The search, a small piece of what Pynguin does with much more machinery:
   an indent..., or its last line underlined as a heading where the module underlines headings; a number moved
   a step), a value of another parameter's list (a wrong type reaches the checks for one), or, most useful for
   parsers, a value of a call already kept, grown the same way (so a string that reached a heading grows towards
-  what follows one); an optional parameter is often left out;
+  what follows one); an optional parameter is often left out, and ``*args`` takes one to three values;
 - each call runs under ``sys.settrace`` restricted to the file, with a time limit (a SIGALRM); a call that
   reached a statement or took a branch (a step out of a line with several ways on) nothing before it reached
   is kept, the others are forgotten;
@@ -25,6 +25,10 @@ The search, a small piece of what Pynguin does with much more machinery:
   `compose(docstring: Docstring)`) also gets that function called on a string some kept call of the file used,
   half the time grown like a kept value (a whole docstring that reached `parse`'s sections becomes a
   `Docstring` with sections);
+- a method is called, one time in ten (one in fifty once 10 such calls kept none), on an object that a kept call
+  of a method changing its object (the spec's ``mutates``: `mute()` setting `self.is_muted`) set up first:
+  `(register := Register(), register.mute(), register(42))[-1]`, written as three lines of a test
+  (:func:`testbot.explore.explored_tests`);
 - a target that has gone many calls without a new step is tried less often.
 
 Output: the result file named by the hand-off (as the pytest plugin's), rewritten after every kept call so that a
@@ -53,6 +57,9 @@ GLUE = ["", " ", "\n", ":", ", ", "\n    ", "-", ".", "\n\n", "=", " ("]  # what
 MAX_STRING = 400
 MAX_FOUND = 50  # kept values per parameter that later calls grow
 MAX_SHARED = 200  # strings of the file's kept calls, for the makers
+STEP = 0.1  # how often a method is called on an object that a kept call of another method has set up first
+STEP_TRIES = 10  # chains of a target without one kept, after which it chains one call in fifty
+MAX_STEPS = 50  # kept method calls per class that later calls may set their object up with
 
 
 class _Late(BaseException):
@@ -127,12 +134,17 @@ def _render(params: list[dict], values: dict[int, object]) -> str:
         if i not in values:
             skipped = True
             continue
+        if p["name"].startswith("*"):  # (``*args``: its values by position, none after a parameter left out)
+            if not skipped:
+                parts.extend(repr(v) for v in values[i])
+            continue
         parts.append(f"{p['name']}={values[i]!r}" if p["keyword"] or skipped else repr(values[i]))
     return ", ".join(parts)
 
 
 class _Target:
-    def __init__(self, spec: dict, everything: list[object], namespace: dict, shared: list[str]) -> None:
+    def __init__(self, spec: dict, everything: list[object], namespace: dict, shared: list[str],
+                 steps: dict) -> None:
         self.id = spec["id"]
         self.namespace = namespace
         self.parts = spec["parts"]
@@ -145,6 +157,14 @@ class _Target:
                 p["found"] = []  # values of the calls kept so far
         self.everything = everything
         self.shared = shared  # (the strings of every kept call of the file, one list for all targets)
+        # A method of a class built by its constructor (`Box(3).grow(1)`): the class's source text, under which the
+        # file's kept calls of its methods are kept as set-up steps (`steps`, one dict for all targets).
+        plain = len(self.parts) == 2 and self.parts[0]["params"] is not None and not self.wrap
+        self.cls = self.parts[0]["source"] if plain and sys.version_info >= (3, 8) else ""  # (`:=` is 3.8's)
+        self.steps = steps
+        self.mutates = bool(spec.get("mutates"))  # (its kept calls are set-up steps: `switch()`, not `colour()`)
+        self.chained = [0, 0]  # chains tried, kept (a chain's receiver is a kept call's: none built anew)
+        self.chaining = False
         self.misses = 0
 
     def _pick(self, rnd: random.Random, p: dict) -> object:
@@ -206,14 +226,55 @@ class _Target:
         """A call expression, and the (parameter, value) pairs it used."""
         text, used = "", []
         for part in self.parts:
+            tried, kept = self.chained
+            rate = STEP if kept or tried < STEP_TRIES else 0.02
+            self.chaining = bool(part is self.parts[-1] and self.cls and self.steps.get(self.cls)
+                                 and rnd.random() < rate)
+            if self.chaining:
+                self.chained[0] += 1
+                # on an object another method set up: `(box := Box(3), box.fill('x'), box.grow(1))[-1]`
+                receiver, step = rnd.choice(self.steps[self.cls])
+                name = _object_name(self.cls, self.namespace)
+                text, used = f"({name} := {receiver}, {name}{step}, {name}", []
             text += part["source"]
             params = part["params"]
             if params is None:
                 continue
             values = {i: self._pick(rnd, p) for i, p in enumerate(params) if p["required"] or rnd.random() < 0.4}
-            used += [(params[i], v) for i, v in values.items()]
+            for i, p in enumerate(params):
+                if p["name"].startswith("*") and i in values:  # (one to three values: `fg(42)`, `fg(1, 5, 10)`)
+                    values[i] = [values[i]] + [self._pick(rnd, p) for _ in range(rnd.choice([0, 0, 1, 2]))]
+            used += [(params[i], x) for i, v in values.items()
+                     for x in (v if params[i]["name"].startswith("*") else [v])]
             text += f"({_render(params, values)})"
+        if text.startswith("("):
+            text += ")[-1]"
         return (f"{self.wrap}({text})" if self.wrap else text), used
+
+    def keep_step(self, expr: str) -> None:
+        """Keeps a kept call of a method that changes its object (the spec's ``mutates``) as a set-up step for the
+        class's methods: its receiver's and its method call's source text (`Box(3)`, `.fill('x')`)."""
+        if not self.cls or not self.mutates or len(self.steps.get(self.cls, [])) >= MAX_STEPS or "\n" in expr:
+            return
+        steps = self.steps.setdefault(self.cls, [])
+        try:
+            node = ast.parse(expr, mode="eval").body
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Call) and ast.dump(node.func.value.func).count("Call") == 0):
+            raw = expr.encode("utf-8")
+            end = node.func.value.end_col_offset  # (a byte offset)
+            receiver, step = raw[:end].decode("utf-8"), raw[end:].decode("utf-8")
+            if receiver.startswith(self.cls + "(") and (receiver, step) not in steps:
+                steps.append((receiver, step))
+
+
+def _object_name(cls: str, namespace: dict) -> str:
+    """The variable a chain binds an object of ``cls`` to: its name in snake case (`text_box` for `TextBox`)."""
+    last = cls.rsplit(".", 1)[-1]
+    name = "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(last)).strip("_") or "obj"
+    return name + "_" if name in namespace or name in ("lambda", "class", "def") else name
 
 
 def _fewest(kept: list[tuple[str, str, set]]) -> dict:
@@ -260,6 +321,7 @@ def main() -> int:
                   for v in _values(p["pool"])] or [None]
     targets = []
     shared: list[str] = []
+    steps: dict = {}
     quiet = io.StringIO()
     for t in spec["targets"]:
         namespace: dict = {}  # (each target's own: two heads may bind a name differently, `datetime`)
@@ -268,7 +330,7 @@ def main() -> int:
                 exec(t["head"], namespace)  # the import lines the tests will have
         except BaseException:  # noqa: BLE001 - the project's import failing is its own business
             continue
-        targets.append(_Target(t, everything, namespace, shared))
+        targets.append(_Target(t, everything, namespace, shared, steps))
     tracer = _Tracer(filename)
     seen: set[tuple[int, int]] = {(a, b) for a, b in spec.get("seen", [])}  # (a second search: what is covered)
     reached: set[int] = set(spec.get("reached", [])) | {b for _, b in seen}
@@ -325,6 +387,8 @@ def main() -> int:
             target.misses = 0
             kept.append((target.id, expr, mine))
             result["calls"].setdefault(target.id, []).append(expr)
+            target.keep_step(expr)
+            target.chained[1] += target.chaining
             for p, value in used:
                 if not isinstance(value, _Expr) and len(p["found"]) < MAX_FOUND:
                     p["found"].append(value)

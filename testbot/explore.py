@@ -240,6 +240,8 @@ def _pool(arg: ast.arg, default: ast.expr | None, consts: dict[str, list[object]
 
 
 Param = tuple[str, list[object], bool, bool]  # (name, values to try, required, keyword-only)
+# (``*args`` is a parameter named "*args", optional and positional: given, it takes one value here, and one to
+# three in the search; left out, it takes none)
 
 
 def _params(func: ast.FunctionDef, skip_first: bool, consts: dict[str, list[object]] | None = None) -> list[Param]:
@@ -251,6 +253,8 @@ def _params(func: ast.FunctionDef, skip_first: bool, consts: dict[str, list[obje
     params: list[Param] = []
     for arg, default in list(zip(positional, defaults))[1 if skip_first else 0:]:
         params.append((arg.arg, _pool(arg, default, consts), default is None, False))
+    if a.vararg is not None:  # (`fg(42)`, `fg(10, 42, 255)`: what a call passes decides its branch)
+        params.append(("*" + a.vararg.arg, _pool(a.vararg, None, consts), False, False))
     for arg, default in zip(a.kwonlyargs, a.kw_defaults):
         params.append((arg.arg, _pool(arg, default, consts), default is None, True))
     return params
@@ -262,6 +266,10 @@ def render(params: list[Param], values: dict[int, object]) -> str:
     for i, (name, _, required, keyword) in enumerate(params):
         if i not in values:
             skipped = True  # an optional one left out: the ones after it go by name
+            continue
+        if name.startswith("*"):  # (no values by position after one left out)
+            if not skipped:
+                parts.append(repr(values[i]))
             continue
         parts.append(f"{name}={values[i]!r}" if keyword or skipped else repr(values[i]))
     return ", ".join(parts)
@@ -312,7 +320,8 @@ def _init(cls: ast.ClassDef, tree: ast.Module | None = None, depth: int = 0) -> 
     neither takes its first base's of the same module (``tree``), as Python would. A record's (dataclass,
     NamedTuple) fields with defaults are optional parameters that a search may set."""
     init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
-    if init is not None:
+    init = init or next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__new__"), None)
+    if init is not None:  # (`__new__(cls, *rules, value="")` builds a `str` subclass)
         return init, _params(init, skip_first=True)
     record = _is_record(cls)
     fields = []
@@ -376,6 +385,39 @@ def _generator(func: ast.FunctionDef) -> str | None:
     return None if endless else "list"
 
 
+MUTATORS = frozenset({"append", "extend", "insert", "remove", "pop", "popitem", "clear", "update", "add", "discard",
+                      "setdefault", "sort", "reverse", "__setattr__", "__setitem__", "__delitem__"})
+
+
+def _self_root(node: ast.expr) -> bool:
+    """Whether an attribute or item expression starts at `self` (`self.a`, `self.a[k]`, `self.a.b`)."""
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+        if isinstance(node, ast.Name) and node.id == "self":
+            return True
+    return False
+
+
+def _mutates(func: ast.FunctionDef) -> bool:
+    """Whether a method changes its object: it sets or deletes an attribute or item under `self`, calls a list's,
+    dict's or set's changing method on one (`self.items.append(x)`), or `setattr(self, ...)` /
+    `super().__setattr__(...)`. Its calls set an object up for the other methods' calls in the search."""
+    for node in _own_nodes(func):
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
+            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+            if any(_self_root(t) for t in targets):
+                return True
+        elif isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name) and f.id in ("setattr", "delattr") and node.args and isinstance(
+                    node.args[0], ast.Name) and node.args[0].id == "self":
+                return True
+            if isinstance(f, ast.Attribute) and f.attr in MUTATORS and (
+                    _self_root(f.value) or f.attr == "__setattr__"):
+                return True
+    return False
+
+
 def _shape(target: Target, text: str) -> Shape | None:
     """How to reach the target from a test: the import line, the parts of the call expression (``Box`` with
     the constructor's parameters, then ``.grow`` with the method's) and its wrapper (``list`` for a generator);
@@ -399,7 +441,9 @@ def _shape(target: Target, text: str) -> Shape | None:
         cls = find_node(tree, names[0])
         if not isinstance(cls, ast.ClassDef):
             return None
-        if target.kind in ("staticmethod", "classmethod"):
+        if func.name == "__new__":  # (called through the class: `Style(*rules)`)
+            parts = [(prefix + cls.name, call)]
+        elif target.kind in ("staticmethod", "classmethod"):
             parts = [(f"{prefix}{cls.name}.{func.name}", call)]
         else:
             parts = [(prefix + cls.name, _init(cls, tree)[1]), (f".{func.name}", call)]
@@ -413,8 +457,29 @@ def _shape(target: Target, text: str) -> Shape | None:
     return head + imports_of([v for _, params in parts for p in params or [] for v in p[1]]), parts, wrap
 
 
+def _chain(node: ast.expr) -> list[ast.expr] | None:
+    """The parts of the search's call on an object another call set up, `(box := Box(3), box.fill('x'),
+    box.grow(1))[-1]`: the binding, the set-up calls, the call (None for any other expression)."""
+    if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Tuple) and len(node.value.elts) >= 3
+            and isinstance(node.value.elts[0], ast.NamedExpr) and isinstance(node.value.elts[0].target, ast.Name)
+            and all(isinstance(e, ast.Call) for e in node.value.elts[1:])
+            and isinstance(node.slice, ast.UnaryOp) and ast.unparse(node.slice) == "-1"):
+        return node.value.elts
+    return None
+
+
+def _lines(expr: str) -> str:
+    """A test's body for one call: its assert, after the object's line and set-up calls for a chain."""
+    parts = _chain(ast.parse(expr, mode="eval").body)
+    if parts is None:
+        return f"    assert {expr} == None\n"
+    first, *steps, last = parts
+    return "".join(f"    {line}\n" for line in [f"{first.target.id} = {ast.unparse(first.value)}",
+                                                  *map(ast.unparse, steps), f"assert {ast.unparse(last)} == None"])
+
+
 def _tests(target: Target, head: str, exprs: list[str]) -> str:
-    return head + "".join(f"\n\ndef test_{target.name.strip('_') or 'call'}_explored_{n}():\n    assert {e} == None\n"
+    return head + "".join(f"\n\ndef test_{target.name.strip('_') or 'call'}_explored_{n}():\n{_lines(e)}"
                           for n, e in enumerate(dict.fromkeys(exprs), 1))
 
 
@@ -435,14 +500,15 @@ def explore_tests(target: Target, text: str, limit: int = MAX_CALLS) -> str:
 
 
 def explored_tests(target: Target, head: str, exprs: list[str], limit: int = MAX_SEARCHED) -> str:
-    """Test functions for the call expressions the search kept (each checked to be one call expression)."""
+    """Test functions for the call expressions the search kept (each checked to be one call expression, or a call
+    on an object set up by others, :func:`_chain`)."""
     good = []
     for e in exprs:
         try:
             node = ast.parse(e, mode="eval").body
         except (SyntaxError, ValueError):
             continue
-        if isinstance(node, ast.Call | ast.Attribute):
+        if isinstance(node, ast.Call | ast.Attribute) or _chain(node) is not None:
             good.append(e)
     return _tests(target, head, good[:limit]) if good else ""
 
@@ -463,7 +529,7 @@ def _objects(target: Target, text: str, limit: int = 4) -> tuple[str, list[str]]
                for b in bases):
             continue
         init = _init(node, tree)[0]
-        if init is not None and (init.args.vararg or init.args.kwarg):
+        if init is not None and init.args.kwarg:  # (`Style(*rules)` is built bare: `Style()`)
             continue
         names.append(node.name)
         exprs.append(prefix + _constructor(node, tree))
@@ -574,8 +640,10 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
                 ps[-1]["makers"] = makers[name]
         out.append({"source": source, "params": ps})
     head += doc_head + objects_head  # (the search may pass an object to any parameter: a wrong type reaches the checks)
+    func = find_node(_parse(text), target.qualname)
     return {"id": target.id, "head": head, "parts": out, "seeds": seeds, "wrap": wrap,
-            "underline": underline_marks(text)}
+            "underline": underline_marks(text),
+            "mutates": len(parts) == 2 and func.name != "__init__" and _mutates(func)}
 
 
 @functools.lru_cache(maxsize=8)

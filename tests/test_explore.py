@@ -519,3 +519,55 @@ def test_the_search_underlines_a_line_as_a_heading(tmp_path: Path):
              "params": [{"name": "text", "pool": ["'Notes'"], "required": True, "keyword": False}]}]}]}
     calls = _search(tmp_path, spec)["m.py::kind"]
     assert any(c.startswith("kind('") and "\\n-" in c for c in calls), calls
+
+
+LAMP = '''\
+class Shade(str):
+    def __new__(cls, *parts: str, value: str = ""):
+        new = str.__new__(cls, value)
+        new.parts = parts
+        return new
+
+
+class Lamp:
+    def __init__(self):
+        self.on = False
+
+    def switch(self) -> None:
+        self.on = not self.on
+
+    def paint(self, *colors: str) -> str:
+        if not self.on:
+            return ""
+        if len(colors) == 2:
+            return "mixed"
+        return "plain"
+'''
+
+
+def test_star_args_take_values_and_a_class_with_new_is_called_through_itself(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "lamp.py").write_text(LAMP)
+    targets = {t.qualname: t for t in find_targets([str(tmp_path / "pkg" / "lamp.py")], tmp_path)}
+    assert _calls(explore_tests(targets["Lamp.paint"], LAMP))[:2] == ["Lamp().paint()", "Lamp().paint('hello world')"]
+    assert _calls(explore_tests(targets["Shade.__new__"], LAMP))[:3] == [
+        "Shade()", "Shade('hello world')", "Shade(value='hello world')"]
+
+
+def test_the_search_calls_a_method_on_an_object_another_method_set_up(project: Project):
+    """paint() says more than "" only on a lamp that switch() turned on, and "mixed" only for two colours: the
+    search calls it on an object a kept call of switch() set up (written as the object's line, the set-up call,
+    then the assert), with one to three values for *colors."""
+    project.write("pkg/lamp.py", LAMP)
+    targets = {t.qualname: t for t in find_targets([str(project.root / "pkg" / "lamp.py")], project.root)}
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    pipeline = Pipeline(project.root, settings, backend=FakeBackend())
+    report = pipeline.run([targets["Lamp.switch"], targets["Lamp.paint"]])
+    paint = next(r for r in report.targets if r.target.endswith("paint"))
+    assert paint.lines_before + paint.gain_lines == paint.lines_total, paint
+    assert paint.branches_before + paint.gain_branches == paint.branches_total, paint
+    written = project.read("tests/test_lamp.py")
+    assert "    lamp = Lamp()\n    lamp.switch()\n    assert lamp.paint(" in written, written
+    assert "== 'mixed'" in written and ":=" not in written, written
+    assert project.pytest("tests/test_lamp.py").returncode == 0
