@@ -45,6 +45,7 @@ import ast
 import contextlib
 import io
 import json
+import keyword
 import os
 import random
 import signal
@@ -226,12 +227,7 @@ class _Target:
         """A call expression, and the (parameter, value) pairs it used."""
         text, used = "", []
         for part in self.parts:
-            tried, kept = self.chained
-            rate = STEP if kept or tried < STEP_TRIES else 0.02
-            self.chaining = bool(part is self.parts[-1] and self.cls and self.steps.get(self.cls)
-                                 and rnd.random() < rate)
-            if self.chaining:
-                self.chained[0] += 1
+            if part is self.parts[-1] and self._chains(rnd):
                 # on an object another method set up: `(box := Box(3), box.fill('x'), box.grow(1))[-1]`
                 receiver, step = rnd.choice(self.steps[self.cls])
                 name = _object_name(self.cls, self.namespace)
@@ -251,6 +247,15 @@ class _Target:
             text += ")[-1]"
         return (f"{self.wrap}({text})" if self.wrap else text), used
 
+    def _chains(self, rnd: random.Random) -> bool:
+        """Whether this call runs on an object a kept call set up (counted as tried, ``chaining`` set for
+        ``attempt``)."""
+        tried, kept = self.chained
+        rate = STEP if kept or tried < STEP_TRIES else 0.02
+        self.chaining = bool(self.cls and self.steps.get(self.cls)) and rnd.random() < rate
+        self.chained[0] += self.chaining
+        return self.chaining
+
     def keep_step(self, expr: str) -> None:
         """Keeps a kept call of a method that changes its object (the spec's ``mutates``) as a set-up step for the
         class's methods: its receiver's and its method call's source text (`Box(3)`, `.fill('x')`)."""
@@ -262,11 +267,14 @@ class _Target:
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             return
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Call) and ast.dump(node.func.value.func).count("Call") == 0):
-            raw = expr.encode("utf-8")
-            end = node.func.value.end_col_offset  # (a byte offset)
+                and isinstance(node.func.value, ast.Call)):
+            raw = expr.encode("utf-8")  # (the offsets count bytes)
+            callee = node.func.value.func
+            if callee.col_offset or raw[:callee.end_col_offset] != self.cls.encode("utf-8"):
+                return  # (no object the class builds: `Box.load(path).grow(1)`, `Box()(2).grow(1)`, `(Box(1)).grow(1)`)
+            end = node.func.value.end_col_offset
             receiver, step = raw[:end].decode("utf-8"), raw[end:].decode("utf-8")
-            if receiver.startswith(self.cls + "(") and (receiver, step) not in steps:
+            if (receiver, step) not in steps:
                 steps.append((receiver, step))
 
 
@@ -274,7 +282,7 @@ def _object_name(cls: str, namespace: dict) -> str:
     """The variable a chain binds an object of ``cls`` to: its name in snake case (`text_box` for `TextBox`)."""
     last = cls.rsplit(".", 1)[-1]
     name = "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(last)).strip("_") or "obj"
-    return name + "_" if name in namespace or name in ("lambda", "class", "def") else name
+    return name + "_" if name in namespace or keyword.iskeyword(name) else name
 
 
 def _fewest(kept: list[tuple[str, str, set]]) -> dict:
