@@ -571,3 +571,21 @@ def test_the_search_calls_a_method_on_an_object_another_method_set_up(project: P
     assert "    lamp = Lamp()\n    lamp.switch()\n    assert lamp.paint(" in written, written
     assert "== 'mixed'" in written and ":=" not in written, written
     assert project.pytest("tests/test_lamp.py").returncode == 0
+
+
+def test_a_set_up_step_is_a_kept_call_on_an_object_the_class_itself_built():
+    """Only `Call(...).method(...)` of a method that changes its object becomes a set-up step (a class may be named
+    `Call`); a receiver that another callable made, or that is wrapped in parentheses, does not."""
+    from testbot import _search
+
+    spec = {"id": "m.py::Call.fill", "mutates": True,
+            "parts": [{"source": "Call", "params": []}, {"source": ".fill", "params": []}]}
+    target = _search._Target(spec, [None], {}, [], {})
+    for expr in ["Call(1).fill(2)", "Call.load('p').fill(1)", "Call()(2).fill(1)", "(Call(1)).fill(1)",
+                 "Caller(1).fill(1)", "Call('é').fill('ü')", "Call(1).fill(2)"]:
+        target.keep_step(expr)
+    assert target.steps == {"Call": [("Call(1)", ".fill(2)"), ("Call('é')", ".fill('ü')")]}
+    reader = _search._Target({**spec, "mutates": False}, [None], {}, [], {})
+    reader.keep_step("Call(1).fill(2)")
+    assert reader.steps == {}
+    assert _search._object_name("TextBox", {}) == "text_box" and _search._object_name("If", {}) == "if_"
