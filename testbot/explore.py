@@ -53,6 +53,8 @@ def _made(imports: str, *texts: str) -> list[Source]:
     return [Source(t, imports) for t in texts]
 
 
+POINT = "make_dataclass('Point', [('x', int), ('y', str)])"
+ITEM = "make_dataclass('Item', [('when', datetime), ('tags', List[str]), ('note', Optional[str], None)])"
 # Objects of the standard library's value types, by the name a module uses for the type. A parameter annotated
 # with one gets them; one nothing types gets those its module mentions (a module that says ``timedelta`` is
 # likely to take one): a search reaches the date arithmetic, the Decimal and OrderedDict branches with them.
@@ -71,14 +73,38 @@ STDLIB: dict[str, list[Source]] = {
     "namedtuple": _made("from collections import namedtuple", "namedtuple('Pair', 'a b')(1, 2)",
                         "namedtuple('Empty', '')()"),
     "Path": _made("from pathlib import Path", "Path('a/b.txt')", "Path('.')"),
+    # Types, for a parameter that takes one (`Type`, `type_`, `field_type`, `cls`) and in a module that reads them
+    # (`get_type_hints`, `get_origin`): builtins, generic aliases to take apart, and a dataclass to look into.
+    "Type": [Source("int"), Source("str"), Source("List[int]", "from typing import List"),
+             Source("Optional[str]", "from typing import Optional"),
+             Source("Dict[str, int]", "from typing import Dict"), Source("Union[int, str]", "from typing import Union"),
+             Source("Tuple[int, str]", "from typing import Tuple"),
+             Source("Set[str]", "from typing import Set"), Source("datetime", "from datetime import datetime"),
+             Source("Decimal", "from decimal import Decimal"), Source("UUID", "from uuid import UUID"),
+             Source(POINT, "from dataclasses import make_dataclass"),
+             Source(ITEM, "from dataclasses import make_dataclass\nfrom datetime import datetime\n"
+                          "from typing import List\nfrom typing import Optional"),
+             Source("float"), Source("bool"), Source("list"), Source("dict"), Source("type(None)")],
+    # Dataclass objects, classes and dicts of their fields, in a module that looks into dataclasses (`is_dataclass`).
+    "dataclass": [Source(f"{POINT}(1, 'a')", "from dataclasses import make_dataclass"),
+                  Source(POINT, "from dataclasses import make_dataclass"), Source("{'x': 1, 'y': 'a'}"),
+                  Source(f"{ITEM}(datetime(2020, 1, 31), ['a', 'b'], None)",
+                         "from dataclasses import make_dataclass\nfrom datetime import datetime\n"
+                         "from typing import List\nfrom typing import Optional"),
+                  Source("{'when': 1580428800.0, 'tags': ['a', 'b'], 'note': 'x'}")],
 }
 STDLIB_ALIASES = {"NamedTuple": "namedtuple", "DateTime": "datetime", "Date": "date", "TimeDelta": "timedelta",
-                  "Timedelta": "timedelta", "PurePath": "Path", "PathLike": "Path", "tzinfo": "timezone"}
+                  "Timedelta": "timedelta", "PurePath": "Path", "PathLike": "Path", "tzinfo": "timezone",
+                  "get_type_hints": "Type", "get_origin": "Type", "get_args": "Type", "__origin__": "Type",
+                  "is_dataclass": "dataclass", "asdict": "dataclass", "astuple": "dataclass",
+                  "make_dataclass": "dataclass"}
 
 
 def mentioned_objects(text: str) -> list[Source]:
     """Standard-library objects of the value types a module's code names (its imports, annotations, checks)."""
-    names = set(re.findall(r"\b[A-Za-z_]\w*\b", text))
+    # (not by the names `Type` and `dataclass` themselves: `Type[Rule]` wants Rule's classes, and a module that
+    # makes its own dataclasses does not look into others)
+    names = set(re.findall(r"\b[A-Za-z_]\w*\b", text)) - {"Type", "dataclass"}
     kinds = {STDLIB_ALIASES.get(n, n) for n in names} & set(STDLIB)
     return [v for kind in STDLIB if kind in kinds for v in STDLIB[kind]]
 
@@ -111,14 +137,18 @@ def _rebinds(head: str, more: str) -> bool:
     return bool(_bound(head) & _bound("\n".join(line for line in more.splitlines() if line not in lines)))
 
 
-def _clashes(value: object, taken: set[str]) -> bool:
-    """Whether an object's import would rebind a name the test already imports (a module's own ``Path``)."""
-    return isinstance(value, Source) and bool(_bound(value.imports) & taken)
+def _clashes(value: object, taken: set[str], head: str = "") -> bool:
+    """Whether an object's import would rebind a name the test already imports (a module's own ``Path``); an
+    import line ``head`` already has binds nothing anew."""
+    if not isinstance(value, Source):
+        return False
+    lines = set(head.splitlines())
+    return bool(_bound("\n".join(line for line in value.imports.splitlines() if line not in lines)) & taken)
 
 
 def imports_of(values: list[object]) -> str:
     """The import lines the ``Source`` values among ``values`` need."""
-    lines = dict.fromkeys(v.imports for v in values if isinstance(v, Source) and v.imports)
+    lines = dict.fromkeys(line for v in values if isinstance(v, Source) for line in v.imports.splitlines())
     return "".join(f"{line}\n" for line in lines)
 
 
@@ -134,7 +164,8 @@ POOLS: dict[str, list[object]] = {
 }
 ALIASES = {"List": "list", "Sequence": "list", "Iterable": "list", "Collection": "list", "MutableSequence": "list",
            "Tuple": "tuple", "Set": "set", "FrozenSet": "set", "AbstractSet": "set", "Dict": "dict",
-           "Mapping": "dict", "MutableMapping": "dict", "Text": "str", "AnyStr": "str", "complex": "float"}
+           "Mapping": "dict", "MutableMapping": "dict", "Text": "str", "AnyStr": "str", "complex": "float",
+           "type": "Type"}
 UNKNOWN = ["hello world", 3, None, [1, 2, 3], "", {"a": 1}, (1, 2)]  # a parameter nothing tells about
 NUMBER_NAME = re.compile(r"(^|_)(n|num|number|count|width|height|size|len|length|index|idx|i|j|k|pos|position|"
                          r"level|depth|times|indent|max|min|limit|offset|start|end|stop|step|year|month|day|hour|"
@@ -142,6 +173,10 @@ NUMBER_NAME = re.compile(r"(^|_)(n|num|number|count|width|height|size|len|length
 STRING_NAME = re.compile(r"(^|_)(s|text|txt|string|str|name|word|line|lines|prefix|suffix|sep|separator|char|"
                          r"chars|pattern|path|input|fmt|format|msg|message|url|email|title|key|label|version|"
                          r"encoding|value|val|content|source|src|template|delimiter|query)($|_)")
+# (a name, where nothing else tells, for a parameter that takes a type; not `content_type`: a string)
+TYPE_NAME = re.compile(r"^(cls|klass|kls|typ|tp|type_|type_hint|hint|annotation)$|"
+                       r"^(field|key|value|item|elem|element|base|target|expected|return|arg|origin|generic|declared|"
+                       r"annotated|member|param)_type_?$")
 BOOL_NAME = re.compile(r"^(is|has|use|allow|enable|ignore|keep|strict|verbose|reverse|force|raise|check)(_|$)|"
                        r"(^|_)(flag|strict|reverse|raw|quiet|verbose|recursive)$")
 
@@ -167,6 +202,8 @@ def _annotation_names(node: ast.expr | None, generic: bool) -> list[str]:
             inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
             names = [n for part in inner for n in _annotation_names(part, generic)]
             return names + (["None"] if outer == "Optional" else [])
+        if outer in ("Type", "type") and any(_class_name(n) for n in _annotation_names(node.slice, False)):
+            return []  # (`Type[Rule]` wants Rule and its subclasses: no pool has them)
         return _annotation_names(node.value, generic) if generic else []
     name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
     return [name] if name else []
@@ -224,7 +261,8 @@ def _pool(arg: ast.arg, default: ast.expr | None, consts: dict[str, list[object]
         kinds = [kind] if kind not in (None, "None") else []
     if not kinds:
         name = arg.arg.lower()
-        kinds = (["bool"] if BOOL_NAME.search(name) else ["int"] if NUMBER_NAME.search(name)
+        kinds = (["Type"] if TYPE_NAME.search(name) else ["bool"] if BOOL_NAME.search(name)
+                 else ["int"] if NUMBER_NAME.search(name)
                  else ["str"] if STRING_NAME.search(name) else [])
     values: list[object] = []
     for kind in kinds:
@@ -539,12 +577,15 @@ def _objects(target: Target, text: str, limit: int = 4) -> tuple[str, list[str]]
     return head, exprs
 
 
+def _class_name(name: str) -> bool:
+    """Whether an annotation's name names a class (not `Any`, `Callable`, `Self` or a type variable `T`)."""
+    return name[:1].isupper() and len(name) > 1 and name != "None" and name not in typing.__all__
+
+
 def _type_names(node: ast.expr | None) -> list[str]:
     """The class names an annotation names: `Docstring`, `common.Docstring`, `Optional[Docstring]`, `"Docstring"`,
     `Docstring | None` all name `Docstring`; `List[Docstring]` names none."""
-    # (not `Any`, `Callable`, `Self` or a type variable `T`: they name no class)
-    return [n for n in _annotation_names(node, generic=False)
-            if n[:1].isupper() and len(n) > 1 and n != "None" and n not in typing.__all__]
+    return [n for n in _annotation_names(node, generic=False) if _class_name(n)]
 
 
 def _makers(func: ast.FunctionDef, tree: ast.Module) -> dict[str, list[ast.FunctionDef]]:
@@ -617,8 +658,9 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
     examples = _example_args(docs, parts)
     objects_head, objects = _objects(target, text)
     taken = _bound(head + doc_head + objects_head) | _defined(_parse(text))
-    stdlib = [v for v in mentioned_objects(text) if not _clashes(v, taken)]
-    objects_head += imports_of(stdlib)
+    stdlib = [v for v in mentioned_objects(text) if not _clashes(v, taken, head + doc_head + objects_head)]
+    objects_head += "".join(line for line in imports_of(stdlib).splitlines(True)
+                            if line.rstrip("\n") not in (head + doc_head + objects_head).splitlines())
     objects = objects + [repr(v) for v in stdlib]
     unknown = {repr(v) for v in UNKNOWN}
     makers = _string_makers(target, text)

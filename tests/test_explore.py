@@ -281,6 +281,80 @@ def test_dates_decimals_and_other_standard_objects_are_tried_where_the_module_na
     assert not any(v.startswith("Path(") for v in other)  # pathlib's Path would rebind the module's own Path
 
 
+TYPED = '''\
+import dataclasses
+import typing
+
+
+def describe(type_):
+    """What a type annotation asks for, in words."""
+    if dataclasses.is_dataclass(type_):
+        return "record of " + ", ".join(f.name for f in dataclasses.fields(type_))
+    origin = typing.get_origin(type_)
+    if origin is list:
+        return "list of " + describe(typing.get_args(type_)[0])
+    if origin is typing.Union:
+        return " or ".join(describe(a) for a in typing.get_args(type_))
+    if origin is dict:
+        return "mapping"
+    return getattr(type_, "__name__", "?")
+
+
+def build(cls, data):
+    """An object of the dataclass ``cls`` from a dict of its fields, each converted to its field's type."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError("not a dataclass")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in data:
+            raise KeyError(field.name)
+        kind = hints[field.name]
+        values[field.name] = kind(data[field.name]) if kind in (int, str) else data[field.name]
+    return cls(**values)
+
+
+def pick(kind: type, rule: typing.Type[Exception], content_type):
+    return kind, rule, content_type
+'''
+
+
+def test_a_parameter_that_takes_a_type_gets_types_and_a_module_that_reads_dataclasses_gets_some(tmp_path: Path):
+    """`type_`, `cls` and an annotation `type` take builtins, generic aliases and a dataclass; `Type[Exception]`
+    (wants the class and its subclasses) and `content_type` (a string) do not. A module that calls `is_dataclass`
+    gets dataclass objects, classes and dicts of their fields for a parameter nothing types (and types, for it
+    calls `get_type_hints`); `@dataclass` or `Type[X]` alone does not bring them."""
+    from testbot.explore import mentioned_objects, search_spec
+
+    (tmp_path / "t.py").write_text(TYPED)
+    targets = {t.name: t for t in find_targets([str(tmp_path / "t.py")], tmp_path)}
+    calls = _calls(explore_tests(targets["describe"], TYPED))
+    assert calls[:3] == ["describe(int)", "describe(str)", "describe(List[int])"], calls
+    assert "from typing import List\n" in explore_tests(targets["describe"], TYPED)
+    pick = search_spec(targets["pick"], TYPED, [])["parts"][0]["params"]
+    assert "Optional[str]" in pick[0]["pool"] and "make_dataclass('Point', [('x', int), ('y', str)])" in pick[0]["pool"]
+    assert pick[1]["pool"][0] == "'hello world'" and "int" not in pick[2]["pool"], pick  # (unknown; a string)
+    data = search_spec(targets["build"], TYPED, [])["parts"][0]["params"][1]["pool"]
+    assert "{'x': 1, 'y': 'a'}" in data and "make_dataclass('Point', [('x', int), ('y', str)])(1, 'a')" in data
+    assert mentioned_objects("from dataclasses import dataclass\n\n@dataclass\nclass A:\n    x: int\n") == []
+    assert mentioned_objects("def f(x: Type[A]):\n    return x\n") == []
+
+
+def test_the_search_reaches_a_dataclass_s_fields_and_generic_aliases(project: Project):
+    """Every line and branch of describe() and build() needs a type: a dataclass, a List, a Union, a Dict; build()
+    also needs a dict with its dataclass's field names. The search finds them, no model asked."""
+    project.write("pkg/typed.py", TYPED)
+    targets = {t.qualname: t for t in find_targets([str(project.root / "pkg" / "typed.py")], project.root)}
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["describe"], targets["build"]])
+    for r in report.targets:
+        assert r.lines_before + r.gain_lines == r.lines_total, r
+        assert r.branches_before + r.gain_branches == r.branches_total, r
+    written = project.read("tests/test_typed.py")
+    assert "build(make_dataclass('Point', [('x', int), ('y', str)]), {'x': 1, 'y': 'a'" in written, written
+    assert project.pytest("tests/test_typed.py").returncode == 0
+
+
 def test_the_module_s_docstring_examples_are_the_search_s_first_calls(tmp_path: Path):
     from testbot.explore import doc_calls, search_spec
 
