@@ -73,6 +73,8 @@ STDLIB: dict[str, list[Source]] = {
     "namedtuple": _made("from collections import namedtuple", "namedtuple('Pair', 'a b')(1, 2)",
                         "namedtuple('Empty', '')()"),
     "Path": _made("from pathlib import Path", "Path('a/b.txt')", "Path('.')"),
+    "UUID": _made("from uuid import UUID", "UUID('12345678-1234-5678-1234-567812345678')"),
+    "Enum": _made("from enum import Enum", "Enum('Colour', 'RED GREEN').GREEN"),  # (a member of an Enum made here)
     # Types, for a parameter that takes one (`Type`, `type_`, `field_type`, `cls`) and in a module that reads them
     # (`get_type_hints`, `get_origin`): builtins, generic aliases to take apart, and a dataclass to look into.
     "Type": [Source("int"), Source("str"), Source("List[int]", "from typing import List"),
