@@ -29,6 +29,8 @@ The search, a small piece of what Pynguin does with much more machinery:
   of a method changing its object (the spec's ``mutates``: `mute()` setting `self.is_muted`) set up first:
   `(register := Register(), register.mute(), register(42))[-1]`, written as three lines of a test
   (:func:`testbot.explore.explored_tests`);
+- a parameter that takes strings (or bytes) gets, one time in ten, a string a kept call of the file returned
+  (`decompress` reaches its body only on what `compress` made);
 - a target that has gone many calls without a new step is tried less often.
 
 Output: the result file named by the hand-off (as the pytest plugin's), rewritten after every kept call so that a
@@ -58,6 +60,8 @@ GLUE = ["", " ", "\n", ":", ", ", "\n    ", "-", ".", "\n\n", "=", " ("]  # what
 MAX_STRING = 400
 MAX_FOUND = 50  # kept values per parameter that later calls grow
 MAX_SHARED = 200  # strings of the file's kept calls, for the makers
+MAX_RESULTS = 50  # strings and bytes the file's kept calls returned, that later calls pass on
+RESULT = 0.1  # how often a parameter that takes strings (bytes) gets one a kept call returned
 STEP = 0.1  # how often a method is called on an object that a kept call of another method has set up first
 STEP_TRIES = 10  # chains of a target without one kept, after which it chains one call in fifty
 MAX_STEPS = 50  # kept method calls per class that later calls may set their object up with
@@ -145,7 +149,7 @@ def _render(params: list[dict], values: dict[int, object]) -> str:
 
 class _Target:
     def __init__(self, spec: dict, everything: list[object], namespace: dict, shared: list[str],
-                 steps: dict) -> None:
+                 steps: dict, results: list | None = None) -> None:
         self.id = spec["id"]
         self.namespace = namespace
         self.parts = spec["parts"]
@@ -158,6 +162,7 @@ class _Target:
                 p["found"] = []  # values of the calls kept so far
         self.everything = everything
         self.shared = shared  # (the strings of every kept call of the file, one list for all targets)
+        self.results = [] if results is None else results  # (what the file's kept calls returned: one list too)
         # A method of a class built by its constructor (`Box(3).grow(1)`): the class's source text, under which the
         # file's kept calls of its methods are kept as set-up steps (`steps`, one dict for all targets).
         plain = len(self.parts) == 2 and self.parts[0]["params"] is not None and not self.wrap
@@ -170,6 +175,11 @@ class _Target:
 
     def _pick(self, rnd: random.Random, p: dict) -> object:
         values = p["values"]
+        if self.results and rnd.random() < RESULT:  # what another call made: `decompress(<compress's result>)`
+            kinds = {type(v) for v in values}
+            made = [r for r in self.results if type(r) in kinds]
+            if made:
+                return rnd.choice(made)
         if p.get("makers") and self.shared and rnd.random() < 0.3:  # `parse(<a string that reached far>)`
             text = rnd.choice(self.shared)
             if rnd.random() < 0.5:  # grown like a kept value (what made it reach far may reach further)
@@ -329,6 +339,7 @@ def main() -> int:
                   for v in _values(p["pool"])] or [None]
     targets = []
     shared: list[str] = []
+    results: list = []
     steps: dict = {}
     quiet = io.StringIO()
     for t in spec["targets"]:
@@ -338,7 +349,7 @@ def main() -> int:
                 exec(t["head"], namespace)  # the import lines the tests will have
         except BaseException:  # noqa: BLE001 - the project's import failing is its own business
             continue
-        targets.append(_Target(t, everything, namespace, shared, steps))
+        targets.append(_Target(t, everything, namespace, shared, steps, results))
     tracer = _Tracer(filename)
     seen: set[tuple[int, int]] = {(a, b) for a, b in spec.get("seen", [])}  # (a second search: what is covered)
     reached: set[int] = set(spec.get("reached", [])) | {b for _, b in seen}
@@ -357,7 +368,7 @@ def main() -> int:
             quiet.seek(0)
             quiet.truncate()
         tracer.hits = set()
-        late = False
+        late, returned = False, None
         try:
             code = compile(expr, "<explore>", "eval")
         except (SyntaxError, ValueError):
@@ -367,7 +378,7 @@ def main() -> int:
             with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
                 sys.settrace(tracer)
                 try:
-                    eval(code, dict(target.namespace))
+                    returned = eval(code, dict(target.namespace))
                 finally:
                     sys.settrace(None)
         except _Late:
@@ -404,6 +415,9 @@ def main() -> int:
                 value = getattr(node, "value", None) if isinstance(node, ast.Constant) else getattr(node, "s", None)
                 if isinstance(value, str) and len(value) > 1 and value not in shared and len(shared) < MAX_SHARED:
                     shared.append(value)
+            if (type(returned) in (str, bytes) and 1 < len(returned) <= MAX_STRING and returned not in results
+                    and len(results) < MAX_RESULTS):
+                results.append(returned)
             save()
         else:
             target.misses += 1
