@@ -12,7 +12,8 @@ first (:func:`testbot.explore.search_spec`).
 
 The search, a small piece of what Pynguin does with much more machinery:
 
-- the fixed calls first, then rounds over the targets, one sampled call each: every parameter takes a value of
+- the fixed calls first (a kept one's literal arguments join its parameters' kept values, as a sampled call's
+  do), then rounds over the targets, one sampled call each: every parameter takes a value of
   its own list, or one of them changed (a string grown by a piece or two of the list, joined by ":", a newline,
   an indent..., or its last line underlined as a heading where the module underlines headings; a number moved
   a step), a value of another parameter's list (a wrong type reaches the checks for one), or, most useful for
@@ -257,6 +258,35 @@ class _Target:
             text += ")[-1]"
         return (f"{self.wrap}({text})" if self.wrap else text), used
 
+    def seed_used(self, expr: str) -> list[tuple[dict, object]]:
+        """The (parameter, value) pairs of a fixed call of the target (a docstring example's `roman_encode(37)`), its
+        literal arguments matched to the target's parameters: a kept one's values are grown like a sampled call's."""
+        params = self.parts[-1]["params"]
+        try:
+            node = ast.parse(expr, mode="eval").body
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return []
+        if (not params or not isinstance(node, ast.Call)
+                or not ast.unparse(node.func).endswith(self.parts[-1]["source"])):
+            return []
+        pairs = []
+        for i, arg in enumerate(node.args):
+            if isinstance(arg, ast.Starred) or i >= len(params):
+                break
+            star = params[i]["name"].startswith("*")
+            pairs += [(params[i], a) for a in (node.args[i:] if star else [arg])]
+            if star:
+                break
+        by_name = {p["name"]: p for p in params}
+        pairs += [(by_name[k.arg], k.value) for k in node.keywords if k.arg in by_name]
+        used = []
+        for p, arg in pairs:
+            try:
+                used.append((p, ast.literal_eval(arg)))
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+        return used
+
     def _chains(self, rnd: random.Random) -> bool:
         """Whether this call runs on an object a kept call set up (counted as tried, ``chaining`` set for
         ``attempt``)."""
@@ -408,7 +438,7 @@ def main() -> int:
             result["calls"].setdefault(target.id, []).append(expr)
             target.keep_step(expr)
             target.chained[1] += target.chaining
-            for p, value in used:
+            for p, value in used or target.seed_used(expr):  # (a seed's values too)
                 if not isinstance(value, _Expr) and len(p["found"]) < MAX_FOUND:
                     p["found"].append(value)
             for node in ast.walk(ast.parse(expr, mode="eval")):  # (a seed's strings too: a docstring example's)

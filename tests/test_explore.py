@@ -680,6 +680,22 @@ def test_the_search_passes_a_string_one_call_returned_to_another(project: Projec
     assert project.pytest("tests/test_packing.py").returncode == 0
 
 
+def test_a_fixed_call_s_literal_arguments_are_matched_to_the_target_s_parameters():
+    """A kept docstring example's values join its parameters' kept values (what the search grows): positional ones
+    in order, the rest of them for *args, keywords by name; a name or another callable's call gives none."""
+    from testbot import _search
+
+    params = [{"name": "number", "pool": ["3"], "required": True, "keyword": False},
+              {"name": "*more", "pool": ["3"], "required": False, "keyword": False},
+              {"name": "style", "pool": ["'x'"], "required": False, "keyword": True}]
+    spec = {"id": "m.py::encode", "parts": [{"source": "encode", "params": params}]}
+    target = _search._Target(spec, [None], {}, [], {})
+    used = target.seed_used("encode(37, 1, 'a', style=[1], other=2)")
+    assert [(p["name"], v) for p, v in used] == [("number", 37), ("*more", 1), ("*more", "a"), ("style", [1])]
+    assert target.seed_used("decode(37)") == [] and target.seed_used("encode(x)") == []
+    assert [v for _, v in target.seed_used("codec.encode(-2)")] == [-2]
+
+
 def test_a_set_up_step_is_a_kept_call_on_an_object_the_class_itself_built():
     """Only `Call(...).method(...)` of a method that changes its object becomes a set-up step (a class may be named
     `Call`); a receiver that another callable made, or that is wrapped in parentheses, does not."""
