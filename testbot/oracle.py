@@ -139,12 +139,27 @@ PLAIN = (
 
 
 # An object whose repr is no literal (``<Docstring object at 0x...>``) is described by its public attributes:
-# each one's repr (None when too long), and a container's length; the check becomes checks of those.
+# each one's repr (None when too long), and a container's length; the check becomes checks of those. A list or
+# tuple of at most MAX_ITEM_OBJECTS such objects (`list(section.parse(text))`) is described by its length and
+# each item's attributes (keys `len()`, `[0].snippet`, `len([0].items)`), as many as fit in MAX_ATTRS_TEXT.
 MAX_ATTRS = 8
 MAX_ATTRS_TEXT = 700
+MAX_ITEM_OBJECTS = 3
 ATTRS = (
-    "def _testbot_attrs(value):\n"
+    "def _testbot_attrs(value, items=True):\n"
     "    import json\n"
+    f"    if items and isinstance(value, (list, tuple)) and 0 < len(value) <= {MAX_ITEM_OBJECTS}:\n"
+    "        out = {'len()': repr(len(value))}\n"
+    "        for i, item in enumerate(value):\n"
+    "            seen = _testbot_attrs(item, False)\n"
+    "            if not seen:\n"
+    "                return ''\n"
+    "            for key, text in json.loads(seen).items():\n"
+    "                inner = key[4:-1] if key.startswith('len(') else key\n"
+    "                out[('len([%d].%s)' if key.startswith('len(') else '[%d].%s') % (i, inner)] = text\n"
+    f"        while len(out) > 1 and len(json.dumps(out)) > {MAX_ATTRS_TEXT}:\n"
+    "            out.popitem()\n"
+    "        return json.dumps(out, sort_keys=True)\n"
     "    if isinstance(value, type) or callable(value) or not hasattr(value, '__dict__'):\n"
     "        return ''\n"
     "    try:\n"
@@ -193,6 +208,19 @@ SHAPE = (
     "        return json.dumps({'qualname': repr(name)})\n"
     "    return json.dumps({'type': repr(type(value).__qualname__)})\n\n\n"
 )
+
+
+ATTR_KEY = r"(\[\d+\]\.)?[A-Za-z_]\w*|len\((\[\d+\]\.)?[A-Za-z_]\w*\)|len\(\)"  # (`note`, `len([0].items)`, `len()`)
+
+
+def _attr_check(name: str, key: str) -> str:
+    """The expression an attributes' key reads off the object bound to ``name``: `result.note`, `len(result)`,
+    `len(result[0].items)`."""
+    if key == "len()":
+        return f"len({name})"
+    inner = key[4:-1] if key.startswith("len(") else key
+    got = f"{name}{inner}" if inner.startswith("[") else f"{name}.{inner}"
+    return f"len({got})" if key.startswith("len(") else got
 
 
 class Shape(NamedTuple):
@@ -358,7 +386,7 @@ def observed_values(detail: str, marker: str) -> dict[int, Observed]:
                     shapes[int(key[:-1])] = Shape(SHAPE_TEMPLATES[kind], text)
             elif key.endswith("@") and isinstance(recorded, dict):
                 good = {k: v for k, v in recorded.items() if isinstance(k, str) and isinstance(v, str)
-                        and re.fullmatch(r"[A-Za-z_]\w*|len\([A-Za-z_]\w*\)", k) and value_imports(v) is not None}
+                        and re.fullmatch(ATTR_KEY, k) and value_imports(v) is not None}
                 if good:
                     objects[int(key[:-1])] = good
             continue
@@ -417,7 +445,7 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
 
     The test's text is edited in place (comments and layout stay); only the literal side of a check changes,
     except for an object (a dict of its attributes' values): its check, a statement of the test's own, becomes
-    ``result = <expression>`` and a check of each attribute; and for a value checked by its shape, the check
+    ``result = <expression>`` and a check of each attribute (a list of objects: its length, and each item's); and for a value checked by its shape, the check
     becomes ``<shape of the expression> == <literal>`` (``list(X) == [1, 2]``, ``type(X).__qualname__ == 'P'``).
     """
     func = _function(cand.test_source)
@@ -441,11 +469,11 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
                         if not re.search(rf"\b{n}\b", cand.test_source))
             pad = " " * check.col_offset
             stmts = [f"{name} = {source_of(observed)}"]
-            for attr, text in sorted(new.items()):
+            for attr, text in sorted(new.items(), key=lambda kv: (kv[0] != "len()", kv[0])):
                 if any(_bound_otherwise(cand.code, line) for line in value_imports(text) or []):
                     continue
                 needed.update(dict.fromkeys(value_imports(text) or []))
-                got = f"len({name}.{attr[4:-1]})" if attr.startswith("len(") else f"{name}.{attr}"
+                got = _attr_check(name, attr)
                 stmts.append(f"assert {got} is {text}" if text in ("None", "True", "False") else
                              f"assert {got} == {text}")
             if len(stmts) > 1:

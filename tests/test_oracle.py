@@ -234,6 +234,20 @@ def test_an_object_with_no_literal_value_is_checked_by_its_attributes(project):
     assert "_hidden" not in written and project.pytest("tests/test_m.py").returncode == 0
 
 
+def test_a_list_of_objects_is_checked_by_its_length_and_each_item_s_attributes(project):
+    project.write("pkg/m.py", "class Word:\n    def __init__(self, text):\n        self.title = text.title()\n"
+                              "        self.letters = list(text)\n\n\n"
+                              "def split(text):\n    return [Word(w) for w in text.split()]\n")
+    t, written = run_target(project, fenced("from pkg.m import split\n\n\ndef test_split():\n"
+                                            "    assert split('to be') == None\n"), "pkg/m.py::split")
+    assert t.kept == ("test_split",), t.candidates
+    assert ("    result = split('to be')\n    assert len(result) == 2\n"
+            "    assert result[0].letters == ['t', 'o']\n    assert result[0].title == 'To'\n"
+            "    assert result[1].letters == ['b', 'e']\n    assert result[1].title == 'Be'\n") in written, written
+    assert project.pytest("tests/test_m.py").returncode == 0
+    assert oracle._attr_check("r", "len([1].items)") == "len(r[1].items)" and oracle._attr_check("r", "len()") == "len(r)"
+
+
 def test_a_value_with_no_literal_or_attributes_is_checked_by_its_shape(project):
     project.write("pkg/m.py", "import functools\n\n\n"
                               "def classify(text):\n    return (w.upper() for w in text.split())\n\n\n"
