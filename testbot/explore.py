@@ -53,6 +53,7 @@ def _made(imports: str, *texts: str) -> list[Source]:
     return [Source(t, imports) for t in texts]
 
 
+# Two dataclasses as expressions (a test's call cannot define a class), one with generic and optional fields.
 POINT = "make_dataclass('Point', [('x', int), ('y', str)])"
 ITEM = "make_dataclass('Item', [('when', datetime), ('tags', List[str]), ('note', Optional[str], None)])"
 # Objects of the standard library's value types, by the name a module uses for the type. A parameter annotated

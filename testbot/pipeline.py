@@ -396,9 +396,20 @@ class Pipeline:
         if not (meas.lines - have.lines) and not (meas.branches - have.arcs):
             # (tests kept for functions before it ran all of it: its own group-prompt tests add nothing)
             note = "already fully covered" if meas.lines else "nothing to cover"
-            unkept = [_Outcome(o.candidate, dataclasses.replace(o.result, kept=False), o.covered) for o in pre.outcomes]
-            return self._report(target, meas, before, unkept, [], pre.funnel, 0, start, pre.completions, pre.tokens,
-                                pre.prompt_tokens, note), []
+            # Its explored tests were chosen for what they add to the whole file (an overload no target names,
+            # reached through this function): those that still add something there over the tests written since
+            # are kept.
+            whole = measurable_file(text)
+            _, still, _ = _choose(pre.kept, Covered(baseline.lines & whole.lines, baseline.arcs & whole.branches),
+                                  whole, record=meas)
+            chosen = {id(o.candidate) for o in still}
+            marked = [_Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
+                      for o in pre.outcomes]
+            kept_items = [Kept(o.candidate, _gain(o), target.id, EXPLORE_MODEL) for o in still]
+            if kept_items:
+                note += " (its explored tests kept for the rest of the file)"
+            return self._report(target, meas, before, marked, still, pre.funnel + Funnel(kept=len(kept_items)), 0,
+                                start, pre.completions, pre.tokens, pre.prompt_tokens, note), kept_items
         ctx = build_context(target, self.root, self.s.tests_dir)
         folder = destination_for(target, self.root, self.s.tests_dir).parent
         protected = {target.qualname.split(".")[0]}

@@ -696,6 +696,50 @@ def test_a_fixed_call_s_literal_arguments_are_matched_to_the_target_s_parameters
     assert [v for _, v in target.seed_used("codec.encode(-2)")] == [-2]
 
 
+DISPATCH = '''\
+from functools import singledispatch
+
+
+def convert(text: str):
+    """The words of a text as a list; an empty text is refused."""
+    return _convert(tuple(text.split()) if text else text)
+
+
+@singledispatch
+def _convert(obj):
+    raise TypeError("not a tuple")
+
+
+@_convert.register(tuple)
+def _(obj):
+    if hasattr(obj, "_fields"):  # a namedtuple becomes a dict
+        return dict(obj._asdict())
+    return list(obj)
+'''
+
+
+def test_a_covered_function_s_explored_tests_are_kept_for_the_overload_they_reach(project: Project):
+    """convert('') covers all of _convert's own code, and only _convert's own calls reach the namedtuple branch
+    of its overload (no target: it is named `_`). When convert's tests are written first, _convert is already
+    fully covered at its turn; its explored test is still kept for what it adds to the file."""
+    project.write("pkg/conv.py", DISPATCH)
+    targets = {t.qualname: t for t in find_targets([str(project.root / "pkg" / "conv.py")], project.root,
+                                                   include_private=True)}
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["convert"], targets["_convert"]])
+    inner = next(r for r in report.targets if r.target.endswith("::_convert"))
+    written = project.read("tests/test_conv.py")
+    assert "_convert(namedtuple(" in written, (inner, written)
+    assert project.pytest("tests/test_conv.py").returncode == 0
+    ran = subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--include=pkg/conv.py", "-m", "pytest",
+                          "-q", "-p", "no:cacheprovider", "tests/test_conv.py"], cwd=project.root, capture_output=True)
+    assert ran.returncode == 0, ran.stdout
+    data = CoverageData(str(project.root / ".coverage"))
+    data.read()
+    lines = data.lines(str(project.root / "pkg" / "conv.py"))
+    assert 17 in lines, (sorted(lines), written)  # `return dict(obj._asdict())`
+
+
 def test_a_set_up_step_is_a_kept_call_on_an_object_the_class_itself_built():
     """Only `Call(...).method(...)` of a method that changes its object becomes a set-up step (a class may be named
     `Call`); a receiver that another callable made, or that is wrapped in parentheses, does not."""
