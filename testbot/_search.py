@@ -266,8 +266,11 @@ class _Target:
             node = ast.parse(expr, mode="eval").body
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             return []
-        if (not params or not isinstance(node, ast.Call)
-                or not ast.unparse(node.func).endswith(self.parts[-1]["source"])):
+        if not params or not isinstance(node, ast.Call):
+            return []
+        # (the callee's last name is the target's: `codec.encode(-2)`, `Box(3).grow(1)`; no ast.unparse before 3.9)
+        callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if callee != self.parts[-1]["source"].rsplit(".", 1)[-1]:
             return []
         pairs = []
         for i, arg in enumerate(node.args):

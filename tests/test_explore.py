@@ -696,6 +696,45 @@ def test_a_fixed_call_s_literal_arguments_are_matched_to_the_target_s_parameters
     assert [v for _, v in target.seed_used("codec.encode(-2)")] == [-2]
 
 
+def test_the_search_runs_on_an_older_python(tmp_path: Path):
+    """The search runs on the project's Python, 3.7 or later: a kept docstring example's values and a returned
+    string handed on must not need what 3.9 added (`ast.unparse`). Run on the oldest interpreter found."""
+    import json
+    import shutil
+
+    import pytest
+
+    from testbot import _search
+    from testbot.explore import module_strings, search_spec
+
+    import os
+
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found_pythons = [shutil.which(f"python3.{n}") for n in (7, 8)]
+    found_pythons += sorted(map(str, pyenv.glob("3.[78].*/bin/python3")))
+    old = next((p for p in found_pythons if p and subprocess.run(
+        [p, "-c", "import sys; assert sys.version_info < (3, 9)"], capture_output=True).returncode == 0), None)
+    if old is None:
+        pytest.skip("no Python 3.7 or 3.8 on this machine")
+    example = "def pack(text: str) -> str:\n    \"\"\"\n    >>> pack('ab')\n    \"\"\"\n"
+    code = PACK.replace("def pack(text: str) -> str:\n", example)
+    (tmp_path / "packing.py").write_text(code)
+    found = {t.qualname: t for t in find_targets([str(tmp_path / "packing.py")], tmp_path)}
+    specs = [search_spec(found[name], code, module_strings(code)) for name in ("pack", "unpack")]
+    assert specs[0]["seeds"][0] == "pack('ab')"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"file": str(tmp_path / "packing.py"), "seconds": 3, "seed": 0, "targets": specs}))
+    out = tmp_path / "out.json"
+    driver = (f"import sys\nsys.path[:0] = [{str(Path(_search.__file__).parent)!r}, {str(tmp_path)!r}]\n"
+              f"import _search\n_search._handoff = lambda: {{'result_file': {str(out)!r}, 'nonce': 'n'}}\n"
+              f"sys.argv = ['search', {str(spec)!r}]\nsys.exit(_search.main())\n")
+    ran = subprocess.run([old, "-c", driver], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(out.read_text())
+    assert result["finished"] and "pack('ab')" in result["calls"][found["pack"].id], result
+    assert result["calls"].get(found["unpack"].id), result
+
+
 DISPATCH = '''\
 from functools import singledispatch
 
