@@ -149,10 +149,11 @@ def _clashes(value: object, taken: set[str], head: str = "") -> bool:
     return bool(_bound("\n".join(line for line in value.imports.splitlines() if line not in lines)) & taken)
 
 
-def imports_of(values: list[object]) -> str:
-    """The import lines the ``Source`` values among ``values`` need."""
+def imports_of(values: list[object], head: str = "") -> str:
+    """The import lines the ``Source`` values among ``values`` need, less those ``head`` already has."""
+    have = set(head.splitlines())
     lines = dict.fromkeys(line for v in values if isinstance(v, Source) for line in v.imports.splitlines())
-    return "".join(f"{line}\n" for line in lines)
+    return "".join(f"{line}\n" for line in lines if line not in have)
 
 
 STRINGS = ["hello world", "", "Hello, World! 123", "42", "-3.5", "a_b-c.d/e", "  padded  ", "x" * 40]
@@ -660,10 +661,10 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
     seeds = docs + _fixed_calls(shape)[:MAX_CALLS]  # the module's own examples first
     examples = _example_args(docs, parts)
     objects_head, objects = _objects(target, text)
-    taken = _bound(head + doc_head + objects_head) | _defined(_parse(text))
-    stdlib = [v for v in mentioned_objects(text) if not _clashes(v, taken, head + doc_head + objects_head)]
-    objects_head += "".join(line for line in imports_of(stdlib).splitlines(True)
-                            if line.rstrip("\n") not in (head + doc_head + objects_head).splitlines())
+    have = head + doc_head + objects_head
+    taken = _bound(have) | _defined(_parse(text))
+    stdlib = [v for v in mentioned_objects(text) if not _clashes(v, taken, have)]
+    objects_head += imports_of(stdlib, have)
     objects = objects + [repr(v) for v in stdlib]
     unknown = {repr(v) for v in UNKNOWN}
     makers = _string_makers(target, text)
