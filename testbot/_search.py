@@ -32,6 +32,10 @@ The search, a small piece of what Pynguin does with much more machinery:
   (:func:`testbot.explore.explored_tests`);
 - a parameter that takes strings (or bytes) gets, one time in ten, a string a kept call of the file returned
   (`decompress` reaches its body only on what `compress` made);
+- a parameter that takes strings gets, one time in ten, a string that one of the file's regular expressions
+  matches (a compiled pattern the file names, its own or imported, or a literal passed to ``re.search`` and the
+  like), made by walking the parsed pattern; such strings are also glued into grown ones, so that `prettify`
+  meets a text with a URL in it;
 - a target that has gone many calls without a new step is tried less often.
 
 Output: the result file named by the hand-off (as the pytest plugin's), rewritten after every kept call so that a
@@ -51,6 +55,7 @@ import json
 import keyword
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -66,6 +71,10 @@ RESULT = 0.1  # how often a parameter that takes strings (bytes) gets one a kept
 STEP = 0.1  # how often a method is called on an object that a kept call of another method has set up first
 STEP_TRIES = 10  # chains of a target without one kept, after which it chains one call in fifty
 MAX_STEPS = 50  # kept method calls per class that later calls may set their object up with
+MATCH = 0.1  # how often a string parameter gets (or a string grows by) a string one of the file's patterns matches
+MAX_MATCHES = 80  # such strings per file
+MATCHES_PER_PATTERN = 3
+RE_CALLS = {"compile", "match", "search", "fullmatch", "sub", "subn", "split", "findall", "finditer"}
 
 
 class _Late(BaseException):
@@ -120,6 +129,150 @@ class _Expr:
         return self.source
 
 
+try:  # (the parser of the re module: `re._parser` since 3.11, `sre_parse` before)
+    import re._parser as _sre  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - Python before 3.11
+    import sre_parse as _sre  # type: ignore[no-redef]
+
+_PATTERN = type(re.compile(""))
+_CHARS = "a1 Z-_.@/:\t!,é"  # characters tried for a class that a pattern negates or names by category
+_CATEGORIES = {
+    "CATEGORY_DIGIT": str.isdigit, "CATEGORY_NOT_DIGIT": lambda c: not c.isdigit(),
+    "CATEGORY_SPACE": str.isspace, "CATEGORY_NOT_SPACE": lambda c: not c.isspace(),
+    "CATEGORY_WORD": lambda c: c.isalnum() or c == "_", "CATEGORY_NOT_WORD": lambda c: not (c.isalnum() or c == "_"),
+}
+
+
+def _name(op: object) -> str:
+    return getattr(op, "name", str(op))
+
+
+def _in_class(ch: str, items: list) -> bool:
+    for op, av in items:
+        kind = _name(op)
+        if (kind == "LITERAL" and ord(ch) == av or kind == "RANGE" and av[0] <= ord(ch) <= av[1]
+                or kind == "CATEGORY" and _CATEGORIES.get(_name(av), lambda c: False)(ch)):
+            return True
+    return False
+
+
+def _class_char(rnd: random.Random, items: list) -> str:
+    """A character of a ``[...]`` class (parsed)."""
+    if items and _name(items[0][0]) == "NEGATE":
+        return next((c for c in _CHARS if not _in_class(c, items[1:])), "")
+    if not items:
+        return ""
+    op, av = rnd.choice(items)
+    kind = _name(op)
+    if kind == "LITERAL":
+        return chr(av)
+    if kind == "RANGE":
+        return chr(rnd.randint(av[0], min(av[1], av[0] + 25)))
+    if kind == "CATEGORY":
+        return rnd.choice([c for c in _CHARS if _in_class(c, [(op, av)])] or ["a"])
+    return "a"
+
+
+def _generate(rnd: random.Random, parsed, groups: dict) -> str:
+    """A string made by walking a parsed pattern: a random branch, a repeat a few times at most; a lookaround's
+    text written in place (a lookbehind's is what comes before), a negative one's left out. Not always a match:
+    the caller checks."""
+    out: list[str] = []
+    for op, av in parsed:
+        kind = _name(op)
+        if kind == "LITERAL":
+            out.append(chr(av))
+        elif kind == "NOT_LITERAL":
+            out.append("a" if av != ord("a") else "b")
+        elif kind == "ANY":
+            out.append(rnd.choice("ax1 "))
+        elif kind == "IN":
+            out.append(_class_char(rnd, av))
+        elif kind == "BRANCH":
+            out.append(_generate(rnd, rnd.choice(av[1]), groups))
+        elif kind == "SUBPATTERN":
+            text = _generate(rnd, av[-1], groups)
+            if av[0]:
+                groups[av[0]] = text
+            out.append(text)
+        elif kind in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, sub = av
+            count = min(high, low + rnd.choice([0, 1, 1, 2, 3] if low else [0, 1, 1, 2]))
+            out.extend(_generate(rnd, sub, groups) for _ in range(count))
+        elif kind == "GROUPREF":
+            out.append(groups.get(av, ""))
+        elif kind == "GROUPREF_EXISTS":
+            branch = av[1] if av[0] in groups else av[2]
+            out.append(_generate(rnd, branch, groups) if branch else "")
+        elif kind == "ASSERT":
+            out.append(_generate(rnd, av[1], groups))
+        elif kind == "ATOMIC_GROUP":
+            out.append(_generate(rnd, av, groups))
+        if sum(map(len, out)) > MAX_STRING:
+            break
+    return "".join(out)
+
+
+def _string(node: ast.AST):
+    """A string literal's value (``ast.Str`` before 3.8), else None."""
+    value = getattr(node, "value", getattr(node, "s", None))
+    return value if isinstance(value, str) else None
+
+
+def _patterns(filename: str) -> list:
+    """The regular expressions the file uses: the compiled patterns (one, or a dict, list or tuple of them) that
+    its imported module holds under a name the file names (`from ._regex import *` brings `URLS_RE`), and the
+    literal patterns it passes to ``re.compile``, ``re.search``..."""
+    try:
+        tree = ast.parse(open(filename, encoding="utf-8").read())
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError, MemoryError, RecursionError):
+        return []
+    module = next((m for m in list(sys.modules.values())
+                   if os.path.realpath(getattr(m, "__file__", None) or "/") == filename), None)
+    found = vars(module) if module is not None else {}
+    out: list = []
+    for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
+        value = found.get(name)
+        held = list(value.values()) if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        out += [p for p in held if isinstance(p, _PATTERN) and isinstance(p.pattern, str) and p not in out]
+    for n in ast.walk(tree):
+        if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in RE_CALLS
+                and isinstance(n.func.value, ast.Name) and n.func.value.id == "re" and n.args
+                and _string(n.args[0]) is not None):
+            try:
+                pattern = re.compile(_string(n.args[0]))
+            except (re.error, RecursionError, OverflowError):
+                continue
+            if pattern not in out:
+                out.append(pattern)
+    return out
+
+
+def pattern_matches(patterns: list, seed: int = 0) -> list[str]:
+    """A few strings each pattern finds something in (``search``), made from the pattern itself."""
+    rnd = random.Random(seed)
+    out: list[str] = []
+    for pattern in patterns:
+        try:
+            parsed = _sre.parse(pattern.pattern, pattern.flags)
+        except Exception:  # noqa: BLE001 - a pattern this parser does not take is skipped
+            continue
+        mine = 0
+        for _ in range(4 * MATCHES_PER_PATTERN):
+            try:
+                text = _generate(rnd, parsed, {})
+            except (RecursionError, ValueError, OverflowError, IndexError, TypeError):
+                break
+            if text and text not in out and len(text) <= MAX_STRING and pattern.search(text):
+                out.append(text)
+                mine += 1
+                if mine >= MATCHES_PER_PATTERN or len(out) >= MAX_MATCHES:
+                    break
+        if len(out) >= MAX_MATCHES:
+            break
+    return out
+
+
 def _values(sources: list[str]) -> list[object]:
     out: list[object] = []
     for s in sources:
@@ -150,7 +303,7 @@ def _render(params: list[dict], values: dict[int, object]) -> str:
 
 class _Target:
     def __init__(self, spec: dict, everything: list[object], namespace: dict, shared: list[str],
-                 steps: dict, results: list | None = None) -> None:
+                 steps: dict, results: list | None = None, matches: list[str] | None = None) -> None:
         self.id = spec["id"]
         self.namespace = namespace
         self.parts = spec["parts"]
@@ -164,6 +317,7 @@ class _Target:
         self.everything = everything
         self.shared = shared  # (the strings of every kept call of the file, one list for all targets)
         self.results = [] if results is None else results  # (what the file's kept calls returned: one list too)
+        self.matches = [] if matches is None else matches  # (strings the file's regular expressions match)
         # A method of a class built by its constructor (`Box(3).grow(1)`): the class's source text, under which the
         # file's kept calls of its methods are kept as set-up steps (`steps`, one dict for all targets).
         plain = len(self.parts) == 2 and self.parts[0]["params"] is not None and not self.wrap
@@ -181,6 +335,9 @@ class _Target:
             made = [r for r in self.results if type(r) in kinds]
             if made:
                 return rnd.choice(made)
+        if self.matches and rnd.random() < MATCH and any(isinstance(v, str) for v in values):  # `prettify(<a URL>)`
+            text = rnd.choice(self.matches)
+            return self._mutate(rnd, text, values) if rnd.random() < 0.5 else text
         if p.get("makers") and self.shared and rnd.random() < 0.3:  # `parse(<a string that reached far>)`
             text = rnd.choice(self.shared)
             if rnd.random() < 0.5:  # grown like a kept value (what made it reach far may reach further)
@@ -204,7 +361,7 @@ class _Target:
                 if self.underline and last.strip() and rnd.random() < 0.1:  # a heading, as the module writes one
                     out += "\n" + rnd.choice(self.underline) * len(last)
                     continue
-                piece = rnd.choice(GLUE) + rnd.choice(more)
+                piece = rnd.choice(GLUE) + rnd.choice(self.matches if self.matches and rnd.random() < MATCH else more)
                 if rnd.random() < 0.75:
                     out += piece
                 else:
@@ -374,6 +531,7 @@ def main() -> int:
     shared: list[str] = []
     results: list = []
     steps: dict = {}
+    matches: list[str] = []
     quiet = io.StringIO()
     for t in spec["targets"]:
         namespace: dict = {}  # (each target's own: two heads may bind a name differently, `datetime`)
@@ -382,7 +540,8 @@ def main() -> int:
                 exec(t["head"], namespace)  # the import lines the tests will have
         except BaseException:  # noqa: BLE001 - the project's import failing is its own business
             continue
-        targets.append(_Target(t, everything, namespace, shared, steps, results))
+        targets.append(_Target(t, everything, namespace, shared, steps, results, matches))
+    matches += pattern_matches(_patterns(filename), spec.get("seed", 0))  # (after the heads: the module imported)
     tracer = _Tracer(filename)
     seen: set[tuple[int, int]] = {(a, b) for a, b in spec.get("seen", [])}  # (a second search: what is covered)
     reached: set[int] = set(spec.get("reached", [])) | {b for _, b in seen}

@@ -733,6 +733,75 @@ def test_the_search_runs_on_an_older_python(tmp_path: Path):
     result = json.loads(out.read_text())
     assert result["finished"] and "pack('ab')" in result["calls"][found["pack"].id], result
     assert result["calls"].get(found["unpack"].id), result
+    # the strings made from a file's patterns (string literals are `ast.Str` before 3.8; `sre_parse` before 3.11)
+    (tmp_path / "pkg").mkdir()
+    for path, text in PATTERNS.items():
+        (tmp_path / path).write_text(text)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    driver = (f"import sys, os\nsys.path[:0] = [{str(Path(_search.__file__).parent)!r}, {str(tmp_path)!r}]\n"
+              "import _search, pkg.text\nfile = os.path.realpath(pkg.text.__file__)\n"
+              "made = _search.pattern_matches(_search._patterns(file))\n"
+              "print(len(_search._patterns(file)), sum('://' in m for m in made), len(made))\n")
+    ran = subprocess.run([old, "-c", driver], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    patterns, links, made = map(int, ran.stdout.split())
+    assert patterns == 4 and links >= 1 and made >= 4, ran.stdout
+
+
+PATTERNS = {"pkg/_patterns.py": """\
+import re
+
+LINK_RE = re.compile(r'(https?://)(www\\.)?[a-z]{3,8}\\.(com|org|net)(/[a-z]+)*')
+MARKS = {'HASH': re.compile(r'(?<=\\s)#[a-z]+\\b'), 'CODE': re.compile(r'[A-Z]{2}-\\d{4}')}
+""", "pkg/text.py": """\
+import re
+
+from ._patterns import *
+
+
+def describe(text: str) -> str:
+    words = text.split()
+    if LINK_RE.search(text):
+        return "link"
+    if MARKS['HASH'].search(text):
+        return "tagged"
+    if MARKS['CODE'].fullmatch(words[-1] if words else ''):
+        return "code"
+    if re.search(r'\\b(\\w+) \\1\\b', text):
+        return "repeated"
+    return "plain"
+"""}
+
+
+def test_the_search_passes_strings_the_module_s_regular_expressions_match(project: Project):
+    """describe() returns "link", "tagged", "code" or "repeated" only for texts its patterns match: patterns of
+    another module brought in by `import *` (one in a dict) and one written in the call. No value of the lists,
+    grown or not, is such a text; the search makes them from the patterns."""
+    for path, code in PATTERNS.items():
+        project.write(path, code)
+    project.write("pkg/__init__.py", "")
+    targets = find_targets([str(project.root / "pkg" / "text.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    (describe,) = Pipeline(project.root, settings, backend=FakeBackend()).run(targets).targets
+    assert describe.lines_before + describe.gain_lines == describe.lines_total, describe
+    written = project.read("tests/test_text.py")
+    assert "== 'link'" in written and "== 'code'" in written and "== 'repeated'" in written, written
+    assert project.pytest("tests/test_text.py").returncode == 0
+
+
+def test_strings_made_from_a_pattern_are_found_by_it():
+    """Each made string is one the pattern finds something in: lookbehinds, back-references, negated classes,
+    categories, alternatives and bounded repeats; a pattern the walk cannot satisfy gives none, not a wrong one."""
+    import re
+
+    from testbot._search import pattern_matches
+
+    patterns = [re.compile(p) for p in (r"^[+-]?\d+(\.\d+)?$", r"(?<=\S)\+(?=\S)", r"<([a-z]+)>[^<]*</\1>",
+                                        r"[^\W\d_]{2,}@[a-z]+\.(com|org)", r"^\s*$", r"(?i)^x{3}(?!x)")]
+    made = pattern_matches(patterns + [re.compile(r"a(?<=b)")])
+    assert all(any(p.search(m) for p in patterns) for m in made), made
+    assert all(any(p.search(m) for m in made) for p in patterns), made
+    assert pattern_matches(patterns) == made[:len(pattern_matches(patterns))]  # (seeded: the same strings again)
 
 
 DISPATCH = '''\
