@@ -254,6 +254,43 @@ def _constants(func: ast.AST) -> dict[str, list[object]]:
     return found
 
 
+def _passed_on_constants(func: ast.FunctionDef, tree: ast.Module, skip_first: bool) -> dict[str, list[object]]:
+    """The function's own constants (:func:`_constants`), then those of the module's functions it hands a parameter
+    on to: a wrapper `roman_encode(number)` that returns `_Roman.encode(number)` never names the bounds 1 and 3999
+    that its callee checks. A callee is found by its name: a method of the class the call names, else the one
+    function or method of the module with that name (a class's `__init__` for a class)."""
+    consts = _constants(func)
+    a = func.args
+    params = [x.arg for x in (a.posonlyargs + a.args)[1 if skip_first else 0:] + a.kwonlyargs]
+    params += [x.arg for x in (a.vararg, a.kwarg) if x is not None]
+    defs: dict[str, list[ast.FunctionDef]] = {}
+    classes = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.FunctionDef):
+            defs.setdefault(n.name, []).append(n)
+    done = {id(func)}
+    for call in ast.walk(func):
+        if not isinstance(call, ast.Call) or not any(isinstance(x, ast.Name) and x.id in params
+                                                     for x in call.args + [k.value for k in call.keywords]):
+            continue
+        f = call.func
+        callee = None
+        if isinstance(f, ast.Name) and f.id in classes:
+            callee = next((m for m in classes[f.id].body if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in classes:
+            callee = next((m for m in classes[f.value.id].body if isinstance(m, ast.FunctionDef) and m.name == f.attr),
+                          None)
+        else:
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+            callee = defs[name][0] if name in defs and len(defs[name]) == 1 else None
+        if callee is None or id(callee) in done:
+            continue
+        done.add(id(callee))
+        for kind, values in _constants(callee).items():
+            consts[kind] += [v for v in values if v not in consts[kind]]
+    return consts
+
+
 def _pool(arg: ast.arg, default: ast.expr | None, consts: dict[str, list[object]]) -> list[object]:
     """Values to try for one parameter, the most ordinary first."""
     kinds = annotation_kinds(arg.annotation)
@@ -476,7 +513,8 @@ def _shape(target: Target, text: str) -> Shape | None:
         return None
     prefix = "" if target.module else f"{target.file.stem}."
     head = f"from {target.module} import {names[0]}\n" if target.module else f"import {target.file.stem}\n"
-    call = None if target.kind == "property" else _params(func, skip_first=len(names) > 1 and target.kind != "staticmethod")
+    skip_first = len(names) > 1 and target.kind != "staticmethod"
+    call = None if target.kind == "property" else _params(func, skip_first, _passed_on_constants(func, tree, skip_first))
     if len(names) == 1:
         parts = [(prefix + func.name, call)]
     else:

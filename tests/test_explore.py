@@ -341,6 +341,51 @@ def test_a_parameter_that_takes_a_type_gets_types_and_a_module_that_reads_datacl
     assert mentioned_objects("def f(x: Type[A]):\n    return x\n") == []
 
 
+WRAPPED = """\
+class _Codec:
+    @classmethod
+    def encode(cls, number):
+        if number < 1 or number > 3999:
+            raise ValueError(number)
+        return 'nine' if number % 10 == 9 else 'other'
+
+    def check(self, number):
+        return number == 77
+
+
+class _Other:
+    def check(self, number):
+        return number == 88
+
+
+def encode(number):
+    return _Codec.encode(number)
+
+
+def fixed(number):
+    return _Codec.encode(len(str(number)))
+
+
+def checked(number, strict=False):
+    return _Codec().check(number) if strict else check(number)
+"""
+
+
+def test_a_wrapper_s_parameter_gets_the_constants_of_the_function_it_hands_it_on_to(tmp_path: Path):
+    """encode(number) only hands number on to _Codec.encode, whose bounds (1, 3999) and digit (9) it never names:
+    its values include them. fixed() hands on only what it makes of its parameter; checked() calls check(), a name two
+    classes define, and a method of an object, not of the class: none of those constants."""
+    from testbot.explore import search_spec
+
+    (tmp_path / "w.py").write_text(WRAPPED)
+    targets = {t.name: t for t in find_targets([str(tmp_path / "w.py")], tmp_path)}
+    pool = search_spec(targets["encode"], WRAPPED, [])["parts"][0]["params"][0]["pool"]
+    assert {"3999", "4000", "1", "9", "10"} <= set(pool), pool
+    assert "3999" not in search_spec(targets["fixed"], WRAPPED, [])["parts"][0]["params"][0]["pool"]
+    pool = search_spec(targets["checked"], WRAPPED, [])["parts"][0]["params"][0]["pool"]
+    assert "77" not in pool and "88" not in pool, pool
+
+
 def test_the_search_reaches_a_dataclass_s_fields_and_generic_aliases(project: Project):
     """Every line and branch of describe() and build() needs a type: a dataclass, a List, a Union, a Dict; build()
     also needs a dict with its dataclass's field names. The search finds them, no model asked."""
