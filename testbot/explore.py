@@ -103,6 +103,19 @@ STDLIB_ALIASES = {"NamedTuple": "namedtuple", "DateTime": "datetime", "Date": "d
                   "make_dataclass": "dataclass"}
 
 
+# Texts of the same types, in the forms a parser of them reads (ISO 8601 mostly): a module that names `date` or
+# `timezone` is likely to parse them from strings too (dateutil's isoparser: week dates, 24:00, offsets).
+STDLIB_TEXTS: dict[str, list[str]] = {
+    "date": ["2020-01-31", "20200131", "2020-W05-3", "2020-031"],
+    "datetime": ["2020-01-31T12:30:15", "2024-02-29T23:59:59.999999+05:30"],
+    "time": ["12:30:15.250", "24:00", "T1230"],
+    "timezone": ["+05:30", "-0800", "Z"],
+    "timedelta": ["P1DT2H30M", "1 day, 2:00:00"],
+    "Decimal": ["1.50", "-0.001"],
+    "UUID": ["12345678-1234-5678-1234-567812345678"],
+}
+
+
 def mentioned_objects(text: str) -> list[Source]:
     """Standard-library objects of the value types a module's code names (its imports, annotations, checks)."""
     # (not by the names `Type` and `dataclass` themselves: `Type[Rule]` wants Rule's classes, and a module that
@@ -156,7 +169,7 @@ def imports_of(values: list[object], head: str = "") -> str:
     return "".join(f"{line}\n" for line in lines if line not in have)
 
 
-STRINGS = ["hello world", "", "Hello, World! 123", "42", "-3.5", "a_b-c.d/e", "  padded  ", "x" * 40]
+STRINGS = ["hello world", "", "Hello, World! 123", "42", "-3.5", "a_b-c.d/e", "  padded  ", "x" * 40, "naïve café"]
 INTS = [3, 0, -1, 1, 100]
 FLOATS = [1.5, 0.0, -2.25]
 BOOLS = [True, False]
@@ -176,7 +189,8 @@ NUMBER_NAME = re.compile(r"(^|_)(n|num|number|count|width|height|size|len|length
                          r"minute|second|seconds|days|weeks|amount|total|precision|digits|base|x|y|z|lo|hi|low|high|lower|upper)s?($|_)")
 STRING_NAME = re.compile(r"(^|_)(s|text|txt|string|str|name|word|line|lines|prefix|suffix|sep|separator|char|"
                          r"chars|pattern|path|input|fmt|format|msg|message|url|email|title|key|label|version|"
-                         r"encoding|value|val|content|source|src|template|delimiter|query)($|_)")
+                         r"encoding|value|val|content|source|src|template|delimiter|query)($|_)|"
+                         r"[a-z](str|string)$")  # (`datestr`, `tzstr`, `docstring`)
 # (a name, where nothing else tells, for a parameter that takes a type; not `content_type`: a string)
 TYPE_NAME = re.compile(r"^(cls|klass|kls|typ|tp|type_|type_hint|hint|annotation)$|"
                        r"^(field|key|value|item|elem|element|base|target|expected|return|arg|origin|generic|declared|"
@@ -233,14 +247,16 @@ def _kind_of(value: object) -> str | None:
 
 
 def _constants(func: ast.AST) -> dict[str, list[object]]:
-    """String and number constants the function's own code uses (its docstring left out), by pool name."""
+    """String and number constants the function's own code uses (its docstring and the messages of what it raises
+    left out), by pool name."""
     doc = None
     body = getattr(func, "body", [])
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         doc = body[0].value
     found: dict[str, list[object]] = {"str": [], "int": [], "float": []}
+    messages = _messages(func)
     for node in ast.walk(func):
-        if node is doc or not isinstance(node, ast.Constant) or isinstance(node.value, bool):
+        if node is doc or not isinstance(node, ast.Constant) or isinstance(node.value, bool) or id(node) in messages:
             continue
         kind = _kind_of(node.value)
         if kind == "str" and len(node.value) > 40:
@@ -768,19 +784,47 @@ def _example_args(calls: list[str], parts: list[Part]) -> dict[tuple[str, str], 
 
 
 def module_strings(text: str, limit: int = 40) -> list[str]:
-    """The short string constants of a whole module (docstrings left out): values a search mixes into strings."""
+    """The short string constants of a whole module, values a search mixes into strings: its ASCII bytes constants
+    as text too (a parser of bytes compares with `b'T'`), docstrings and the messages of what it raises or warns
+    left out; first, texts of the standard library's types it names (:data:`STDLIB_TEXTS`: `'2020-W05-3'` where
+    it names `date`)."""
     tree = _parse(text)
     if tree is None:
         return []
     docs = {id(n.body[0].value) for n in ast.walk(tree)
             if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.body
             and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
-    found: list[str] = []
+    docs |= _messages(tree)
+    names = set(re.findall(r"\b[A-Za-z_]\w*\b", text))
+    kinds = {STDLIB_ALIASES.get(n, n) for n in names}
+    found = [t for kind, texts in STDLIB_TEXTS.items() if kind in kinds for t in texts]
     for n in ast.walk(tree):
-        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs and 0 < len(n.value) <= 40:
-            if n.value not in found:
-                found.append(n.value)
+        value = n.value if isinstance(n, ast.Constant) and id(n) not in docs else None
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("ascii")
+            except UnicodeDecodeError:
+                continue
+        if isinstance(value, str) and 0 < len(value) <= 40 and value not in found:
+            found.append(value)
     return found[:limit]
+
+
+def _messages(tree: ast.AST) -> set[int]:
+    """The ids of the constants in what a function or module raises or warns: its messages (`raise
+    ValueError('Invalid week: {}'.format(w))`, `warnings.warn(...)`), no value a call should take."""
+    out: set[int] = set()
+    for n in ast.walk(tree):
+        call = n.exc if isinstance(n, ast.Raise) else n if isinstance(n, ast.Call) and _name_of(n.func) == "warn" else None
+        if isinstance(call, ast.Call):
+            out |= {id(c) for a in call.args + [k.value for k in call.keywords] for c in ast.walk(a)
+                    if isinstance(c, ast.Constant)}
+    return out
+
+
+def _name_of(func: ast.expr) -> str | None:
+    """A callee's last name: `warn` for `warnings.warn`."""
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
 def _import_line(alias: ast.alias, base: str | None = None) -> str:
