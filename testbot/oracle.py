@@ -714,6 +714,49 @@ def repair_no_raise(cand: Candidate) -> Candidate | None:
     return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
 
 
+# -- a value that changes from run to run (a duration, a random id): the repaired check failed on the next run, with
+# a value of the same plain type; it checks the type instead (the test still runs the code, and a wrong type fails)
+UNSTEADY_TYPES = (float, int, str, bytes)
+
+
+def repair_unsteady(cand: Candidate, detail: str) -> Candidate | None:
+    """The candidate with the check that failed (``assert X == <literal>``, pytest's ``>`` line in ``detail``)
+    made ``assert isinstance(X, T)``, where the value pytest shows and the check's literal are both of the plain
+    type T (float, int, str, bytes): what the code returned when observed is not what it returns now. For a check
+    whose literal was observed (the caller's part). None for any other failure, or where the line is not one
+    check of its own in the test."""
+    func = _function(cand.test_source)
+    shown = re.search(r"^E\s+(?:AssertionError: )?assert (.+) == (.+)$", detail, re.M)
+    if func is None or shown is None:
+        return None
+    try:  # (pytest shortens long strings with "...": the value now is only read for its type)
+        kind = type(ast.literal_eval(shown.group(1)))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if kind not in UNSTEADY_TYPES:
+        return None
+    failing = _failing_line(detail)
+    lines = cand.test_source.splitlines()
+    for stmt in ast.walk(func):
+        if (isinstance(stmt, ast.Assert) and stmt.lineno == stmt.end_lineno and lines[stmt.lineno - 1].strip() == failing
+                and isinstance(stmt.test, ast.Compare) and len(stmt.test.ops) == 1
+                and isinstance(stmt.test.ops[0], ast.Eq)):
+            try:
+                literal = ast.literal_eval(stmt.test.comparators[0])
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            if type(literal) is not kind:
+                continue
+            line = lines[stmt.lineno - 1]
+            expr = ast.get_source_segment(cand.test_source, stmt.test.left)
+            lines[stmt.lineno - 1] = f"{line[:stmt.col_offset]}assert isinstance({expr}, {kind.__name__})"
+            source = "\n".join(lines) + "\n"
+            if _function(source) is None:
+                return None
+            return dataclasses.replace(cand, code=_swap(cand, source), test_source=source, observed=True)
+    return None
+
+
 # -- a call with the wrong arguments (Python's own binding raised the TypeError): the call is mended to fit the
 # signature, so that the test runs the code it was written for; its checks then go through the value repair
 

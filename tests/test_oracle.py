@@ -93,13 +93,15 @@ def test_a_test_with_a_wrong_expected_value_is_kept_with_the_observed_one(projec
     report = Pipeline(project.root, settings, backend=backend).run([target])
     (t,) = report.targets
     assert t.kept == ("test_signs",) and t.gain_lines == t.lines_total
-    # test_time's value changes from run to run: its repaired copy fails again; test_crash never reaches its
-    # check: classify(None) raises TypeError inside classify, which its copy expects (it adds nothing new)
+    # test_time's value changes from run to run: its repaired copy fails again, and a copy checking the value's
+    # type passes (and adds nothing); test_crash never reaches its check: classify(None) raises TypeError inside
+    # classify, which its copy expects (it adds nothing new)
     results = [(c.name, c.outcome) for c in t.candidates]
     assert ("test_time", "assertion_failure") in results and ("test_time (observed values)", "assertion_failure") in results
+    assert ("test_time (observed values)", "passed") in results
     assert ("test_signs", "assertion_failure") in results and ("test_signs (observed values)", "passed") in results
     assert ("test_crash", "error") in results and ("test_crash (observed values)", "passed") in results
-    assert len(results) == 6
+    assert len(results) == 7
     written = (project.root / "tests" / "test_m.py").read_text()
     assert "assert classify(-5) == 'negative'" in written and "assert classify(3) == 'positive'" in written
     assert "expected values observed from the code" in written
@@ -246,6 +248,34 @@ def test_a_list_of_objects_is_checked_by_its_length_and_each_item_s_attributes(p
             "    assert result[1].letters == ['b', 'e']\n    assert result[1].title == 'Be'\n") in written, written
     assert project.pytest("tests/test_m.py").returncode == 0
     assert oracle._attr_check("r", "len([1].items)") == "len(r[1].items)" and oracle._attr_check("r", "len()") == "len(r)"
+
+
+def test_a_value_that_changes_from_run_to_run_is_checked_by_its_type(project):
+    """elapsed() returns a duration and token() a random id: the value observed is never returned again, so the
+    repaired check fails on the next run; it checks the value's type instead. A check the code fails for another
+    reason (a value of another type) is left alone."""
+    project.write("pkg/m.py", "import time\nimport uuid\n\n\ndef elapsed(n):\n    start = time.perf_counter()\n"
+                              "    sum(range(n))\n    return time.perf_counter() - start\n\n\n"
+                              "def token(prefix):\n    if not prefix:\n        return None\n"
+                              "    return prefix + uuid.uuid4().hex\n")
+    t, written = run_target(project, fenced("from pkg.m import elapsed\n\n\ndef test_elapsed():\n"
+                                            "    assert elapsed(1000) == 0.5\n"), "pkg/m.py::elapsed")
+    assert t.kept == ("test_elapsed",), t.candidates
+    assert "    assert isinstance(elapsed(1000), float)\n" in written, written
+    t, written = run_target(project, fenced("from pkg.m import token\n\n\ndef test_token():\n"
+                                            "    assert token('id-') == 'id-0'\n    assert token('') is None\n"),
+                            "pkg/m.py::token")
+    assert t.kept == ("test_token",), t.candidates
+    assert "    assert isinstance(token('id-'), str)\n" in written, written
+    assert project.pytest("tests/test_m.py").returncode == 0
+    from testbot.extract import Candidate
+
+    source = "def test_f():\n    assert f() == 1.5\n"
+    cand = Candidate("t", "test_f", "from m import f\n\n\n" + source, source, "", "", (), (), 0, 0, 0.0, True)
+    detail = ">       assert f() == 1.5\nE       AssertionError: assert 2 == 1.5\n"
+    assert oracle.repair_unsteady(cand, detail) is None  # (an int now: no duration that moved)
+    assert oracle.repair_unsteady(cand, detail.replace("assert 2 ==", "assert 2.5 ==")).test_source == (
+        "def test_f():\n    assert isinstance(f(), float)\n")
 
 
 def test_a_value_with_no_literal_or_attributes_is_checked_by_its_shape(project):
