@@ -116,6 +116,9 @@ STDLIB_TEXTS: dict[str, list[str]] = {
 }
 
 
+STDLIB_TEXT_REPRS = {repr(t) for texts in STDLIB_TEXTS.values() for t in texts}
+
+
 def mentioned_objects(text: str) -> list[Source]:
     """Standard-library objects of the value types a module's code names (its imports, annotations, checks)."""
     # (not by the names `Type` and `dataclass` themselves: `Type[Rule]` wants Rule's classes, and a module that
@@ -731,8 +734,8 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
         for name, pool, required, keyword in params:
             kinds = {_kind_of(v) for v in pool}
             extra = [repr(v) for v in module_strings if v not in pool] if "str" in kinds else []
-            if unknown <= {repr(v) for v in pool}:  # nothing said of its type
-                extra += objects
+            if unknown <= {repr(v) for v in pool}:  # nothing said of its type: objects, not the types' texts
+                extra = [e for e in extra if e not in STDLIB_TEXT_REPRS] + objects
             own = [repr(v) for v in pool]
             ps.append({"name": name, "pool": own + [e for e in examples.get((source, name), []) if e not in own] + extra,
                        "required": required, "keyword": keyword})

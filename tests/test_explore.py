@@ -252,22 +252,28 @@ def parse_week(datestr):
     if datestr[:1] == b'\\xff':
         warnings.warn('odd first byte')
     raise ValueError('not a week: {}'.format(datestr))
+
+
+def shift(when, weeks):
+    return when + weeks
 """
 
 
 def test_a_module_s_strings_take_its_bytes_as_text_and_leave_its_messages_out(tmp_path: Path):
     """A parser of bytes compares with b'W': its text joins the module's strings (b'\\xff' is no text); what it
-    raises or warns does not; a module that names `date` gets ISO dates (a week date among them), and `datestr`
-    is a string by its name."""
+    raises or warns does not; a module that names `date` gets ISO dates (a week date among them) for its string
+    parameters (`datestr` is one by its name), date objects and no ISO texts for a parameter nothing types."""
     from testbot.explore import module_strings, search_spec
 
     strings = module_strings(BYTES_PARSER)
     assert "W" in strings and "2020-W05-3" in strings and "2020-01-31" in strings, strings
     assert not [s for s in strings if "week" in s or "odd" in s or "\xff" in s], strings
     (tmp_path / "w.py").write_text(BYTES_PARSER)
-    (target,) = find_targets([str(tmp_path / "w.py")], tmp_path)
+    (target, shift) = find_targets([str(tmp_path / "w.py")], tmp_path)
     pool = search_spec(target, BYTES_PARSER, strings)["parts"][0]["params"][0]["pool"]
     assert pool[0] == "'hello world'" and "'2020-W05-3'" in pool and "3" not in pool, pool
+    pool = search_spec(shift, BYTES_PARSER, strings)["parts"][0]["params"][0]["pool"]  # (nothing types `when`)
+    assert "date(2020, 1, 31)" in pool and "'2020-W05-3'" not in pool and "'W'" in pool, pool
 
 
 def test_a_subclass_without_its_own_init_is_built_with_its_base_s(tmp_path: Path):
