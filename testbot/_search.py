@@ -604,7 +604,7 @@ def main() -> int:
                 if not isinstance(value, _Expr) and len(p["found"]) < MAX_FOUND:
                     p["found"].append(value)
             for node in ast.walk(ast.parse(expr, mode="eval")):  # (a seed's strings too: a docstring example's)
-                value = getattr(node, "value", None) if isinstance(node, ast.Constant) else getattr(node, "s", None)
+                value = _string(node)
                 if isinstance(value, str) and len(value) > 1 and value not in shared and len(shared) < MAX_SHARED:
                     shared.append(value)
             if (type(returned) in (str, bytes) and 1 < len(returned) <= MAX_STRING and returned not in results

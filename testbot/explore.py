@@ -123,9 +123,13 @@ def mentioned_objects(text: str) -> list[Source]:
     """Standard-library objects of the value types a module's code names (its imports, annotations, checks)."""
     # (not by the names `Type` and `dataclass` themselves: `Type[Rule]` wants Rule's classes, and a module that
     # makes its own dataclasses does not look into others)
-    names = set(re.findall(r"\b[A-Za-z_]\w*\b", text)) - {"Type", "dataclass"}
-    kinds = {STDLIB_ALIASES.get(n, n) for n in names} & set(STDLIB)
+    kinds = _mentioned_kinds(text)
     return [v for kind in STDLIB if kind in kinds for v in STDLIB[kind]]
+
+
+def _mentioned_kinds(text: str) -> set[str]:
+    """The names a module's text uses, as :data:`STDLIB` kinds (aliases resolved; `Type` and `dataclass` left out)."""
+    return {STDLIB_ALIASES.get(n, n) for n in set(re.findall(r"\b[A-Za-z_]\w*\b", text)) - {"Type", "dataclass"}}
 
 
 def _bound(imports: str) -> set[str]:
@@ -226,7 +230,7 @@ def _annotation_names(node: ast.expr | None, generic: bool) -> list[str]:
         if outer in ("Type", "type") and any(_class_name(n) for n in _annotation_names(node.slice, False)):
             return []  # (`Type[Rule]` wants Rule and its subclasses: no pool has them)
         return _annotation_names(node.value, generic) if generic else []
-    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+    name = _name_of(node)
     return [name] if name else []
 
 
@@ -283,10 +287,12 @@ def _passed_on_constants(func: ast.FunctionDef, tree: ast.Module, skip_first: bo
     params = [x.arg for x in (a.posonlyargs + a.args)[1 if skip_first else 0:] + a.kwonlyargs]
     params += [x.arg for x in (a.vararg, a.kwarg) if x is not None]
     defs: dict[str, list[ast.FunctionDef]] = {}
-    classes = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    classes: dict[str, ast.ClassDef] = {}
     for n in ast.walk(tree):
         if isinstance(n, ast.FunctionDef):
             defs.setdefault(n.name, []).append(n)
+        elif isinstance(n, ast.ClassDef):
+            classes[n.name] = n
     done = {id(func)}
     for call in ast.walk(func):
         if not isinstance(call, ast.Call) or not any(isinstance(x, ast.Name) and x.id in params
@@ -300,7 +306,7 @@ def _passed_on_constants(func: ast.FunctionDef, tree: ast.Module, skip_first: bo
             callee = next((m for m in classes[f.value.id].body if isinstance(m, ast.FunctionDef) and m.name == f.attr),
                           None)
         else:
-            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+            name = _name_of(f)
             callee = defs[name][0] if name in defs and len(defs[name]) == 1 else None
         if callee is None or id(callee) in done:
             continue
@@ -798,8 +804,7 @@ def module_strings(text: str, limit: int = 40) -> list[str]:
             if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.body
             and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
     docs |= _messages(tree)
-    names = set(re.findall(r"\b[A-Za-z_]\w*\b", text))
-    kinds = {STDLIB_ALIASES.get(n, n) for n in names}
+    kinds = _mentioned_kinds(text)
     found = [t for kind, texts in STDLIB_TEXTS.items() if kind in kinds for t in texts]
     for n in ast.walk(tree):
         value = n.value if isinstance(n, ast.Constant) and id(n) not in docs else None
