@@ -233,7 +233,8 @@ def _patterns(filename: str) -> list:
     out: list = []
     for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
         value = found.get(name)
-        held = list(value.values()) if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        held = (list(value.values()) if isinstance(value, dict) else value if isinstance(value, (list, tuple))
+                else [value])
         out += [p for p in held if isinstance(p, _PATTERN) and isinstance(p.pattern, str) and p not in out]
     for n in ast.walk(tree):
         if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in RE_CALLS

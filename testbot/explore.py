@@ -301,7 +301,8 @@ def _passed_on_constants(func: ast.FunctionDef, tree: ast.Module, skip_first: bo
         f = call.func
         callee = None
         if isinstance(f, ast.Name) and f.id in classes:
-            callee = next((m for m in classes[f.id].body if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+            callee = next((m for m in classes[f.id].body if isinstance(m, ast.FunctionDef) and m.name == "__init__"),
+                          None)
         elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in classes:
             callee = next((m for m in classes[f.value.id].body if isinstance(m, ast.FunctionDef) and m.name == f.attr),
                           None)
@@ -539,7 +540,8 @@ def _shape(target: Target, text: str) -> Shape | None:
     prefix = "" if target.module else f"{target.file.stem}."
     head = f"from {target.module} import {names[0]}\n" if target.module else f"import {target.file.stem}\n"
     skip_first = len(names) > 1 and target.kind != "staticmethod"
-    call = None if target.kind == "property" else _params(func, skip_first, _passed_on_constants(func, tree, skip_first))
+    call = (None if target.kind == "property"
+            else _params(func, skip_first, _passed_on_constants(func, tree, skip_first)))
     if len(names) == 1:
         parts = [(prefix + func.name, call)]
     else:
@@ -823,7 +825,8 @@ def _messages(tree: ast.AST) -> set[int]:
     ValueError('Invalid week: {}'.format(w))`, `warnings.warn(...)`), no value a call should take."""
     out: set[int] = set()
     for n in ast.walk(tree):
-        call = n.exc if isinstance(n, ast.Raise) else n if isinstance(n, ast.Call) and _name_of(n.func) == "warn" else None
+        warns = isinstance(n, ast.Call) and _name_of(n.func) == "warn"
+        call = n.exc if isinstance(n, ast.Raise) else n if warns else None
         if isinstance(call, ast.Call):
             out |= {id(c) for a in call.args + [k.value for k in call.keywords] for c in ast.walk(a)
                     if isinstance(c, ast.Constant)}

@@ -738,8 +738,8 @@ def repair_unsteady(cand: Candidate, detail: str) -> Candidate | None:
     failing = _failing_line(detail)
     lines = cand.test_source.splitlines()
     for stmt in ast.walk(func):
-        if (isinstance(stmt, ast.Assert) and stmt.lineno == stmt.end_lineno and lines[stmt.lineno - 1].strip() == failing
-                and isinstance(stmt.test, ast.Compare) and len(stmt.test.ops) == 1
+        if (isinstance(stmt, ast.Assert) and stmt.lineno == stmt.end_lineno
+                and lines[stmt.lineno - 1].strip() == failing and isinstance(stmt.test, ast.Compare) and len(stmt.test.ops) == 1
                 and isinstance(stmt.test.ops[0], ast.Eq)):
             try:
                 literal = ast.literal_eval(stmt.test.comparators[0])

@@ -42,6 +42,7 @@ EXPLORE_SHARE = 1 / 3  # under --budget, the most of the time left that --explor
 SEARCH_PER_TARGET = 2.0  # seconds of search per target of a file ...
 SEARCH_MAX = 30.0  # ... and at most this for one file
 FINAL_SHARE = 0.2  # under --budget with --explore: of the time left after the first search, kept for the second
+FLAKY = "flaky: passed once, then "  # a passing test's detail when a later run differed (that run's outcome follows)
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
@@ -695,7 +696,7 @@ class Pipeline:
                                                                              timeout=timeout)
                     seconds[p] += res.seconds
                     if res.outcome != v.PASSED:
-                        flaky[p] = f"flaky: passed once, then {res.outcome}\n{res.detail}"
+                        flaky[p] = f"{FLAKY}{res.outcome}\n{res.detail}"
             out = []
             for c, p in zip(cands, paths):
                 r = results[p]
@@ -768,7 +769,7 @@ class Pipeline:
         # random id; it checks the type instead, validated once)
         unsteady = [fixed for o in validated if id(o.candidate) in observed and (
                     o.result.outcome == v.ASSERTION_FAILURE or not o.result.stable and
-                    o.result.detail.startswith(f"flaky: passed once, then {v.ASSERTION_FAILURE}"))
+                    o.result.detail.startswith(FLAKY + v.ASSERTION_FAILURE))
                     and (fixed := oracle.repair_unsteady(o.candidate, o.result.detail)) is not None]
         validated += self._validate_all(ws, target, unsteady, folder, timeout, each) if unsteady else []
         if again:
@@ -794,7 +795,7 @@ class Pipeline:
                 seconds += again.seconds
                 if again.outcome != v.PASSED:
                     stable = False
-                    detail = f"flaky: passed once, then {again.outcome}\n{again.detail}"
+                    detail = f"{FLAKY}{again.outcome}\n{again.detail}"
                     break
         return _Outcome(cand, CandidateResult(_shown(cand), cand.round, cand.sample, cand.mean_logprob, outcome,
                                               detail, stable, seconds=round(seconds, 2)), covered)
