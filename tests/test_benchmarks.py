@@ -182,7 +182,7 @@ def test_the_results_are_written_when_no_chart_can_be_drawn(tmp_path, monkeypatc
         raise ImportError("No module named 'matplotlib'")
 
     monkeypatch.setattr(side_by_side, "coverage_chart", no_matplotlib)
-    committed = Path(side_by_side.__file__).parent / "results" / "2026-12-04-producers.json"
+    committed = Path(__file__).parent / "data" / "side_by_side_result.json"  # a real run of four modules
     result = json.loads(committed.read_text())
     result.pop("charts", None)
     paths = side_by_side.write_results(result, tmp_path, "run")

@@ -151,14 +151,14 @@ NOTES = """
   were kept, one each for merge, merge_with, valmap, itemmap, valfilter, keyfilter, assoc, dissoc, assoc_in.
   With `--threads 2` on the loaded machine a single completion took over 5 minutes (llama.cpp's threads
   wait on each other); `--threads 1` made it ~1.5 min per target.
-- More distilled pairs (sixth session, idle machine): `distill-records.jsonl` also holds the `--record` files of
+- More distilled pairs (`distill.sh ... set1`, idle machine): `distill-records.jsonl` also holds the `--record` files of
   the default model on training packages' sources with their tests removed: toolz (itertoolz, functoolz,
   recipes), docopt, jsonpointer, packaging (utils, version), tabulate, iso8601 and tomli, one
   `testbot generate FILES --record ... --dry-run --budget B --samples 1 --repair-rounds 1 --target-seconds 60
   --max-tokens 256 --prompt-tokens 512 --runs 2` per package (B: 600 s for toolz, 180-300 s for the others;
   `benchmarks/finetune/distill.sh`). Packages dropped for mining (no usable tests) still give distilled pairs:
   distillation needs only their source.
-- Seventh and eighth sessions (idle machine): `distill.sh ... set2` (idna, wcwidth, sqlparse, click, markupsafe,
+- Then (idle machine) `distill.sh ... set2` (idna, wcwidth, sqlparse, click, markupsafe,
   colorama, cachetools: 25 records, 26 min) and `set3` (attrs, pyparsing, sortedcontainers, pluggy, more of
   packaging and toolz: 41 records, 26 min; attrs gave none: 7 tests passed but none added coverage, a bug with
   pytest's importlib import mode fixed after the run). From set3

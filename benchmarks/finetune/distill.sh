@@ -20,7 +20,7 @@ run() { # folder, budget (s), then the files to write tests for
      --runs 2 --no-progress --no-explore ${THREADS:+--threads $THREADS}) > "$work/out-$dir.log" 2>&1
   echo "   targets with a kept test: $(grep -cE "candidates?, [1-9][0-9]* kept" "$work/out-$dir.log")"
 }
-set1() { # 52 pairs, sixth session
+set1() { # 52 pairs
   unpack toolz-1.0.0 toolz/tests
   unpack docopt-0.6.2 test_docopt.py testcases.docopt
   unpack jsonpointer-3.12 tests.py
@@ -36,7 +36,7 @@ set1() { # 52 pairs, sixth session
   run iso8601-2.1.0 180 iso8601/iso8601.py
   run tomli-2.5.0 180 src/tomli/_re.py src/tomli/_parser.py
 }
-set2() { # seventh session: packages set1 did not touch
+set2() { # packages set1 did not touch
   unpack idna-3.20 tests
   unpack wcwidth-0.9.4 tests
   unpack sqlparse-0.6.1 tests
@@ -52,7 +52,7 @@ set2() { # seventh session: packages set1 did not touch
   run colorama-0.4.6 150 colorama/ansi.py colorama/ansitowin32.py
   run cachetools-8.0.1 240 src/cachetools/keys.py src/cachetools/func.py src/cachetools/__init__.py
 }
-set3() { # eighth session: more files, packages set1 and set2 did not touch first
+set3() { # more files, packages set1 and set2 did not touch first
   unpack attrs-26.1.0 tests
   unpack pyparsing-3.3.3 tests
   unpack sortedcontainers-2.4.0 tests
@@ -66,7 +66,7 @@ set3() { # eighth session: more files, packages set1 and set2 did not touch firs
   run packaging-26.3 300 src/packaging/specifiers.py src/packaging/markers.py
   run toolz-1.0.0 180 toolz/dicttoolz.py
 }
-set4a() { # sixteenth session: classes' methods of packages still trained on (a student's tests of methods
+set4a() { # classes' methods of packages still trained on (a student's tests of methods
   # die of TypeErrors: wrong constructor arguments; the default model builds the objects right)
   unpack click-8.5.1 tests
   unpack packaging-26.3 tests
@@ -83,7 +83,7 @@ set4b() {
   run pyparsing-3.3.3 600 pyparsing/results.py
   run cachetools-8.0.1 600 src/cachetools/__init__.py
 }
-set5a() { # seventeenth session: files no run had touched, mostly classes. set5a beside set5b, then set5d
+set5a() { # files no run had touched, mostly classes. set5a beside set5b, then set5d
   # beside the end of set5a (set5c)
   unpack click-8.5.1 tests
   unpack toolz-1.0.0 toolz/tests
@@ -100,7 +100,7 @@ set5b() {
   run attrs-26.1.0 360 src/attr/filters.py src/attr/_cmp.py src/attr/validators.py
 }
 set5c() { # bidict from its wheel (its sdist needs build dependencies pip cannot fetch here), sha256 in
-  # data/sdists.json; the wheel has no tests
+  # benchmarks/finetune/DATA.md; the wheel has no tests
   unpack bidict-0.24.1
   run bidict-0.24.1 900 bidict/_base.py bidict/_bidict.py bidict/_orderedbase.py bidict/_orderedbidict.py \
     bidict/_iter.py bidict/_frozen.py

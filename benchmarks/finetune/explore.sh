@@ -66,7 +66,7 @@ b() {
   run pluggy-1.7.0 src/pluggy/_hooks.py src/pluggy/_result.py src/pluggy/_tracing.py
   run wcwidth-0.9.4 wcwidth/wcwidth.py wcwidth/textwrap.py
 }
-# c and d (thirteenth session): more files of the same packages, for more explored pairs; side by side too.
+# c and d: more files of the same packages, for more explored pairs; side by side too.
 c() {
   unpack toolz-1.0.0 toolz/tests
   unpack packaging-26.3 tests

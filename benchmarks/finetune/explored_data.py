@@ -1,4 +1,4 @@
-"""Training data with explored pairs (issue 7, twelfth session): ``train.jsonl`` plus the tests of testbot's search
+"""Training data with explored pairs (issue 7): ``train.jsonl`` plus the tests of testbot's search
 (``benchmarks/finetune/explore.sh``), with some packages taken out of training to judge a student on afresh.
 
     python benchmarks/finetune/explored_data.py --records benchmarks/finetune/data/explore-records.jsonl \\

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Mined pairs from the test suites of packaging, click and pyparsing (eighteenth session, issue 7). Their whole
+# Mined pairs from the test suites of packaging, click and pyparsing (issue 7). Their whole
 # suites ran past the mining limit under per-test coverage (packaging's 7,790 tests, pyparsing's 11,690-line
 # test_unit.py), so the first data build got no pair from them. Here the slow or broad test files are taken out
 # first; what is left runs in about a minute per package:

@@ -346,7 +346,7 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
         f"{cfg.steps} steps of {cfg.batch_size}x{cfg.grad_accum} on {cfg.device}"
         f"{', bf16 autocast' if amp is not None else ''}")
     if amp is not None and cfg.device == "cpu" and not cpu_does_bf16():
-        # Seen (twenty-first session, an AVX2-only EPYC): no step in 10 min under bf16, ~10 s a step under fp32.
+        # Seen on an AVX2-only EPYC: no step in 10 min under bf16, ~10 s a step under fp32.
         log(f"warning: bf16 on a CPU without AVX512 or AMX ({torch.backends.cpu.get_cpu_capability()}) is many times "
             "slower than float32 here: use --precision auto or fp32")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
