@@ -5,17 +5,20 @@ testbot copies this file into the run's support folder as ``testbot_guard.py`` n
 on PYTHONPATH). It runs under the project's interpreter: standard library only, Python 3.8+.
 
 1. Landlock (Linux 5.13+, no root needed): files may be created, changed or removed only beneath the
-   run's writable folders; TCP connect and bind are refused (Landlock ABI 4+); signals and abstract
-   Unix sockets cannot reach processes outside the sandbox (ABI 6+).
+   run's writable folders, and read only there, beneath the readable folders (the interpreter and its
+   packages, testbot's support files) and in the system files a Python process needs; TCP connect and
+   bind are refused (Landlock ABI 4+); signals and abstract Unix sockets cannot reach processes outside
+   the sandbox (ABI 6+).
 2. Running as root: every capability is dropped (no module loading, reboot, raw devices, ...), and
    ``no_new_privs`` stops set-uid programs from getting them back.
-3. An audit hook (PEP 578) refuses network access, writes outside the sandbox and signals to outside
-   processes, and tells testbot about each refusal through a pipe, so that a rejected test carries
+3. An audit hook (PEP 578) refuses network access, reads and writes outside the sandbox and signals to
+   outside processes, and tells testbot about each refusal through a pipe, so that a rejected test carries
    its precise reason. It is the only network barrier where the kernel offers none. Code that goes
    around Python (ctypes, other programs) meets only the kernel layers above.
 
-Configuration comes from ``TESTBOT_SANDBOX`` (JSON): ``writable`` folders, ``fd`` of the report
-pipe, and ``guard``/``lock`` switches.
+Configuration comes from ``TESTBOT_SANDBOX`` (JSON): ``writable`` folders, ``readable`` folders and
+files (``null`` or absent: reads are not confined), ``fd`` of the report pipe, ``guard``/``lock``/``caps``
+switches and the ``hostname`` to take in a UTS namespace of the run's own.
 """
 
 import errno
@@ -25,6 +28,8 @@ import sys
 
 _CONFIG = {}
 _ROOTS = ()  # writable folders, real paths
+_READ = None  # readable folders and files, real paths (None: reads are not confined)
+_READ_SEEN = {}  # folder -> whether files directly in it may be read (the guard's cache)
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/stdout",
             "/dev/stderr")
 _FD = -1
@@ -84,12 +89,48 @@ def _check_write(what, value):
         _refuse("wrote_outside", what + " " + repr(os.path.abspath(path)))
 
 
+def _readable(real):
+    if real in _DEVICES or real.startswith(("/proc/self/", "/dev/fd/", "/dev/pts/")):
+        return True
+    for root in _ROOTS + _READ:
+        if real == root or real.startswith(root + os.sep):
+            return True
+    return False
+
+
+def _check_read(what, value):
+    """Refuse a read outside the readable places (the guard's twin of Landlock's read rules, and the only
+    read barrier where the kernel has none). Decisions are cached per folder; a symbolic link is followed."""
+    if _READ is None:
+        return
+    path = _path(value)
+    if path is None:
+        return
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    if not os.path.islink(path):
+        ok = _READ_SEEN.get(folder)
+        if ok is None:
+            ok = _READ_SEEN[folder] = _readable(os.path.realpath(folder))
+        if ok or _readable(os.path.realpath(path)):
+            return
+    elif _readable(os.path.realpath(path)):
+        return
+    _refuse("read_outside", what + " " + repr(path))
+
+
 def _on_open(args):
     path, mode, flags = (tuple(args) + (None, None, None))[:3]
     writes = (isinstance(flags, int) and flags & _WRITE_FLAGS) or (
         isinstance(mode, str) and any(c in mode for c in "wax+"))
     if writes:
         _check_write("open for writing", path)
+    else:
+        _check_read("reading", path)
+
+
+def _on_list(args):
+    _check_read("listing", args[0] if args and args[0] is not None else ".")
 
 
 def _first(what):
@@ -222,6 +263,8 @@ def _on_setattr(args):
 
 _EVENTS = {
     "open": _on_open,
+    "os.listdir": _on_list,
+    "os.scandir": _on_list,
     "os.remove": _first("removing"),
     "os.rmdir": _first("removing"),
     "shutil.rmtree": _first("removing"),
@@ -287,14 +330,16 @@ def _libc():
 
 # Landlock: https://docs.kernel.org/userspace-api/landlock.html
 _LL_CREATE, _LL_ADD_RULE, _LL_RESTRICT = 444, 445, 446  # same numbers on x86_64 and arm64
-_FS_WRITE_FILE = 1 << 1
+_FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1 << 1, 1 << 2, 1 << 3
 _FS_WRITE_V1 = _FS_WRITE_FILE | sum(1 << b for b in range(4, 13))  # remove, make dir/reg/sock/fifo/char/block/sym
 _FS_REFER, _FS_TRUNCATE = 1 << 13, 1 << 14
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 
-def _landlock(writable):
+def _landlock(writable, readable):
+    """Confine this process and its children: writes beneath ``writable``; reads there and beneath
+    ``readable`` (None: reads are not confined). Returns the Landlock ABI."""
     import struct
 
     ctypes, libc = _libc()
@@ -307,23 +352,27 @@ def _landlock(writable):
 
     abi = call(_LL_CREATE, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
     fs = _FS_WRITE_V1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
+    read = (_FS_READ_FILE | _FS_READ_DIR) if readable is not None else 0
+    handled = fs | read
     if abi >= 6:
-        attr = struct.pack("QQQ", fs, _NET_BIND_TCP | _NET_CONNECT_TCP, _SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL)
+        attr = struct.pack("QQQ", handled, _NET_BIND_TCP | _NET_CONNECT_TCP, _SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL)
     elif abi >= 4:
-        attr = struct.pack("QQ", fs, _NET_BIND_TCP | _NET_CONNECT_TCP)
+        attr = struct.pack("QQ", handled, _NET_BIND_TCP | _NET_CONNECT_TCP)
     else:
-        attr = struct.pack("Q", fs)
+        attr = struct.pack("Q", handled)
     buf = ctypes.create_string_buffer(attr, len(attr))
     ruleset = call(_LL_CREATE, buf, len(attr), 0)
     try:
-        file_rights = _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0)
-        for path in list(writable) + ["/dev/shm"] + list(_DEVICES[:5]):
+        file_rights = _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0) | (_FS_READ_FILE if read else 0)
+        rules = [(p, fs | read, file_rights) for p in list(writable) + ["/dev/shm"] + list(_DEVICES[:5])]
+        rules += [(p, read, _FS_READ_FILE) for p in (readable or ())]
+        for path, dir_rights, plain_rights in rules:
             try:
                 fd = os.open(path, getattr(os, "O_PATH", 0) | os.O_CLOEXEC)
             except OSError:
                 continue
             try:
-                rights = fs if os.path.isdir(path) else file_rights
+                rights = dir_rights if os.path.isdir(path) else plain_rights
                 rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd), 12)
                 call(_LL_ADD_RULE, ruleset, 1, rule, 0)  # LANDLOCK_RULE_PATH_BENEATH
             finally:
@@ -358,8 +407,17 @@ def _subreaper():
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
+def _set_hostname(name):
+    """In a UTS namespace of the run's own (never the host's: the caller says so): the test sees ``name``,
+    not the machine's host name."""
+    _, libc = _libc()
+    data = name.encode()
+    if libc.sethostname(data, len(data)) != 0:
+        raise OSError("sethostname failed")
+
+
 def install():
-    global _CONFIG, _ROOTS, _FD
+    global _CONFIG, _ROOTS, _READ, _FD
     try:
         _CONFIG = json.loads(os.environ.get("TESTBOT_SANDBOX", "{}"))
     except ValueError:
@@ -367,6 +425,8 @@ def install():
     if not _CONFIG:
         return
     _ROOTS = tuple(os.path.realpath(p) for p in _CONFIG.get("writable", ()))
+    if _CONFIG.get("readable") is not None:
+        _READ = tuple(os.path.realpath(p) for p in _CONFIG["readable"])
     _FD = int(_CONFIG.get("fd", -1))
     try:
         _HOST_PID[0] = int(os.readlink("/proc/self"))
@@ -375,8 +435,14 @@ def install():
     if sys.platform.startswith("linux"):
         if _CONFIG.get("lock", True) and "TESTBOT_SANDBOX_LOCKED" not in os.environ:
             # Landlock and dropped capabilities are inherited: the test's own Python children skip this.
+            if _CONFIG.get("hostname"):
+                try:
+                    _set_hostname(_CONFIG["hostname"])
+                    status["hostname"] = _CONFIG["hostname"]
+                except Exception:  # noqa: BLE001 - not in a UTS namespace of its own: nothing changed
+                    pass
             try:
-                status["landlock"] = _landlock(_ROOTS)
+                status["landlock"] = _landlock(_ROOTS, _READ)
             except Exception as exc:  # noqa: BLE001 - no Landlock here: the other layers still stand
                 status["landlock"] = 0
                 status["landlock_error"] = str(exc)
@@ -392,6 +458,7 @@ def install():
         except Exception:  # noqa: BLE001
             pass
     if _CONFIG.get("guard", True) and hasattr(sys, "addaudithook"):
-        _PROTECTED.extend([_hook, _refuse, _report, _inside, _signal, _on_socket, _on_open, _check_write])
+        _PROTECTED.extend([_hook, _refuse, _report, _inside, _signal, _on_socket, _on_open, _check_write,
+                           _check_read, _readable, _on_list])
         sys.addaudithook(_hook)
         status["guard"] = True

@@ -3,18 +3,22 @@
 Layers, each used where this machine allows it; :func:`isolation` measures which are in force (a
 probe tries each barrier from inside the sandbox) rather than assuming it:
 
-- namespaces, through util-linux ``unshare``: a network namespace (no network, not even loopback) and
-  a PID namespace (the test cannot see or signal testbot; when the test process ends, every process it
-  started ends too, daemons included). Root needs nothing else; other users get a user namespace.
+- namespaces, through util-linux ``unshare``: a network namespace (no network, not even loopback), a
+  PID namespace (the test cannot see or signal testbot; when the test process ends, every process it
+  started ends too, daemons included), and where they work a mount namespace with a ``/proc`` of its own
+  (only the sandbox's processes are listed) and a UTS namespace (the test sees the host name
+  ``sandbox``, not the machine's). Root needs nothing else; other users get a user namespace.
 - Landlock (``_sandbox_guard.py``, Linux 5.13+, no root needed): writes only beneath the run's folders;
-  TCP refused; signals confined to the sandbox. As root, every capability is dropped as well.
+  reads only there, beneath the interpreter's folders and testbot's support folder, and in the system
+  files a Python process needs (:func:`readable_paths`); TCP refused; signals confined to the sandbox. As
+  root, every capability is dropped as well.
 - a pids cgroup (root, or a delegated cgroup) holds a fork bomb to ``Limits.processes``; without it the
   process rlimit does (it binds every user but root).
 - resource limits: CPU time, address space, file size, open files; wall time, after which the whole
   process group (and cgroup) is killed; output capped.
 - a scrubbed environment (no tokens, keys, passwords, cloud credentials, ``GIT_*``) and a fake ``HOME``.
-- the guard, a Python audit hook in the test process: refuses network use, writes outside the sandbox
-  and signals to other processes, and reports each refusal, so a rejection names its reason.
+- the guard, a Python audit hook in the test process: refuses network use, reads and writes outside the
+  sandbox and signals to other processes, and reports each refusal, so a rejection names its reason.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import os
 import re
 import resource
+import secrets
 import shutil
 import signal
 import sys
@@ -46,6 +51,23 @@ _SECRET = re.compile(
 # these values (say, a token pasted into TZ or PATH) is dropped too.
 _CREDENTIAL = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|PASS$|KEY|CREDENTIAL|AUTH|COOKIE|PRIVATE", re.IGNORECASE)
 _GUARD = Path(__file__).with_name("_sandbox_guard.py")
+# What a sandboxed run may read besides its own folders and the interpreter's: the system files a Python
+# process and the usual programs need. Not ``/dev`` as a whole (root could read a disk), not ``/etc`` as a
+# whole (host keys, shadow, the host name), not ``/sys`` as a whole (serial numbers), nor any home, ``/tmp``,
+# ``/run``, ``/var``, ``/opt`` or ``/srv``.
+SYSTEM_READABLE = (
+    "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/proc", "/nix/store",
+    "/sys/devices/system/cpu", "/sys/fs/cgroup", "/dev/pts", "/dev/ptmx", "/dev/shm",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
+    "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates", "/etc/ca-certificates.conf", "/etc/pki/tls/certs",
+    "/etc/pki/ca-trust", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/host.conf",
+    "/etc/gai.conf", "/etc/protocols", "/etc/services", "/etc/mime.types", "/etc/os-release", "/etc/locale.alias",
+    "/etc/locale.conf", "/etc/default/locale", "/etc/fonts", "/etc/magic", "/etc/mailcap", "/etc/debian_version",
+    "/etc/alternatives", "/etc/python3", "/etc/matplotlibrc",
+)
+# Folders no interpreter path may open as a whole: they hold homes, other projects, temporary files.
+_TOO_WIDE = ("/", "/home", "/root", "/tmp", "/var", "/var/tmp", "/opt", "/srv", "/mnt", "/media", "/run", "/etc",
+             "/Users", "/private", "/private/tmp")
 _SITECUSTOMIZE = '''\
 """testbot's sandbox: lock this process down, then run the sitecustomize this file hides, if any."""
 import testbot_guard
@@ -111,6 +133,8 @@ class Isolation:
     processes: str  # "pids cgroup (256)" | "rlimit (256)" | "none"
     daemons: str  # "pid namespace" | "cgroup" | "process group; guard"
     privileges: str  # "root, capabilities dropped" | "user" | "root"
+    reads: str = "none"  # who keeps reads in the sandbox: "landlock; guard" | "guard" | "none"
+    view: str = "none"  # what the run sees of the machine: "own /proc; own host name" | "own /proc" | "none"
 
     def tokens(self) -> tuple[str, ...]:
         """A compact list for reports, e.g. ('netns', 'pidns', 'landlock-fs', ...)."""
@@ -121,6 +145,12 @@ class Isolation:
             out.append("pidns")
         if self.filesystem == "landlock":
             out.append("landlock-fs")
+        if self.reads.startswith("landlock"):
+            out.append("landlock-read")
+        if "own /proc" in self.view:
+            out.append("mountns-proc")
+        if "host name" in self.view:
+            out.append("utsns")
         if "landlock" in self.network:
             out.append("landlock-tcp")
         if "landlock" in self.signals:
@@ -131,7 +161,8 @@ class Isolation:
             out.append("nproc-rlimit")
         if "dropped" in self.privileges:
             out.append("caps-dropped")
-        out += ["rlimits", "scrubbed-env"] + (["guard"] if "guard" in self.network else []) + ["checksums"]
+        out += ["rlimits", "scrubbed-env"] + (["guard"] if "guard" in self.network else [])
+        out += (["guard-read"] if "guard" in self.reads else []) + ["checksums"]
         return tuple(out)
 
     def as_dict(self) -> dict[str, str]:
@@ -170,10 +201,12 @@ def install_guard(folder: Path) -> None:
 
 
 _WRAPPER: dict[str, list[str]] = {}  # the wrapper command for each TESTBOT_SANDBOX_OFF ([]: none works)
+HOSTNAME = "sandbox"  # the host name a run sees in a UTS namespace of its own
 
 
 def _off(layer: str) -> bool:
-    """``TESTBOT_SANDBOX_OFF=namespaces,cgroup,landlock,guard`` turns layers off: to see what degrades, and test it."""
+    """``TESTBOT_SANDBOX_OFF=namespaces,mountns,cgroup,landlock,reads,caps,guard`` turns layers off: to see what
+    degrades, and test it."""
     return layer in _off_key().split(",")
 
 
@@ -188,9 +221,15 @@ def _wrapper() -> list[str]:
     found: list[str] = []
     unshare = shutil.which("unshare") if sys.platform.startswith("linux") else None
     if unshare and not _off("namespaces"):
-        base = [unshare, "--net", "--pid", "--fork", "--kill-child"]
-        tries = [base] if os.geteuid() == 0 else []
-        tries += [[unshare, "--user", "--map-current-user", *base[1:]], [unshare, "--user", "--map-root-user", *base[1:]]]
+        plain = [unshare, "--net", "--pid", "--fork", "--kill-child"]
+        # (with a mount namespace of its own, /proc lists only the sandbox's processes, and the UTS namespace
+        # gives it a host name of its own; where they are refused the network and PID namespaces still stand)
+        views = [[*plain, "--mount", "--mount-proc", "--uts"], plain] if not _off("mountns") else [plain]
+        tries = []
+        for base in views:
+            tries += [base] if os.geteuid() == 0 else []
+            tries += [[unshare, "--user", "--map-current-user", *base[1:]],
+                      [unshare, "--user", "--map-root-user", *base[1:]]]
         # The namespace's pid 1 is a shell that runs the command as its child: the kernel shields a pid 1
         # from most signals (SIGXCPU, SIGTERM, abort), and the test must die of them as anywhere else.
         init = ["--", shutil.which("sh") or "/bin/sh", "-c", '"$@"; exit $?', "testbot-init"]
@@ -361,6 +400,119 @@ def _read_violations(fd: int) -> tuple[Violation, ...]:
     return tuple(out)
 
 
+# -- what a run may read
+
+
+_INTERPRETER: dict[str, tuple[tuple[str, ...], str]] = {}
+_PATHS_CODE = ("import json, sys, sysconfig\n"
+               "print(json.dumps({'prefixes': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix],"
+               " 'executable': sys.executable, 'paths': list(sysconfig.get_paths().values()) + sys.path[1:]}))")
+
+
+def _interpreter(python: str) -> tuple[tuple[str, ...], str]:
+    """The folders ``python`` reads its standard library and packages from (real paths, existing), and its
+    prefix: asked of the interpreter itself once per process (a trusted program, run outside the sandbox)."""
+    if python in _INTERPRETER:
+        return _INTERPRETER[python]
+    exe = shutil.which(python) or python
+    found: list[str] = [os.path.dirname(os.path.realpath(exe)), os.path.dirname(os.path.abspath(exe))]
+    prefix = ""
+    with tempfile.TemporaryDirectory(prefix="testbot-paths-") as tmp:
+        res = proc.run([exe, "-c", _PATHS_CODE], cwd=tmp, env=scrubbed_env(os.environ, Path(tmp)), timeout=60)
+    try:
+        data = json.loads(res.stdout.strip().splitlines()[-1])
+        prefix = os.path.realpath(data["prefixes"][0])
+        found += [*data["prefixes"], data["executable"], *data["paths"]]
+    except (ValueError, IndexError, KeyError, TypeError):
+        pass  # (an interpreter that cannot say: its own folder only; the import check will name the problem)
+    out: list[str] = []
+    for item in found:
+        if not isinstance(item, str) or not item:
+            continue
+        real = os.path.realpath(item)
+        if os.path.exists(real) and real not in out:
+            out.append(real)
+    _INTERPRETER[python] = (tuple(out), prefix)
+    return _INTERPRETER[python]
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def readable_paths(python: str, hidden: Sequence[Path] = (), extra: Sequence[Path] = ()) -> tuple[str, ...]:
+    """What a run of ``python`` may read besides the folders it may write: the system files
+    (:data:`SYSTEM_READABLE`), ``python``'s own folders and packages, and ``extra``. Never a folder that holds
+    a home, ``/tmp`` or one of ``hidden`` (the user's project), and nothing inside ``hidden`` but an
+    interpreter installed there (a ``.venv`` in the project: its prefix and packages, not an editable
+    install's source folder)."""
+    paths, prefix = _interpreter(python)
+    hide = [os.path.realpath(h) for h in hidden]
+    homes = {os.path.realpath(os.path.expanduser("~")), os.path.realpath(tempfile.gettempdir())}
+    out = [p for p in SYSTEM_READABLE if os.path.exists(p)]
+    for path in paths:
+        if path in _TOO_WIDE or any(_within(h, path) for h in [*homes, *hide]):
+            continue  # a folder that holds a home, the temporary files or the project itself
+        if any(_within(path, h) for h in hide) and not (prefix and _within(path, prefix)):
+            continue  # inside the project, and not the interpreter's own (an editable install's source)
+        out.append(path)
+    out += [os.path.realpath(p) for p in extra]
+    faketime = clock_library()
+    if faketime:
+        out.append(os.path.dirname(faketime))
+    return tuple(dict.fromkeys(out))
+
+
+# -- conditions a user's run may differ in: the clock, the time zone, the locale, the hash seed
+
+FUTURE_DAYS = 2 * 365 + 17  # how far ahead a shifted clock runs: a little over two years
+SHIFTED_TZ = "TBT-13:45"  # a time zone no machine is in by default (UTC+13:45; a POSIX rule, no tz database needed)
+_LOCALES = ("tr_TR.UTF-8", "tr_TR.utf8", "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ja_JP.UTF-8")
+_CLOCK: list[str] = []
+
+
+def clock_library() -> str:
+    """The path of libfaketime (from the ``libfaketime`` package), which moves the clock of a process and its
+    children by ``FAKETIME``; "" where it is not installed or not for this machine (Linux x86-64 only)."""
+    if not _CLOCK:
+        found = ""
+        if sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "amd64"):
+            try:
+                import libfaketime  # type: ignore[import-untyped]
+
+                lib = Path(libfaketime.__file__).parent / "vendor" / "libfaketime" / "src" / "libfaketime.so.1"
+                found = str(lib.resolve()) if lib.exists() else ""
+            except ImportError:
+                found = ""
+        _CLOCK.append(found)
+    return _CLOCK[0]
+
+
+def _other_locale() -> str:
+    """A locale other than the one testbot runs in, to run tests under: a Turkish, German, French or Japanese
+    one where installed, else the plain POSIX locale."""
+    res = proc.run(["locale", "-a"], timeout=10) if shutil.which("locale") else None
+    have = set(res.stdout.split()) if res is not None and res.returncode == 0 else set()
+    current = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
+    return next((name for name in _LOCALES if name in have and name != current), "C")
+
+
+_LOCALE: list[str] = []
+
+
+def shifted_env() -> dict[str, str]:
+    """What a run under shifted conditions changes: the clock two years ahead (where libfaketime is
+    available), a far-off time zone, another locale. (The hash seed differs in every run anyway.)"""
+    if not _LOCALE:
+        _LOCALE.append(_other_locale())
+    env = {"TZ": SHIFTED_TZ, "LC_ALL": _LOCALE[0], "LANG": _LOCALE[0]}
+    lib = clock_library()
+    if lib:
+        env.update(LD_PRELOAD=lib, FAKETIME=f"+{FUTURE_DAYS}d", FAKETIME_DONT_FAKE_MONOTONIC="1",
+                   FAKETIME_DONT_RESET="1", DONT_FAKE_MONOTONIC="1")
+    return env
+
+
 _HIDDEN: list[bool] = []
 
 
@@ -391,13 +543,18 @@ def run_sandboxed(
     extra_env: Mapping[str, str] | None = None,
     handoff: bytes = b"",
     guard: bool = True,
+    hidden: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
 ) -> SandboxRun:
     """Run ``args`` (a Python command) in the sandbox.
 
     ``scratch`` is this run's own folder (its HOME and TMPDIR live there; both are removed afterwards);
-    it and ``writable`` are the only places the run may write. ``support`` holds the guard
-    (:func:`install_guard`). ``handoff`` is passed on a pipe named by ``TESTBOT_HANDOFF_FD``: a secret the
-    test code cannot read from the environment once the plugin has taken it.
+    it and ``writable`` are the only places the run may write, and the only places it may read besides
+    ``support``, ``readable``, the interpreter's folders and the system's (:func:`readable_paths`);
+    ``hidden`` (the user's project) is never readable. ``support`` holds the guard (:func:`install_guard`).
+    ``handoff`` is passed on a pipe named by ``TESTBOT_HANDOFF_FD``: a secret the test code cannot read
+    from the environment once the plugin has taken it. Every run gets a hash seed of its own, as a user's
+    plain ``pytest`` does; ``extra_env`` may set one (and the shifted conditions of :func:`shifted_env`).
     """
     _hide_own_environment()
     home, tmp = scratch / "home", scratch / "tmp"
@@ -411,9 +568,13 @@ def run_sandboxed(
         os.write(handoff_w, handoff)
         os.close(handoff_w)
         fds.append(handoff_r)
-    config = {"writable": [str(scratch), *map(str, writable)], "fd": report_w, "guard": guard and not _off("guard"),
-              "lock": not _off("landlock"), "caps": not _off("caps")}
-    env = scrubbed_env(os.environ, home, extra_env)
+    wrapper = _wrapper()
+    reads = None if _off("reads") else list(readable_paths(args[0], hidden, [support, *readable]))
+    config = {"writable": [str(scratch), *map(str, writable)], "readable": reads, "fd": report_w,
+              "guard": guard and not _off("guard"), "lock": not _off("landlock"), "caps": not _off("caps"),
+              "hostname": HOSTNAME if "--uts" in wrapper else ""}
+    env = scrubbed_env(os.environ, home, {"PYTHONHASHSEED": str(secrets.randbelow(2**32 - 1) + 1),
+                                          **(extra_env or {})})
     path = [str(support)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(support)]
     env.update(PYTHONPATH=os.pathsep.join(path), TMPDIR=str(tmp), TESTBOT_SANDBOX=json.dumps(config))
     if handoff_r >= 0:
@@ -426,7 +587,6 @@ def run_sandboxed(
         except OSError:
             cgroup = None
     try:
-        wrapper = _wrapper()
         result = proc.run(
             [*wrapper, *args],
             cwd=cwd,
@@ -456,9 +616,20 @@ def run_sandboxed(
 _PROBE = r'''
 import errno, json, os, resource, socket, sys
 import testbot_guard
-outside, parent = sys.argv[1], int(sys.argv[2])
+outside, parent, host_ns = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 r = {"pid": os.getpid(), "host_pid": int(os.readlink("/proc/self")), "euid": os.geteuid(), "landlock": testbot_guard.status.get("landlock", 0),
-     "caps": testbot_guard.status.get("caps", "")}
+     "caps": testbot_guard.status.get("caps", ""), "hostname": os.uname()[1]}
+try:
+    r["own_pidns"] = os.readlink("/proc/self/ns/pid") != host_ns
+except OSError:
+    r["own_pidns"] = False
+try:
+    r["proc_parent"] = os.path.exists("/proc/%d" % parent) and parent != os.getpid()
+except OSError:
+    r["proc_parent"] = True
+def read():
+    with open(os.path.join(outside, "secret")) as f:
+        f.read()
 def attempt(name, action):
     try:
         action()
@@ -469,6 +640,8 @@ def write():
     with open(os.path.join(outside, "written"), "w") as f:
         f.write("x")
 attempt("write", write)
+attempt("read", read)
+attempt("list", lambda: os.listdir(outside))
 def tcp():
     with socket.socket() as s:
         s.settimeout(2)
@@ -510,8 +683,13 @@ def isolation(python: str) -> Isolation:
         (support / "testbot_probe.py").write_text(_PROBE)
         scratch.mkdir()
         outside.mkdir()
+        (outside / "secret").write_text("x")
         limits = Limits(wall_seconds=30, cpu_seconds=30)
-        run = run_sandboxed([python, str(support / "testbot_probe.py"), str(outside), str(os.getpid())],
+        try:
+            host_ns = os.readlink("/proc/self/ns/pid")
+        except OSError:
+            host_ns = ""
+        run = run_sandboxed([python, str(support / "testbot_probe.py"), str(outside), str(os.getpid()), host_ns],
                             cwd=scratch, scratch=scratch, support=support, limits=limits, guard=False)
         try:
             found = json.loads(run.proc.stdout.strip().splitlines()[-1])
@@ -530,7 +708,7 @@ def _judge(r: dict, written: bool, limits: Limits) -> Isolation:
     if r.get("tcp") == "EACCES":
         network.append("landlock (tcp)")
     filesystem = "landlock" if r.get("write") == "EACCES" and not written else "guard; checksums"
-    pidns = r.get("pid") is not None and r.get("pid") != r.get("host_pid")
+    pidns = r.get("pid") is not None and (r.get("pid") != r.get("host_pid") or bool(r.get("own_pidns")))
     signals = ["pid namespace"] if pidns and r.get("signal") == "ESRCH" else []
     if r.get("signal") == "EPERM" or (signals and landlock >= 6 and filesystem == "landlock"):
         signals.append("landlock")
@@ -549,6 +727,11 @@ def _judge(r: dict, written: bool, limits: Limits) -> Isolation:
     else:
         privileges = "root"
     guard = [] if _off("guard") else ["guard"]
+    confined = not _off("reads")
+    reads = (["landlock"] if confined and r.get("read") == "EACCES" and r.get("list") == "EACCES" else [])
+    reads += guard if confined else []
+    view = (["own /proc"] if pidns and r.get("proc_parent") is False else [])
+    view += ["own host name"] if r.get("hostname") == HOSTNAME and os.uname()[1] != HOSTNAME else []
     return Isolation("; ".join(network + guard) or "none", filesystem if guard else filesystem.replace("guard; ", ""),
                      "; ".join(signals + guard) or "none", processes, daemons if guard else daemons.replace("; guard", ""),
-                     privileges)
+                     privileges, "; ".join(reads) or "none", "; ".join(view) or "none")

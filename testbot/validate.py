@@ -44,14 +44,15 @@ PROCESSES = "processes"  # hit the process limit (a fork bomb)
 OUTPUT_LIMIT = "output_limit"  # wrote or printed more than the file-size limit
 NETWORK = "network"  # tried to use the network (refused)
 WROTE_OUTSIDE = "wrote_outside"  # tried to write outside its scratch folders (refused), or the user's files changed
+READ_OUTSIDE = "read_outside"  # tried to read a file or list a folder outside the sandbox's view (refused)
 SIGNAL_OUTSIDE = "signal_outside"  # tried to signal a process outside the sandbox, e.g. kill testbot (refused)
 LEFT_PROCESS = "left_process"  # left a process running after it ended (a daemon; killed)
 TAMPERED_PYTEST = "tampered_pytest"  # changed pytest or testbot's plugin while running, or forged the result
 OUTCOMES = (PASSED, SYNTAX_ERROR, IMPORT_ERROR, ASSERTION_FAILURE, ERROR, TIMEOUT, CRASHED, EXITED_EARLY, SKIPPED,
-            NO_TESTS, TAMPERED, FLAKY, MEMORY, PROCESSES, OUTPUT_LIMIT, NETWORK, WROTE_OUTSIDE, SIGNAL_OUTSIDE,
-            LEFT_PROCESS, TAMPERED_PYTEST)
+            NO_TESTS, TAMPERED, FLAKY, MEMORY, PROCESSES, OUTPUT_LIMIT, NETWORK, WROTE_OUTSIDE, READ_OUTSIDE,
+            SIGNAL_OUTSIDE, LEFT_PROCESS, TAMPERED_PYTEST)
 # The guard's refusals, most serious first: whatever else a run did, these decide its outcome.
-_GUARD_KINDS = (WROTE_OUTSIDE, SIGNAL_OUTSIDE, NETWORK, TAMPERED_PYTEST)
+_GUARD_KINDS = (WROTE_OUTSIDE, SIGNAL_OUTSIDE, NETWORK, TAMPERED_PYTEST, READ_OUTSIDE)
 
 _SEARCH = Path(__file__).with_name("_search.py")
 _PLUGIN = Path(__file__).with_name("_pytest_plugin.py")

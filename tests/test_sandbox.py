@@ -163,7 +163,8 @@ def test_kernel_layers_hold_without_the_guard(kit: Kit, listener: Listener, usr1
     else:
         assert r["signal"] == "done"
     if iso.filesystem == "landlock":  # Landlock also keeps ptrace, and so /proc/<pid>/environ, inside the sandbox
-        assert r["read_runner_environ"] in ("EACCES", "EPERM")
+        # (with a /proc of its own, testbot's process is not even listed)
+        assert r["read_runner_environ"] in ("EACCES", "EPERM") + (("ENOENT",) if "own /proc" in iso.view else ())
     if iso.privileges == "root, capabilities dropped":
         assert int(r["cap_eff"], 16) == 0
 
