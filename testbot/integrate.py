@@ -173,7 +173,7 @@ def compose(existing: str, kept: Sequence[Kept]) -> tuple[str, list[str], list[s
             body_parts.append(_provenance(k, sha) + "\n" + source)
             added.append(f"{name}::{new}")
         body = "\n\n".join(body_parts)
-        blocks.append(f"class {name}:\n" + "\n".join(("    " + l) if l.strip() else "" for l in body.splitlines()))
+        blocks.append(f"class {name}:\n" + "\n".join(("    " + line) if line.strip() else "" for line in body.splitlines()))
     if not blocks:
         return existing, added, skipped
     head = lines[:last_import_end]
