@@ -7,7 +7,7 @@ module's file, then measure the coverage of the module by the kept tests (covera
     python -m benchmarks.core --modules codetiming._timer flutils.namedtupleutils flutils.packages
 
 Results: benchmarks/results/core-<date>.md and .json. The JSON schema is described in
-benchmarks/README.md.
+docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Two tracks:
     python -m benchmarks --modules codetiming._timer --budget 120 --tools testbot pynguin
     python -m benchmarks --track humaneval --problems 0-1 --budget 60
 
-Results: benchmarks/results/<date>[-label].md, .json and .png (schema in benchmarks/README.md).
+Results: benchmarks/results/<date>[-label].md, .json and .png (schema in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
             (project.parent / (project.name + ".report.json")).write_text(run.stdout)
         except ValueError:
             out.update(status="error", error=f"testbot exited {run.returncode}: {run.stderr[-1500:]}")
-        if run.timed_out:  # no report: a completion under way when the limit came (see benchmarks/README.md)
+        if run.timed_out:  # no report: a completion under way when the limit came (see docs/benchmarks.md)
             out.update(status="killed at limit", error=f"killed after {run.seconds} s, before its report; "
                                                        f"stderr: {run.stderr[-1000:]}")
         return out
