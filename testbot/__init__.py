@@ -49,8 +49,8 @@ def generate_tests(
 
     ``on_event("start", target, None)`` and ``on_event("done", target, target_report)`` report progress.
     The returned ``Report`` holds every candidate's outcome, the files written and ``return_code``, the
-    command line's exit status. A ``FatalError`` (its ``code`` is the exit status) stops the run before
-    anything is written.
+    command line's exit status. Bad input or a missing model raises ``FatalError``: its message says what to
+    do next and its ``code`` is the command line's exit status.
     """
     from testbot.pipeline import Pipeline
     from testbot.report import Report
