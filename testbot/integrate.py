@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbot import secrets_scan
 from testbot.extract import Candidate, dedent
 from testbot.measure import Gain
 
@@ -211,15 +212,33 @@ def write_atomic(path: Path, text: str, expected_old: str | None) -> None:
             os.unlink(tmp)
 
 
+def _without_credentials(kept: Sequence[Kept], known: frozenset[str]) -> tuple[list[Kept], list[str]]:
+    """``kept`` less the tests in which the scan finds a credential, and a line for each one dropped."""
+    clean, dropped = [], []
+    for k in kept:
+        c = k.candidate
+        hits = secrets_scan.find("\n".join([*c.imports, *c.helpers, c.class_prelude, c.test_source]), known)
+        if hits:
+            dropped.append(f"{k.target_id} {c.name}: dropped, it carries what looks like a credential "
+                           f"({secrets_scan.describe(hits)})")
+        else:
+            clean.append(k)
+    return clean, dropped
+
+
 def integrate(
     dest: Path,
     kept: Sequence[Kept],
     *,
     passes: Callable[[str], bool],
     dry_run: bool,
+    known: frozenset[str] = frozenset(),
 ) -> FileChange:
-    """Add ``kept`` to ``dest``; ``passes(text)`` runs a composed file as a whole in the scratch copy."""
+    """Add ``kept`` to ``dest``; ``passes(text)`` runs a composed file as a whole in the scratch copy. A test
+    that carries what looks like a credential (:mod:`testbot.secrets_scan`; ``known``: the project's own
+    strings, which are not) is dropped, and the file's skipped list says why."""
     created = not dest.exists()
+    kept, leaking = _without_credentials(kept, known)
     try:
         existing = "" if created else dest.read_text(encoding="utf-8")
         if existing:
@@ -228,6 +247,7 @@ def integrate(
         return FileChange(dest, created, (), tuple(f"{k.target_id} {k.candidate.name}: file unreadable" for k in kept), "", False,
                           f"cannot add tests to {dest}: it does not parse or read ({exc})")
     text, added, skipped = compose(existing, kept)
+    skipped = leaking + skipped
     if not added:
         return FileChange(dest, created, (), tuple(skipped), existing, False)
     if not passes(text):

@@ -14,8 +14,11 @@ regression test, the oracle search-based tools such as Pynguin use. The repair i
   (``Decimal('0.25')``, ``datetime.date(2008, 2, 28)``: their import goes in with it), and every pass of a loop
   saw the same one; a value of a subclass of
   one of those (a namedtuple, an OrderedDict, an IntEnum) is recorded as the plain value it equals;
-- the repaired test is then validated from scratch: it must pass, pass again on every re-run (a time or a
-  random number is caught there), and add coverage, like any other.
+- a check of a call whose value varies by nature (``hash``, ``id``, the clock, random numbers, the host name:
+  :func:`varies`) is never given an observed value;
+- the repaired test is then validated from scratch: it must pass, pass again on every re-run (each with a
+  hash seed of its own, one with the clock years ahead, another time zone and locale: a time, a random number
+  or a hash is caught there), and add coverage, like any other.
 
 A test stopped by an exception that came through the code under test (not one its own call raised, such as a
 wrong number of arguments) becomes a test that expects it: the statement that raised goes inside
@@ -440,6 +443,26 @@ def _offsets(source: str) -> Callable[[int, int], int]:
     return offset
 
 
+# Calls whose value differs between runs, interpreters or days by nature: a check of one is never given the value
+# one run saw (a hash, an id or address, a process id, a random or time-based uuid, the clock, a random number)
+VARYING_CALLS = frozenset({"hash", "__hash__", "id", "getpid", "getppid", "uuid1", "uuid4", "time", "time_ns",
+                           "monotonic", "perf_counter", "process_time", "now", "utcnow", "today", "random", "randint",
+                           "randrange", "choice", "shuffle", "getrandbits", "token_hex", "token_bytes", "urandom",
+                           "gethostname", "getcwd", "getlogin", "getuser", "localtime", "gmtime", "ctime", "asctime"})
+
+
+def varies(expr: ast.expr) -> bool:
+    """Whether ``expr`` calls something whose value differs from run to run or day to day by nature
+    (:data:`VARYING_CALLS`): ``hash(v)``, ``v.__hash__()``, ``id(v)``, ``datetime.now()``, ``time.time()``..."""
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in VARYING_CALLS:
+                return True
+    return False
+
+
 def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
     """The candidate with its checks' expected values replaced by the observed ones; None if nothing changes.
 
@@ -459,7 +482,7 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
     edits = []
     needed: dict[str, None] = {}
     for i, (check, observed, literal) in enumerate(_checks(func)):
-        if i not in values:
+        if i not in values or varies(observed):
             continue
         new = values[i]
         if isinstance(new, dict):  # an object: its attributes checked, where the check is a statement of its own

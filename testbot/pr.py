@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbot import secrets_scan
 from testbot.config import Settings
 from testbot.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_OK, FatalError
 
@@ -144,7 +145,7 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
     pub, summary = publish.deliver(gh, mode=mode, proposals=proposals, head_sha=event.head_sha, branch=event.head_ref,
                                    fork=event.fork, message=message, rows=rows,
                                    funnel=report.funnel.line() if report else "", model=report.model if report else settings.model,
-                                   ran_note=ran_note)
+                                   ran_note=ran_note, known=secrets_scan.project_strings(top))
     step_summary = env.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         try:

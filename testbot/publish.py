@@ -25,6 +25,7 @@ shows as outdated (their lines changed, e.g. a suggestion that was committed) ar
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import time
@@ -32,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from testbot import secrets_scan
 from testbot.errors import EXIT_ENVIRONMENT, FatalError
 
 SUGGEST, COMMIT, COMMENT = "suggest", "commit", "comment"
@@ -394,10 +396,13 @@ def _same(old, new: ReviewComment) -> bool:
 
 
 def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: str, branch: str, fork: bool,
-            message: str, rows: Sequence[TargetLine], funnel: str, model: str, ran_note: str = "") -> tuple[Published, str]:
+            message: str, rows: Sequence[TargetLine], funnel: str, model: str, ran_note: str = "",
+            known: frozenset[str] = frozenset()) -> tuple[Published, str]:
     """Put the tests on the pull request the way ``mode`` asks (or the best way still allowed).
 
     Returns what was done and the summary's text (posted as the summary comment when the token allows).
+    Every comment and the summary go through :func:`testbot.secrets_scan.redact` first (``known``: the
+    project's own strings, which are not credentials); the tests themselves were scanned when kept.
     """
     pub = Published(mode)
     if fork and mode != COMMENT:
@@ -447,6 +452,8 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
             else:
                 in_comment += to_commit
     previous = gh.testbot_review_comments() if (review or mode == SUGGEST) else []
+    review = [(p, [dataclasses.replace(c, body=secrets_scan.redact(c.body, known)) for c in comments], kind)
+              for p, comments, kind in review]
     wanted = [c for _, comments, _ in review for c in comments]
     fresh = [c for c in wanted if not any(_same(old, c) for old in previous)]
     if fresh:
@@ -478,11 +485,11 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
         pub.delivered.append(f"{_plural(sum(len(p.tests) for p in in_comment), 'test')} in this comment")
     pub.in_comment = in_comment
     pub.retries = gh.retries
-    text = summary_body(rows, funnel, model, head_sha, pub, ran_note)
+    text = secrets_scan.redact(summary_body(rows, funnel, model, head_sha, pub, ran_note), known)
     try:
         pub.summary_url = gh.upsert_summary(text)
     except Forbidden:
         pub.notes.append("The token cannot comment on this pull request (403; a fork PR's token is read-only): "
                          "this summary is in the job's summary and log only.")
-        text = summary_body(rows, funnel, model, head_sha, pub, ran_note)
+        text = secrets_scan.redact(summary_body(rows, funnel, model, head_sha, pub, ran_note), known)
     return pub, text

@@ -65,6 +65,11 @@ class RunResult:
     detail: str  # the error text worth showing a user or the model (bounded)
     seconds: float
     coverage_file: str  # path of the coverage data file, "" when coverage was not measured
+    programs: bool = False  # the test started another program or used ctypes (what the guard cannot watch)
+
+
+# What the guard notes without refusing: the test ran code the audit hook cannot see
+PROGRAM = "program"
 
 
 def _copy_ignore(folder: str, names: list[str]) -> set[str]:
@@ -130,11 +135,20 @@ class _Run:
         return self.sandboxed.proc
 
     @property
+    def refusals(self) -> tuple[sandbox.Violation, ...]:
+        return tuple(v for v in self.sandboxed.violations if v.kind != PROGRAM)
+
+    def programs(self, path: Path | None = None) -> bool:
+        """Whether a test (of the file ``path``, or any) started a program or used ctypes."""
+        return any(v.kind == PROGRAM and (path is None or not v.test or _in_file(v.test, path))
+                   for v in self.sandboxed.violations)  # (outside a test: at collection, so any file's)
+
+    @property
     def clean(self) -> bool:
         """Nothing went wrong with the run as a whole (the tests themselves may still fail)."""
         sb, data = self.sandboxed, self.data
         return bool(data and data.get("finished") and data.get("nonce") == self.nonce and not data.get("tampered")
-                    and not data.get("leftovers") and not sb.violations and not sb.leftovers
+                    and not data.get("leftovers") and not self.refusals and not sb.leftovers
                     and not sb.process_limit_hit and not sb.proc.timed_out and not self.scratch_changed
                     and not self.project_changed)
 
@@ -213,8 +227,9 @@ class Workspace:
             paths.append(str(self.project))
         return {"PYTHONPATH": os.pathsep.join(paths)}
 
-    def _sandboxed(self, args: list[str], import_root: Path, limits: sandbox.Limits) -> _Run:
-        """Run a Python command in the sandbox, in a fresh run folder, with every check around it."""
+    def _sandboxed(self, args: list[str], import_root: Path, limits: sandbox.Limits, shifted: bool = False) -> _Run:
+        """Run a Python command in the sandbox, in a fresh run folder, with every check around it; ``shifted``:
+        under the conditions a user's run may differ in (:func:`testbot.sandbox.shifted_env`)."""
         n = self._next()
         token = secrets.token_hex(8)
         scratch = self.runs / f"{n}-{token}"  # not guessable by an earlier run
@@ -225,7 +240,8 @@ class Workspace:
         before = self._watch.scan() if self._watch is not None else {}
         run = sandbox.run_sandboxed([a.replace("{data_file}", str(data_file)) for a in args], cwd=self.project,
                                     scratch=scratch, support=self.support, writable=[self.project], limits=limits,
-                                    extra_env=self._env(import_root), handoff=handoff)
+                                    extra_env={**self._env(import_root), **(sandbox.shifted_env() if shifted else {})},
+                                    handoff=handoff, hidden=[self.root])
         changed = tuple(self._watch.changed(before)) if self._watch is not None else ()
         if changed:
             self.incidents.append(f"your project's files changed while a candidate test ran: {', '.join(changed[:5])}"
@@ -238,7 +254,7 @@ class Workspace:
         return _Run(run, data if isinstance(data, dict) else None, nonce, data_file, scratch_changed, changed, limits)
 
     def _pytest(self, test_files: list[Path], import_root: Path, measure: Path | None, timeout: float | None,
-                contexts: bool = False) -> _Run:
+                contexts: bool = False, shifted: bool = False) -> _Run:
         args = [self.python]
         if measure is not None:
             rc = self.support / ("coveragerc-contexts" if contexts else "coveragerc")
@@ -247,7 +263,7 @@ class Workspace:
         args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
                  "--continue-on-collection-errors", "-o", "console_output_style=classic", *map(str, test_files)]
         limits = self.limits if timeout is None else dataclasses.replace(self.limits, wall_seconds=timeout)
-        return self._sandboxed(args, import_root, limits)
+        return self._sandboxed(args, import_root, limits, shifted)
 
     def _tampered(self) -> bool:
         if self.fingerprint() != self._fingerprint:
@@ -258,7 +274,7 @@ class Workspace:
     def _result(self, run: _Run, measure: Path | None) -> RunResult:
         outcome, detail = judge(run, run.limits)
         coverage = str(run.data_file) if measure is not None and run.data_file.exists() else ""
-        return RunResult(outcome, detail, run.proc.seconds, coverage)
+        return RunResult(outcome, detail, run.proc.seconds, coverage, run.programs())
 
     def run_tests(
         self,
@@ -267,9 +283,11 @@ class Workspace:
         import_root: Path,
         measure: Path | None = None,
         timeout: float | None = None,
+        shifted: bool = False,
     ) -> RunResult:
-        """Run pytest on ``test_files`` (paths inside the scratch copy); with coverage of ``measure`` if given."""
-        return self._result(self._pytest(test_files, import_root, measure, timeout), measure)
+        """Run pytest on ``test_files`` (paths inside the scratch copy); with coverage of ``measure`` if given;
+        ``shifted``: with the clock years ahead, another time zone and locale."""
+        return self._result(self._pytest(test_files, import_root, measure, timeout, shifted=shifted), measure)
 
     def run_batch(
         self,
@@ -278,6 +296,7 @@ class Workspace:
         import_root: Path,
         measure: Path | None = None,
         timeout: float | None = None,
+        shifted: bool = False,
     ) -> tuple[dict[Path, RunResult], str] | None:
         """Run several candidate files in one pytest process, coverage recorded per test function.
 
@@ -285,7 +304,7 @@ class Workspace:
         None when the batch as a whole went wrong (crash, timeout, tampering, anything the sandbox
         refused): then run them one by one. A batch of one file is judged as it is.
         """
-        run = self._pytest(test_files, import_root, measure, timeout, contexts=True)
+        run = self._pytest(test_files, import_root, measure, timeout, contexts=True, shifted=shifted)
         coverage = str(run.data_file) if measure is not None and run.data_file.exists() else ""
         if len(test_files) == 1 and not run.clean:
             return {test_files[0]: self._result(run, measure)}, coverage
@@ -304,7 +323,7 @@ class Workspace:
             if any(t["outcome"] == "failed" for t in sub["tests"]) or sub["collect_errors"]:
                 sub["exitstatus"] = 1
             outcome, detail = classify_data(sub, run.proc, run.limits)
-            results[path] = RunResult(outcome, detail, run.proc.seconds / each, "")
+            results[path] = RunResult(outcome, detail, run.proc.seconds / each, "", run.programs(path))
         return results, coverage
 
     def write_candidate(self, candidate: Candidate, folder: Path) -> Path:
