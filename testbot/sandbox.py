@@ -201,7 +201,7 @@ def install_guard(folder: Path) -> None:
 
 
 _WRAPPER: dict[str, list[str]] = {}  # the wrapper command for each TESTBOT_SANDBOX_OFF ([]: none works)
-HOSTNAME = "sandbox"  # the host name a run sees in a UTS namespace of its own
+HOSTNAME = "sandbox"  # the host name a run sees in a UTS namespace of its own: this and a random part, new per run
 
 
 def _off(layer: str) -> bool:
@@ -232,9 +232,15 @@ def _wrapper() -> list[str]:
                       [unshare, "--user", "--map-root-user", *base[1:]]]
         # The namespace's pid 1 is a shell that runs the command as its child: the kernel shields a pid 1
         # from most signals (SIGXCPU, SIGTERM, abort), and the test must die of them as anywhere else.
-        init = ["--", shutil.which("sh") or "/bin/sh", "-c", '"$@"; exit $?', "testbot-init"]
+        # In a PID namespace of its own the test would be pid 2 in every run, and a test could pin that: the
+        # shell first moves the namespace's next pid to a random one (TESTBOT_PID_BASE; where it may not, the
+        # ids stay as they are).
+        init = ["--", shutil.which("sh") or "/bin/sh", "-c",
+                '[ -n "$TESTBOT_PID_BASE" ] && echo "$TESTBOT_PID_BASE" > /proc/sys/kernel/ns_last_pid 2>/dev/null;'
+                ' "$@"; exit $?', "testbot-init"]
         for cmd in tries:
-            res = proc.run([*cmd, *init, sys.executable, "-S", "-c", "import os; assert os.getpid() == 2"], timeout=20)
+            res = proc.run([*cmd, *init, sys.executable, "-S", "-c", "import os; assert os.getpid() == 2"], timeout=20,
+                           env={k: v for k, v in os.environ.items() if k != "TESTBOT_PID_BASE"})
             if res.returncode == 0:
                 found = [*cmd, *init]
                 break
@@ -502,10 +508,12 @@ _LOCALE: list[str] = []
 
 def shifted_env() -> dict[str, str]:
     """What a run under shifted conditions changes: the clock two years ahead (where libfaketime is
-    available), a far-off time zone, another locale. (The hash seed differs in every run anyway.)"""
+    available), a far-off time zone, another locale, the user's name. (The hash seed, the host name, the
+    process ids and ``HOME`` differ in every run anyway.)"""
     if not _LOCALE:
         _LOCALE.append(_other_locale())
-    env = {"TZ": SHIFTED_TZ, "LC_ALL": _LOCALE[0], "LANG": _LOCALE[0]}
+    user = f"user{secrets.token_hex(3)}"  # (a value read from the environment differs too)
+    env = {"TZ": SHIFTED_TZ, "LC_ALL": _LOCALE[0], "LANG": _LOCALE[0], "USER": user, "LOGNAME": user}
     lib = clock_library()
     if lib:
         env.update(LD_PRELOAD=lib, FAKETIME=f"+{FUTURE_DAYS}d", FAKETIME_DONT_FAKE_MONOTONIC="1",
@@ -572,13 +580,15 @@ def run_sandboxed(
     reads = None if _off("reads") else list(readable_paths(args[0], hidden, [support, *readable]))
     config = {"writable": [str(scratch), *map(str, writable)], "readable": reads, "fd": report_w,
               "guard": guard and not _off("guard"), "lock": not _off("landlock"), "caps": not _off("caps"),
-              "hostname": HOSTNAME if "--uts" in wrapper else ""}
+              "hostname": f"{HOSTNAME}-{secrets.token_hex(3)}" if "--uts" in wrapper else ""}
     env = scrubbed_env(os.environ, home, {"PYTHONHASHSEED": str(secrets.randbelow(2**32 - 1) + 1),
                                           **(extra_env or {})})
     path = [str(support)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(support)]
     env.update(PYTHONPATH=os.pathsep.join(path), TMPDIR=str(tmp), TESTBOT_SANDBOX=json.dumps(config))
     if handoff_r >= 0:
         env["TESTBOT_HANDOFF_FD"] = str(handoff_r)
+    if "--pid" in wrapper:
+        env["TESTBOT_PID_BASE"] = str(300 + secrets.randbelow(30000))
     base = _cgroup_base()
     cgroup = None
     if base is not None:
@@ -731,7 +741,7 @@ def _judge(r: dict, written: bool, limits: Limits) -> Isolation:
     reads = (["landlock"] if confined and r.get("read") == "EACCES" and r.get("list") == "EACCES" else [])
     reads += guard if confined else []
     view = (["own /proc"] if pidns and r.get("proc_parent") is False else [])
-    view += ["own host name"] if r.get("hostname") == HOSTNAME and os.uname()[1] != HOSTNAME else []
+    view += ["own host name"] if str(r.get("hostname")).startswith(HOSTNAME + "-") and os.uname()[1] != r["hostname"] else []
     return Isolation("; ".join(network + guard) or "none", filesystem if guard else filesystem.replace("guard; ", ""),
                      "; ".join(signals + guard) or "none", processes, daemons if guard else daemons.replace("; guard", ""),
                      privileges, "; ".join(reads) or "none", "; ".join(view) or "none")

@@ -75,16 +75,39 @@ def _found(kind: str, plugin, line: str) -> list[str]:
     return values
 
 
+_QUOTED = re.compile(r"""[bB]?(?:'([^'\\\n]*)'|"([^"\\\n]*)")""")
+_DIGESTS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b", "blake2s", "sha3_256")
+
+
+def _digests_of_literals(text: str) -> set[str]:
+    """The hex digests (md5, sha1, sha2, blake2, sha3) of every quoted string in ``text``: a test of a hashing
+    function checks one of those, and that is no leak (``checksum(b"abc") == "ba7816bf..."``)."""
+    import hashlib
+
+    out = set()
+    for m in _QUOTED.finditer(text):
+        raw = (m.group(1) if m.group(1) is not None else m.group(2) or "").encode()
+        for name in _DIGESTS:
+            out.add(hashlib.new(name, raw).hexdigest())
+    return out
+
+
 def find(text: str, known: Collection[str] = (), ids_ok: bool = False) -> list[Hit]:
     """The credentials in ``text``, line by line, leaving out values that are in ``known`` and (``ids_ok``)
     commit ids. Besides detect-secrets' detectors (which see quoted strings only), any long word of
     base64-like or hexadecimal text above the entropy limits counts, quoted or not."""
     hits: list[Hit] = []
     entropy = dict(_plugins())
+    digests: set[str] | None = None
 
     def add(kind: str, number: int, value: str) -> None:
+        nonlocal digests
         if value in known or (len(value) >= 8 and any(value in k for k in known)):
             return
+        if kind == "Hex High Entropy String":
+            digests = _digests_of_literals(text) if digests is None else digests
+            if value.lower() in digests:
+                return
         if ids_ok and _GIT_ID.fullmatch(value):
             return
         hits.append(Hit(kind, number, value))

@@ -105,7 +105,8 @@ def test_a_candidate_sees_no_token_or_secret(tmp_path: Path, layers_off: str) ->
     (candidate,) = target["candidates"]
     # It passed: it found the control value (the search works) and nothing else.
     assert candidate["outcome"] == "passed", candidate["detail"]
-    written = project.read("tests/test_m.py")
+    # (the test itself carries sha256 digests, which the credentials scan may take for keys: then nothing is written)
+    written = project.read("tests/test_m.py") if (project.root / "tests" / "test_m.py").exists() else ""
     for name, value in decoys.items():
         secret = _secret_part(value)
         assert secret not in run.stdout + run.stderr + written, name
