@@ -40,6 +40,7 @@ from benchmarks.chart import coverage_chart
 from benchmarks.envs import (COVERUP, MUTMUT, PYNGUIN, ensure_venv, install_pins, run_measured, runner_requirements,
                              wheel_requirements)
 from benchmarks.mutation import mutation_score
+from testbot import sandbox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent  # testbot is run from this checkout
@@ -79,7 +80,9 @@ def copy_project(base: Path, dest: Path) -> Path:
 
 
 def rerun_fresh(project: Path, tests: list[Path], python: Path, reruns: int, seed: int) -> dict:
-    """Re-run ``tests`` ``reruns`` times from a fresh copy of the project, each time in a shuffled order."""
+    """Re-run ``tests`` ``reruns`` times from a fresh copy of the project, each time in a shuffled order and with
+    a random hash seed, the last one also with the clock two years ahead, another time zone and locale (as users
+    run them later, elsewhere)."""
     if not tests:
         return {"reruns": 0, "tests": 0, "failing": []}
     fresh = project.parent / (project.name + ".fresh")
@@ -87,7 +90,11 @@ def rerun_fresh(project: Path, tests: list[Path], python: Path, reruns: int, see
         shutil.rmtree(fresh)
     shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".git", "__pycache__", ".coverage*", ".pytest_cache"))
     rel = [str(t.relative_to(project)) for t in tests]
-    env = {**os.environ, "PYTHONPATH": str(fresh)}
+    env = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "TZ")}, "PYTHONPATH": str(fresh),
+           "PYTHONHASHSEED": "random"}
+    later = {**env, "TZ": "XWT+5:30", "LC_ALL": sandbox.shifted_env()["LC_ALL"]}
+    if sandbox.clock_library():
+        later.update(LD_PRELOAD=sandbox.clock_library(), FAKETIME="+800d", FAKETIME_DONT_FAKE_MONOTONIC="1")
     base = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(fresh)]
     collected = subprocess.run(base + ["--collect-only", "-q", *rel], cwd=fresh, env=env, capture_output=True,
                                text=True, timeout=600)
@@ -97,7 +104,7 @@ def rerun_fresh(project: Path, tests: list[Path], python: Path, reruns: int, see
         order = ids[:]
         random.Random(seed + r).shuffle(order)
         proc = subprocess.run(base + ["-q", "-rfE", "--continue-on-collection-errors", *(order or rel)], cwd=fresh,
-                              env=env, capture_output=True, text=True, timeout=1800)
+                              env=later if r == reruns - 1 else env, capture_output=True, text=True, timeout=1800)
         failing |= {m.group(2) for m in re.finditer(r"^(FAILED|ERROR) (\S+)", proc.stdout, re.M)}
         if proc.returncode not in (0, 5) and not failing:
             failing.add(f"<pytest exit {proc.returncode}>")
