@@ -338,7 +338,7 @@ def test_a_value_the_project_holds_is_not_a_leak(tmp_path):
     (tmp_path / "pkg" / "h.py").write_text(f"ABC_SHA256 = {digest!r}\n")
     (tmp_path / ".env").write_text("TOKEN='ghp_" + _random(36) + "'\n")  # not a Python file: never read
     known = secrets_scan.project_strings(tmp_path)
-    line = f"    assert sha256(b'abc').hexdigest() == {digest!r}"
+    line = f"    assert checksum(DATA) == {digest!r}"
     assert secrets_scan.find(line) and not secrets_scan.find(line, known)
 
 
