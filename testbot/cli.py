@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
     add_arguments(pr)
     serve = sub.add_parser("serve", help="serve the model over an OpenAI-compatible HTTP API for other testbot runs",
-                           description="Run llama-cpp-python's OpenAI-compatible server with testbot's model, so many "
+                           description="Run llama.cpp's OpenAI-compatible server with testbot's model, so many "
                                        "runs (CI jobs, a team) share one: testbot generate --model "
                                        "http://HOST:PORT/v1. Set TESTBOT_OPENAI_API_KEY to require that key.")
     serve.add_argument("--model", default="default", help="'default' (embedded Qwen), 'small' or a .gguf path")
@@ -72,9 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--context-tokens", type=int, default=4096, help="model context window (default: 4096)")
     serve.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, all cores)")
+    serve.add_argument("--backend", choices=("xllamacpp", "llama_cpp"), default="",
+                       help="xllamacpp: llama.cpp's own server (the default where installed); llama_cpp: "
+                            "llama-cpp-python's (pip install 'testbot[llama-serve]')")
     serve.add_argument("--logprobs", action=argparse.BooleanOptionalAction, default=False,
-                       help="return log-probabilities, which testbot ranks tests by (default: off; in llama-cpp-python's "
-                            "server they cost ~5x the time per token and context x vocabulary floats of RAM)")
+                       help="--backend llama_cpp: return log-probabilities, which testbot ranks tests by (default: off; "
+                            "there they cost ~5x the time per token and context x vocabulary floats of RAM; "
+                            "llama.cpp's own server returns them to the requests that ask for them)")
     _finetune_parser(sub)
     return parser
 
@@ -326,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from testbot.serve import ServeOptions, serve
 
             return serve(ServeOptions(args.model, args.host, args.port, args.context_tokens, args.threads,
-                                      args.logprobs))
+                                      args.logprobs, args.backend))
     except FatalError as exc:
         print(f"testbot: error: {exc}", file=sys.stderr)
         return exc.code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ class Backend(Protocol):
 
 # name -> "module:factory"; factories take (model: str, settings) and return a Backend. Imported lazily.
 REGISTRY: dict[str, str] = {
-    "llama_cpp": "testbot.backends.llama_cpp:LlamaCppBackend",
+    "xllamacpp": "testbot.backends.xllamacpp_backend:XLlamaCppBackend",  # prebuilt llama.cpp: the default
+    "llama_cpp": "testbot.backends.llama_cpp:LlamaCppBackend",  # llama-cpp-python, compiled from source
     "fake": "testbot.backends.fake:FakeBackend.from_spec",
     "openai": "testbot.backends.openai_compat:OpenAICompatBackend",
     "transformers": "testbot.backends.transformers_backend:TransformersBackend",
@@ -55,7 +57,15 @@ def backend_name_for(model: str, backend: str = "") -> str:
         return "openai"
     if Path(model).is_dir():  # a Hugging Face model folder
         return "transformers"
-    return "llama_cpp"
+    return gguf_backend()
+
+
+def gguf_backend() -> str:
+    """The backend for a GGUF model: xllamacpp (prebuilt wheels, in testbot's default install) where it is
+    installed, else llama-cpp-python where that is, else xllamacpp, whose error says how to install it."""
+    if importlib.util.find_spec("xllamacpp") is None and importlib.util.find_spec("llama_cpp") is not None:
+        return "llama_cpp"
+    return "xllamacpp"
 
 
 def load_backend(model: str, backend: str = "", **options: object) -> Backend:

