@@ -1,4 +1,8 @@
-"""The default backend: llama.cpp on the CPU through llama-cpp-python, with a GGUF model file.
+"""The llama_cpp backend: llama.cpp on the CPU through llama-cpp-python, with a GGUF model file.
+
+Optional (``--backend llama_cpp``, ``pip install 'testbot[llama]'``): llama-cpp-python compiles llama.cpp at
+install time, which can tune it to the machine (-march=native). The default backend, xllamacpp_backend, runs
+the same llama.cpp from prebuilt wheels.
 
 Mean log-probability: llama-cpp-python only returns logprobs with ``logits_all=True``, which keeps
 a vocabulary-sized row for every prompt token (gigabytes at a 4k context). Instead a logits
@@ -91,7 +95,8 @@ class LlamaCppBackend:
         except ImportError:
             raise EnvironmentProblem(
                 "the llama_cpp backend needs llama-cpp-python: pip install 'testbot[llama]' "
-                "(or pip install llama-cpp-python==0.3.36)") from None
+                "(or pip install llama-cpp-python==0.3.36; it compiles llama.cpp: a C compiler and cmake); "
+                "the default backend, xllamacpp, needs no compiler") from None
         self.name = mf.name
         self.path = mf.path
         st = mf.path.stat()
