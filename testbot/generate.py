@@ -62,9 +62,15 @@ def backend_name_for(model: str, backend: str = "") -> str:
 
 def gguf_backend() -> str:
     """The backend for a GGUF model: xllamacpp (prebuilt wheels, in testbot's default install) where it is
-    installed, else llama-cpp-python where that is, else xllamacpp, whose error says how to install it."""
-    if importlib.util.find_spec("xllamacpp") is None and importlib.util.find_spec("llama_cpp") is not None:
-        return "llama_cpp"
+    installed and runs on this CPU, else llama-cpp-python where that is installed, else xllamacpp, whose
+    error says what to install."""
+    if importlib.util.find_spec("llama_cpp") is not None:
+        if importlib.util.find_spec("xllamacpp") is None:
+            return "llama_cpp"
+        from testbot.backends.xllamacpp_backend import missing_cpu_features
+
+        if missing_cpu_features():
+            return "llama_cpp"
     return "xllamacpp"
 
 

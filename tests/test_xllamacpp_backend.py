@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Project, run_cli
-from testbot.backends.xllamacpp_backend import XLlamaCppBackend
+from testbot.backends import xllamacpp_backend
+from testbot.backends.xllamacpp_backend import XLlamaCppBackend, missing_cpu_features
 from testbot.context import build_context
 from testbot.errors import EXIT_ENVIRONMENT, PromptTooLong
 from testbot.generate import STOP, backend_name_for, load_backend
@@ -118,7 +119,8 @@ def test_ctrl_c_stops_a_completion_at_once(project: Project) -> None:
     script = f"""
 import os, signal, sys, threading, time
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from testbot.backends.xllamacpp_backend import XLlamaCppBackend
+from testbot.backends import xllamacpp_backend
+from testbot.backends.xllamacpp_backend import XLlamaCppBackend, missing_cpu_features
 from testbot.prompt import Prompt
 backend = XLlamaCppBackend("small", context_tokens=2048, threads=0)
 prompt = Prompt(key="k", round=0, system="You write tests.", user="Write many tests.", prefill="```python\\n", tokens=9)
@@ -147,3 +149,16 @@ def test_without_xllamacpp_the_error_says_how_to_install_it(project: Project, mo
                   project.root)
     assert run.code == EXIT_ENVIRONMENT
     assert "needs xllamacpp" in run.err
+
+
+def test_a_cpu_the_prebuilt_wheel_cannot_run_on_is_named(monkeypatch) -> None:
+    """The x86-64 wheel needs AVX2, FMA, F16C, BMI2: without them llama.cpp would die of SIGILL, not say why."""
+    haswell = "flags\t\t: fpu sse2 pni ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi1 bmi2\n"
+    assert missing_cpu_features(haswell) == []
+    assert missing_cpu_features(haswell.replace(" avx2", "").replace(" fma", "")) == ["avx2", "fma"]
+    assert missing_cpu_features("processor : 0\n") == []  # no flags line: unknown, so no claim
+    monkeypatch.setattr(xllamacpp_backend, "missing_cpu_features", lambda: ["avx2"])
+    with pytest.raises(Exception, match=r"this CPU lacks AVX2.*pip install 'testbot\[llama\]'.*--backend llama_cpp"):
+        XLlamaCppBackend("small")
+    if importlib.util.find_spec("llama_cpp") is not None:  # the compiled build, where there is one, is chosen
+        assert backend_name_for("small") == "llama_cpp"

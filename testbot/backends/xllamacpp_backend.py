@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import platform
 import secrets
 import shutil
 import signal
@@ -46,6 +47,25 @@ CHATML = ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_
 # Sampler settings of the llama_cpp backend; llama.cpp's own defaults (top-k 40, min-p 0.05) would differ.
 SAMPLER = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0, "typical_p": 1.0}
 _COUNT_CACHE = 8192  # token counts remembered (the prompt builder counts the same sections again and again)
+# The Linux x86-64 wheel is compiled for these instructions (llama.cpp's system info: SSE3 SSSE3 AVX AVX2 F16C
+# FMA BMI2); a CPU without one of them would die of SIGILL in the first matrix product. Names as in /proc/cpuinfo.
+X86_FEATURES = ("pni", "ssse3", "avx", "avx2", "f16c", "fma", "bmi2")
+
+
+def missing_cpu_features(cpuinfo: str | None = None) -> list[str]:
+    """The instructions the prebuilt x86-64 Linux wheel needs that this CPU lacks ([] where unknown or other)."""
+    if cpuinfo is None:
+        if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+            return []
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return []
+    line = next((row for row in cpuinfo.splitlines() if row.startswith("flags")), "")
+    if not line:
+        return []
+    flags = set(line.partition(":")[2].split())
+    return [f for f in X86_FEATURES if f not in flags]
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -140,6 +160,11 @@ def start_server(model: Path, *, context_tokens: int, threads: int, host: str, p
     except ImportError:
         raise EnvironmentProblem(f"the xllamacpp backend needs xllamacpp: {INSTALL}; or use llama-cpp-python "
                                  "with --backend llama_cpp (pip install 'testbot[llama]', compiled from source)") from None
+    missing = missing_cpu_features()
+    if missing:
+        raise EnvironmentProblem(f"this CPU lacks {', '.join(missing).replace('pni', 'sse3').upper()}, which the "
+                                 "prebuilt llama.cpp (xllamacpp) needs; llama-cpp-python compiles llama.cpp for this "
+                                 "CPU: pip install 'testbot[llama]' (a C compiler and cmake), then --backend llama_cpp")
     params = _params(xlc, model, context_tokens=context_tokens, threads=threads or os.cpu_count() or 2, host=host,
                      port=port, api_key=api_key, alias=alias)
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
