@@ -8,6 +8,8 @@ round runs, in turn:
   (run folder, handoff pipe, cgroup, ``unshare``, Landlock, capabilities, guard, result plugin,
   checks of the user's files and of the copy before and after);
 - the same pair under coverage (``plain+coverage`` / ``sandboxed+coverage``), as candidates really run;
+- ``sandboxed`` under shifted conditions (libfaketime's clock, another time zone and locale), as every other
+  stability re-run of a candidate runs;
 - ``sandboxed`` with one layer turned off at a time (``TESTBOT_SANDBOX_OFF``), to show what each costs.
 
 The runs of a round are interleaved, so drift in machine load hits every variant alike. Reports the
@@ -60,7 +62,7 @@ def test_zero():
 '''
 # The same switch the test suite's tiny project uses: entry-point plugins installed here cost ~1 s each run.
 PYPROJECT = '[project]\nname = "pkg"\nversion = "0.1"\n\n[tool.pytest.ini_options]\naddopts = "-p no:hypothesispytest -p no:benchmark"\n'
-LAYERS = ("namespaces", "cgroup", "landlock", "guard")
+LAYERS = ("namespaces", "mountns", "cgroup", "landlock", "reads", "guard")
 
 
 def make_project(root: Path) -> Path:
@@ -88,12 +90,13 @@ def plain(ws: v.Workspace, test: Path, coverage: bool) -> float:
     return seconds
 
 
-def sandboxed(ws: v.Workspace, root: Path, test: Path, coverage: bool, off: str = "") -> float:
+def sandboxed(ws: v.Workspace, root: Path, test: Path, coverage: bool, off: str = "", shifted: bool = False) -> float:
     old = os.environ.get("TESTBOT_SANDBOX_OFF")
     os.environ["TESTBOT_SANDBOX_OFF"] = off
     try:
         start = time.perf_counter()
-        res = ws.run_tests([test], import_root=root, measure=root / "pkg" / "m.py" if coverage else None)
+        res = ws.run_tests([test], import_root=root, measure=root / "pkg" / "m.py" if coverage else None,
+                           shifted=shifted)
         seconds = time.perf_counter() - start
     finally:
         if old is None:
@@ -130,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 "sandboxed": lambda: sandboxed(ws, root, test, False),
                 "plain+coverage": lambda: plain(ws, test, True),
                 "sandboxed+coverage": lambda: sandboxed(ws, root, test, True),
+                # (a stability re-run under shifted conditions: the clock moved by libfaketime, another zone)
+                "sandboxed, shifted": lambda: sandboxed(ws, root, test, False, shifted=True),
             }
             for name in variants:  # warm-up: file caches, probes, imports
                 variants[name]()

@@ -162,7 +162,7 @@ def _on_program(what, args_at=None):
     def note(args):
         if args_at is not None and _READ is not None:
             for path in _paths_in(args[args_at] if len(args) > args_at else None):
-                _check_read("a program reading", path)
+                _check_read("starting a program on", path)
         if _PROGRAM_SEEN[0] != current_test:
             _PROGRAM_SEEN[0] = current_test
             _report("program", what)

@@ -47,10 +47,10 @@ from pkg.m import classify
 
 def test_rm_rf_home():
     shutil.rmtree(Path.home(), ignore_errors=True)  # the sandbox's fake HOME: harmless
-    subprocess.run(["rm", "-rf", {home!r}])  # the user's home, by a program Python's guard cannot see
+    subprocess.run(["rm", "-rf", {home!r}])  # the user's home, by a program (the guard sees its arguments only)
     shutil.rmtree({home!r})
     assert classify(1) == "positive"
-''', "wrote_outside", ["removing", "decoy-home"]),
+''', "read_outside", ["starting a program on", "decoy-home"]),
     "rm_rf_project": ('''
 import shutil, subprocess
 from pkg.m import classify
@@ -60,7 +60,7 @@ def test_rm_rf_project():
     subprocess.run(["rm", "-rf", {project!r}])
     shutil.rmtree({project!r})
     assert classify(1) == "positive"
-''', "wrote_outside", ["removing", "proj"]),
+''', "read_outside", ["starting a program on", "proj"]),
     "write_outside": ('''
 import subprocess
 from pathlib import Path
