@@ -52,6 +52,7 @@ class Settings:
     record: str = ""  # append a JSONL record (prompt, prefill, test, kept mark) per stable test: distillation data
     observe: bool = True  # repair a test's wrong expected values with those the code returns (testbot.oracle)
     explore: bool = True  # before the model: call the target with values read off its code (testbot.explore)
+    baseline: bool = True  # run the project's own suite first, as its users run it: kept tests add to what it covers
 
 
 # Help text for each option, shared by argparse and the README.
@@ -93,6 +94,8 @@ HELP: dict[str, str] = {
     "observe": "a test that fails only on `assert <expression> == <literal>` gets the value the code returns "
                "instead, and one stopped by an exception from the code under test expects it (pytest.raises); "
                "both are validated again (regression tests; their comment says so)",
+    "baseline": "run the project's own test suite first, the way its configuration says, and keep only tests that "
+                "add to what it covers; --no-baseline goes on without it (when the suite cannot run)",
     "explore": "before asking the model, search (sandboxed) for calls of each function with values read off its "
                "code (annotations, defaults, names, the constants it compares with, the module's strings and "
                "classes) and keep the calls that add coverage, their results observed from the code (needs "
@@ -251,6 +254,8 @@ def settings_fingerprint(s: Settings) -> dict[str, Any]:
         fingerprint["observe"] = False
     if not s.explore:  # (only when off: caches written before --explore existed keep their keys)
         fingerprint["explore"] = False
+    if not s.baseline:
+        fingerprint["baseline"] = False
     return fingerprint
 
 

@@ -235,10 +235,15 @@ def integrate(
     known: frozenset[str] = frozenset(),
 ) -> FileChange:
     """Add ``kept`` to ``dest``; ``passes(text)`` runs a composed file as a whole in the scratch copy. A test
-    that carries what looks like a credential (:mod:`testbot.secrets_scan`; ``known``: the project's own
-    strings, which are not) is dropped, and the file's skipped list says why."""
+    that adds nothing (+0 lines, +0 branches) is not written, nor one that carries what looks like a credential
+    (:mod:`testbot.secrets_scan`; ``known``: the project's own strings, which are not); the file's skipped
+    list says why."""
     created = not dest.exists()
+    idle = [f"{k.target_id} {k.candidate.name}: dropped, it adds no line or branch over the project's suite and the "
+            f"tests kept before it (+0)" for k in kept if not k.gain.lines and not k.gain.branches]
+    kept = [k for k in kept if k.gain.lines or k.gain.branches]
     kept, leaking = _without_credentials(kept, known)
+    leaking = idle + leaking
     try:
         existing = "" if created else dest.read_text(encoding="utf-8")
         if existing:

@@ -21,7 +21,7 @@ from testbot.errors import EnvironmentProblem, PromptTooLong
 from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend
 from testbot.integrate import FileChange, Kept, integrate
-from testbot.layout import destination_for, existing_tests_for
+from testbot.layout import destination_for, has_suite
 from testbot.measure import (Covered, Gain, Measurable, first_lines, gain, greedy_keep, measurable, measurable_file,
                              read_covered)
 from testbot.prompt import Feedback, build_group_prompt, build_prompt, call_signature, signature_texts
@@ -42,6 +42,7 @@ EXPLORE_SHARE = 1 / 3  # under --budget, the most of the time left that --explor
 SEARCH_PER_TARGET = 2.0  # seconds of search per target of a file ...
 SEARCH_MAX = 30.0  # ... and at most this for one file
 FINAL_SHARE = 0.2  # under --budget with --explore: of the time left after the first search, kept for the second
+SUITE_SECONDS = 600.0  # at least this long for the project's own suite (the baseline) to run
 FLAKY = "flaky: passed once, then "  # a passing test's detail when a later run differed (that run's outcome follows)
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
@@ -95,6 +96,8 @@ class Pipeline:
         self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
         self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)
         self._known: frozenset[str] | None = None  # the project's own strings: not credentials in a kept test
+        self._suite: dict[Path, Covered] = {}  # target file -> what the project's own suite covers of it
+        self._suite_note = ""  # what the suite's run was, for the report
 
     # -- the model is loaded on first use: fully covered targets never pay for it
     @property
@@ -152,6 +155,8 @@ class Pipeline:
                 for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
+                # The project's own suite, run once the way its users run it: what kept tests must add to.
+                self._run_suite(ws, sorted({t.file for t in todo}))
                 # --budget is the time for writing tests: it starts once the project is copied and imports
                 # (a second or two, more on a slow machine), so a short budget is not spent before any target.
                 self._deadline = time.monotonic() + self.s.budget if self.s.budget else math.inf
@@ -226,19 +231,32 @@ class Pipeline:
                 continue
             self.cache.put(target, fingerprint, Entry(target.id, r.funnel.kept, r.gain_lines, r.gain_branches, r.note))
 
+    def _run_suite(self, ws: v.Workspace, files: list[Path]) -> None:
+        """Run the project's test suite (``--baseline``, the default) under coverage of ``files``; a suite that
+        cannot be collected or run stops testbot, naming pytest's key line, before anything is written."""
+        self._suite = {}
+        if not self.s.baseline or not has_suite(self.root):
+            return
+        res = ws.run_suite(files, timeout=max(self.s.timeout * 10, SUITE_SECONDS))
+        if not res.ran:
+            raise EnvironmentProblem(
+                f"the project's test suite cannot run under {self.s.python}: {res.why}. Make `pytest` pass "
+                f"collection there (install the project's test dependencies), or pass --no-baseline to write tests "
+                f"without the suite as the baseline")
+        self._suite_note = f"the project's suite: {res.tests} test{'s' if res.tests != 1 else ''}" + (
+            f", {res.failed} failing" if res.failed else "")
+        for file in files:
+            self._suite[file] = read_covered(res.coverage_file, ws.scratch_path(file))
+
     # -- one target
     def _baseline(self, ws: v.Workspace, target: Target) -> Covered:
-        """Coverage of the target's file by importing it and by the project's existing tests for it."""
+        """Coverage of the target's file by importing it and by the project's own suite (``--no-baseline``: by
+        importing it alone)."""
         if target.file in self._baselines:
             return self._baselines[target.file]
         scratch_file = ws.scratch_path(target.file)
         imported = self._imports.get(target.module) or ws.check_import(target.module, target.import_root)
-        covered = read_covered(imported.coverage_file, scratch_file)
-        existing = [ws.scratch_path(p) for p in existing_tests_for(target, self.root)]
-        if existing:
-            res = ws.run_tests(existing, import_root=target.import_root, measure=target.file,
-                               timeout=max(self.s.timeout, 120))
-            covered = covered | read_covered(res.coverage_file, scratch_file)
+        covered = read_covered(imported.coverage_file, scratch_file) | self._suite.get(target.file, Covered())
         self._baselines[target.file] = covered
         return covered
 
@@ -397,7 +415,10 @@ class Pipeline:
         pre = self._pre.pop(target.id, None) or _Pre([], [], Funnel())
         if not (meas.lines - have.lines) and not (meas.branches - have.arcs):
             # (tests kept for functions before it ran all of it: its own group-prompt tests add nothing)
-            note = "already fully covered" if meas.lines else "nothing to cover"
+            suite = self._suite.get(target.file, Covered())
+            by_suite = meas.lines and not (meas.lines - suite.lines) and not (meas.branches - suite.arcs)
+            note = ("already fully covered by the project's suite" if by_suite else "already fully covered"
+                    ) if meas.lines else "nothing to cover"
             # Its explored tests were chosen for what they add to the whole file (an overload no target names,
             # reached through this function): those that still add something there over the tests written since
             # are kept.
@@ -880,14 +901,15 @@ def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable,
     """Keep, greedily by coverage gain over ``have``, the stable candidates among ``outcomes`` (in their order:
     ties go to the first). Returns the outcomes with each stable one's gain and kept mark filled in, the kept
     ones in the order chosen, and the funnel counts (passed, stable, added coverage). With ``record``, the gain
-    written down is the part on ``record``'s code (chosen by the file's, credited to the target's own)."""
+    written down is the part on ``record``'s code (chosen by the file's, credited to the target's own), or the
+    file's where it adds nothing there (an overload no target names): a kept test never says "+0"."""
     passed = [o for o in outcomes if o.result.outcome == v.PASSED]
     stable = [o for o in passed if o.result.stable]
     gains = [gain(o.covered, have, meas) for o in stable]
     chosen = greedy_keep(gains)
     marked = {}
     for i, o in enumerate(stable):
-        g = gains[i] if record is None else gain(o.covered, have, record)
+        g = gains[i] if record is None else (gain(o.covered, have, record) or gains[i])
         res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
                                  "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen})
         marked[id(o)] = _Outcome(o.candidate, res, o.covered)

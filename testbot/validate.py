@@ -169,6 +169,7 @@ class Workspace:
         self.isolation: sandbox.Isolation | None = None
         self.incidents: list[str] = []  # the user's files changed during a run: said in the report's errors
         self._watch: _Watch | None = None
+        self._plugins: list[str] | None = None  # pytest-cov, xdist: installed for the project's interpreter
 
     def __enter__(self) -> Workspace:
         try:
@@ -261,7 +262,8 @@ class Workspace:
             args += ["-m", "coverage", "run", f"--rcfile={rc}", "--branch",
                      "--data-file={data_file}", f"--include={self.scratch_path(measure)}"]
         args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
-                 "--continue-on-collection-errors", "-o", "console_output_style=classic", *map(str, test_files)]
+                 "--continue-on-collection-errors", "-o", "console_output_style=classic", *self._suite_options(),
+                 *map(str, test_files)]
         limits = self.limits if timeout is None else dataclasses.replace(self.limits, wall_seconds=timeout)
         return self._sandboxed(args, import_root, limits, shifted)
 
@@ -326,6 +328,49 @@ class Workspace:
             results[path] = RunResult(outcome, detail, run.proc.seconds / each, "", run.programs(path))
         return results, coverage
 
+    def run_suite(self, measure: list[Path], timeout: float) -> SuiteResult:
+        """Run the project's own test suite the way its users run it (``pytest`` in the project's root: its
+        configuration's addopts, plugins, testpaths, doctests, conftest fixtures), under coverage of the files
+        in ``measure`` (paths of the real project). pytest-cov's own measuring is turned off (``--no-cov``: the
+        ``--cov`` options in addopts still parse) and xdist runs in-process (``-n 0``), so that coverage sees
+        every test; both only where the plugin is installed."""
+        rc = self.support / "coveragerc-suite"
+        rc.write_text("[run]\nbranch = True\n")
+        include = ",".join(str(self.scratch_path(p)) for p in measure)
+        args = [self.python, "-m", "coverage", "run", f"--rcfile={rc}", "--branch", "--data-file={data_file}",
+                f"--include={include}", "-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q",
+                "--no-header", "-o", "console_output_style=classic", *self._suite_options()]
+        limits = dataclasses.replace(self.limits, wall_seconds=timeout, cpu_seconds=int(timeout * 2) + 5)
+        run = self._sandboxed(args, self.root, limits)
+        coverage = str(run.data_file) if run.data_file.exists() else ""
+        data = run.data or {}
+        tests = [t for t in data.get("tests", []) if t.get("when") == "call"]
+        failed = sum(1 for t in data.get("tests", []) if t.get("outcome") == "failed")
+        errors = data.get("collect_errors") or []
+        status = data.get("exitstatus")
+        if run.refusals or run.proc.timed_out or not data.get("finished") or errors or status in (2, 3, 4):
+            if errors:
+                why = f"{errors[0].get('nodeid') or 'collection'}: {_key_line(errors[0].get('text', ''))}"
+            elif run.proc.timed_out:
+                why = f"it did not finish in {timeout:g} s"
+            elif run.refusals:
+                why = f"the sandbox refused: {run.refusals[0].detail}"
+            else:
+                why = _key_line(run.proc.output) or f"pytest exited with status {status or run.proc.returncode}"
+            return SuiteResult(False, why, coverage, len(tests), failed)
+        return SuiteResult(True, "", coverage, len(tests), failed)
+
+    def _suite_options(self) -> list[str]:
+        """pytest options that keep coverage whole under the project's plugins (checked once per interpreter):
+        for the suite and for every candidate, since both run under the project's configuration."""
+        if self._plugins is None:
+            from testbot import proc
+
+            found = proc.run([self.python, "-c", "import importlib.util as u; print(*[m for m in ('pytest_cov', "
+                              "'xdist') if u.find_spec(m)])"], timeout=60)
+            self._plugins = found.stdout.split() if found.returncode == 0 else []
+        return (["--no-cov"] if "pytest_cov" in self._plugins else []) + (["-n", "0"] if "xdist" in self._plugins else [])
+
     def write_candidate(self, candidate: Candidate, folder: Path) -> Path:
         """Write a candidate module into the scratch copy of ``folder`` (so its conftest.py applies)."""
         dest_folder = self.scratch_path(folder) if folder.resolve().is_relative_to(self.root) else self.project
@@ -365,6 +410,28 @@ class Workspace:
                                      f"project's dependencies into {self.python} (or pass --python)")
         last = text.strip().splitlines()[-1] if text.strip() else f"exit status {proc.returncode}"
         raise FatalError(f"cannot import {module}: {last}", 3)
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """The project's own suite, run once: whether it could run, why not, and what it covered."""
+
+    ran: bool
+    why: str  # when it could not: the key line of pytest's output
+    coverage_file: str
+    tests: int  # tests it ran
+    failed: int  # of those, how many failed (a suite with failing tests still covers what it ran)
+
+
+_KEY = re.compile(r"^(?:E\s+)?(?:ERROR: .*|.*\berror: .*|[\w.]*(?:Error|Exception|Exit)\b.*)$", re.M)
+
+
+def _key_line(text: str) -> str:
+    """The line of pytest's output that says what went wrong (the last error line), bounded."""
+    lines = [m.group(0).strip() for m in _KEY.finditer(text or "")]
+    useful = [line for line in lines if not line.startswith("ERROR: usage:")]
+    line = (useful or lines or [""])[-1]
+    return line[:300]
 
 
 def _in_file(nodeid: str, path: Path) -> bool:
