@@ -141,7 +141,8 @@ def _params(xlc: Any, model: Path, *, context_tokens: int, threads: int, host: s
     params.cache_ram_mib = 0  # no second cache of older prompts in RAM: one slot's prefix is what testbot reuses
     params.ctx_shift = False
     params.warmup = False
-    params.verbosity = int(os.environ.get("TESTBOT_LLAMA_VERBOSITY", "1"))  # 1: errors only
+    verbosity = os.environ.get("TESTBOT_LLAMA_VERBOSITY", "1")
+    params.verbosity = int(verbosity) if verbosity.lstrip("-").isdigit() else 1  # 1: errors only; 3: llama.cpp's log
     params.hostnames = [host]
     params.port = port
     params.api_keys = [api_key] if api_key else []
