@@ -455,6 +455,47 @@ def _subreaper():
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
+def _mount_view(hide, keep):
+    """In a mount namespace of the run's own (the caller says so): an empty folder over each of ``hide`` (homes,
+    temporary files, the project's folder and its neighbours), with the places of ``keep`` that lie beneath them
+    (the run's own folders, the interpreter) bound back. The fallback where Landlock cannot confine reads: what
+    is hidden cannot be read by any program, Python or not. Needs the namespace's CAP_SYS_ADMIN, so it runs
+    before the capabilities go. Returns "mounted"."""
+    import ctypes
+
+    _, libc = _libc()
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    ms_bind, ms_rec, ms_private = 4096, 16384, 1 << 18
+
+    def mount(source, target, kind, flags, data):
+        if libc.mount(source and os.fsencode(source), os.fsencode(target), kind and kind.encode(), flags,
+                      data and data.encode()) != 0:
+            raise OSError(ctypes.get_errno(), "mount %s: %s" % (target, os.strerror(ctypes.get_errno())))
+
+    mount(None, "/", None, ms_rec | ms_private, None)  # nothing of this leaks back to the machine's mounts
+    hide = sorted({os.path.realpath(h) for h in hide if os.path.isdir(h)}, key=len)
+    hide = [h for i, h in enumerate(hide) if not any(h.startswith(o.rstrip("/") + "/") for o in hide[:i])]
+    under = lambda p: any(p.startswith(h.rstrip("/") + "/") for h in hide)  # noqa: E731
+    keep = sorted({os.path.realpath(k) for k in keep if os.path.exists(k)}, key=len)
+    keep = [k for k in keep if under(k)]
+    keep = [k for i, k in enumerate(keep) if not any(k.startswith(o.rstrip("/") + "/") for o in keep[:i])]
+    held = [(k, os.open(k, getattr(os, "O_PATH", 0) | os.O_CLOEXEC), os.path.isdir(k)) for k in keep]
+    try:
+        for folder in hide:
+            mount("testbot-view", folder, "tmpfs", 0, "mode=755,size=4m")
+        for path, fd, is_dir in held:
+            if is_dir:
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                open(path, "a").close()
+            mount("/proc/self/fd/%d" % fd, path, None, ms_bind | ms_rec, None)
+    finally:
+        for _, fd, _ in held:
+            os.close(fd)
+    return "mounted"
+
+
 def _set_hostname(name):
     """In a UTS namespace of the run's own (never the host's: the caller says so): the test sees ``name``,
     not the machine's host name."""
@@ -481,25 +522,32 @@ def install():
     except (OSError, ValueError):
         _HOST_PID[0] = os.getpid()
     if sys.platform.startswith("linux"):
-        if _CONFIG.get("lock", True) and "TESTBOT_SANDBOX_LOCKED" not in os.environ:
-            # Landlock and dropped capabilities are inherited: the test's own Python children skip this.
+        if "TESTBOT_SANDBOX_LOCKED" not in os.environ:
+            # The host name, the mount view, Landlock and dropped capabilities are inherited (or shared by the
+            # run's namespaces): the test's own Python children skip this.
             if _CONFIG.get("hostname"):
                 try:
                     _set_hostname(_CONFIG["hostname"])
                     status["hostname"] = _CONFIG["hostname"]
                 except Exception:  # noqa: BLE001 - not in a UTS namespace of its own: nothing changed
                     pass
-            try:
-                status["landlock"] = _landlock(_ROOTS, _READ)
-            except Exception as exc:  # noqa: BLE001 - no Landlock here: the other layers still stand
-                status["landlock"] = 0
-                status["landlock_error"] = str(exc)
-            if os.geteuid() == 0 and _CONFIG.get("caps", True):
+            if _CONFIG.get("view"):
                 try:
-                    _drop_capabilities()
-                    status["caps"] = "dropped"
-                except Exception as exc:  # noqa: BLE001
-                    status["caps"] = "kept: " + str(exc)
+                    status["view"] = _mount_view(_CONFIG["view"].get("hide", ()), _CONFIG["view"].get("keep", ()))
+                except Exception as exc:  # noqa: BLE001 - no mount view: Landlock, the guard still stand
+                    status["view"] = "failed: " + str(exc)
+            if _CONFIG.get("lock", True):
+                try:
+                    status["landlock"] = _landlock(_ROOTS, _READ)
+                except Exception as exc:  # noqa: BLE001 - no Landlock here: the other layers still stand
+                    status["landlock"] = 0
+                    status["landlock_error"] = str(exc)
+                if os.geteuid() == 0 and _CONFIG.get("caps", True):
+                    try:
+                        _drop_capabilities()
+                        status["caps"] = "dropped"
+                    except Exception as exc:  # noqa: BLE001
+                        status["caps"] = "kept: " + str(exc)
             os.environ["TESTBOT_SANDBOX_LOCKED"] = str(os.getpid())
         try:
             _subreaper()

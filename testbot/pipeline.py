@@ -777,9 +777,9 @@ class Pipeline:
                     p.unlink(missing_ok=True)
         repaired, shortened = list(direct), {id(c) for c in direct}  # (a bare call's value is repaired next)
         observed: set[int] = set()  # (ids of those whose checks now hold the values the code returned)
-        # (what another program printed is no expected value where the kernel does not confine reads: it may
-        # hold a file from outside the project, read where the guard could not see)
-        trusted = "landlock-read" in (ws.isolation.tokens() if ws.isolation else ())
+        # (what another program printed is no expected value where the kernel does not confine reads, by Landlock
+        # or the mount view: it may hold a file from outside the project, read where the guard could not see)
+        trusted = bool({"landlock-read", "mount-view"} & set(ws.isolation.tokens() if ws.isolation else ()))
         for (cand, _, marker, read, fix), path in zip(probes, paths):
             res = results[path]
             seen = read(res.detail, marker) if res.outcome == v.ASSERTION_FAILURE and (

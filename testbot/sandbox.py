@@ -65,6 +65,11 @@ SYSTEM_READABLE = (
     "/etc/locale.conf", "/etc/default/locale", "/etc/fonts", "/etc/magic", "/etc/mailcap", "/etc/debian_version",
     "/etc/alternatives", "/etc/python3", "/etc/matplotlibrc",
 )
+# Where Landlock cannot confine reads, the run's mount namespace gets an empty folder over each of these, and over
+# the project's folder and the folder holding it; the run's own folders and the interpreter's are bound back.
+VIEW_HIDDEN = ("/home", "/root", "/tmp", "/var/tmp", "/run", "/mnt", "/media", "/srv", "/opt", "/var/lib", "/var/log",
+               "/var/mail", "/var/spool", "/var/cache", "/var/backups", "/etc/ssh", "/etc/ssl/private", "/boot", "/work",
+               "/Users", "/workspace", "/builds", "/github")
 # Folders no interpreter path may open as a whole: they hold homes, other projects, temporary files.
 _TOO_WIDE = ("/", "/home", "/root", "/tmp", "/var", "/var/tmp", "/opt", "/srv", "/mnt", "/media", "/run", "/etc",
              "/Users", "/private", "/private/tmp")
@@ -133,7 +138,7 @@ class Isolation:
     processes: str  # "pids cgroup (256)" | "rlimit (256)" | "none"
     daemons: str  # "pid namespace" | "cgroup" | "process group; guard"
     privileges: str  # "root, capabilities dropped" | "user" | "root"
-    reads: str = "none"  # who keeps reads in the sandbox: "landlock; guard" | "guard" | "none"
+    reads: str = "none"  # who keeps reads in the sandbox: "landlock; guard" | "mount view; guard" | "guard" | "none"
     view: str = "none"  # what the run sees of the machine: "own /proc; own host name" | "own /proc" | "none"
 
     def tokens(self) -> tuple[str, ...]:
@@ -147,6 +152,8 @@ class Isolation:
             out.append("landlock-fs")
         if self.reads.startswith("landlock"):
             out.append("landlock-read")
+        if "mount view" in self.reads:
+            out.append("mount-view")
         if "own /proc" in self.view:
             out.append("mountns-proc")
         if "host name" in self.view:
@@ -204,9 +211,29 @@ _WRAPPER: dict[str, list[str]] = {}  # the wrapper command for each TESTBOT_SAND
 HOSTNAME = "sandbox"  # the host name a run sees in a UTS namespace of its own: this and a random part, new per run
 
 
+_LANDLOCK: list[int] = []
+
+
+def landlock_abi() -> int:
+    """The Landlock ABI this kernel offers (0: none), asked once per process."""
+    if not _LANDLOCK:
+        abi = 0
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.syscall.restype = ctypes.c_long
+                abi = max(0, int(libc.syscall(444, None, 0, 1)))  # landlock_create_ruleset(VERSION)
+            except (OSError, AttributeError):
+                abi = 0
+        _LANDLOCK.append(abi)
+    return _LANDLOCK[0]
+
+
 def _off(layer: str) -> bool:
-    """``TESTBOT_SANDBOX_OFF=namespaces,mountns,cgroup,landlock,reads,caps,guard`` turns layers off: to see what
-    degrades, and test it."""
+    """``TESTBOT_SANDBOX_OFF=namespaces,mountns,view,cgroup,landlock,reads,caps,guard`` turns layers off: to see
+    what degrades, and test it."""
     return layer in _off_key().split(",")
 
 
@@ -581,6 +608,13 @@ def run_sandboxed(
     config = {"writable": [str(scratch), *map(str, writable)], "readable": reads, "fd": report_w,
               "guard": guard and not _off("guard"), "lock": not _off("landlock"), "caps": not _off("caps"),
               "hostname": f"{HOSTNAME}-{secrets.token_hex(3)}" if "--uts" in wrapper else ""}
+    if reads is not None and "--mount" in wrapper and not _off("view") and (_off("landlock") or landlock_abi() < 1):
+        # (the mount view: where Landlock cannot keep reads in, programs and ctypes included)
+        hidden_too = []
+        for path in map(os.path.realpath, hidden):  # the project, and the folder that holds it and its neighbours
+            hidden_too += [path] + ([os.path.dirname(path)] if os.path.dirname(path) not in _TOO_WIDE + (
+                "/usr", "/usr/local") else [])
+        config["view"] = {"hide": [*VIEW_HIDDEN, *hidden_too], "keep": [*config["writable"], *reads]}
     env = scrubbed_env(os.environ, home, {"PYTHONHASHSEED": str(secrets.randbelow(2**32 - 1) + 1),
                                           **(extra_env or {})})
     path = [str(support)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(support)]
@@ -628,7 +662,8 @@ import errno, json, os, resource, socket, sys
 import testbot_guard
 outside, parent, host_ns = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 r = {"pid": os.getpid(), "host_pid": int(os.readlink("/proc/self")), "euid": os.geteuid(), "landlock": testbot_guard.status.get("landlock", 0),
-     "caps": testbot_guard.status.get("caps", ""), "hostname": os.uname()[1]}
+     "caps": testbot_guard.status.get("caps", ""), "hostname": os.uname()[1],
+     "view": testbot_guard.status.get("view", "")}
 try:
     r["own_pidns"] = os.readlink("/proc/self/ns/pid") != host_ns
 except OSError:
@@ -739,6 +774,9 @@ def _judge(r: dict, written: bool, limits: Limits) -> Isolation:
     guard = [] if _off("guard") else ["guard"]
     confined = not _off("reads")
     reads = (["landlock"] if confined and r.get("read") == "EACCES" and r.get("list") == "EACCES" else [])
+    if confined and r.get("view") == "mounted" and r.get("read") in ("ENOENT", "EACCES") and r.get("list") in (
+            "ENOENT", "EACCES"):
+        reads.append("mount view")
     reads += guard if confined else []
     view = (["own /proc"] if pidns and r.get("proc_parent") is False else [])
     view += ["own host name"] if str(r.get("hostname")).startswith(HOSTNAME + "-") and os.uname()[1] != r["hostname"] else []

@@ -247,14 +247,30 @@ def test_the_reads_were_refused_or_saw_nothing(corpus):
     assert len(refused) >= 15, [(c["name"], c["outcome"]) for c in readers.values()]
 
 
+# (the routes around Python, and a few through it)
+AROUND = ["cat", "shell", "popen", "python_child", "home_ls", "git_config_via_git", "reversed_via_cat", "codes_via_cat",
+          "ctypes", "open", "hard_link", "symlink_made", "proc_root", "codes"]
+
+
+def test_without_landlock_the_mount_view_hides_what_programs_would_read(tmp_path, monkeypatch):
+    """Without Landlock (an old kernel) but with namespaces: the run's mount namespace shows empty folders where
+    homes, temporary files and the project are, so a program finds nothing to read either."""
+    if not sandbox._wrapper() or "--mount" not in sandbox._wrapper():
+        pytest.skip("no mount namespace here")
+    decoys, texts, report = _generate(tmp_path, "landlock", monkeypatch, AROUND)
+    assert "landlock-read" not in report["isolation"] and "mount-view" in report["isolation"]
+    assert _leaks(decoys, texts) == []
+    (target,) = report["targets"]
+    cat = next(c for c in target["candidates"] if c["name"] == "test_cat")
+    assert "No such file or directory" in cat["detail"] or "refused by the sandbox" in cat["detail"], cat["detail"]
+
+
 def test_the_guard_alone_keeps_python_reads_and_the_oracle_ignores_other_programs(tmp_path, monkeypatch):
-    """Without Landlock's read rules (an old kernel): the guard refuses Python's reads, and what a program the
-    test started printed is never recorded as an expected value."""
-    # (the routes around Python, and a few through it)
-    names = ["cat", "shell", "popen", "python_child", "home_ls", "git_config_via_git", "reversed_via_cat",
-             "codes_via_cat", "ctypes", "open", "hard_link", "symlink_made", "proc_root", "codes"]
-    decoys, texts, report = _generate(tmp_path, "landlock", monkeypatch, names)
-    assert "landlock-read" not in report["isolation"] and "guard-read" in report["isolation"]
+    """Neither Landlock nor the mount view: the guard refuses Python's reads, and what a program the test
+    started printed (it could read the decoys) is never recorded as an expected value."""
+    decoys, texts, report = _generate(tmp_path, "landlock,view", monkeypatch, AROUND)
+    assert "landlock-read" not in report["isolation"] and "mount-view" not in report["isolation"]
+    assert "guard-read" in report["isolation"]
     assert _leaks(decoys, texts) == []
 
 
