@@ -73,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--context-tokens", type=int, default=4096, help="model context window (default: 4096)")
     serve.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, all cores)")
     serve.add_argument("--backend", choices=("xllamacpp", "llama_cpp"), default="",
-                       help="xllamacpp: llama.cpp's own server (the default where installed); llama_cpp: "
-                            "llama-cpp-python's (pip install 'testbot[llama-serve]')")
+                       help="xllamacpp: llama.cpp's own server (the default); llama_cpp: llama-cpp-python's "
+                            "(pip install 'testbot[llama-serve]')")
     serve.add_argument("--logprobs", action=argparse.BooleanOptionalAction, default=False,
                        help="--backend llama_cpp: return log-probabilities, which testbot ranks tests by (default: off; "
                             "there they cost ~5x the time per token and context x vocabulary floats of RAM; "

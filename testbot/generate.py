@@ -61,16 +61,12 @@ def backend_name_for(model: str, backend: str = "") -> str:
 
 
 def gguf_backend() -> str:
-    """The backend for a GGUF model: xllamacpp (prebuilt wheels, in testbot's default install) where it is
-    installed and runs on this CPU, else llama-cpp-python where that is installed, else xllamacpp, whose
-    error says what to install."""
+    """The backend for a GGUF model: xllamacpp, llama.cpp from prebuilt wheels that come with testbot, unless
+    llama-cpp-python is installed too. That one is compiled on the machine, an extra step taken for speed:
+    built with -march=native on a CPU with AVX-512 it reads prompts about twice as fast as the wheels, which
+    are built for AVX2 (benchmarks/results/backends-*.md); where AVX2 is all there is, the two are alike."""
     if importlib.util.find_spec("llama_cpp") is not None:
-        if importlib.util.find_spec("xllamacpp") is None:
-            return "llama_cpp"
-        from testbot.backends.xllamacpp_backend import missing_cpu_features
-
-        if missing_cpu_features():
-            return "llama_cpp"
+        return "llama_cpp"
     return "xllamacpp"
 
 

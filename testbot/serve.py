@@ -2,7 +2,8 @@
 
 Two engines, as for ``testbot generate``:
 
-- ``xllamacpp`` (the default; prebuilt, in testbot's default install): llama.cpp's own C++ server
+- ``xllamacpp`` (the default, even where llama-cpp-python is installed; prebuilt, in testbot's default
+  install): llama.cpp's own C++ server
   (``llama-server``'s code, run in this process by xllamacpp), started with testbot's model resolution
   and load settings. It returns log-probabilities cheaply, per request, and continues a final
   assistant message, so the openai backend uses its chat API.
@@ -43,7 +44,7 @@ class ServeOptions:
     # token in Python (~5x the time per token here). Off: testbot then ranks a round's tests in sample order.
     # llama.cpp's own server (xllamacpp) computes them per request, for the requests that ask.
     logprobs: bool = False
-    backend: str = ""  # "xllamacpp" or "llama_cpp"; empty: xllamacpp where installed (as for testbot generate)
+    backend: str = ""  # "xllamacpp" or "llama_cpp"; empty: serve_engine()
 
 
 def server_settings(options: ServeOptions):
@@ -65,14 +66,25 @@ def server_settings(options: ServeOptions):
 
 def serve(options: ServeOptions) -> int:
     """Load the model and serve it until interrupted."""
-    from testbot.generate import gguf_backend
-
-    engine = options.backend or gguf_backend()
+    engine = options.backend or serve_engine()
     if engine not in ENGINES:
         raise FatalError(f"testbot serve: unknown backend '{engine}' (known: {', '.join(ENGINES)})")
     if engine == "xllamacpp":
         return _serve_xllamacpp(options)
     return _serve_llama_cpp_python(options)
+
+
+def serve_engine() -> str:
+    """llama.cpp's own server (xllamacpp) where it is installed and runs on this CPU: it returns log-probabilities
+    at no extra cost and needs no extra packages; else llama-cpp-python's."""
+    import importlib.util
+
+    from testbot.backends.xllamacpp_backend import missing_cpu_features
+
+    if importlib.util.find_spec("xllamacpp") is None or missing_cpu_features():
+        if importlib.util.find_spec("llama_cpp") is not None:
+            return "llama_cpp"
+    return "xllamacpp"
 
 
 def _serve_xllamacpp(options: ServeOptions) -> int:

@@ -43,10 +43,23 @@ def _prompt(backend: XLlamaCppBackend, project: Project, name: str = "clamp") ->
     return build_prompt(build_context(target, project.root), budget=1200, count=backend.count_tokens)
 
 
-def test_it_is_the_default_backend_for_a_gguf_model() -> None:
-    assert backend_name_for("small") == "xllamacpp"
-    assert backend_name_for("default") == "xllamacpp"
+def test_it_is_the_default_backend_for_a_gguf_model(monkeypatch) -> None:
+    import importlib.util as iu
+
+    from testbot import generate
+
+    real = iu.find_spec
+    installed = {"xllamacpp"}  # testbot's default install: the prebuilt wheel only
+    monkeypatch.setattr(generate.importlib.util, "find_spec",
+                        lambda name, *a: (object() if name in installed else None)  # only "is None" is asked
+                        if name in ("xllamacpp", "llama_cpp") else real(name, *a))
+    assert backend_name_for("small") == "xllamacpp" and backend_name_for("default") == "xllamacpp"
     assert backend_name_for("small", "llama_cpp") == "llama_cpp"  # llama-cpp-python stays an option
+    installed.add("llama_cpp")  # compiled on purpose (pip install 'testbot[llama]'): it is used
+    assert backend_name_for("small") == "llama_cpp"
+    assert backend_name_for("small", "xllamacpp") == "xllamacpp"
+    installed.clear()  # neither: xllamacpp, whose error says what to install
+    assert backend_name_for("small") == "xllamacpp"
 
 
 def test_completes_the_prompt_with_logprobs_and_repeats_a_seed(small: XLlamaCppBackend, project: Project) -> None:
@@ -160,5 +173,7 @@ def test_a_cpu_the_prebuilt_wheel_cannot_run_on_is_named(monkeypatch) -> None:
     monkeypatch.setattr(xllamacpp_backend, "missing_cpu_features", lambda: ["avx2"])
     with pytest.raises(Exception, match=r"this CPU lacks AVX2.*pip install 'testbot\[llama\]'.*--backend llama_cpp"):
         XLlamaCppBackend("small")
-    if importlib.util.find_spec("llama_cpp") is not None:  # the compiled build, where there is one, is chosen
-        assert backend_name_for("small") == "llama_cpp"
+    from testbot.serve import serve_engine
+
+    if importlib.util.find_spec("llama_cpp") is not None:  # testbot serve falls back on the compiled build
+        assert serve_engine() == "llama_cpp"
