@@ -19,6 +19,12 @@ two functions of ``examples/inventory/inventory/pricing.py`` (P1, P2; built by t
 **Same-seed determinism** compares step 3's text across the fresh processes of a backend (and step 7's with
 step 3's within one); the table also says whether the two backends wrote the same text.
 
+Then, in the same round (``--e2e``, on by default), the whole pipeline: ``testbot generate inventory
+--no-explore --json --backend B`` on a fresh copy of ``examples/inventory`` (explored calls alone cover that
+example, so without ``--no-explore`` the model would not be asked): wall seconds, tokens read and written.
+The two backends write different tokens (other kernels, other rounding), so their runs differ in what they
+generate as well as in speed: the table shows both.
+
     python -m benchmarks.backends                   # 2 rounds, both backends, the default model
     python -m benchmarks.backends --model small --rounds 1 --out backends-small
 
@@ -111,11 +117,35 @@ def worker(backend_name: str, model: str, threads: int, context_tokens: int) -> 
     return result
 
 
+def pipeline_run(backend: str, model: str) -> dict:
+    """``testbot generate`` on a fresh copy of the example, with the model asked for every function."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-backends-") as tmp:
+        shutil.copytree(EXAMPLE, Path(tmp) / "inventory")
+        load_before = os.getloadavg()[0]
+        start = time.monotonic()
+        res = subprocess.run([sys.executable, "-m", "testbot", "generate", "inventory", "--no-explore", "--json",
+                              "--model", model, "--backend", backend], cwd=tmp, capture_output=True, text=True,
+                             timeout=3600)
+        seconds = time.monotonic() - start
+    if res.returncode not in (0, 1):
+        return {"backend": backend, "error": (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]}
+    report = json.loads(res.stdout)
+    targets = report["targets"]
+    return {"backend": backend, "seconds": seconds, "load_before": load_before, "load_after": os.getloadavg()[0],
+            "targets": len(targets), "completions": sum(t["completions"] for t in targets),
+            "tokens": sum(t["tokens"] for t in targets), "prompt_tokens": sum(t["prompt_tokens"] for t in targets),
+            "kept": report["funnel"]["kept"], "generated": report["funnel"]["generated"],
+            "target_seconds": [round(t["seconds"], 1) for t in targets]}
+
+
 def _fmt(x: float, digits: int = 1) -> str:
     return f"{x:.{digits}f}"
 
 
-def summarize(runs: list[dict]) -> dict:
+def summarize(runs: list[dict], pipeline: list[dict] | None = None) -> dict:
     out: dict = {}
     for name in BACKENDS:
         mine = [r for r in runs if r["backend"] == name and "error" not in r]
@@ -135,10 +165,18 @@ def summarize(runs: list[dict]) -> dict:
                         "decode": new["decode_tok_s"] / old["decode_tok_s"]}
         texts = {n: {r["decode_text"] for r in runs if r["backend"] == n and "error" not in r} for n in BACKENDS}
         out["backends_same_text"] = texts["llama_cpp"] == texts["xllamacpp"]
+    ok = [r for r in pipeline or [] if "error" not in r]
+    if ok:
+        out["pipeline"] = {n: {k: statistics.median(r[k] for r in ok if r["backend"] == n)
+                               for k in ("seconds", "tokens", "prompt_tokens", "kept", "completions")}
+                           for n in BACKENDS if any(r["backend"] == n for r in ok)}
+        if all(n in out["pipeline"] for n in BACKENDS):
+            out["ratio"]["pipeline_seconds"] = (out["pipeline"]["xllamacpp"]["seconds"]
+                                                / out["pipeline"]["llama_cpp"]["seconds"])
     return out
 
 
-def markdown(meta: dict, runs: list[dict], summary: dict) -> str:
+def markdown(meta: dict, runs: list[dict], summary: dict, pipeline: list[dict] | None = None) -> str:
     lines = [f"# llama.cpp backends side by side ({meta['date']})", "",
              f"Model `{meta['model']}`, {meta['context_tokens']}-token context, {meta['threads'] or 'all'} threads; "
              f"{meta['cpu']} ({meta['cores']} cores), {meta['platform']}, Python {meta['python']}. "
@@ -174,6 +212,18 @@ def markdown(meta: dict, runs: list[dict], summary: dict) -> str:
         yes(summary[n]["same_process_same_text"]) for n in names) + (" | |" if "ratio" in summary else " |"))
     if "backends_same_text" in summary:
         lines += ["", f"Both backends wrote the same 128 tokens for the same seed: {yes(summary['backends_same_text'])}."]
+    if "pipeline" in summary:
+        pipe = summary["pipeline"]
+        lines += ["", "The whole pipeline, `testbot generate inventory --no-explore` on a fresh copy of "
+                  "`examples/inventory` (medians):", "",
+                  "| | " + " | ".join(LABELS[n] for n in names if n in pipe) + " | new / old |",
+                  "|---|" + "---|" * len(pipe) + "---|"]
+        ratio = f"{summary['ratio']['pipeline_seconds']:.2f}x" if "pipeline_seconds" in summary.get("ratio", {}) else ""
+        lines.append("| wall seconds | " + " | ".join(_fmt(pipe[n]["seconds"]) for n in names if n in pipe)
+                     + f" | {ratio} |")
+        for key, label in (("prompt_tokens", "prompt tokens"), ("tokens", "tokens written"),
+                           ("completions", "completions"), ("kept", "tests kept")):
+            lines.append(f"| {label} | " + " | ".join(_fmt(pipe[n][key], 0) for n in names if n in pipe) + " | |")
     lines += ["", "Every run (load average: 1-minute, before and after the run):", "",
               "| # | backend | prompt tok/s | decode tok/s | peak MB | load avg |", "|---|---|---|---|---|---|"]
     for i, r in enumerate(runs, 1):
@@ -182,6 +232,16 @@ def markdown(meta: dict, runs: list[dict], summary: dict) -> str:
             continue
         lines.append(f"| {i} | {r['backend']} | {_fmt(r['prompt_tok_s'])} | {_fmt(r['decode_tok_s'])} | "
                      f"{_fmt(r['peak_rss_mb'], 0)} | {r['load_before']:.2f} / {r['load_after']:.2f} |")
+    if pipeline:
+        lines += ["", "Every pipeline run:", "", "| # | backend | seconds | prompt tokens | tokens written | kept | "
+                  "seconds per function | load avg |", "|---|---|---|---|---|---|---|---|"]
+        for i, r in enumerate(pipeline, 1):
+            if "error" in r:
+                lines.append(f"| {i} | {r['backend']} | error: {r['error'][:80]} | | | | | |")
+                continue
+            lines.append(f"| {i} | {r['backend']} | {_fmt(r['seconds'])} | {r['prompt_tokens']} | {r['tokens']} | "
+                         f"{r['kept']} | {', '.join(map(str, r['target_seconds']))} | "
+                         f"{r['load_before']:.2f} / {r['load_after']:.2f} |")
     lines += ["", "Engines:", ""]
     for n in names:
         r = next(r for r in runs if r["backend"] == n and "error" not in r)
@@ -197,13 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--context-tokens", type=int, default=4096)
     ap.add_argument("--backends", default=",".join(BACKENDS))
     ap.add_argument("--out", default="", help="results name (default: backends-<date>)")
+    ap.add_argument("--e2e", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run the whole pipeline on examples/inventory with each backend (default: on)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, args.model, args.threads, args.context_tokens)))
         return 0
     names = [n for n in args.backends.split(",") if n]
-    runs = []
+    runs: list[dict] = []
+    pipeline: list[dict] = []
     for r in range(args.rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             cmd = [sys.executable, "-m", "benchmarks.backends", "--worker", name, "--model", args.model,
@@ -220,16 +283,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  prompt {last['prompt_tok_s']:.1f} tok/s, decode {last['decode_tok_s']:.1f} tok/s, "
                   f"peak {last['peak_rss_mb']:.0f} MB, load {last['load_before']:.2f}/{last['load_after']:.2f}",
                   file=sys.stderr, flush=True)
+            if args.e2e:
+                pipeline.append(pipeline_run(name, args.model))
+                print(f"  pipeline: {pipeline[-1]}", file=sys.stderr, flush=True)
     date = dt.date.today().isoformat()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     meta = {"date": date, "model": args.model, "context_tokens": args.context_tokens, "threads": args.threads,
             "rounds": args.rounds, "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "decode_tokens": DECODE_TOKENS, "sampling": SAMPLING}
-    summary = summarize(runs)
+    summary = summarize(runs, pipeline)
     out = HERE / "results" / (args.out or f"backends-{date}")
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(meta, runs, summary))
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs,
+                                                    "pipeline": pipeline}, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(meta, runs, summary, pipeline))
     print(out.with_suffix(".md").read_text())
     return 0
 
