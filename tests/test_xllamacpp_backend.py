@@ -85,7 +85,7 @@ def test_completes_the_prompt_with_logprobs_and_repeats_a_seed(small: XLlamaCppB
 def test_max_tokens_and_greedy(small: XLlamaCppBackend, project: Project) -> None:
     prompt = _prompt(small, project)
     short = small.complete(prompt, seed=5, max_tokens=5, stop=[], **SAMPLING)
-    assert short.tokens == 5  # no stop sequence: the token limit ends it
+    assert 0 < short.tokens <= 5  # no stop sequence: the token limit ends it (or the model's end of turn)
     greedy = [small.complete(prompt, seed=seed, max_tokens=16, stop=[], temperature=0.0, top_p=1.0).text
               for seed in (1, 2)]
     assert greedy[0] == greedy[1]  # temperature 0: the seed does not matter
