@@ -136,6 +136,12 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
+def later_conditions() -> dict[str, str]:
+    """How a user's later run elsewhere differs (not testbot's own shift): the clock 800 days ahead, UTC-5:30,
+    another locale."""
+    return {"TZ": "XWT+5:30", "LC_ALL": sandbox.shifted_env()["LC_ALL"], **sandbox.clock_ahead(800)}
+
+
 def run_module(spec: dict, args: argparse.Namespace) -> dict:
     wheel = fetch_wheel(spec, WORK / "wheels")
     project = make_project(spec, wheel, WORK / spec["id"])
@@ -161,12 +167,9 @@ def run_module(spec: dict, args: argparse.Namespace) -> dict:
         shutil.rmtree(fresh)
     shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".git", "__pycache__"))
     plain = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "TZ")}
-    later = {"TZ": "XWT+5:30", "LC_ALL": sandbox.shifted_env()["LC_ALL"]}
-    if sandbox.clock_library():
-        later.update(LD_PRELOAD=sandbox.clock_library(), FAKETIME="+800d", FAKETIME_DONT_FAKE_MONOTONIC="1")
     reruns = [subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=fresh,
                              env={**plain, **extra, "PYTHONHASHSEED": "random", "PYTHONPATH": str(fresh)},
-                             capture_output=True, text=True, timeout=600) for extra in ({}, later)]
+                             capture_output=True, text=True, timeout=600) for extra in ({}, later_conditions())]
     failing = max(0 if r.returncode in (0, 5) else r.stdout.count(" FAILED") or 1 for r in reruns)
     per_target = [t["seconds"] for t in report["targets"]]
     tokens = sum(t["tokens"] for t in report["targets"])

@@ -40,7 +40,6 @@ from benchmarks.chart import coverage_chart
 from benchmarks.envs import (COVERUP, MUTMUT, PYNGUIN, ensure_venv, install_pins, run_measured, runner_requirements,
                              wheel_requirements)
 from benchmarks.mutation import mutation_score
-from testbot import sandbox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent  # testbot is run from this checkout
@@ -92,9 +91,7 @@ def rerun_fresh(project: Path, tests: list[Path], python: Path, reruns: int, see
     rel = [str(t.relative_to(project)) for t in tests]
     env = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "TZ")}, "PYTHONPATH": str(fresh),
            "PYTHONHASHSEED": "random"}
-    later = {**env, "TZ": "XWT+5:30", "LC_ALL": sandbox.shifted_env()["LC_ALL"]}
-    if sandbox.clock_library():
-        later.update(LD_PRELOAD=sandbox.clock_library(), FAKETIME="+800d", FAKETIME_DONT_FAKE_MONOTONIC="1")
+    later = {**env, **core.later_conditions()}
     base = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(fresh)]
     collected = subprocess.run(base + ["--collect-only", "-q", *rel], cwd=fresh, env=env, capture_output=True,
                                text=True, timeout=600)

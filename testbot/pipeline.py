@@ -97,7 +97,6 @@ class Pipeline:
         self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)
         self._known: frozenset[str] | None = None  # the project's own strings: not credentials in a kept test
         self._suite: dict[Path, Covered] = {}  # target file -> what the project's own suite covers of it
-        self._suite_note = ""  # what the suite's run was, for the report
 
     # -- the model is loaded on first use: fully covered targets never pay for it
     @property
@@ -243,8 +242,6 @@ class Pipeline:
                 f"the project's test suite cannot run under {self.s.python}: {res.why}. Make `pytest` pass "
                 f"collection there (install the project's test dependencies), or pass --no-baseline to write tests "
                 f"without the suite as the baseline")
-        self._suite_note = f"the project's suite: {res.tests} test{'s' if res.tests != 1 else ''}" + (
-            f", {res.failed} failing" if res.failed else "")
         for file in files:
             self._suite[file] = read_covered(res.coverage_file, ws.scratch_path(file))
 

@@ -541,11 +541,17 @@ def shifted_env() -> dict[str, str]:
         _LOCALE.append(_other_locale())
     user = f"user{secrets.token_hex(3)}"  # (a value read from the environment differs too)
     env = {"TZ": SHIFTED_TZ, "LC_ALL": _LOCALE[0], "LANG": _LOCALE[0], "USER": user, "LOGNAME": user}
+    return {**env, **clock_ahead(FUTURE_DAYS)}
+
+
+def clock_ahead(days: int) -> dict[str, str]:
+    """The environment that runs a process (and its children) with the wall clock ``days`` ahead, monotonic
+    clocks untouched; {} where libfaketime is not available."""
     lib = clock_library()
-    if lib:
-        env.update(LD_PRELOAD=lib, FAKETIME=f"+{FUTURE_DAYS}d", FAKETIME_DONT_FAKE_MONOTONIC="1",
-                   FAKETIME_DONT_RESET="1", DONT_FAKE_MONOTONIC="1")
-    return env
+    if not lib:
+        return {}
+    return {"LD_PRELOAD": lib, "FAKETIME": f"+{days}d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "FAKETIME_DONT_RESET": "1", "DONT_FAKE_MONOTONIC": "1"}
 
 
 _HIDDEN: list[bool] = []

@@ -344,8 +344,6 @@ class Workspace:
         run = self._sandboxed(args, self.root, limits)
         coverage = str(run.data_file) if run.data_file.exists() else ""
         data = run.data or {}
-        tests = [t for t in data.get("tests", []) if t.get("when") == "call"]
-        failed = sum(1 for t in data.get("tests", []) if t.get("outcome") == "failed")
         errors = data.get("collect_errors") or []
         status = data.get("exitstatus")
         if run.refusals or run.proc.timed_out or not data.get("finished") or errors or status in (2, 3, 4):
@@ -357,8 +355,8 @@ class Workspace:
                 why = f"the sandbox refused: {run.refusals[0].detail}"
             else:
                 why = _key_line(run.proc.output) or f"pytest exited with status {status or run.proc.returncode}"
-            return SuiteResult(False, why, coverage, len(tests), failed)
-        return SuiteResult(True, "", coverage, len(tests), failed)
+            return SuiteResult(False, why, coverage)
+        return SuiteResult(True, "", coverage)
 
     def _suite_options(self) -> list[str]:
         """pytest options that keep coverage whole under the project's plugins (checked once per interpreter):
@@ -418,9 +416,7 @@ class SuiteResult:
 
     ran: bool
     why: str  # when it could not: the key line of pytest's output
-    coverage_file: str
-    tests: int  # tests it ran
-    failed: int  # of those, how many failed (a suite with failing tests still covers what it ran)
+    coverage_file: str  # (a suite with failing tests still covers what it ran)
 
 
 _KEY = re.compile(r"^(?:E\s+)?(?:ERROR: .*|.*\berror: .*|[\w.]*(?:Error|Exception|Exit)\b.*)$", re.M)
