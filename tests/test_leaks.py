@@ -381,9 +381,20 @@ def test_a_kept_test_with_a_credential_is_dropped_and_said(project):
     assert token not in run.out
 
 
-def test_the_sandbox_sees_its_own_host_name_and_processes():
+def test_each_run_sees_a_host_name_and_process_ids_of_its_own(tmp_path):
+    """Not the machine's host name, and neither it nor the process id repeats between runs (a test pinning one
+    fails its re-run); where the namespaces are missing, the probe must not claim them."""
+    support, scratch = tmp_path / "support", tmp_path / "scratch"
+    sandbox.install_guard(support)
+    scratch.mkdir()
+    code = "import os, socket; print(socket.gethostname(), os.getpid())"
+    seen = [sandbox.run_sandboxed([sys.executable, "-c", code], cwd=scratch, scratch=scratch, support=support)
+            .proc.stdout.split() for _ in range(2)]
     iso = sandbox.isolation(sys.executable)
     if "own host name" in iso.view:
-        assert "utsns" in iso.tokens()
-    if "own /proc" in iso.view:
-        assert "mountns-proc" in iso.tokens()
+        assert all(host.startswith("sandbox-") and host != os.uname()[1] for host, _ in seen), seen
+        assert seen[0][0] != seen[1][0]
+    else:
+        assert seen[0][0] == os.uname()[1]
+    if "pidns" in iso.tokens() and "--pid" in " ".join(sandbox._wrapper()):
+        assert seen[0][1] != seen[1][1], seen
