@@ -505,6 +505,20 @@ def _set_hostname(name):
         raise OSError("sethostname failed")
 
 
+def _stand_in(pairs):
+    """Point ``sys.path`` entries inside a hidden folder (an editable install's ``.pth`` line naming the user's
+    project) at the copy that stands in for it, where the copy has that folder: the run never reads the
+    project, and imports what it would have imported from the copy."""
+    for real, copy in pairs:
+        for i, entry in enumerate(list(sys.path)):
+            path = os.path.realpath(entry) if entry else ""
+            if path == real or path.startswith(real + os.sep):
+                moved = copy + path[len(real):]
+                if os.path.isdir(moved):
+                    sys.path[i] = moved
+                    sys.path_importer_cache.pop(entry, None)
+
+
 def install():
     global _CONFIG, _ROOTS, _READ, _FD
     try:
@@ -517,6 +531,7 @@ def install():
     if _CONFIG.get("readable") is not None:
         _READ = tuple(os.path.realpath(p) for p in _CONFIG["readable"])
     _FD = int(_CONFIG.get("fd", -1))
+    _stand_in(_CONFIG.get("stand_in", ()))
     try:
         _HOST_PID[0] = int(os.readlink("/proc/self"))
     except (OSError, ValueError):

@@ -155,7 +155,7 @@ class Pipeline:
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
                 # The project's own suite, run once the way its users run it: what kept tests must add to.
-                self._run_suite(ws, sorted({t.file for t in todo}))
+                self._run_suite(ws, sorted({t.file for t in todo}), sorted({t.import_root for t in todo}))
                 # --budget is the time for writing tests: it starts once the project is copied and imports
                 # (a second or two, more on a slow machine), so a short budget is not spent before any target.
                 self._deadline = time.monotonic() + self.s.budget if self.s.budget else math.inf
@@ -230,13 +230,15 @@ class Pipeline:
                 continue
             self.cache.put(target, fingerprint, Entry(target.id, r.funnel.kept, r.gain_lines, r.gain_branches, r.note))
 
-    def _run_suite(self, ws: v.Workspace, files: list[Path]) -> None:
-        """Run the project's test suite (``--baseline``, the default) under coverage of ``files``; a suite that
-        cannot be collected or run stops testbot, naming pytest's key line, before anything is written."""
+    def _run_suite(self, ws: v.Workspace, files: list[Path], import_roots: list[Path]) -> None:
+        """Run the project's test suite (``--baseline``, the default) under coverage of ``files``, importing the
+        package from the scratch copy (``import_roots``: e.g. ``src/``, where an editable install points at the
+        real project, which the sandbox does not let a run read); a suite that cannot be collected or run stops
+        testbot, naming pytest's key line, before anything is written."""
         self._suite = {}
         if not self.s.baseline or not has_suite(self.root):
             return
-        res = ws.run_suite(files, timeout=max(self.s.timeout * 10, SUITE_SECONDS))
+        res = ws.run_suite(files, timeout=max(self.s.timeout * 10, SUITE_SECONDS), import_roots=import_roots)
         if not res.ran:
             raise EnvironmentProblem(
                 f"the project's test suite cannot run under {self.s.python}: {res.why}. Make `pytest` pass "

@@ -586,13 +586,16 @@ def run_sandboxed(
     guard: bool = True,
     hidden: Sequence[Path] = (),
     readable: Sequence[Path] = (),
+    stand_in: Mapping[Path, Path] | None = None,
 ) -> SandboxRun:
     """Run ``args`` (a Python command) in the sandbox.
 
     ``scratch`` is this run's own folder (its HOME and TMPDIR live there; both are removed afterwards);
     it and ``writable`` are the only places the run may write, and the only places it may read besides
     ``support``, ``readable``, the interpreter's folders and the system's (:func:`readable_paths`);
-    ``hidden`` (the user's project) is never readable. ``support`` holds the guard (:func:`install_guard`).
+    ``hidden`` (the user's project) is never readable; ``stand_in`` maps a hidden folder to the copy that stands
+    in for it: entries of ``sys.path`` inside the folder (an editable install's ``.pth``) are pointed at the copy.
+    ``support`` holds the guard (:func:`install_guard`).
     ``handoff`` is passed on a pipe named by ``TESTBOT_HANDOFF_FD``: a secret the test code cannot read
     from the environment once the plugin has taken it. Every run gets a hash seed of its own, as a user's
     plain ``pytest`` does; ``extra_env`` may set one (and the shifted conditions of :func:`shifted_env`).
@@ -613,7 +616,8 @@ def run_sandboxed(
     reads = None if _off("reads") else list(readable_paths(args[0], hidden, [support, *readable]))
     config = {"writable": [str(scratch), *map(str, writable)], "readable": reads, "fd": report_w,
               "guard": guard and not _off("guard"), "lock": not _off("landlock"), "caps": not _off("caps"),
-              "hostname": f"{HOSTNAME}-{secrets.token_hex(3)}" if "--uts" in wrapper else ""}
+              "hostname": f"{HOSTNAME}-{secrets.token_hex(3)}" if "--uts" in wrapper else "",
+              "stand_in": [[os.path.realpath(a), os.path.realpath(b)] for a, b in (stand_in or {}).items()]}
     if reads is not None and "--mount" in wrapper and not _off("view") and (_off("landlock") or landlock_abi() < 1):
         # (the mount view: where Landlock cannot keep reads in, programs and ctypes included)
         hidden_too = []

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,13 +223,15 @@ class Workspace:
         self._counter += 1
         return self._counter
 
-    def _env(self, import_root: Path) -> dict[str, str]:
-        paths = [str(self.support), str(self.scratch_path(import_root))]
-        if self.scratch_path(import_root) != self.project:
+    def _env(self, import_root: Path | Sequence[Path]) -> dict[str, str]:
+        roots = [import_root] if isinstance(import_root, Path) else list(import_root) or [self.root]
+        paths = [str(self.support)] + [str(self.scratch_path(r)) for r in roots]
+        if str(self.project) not in paths:
             paths.append(str(self.project))
         return {"PYTHONPATH": os.pathsep.join(paths)}
 
-    def _sandboxed(self, args: list[str], import_root: Path, limits: sandbox.Limits, shifted: bool = False) -> _Run:
+    def _sandboxed(self, args: list[str], import_root: Path | Sequence[Path], limits: sandbox.Limits,
+                   shifted: bool = False) -> _Run:
         """Run a Python command in the sandbox, in a fresh run folder, with every check around it; ``shifted``:
         under the conditions a user's run may differ in (:func:`testbot.sandbox.shifted_env`)."""
         n = self._next()
@@ -242,7 +245,7 @@ class Workspace:
         run = sandbox.run_sandboxed([a.replace("{data_file}", str(data_file)) for a in args], cwd=self.project,
                                     scratch=scratch, support=self.support, writable=[self.project], limits=limits,
                                     extra_env={**self._env(import_root), **(sandbox.shifted_env() if shifted else {})},
-                                    handoff=handoff, hidden=[self.root])
+                                    handoff=handoff, hidden=[self.root], stand_in={self.root: self.project})
         changed = tuple(self._watch.changed(before)) if self._watch is not None else ()
         if changed:
             self.incidents.append(f"your project's files changed while a candidate test ran: {', '.join(changed[:5])}"
@@ -328,7 +331,7 @@ class Workspace:
             results[path] = RunResult(outcome, detail, run.proc.seconds / each, "", run.programs(path))
         return results, coverage
 
-    def run_suite(self, measure: list[Path], timeout: float) -> SuiteResult:
+    def run_suite(self, measure: list[Path], timeout: float, import_roots: Sequence[Path] = ()) -> SuiteResult:
         """Run the project's own test suite the way its users run it (``pytest`` in the project's root: its
         configuration's addopts, plugins, testpaths, doctests, conftest fixtures), under coverage of the files
         in ``measure`` (paths of the real project). pytest-cov's own measuring is turned off (``--no-cov``: the
@@ -341,7 +344,7 @@ class Workspace:
                 f"--include={include}", "-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q",
                 "--no-header", "-o", "console_output_style=classic", *self._suite_options()]
         limits = dataclasses.replace(self.limits, wall_seconds=timeout, cpu_seconds=int(timeout * 2) + 5)
-        run = self._sandboxed(args, self.root, limits)
+        run = self._sandboxed(args, list(import_roots) or self.root, limits)
         coverage = str(run.data_file) if run.data_file.exists() else ""
         data = run.data or {}
         errors = data.get("collect_errors") or []

@@ -130,6 +130,27 @@ def test_kept_tests_go_to_the_file_that_tests_the_function(tmp_path, plugin_pyth
     assert res.returncode == 0, res.stdout[-2000:]
 
 
+def test_an_editable_install_of_the_project_is_run_from_the_copy(tmp_path):
+    """No ``pythonpath`` in the configuration: the package is importable through an editable install (a ``.pth``
+    naming the project's src/, as pip and hatchling write it). The suite and the candidates import the package
+    from testbot's copy, never read the project itself, and the missing branch gets its test."""
+    project = make(tmp_path / "proj", full=False)
+    project.write("pyproject.toml", PYPROJECT.format(addopts="").replace('pythonpath = ["src"]\n', ""))
+    subprocess.run([*GIT, "commit", "-q", "-am", "editable install"], cwd=project.root, check=True)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    (Path(purelib) / "__editable__.pkg-0.1.pth").write_text(str(project.root / "src") + "\n")
+    res = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project.root,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-1000:]  # the user's own run works
+    run = generate(project, "--python", python)
+    assert run.code == 1, run.err
+    assert "def test_patch_level" in project.read("tests/test_bump.py")
+
+
 def test_a_suite_that_cannot_run_stops_testbot_and_nothing_is_written(tmp_path):
     """The configuration needs pytest-cov (--cov in addopts), which this interpreter lacks: exit 3, pytest's own
     words, nothing written."""

@@ -1,0 +1,177 @@
+"""The PR track's harness (benchmarks/prs.py, benchmarks/diff_mutation.py) on a tiny real git repository with a
+real suite, replayed in both modes with the fake backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks import diff_mutation, prs
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+
+PARENT = '''\
+def clamp(x, lo, hi):
+    return max(lo, min(x, hi))
+
+
+def label(n):
+    return "small" if n < 10 else "big"
+'''
+
+CHANGED = '''\
+def clamp(x, lo, hi):
+    if lo > hi:
+        raise ValueError("lo must not exceed hi")
+    return max(lo, min(x, hi))
+
+
+def label(n):
+    return "small" if n < 10 else "big"
+'''
+
+SUITE = '''\
+from calc import label
+
+
+def test_label():
+    assert label(3) == "small"
+    assert label(30) == "big"
+'''
+
+AUTHOR_TEST = '''
+
+import pytest
+
+from calc import clamp
+
+
+def test_clamp_rejects_reversed_bounds():
+    with pytest.raises(ValueError):
+        clamp(1, 5, 2)
+    assert clamp(7, 0, 5) == 5
+    assert clamp(-1, 0, 5) == 0
+'''
+
+COMPLETION = '''```python
+import pytest
+
+from calc import clamp
+
+
+def test_clamp_reversed_bounds():
+    with pytest.raises(ValueError, match="^lo must not exceed hi$"):
+        clamp(1, 5, 2)
+
+
+def test_clamp_equal_bounds():
+    assert clamp(3, 2, 2) == 2
+```'''
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> tuple[Path, str, str]:
+    """A repository with a parent commit and a commit that changes ``clamp`` and adds the author's test."""
+    root = tmp_path / "upstream"
+    (root / "src" / "calc").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "calc"\nversion = "1"\n\n[tool.pytest.ini_options]\n'
+                                         'addopts = "-p no:hypothesispytest -p no:benchmark"\n')
+    (root / "src" / "calc" / "__init__.py").write_text(PARENT)
+    (root / "tests" / "test_calc.py").write_text(SUITE)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "initial")
+    parent = _git(root, "rev-parse", "HEAD")
+    (root / "src" / "calc" / "__init__.py").write_text(CHANGED)
+    (root / "tests" / "test_calc.py").write_text(SUITE + AUTHOR_TEST)
+    _git(root, "commit", "-q", "-am", "clamp: refuse reversed bounds")
+    return root, parent, _git(root, "rev-parse", "HEAD")
+
+
+def _manifest(tmp_path: Path, root: Path, parent: str, sha: str) -> Path:
+    path = tmp_path / "prs.yaml"
+    path.write_text(yaml.safe_dump({"schema": 1, "repos": [{
+        "name": "calc", "url": str(root), "snapshot": sha, "import_root": "src", "package": "src/calc",
+        "tests": "tests", "install": [], "pytest_args": [],
+        "commits": [{"sha": sha, "parent": parent, "title": "clamp: refuse reversed bounds", "kind": "fix",
+                     "author_tests": True, "changed": ["src/calc/__init__.py::clamp"], "quick": True}]}]}))
+    return path
+
+
+def test_diff_mutants_only_on_changed_lines_and_keep_the_rest_of_the_file() -> None:
+    found = diff_mutation.mutants("m.py", CHANGED, {2, 3})
+    assert found and {m.line for m in found} == {2, 3}
+    assert {m.description for m in found} >= {"Gt -> GtE", "string changed"}
+    for m in found:
+        assert m.text.splitlines()[3:] == CHANGED.splitlines()[3:]  # nothing after the changed lines moves
+
+
+def test_diff_mutants_leave_docstrings_annotations_and_fstrings_alone() -> None:
+    source = 'def f(x: "int" = 1) -> "str":\n    """doc"""\n    return f"{x + 1}"\n'
+    assert [m.description for m in diff_mutation.mutants("m.py", source, {2, 3})] == ["return None"]
+    assert [m.description for m in diff_mutation.mutants("m.py", source, {1})] == ["1 -> 2"]
+
+
+def test_changed_lines_and_functions_of_a_real_commit(upstream: tuple[Path, str, str]) -> None:
+    root, parent, sha = upstream
+    lines = prs.changed_lines(root, parent, sha, ["src/calc/__init__.py"])
+    assert lines == {"src/calc/__init__.py": {2, 3}}
+    assert prs.functions_on(CHANGED, lines["src/calc/__init__.py"]) == ["clamp"]
+
+
+def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, parent, sha = upstream
+    monkeypatch.setattr(prs, "WORK", tmp_path / "work")
+    monkeypatch.setattr(prs, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    env = tmp_path / "venv"  # the project's venv: this interpreter's pytest and coverage, its own site folder
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
+    monkeypatch.setattr(prs, "venv_python", lambda repo: env / "bin" / "python")
+    completions = tmp_path / "completions.json"
+    completions.write_text(json.dumps({"*": [COMPLETION] * 12}))
+    rc = prs.main(["--manifest", str(_manifest(tmp_path, root, parent, sha)), "--quick", "--mirrors",
+                   str(tmp_path / "none"), "--model", f"fake:{completions}", "--kill-after", "600"])
+    assert rc == 0
+    data = json.loads((tmp_path / "results" / "prs-quick.json").read_text())
+    runs = {r["mode"]: r for r in data["records"]}
+    assert set(runs) == {"with", "without"}, data.get("failed")
+
+    without = runs["without"]
+    assert without["suite"]["exit"] == 0
+    assert without["before"]["statements"] == 2 and without["before"]["statements_covered"] == 0
+    assert without["targets_matching"] == 1
+    assert without["kept"] >= 1 and without["placed"][0]["path"] == "tests/test_calc.py"
+    assert without["after"]["statements_covered"] == 2
+    assert without["f2p"] >= 1  # the reversed-bounds test fails on the parent
+    m = without["mutation"]
+    assert m["mutants"] == 2 and m["killed_suite"] == 0 and m["killed_by_testbot"] == 2  # boundary and message
+
+    with_author = runs["with"]
+    assert with_author["before"]["statements_covered"] == with_author["before"]["statements"] == 2
+    assert with_author["nothing_missing"] and with_author["kept"] == 0
+    assert with_author["mutation"]["killed_suite"] == 0  # the author's test checks neither
+    assert with_author["written_where_nothing_missing"] == 0
+
+    md = (tmp_path / "results" / "prs-quick.md").read_text()
+    assert "| goal (issue 38) |" in md and "calc" in md
+    assert (tmp_path / "results" / "prs-quick.png").exists()
+    # the upstream repository is untouched, and a second run resumes: nothing left to do
+    assert _git(root, "rev-parse", "HEAD") == sha and not _git(root, "status", "--porcelain")
+    assert prs.main(["--manifest", str(_manifest(tmp_path, root, parent, sha)), "--quick", "--mirrors",
+                     str(tmp_path / "none"), "--model", f"fake:{completions}"]) == 0
+    assert len(json.loads((tmp_path / "results" / "prs-quick.json").read_text())["records"]) == 2
+    assert sys.executable  # this interpreter's site folder got no .pth
+    purelib = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True).stdout.strip()
+    assert not (Path(purelib) / "_testbot_bench_checkout.pth").exists()
