@@ -70,8 +70,167 @@ def _provenance(k: Kept, sha: str) -> str:
             f"model {k.model}{observed}, sha {sha}")
 
 
-def compose(existing: str, kept: Sequence[Kept]) -> tuple[str, list[str], list[str]]:
-    """The existing file with the kept tests added. Returns (text, added test names, skipped with reasons)."""
+# -- the destination file's style: tests in a class where the file keeps its tests in classes
+
+_UNITTEST_ASSERT = {ast.Eq: "assertEqual", ast.NotEq: "assertNotEqual", ast.In: "assertIn", ast.NotIn: "assertNotIn",
+                    ast.Is: "assertIs", ast.IsNot: "assertIsNot", ast.Lt: "assertLess", ast.LtE: "assertLessEqual",
+                    ast.Gt: "assertGreater", ast.GtE: "assertGreaterEqual"}
+
+
+@dataclass(frozen=True)
+class _Host:
+    name: str  # the test class a plain test goes into ("" : a new class named ``new``)
+    unittest: bool  # a unittest.TestCase: no fixtures as arguments, self.assert* where the class uses them
+    asserts: bool  # the class checks with self.assert*
+    indent: str
+    end: int  # last line of the class (1-based)
+    methods: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Style:
+    hosts: tuple[_Host, ...]  # the file's test classes; empty: plain functions
+    calls: dict[str, dict[str, int]]  # class -> called name -> count
+    new_name: str  # how a new class is named here: "Test{}" or "{}Test"
+    new_bases: str  # and what it derives from: "" or "unittest.TestCase"
+
+
+def _is_unittest(node: ast.ClassDef) -> bool:
+    return any(ast.unparse(b).split(".")[-1] in ("TestCase", "IsolatedAsyncioTestCase") for b in node.bases)
+
+
+def _file_style(tree: ast.Module, lines: list[str]) -> _Style:
+    """The file keeps its tests in classes when it has test classes and no plain test functions."""
+    if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test") for n in tree.body):
+        return _Style((), {}, "", "")
+    hosts, calls = [], {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or not (node.name.startswith("Test") or _is_unittest(node)):
+            continue
+        methods = [n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        if not any(m.name.startswith("test") for m in methods):
+            continue
+        first = node.body[0]
+        indent = lines[first.lineno - 1][:first.col_offset] if first.lineno <= len(lines) else "    "
+        source = ast.unparse(node)
+        hosts.append(_Host(node.name, _is_unittest(node), "self.assert" in source, indent or "    ",
+                           node.end_lineno or node.lineno, frozenset(m.name for m in methods)))
+        counts: dict[str, int] = {}
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                f = sub.func
+                name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+                counts[name] = counts.get(name, 0) + 1
+        calls[node.name] = counts
+    if not hosts:
+        return _Style((), {}, "", "")
+    last = next(n for n in reversed(tree.body) if isinstance(n, ast.ClassDef) and n.name == hosts[-1].name)
+    bases = ", ".join(ast.unparse(b) for b in last.bases)
+    suffix = last.name.endswith("Test") and not last.name.startswith("Test")
+    return _Style(tuple(hosts), calls, "{}Test" if suffix else "Test{}", bases)
+
+
+def _called_name(target_id: str) -> str:
+    return target_id.rsplit("::", 1)[-1].split(".")[-1]
+
+
+def _host_for(style: _Style, target_id: str) -> _Host | None:
+    """The class whose tests call the target most; None where no class calls it."""
+    name = _called_name(target_id)
+    best = max(style.hosts, key=lambda h: style.calls.get(h.name, {}).get(name, 0))
+    return best if style.calls.get(best.name, {}).get(name, 0) else None
+
+
+def _as_method(source: str, name: str, unittest_asserts: bool) -> str | None:
+    """A plain test function's source as a method (``self`` first); with ``unittest_asserts``, plain asserts and
+    ``pytest.raises`` become the matching ``self.assert*`` calls. None where it cannot be one (fixtures asked
+    for by a unittest method)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    func = next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+    if func is None:
+        return None
+    a = func.args
+    has_args = bool(a.posonlyargs or a.args or a.kwonlyargs or a.vararg or a.kwarg)
+    if unittest_asserts and (has_args or func.decorator_list):
+        return None  # unittest gives a method no fixtures and no parametrize
+    lines = source.splitlines(keepends=True)
+    edits: list[tuple[int, int, int, int, str]] = []  # (line, col, end line, end col, text)
+    if unittest_asserts:
+        for node in ast.walk(func):
+            if isinstance(node, ast.Assert) and node.msg is None:
+                edits.append((node.lineno, node.col_offset, node.end_lineno or node.lineno, node.end_col_offset or 0,
+                              _unittest_assert(node.test, source)))
+            elif isinstance(node, ast.With | ast.AsyncWith):
+                for item in node.items:
+                    call = item.context_expr
+                    if (item.optional_vars is None and isinstance(call, ast.Call)
+                            and ast.unparse(call.func) == "pytest.raises" and len(call.args) == 1):
+                        match = [kw.value for kw in call.keywords if kw.arg == "match"]
+                        if len(call.keywords) == len(match):
+                            exc = ast.get_source_segment(source, call.args[0]) or ast.unparse(call.args[0])
+                            pattern = ast.get_source_segment(source, match[0]) or ast.unparse(match[0]) if match else ""
+                            text = (f"self.assertRaisesRegex({exc}, {pattern})" if match
+                                    else f"self.assertRaises({exc})")
+                            edits.append((call.lineno, call.col_offset, call.end_lineno or call.lineno,
+                                          call.end_col_offset or 0, text))
+    for line, col, end_line, end_col, text in sorted(edits, reverse=True):
+        head = lines[line - 1].encode()[:col].decode()
+        tail = lines[end_line - 1].encode()[end_col:].decode()
+        lines[line - 1:end_line] = [head + text + tail]
+    out = "".join(lines)
+    return re.sub(rf"(\bdef\s+{re.escape(name)}\s*\()(\s*\))?",
+                  lambda m: m.group(1) + ("self)" if m.group(2) else "self, "), out, count=1)
+
+
+_NEGATED = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot,
+            ast.IsNot: ast.Is}
+
+
+def _unittest_assert(test: ast.expr, source: str) -> str:
+    """``assert <test>`` as the matching ``self.assert*`` call, its operands as written."""
+    def text(node: ast.expr) -> str:
+        return ast.get_source_segment(source, node) or ast.unparse(node)
+
+    negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+    inner = test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
+    if isinstance(inner, ast.Compare) and len(inner.ops) == 1 and (not negated or type(inner.ops[0]) in _NEGATED):
+        op = type(inner.ops[0])
+        op = _NEGATED[op] if negated else op
+        left, right = text(inner.left), text(inner.comparators[0])
+        if op in (ast.Is, ast.IsNot) and isinstance(inner.comparators[0], ast.Constant) \
+                and inner.comparators[0].value is None:
+            return f"self.assertIs{'Not' if op is ast.IsNot else ''}None({left})"
+        return f"self.{_UNITTEST_ASSERT[op]}({left}, {right})"
+    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance" \
+            and len(test.args) == 2 and not test.keywords:
+        return f"self.assertIsInstance({text(test.args[0])}, {text(test.args[1])})"
+    if negated:
+        return f"self.assertFalse({text(inner)})"
+    return f"self.assertTrue({text(test)})"
+
+
+def _already_bound(statement: str, bound: set[tuple[str, str, str]]) -> bool:
+    """Whether every name ``statement`` imports is imported the same way by the file already."""
+    try:
+        node = ast.parse(statement).body[0]
+    except (SyntaxError, IndexError):
+        return False
+    if not isinstance(node, ast.Import | ast.ImportFrom) or any(a.name == "*" for a in node.names):
+        return False
+    module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+    return all((module, a.name, a.asname or "") in bound for a in node.names)
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.strip("_").split("_")) or "Added"
+
+
+def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[str, list[str], list[str]]:
+    """The existing file with the kept tests added, in its style (``styled``: a file that keeps its tests in
+    classes gets them as methods). Returns (text, added test names, skipped with reasons)."""
     tree = ast.parse(existing) if existing.strip() else ast.Module(body=[], type_ignores=[])
     lines = existing.splitlines()
     present_hashes = set(_PROVENANCE.findall(existing))
@@ -80,9 +239,12 @@ def compose(existing: str, kept: Sequence[Kept]) -> tuple[str, list[str], list[s
     imports: set[str] = set()
     last_import_end = 0  # new imports go after the file's leading docstring and imports
     leading = True
+    bound_from: set[tuple[str, str, str]] = set()  # (module, name, as) the file imports already
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             imports.add(ast.unparse(node))
+            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            bound_from.update((module, a.name, a.asname or "") for a in node.names)
         if leading and isinstance(node, ast.Import | ast.ImportFrom | ast.Expr):
             last_import_end = node.end_lineno or node.lineno
         else:
@@ -100,6 +262,8 @@ def compose(existing: str, kept: Sequence[Kept]) -> tuple[str, list[str], list[s
     added: list[str] = []
     skipped: list[str] = []
     classes: dict[str, list[tuple[Kept, str, str]]] = {}
+    style = _file_style(tree, lines) if styled else _Style((), {}, "", "")
+    into: dict[str, list[tuple[str, str]]] = {}  # class -> (method name, source) added to it
     for k in kept:
         c = k.candidate
         sha = test_hash(c)
@@ -130,13 +294,48 @@ def compose(existing: str, kept: Sequence[Kept]) -> tuple[str, list[str], list[s
         if clash:
             skipped.append(f"{k.target_id} {c.name}: a helper or fixture of the same name already exists with other code")
             continue
+        # In a file that keeps its tests in classes, a plain test joins the class whose tests call the target,
+        # or a new class named and based as the file's classes are.
+        placed: tuple[str, str, str] | None = None  # (class, method name, method source)
+        if style.hosts and not c.class_name:
+            host = _host_for(style, k.target_id)
+            if host is not None:
+                method = _as_method(c.test_source, c.name, host.unittest and host.asserts)
+                if method is not None:
+                    placed = (host.name, c.name, method)
+            else:
+                unit = "TestCase" in style.new_bases
+                method = _as_method(c.test_source, c.name, unit and any(h.asserts for h in style.hosts))
+                if method is not None:
+                    cls = style.new_name.format(_camel(_called_name(k.target_id)))
+                    while cls in names and cls not in into:
+                        cls += "2"
+                    names.add(cls)
+                    placed = (cls, c.name, method)
+        needed = "\n".join([placed[2] if placed else c.test_source, *helper_blocks])
         for imp in c.imports:
             key = _norm(imp)
-            if key not in imports:
+            if placed and key == "import pytest" and "pytest" not in needed:
+                continue  # its pytest.raises became self.assertRaises
+            if key not in imports and not _already_bound(key, bound_from):
                 imports.add(key)
                 new_imports.append(imp.strip())
         present_hashes.add(sha)
         blocks.extend(helper_blocks)
+        if placed:
+            cls, method_name, method = placed
+            taken = set(next((h.methods for h in style.hosts if h.name == cls), frozenset()))
+            taken |= {n for n, _ in into.get(cls, [])}
+            new = method_name
+            j = 2
+            while new in taken:
+                new = f"{method_name}_{j}"
+                j += 1
+            if new != method_name:
+                method = _rename_def(method, method_name, new)
+            into.setdefault(cls, []).append((new, _provenance(k, sha) + "\n" + method))
+            added.append(f"{cls}::{new}")
+            continue
         if c.class_name:
             classes.setdefault(c.class_name, []).append((k, sha, c.test_source))
             continue
@@ -175,14 +374,27 @@ def compose(existing: str, kept: Sequence[Kept]) -> tuple[str, list[str], list[s
             added.append(f"{name}::{new}")
         body = "\n\n".join(body_parts)
         blocks.append(f"class {name}:\n" + "\n".join(("    " + line) if line.strip() else "" for line in body.splitlines()))
-    if not blocks:
+    hosts = {h.name: h for h in style.hosts}
+    for cls, methods in sorted(into.items(), key=lambda item: -(hosts[item[0]].end if item[0] in hosts else 0)):
+        host = hosts.get(cls)
+        indent = host.indent if host else "    "
+        body = "\n\n".join(source for _, source in methods)
+        indented = [(indent + line) if line.strip() else "" for line in body.splitlines()]
+        if host:
+            lines[host.end:host.end] = ["", *indented]
+        else:
+            header = f"class {cls}({style.new_bases}):" if style.new_bases else f"class {cls}:"
+            blocks.append("\n".join([header, *indented]))
+    if not blocks and not into:
         return existing, added, skipped
     head = lines[:last_import_end]
     tail = lines[last_import_end:]
     if new_imports:
         head = head + new_imports
     text = "\n".join(head + tail).rstrip("\n")
-    text = (text + "\n\n\n" if text else "") + "\n\n\n".join(b.rstrip() for b in blocks) + "\n"
+    if blocks:
+        text = (text + "\n\n\n" if text else "") + "\n\n\n".join(b.rstrip() for b in blocks)
+    text += "\n"
     return text, added, skipped
 
 
@@ -259,9 +471,15 @@ def integrate(
         # Some tests only pass alone (shared state, name clashes): add them one by one, keeping what passes.
         chosen: list[Kept] = []
         text, added = existing, []
+        styled = True  # as methods where the file keeps its tests in classes, unless that is what fails
         for k in kept:
-            trial, trial_added, _ = compose(existing, chosen + [k])
-            if len(trial_added) > len(added) and passes(trial):
+            trial, trial_added, _ = compose(existing, chosen + [k], styled)
+            ok = len(trial_added) > len(added) and passes(trial)
+            if not ok and styled:
+                trial, trial_added, _ = compose(existing, chosen + [k], False)
+                ok = len(trial_added) > len(added) and passes(trial)
+                styled = not ok
+            if ok:
                 chosen.append(k)
                 text, added = trial, trial_added
             else:

@@ -195,3 +195,105 @@ def test_composed_file_is_valid_python(existing: str):
     text, _, _ = compose(existing, kept(TWO))
     ast.parse(text)
     assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+UNITTEST_FILE = '''\
+import unittest
+
+from pkg.m import classify, label
+
+
+class ClassifyTest(unittest.TestCase):
+    def setUp(self):
+        self.zero = 0
+
+    def test_zero(self):
+        self.assertEqual(classify(self.zero), "zero")
+
+
+class LabelTest(unittest.TestCase):
+    def test_small(self):
+        self.assertEqual(label(3), "small")
+'''
+
+PLAIN_FOR_CLASSIFY = '''\
+import pytest
+from pkg.m import classify
+
+
+def test_negative():
+    assert classify(-2) == "negative"
+    assert classify(5) != "zero"
+    assert classify(7) is not None
+    assert isinstance(classify(1), str)
+    assert not classify(1) == "zero"
+    with pytest.raises(TypeError, match="not supported"):
+        classify("x")
+'''
+
+
+def _run_module(text: str, tmp_path: Path) -> None:
+    """Run a composed test file with the tiny module it imports (pkg.m) next to it, under pytest."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "m.py").write_text(
+        'def classify(n):\n    if isinstance(n, str):\n        raise TypeError("str not supported")\n'
+        '    return "negative" if n < 0 else "zero" if n == 0 else "positive"\n\n\n'
+        'def label(n):\n    return "small" if n < 10 else "big"\n')
+    (tmp_path / "test_m.py").write_text(text)
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                          "test_m.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-2000:]
+
+
+def test_in_a_unittest_file_a_test_joins_the_class_that_tests_the_function_in_its_style(tmp_path):
+    text, added, skipped = compose(UNITTEST_FILE, kept(PLAIN_FOR_CLASSIFY))
+    assert added == ["ClassifyTest::test_negative"] and skipped == []
+    cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == "ClassifyTest")
+    method = ast.get_source_segment(text, cls.body[-1])
+    assert method.startswith("def test_negative(self):")
+    assert method.splitlines()[1:] == [
+        '        self.assertEqual(classify(-2), "negative")',
+        '        self.assertNotEqual(classify(5), "zero")',
+        "        self.assertIsNotNone(classify(7))",
+        "        self.assertIsInstance(classify(1), str)",
+        '        self.assertNotEqual(classify(1), "zero")',
+        '        with self.assertRaisesRegex(TypeError, "not supported"):',
+        '            classify("x")']
+    assert text.count("from pkg.m import") == 1  # classify is imported already
+    assert "assert classify" not in method and "pytest" not in text  # no pytest left to import
+    assert text.endswith(UNITTEST_FILE.split("\n\n\n")[-1])  # the other class untouched, the file ends as it did
+    assert "    # testbot: pkg/m.py::classify +1 lines" in text
+    _run_module(text, tmp_path)
+
+
+def test_a_function_no_class_tests_gets_a_new_class_named_the_files_way(tmp_path):
+    source = PLAIN_FOR_CLASSIFY.replace("classify", "label").replace('label(-2) == "negative"', 'label(20) == "big"')
+    source = source.split("    assert label(5)")[0]
+    ex = split_tests(source, target_id="pkg/m.py::other", protected={"label"})
+    only = UNITTEST_FILE.replace("label", "lbl")
+    text, added, _ = compose(only, [Kept(c, Gain(frozenset({3}), frozenset()), "pkg/m.py::other", "fake")
+                                    for c in ex.candidates])
+    assert added == ["OtherTest::test_negative"]
+    assert "class OtherTest(unittest.TestCase):\n" in text and "self.assertEqual(label(20), " in text
+    assert functions(text)[-1] == "OtherTest"
+
+
+def test_in_a_pytest_class_file_a_test_becomes_a_method_and_keeps_its_fixtures(tmp_path):
+    existing = ("import pytest\nfrom pkg.m import classify\n\n\nclass TestClassify:\n    def test_zero(self):\n"
+                "        assert classify(0) == \"zero\"\n")
+    code = ('import pytest\nfrom pkg.m import classify\n\n\n@pytest.fixture\ndef minus():\n    return -1\n\n\n'
+            'def test_minus(minus):\n    assert classify(minus) == "negative"\n')
+    text, added, _ = compose(existing, kept(code))
+    assert added == ["TestClassify::test_minus"]
+    assert "    def test_minus(self, minus):\n        assert classify(minus) == \"negative\"" in text
+    assert "def minus():" in text  # the fixture stays a module-level fixture
+    _run_module(text, tmp_path)
+
+
+def test_a_file_of_plain_functions_gets_plain_functions():
+    text, added, _ = compose(TWO.split("def test_sep")[0], kept(PLAIN_FOR_CLASSIFY))
+    assert added == ["test_negative"] and "class " not in text

@@ -7,6 +7,7 @@ for this module), doctests the configuration asks for, a conftest that needs a m
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,24 @@ def test_an_editable_install_of_the_project_is_run_from_the_copy(tmp_path):
     run = generate(project, "--python", python)
     assert run.code == 1, run.err
     assert "def test_patch_level" in project.read("tests/test_bump.py")
+
+
+def test_in_a_unittest_suite_the_kept_test_is_a_method_of_the_class_that_tests_the_function(tmp_path):
+    """tests/test_bump.py keeps its tests in a unittest.TestCase with self.assert*: the test for the missed
+    branch is written there the same way, and the project's plain `python -m unittest` runs it."""
+    unit = ("import unittest\n\nfrom pkg.version import bump\n\n\nclass BumpTest(unittest.TestCase):\n"
+            "    def test_major(self):\n        self.assertEqual(bump(\"1.2.3\", \"major\"), \"2.0.0\")\n\n"
+            "    def test_minor(self):\n        self.assertEqual(bump(\"1.2.3\", \"minor\"), \"1.3.0\")\n")
+    project = make(tmp_path / "proj", full=False, extra={"tests/test_bump.py": unit})
+    run = generate(project)
+    assert run.code == 1, run.err
+    written = project.read("tests/test_bump.py")
+    assert written.startswith(unit.rstrip("\n"))
+    assert "\n    def test_patch_level(self):\n        self.assertEqual(bump(\"0.1.9\", \"patch\"), \"0.1.10\")\n" in written
+    assert "import pytest" not in written and "\ndef test_" not in written
+    res = subprocess.run([sys.executable, "-m", "unittest", "-q", "tests.test_bump"], cwd=project.root,
+                         env={**os.environ, "PYTHONPATH": "src"}, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "Ran 3 tests" in res.stderr, res.stderr[-1000:]
 
 
 def test_a_suite_that_cannot_run_stops_testbot_and_nothing_is_written(tmp_path):
