@@ -36,6 +36,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,10 @@ from benchmarks.envs import ensure_venv, run_measured, tool_env
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "prs.yaml"
-WORK = HERE / ".work" / "prs"
+WORK = HERE / ".work" / "prs"  # clones and venvs
+# Worktrees live outside this checkout: pytest looks for its configuration in every folder above a project
+# that has none of its own, and must not find testbot's pyproject.toml there.
+RUNS = Path(os.environ.get("TESTBOT_PRS_RUNS") or Path(tempfile.gettempdir()) / "testbot-prs-runs")
 RESULTS = HERE / "results"
 MODES = ("without", "with")
 MAX_MUTANTS = 60  # per commit and mode; a seeded sample when the diff has more
@@ -144,7 +148,8 @@ def changed_paths(cwd: Path, a: str, b: str) -> list[tuple[str, str]]:
 
 
 def changed_lines(cwd: Path, a: str, b: str, paths: list[str]) -> dict[str, set[int]]:
-    """New-side line numbers added or changed between ``a`` and ``b``, per path."""
+    """New-side line numbers added or changed between ``a`` and ``b``, per path; where lines were only removed,
+    the lines on either side of the gap."""
     if not paths:
         return {}
     out = git(cwd, "diff", "--no-renames", "-U0", a, b, "--", *paths)
@@ -157,7 +162,8 @@ def changed_lines(cwd: Path, a: str, b: str, paths: list[str]) -> dict[str, set[
             m = re.match(r"@@ -\S+ \+(\d+)(?:,(\d+))? @@", line)
             if m:
                 start, count = int(m.group(1)), int(m.group(2) or 1)
-                lines.setdefault(current, set()).update(range(start, start + count))
+                span = range(start, start + count) if count else (n for n in (start, start + 1) if n >= 1)
+                lines.setdefault(current, set()).update(span)
     return {p: s for p, s in lines.items() if s}
 
 
@@ -319,7 +325,7 @@ class TestIndex:
 def prepare(clone: Path, repo: Repo, c: Commit, mode: str) -> tuple[Path, str, list[str]]:
     """A worktree at the commit (``with``) or at the commit minus its test changes (``without``); returns
     (checkout, head sha, the test files the commit changed)."""
-    dest = WORK / "runs" / f"{repo.name}-{c.sha[:8]}-{mode}"
+    dest = RUNS / f"{repo.name}-{c.sha[:8]}-{mode}"
     if dest.exists():
         git(clone, "worktree", "remove", "--force", str(dest), check=False)
         shutil.rmtree(dest, ignore_errors=True)
@@ -620,7 +626,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"),
                    help="folder of local bare mirrors (owner+name/repo); GitHub when absent")
     p.add_argument("--limit", type=int, default=0, help="stop after this many new runs")
-    p.add_argument("--keep", action="store_true", help="keep the worktrees (benchmarks/.work/prs/runs)")
+    p.add_argument("--keep", action="store_true", help="keep the worktrees (under $TESTBOT_PRS_RUNS or the "
+                                                       "temporary folder's testbot-prs-runs/)")
     return p.parse_args(argv)
 
 

@@ -220,6 +220,16 @@ def added_lines(old: str, new: str) -> frozenset[int]:
     return frozenset(lines)
 
 
+def deletion_points(old: str, new: str) -> frozenset[int]:
+    """Lines of ``new`` (1-based) on either side of a place where lines of ``old`` were removed, none added."""
+    matcher = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False)
+    lines: set[int] = set()
+    for tag, _i1, _i2, j1, _j2 in matcher.get_opcodes():
+        if tag == "delete":
+            lines.update(n for n in (j1, j1 + 1) if n >= 1)
+    return frozenset(lines)
+
+
 def line_map(old: str, new: str) -> dict[int, int]:
     """Line numbers of ``old`` that survive unchanged in ``new``, mapped to where they are there."""
     matcher = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False)
@@ -294,19 +304,21 @@ def _functions(tree: ast.Module | None) -> dict[str, FunctionNode]:
 def changed_functions(old: str, new: str) -> dict[str, frozenset[int]]:
     """Qualname -> the lines that matter, for each function of ``new`` the change from ``old`` touched.
 
-    The lines that matter are the statements whose lines were added or edited, or the whole function
-    when its decorators or signature changed (or it is new).
+    The lines that matter are the statements whose lines were added or edited (for lines only removed, the
+    statements on either side of the gap), or the whole function when its decorators or signature changed
+    (or it is new).
     """
     tree = _parse(new)
     if tree is None:
         return {}
     touched_all = added_lines(old, new)
+    removed_at = deletion_points(old, new) if old else frozenset()  # a removed line changes a function too
     before = _functions(_parse(old)) if old else {}
     found: dict[str, frozenset[int]] = {}
     for qualname, node in _functions(tree).items():
         start = min([node.lineno] + [d.lineno for d in node.decorator_list])
         end = node.end_lineno or node.lineno
-        touched = {n for n in touched_all if start <= n <= end}
+        touched = {n for n in touched_all | removed_at if start <= n <= end}
         if not touched:
             continue
         if qualname in before and _normal(before[qualname]) == _normal(node):

@@ -133,6 +133,7 @@ def test_changed_lines_and_functions_of_a_real_commit(upstream: tuple[Path, str,
 def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     root, parent, sha = upstream
     monkeypatch.setattr(prs, "WORK", tmp_path / "work")
+    monkeypatch.setattr(prs, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(prs, "RESULTS", tmp_path / "results")
     (tmp_path / "results").mkdir()
     env = tmp_path / "venv"  # the project's venv: this interpreter's pytest and coverage, its own site folder
