@@ -193,7 +193,8 @@ def _changed(args: argparse.Namespace, spec, paths: list[str], defaults: dict | 
             raise FatalError(f"{path}: no such file or folder")
     root = Path(args.root).resolve() if args.root else find_project_root(Path.cwd())
     settings = resolve(args, root, defaults=defaults)
-    change = changed_targets(root, spec, paths=paths, include_private=settings.include_private,
+    change = changed_targets(root, spec, paths=paths,
+                             include_private=settings.include_private or settings.changed_private,
                              include=settings.include, exclude=settings.exclude)
     for note in change.notes:
         print(f"testbot: {note}", file=sys.stderr)

@@ -37,6 +37,7 @@ class Settings:
     repair_rounds: int = 2  # extra rounds fed with failures / uncovered lines
     target_seconds: float = 180.0  # time budget per target, repair rounds included
     include_private: bool = False  # also _private functions
+    changed_private: bool = True  # --changed/--staged/--base and pull requests: also the _private functions changed
     include: tuple[str, ...] = ()  # only files matching these globs
     exclude: tuple[str, ...] = ()  # skip files matching these globs
     python: str = sys.executable  # interpreter that runs the tests (needs pytest and coverage)
@@ -78,6 +79,8 @@ HELP: dict[str, str] = {
     "repair_rounds": "repair rounds for targets with failures or uncovered lines",
     "target_seconds": "time budget per target",
     "include_private": "also write tests for _private functions and methods",
+    "changed_private": "with --changed, --staged, --base and on pull requests: also the _private functions and "
+                       "methods the change touched (a changed helper is a change to test)",
     "include": "only files matching this glob (repeatable)",
     "exclude": "skip files matching this glob (repeatable)",
     "python": "Python interpreter that runs the tests",

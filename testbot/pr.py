@@ -114,7 +114,8 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
     gh = publish.GitHub(token, repository, event.number, env.get("GITHUB_API_URL", "https://api.github.com"),
                         pause=_float(env, "TESTBOT_GITHUB_PAUSE", 1.0), backoff=_float(env, "TESTBOT_GITHUB_BACKOFF", 2.0))
     gh.check_access()
-    change = changed_targets(root, ChangeSpec(RANGE, event.base_sha, event.head_sha), include_private=settings.include_private,
+    change = changed_targets(root, ChangeSpec(RANGE, event.base_sha, event.head_sha),
+                             include_private=settings.include_private or settings.changed_private,
                              include=settings.include, exclude=settings.exclude)
     for note in change.notes:
         print(f"testbot: {note}", file=sys.stderr)

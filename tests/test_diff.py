@@ -299,3 +299,20 @@ def test_a_function_that_only_lost_a_line_is_changed():
            "    return chars\n\n\ndef g():\n    return 1\n")
     assert changed_functions(old, old.replace("        return chars\n", "", 1)) == {"f": frozenset({4, 5})}
     assert changed_functions(old, old.replace("\n\ndef g():\n    return 1\n", "")) == {}
+
+
+def test_a_changed_private_helper_is_a_target_of_a_change(tmp_path: Path):
+    """A pull request that fixes ``_scale`` changes behaviour: with --staged (as with --changed and --base) the
+    helper is a target; --no-changed-private leaves private functions out again."""
+    from conftest import make_project
+
+    project = make_project(tmp_path / "proj")
+    project.write("pkg/m.py", project.read("pkg/m.py") + "\n\ndef _scale(x):\n    return x * 2\n")
+    subprocess.run([*GIT, "commit", "-q", "-am", "helper"], cwd=project.root, check=True)
+    project.write("pkg/m.py", project.read("pkg/m.py").replace("return x * 2", "return x * 3"))
+    subprocess.run([*GIT, "add", "-A"], cwd=project.root, check=True)
+    model = project.fake_model({"*": ["nothing to see"] * 4})
+    run = project.generate("--staged", "--json", "--model", model, "--repair-rounds", "0", "--samples", "1")
+    assert [t["target"] for t in run.json()["targets"]] == ["pkg/m.py::_scale"], run.err
+    run = project.generate("--staged", "--no-changed-private", "--model", model)
+    assert run.code == 0 and "no changed functions" in run.err
