@@ -48,7 +48,7 @@ from benchmarks.envs import ensure_venv, run_measured, tool_env
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "prs.yaml"
-WORK = HERE / ".work" / "prs"  # clones and venvs
+WORK = Path(os.environ.get("TESTBOT_PRS_WORK") or HERE / ".work" / "prs")  # clones and venvs
 # Worktrees live outside this checkout: pytest looks for its configuration in every folder above a project
 # that has none of its own, and must not find testbot's pyproject.toml there.
 RUNS = Path(os.environ.get("TESTBOT_PRS_RUNS") or Path(tempfile.gettempdir()) / "testbot-prs-runs")
@@ -636,6 +636,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.prs", description=__doc__.split("\n\n")[0])
     p.add_argument("--manifest", type=Path, default=MANIFEST)
     p.add_argument("--label", default="", help="results go to benchmarks/results/prs-<label>.json/.md/.png")
+    p.add_argument("--results", type=Path, default=None, help="folder for the results (default: benchmarks/results)")
     p.add_argument("--quick", action="store_true", help="only the manifest's quick commits (label 'quick')")
     p.add_argument("--repos", default="", help="comma-separated repository names")
     p.add_argument("--commits", default="", help="comma-separated sha prefixes")
@@ -655,7 +656,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     label = args.label or ("quick" if args.quick else dt.date.today().isoformat())
-    out = RESULTS / f"prs-{label}.json"
+    out = (args.results or RESULTS) / f"prs-{label}.json"
     repos = load_manifest(args.manifest)
     wanted_repos = set(filter(None, args.repos.split(",")))
     prefixes = list(filter(None, args.commits.split(",")))
