@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COLOURS = {"import only": "#bbbbbb", "reference": "#777777", "testbot": "#1f77b4", "pynguin": "#ff7f0e",
-           "coverup": "#2ca02c"}
+COLOURS = {
+    "import only": "#bbbbbb",
+    "reference": "#777777",
+    "testbot": "#1f77b4",
+    "pynguin": "#ff7f0e",
+    "coverup": "#2ca02c",
+}
 
 
 def coverage_chart(rows: list[dict], series: list[str], path: Path, title: str) -> Path:

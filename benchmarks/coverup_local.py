@@ -15,8 +15,15 @@ def main() -> int:
     name, context = sys.argv[1], int(sys.argv[2])
     import litellm
 
-    info = {"max_tokens": context, "max_input_tokens": context, "max_output_tokens": context,
-            "input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "litellm_provider": "openai", "mode": "chat"}
+    info = {
+        "max_tokens": context,
+        "max_input_tokens": context,
+        "max_output_tokens": context,
+        "input_cost_per_token": 0.0,
+        "output_cost_per_token": 0.0,
+        "litellm_provider": "openai",
+        "mode": "chat",
+    }
     litellm.register_model({name: info, f"openai/{name}": info})
     from coverup.coverup import main as coverup_main
 

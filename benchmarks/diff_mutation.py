@@ -23,11 +23,31 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-_COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
-            ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
-_BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div,
-          ast.Mod: ast.Mult, ast.Pow: ast.Mult, ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd, ast.LShift: ast.RShift,
-          ast.RShift: ast.LShift}
+_COMPARE = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
+_BINOP = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div,
+    ast.Mod: ast.Mult,
+    ast.Pow: ast.Mult,
+    ast.BitAnd: ast.BitOr,
+    ast.BitOr: ast.BitAnd,
+    ast.LShift: ast.RShift,
+    ast.RShift: ast.LShift,
+}
 
 
 @dataclass(frozen=True)
@@ -61,13 +81,22 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 mark(body[0])
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             mark(node.returns)
-            for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg,
-                      node.args.kwarg]:
+            for a in [
+                *node.args.posonlyargs,
+                *node.args.args,
+                *node.args.kwonlyargs,
+                node.args.vararg,
+                node.args.kwarg,
+            ]:
                 if a is not None:
                     mark(a.annotation)
         elif isinstance(node, ast.AnnAssign):
@@ -82,17 +111,23 @@ def _variants(node: ast.AST) -> Iterator[tuple[str, str]]:
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
         new = _COMPARE.get(type(node.ops[0]))
         if new:
-            yield (f"{type(node.ops[0]).__name__} -> {new.__name__}",
-                   "(" + ast.unparse(ast.Compare(node.left, [new()], node.comparators)) + ")")
+            yield (
+                f"{type(node.ops[0]).__name__} -> {new.__name__}",
+                "(" + ast.unparse(ast.Compare(node.left, [new()], node.comparators)) + ")",
+            )
     elif isinstance(node, ast.BinOp):
         new_op = _BINOP.get(type(node.op))
         if new_op:
-            yield (f"{type(node.op).__name__} -> {new_op.__name__}",
-                   "(" + ast.unparse(ast.BinOp(node.left, new_op(), node.right)) + ")")
+            yield (
+                f"{type(node.op).__name__} -> {new_op.__name__}",
+                "(" + ast.unparse(ast.BinOp(node.left, new_op(), node.right)) + ")",
+            )
     elif isinstance(node, ast.BoolOp):
         other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-        yield (f"{type(node.op).__name__} -> {type(other).__name__}",
-               "(" + ast.unparse(ast.BoolOp(other, node.values)) + ")")
+        yield (
+            f"{type(node.op).__name__} -> {type(other).__name__}",
+            "(" + ast.unparse(ast.BoolOp(other, node.values)) + ")",
+        )
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub):
         yield f"drop {type(node.op).__name__}", "(" + ast.unparse(node.operand) + ")"
     elif isinstance(node, ast.Constant):
@@ -105,16 +140,21 @@ def _variants(node: ast.AST) -> Iterator[tuple[str, str]]:
             yield "string changed", repr("XX" + v + "XX")
         elif isinstance(v, bytes):
             yield "bytes changed", repr(b"XX" + v + b"XX")
-    elif isinstance(node, ast.Return) and node.value is not None and not (
-            isinstance(node.value, ast.Constant) and node.value.value is None):
+    elif (
+        isinstance(node, ast.Return)
+        and node.value is not None
+        and not (isinstance(node.value, ast.Constant) and node.value.value is None)
+    ):
         yield "return None", "return None"
     elif isinstance(node, ast.Assign) and not (isinstance(node.value, ast.Constant) and node.value.value is None):
         yield "assign None", " = ".join(ast.unparse(t) for t in node.targets) + " = None"
     elif isinstance(node, ast.AugAssign):
         new_op = _BINOP.get(type(node.op))
         if new_op:
-            yield (f"{type(node.op).__name__}= -> {new_op.__name__}=",
-                   ast.unparse(ast.AugAssign(node.target, new_op(), node.value)))
+            yield (
+                f"{type(node.op).__name__}= -> {new_op.__name__}=",
+                ast.unparse(ast.AugAssign(node.target, new_op(), node.value)),
+            )
     elif isinstance(node, ast.Break):
         yield "break -> continue", "continue"
     elif isinstance(node, ast.Continue):
@@ -143,8 +183,11 @@ def mutants(path: str, source: str, lines: Iterable[int]) -> list[Mutant]:
     negatable = _conditions(tree)
     out: list[Mutant] = []
     for node in ast.walk(tree):
-        if id(node) in skip or getattr(node, "lineno", None) not in wanted or getattr(node, "end_col_offset",
-                                                                                         None) is None:
+        if (
+            id(node) in skip
+            or getattr(node, "lineno", None) not in wanted
+            or getattr(node, "end_col_offset", None) is None
+        ):
             continue
         if isinstance(node, ast.expr) and not isinstance(getattr(node, "ctx", ast.Load()), ast.Load):
             continue
@@ -179,8 +222,14 @@ class Outcome:
     seconds: float
 
 
-def run_mutants(root: Path, found: list[Mutant], tests_for: Callable[[Mutant], list[str]],
-                command: Callable[[list[str]], list[str]], env: dict, timeout: float) -> list[Outcome]:
+def run_mutants(
+    root: Path,
+    found: list[Mutant],
+    tests_for: Callable[[Mutant], list[str]],
+    command: Callable[[list[str]], list[str]],
+    env: dict,
+    timeout: float,
+) -> list[Outcome]:
     """Run each mutant in place under ``root`` (the file is restored after each), with the tests ``tests_for``
     picks; ``command(tests)`` is the pytest command line."""
     outcomes = []
@@ -194,8 +243,14 @@ def run_mutants(root: Path, found: list[Mutant], tests_for: Callable[[Mutant], l
         file.write_text(m.text)
         start = time.monotonic()
         try:
-            proc = subprocess.run(command(tests), cwd=root, env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+            proc = subprocess.run(
+                command(tests),
+                cwd=root,
+                env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=timeout,
+            )
             killed, how = proc.returncode != 0, ("failed" if proc.returncode else "survived")
         except subprocess.TimeoutExpired:
             killed, how = True, "timeout"

@@ -30,8 +30,12 @@ MUTMUT = "mutmut==3.8.1"
 
 
 def _pip(python: Path, *args: str, timeout: float = 1800) -> None:
-    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode:
         raise SystemExit(f"pip install {' '.join(args)} failed in {python}:\n{proc.stderr[-3000:]}")
 
@@ -111,15 +115,17 @@ class Measured:
         return self.returncode is None
 
 
-def run_measured(cmd: list[str], *, cwd: Path, env: dict | None = None, timeout: float,
-                 log: Path | None = None) -> Measured:
+def run_measured(
+    cmd: list[str], *, cwd: Path, env: dict | None = None, timeout: float, log: Path | None = None
+) -> Measured:
     """Run ``cmd`` in its own session; kill the whole session at ``timeout``; wall time and peak RSS (wait4)."""
     log = log or cwd / ".bench-run.log"
     out_path, err_path = log.with_suffix(".out"), log.with_suffix(".err")
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = start + timeout
         status = rusage = None
         while True:
@@ -140,8 +146,13 @@ def run_measured(cmd: list[str], *, cwd: Path, env: dict | None = None, timeout:
         seconds = time.monotonic() - start
         proc.returncode = 0  # reaped above; keep Popen from waiting again
     rc = None if status is None else os.waitstatus_to_exitcode(status)
-    return Measured(rc, round(seconds, 1), round(rusage.ru_maxrss / 1024, 1),
-                    out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
+    return Measured(
+        rc,
+        round(seconds, 1),
+        round(rusage.ru_maxrss / 1024, 1),
+        out_path.read_text(errors="replace"),
+        err_path.read_text(errors="replace"),
+    )
 
 
 def tool_env(python: Path, **extra: str) -> dict:

@@ -62,8 +62,13 @@ def make_repo() -> None:
 def hook(model: str, *extra: str) -> tuple[float, subprocess.CompletedProcess]:
     """One `testbot hook` run, as the git hook starts it; its wall time in seconds."""
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "testbot", "hook", "--model", model, *extra], cwd=WORK,
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-m", "testbot", "hook", "--model", model, *extra],
+        cwd=WORK,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     return time.monotonic() - start, proc
 
 
@@ -79,7 +84,9 @@ def run(args: argparse.Namespace) -> dict:
         seconds, proc = hook(args.model)
         if "cached" in proc.stdout:
             break
-        until_cached.append({"seconds": round(seconds, 2), "exit_code": proc.returncode, "line": proc.stdout.splitlines()[0]})
+        until_cached.append(
+            {"seconds": round(seconds, 2), "exit_code": proc.returncode, "line": proc.stdout.splitlines()[0]}
+        )
     else:
         raise SystemExit(f"the cache never answered:\n{proc.stdout}\n{proc.stderr}")
     cached = []
@@ -98,17 +105,31 @@ def run(args: argparse.Namespace) -> dict:
     (target,) = report["targets"]
     return {
         "cold": {
-            "seconds": round(cold_s, 2), "exit_code": cold.returncode, "target": target["target"],
-            "funnel": report["funnel"], "gain_lines": target["gain_lines"], "gain_branches": target["gain_branches"],
-            "lines_total": target["lines_total"], "branches_total": target["branches_total"],
-            "completions": target["completions"], "tokens": target["tokens"],
-            "prompt_tokens": target["prompt_tokens"], "target_seconds": target["seconds"], "note": target["note"],
+            "seconds": round(cold_s, 2),
+            "exit_code": cold.returncode,
+            "target": target["target"],
+            "funnel": report["funnel"],
+            "gain_lines": target["gain_lines"],
+            "gain_branches": target["gain_branches"],
+            "lines_total": target["lines_total"],
+            "branches_total": target["branches_total"],
+            "completions": target["completions"],
+            "tokens": target["tokens"],
+            "prompt_tokens": target["prompt_tokens"],
+            "target_seconds": target["seconds"],
+            "note": target["note"],
             "tests_written": [t for f in report["files"] for t in f["tests"]],
         },
         "until_cached": until_cached,
-        "cached": {"runs": [round(s, 3) for s in cached], "median": round(statistics.median(cached), 3),
-                   "max": round(max(cached), 3)},
-        "no_python_change": {"runs": [round(s, 3) for s in no_python], "median": round(statistics.median(no_python), 3)},
+        "cached": {
+            "runs": [round(s, 3) for s in cached],
+            "median": round(statistics.median(cached), 3),
+            "max": round(max(cached), 3),
+        },
+        "no_python_change": {
+            "runs": [round(s, 3) for s in no_python],
+            "median": round(statistics.median(no_python), 3),
+        },
         "settings": report["settings"],
     }
 
@@ -116,25 +137,36 @@ def run(args: argparse.Namespace) -> dict:
 def to_markdown(result: dict, meta: dict) -> str:
     c = result["cold"]
     f = c["funnel"]
-    return "\n".join([
-        f"# testbot hook benchmark, {meta['date']}", "",
-        f"`testbot hook` on a staged change to one function ({c['target']}: a new `if` with its `return`), "
-        f"model `{meta['model']}`, the hook's defaults, machine: {meta['machine']}. {meta['note']}", "",
-        "| run | wall time (s) | aim |", "|---|---|---|",
-        f"| cold (empty cache, model loads and writes tests) | {c['seconds']} | < 30 |",
-        *[f"| next commit attempt (finishes what the budget cut short): {r['line']} | {r['seconds']} | |"
-          for r in result["until_cached"]],
-        f"| cached (same change again), median of {len(result['cached']['runs'])} | {result['cached']['median']} "
-        f"(max {result['cached']['max']}) | < 1 |",
-        f"| commit without Python changes, median of {len(result['no_python_change']['runs'])} | "
-        f"{result['no_python_change']['median']} | |", "",
-        f"Cold run: exit {c['exit_code']}, {c['completions']} completion(s), {c['tokens']} tokens generated, prompt "
-        f"{c['prompt_tokens']} tokens; funnel generated {f['generated']} / parsed {f['parsed']} / passed {f['passed']} / "
-        f"stable {f['stable']} / added coverage {f['added_coverage']} / kept {f['kept']}; "
-        f"+{c['gain_lines']} of {c['lines_total']} changed lines, +{c['gain_branches']} of {c['branches_total']} "
-        f"branches; tests written: {', '.join(c['tests_written']) or 'none'}"
-        f"{'; note: ' + c['note'] if c['note'] else ''}.", "",
-        f"Settings: `{json.dumps(result['settings'])}`", ""])
+    return "\n".join(
+        [
+            f"# testbot hook benchmark, {meta['date']}",
+            "",
+            f"`testbot hook` on a staged change to one function ({c['target']}: a new `if` with its `return`), "
+            f"model `{meta['model']}`, the hook's defaults, machine: {meta['machine']}. {meta['note']}",
+            "",
+            "| run | wall time (s) | aim |",
+            "|---|---|---|",
+            f"| cold (empty cache, model loads and writes tests) | {c['seconds']} | < 30 |",
+            *[
+                f"| next commit attempt (finishes what the budget cut short): {r['line']} | {r['seconds']} | |"
+                for r in result["until_cached"]
+            ],
+            f"| cached (same change again), median of {len(result['cached']['runs'])} | {result['cached']['median']} "
+            f"(max {result['cached']['max']}) | < 1 |",
+            f"| commit without Python changes, median of {len(result['no_python_change']['runs'])} | "
+            f"{result['no_python_change']['median']} | |",
+            "",
+            f"Cold run: exit {c['exit_code']}, {c['completions']} completion(s), {c['tokens']} tokens generated, prompt "
+            f"{c['prompt_tokens']} tokens; funnel generated {f['generated']} / parsed {f['parsed']} / passed {f['passed']} / "
+            f"stable {f['stable']} / added coverage {f['added_coverage']} / kept {f['kept']}; "
+            f"+{c['gain_lines']} of {c['lines_total']} changed lines, +{c['gain_branches']} of {c['branches_total']} "
+            f"branches; tests written: {', '.join(c['tests_written']) or 'none'}"
+            f"{'; note: ' + c['note'] if c['note'] else ''}.",
+            "",
+            f"Settings: `{json.dumps(result['settings'])}`",
+            "",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="", help="result name (default: hook-<date>)")
     args = parser.parse_args(argv)
     result = run(args)
-    meta = {"date": dt.date.today().isoformat(), "model": args.model, "note": args.note,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    meta = {
+        "date": dt.date.today().isoformat(),
+        "model": args.model,
+        "note": args.note,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = args.out or f"hook-{meta['date']}"
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, **result}, indent=2) + "\n")

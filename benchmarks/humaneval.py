@@ -47,8 +47,9 @@ def make_project(problems: list[dict], dest: Path) -> Path:
     (dest / PACKAGE / "__init__.py").write_text("")
     for p in problems:
         (dest / PACKAGE / f"{stem(p)}.py").write_text(p["prompt"] + p["canonical_solution"])
-    (dest / "pyproject.toml").write_text('[project]\nname = "bench-humaneval"\nversion = "0"\n\n'
-                                         '[tool.pytest.ini_options]\n')  # pytest's rootdir, even inside this repo
+    (dest / "pyproject.toml").write_text(
+        '[project]\nname = "bench-humaneval"\nversion = "0"\n\n[tool.pytest.ini_options]\n'
+    )  # pytest's rootdir, even inside this repo
     (dest / "tests").mkdir()
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
@@ -60,8 +61,10 @@ def write_reference_tests(problems: list[dict], tests_dir: Path) -> list[Path]:
     out = []
     for p in problems:
         path = tests_dir / f"test_{stem(p)}.py"
-        path.write_text(f"from {PACKAGE}.{stem(p)} import *  # noqa: F403\n\n{p['test']}\n\n"
-                        f"def test_check():\n    check({p['entry_point']})\n")
+        path.write_text(
+            f"from {PACKAGE}.{stem(p)} import *  # noqa: F403\n\n{p['test']}\n\n"
+            f"def test_check():\n    check({p['entry_point']})\n"
+        )
         out.append(path)
     return out
 

@@ -18,8 +18,15 @@ from benchmarks.envs import run_measured, tool_env
 NOT_COUNTED = {33, 34, None}  # mutmut: no tests, skipped, not checked
 
 
-def mutation_score(python: Path, module_file: Path, package_root: Path, tests: list[Path], work: Path,
-                   timeout: float = 600, children: int = 2) -> dict:
+def mutation_score(
+    python: Path,
+    module_file: Path,
+    package_root: Path,
+    tests: list[Path],
+    work: Path,
+    timeout: float = 600,
+    children: int = 2,
+) -> dict:
     """{"mutants", "killed", "survived", "score_pct", "seconds"} or {"error"} for ``tests`` on ``module_file``."""
     if not tests:
         return {"mutants": None, "killed": 0, "survived": None, "score_pct": 0.0, "seconds": 0.0, "note": "no tests"}
@@ -38,9 +45,15 @@ def mutation_score(python: Path, module_file: Path, package_root: Path, tests: l
         "[tool.mutmut]\n"
         f'source_paths = ["{rel.parts[0]}"]\n'  # the whole (one-module) package: mutants/ must shadow all of it
         'pytest_add_cli_args_test_selection = ["tests/"]\n'
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly"]\n')
-    run = run_measured([str(python.parent / "mutmut"), "run", "--max-children", str(children)], cwd=work,
-                       env=tool_env(python), timeout=timeout, log=work.parent / (work.name + ".mutmut.log"))
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly"]\n'
+    )
+    run = run_measured(
+        [str(python.parent / "mutmut"), "run", "--max-children", str(children)],
+        cwd=work,
+        env=tool_env(python),
+        timeout=timeout,
+        log=work.parent / (work.name + ".mutmut.log"),
+    )
     meta = work / "mutants" / (rel.as_posix() + ".meta")
     if run.timed_out or not meta.exists():
         reason = "timed out" if run.timed_out else f"exit {run.returncode}"
@@ -48,5 +61,10 @@ def mutation_score(python: Path, module_file: Path, package_root: Path, tests: l
     codes = json.loads(meta.read_text())["exit_code_by_key"].values()
     counted = [c for c in codes if c not in NOT_COUNTED]
     killed = sum(1 for c in counted if c != 0)
-    return {"mutants": len(counted), "killed": killed, "survived": len(counted) - killed,
-            "score_pct": round(100.0 * killed / len(counted), 1) if counted else None, "seconds": run.seconds}
+    return {
+        "mutants": len(counted),
+        "killed": killed,
+        "survived": len(counted) - killed,
+        "score_pct": round(100.0 * killed / len(counted), 1) if counted else None,
+        "seconds": run.seconds,
+    }

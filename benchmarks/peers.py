@@ -40,12 +40,30 @@ def run_pynguin(python: Path, project: Path, module: str, budget: float, out_dir
     raw = project.parent / (project.name + ".pynguin-out")
     shutil.rmtree(raw, ignore_errors=True)
     search = max(1, int(budget * PYNGUIN_SEARCH_SHARE))
-    cmd = [str(python.parent / "pynguin"), "--project-path", str(project), "--module-name", module,
-           "--output-path", str(raw), "--maximum-search-time", str(search),
-           "--maximum-mutation-time", str(max(1, int(budget - search))), "--seed", str(seed), "-v"]
+    cmd = [
+        str(python.parent / "pynguin"),
+        "--project-path",
+        str(project),
+        "--module-name",
+        module,
+        "--output-path",
+        str(raw),
+        "--maximum-search-time",
+        str(search),
+        "--maximum-mutation-time",
+        str(max(1, int(budget - search))),
+        "--seed",
+        str(seed),
+        "-v",
+    ]
     env = tool_env(python, PYNGUIN_DANGER_AWARE="1", PYTHONPATH=str(project))
-    run = run_measured(cmd, cwd=project, env=env, timeout=budget + STARTUP_ALLOWANCE,
-                       log=project.parent / (project.name + ".pynguin.log"))
+    run = run_measured(
+        cmd,
+        cwd=project,
+        env=env,
+        timeout=budget + STARTUP_ALLOWANCE,
+        log=project.parent / (project.name + ".pynguin.log"),
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     tests = []
     for f in sorted(raw.glob("test_*.py")) if raw.exists() else []:
@@ -55,20 +73,54 @@ def run_pynguin(python: Path, project: Path, module: str, budget: float, out_dir
     return ToolRun(cmd, run, tests)
 
 
-def run_coverup(python: Path, project: Path, package_dir: Path, files: list[Path], budget: float, base_url: str,
-                model_name: str, tests_dir: Path) -> ToolRun:
+def run_coverup(
+    python: Path,
+    project: Path,
+    package_dir: Path,
+    files: list[Path],
+    budget: float,
+    base_url: str,
+    model_name: str,
+    tests_dir: Path,
+) -> ToolRun:
     """CoverUp on ``files`` of ``package_dir``, writing into ``tests_dir``; killed when the budget is spent."""
     tests_dir.mkdir(parents=True, exist_ok=True)
     before = set(tests_dir.glob("test_*.py"))
-    cmd = [str(python), str(Path(__file__).with_name("coverup_local.py")), model_name, str(COVERUP_CONTEXT_TOKENS),
-           "--package-dir", str(package_dir), "--tests-dir", str(tests_dir),
-           "--model", f"openai/{model_name}", "--prompt", COVERUP_PROMPT, "--max-concurrency", "1",
-           "--no-checkpoint", "--log-file", str(project.parent / (project.name + ".coverup-log")),
-           *map(str, files)]
-    env = tool_env(python, OPENAI_API_BASE=base_url, OPENAI_BASE_URL=base_url, OPENAI_API_KEY="sk-local-bench",
-                   LITELLM_LOCAL_MODEL_COST_MAP="True", PYTHONPATH=str(project))
-    run = run_measured(cmd, cwd=project, env=env, timeout=budget + STARTUP_ALLOWANCE,
-                       log=project.parent / (project.name + ".coverup.log"))
+    cmd = [
+        str(python),
+        str(Path(__file__).with_name("coverup_local.py")),
+        model_name,
+        str(COVERUP_CONTEXT_TOKENS),
+        "--package-dir",
+        str(package_dir),
+        "--tests-dir",
+        str(tests_dir),
+        "--model",
+        f"openai/{model_name}",
+        "--prompt",
+        COVERUP_PROMPT,
+        "--max-concurrency",
+        "1",
+        "--no-checkpoint",
+        "--log-file",
+        str(project.parent / (project.name + ".coverup-log")),
+        *map(str, files),
+    ]
+    env = tool_env(
+        python,
+        OPENAI_API_BASE=base_url,
+        OPENAI_BASE_URL=base_url,
+        OPENAI_API_KEY="sk-local-bench",
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        PYTHONPATH=str(project),
+    )
+    run = run_measured(
+        cmd,
+        cwd=project,
+        env=env,
+        timeout=budget + STARTUP_ALLOWANCE,
+        log=project.parent / (project.name + ".coverup.log"),
+    )
     tests = sorted(set(tests_dir.glob("test_*.py")) - before)
     return ToolRun(cmd, run, tests)
 
@@ -82,14 +134,33 @@ def free_port() -> int:
 class ModelServer:
     """``testbot serve`` on 127.0.0.1 for the benchmark's lifetime (a context manager)."""
 
-    def __init__(self, model: str, log: Path, context_tokens: int = COVERUP_CONTEXT_TOKENS,
-                 env: dict[str, str] | None = None, wait_seconds: float = 300) -> None:
+    def __init__(
+        self,
+        model: str,
+        log: Path,
+        context_tokens: int = COVERUP_CONTEXT_TOKENS,
+        env: dict[str, str] | None = None,
+        wait_seconds: float = 300,
+    ) -> None:
         self.port = free_port()
         self.env = env  # None: this process's environment
         self.wait_seconds = wait_seconds
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self.cmd = [sys.executable, "-m", "testbot", "serve", "--model", model, "--host", "127.0.0.1", "--port",
-                    str(self.port), "--context-tokens", str(context_tokens), "--no-logprobs"]
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "testbot",
+            "serve",
+            "--model",
+            model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--context-tokens",
+            str(context_tokens),
+            "--no-logprobs",
+        ]
         self.log = log
         self.proc: subprocess.Popen | None = None
         self.model_name = ""
@@ -98,8 +169,9 @@ class ModelServer:
     def __enter__(self) -> ModelServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env=self.env)
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env
+        )
         deadline = time.monotonic() + self.wait_seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -60,6 +60,7 @@ GIT_ID = ["-c", "user.name=testbot-bench", "-c", "user.email=bench@testbot.inval
 
 # ---------------------------------------------------------------- manifest
 
+
 @dataclass
 class Commit:
     sha: str
@@ -93,16 +94,37 @@ def load_manifest(path: Path = MANIFEST) -> list[Repo]:
     data = yaml.safe_load(path.read_text())
     repos = []
     for r in data["repos"]:
-        commits = [Commit(sha=c["sha"], parent=c["parent"], title=c["title"], kind=c.get("kind", ""),
-                          author_tests=bool(c.get("author_tests")), changed=list(c.get("changed", [])),
-                          quick=bool(c.get("quick")), date=str(c.get("date", ""))) for c in r["commits"]]
-        repos.append(Repo(name=r["name"], url=r["url"], snapshot=r["snapshot"], import_root=r.get("import_root", "."),
-                          package=r["package"], tests=r["tests"], install=list(r["install"]),
-                          pytest_args=list(r.get("pytest_args", [])), commits=commits))
+        commits = [
+            Commit(
+                sha=c["sha"],
+                parent=c["parent"],
+                title=c["title"],
+                kind=c.get("kind", ""),
+                author_tests=bool(c.get("author_tests")),
+                changed=list(c.get("changed", [])),
+                quick=bool(c.get("quick")),
+                date=str(c.get("date", "")),
+            )
+            for c in r["commits"]
+        ]
+        repos.append(
+            Repo(
+                name=r["name"],
+                url=r["url"],
+                snapshot=r["snapshot"],
+                import_root=r.get("import_root", "."),
+                package=r["package"],
+                tests=r["tests"],
+                install=list(r["install"]),
+                pytest_args=list(r.get("pytest_args", [])),
+                commits=commits,
+            )
+        )
     return repos
 
 
 # ---------------------------------------------------------------- git
+
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:
     proc = subprocess.run(["git", *GIT_ID, *args], cwd=cwd, capture_output=True, text=True)
@@ -117,8 +139,11 @@ def ensure_clone(repo: Repo, mirrors: Path | None) -> Path:
     if not (dest / ".git").exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["git", "clone", "-q", "--no-checkout", source, str(dest)], check=True)
-    missing = [c.sha for c in repo.commits
-               if subprocess.run(["git", "cat-file", "-e", c.sha + "^{commit}"], cwd=dest).returncode]
+    missing = [
+        c.sha
+        for c in repo.commits
+        if subprocess.run(["git", "cat-file", "-e", c.sha + "^{commit}"], cwd=dest).returncode
+    ]
     if missing:
         git(dest, "fetch", "-q", source, repo.snapshot)
     return dest
@@ -128,8 +153,15 @@ def is_test_path(rel: str, repo: Repo) -> bool:
     parts = Path(rel).parts
     name = parts[-1]
     tests = repo.tests.rstrip("/")
-    return (rel == tests or rel.startswith(tests + "/") or name.startswith("test_") or name.endswith("_test.py")
-            or name == "conftest.py" or "tests" in parts[:-1] or "test" in parts[:-1])
+    return (
+        rel == tests
+        or rel.startswith(tests + "/")
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or "tests" in parts[:-1]
+        or "test" in parts[:-1]
+    )
 
 
 def in_package(rel: str, repo: Repo) -> bool:
@@ -191,14 +223,19 @@ def functions_on(source: str, lines: set[int]) -> list[str]:
 
 # ---------------------------------------------------------------- the project's venv and suite
 
+
 def venv_python(repo: Repo) -> Path:
     return ensure_venv(WORK / "venvs", repo.name, repo.install)
 
 
 def point_venv_at(python: Path, checkout: Path, repo: Repo) -> None:
     """The checkout's import root on the venv's sys.path, as an editable install would put it."""
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (Path(purelib) / "_testbot_bench_checkout.pth").write_text(str((checkout / repo.import_root).resolve()) + "\n")
 
 
@@ -214,8 +251,17 @@ class Suite:
     no_cov: bool
 
     def pytest(self, *args: str) -> list[str]:
-        return [str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *self.repo.pytest_args,
-                *(["--no-cov"] if self.no_cov else []), *args]
+        return [
+            str(self.python),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *self.repo.pytest_args,
+            *(["--no-cov"] if self.no_cov else []),
+            *args,
+        ]
 
     def env(self) -> dict:
         return tool_env(self.python, PYTHONDONTWRITEBYTECODE="1")
@@ -225,13 +271,23 @@ class Suite:
         pkg = (self.checkout / self.repo.package).resolve()
         include = f"{pkg}/*" if pkg.is_dir() else str(pkg)
         rc = out.with_suffix(".coveragerc")
-        rc.write_text("[run]\nbranch = True\n" f"include = {include}\n" f"data_file = {out.with_suffix('.data')}\n"
-                      + ("dynamic_context = test_function\n" if contexts else "") + "[json]\nshow_contexts = "
-                      + ("True" if contexts else "False") + "\n")
+        rc.write_text(
+            "[run]\nbranch = True\n"
+            f"include = {include}\n"
+            f"data_file = {out.with_suffix('.data')}\n"
+            + ("dynamic_context = test_function\n" if contexts else "")
+            + "[json]\nshow_contexts = "
+            + ("True" if contexts else "False")
+            + "\n"
+        )
         cmd = [str(self.python), "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", *self.pytest()[3:]]
         run = run_measured(cmd, cwd=self.checkout, env=self.env(), timeout=1200, log=out.with_suffix(".log"))
-        subprocess.run([str(self.python), "-m", "coverage", "json", f"--rcfile={rc}", "-o", str(out)],
-                       cwd=self.checkout, env=self.env(), capture_output=True)
+        subprocess.run(
+            [str(self.python), "-m", "coverage", "json", f"--rcfile={rc}", "-o", str(out)],
+            cwd=self.checkout,
+            env=self.env(),
+            capture_output=True,
+        )
         data = json.loads(out.read_text()) if out.exists() else {"files": {}}
         return data, run.seconds, run.returncode, (run.stdout + run.stderr)[-1500:]
 
@@ -239,8 +295,9 @@ class Suite:
         """pytest outcome per node id (parametrized cases folded: one failure fails the test)."""
         if not node_ids:
             return {}
-        run = run_measured(self.pytest("-rA", "-p", "no:randomly", *node_ids), cwd=self.checkout, env=self.env(),
-                           timeout=900, log=log)
+        run = run_measured(
+            self.pytest("-rA", "-p", "no:randomly", *node_ids), cwd=self.checkout, env=self.env(), timeout=900, log=log
+        )
         seen: dict[str, str] = {}
         for line in run.stdout.splitlines():
             m = re.match(r"(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (\S+)", line)
@@ -253,8 +310,10 @@ class Suite:
 
 def changed_coverage(cov: dict, checkout: Path, lines: dict[str, set[int]]) -> dict:
     """Statements and branches on the changed lines, and how many of each the run covered."""
-    files = {str(Path(k).resolve()) if os.path.isabs(k) else str((checkout / k).resolve()): v
-             for k, v in cov.get("files", {}).items()}
+    files = {
+        str(Path(k).resolve()) if os.path.isabs(k) else str((checkout / k).resolve()): v
+        for k, v in cov.get("files", {}).items()
+    }
     st = st_cov = br = br_cov = 0
     for rel, changed in lines.items():
         f = files.get(str((checkout / rel).resolve()))
@@ -273,10 +332,12 @@ def changed_coverage(cov: dict, checkout: Path, lines: dict[str, set[int]]) -> d
 def package_coverage(cov: dict) -> dict:
     """Statements and branches of the whole package (the run measured nothing else), and those covered."""
     files = cov.get("files", {}).values()
-    return {"statements": sum(len(f["executed_lines"]) + len(f["missing_lines"]) for f in files),
-            "statements_covered": sum(len(f["executed_lines"]) for f in files),
-            "branches": sum(len(f.get("executed_branches", [])) + len(f.get("missing_branches", [])) for f in files),
-            "branches_covered": sum(len(f.get("executed_branches", [])) for f in files)}
+    return {
+        "statements": sum(len(f["executed_lines"]) + len(f["missing_lines"]) for f in files),
+        "statements_covered": sum(len(f["executed_lines"]) for f in files),
+        "branches": sum(len(f.get("executed_branches", [])) + len(f.get("missing_branches", [])) for f in files),
+        "branches_covered": sum(len(f.get("executed_branches", [])) for f in files),
+    }
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -327,6 +388,7 @@ class TestIndex:
 
 # ---------------------------------------------------------------- one commit in one mode
 
+
 def prepare(clone: Path, repo: Repo, c: Commit, mode: str) -> tuple[Path, str, list[str]]:
     """A worktree at the commit (``with``) or at the commit minus its test changes (``without``); returns
     (checkout, head sha, the test files the commit changed)."""
@@ -348,15 +410,41 @@ def prepare(clone: Path, repo: Repo, c: Commit, mode: str) -> tuple[Path, str, l
 
 
 def testbot_command(args: argparse.Namespace, c: Commit, head: str, python: Path, seed: int) -> list[str]:
-    return [sys.executable, "-m", "testbot", "generate", "--base", c.parent, "--head", head, "--python", str(python),
-            "--json", "--no-progress", "--no-cache", "--model", args.model, "--seed", str(seed),
-            *args.testbot_args.split()]
+    return [
+        sys.executable,
+        "-m",
+        "testbot",
+        "generate",
+        "--base",
+        c.parent,
+        "--head",
+        head,
+        "--python",
+        str(python),
+        "--json",
+        "--no-progress",
+        "--no-cache",
+        "--model",
+        args.model,
+        "--seed",
+        str(seed),
+        *args.testbot_args.split(),
+    ]
 
 
 def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: str, seed: int) -> dict:
-    record: dict = {"repo": repo.name, "sha": c.sha, "parent": c.parent, "title": c.title, "kind": c.kind,
-                    "mode": mode, "seed": seed, "model": args.model, "author_tests": c.author_tests,
-                    "changed_functions": c.changed}
+    record: dict = {
+        "repo": repo.name,
+        "sha": c.sha,
+        "parent": c.parent,
+        "title": c.title,
+        "kind": c.kind,
+        "mode": mode,
+        "seed": seed,
+        "model": args.model,
+        "author_tests": c.author_tests,
+        "changed_functions": c.changed,
+    }
     checkout, head, author_files = prepare(clone, repo, c, mode)
     logs = checkout.parent / f"{checkout.name}.logs"
     shutil.rmtree(logs, ignore_errors=True)
@@ -367,8 +455,9 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     pkg_files = [p for s, p in changed_paths(checkout, c.parent, head) if s != "D" and in_package(p, repo)]
     lines = changed_lines(checkout, c.parent, head, pkg_files)
     record["changed_lines"] = sum(len(v) for v in lines.values())
-    record["functions_on_diff"] = sorted(f"{p}::{q}" for p, ls in lines.items()
-                                         for q in functions_on((checkout / p).read_text(), ls))
+    record["functions_on_diff"] = sorted(
+        f"{p}::{q}" for p, ls in lines.items() for q in functions_on((checkout / p).read_text(), ls)
+    )
     record["author_files"] = author_files
 
     diff_mutation.clear_bytecode(checkout)
@@ -384,43 +473,68 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     index = TestIndex(checkout, repo, cov)
     timeout = max(20.0, 4 * seconds)
     t0 = time.monotonic()
-    suite_outcomes = diff_mutation.run_mutants(checkout, chosen, index.tests_for,
-                                               lambda tests: suite.pytest("-x", *tests), suite.env(), timeout)
-    mutation = {"found": len(found), "mutants": len(chosen), "killed_suite": sum(o.killed for o in suite_outcomes),
-                "suite_seconds": round(time.monotonic() - t0, 1)}
+    suite_outcomes = diff_mutation.run_mutants(
+        checkout, chosen, index.tests_for, lambda tests: suite.pytest("-x", *tests), suite.env(), timeout
+    )
+    mutation = {
+        "found": len(found),
+        "mutants": len(chosen),
+        "killed_suite": sum(o.killed for o in suite_outcomes),
+        "suite_seconds": round(time.monotonic() - t0, 1),
+    }
 
     start = time.monotonic()
-    run = run_measured(testbot_command(args, c, head, python, seed), cwd=checkout,
-                       env={**tool_env(Path(sys.executable)), "PYTHONDONTWRITEBYTECODE": "1",
-                            "PYTHONPATH": str(HERE.parent)},  # this checkout's testbot
-                       timeout=args.kill_after, log=logs / "testbot.log")
+    run = run_measured(
+        testbot_command(args, c, head, python, seed),
+        cwd=checkout,
+        env={
+            **tool_env(Path(sys.executable)),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(HERE.parent),
+        },  # this checkout's testbot
+        timeout=args.kill_after,
+        log=logs / "testbot.log",
+    )
     record["seconds"] = round(time.monotonic() - start, 1)
     record["testbot_exit"] = run.returncode
     try:
-        report = json.loads(run.stdout[run.stdout.index("{"):])
+        report = json.loads(run.stdout[run.stdout.index("{") :])
     except ValueError:
         report = {"targets": [], "files": [], "errors": [f"no JSON report: {(run.stdout + run.stderr)[-800:]}"]}
     targets = [t["target"] for t in report.get("targets", [])]
-    record["targets"] = [{"target": t["target"], "kept": len(t["kept"]), "note": t.get("note", ""),
-                          "seconds": t.get("seconds"), "lines_before": t.get("lines_before"),
-                          "lines_total": t.get("lines_total")} for t in report.get("targets", [])]
+    record["targets"] = [
+        {
+            "target": t["target"],
+            "kept": len(t["kept"]),
+            "note": t.get("note", ""),
+            "seconds": t.get("seconds"),
+            "lines_before": t.get("lines_before"),
+            "lines_total": t.get("lines_total"),
+        }
+        for t in report.get("targets", [])
+    ]
     record["targets_matching"] = sum(1 for f in c.changed if any(_same_function(f, t) for t in targets))
-    record["errors"] = report.get("errors", []) + ([] if run.returncode in (0, 1) else
-                                                   [f"testbot exit {run.returncode}: {run.stderr[-600:]}"])
+    record["errors"] = report.get("errors", []) + (
+        [] if run.returncode in (0, 1) else [f"testbot exit {run.returncode}: {run.stderr[-600:]}"]
+    )
     placed, kept_ids = [], []
     for f in report.get("files", []):
         if not f.get("tests") or not f.get("written"):
             continue
         rel = Path(f["path"]).resolve().relative_to(checkout.resolve()).as_posix()
-        placed.append({"path": rel, "created": f["created"], "tests": len(f["tests"]),
-                       "author_file": rel in author_files})
+        placed.append(
+            {"path": rel, "created": f["created"], "tests": len(f["tests"]), "author_file": rel in author_files}
+        )
         kept_ids += [f"{rel}::{t}" for t in f["tests"]]
     record["placed"] = placed
     record["kept"] = len(kept_ids)
     record["kept_tests"] = kept_ids
     before = record["before"]
-    record["nothing_missing"] = bool(before["statements"]) and before["statements_covered"] == before[
-        "statements"] and before["branches_covered"] == before["branches"]
+    record["nothing_missing"] = (
+        bool(before["statements"])
+        and before["statements_covered"] == before["statements"]
+        and before["branches_covered"] == before["branches"]
+    )
     record["written_where_nothing_missing"] = len(kept_ids) if record["nothing_missing"] else 0
 
     if kept_ids:
@@ -429,9 +543,14 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
         record["after"] = changed_coverage(cov_after, checkout, lines)
         record["package_after"] = package_coverage(cov_after)
         survivors = [o.mutant for o in suite_outcomes if not o.killed]
-        extra = diff_mutation.run_mutants(checkout, survivors, lambda m: kept_ids,
-                                          lambda tests: suite.pytest("-x", "-p", "no:randomly", *tests),
-                                          suite.env(), timeout)
+        extra = diff_mutation.run_mutants(
+            checkout,
+            survivors,
+            lambda m: kept_ids,
+            lambda tests: suite.pytest("-x", "-p", "no:randomly", *tests),
+            suite.env(),
+            timeout,
+        )
         mutation["killed_by_testbot"] = sum(o.killed for o in extra)
         at_head = suite.outcomes(kept_ids, logs / "f2p-head.log")
         passing = [n for n, o in at_head.items() if o == "PASSED"]
@@ -458,8 +577,9 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     record["package_gain"] = gained
     # kept tests of a commit where they added no covered line or branch anywhere in the package and killed no
     # diff mutant the suite left alive: tests that add nothing
-    record["added_nothing"] = record["kept"] if record["kept"] and gained <= 0 and not mutation[
-        "killed_by_testbot"] else 0
+    record["added_nothing"] = (
+        record["kept"] if record["kept"] and gained <= 0 and not mutation["killed_by_testbot"] else 0
+    )
     m = mutation
     m["survived_suite"] = m["mutants"] - m["killed_suite"]
     m["score_suite_pct"] = _pct(m["killed_suite"], m["mutants"])
@@ -477,6 +597,7 @@ def _same_function(manifest_name: str, target: str) -> bool:
 
 
 # ---------------------------------------------------------------- summary
+
 
 def p50(values: list) -> float | None:
     values = [v for v in values if v is not None]
@@ -532,21 +653,28 @@ def goals_table(summary: dict) -> list[str]:
     rows = ["| goal (issue 38) | target | measured | met |", "|---|---|---|---|"]
 
     def row(label: str, target: str, value, ok: bool | None) -> None:
-        rows.append(f"| {label} | {target} | {'n/a' if value is None else value} | "
-                    f"{'n/a' if ok is None else ('yes' if ok else 'no')} |")
+        rows.append(
+            f"| {label} | {target} | {'n/a' if value is None else value} | "
+            f"{'n/a' if ok is None else ('yes' if ok else 'no')} |"
+        )
 
     w = summary.get("without", {})
     v = w.get("f2p_commit_pct")
     row("without the author's tests: commits with a fail-to-pass test", ">= 40 %", v, None if v is None else v >= 40)
     v = w.get("diff_mutation_pct")
-    row("without the author's tests: diff mutation score, suite + testbot", ">= 70 %", v,
-        None if v is None else v >= 70)
+    row(
+        "without the author's tests: diff mutation score, suite + testbot", ">= 70 %", v, None if v is None else v >= 70
+    )
     v = w.get("p50_seconds")
     row("without the author's tests: p50 seconds per commit (2 cores)", "<= 120 s", v, None if v is None else v <= 120)
     a = summary.get("with", {})
     v = a.get("tests_that_add_nothing")
-    row("with the author's tests: kept tests that add nothing (no line, branch or diff mutant)", "0", v,
-        None if v is None else v == 0)
+    row(
+        "with the author's tests: kept tests that add nothing (no line, branch or diff mutant)",
+        "0",
+        v,
+        None if v is None else v == 0,
+    )
     v = a.get("written_where_nothing_missing")
     row("with the author's tests: kept tests where the change was already fully covered", "(reported)", v, None)
     v = a.get("survivors_killed_pct")
@@ -556,23 +684,35 @@ def goals_table(summary: dict) -> list[str]:
 
 def markdown(data: dict) -> str:
     meta, records, summary = data["meta"], data["records"], data["summary"]
-    lines = [f"# PR track: {meta['label']}", "",
-             f"{meta['date']} · model `{meta['model']}` · seeds {', '.join(map(str, meta['seeds']))} · "
-             f"{meta['machine']} · manifest `benchmarks/prs.yaml` ({meta['manifest_commits']} commits, "
-             f"{meta['manifest_repos']} repositories) · reproduce: `{meta['command']}`", "",
-             f"Finished: {len(records)} runs over {len({(r['repo'], r['sha']) for r in records})} commits of "
-             f"{len({r['repo'] for r in records})} repositories.", "", "## Goals", ""]
+    lines = [
+        f"# PR track: {meta['label']}",
+        "",
+        f"{meta['date']} · model `{meta['model']}` · seeds {', '.join(map(str, meta['seeds']))} · "
+        f"{meta['machine']} · manifest `benchmarks/prs.yaml` ({meta['manifest_commits']} commits, "
+        f"{meta['manifest_repos']} repositories) · reproduce: `{meta['command']}`",
+        "",
+        f"Finished: {len(records)} runs over {len({(r['repo'], r['sha']) for r in records})} commits of "
+        f"{len({r['repo'] for r in records})} repositories.",
+        "",
+        "## Goals",
+        "",
+    ]
     lines += goals_table(summary)
     lines += ["", "## Per mode", "", "| | " + " | ".join(summary) + " |", "|---|" + "---|" * len(summary)]
     keys = next(iter(summary.values())).keys() if summary else []
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(str(summary[m].get(k)) for m in summary) + " |")
-    lines += ["", "## Per commit", "",
-              "Coverage is of the statements/branches on the changed lines of the package; mutants are only on "
-              "those lines; f2p counts kept tests that pass on the commit and fail on its parent.", "",
-              "| repo | commit | mode | s | targets (changed fns found) | kept | placed | stmts before→after | "
-              "branches before→after | mutants killed: suite → +testbot | f2p | note |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Per commit",
+        "",
+        "Coverage is of the statements/branches on the changed lines of the package; mutants are only on "
+        "those lines; f2p counts kept tests that pass on the commit and fail on its parent.",
+        "",
+        "| repo | commit | mode | s | targets (changed fns found) | kept | placed | stmts before→after | "
+        "branches before→after | mutants killed: suite → +testbot | f2p | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in records:
         b, a, m = r["before"], r["after"], r["mutation"]
         placed = ", ".join(f"{p['path']}{' (new)' if p['created'] else ''} ×{p['tests']}" for p in r["placed"]) or "-"
@@ -585,7 +725,8 @@ def markdown(data: dict) -> str:
             f"{b['statements_covered']}/{b['statements']} → {a['statements_covered']}/{a['statements']} | "
             f"{b['branches_covered']}/{b['branches']} → {a['branches_covered']}/{a['branches']} | "
             f"{m['killed_suite']}/{m['mutants']} → {m['killed_suite'] + m['killed_by_testbot']}/{m['mutants']} | "
-            f"{r['f2p']} | {notes[:160]} |")
+            f"{r['f2p']} | {notes[:160]} |"
+        )
     lines += ["", f"Chart: ![diff mutation score per commit]({Path(meta['chart']).name})", ""]
     return "\n".join(lines)
 
@@ -632,6 +773,7 @@ def save(path: Path, data: dict) -> None:
 
 # ---------------------------------------------------------------- main
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.prs", description=__doc__.split("\n\n")[0])
     p.add_argument("--manifest", type=Path, default=MANIFEST)
@@ -645,11 +787,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="default")
     p.add_argument("--testbot-args", default="", help="extra options for testbot generate")
     p.add_argument("--kill-after", type=float, default=1800, help="seconds before a testbot run is killed")
-    p.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"),
-                   help="folder of local bare mirrors (owner+name/repo); GitHub when absent")
+    p.add_argument(
+        "--mirrors",
+        type=Path,
+        default=Path("/work/.mirror"),
+        help="folder of local bare mirrors (owner+name/repo); GitHub when absent",
+    )
     p.add_argument("--limit", type=int, default=0, help="stop after this many new runs")
-    p.add_argument("--keep", action="store_true", help="keep the worktrees (under $TESTBOT_PRS_RUNS or the "
-                                                       "temporary folder's testbot-prs-runs/)")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the worktrees (under $TESTBOT_PRS_RUNS or the temporary folder's testbot-prs-runs/)",
+    )
     return p.parse_args(argv)
 
 
@@ -668,10 +817,16 @@ def main(argv: list[str] | None = None) -> int:
                 if (not args.quick or c.quick) and (not prefixes or any(c.sha.startswith(x) for x in prefixes)):
                     plan.append((repo, c))
     data = json.loads(out.read_text()) if out.exists() else {"records": []}
-    data["meta"] = {"label": label, "date": dt.date.today().isoformat(), "model": args.model,
-                    "seeds": args.seeds, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                    "manifest_commits": sum(len(r.commits) for r in repos), "manifest_repos": len(repos),
-                    "command": "python -m benchmarks.prs " + " ".join(argv if argv is not None else sys.argv[1:])}
+    data["meta"] = {
+        "label": label,
+        "date": dt.date.today().isoformat(),
+        "model": args.model,
+        "seeds": args.seeds,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "manifest_commits": sum(len(r.commits) for r in repos),
+        "manifest_repos": len(repos),
+        "command": "python -m benchmarks.prs " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     done = {(r["repo"], r["sha"], r["mode"], r["seed"], r["model"]) for r in data["records"]}
     new = 0
     for repo, c in plan:
@@ -687,16 +842,25 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     record = run_one(args, repo, clone, c, mode, seed)
                 except Exception as exc:  # noqa: BLE001 - one broken commit must not end the run
-                    record = {"repo": repo.name, "sha": c.sha, "mode": mode, "seed": seed, "model": args.model,
-                              "error": f"{type(exc).__name__}: {exc}"}
+                    record = {
+                        "repo": repo.name,
+                        "sha": c.sha,
+                        "mode": mode,
+                        "seed": seed,
+                        "model": args.model,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
                     print(f"[prs]   failed: {record['error'][:300]}", flush=True)
                     data.setdefault("failed", []).append(record)
                     continue
                 data["records"].append(record)
                 new += 1
-                print(f"[prs]   {record['seconds']} s, kept {record['kept']}, f2p {record['f2p']}, mutants "
-                      f"{record['mutation']['killed_suite']}+{record['mutation']['killed_by_testbot']}/"
-                      f"{record['mutation']['mutants']}", flush=True)
+                print(
+                    f"[prs]   {record['seconds']} s, kept {record['kept']}, f2p {record['f2p']}, mutants "
+                    f"{record['mutation']['killed_suite']}+{record['mutation']['killed_by_testbot']}/"
+                    f"{record['mutation']['mutants']}",
+                    flush=True,
+                )
                 save(out, data)
     save(out, data)
     print(f"[prs] results: {out.with_suffix('.md')}")

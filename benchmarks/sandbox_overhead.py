@@ -41,15 +41,15 @@ from testbot import validate as v
 RESULTS = Path(__file__).resolve().parent / "results"
 AIM = 0.3  # seconds of overhead per candidate run we aim to stay under
 
-SOURCE = '''\
+SOURCE = """\
 def classify(n):
     if n < 0:
         return "negative"
     if n == 0:
         return "zero"
     return "positive"
-'''
-TESTS = '''\
+"""
+TESTS = """\
 from pkg.m import classify
 
 
@@ -59,7 +59,7 @@ def test_negative():
 
 def test_zero():
     assert classify(0) == "zero"
-'''
+"""
 # The same switch the test suite's tiny project uses: entry-point plugins installed here cost ~1 s each run.
 PYPROJECT = '[project]\nname = "pkg"\nversion = "0.1"\n\n[tool.pytest.ini_options]\naddopts = "-p no:hypothesispytest -p no:benchmark"\n'
 LAYERS = ("namespaces", "mountns", "cgroup", "landlock", "reads", "guard")
@@ -78,8 +78,14 @@ def make_project(root: Path) -> Path:
 def plain(ws: v.Workspace, test: Path, coverage: bool) -> float:
     args = [ws.python]
     if coverage:
-        args += ["-m", "coverage", "run", "--branch", f"--data-file={ws.runs / 'plain-coverage'}",
-                 f"--include={ws.project / 'pkg' / 'm.py'}"]
+        args += [
+            "-m",
+            "coverage",
+            "run",
+            "--branch",
+            f"--data-file={ws.runs / 'plain-coverage'}",
+            f"--include={ws.project / 'pkg' / 'm.py'}",
+        ]
     args += ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ws.project)}
     start = time.perf_counter()
@@ -95,8 +101,9 @@ def sandboxed(ws: v.Workspace, root: Path, test: Path, coverage: bool, off: str 
     os.environ["TESTBOT_SANDBOX_OFF"] = off
     try:
         start = time.perf_counter()
-        res = ws.run_tests([test], import_root=root, measure=root / "pkg" / "m.py" if coverage else None,
-                           shifted=shifted)
+        res = ws.run_tests(
+            [test], import_root=root, measure=root / "pkg" / "m.py" if coverage else None, shifted=shifted
+        )
         seconds = time.perf_counter() - start
     finally:
         if old is None:
@@ -110,8 +117,12 @@ def sandboxed(ws: v.Workspace, root: Path, test: Path, coverage: bool, off: str 
 
 def stats(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    return {"median": round(statistics.median(ordered), 4), "mean": round(statistics.fmean(ordered), 4),
-            "p90": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 4), "n": len(ordered)}
+    return {
+        "median": round(statistics.median(ordered), 4),
+        "mean": round(statistics.fmean(ordered), 4),
+        "p90": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 4),
+        "n": len(ordered),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,36 +158,57 @@ def main(argv: list[str] | None = None) -> int:
                 for layer in LAYERS:
                     times.setdefault(f"sandboxed, {layer} off", []).append(sandboxed(ws, root, test, False, layer))
                 times.setdefault("sandboxed, all layers off", []).append(
-                    sandboxed(ws, root, test, False, ",".join((*LAYERS, "caps"))))
+                    sandboxed(ws, root, test, False, ",".join((*LAYERS, "caps")))
+                )
                 times.setdefault("plain (layer rounds)", []).append(plain(ws, test, False))
     summary = {name: stats(values) for name, values in times.items()}
     overhead = round(summary["sandboxed"]["median"] - summary["plain"]["median"], 4)
     overhead_cov = round(summary["sandboxed+coverage"]["median"] - summary["plain+coverage"]["median"], 4)
     date = dt.date.today().isoformat()
-    meta = {"date": date, "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-            "python": sys.version.split()[0], "euid": os.geteuid(), "rounds": args.rounds,
-            "layer_rounds": args.layer_rounds, "isolation": isolation.as_dict() if isolation else {},
-            "load_average_1m": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],  # before, after
-            "aim_seconds": AIM}
-    data = {"meta": meta, "variants": summary, "overhead_seconds": overhead, "overhead_seconds_coverage": overhead_cov,
-            "raw": {k: [round(x, 4) for x in vals] for k, vals in times.items()}}
+    meta = {
+        "date": date,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "python": sys.version.split()[0],
+        "euid": os.geteuid(),
+        "rounds": args.rounds,
+        "layer_rounds": args.layer_rounds,
+        "isolation": isolation.as_dict() if isolation else {},
+        "load_average_1m": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],  # before, after
+        "aim_seconds": AIM,
+    }
+    data = {
+        "meta": meta,
+        "variants": summary,
+        "overhead_seconds": overhead,
+        "overhead_seconds_coverage": overhead_cov,
+        "raw": {k: [round(x, 4) for x in vals] for k, vals in times.items()},
+    }
     RESULTS.mkdir(exist_ok=True)
     name = args.out or f"sandbox-{date}"
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
-    lines = [f"# Sandbox overhead, {date}", "",
-             f"Machine: {meta['machine']}; Python {meta['python']}; euid {meta['euid']}; load average "
-             f"{meta['load_average_1m'][0]} before, {meta['load_average_1m'][1]} after; {args.rounds} rounds "
-             f"({args.layer_rounds} for the layer variants). Produced by `python -m benchmarks.sandbox_overhead`.", "",
-             "Isolation in force: " + "; ".join(f"{k}: {v}" for k, v in meta["isolation"].items()), "",
-             f"**Overhead per candidate run: {overhead * 1000:.0f} ms** (median sandboxed − median plain), "
-             f"{overhead_cov * 1000:.0f} ms under coverage; aim: under {AIM * 1000:.0f} ms.", "",
-             "| variant | median s | mean s | p90 s | over plain (median) |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"# Sandbox overhead, {date}",
+        "",
+        f"Machine: {meta['machine']}; Python {meta['python']}; euid {meta['euid']}; load average "
+        f"{meta['load_average_1m'][0]} before, {meta['load_average_1m'][1]} after; {args.rounds} rounds "
+        f"({args.layer_rounds} for the layer variants). Produced by `python -m benchmarks.sandbox_overhead`.",
+        "",
+        "Isolation in force: " + "; ".join(f"{k}: {v}" for k, v in meta["isolation"].items()),
+        "",
+        f"**Overhead per candidate run: {overhead * 1000:.0f} ms** (median sandboxed − median plain), "
+        f"{overhead_cov * 1000:.0f} ms under coverage; aim: under {AIM * 1000:.0f} ms.",
+        "",
+        "| variant | median s | mean s | p90 s | over plain (median) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for variant, s in summary.items():
         base = summary["plain+coverage" if "coverage" in variant else "plain"]["median"]
         if "off" in variant:
             base = summary["plain (layer rounds)"]["median"]
-        lines.append(f"| {variant} | {s['median']:.3f} | {s['mean']:.3f} | {s['p90']:.3f} | "
-                     f"{(s['median'] - base) * 1000:+.0f} ms |")
+        lines.append(
+            f"| {variant} | {s['median']:.3f} | {s['mean']:.3f} | {s['p90']:.3f} | "
+            f"{(s['median'] - base) * 1000:+.0f} ms |"
+        )
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

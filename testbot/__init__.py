@@ -63,8 +63,9 @@ def generate_tests(
     for target in targets:
         path, sep, selector = os.fspath(target).partition("::")
         specs.append(str(base / path) + sep + selector)
-    found = find_targets(specs, base, include_private=settings.include_private, include=settings.include,
-                         exclude=settings.exclude)
+    found = find_targets(
+        specs, base, include_private=settings.include_private, include=settings.include, exclude=settings.exclude
+    )
     if not found:
         return Report(targets=(), files=(), model=settings.model, seconds=0.0, dry_run=settings.dry_run)
     if settings.commit:

@@ -35,8 +35,10 @@ class Entry:
 
     def describe(self) -> str:
         if self.tests:
-            return (f"cached: {self.tests} test{'s' if self.tests != 1 else ''} written earlier "
-                    f"(+{self.gain_lines} lines, +{self.gain_branches} branches)")
+            return (
+                f"cached: {self.tests} test{'s' if self.tests != 1 else ''} written earlier "
+                f"(+{self.gain_lines} lines, +{self.gain_branches} branches)"
+            )
         return f"cached: unchanged since an earlier run ({self.note or 'nothing kept'})"
 
 

@@ -18,88 +18,154 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="testbot", description="Write pytest tests that pass and add coverage.")
     parser.add_argument("--version", action="version", version=f"testbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    gen = sub.add_parser("generate", help="write tests for the functions in files or folders",
-                         description="Write tests for functions: PATH is a folder, a file, file.py::func or "
-                                     "file.py::Class.method. Every option can also be set in [tool.testbot] of "
-                                     "the project's pyproject.toml.")
-    gen.add_argument("paths", nargs="*", metavar="PATH",
-                     help="folder, file, file.py::func or file.py::Class.method (with --changed: only changes there)")
+    gen = sub.add_parser(
+        "generate",
+        help="write tests for the functions in files or folders",
+        description="Write tests for functions: PATH is a folder, a file, file.py::func or "
+        "file.py::Class.method. Every option can also be set in [tool.testbot] of "
+        "the project's pyproject.toml.",
+    )
+    gen.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="folder, file, file.py::func or file.py::Class.method (with --changed: only changes there)",
+    )
     gen.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
     changed = gen.add_argument_group("changed functions (git)")
-    changed.add_argument("--changed", action="store_true",
-                         help="only functions changed in the working tree against HEAD (untracked files included)")
-    changed.add_argument("--staged", action="store_true",
-                         help="only functions changed by the staged changes, what a commit will hold (implies --changed)")
-    changed.add_argument("--base", metavar="REF", help="only functions changed since the merge-base of REF and "
-                                                       "--head, as in a pull request (implies --changed)")
+    changed.add_argument(
+        "--changed",
+        action="store_true",
+        help="only functions changed in the working tree against HEAD (untracked files included)",
+    )
+    changed.add_argument(
+        "--staged",
+        action="store_true",
+        help="only functions changed by the staged changes, what a commit will hold (implies --changed)",
+    )
+    changed.add_argument(
+        "--base",
+        metavar="REF",
+        help="only functions changed since the merge-base of REF and --head, as in a pull request (implies --changed)",
+    )
     changed.add_argument("--head", metavar="REF", help="with --base: the last commit of the change (default: HEAD)")
     add_arguments(gen)
     hook_defaults = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in HOOK_DEFAULTS.items())
-    hook = sub.add_parser("hook", help="pre-commit hook: write tests for the functions the staged changes touch",
-                          description="Write tests for the functions and methods the staged changes touch. Exit 1 "
-                                      "when tests were written (review and stage them), 0 when there was nothing "
-                                      f"to do. A commit should not wait long, so the hook's defaults differ from "
-                                      f"those shown below: {hook_defaults}.")
-    hook.add_argument("files", nargs="*", metavar="FILE",
-                      help="look only at these staged files (the pre-commit framework passes them)")
+    hook = sub.add_parser(
+        "hook",
+        help="pre-commit hook: write tests for the functions the staged changes touch",
+        description="Write tests for the functions and methods the staged changes touch. Exit 1 "
+        "when tests were written (review and stage them), 0 when there was nothing "
+        f"to do. A commit should not wait long, so the hook's defaults differ from "
+        f"those shown below: {hook_defaults}.",
+    )
+    hook.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="look only at these staged files (the pre-commit framework passes them)",
+    )
     hook.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
     add_arguments(hook)
-    for name, text in (("install-hook", "install testbot as the repository's git pre-commit hook"),
-                       ("uninstall-hook", "remove testbot's git pre-commit hook")):
+    for name, text in (
+        ("install-hook", "install testbot as the repository's git pre-commit hook"),
+        ("uninstall-hook", "remove testbot's git pre-commit hook"),
+    ):
         cmd = sub.add_parser(name, help=text, description=text + " (a different existing hook is never touched)")
         cmd.add_argument("--root", help="a folder inside the repository (default: the current folder)")
     model = sub.add_parser("model", help="prepare and check the model files")
     model.add_argument("--model", default="default", help="'default', 'small' or a .gguf path")
     model.add_argument("--verify", action="store_true", help="hash the whole file again, even if it was verified")
-    pr = sub.add_parser("pr", help="GitHub Actions: tests for a pull request's changed functions, posted on it",
-                        description="In a GitHub Actions job started by a pull_request event: write tests for the "
-                                    "functions the pull request changes and post them (review suggestions, a commit "
-                                    "or a comment) with one summary comment, edited in place on re-runs. Reads "
-                                    "GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_API_URL and the token "
-                                    "(TESTBOT_GITHUB_TOKEN or GITHUB_TOKEN). Its defaults differ from those shown: "
-                                    "--budget 900, --max-targets 20.")
-    pr.add_argument("--mode", choices=("suggest", "commit", "comment"), default=None,
-                    help="how to deliver the tests (default: TESTBOT_PR_MODE, else suggest)")
+    pr = sub.add_parser(
+        "pr",
+        help="GitHub Actions: tests for a pull request's changed functions, posted on it",
+        description="In a GitHub Actions job started by a pull_request event: write tests for the "
+        "functions the pull request changes and post them (review suggestions, a commit "
+        "or a comment) with one summary comment, edited in place on re-runs. Reads "
+        "GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_API_URL and the token "
+        "(TESTBOT_GITHUB_TOKEN or GITHUB_TOKEN). Its defaults differ from those shown: "
+        "--budget 900, --max-targets 20.",
+    )
+    pr.add_argument(
+        "--mode",
+        choices=("suggest", "commit", "comment"),
+        default=None,
+        help="how to deliver the tests (default: TESTBOT_PR_MODE, else suggest)",
+    )
     pr.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
     add_arguments(pr)
-    serve = sub.add_parser("serve", help="serve the model over an OpenAI-compatible HTTP API for other testbot runs",
-                           description="Run llama.cpp's OpenAI-compatible server with testbot's model, so many "
-                                       "runs (CI jobs, a team) share one: testbot generate --model "
-                                       "http://HOST:PORT/v1. Set TESTBOT_OPENAI_API_KEY to require that key.")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the model over an OpenAI-compatible HTTP API for other testbot runs",
+        description="Run llama.cpp's OpenAI-compatible server with testbot's model, so many "
+        "runs (CI jobs, a team) share one: testbot generate --model "
+        "http://HOST:PORT/v1. Set TESTBOT_OPENAI_API_KEY to require that key.",
+    )
     serve.add_argument("--model", default="default", help="'default' (embedded Qwen), 'small' or a .gguf path")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
-                                                          "only; 0.0.0.0 for a network, with an API key)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for a network, with an API key)",
+    )
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--context-tokens", type=int, default=4096, help="model context window (default: 4096)")
     serve.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0, all cores)")
-    serve.add_argument("--backend", choices=("xllamacpp", "llama_cpp"), default="",
-                       help="xllamacpp: llama.cpp's own server (the default); llama_cpp: llama-cpp-python's "
-                            "(pip install 'testbot[llama-serve]')")
-    serve.add_argument("--logprobs", action=argparse.BooleanOptionalAction, default=False,
-                       help="--backend llama_cpp: return log-probabilities, which testbot ranks tests by (default: off; "
-                            "there they cost ~5x the time per token and context x vocabulary floats of RAM; "
-                            "llama.cpp's own server returns them to the requests that ask for them)")
+    serve.add_argument(
+        "--backend",
+        choices=("xllamacpp", "llama_cpp"),
+        default="",
+        help="xllamacpp: llama.cpp's own server (the default); llama_cpp: llama-cpp-python's "
+        "(pip install 'testbot[llama-serve]')",
+    )
+    serve.add_argument(
+        "--logprobs",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="--backend llama_cpp: return log-probabilities, which testbot ranks tests by (default: off; "
+        "there they cost ~5x the time per token and context x vocabulary floats of RAM; "
+        "llama.cpp's own server returns them to the requests that ask for them)",
+    )
     _finetune_parser(sub)
     return parser
 
 
 def _finetune_parser(sub) -> argparse.ArgumentParser:
     """``testbot finetune``: data options here (mine, augment); training options join the same parser."""
-    ft = sub.add_parser("finetune", help="build training pairs from a project's tests, and fine-tune a model on them",
-                        description="Mine (function, test) pairs from the test suites of repositories or sdists "
-                                    "(matched by per-test coverage) and from --record files of testbot generate, "
-                                    "augment them by renaming, and train on them. See docs/finetune.md.")
+    ft = sub.add_parser(
+        "finetune",
+        help="build training pairs from a project's tests, and fine-tune a model on them",
+        description="Mine (function, test) pairs from the test suites of repositories or sdists "
+        "(matched by per-test coverage) and from --record files of testbot generate, "
+        "augment them by renaming, and train on them. See docs/finetune.md.",
+    )
     data = ft.add_argument_group("training data")
-    data.add_argument("--mine", nargs="+", metavar="PATH", default=[],
-                      help="repositories, unpacked sdists, .tar.gz sdists, or .jsonl files written by "
-                           "testbot generate --record (distilled pairs)")
-    data.add_argument("--augment", action="store_true",
-                      help="with --mine: add renamed copies (function, parameters, locals) whose tests still pass")
-    data.add_argument("--data", default="finetune-data/pairs.jsonl", metavar="FILE",
-                      help="the pairs file --mine writes (default: finetune-data/pairs.jsonl)")
+    data.add_argument(
+        "--mine",
+        nargs="+",
+        metavar="PATH",
+        default=[],
+        help="repositories, unpacked sdists, .tar.gz sdists, or .jsonl files written by "
+        "testbot generate --record (distilled pairs)",
+    )
+    data.add_argument(
+        "--augment",
+        action="store_true",
+        help="with --mine: add renamed copies (function, parameters, locals) whose tests still pass",
+    )
+    data.add_argument(
+        "--data",
+        default="finetune-data/pairs.jsonl",
+        metavar="FILE",
+        help="the pairs file --mine writes (default: finetune-data/pairs.jsonl)",
+    )
     data.add_argument("--append", action="store_true", help="add to the pairs already in --data instead of replacing")
-    data.add_argument("--suite-timeout", type=float, default=300.0, metavar="S",
-                      help="seconds one project's test suite may run under coverage (default: 300)")
+    data.add_argument(
+        "--suite-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds one project's test suite may run under coverage (default: 300)",
+    )
     data.add_argument("--copies", type=int, default=1, help="renamed copies per pair with --augment (default: 1)")
     data.add_argument("--augment-seed", type=int, default=0, help="seed for the new names (default: 0)")
     data.add_argument("--python", default="", help="interpreter that runs the projects' tests (default: this one)")
@@ -109,12 +175,19 @@ def _finetune_parser(sub) -> argparse.ArgumentParser:
     export = ft.add_argument_group("export (merge the adapter into the base, write GGUF for the llama_cpp backend)")
     export.add_argument("--export", metavar="DIR", default="", help="the --out folder of a training run to export")
     export.add_argument("--outtype", default="q8_0", help="GGUF weight type: q8_0, f16, bf16 or f32 (default: q8_0)")
-    export.add_argument("--llama-sdist", default="", metavar="FILE",
-                        help="the llama-cpp-python sdist holding the converter (default: fetched with pip once)")
-    ev = sub.add_parser("eval", help="compare models on held-out functions through the real pipeline",
-                        description="Run testbot generate (dry run) with each model on held-out functions and "
-                                    "report kept@k, pass rate, coverage gain and seconds per target as Markdown "
-                                    "and JSON. See docs/finetune.md.")
+    export.add_argument(
+        "--llama-sdist",
+        default="",
+        metavar="FILE",
+        help="the llama-cpp-python sdist holding the converter (default: fetched with pip once)",
+    )
+    ev = sub.add_parser(
+        "eval",
+        help="compare models on held-out functions through the real pipeline",
+        description="Run testbot generate (dry run) with each model on held-out functions and "
+        "report kept@k, pass rate, coverage gain and seconds per target as Markdown "
+        "and JSON. See docs/finetune.md.",
+    )
     from testbot.finetune import evaluate
 
     evaluate.add_arguments(ev)
@@ -132,8 +205,14 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
             from rich.console import Console
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.task = self.bar.add_task("testbot", total=total)
             self.bar.start()
 
@@ -175,8 +254,9 @@ def generate(args: argparse.Namespace) -> int:
         raise missing_path(first)
     root = Path(args.root).resolve() if args.root else find_project_root(first)
     settings = resolve(args, root)
-    targets = find_targets(args.paths, root, include_private=settings.include_private, include=settings.include,
-                           exclude=settings.exclude)
+    targets = find_targets(
+        args.paths, root, include_private=settings.include_private, include=settings.include, exclude=settings.exclude
+    )
     if not targets:
         print("no functions or methods to test in " + ", ".join(args.paths), file=sys.stderr)
         return EXIT_OK
@@ -193,9 +273,14 @@ def _changed(args: argparse.Namespace, spec, paths: list[str], defaults: dict | 
             raise FatalError(f"{path}: no such file or folder")
     root = Path(args.root).resolve() if args.root else find_project_root(Path.cwd())
     settings = resolve(args, root, defaults=defaults)
-    change = changed_targets(root, spec, paths=paths,
-                             include_private=settings.include_private or settings.changed_private,
-                             include=settings.include, exclude=settings.exclude)
+    change = changed_targets(
+        root,
+        spec,
+        paths=paths,
+        include_private=settings.include_private or settings.changed_private,
+        include=settings.include,
+        exclude=settings.exclude,
+    )
     for note in change.notes:
         print(f"testbot: {note}", file=sys.stderr)
     if not change.targets:
@@ -230,8 +315,11 @@ def _run(root: Path, settings, targets: list, cache=None) -> int:
         print(secrets_scan.redact(report.to_json(), secrets_scan.project_strings(root)))
         return report.return_code
     if skipped:
-        print(f"testbot: skipped {len(skipped)} target{'s' if len(skipped) != 1 else ''} (see the notes above; they "
-              f"get their turn on the next run): {', '.join(skipped)}", file=sys.stderr)
+        print(
+            f"testbot: skipped {len(skipped)} target{'s' if len(skipped) != 1 else ''} (see the notes above; they "
+            f"get their turn on the next run): {', '.join(skipped)}",
+            file=sys.stderr,
+        )
     print(report.funnel.line())
     for change in report.files:
         verb = "would write" if report.dry_run else ("created" if change.created else "updated")
@@ -299,7 +387,11 @@ def finetune_command(args: argparse.Namespace) -> int:
 def model_command(args: argparse.Namespace) -> int:
     from testbot.model import EMBEDDED_NAME, embedded_model, resolve_model
 
-    mf = embedded_model(full_verify=args.verify) if args.model in ("default", EMBEDDED_NAME) else resolve_model(args.model)
+    mf = (
+        embedded_model(full_verify=args.verify)
+        if args.model in ("default", EMBEDDED_NAME)
+        else resolve_model(args.model)
+    )
     print(f"{mf.name}: {mf.path} ({mf.path.stat().st_size} bytes, ok)")
     return EXIT_OK
 
@@ -330,8 +422,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from testbot.serve import ServeOptions, serve
 
-            return serve(ServeOptions(args.model, args.host, args.port, args.context_tokens, args.threads,
-                                      args.logprobs, args.backend))
+            return serve(
+                ServeOptions(
+                    args.model, args.host, args.port, args.context_tokens, args.threads, args.logprobs, args.backend
+                )
+            )
     except FatalError as exc:
         print(f"testbot: error: {exc}", file=sys.stderr)
         return exc.code
@@ -341,8 +436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug in testbot: say so briefly, full trace on request
         if os.environ.get("TESTBOT_DEBUG"):
             raise
-        print(f"testbot: internal error: {exc.__class__.__name__}: {exc} (set TESTBOT_DEBUG=1 for the traceback, "
-              "and please report it)", file=sys.stderr)
+        print(
+            f"testbot: internal error: {exc.__class__.__name__}: {exc} (set TESTBOT_DEBUG=1 for the traceback, "
+            "and please report it)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     parser.error(f"unknown command {args.command}")
     return EXIT_BAD_INPUT

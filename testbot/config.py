@@ -59,7 +59,7 @@ class Settings:
 # Help text for each option, shared by argparse and the README.
 HELP: dict[str, str] = {
     "model": "model: 'default' (embedded Qwen2.5-Coder-1.5B), 'small' (SmolLM2-135M), a .gguf path, the URL of an "
-             "OpenAI-compatible server (http://host:port/v1), or fake:FILE",
+    "OpenAI-compatible server (http://host:port/v1), or fake:FILE",
     "backend": "model backend (llama_cpp, openai, transformers, fake); default: chosen from --model",
     "served_model": "with a server URL as --model: the model id to ask for (default: the first the server lists)",
     "adapter": "a LoRA adapter folder written by testbot finetune --train (implies --backend transformers)",
@@ -80,7 +80,7 @@ HELP: dict[str, str] = {
     "target_seconds": "time budget per target",
     "include_private": "also write tests for _private functions and methods",
     "changed_private": "with --changed, --staged, --base and on pull requests: also the _private functions and "
-                       "methods the change touched (a changed helper is a change to test)",
+    "methods the change touched (a changed helper is a change to test)",
     "include": "only files matching this glob (repeatable)",
     "exclude": "skip files matching this glob (repeatable)",
     "python": "Python interpreter that runs the tests",
@@ -93,18 +93,18 @@ HELP: dict[str, str] = {
     "cache": "with --changed and in hooks, skip functions already handled with the same source and settings",
     "commit": "commit the tests written as a separate commit (only testbot's files)",
     "group": "first one prompt per file for all its functions that need tests (a short test or two each), then "
-             "each function's own rounds for what is still missing: cheaper per function under a tight --budget",
+    "each function's own rounds for what is still missing: cheaper per function under a tight --budget",
     "observe": "a test that fails only on `assert <expression> == <literal>` gets the value the code returns "
-               "instead, and one stopped by an exception from the code under test expects it (pytest.raises); "
-               "both are validated again (regression tests; their comment says so)",
+    "instead, and one stopped by an exception from the code under test expects it (pytest.raises); "
+    "both are validated again (regression tests; their comment says so)",
     "baseline": "run the project's own test suite first, the way its configuration says, and keep only tests that "
-                "add to what it covers; --no-baseline goes on without it (when the suite cannot run)",
+    "add to what it covers; --no-baseline goes on without it (when the suite cannot run)",
     "explore": "before asking the model, search (sandboxed) for calls of each function with values read off its "
-               "code (annotations, defaults, names, the constants it compares with, the module's strings and "
-               "classes) and keep the calls that add coverage, their results observed from the code (needs "
-               "--observe); the model is then asked only for what is still missing",
+    "code (annotations, defaults, names, the constants it compares with, the module's strings and "
+    "classes) and keep the calls that add coverage, their results observed from the code (needs "
+    "--observe); the model is then asked only for what is still missing",
     "record": "append one JSONL record per stable test of a target with a kept test to this file: the target, the "
-              "exact prompt and prefill, the test and whether it was kept (training data for testbot finetune --mine)",
+    "exact prompt and prefill, the test and whether it was kept (training data for testbot finetune --mine)",
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
@@ -198,8 +198,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=name, type=kind, default=None, help=f"{HELP[name]} (default: {f.default!r})")
 
 
-def resolve(cli: argparse.Namespace, root: Path, environ: dict[str, str] | None = None,
-            defaults: dict[str, Any] | None = None) -> Settings:
+def resolve(
+    cli: argparse.Namespace, root: Path, environ: dict[str, str] | None = None, defaults: dict[str, Any] | None = None
+) -> Settings:
     """CLI > pyproject > environment > ``defaults`` (e.g. the hook's) > the defaults above."""
     values: dict[str, Any] = dict(defaults or {})
     values.update(_python_from(read_env(dict(os.environ) if environ is None else environ), Path.cwd()))

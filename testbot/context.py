@@ -101,8 +101,14 @@ def find_node(tree: ast.Module, qualname: str) -> ast.AST | None:
     body: list[ast.stmt] = tree.body
     node: ast.AST | None = None
     for part in qualname.split("."):
-        node = next((n for n in ast.walk(ast.Module(body=body, type_ignores=[]))
-                     if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and n.name == part), None)
+        node = next(
+            (
+                n
+                for n in ast.walk(ast.Module(body=body, type_ignores=[]))
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and n.name == part
+            ),
+            None,
+        )
         if node is None:
             return None
         body = getattr(node, "body", [])
@@ -210,7 +216,10 @@ def _usages(target: Target, root: Path, limit: int = 3) -> list[str]:
     for file in sorted(root.rglob("*.py")):
         if len(hits) >= limit:
             break
-        if any(p.startswith(".") or p in ("tests", "test", "venv", ".venv", "build") for p in file.relative_to(root).parts[:-1]):
+        if any(
+            p.startswith(".") or p in ("tests", "test", "venv", ".venv", "build")
+            for p in file.relative_to(root).parts[:-1]
+        ):
             continue
         if file.resolve() == target.file:
             continue
@@ -234,9 +243,7 @@ def _fixtures(paths: list[Path]) -> list[str]:
         if not parsed:
             continue
         for node in parsed[1].body:
-            if isinstance(node, ast.FunctionDef) and any(
-                "fixture" in ast.unparse(d) for d in node.decorator_list
-            ):
+            if isinstance(node, ast.FunctionDef) and any("fixture" in ast.unparse(d) for d in node.decorator_list):
                 names.append(node.name)
     return names
 

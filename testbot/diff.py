@@ -41,8 +41,13 @@ if TYPE_CHECKING:
     import git
 
 STAGED, WORKTREE, RANGE = "staged", "worktree", "range"
-_IN_PROGRESS = (("MERGE_HEAD", "merge"), ("rebase-merge", "rebase"), ("rebase-apply", "rebase or am"),
-                ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert"))
+_IN_PROGRESS = (
+    ("MERGE_HEAD", "merge"),
+    ("rebase-merge", "rebase"),
+    ("rebase-apply", "rebase or am"),
+    ("CHERRY_PICK_HEAD", "cherry-pick"),
+    ("REVERT_HEAD", "revert"),
+)
 
 
 class GitProblem(FatalError):
@@ -127,10 +132,14 @@ def _resolve(repo: git.Repo, ref: str) -> git.Commit:
         return repo.commit(ref)
     except (git.BadName, git.BadObject, ValueError, git.GitCommandError):
         if _is_shallow(repo):
-            raise GitProblem(f"'{ref}' is not in this shallow clone: fetch it (git fetch --deepen=100 origin, or "
-                             f"actions/checkout with fetch-depth: 0)") from None
-        raise GitProblem(f"unknown revision '{ref}': pass a branch, tag or commit that exists here "
-                         f"(git fetch it first if it is remote)") from None
+            raise GitProblem(
+                f"'{ref}' is not in this shallow clone: fetch it (git fetch --deepen=100 origin, or "
+                f"actions/checkout with fetch-depth: 0)"
+            ) from None
+        raise GitProblem(
+            f"unknown revision '{ref}': pass a branch, tag or commit that exists here "
+            f"(git fetch it first if it is remote)"
+        ) from None
 
 
 def _merge_base(repo: git.Repo, base: str, head: str) -> git.Commit:
@@ -143,8 +152,10 @@ def _merge_base(repo: git.Repo, base: str, head: str) -> git.Commit:
         found = []
     if not found:
         if _is_shallow(repo):
-            raise GitProblem(f"the history between '{base}' and '{head}' is not in this shallow clone: "
-                             f"git fetch --unshallow (or actions/checkout with fetch-depth: 0)")
+            raise GitProblem(
+                f"the history between '{base}' and '{head}' is not in this shallow clone: "
+                f"git fetch --unshallow (or actions/checkout with fetch-depth: 0)"
+            )
         raise GitProblem(f"'{base}' and '{head}' have no common ancestor")
     return found[0]
 
@@ -261,8 +272,12 @@ def _function_nodes(body: Iterable[ast.stmt], prefix: str = "") -> Iterator[tupl
 def _body(node: FunctionNode) -> list[ast.stmt]:
     """The function's statements without its docstring."""
     body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         return body[1:]
     return body
 
@@ -282,8 +297,11 @@ def _code_lines(node: FunctionNode) -> dict[int, int]:
             if not isinstance(sub, ast.stmt):
                 continue
             # A compound statement holds its header's lines only; the statements inside hold their own.
-            inner = [getattr(b, "lineno", None) or b.pattern.lineno
-                     for f in ("body", "orelse", "finalbody", "handlers", "cases") for b in getattr(sub, f, [])]
+            inner = [
+                getattr(b, "lineno", None) or b.pattern.lineno
+                for f in ("body", "orelse", "finalbody", "handlers", "cases")
+                for b in getattr(sub, f, [])
+            ]
             last = min(inner) - 1 if inner else (sub.end_lineno or sub.lineno)
             for n in range(sub.lineno, max(last, sub.lineno) + 1):
                 lines.setdefault(n, sub.lineno)
@@ -338,8 +356,15 @@ def _matches(rel: str, globs: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(Path(rel).name, g) for g in globs)
 
 
-def changed_targets(root: Path, spec: ChangeSpec, *, paths: Sequence[str | Path] = (), include_private: bool = False,
-                    include: Iterable[str] = (), exclude: Iterable[str] = ()) -> Changes:
+def changed_targets(
+    root: Path,
+    spec: ChangeSpec,
+    *,
+    paths: Sequence[str | Path] = (),
+    include_private: bool = False,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+) -> Changes:
     """The functions and methods under ``root`` that the change touched, each with its changed lines.
 
     ``paths`` (files or folders) narrows the search, e.g. to the files a pre-commit hook was given.
@@ -350,8 +375,10 @@ def changed_targets(root: Path, spec: ChangeSpec, *, paths: Sequence[str | Path]
     with open_repo(root) as repo:
         what = in_progress(repo)
         if what and spec.mode != RANGE:
-            raise Busy(f"a {what} is in progress: testbot leaves merge and rebase commits alone; "
-                             f"run it again once the {what} is done")
+            raise Busy(
+                f"a {what} is in progress: testbot leaves merge and rebase commits alone; "
+                f"run it again once the {what} is done"
+            )
         top = Path(repo.working_tree_dir).resolve()
         files, notes = changed_files(repo, spec)
     targets: list[Target] = []
@@ -384,8 +411,10 @@ def changed_targets(root: Path, spec: ChangeSpec, *, paths: Sequence[str | Path]
             if target is None:  # private, not a target kind, or gone from the working tree
                 continue
             if mapping is not None:
-                lines = frozenset(mapping[n] for n in lines if n in mapping
-                                  and target.start <= mapping[n] <= target.end) or target.lines
+                lines = (
+                    frozenset(mapping[n] for n in lines if n in mapping and target.start <= mapping[n] <= target.end)
+                    or target.lines
+                )
             targets.append(dataclasses.replace(target, lines=lines))
     return Changes(tuple(targets), tuple(notes), tuple(seen))
 
@@ -416,8 +445,10 @@ def check_committable(root: Path, paths: Iterable[Path]) -> None:
             raise GitProblem("HEAD is detached: check out a branch before using --commit (or drop --commit)")
         dirty = uncommitted(repo, paths)
         if dirty:
-            raise GitProblem(f"{', '.join(dirty)} has changes of yours that are not committed: commit or stash "
-                             f"them first, or drop --commit (testbot commits only its own tests)")
+            raise GitProblem(
+                f"{', '.join(dirty)} has changes of yours that are not committed: commit or stash "
+                f"them first, or drop --commit (testbot commits only its own tests)"
+            )
 
 
 @contextlib.contextmanager
@@ -440,8 +471,7 @@ def _hold_interrupts() -> Iterator[None]:
 
 def _git(repo: git.Repo, *args: str, env: dict[str, str] | None = None) -> str:
     # Its own session: a Ctrl-C at the terminal reaches testbot (which holds it back), not git.
-    return repo.git.execute(["git", *args], env={**(env or {}), "GIT_OPTIONAL_LOCKS": "0"},
-                            start_new_session=True)  # type: ignore[return-value]
+    return repo.git.execute(["git", *args], env={**(env or {}), "GIT_OPTIONAL_LOCKS": "0"}, start_new_session=True)  # type: ignore[return-value]
 
 
 def commit_files(root: Path, files: dict[Path, str], message: str) -> str:
@@ -480,8 +510,11 @@ def commit_files(root: Path, files: dict[Path, str], message: str) -> str:
                 try:
                     _git(repo, "var", "GIT_COMMITTER_IDENT")
                 except git.GitCommandError:  # no user.name/email configured (e.g. in CI)
-                    ident = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
-                             for what, value in (("NAME", "testbot"), ("EMAIL", "testbot@localhost"))}
+                    ident = {
+                        f"GIT_{who}_{what}": value
+                        for who in ("AUTHOR", "COMMITTER")
+                        for what, value in (("NAME", "testbot"), ("EMAIL", "testbot@localhost"))
+                    }
                 commit = _git(repo, "commit-tree", tree, "-p", head, "-F", str(Path(tmp) / "message"), env=ident)
                 with _hold_interrupts():
                     _git(repo, "update-ref", "-m", "testbot: commit tests", "HEAD", commit, head)
@@ -492,6 +525,23 @@ def commit_files(root: Path, files: dict[Path, str], message: str) -> str:
         return commit
 
 
-__all__ = ["Busy", "ChangeSpec", "ChangedFile", "Changes", "GitProblem", "STAGED", "WORKTREE", "RANGE", "added_lines",
-           "changed_files", "changed_functions", "changed_targets", "check_committable", "commit_files",
-           "in_progress", "line_map", "open_repo", "uncommitted"]
+__all__ = [
+    "Busy",
+    "ChangeSpec",
+    "ChangedFile",
+    "Changes",
+    "GitProblem",
+    "STAGED",
+    "WORKTREE",
+    "RANGE",
+    "added_lines",
+    "changed_files",
+    "changed_functions",
+    "changed_targets",
+    "check_committable",
+    "commit_files",
+    "in_progress",
+    "line_map",
+    "open_repo",
+    "uncommitted",
+]

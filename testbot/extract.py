@@ -14,11 +14,30 @@ from dataclasses import dataclass
 
 # pytest's own fixtures: a completion that redefines one (say ``tmp_path`` returning Path("tmp")) would
 # make its tests write into the user's folders, so such definitions are dropped and the real one is used.
-PYTEST_FIXTURES = frozenset({
-    "tmp_path", "tmpdir", "tmp_path_factory", "tmpdir_factory", "monkeypatch", "capsys", "capsysbinary", "capfd",
-    "capfdbinary", "caplog", "request", "recwarn", "pytestconfig", "cache", "record_property",
-    "record_testsuite_property", "record_xml_attribute", "doctest_namespace", "testdir", "pytester",
-})
+PYTEST_FIXTURES = frozenset(
+    {
+        "tmp_path",
+        "tmpdir",
+        "tmp_path_factory",
+        "tmpdir_factory",
+        "monkeypatch",
+        "capsys",
+        "capsysbinary",
+        "capfd",
+        "capfdbinary",
+        "caplog",
+        "request",
+        "recwarn",
+        "pytestconfig",
+        "cache",
+        "record_property",
+        "record_testsuite_property",
+        "record_xml_attribute",
+        "doctest_namespace",
+        "testdir",
+        "pytester",
+    }
+)
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 
@@ -83,8 +102,9 @@ def _checks(node: ast.AST) -> bool:
 
 def expects_raise(node: ast.AST) -> bool:
     """Whether ``node`` is a ``with pytest.raises(...)`` block (or another ``with`` that expects an exception)."""
-    return isinstance(node, ast.With | ast.AsyncWith) and any("raises" in ast.unparse(i.context_expr)
-                                                             for i in node.items)
+    return isinstance(node, ast.With | ast.AsyncWith) and any(
+        "raises" in ast.unparse(i.context_expr) for i in node.items
+    )
 
 
 def _bound_names(node: ast.stmt) -> set[str]:
@@ -202,8 +222,15 @@ def missing_imports(code: str, module: str, module_names: set[str]) -> list[str]
 
 
 def split_tests(
-    text: str, *, target_id: str, protected: set[str], round: int = 0, sample: int = 0, mean_logprob: float = 0.0,
-    module: str = "", module_names: frozenset[str] | set[str] = frozenset(),
+    text: str,
+    *,
+    target_id: str,
+    protected: set[str],
+    round: int = 0,
+    sample: int = 0,
+    mean_logprob: float = 0.0,
+    module: str = "",
+    module_names: frozenset[str] | set[str] = frozenset(),
 ) -> Extraction:
     """Split a completion into candidates. ``protected`` are names of the code under test: a completion
     that redefines them (pastes a copy of the function) has those definitions removed, so the tests
@@ -272,7 +299,9 @@ def split_tests(
         chosen_imports, chosen_helpers = closure(used)
         if class_name:
             body = "\n\n".join(p for p in (prelude, source) if p.strip())
-            test_block = f"class {class_name}:\n" + "\n".join("    " + line if line.strip() else "" for line in body.splitlines())
+            test_block = f"class {class_name}:\n" + "\n".join(
+                "    " + line if line.strip() else "" for line in body.splitlines()
+            )
         else:
             test_block = source
         body_code = "\n\n\n".join(chosen_helpers + [test_block]) + "\n"
@@ -282,8 +311,21 @@ def split_tests(
             extra = []
         chosen_imports = chosen_imports + extra
         module_code = "\n".join(chosen_imports) + "\n\n\n" + body_code
-        candidates.append(Candidate(target_id, name, module_code.lstrip("\n"), source, class_name, prelude,
-                                    tuple(chosen_imports), tuple(chosen_helpers), round, sample, mean_logprob))
+        candidates.append(
+            Candidate(
+                target_id,
+                name,
+                module_code.lstrip("\n"),
+                source,
+                class_name,
+                prelude,
+                tuple(chosen_imports),
+                tuple(chosen_helpers),
+                round,
+                sample,
+                mean_logprob,
+            )
+        )
     if not candidates:
         return Extraction((), "no test functions in the completion")
     return Extraction(tuple(candidates), "")

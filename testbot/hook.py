@@ -57,8 +57,10 @@ def install(root: Path) -> str:
     if path.exists() or path.is_symlink():
         if path.is_file() and path.read_bytes() == HOOK_SCRIPT.encode():
             return f"testbot's pre-commit hook is already installed at {path}"
-        raise FatalError(f"{path} already exists and is not testbot's hook; left untouched. Add the line "
-                         f"'testbot hook' to it yourself, or use the pre-commit framework (see the README)")
+        raise FatalError(
+            f"{path} already exists and is not testbot's hook; left untouched. Add the line "
+            f"'testbot hook' to it yourself, or use the pre-commit framework (see the README)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".pre-commit.", dir=path.parent)
     try:
@@ -89,13 +91,29 @@ def commit_message(report: Report, root: Path) -> str:
     written = [t for t in report.targets if t.funnel.kept]
     names = ", ".join(t.target.rsplit("::", 1)[-1] for t in written)
     subject = f"testbot: tests for {names}" if len(names) <= 50 else f"testbot: tests for {len(written)} functions"
-    body = [f"{t.target}: {t.funnel.kept} test{'s' if t.funnel.kept != 1 else ''}, +{t.gain_lines} lines, "
-            f"+{t.gain_branches} branches" for t in written]
-    files = [f"{f.path.relative_to(root).as_posix() if f.path.is_relative_to(root) else f.path}: "
-             f"{', '.join(f.tests)}" for f in report.files if f.written]
-    return "\n".join([subject, "", *body, "", *files, "",
-                      f"Written by testbot {__version__} with model {report.model}: each test passed in fresh runs",
-                      "and covers lines or branches that were not covered before.", ""])
+    body = [
+        f"{t.target}: {t.funnel.kept} test{'s' if t.funnel.kept != 1 else ''}, +{t.gain_lines} lines, "
+        f"+{t.gain_branches} branches"
+        for t in written
+    ]
+    files = [
+        f"{f.path.relative_to(root).as_posix() if f.path.is_relative_to(root) else f.path}: {', '.join(f.tests)}"
+        for f in report.files
+        if f.written
+    ]
+    return "\n".join(
+        [
+            subject,
+            "",
+            *body,
+            "",
+            *files,
+            "",
+            f"Written by testbot {__version__} with model {report.model}: each test passed in fresh runs",
+            "and covers lines or branches that were not covered before.",
+            "",
+        ]
+    )
 
 
 def commit_report(root: Path, report: Report) -> str:

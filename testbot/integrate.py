@@ -66,15 +66,26 @@ def _rename_def(source: str, old: str, new: str) -> str:
 
 def _provenance(k: Kept, sha: str) -> str:
     observed = ", expected values observed from the code" if k.candidate.observed else ""
-    return (f"# testbot: {k.target_id} +{len(k.gain.lines)} lines, +{len(k.gain.branches)} branches, "
-            f"model {k.model}{observed}, sha {sha}")
+    return (
+        f"# testbot: {k.target_id} +{len(k.gain.lines)} lines, +{len(k.gain.branches)} branches, "
+        f"model {k.model}{observed}, sha {sha}"
+    )
 
 
 # -- the destination file's style: tests in a class where the file keeps its tests in classes
 
-_UNITTEST_ASSERT = {ast.Eq: "assertEqual", ast.NotEq: "assertNotEqual", ast.In: "assertIn", ast.NotIn: "assertNotIn",
-                    ast.Is: "assertIs", ast.IsNot: "assertIsNot", ast.Lt: "assertLess", ast.LtE: "assertLessEqual",
-                    ast.Gt: "assertGreater", ast.GtE: "assertGreaterEqual"}
+_UNITTEST_ASSERT = {
+    ast.Eq: "assertEqual",
+    ast.NotEq: "assertNotEqual",
+    ast.In: "assertIn",
+    ast.NotIn: "assertNotIn",
+    ast.Is: "assertIs",
+    ast.IsNot: "assertIsNot",
+    ast.Lt: "assertLess",
+    ast.LtE: "assertLessEqual",
+    ast.Gt: "assertGreater",
+    ast.GtE: "assertGreaterEqual",
+}
 
 
 @dataclass(frozen=True)
@@ -111,10 +122,18 @@ def _file_style(tree: ast.Module, lines: list[str]) -> _Style:
         if not any(m.name.startswith("test") for m in methods):
             continue
         first = node.body[0]
-        indent = lines[first.lineno - 1][:first.col_offset] if first.lineno <= len(lines) else "    "
+        indent = lines[first.lineno - 1][: first.col_offset] if first.lineno <= len(lines) else "    "
         source = ast.unparse(node)
-        hosts.append(_Host(node.name, _is_unittest(node), "self.assert" in source, indent or "    ",
-                           node.end_lineno or node.lineno, frozenset(m.name for m in methods)))
+        hosts.append(
+            _Host(
+                node.name,
+                _is_unittest(node),
+                "self.assert" in source,
+                indent or "    ",
+                node.end_lineno or node.lineno,
+                frozenset(m.name for m in methods),
+            )
+        )
         counts: dict[str, int] = {}
         for sub in ast.walk(node):
             if isinstance(sub, ast.Call):
@@ -161,36 +180,64 @@ def _as_method(source: str, name: str, unittest_asserts: bool) -> str | None:
     if unittest_asserts:
         for node in ast.walk(func):
             if isinstance(node, ast.Assert) and node.msg is None:
-                edits.append((node.lineno, node.col_offset, node.end_lineno or node.lineno, node.end_col_offset or 0,
-                              _unittest_assert(node.test, source)))
+                edits.append(
+                    (
+                        node.lineno,
+                        node.col_offset,
+                        node.end_lineno or node.lineno,
+                        node.end_col_offset or 0,
+                        _unittest_assert(node.test, source),
+                    )
+                )
             elif isinstance(node, ast.With | ast.AsyncWith):
                 for item in node.items:
                     call = item.context_expr
-                    if (item.optional_vars is None and isinstance(call, ast.Call)
-                            and ast.unparse(call.func) == "pytest.raises" and len(call.args) == 1):
+                    if (
+                        item.optional_vars is None
+                        and isinstance(call, ast.Call)
+                        and ast.unparse(call.func) == "pytest.raises"
+                        and len(call.args) == 1
+                    ):
                         match = [kw.value for kw in call.keywords if kw.arg == "match"]
                         if len(call.keywords) == len(match):
                             exc = ast.get_source_segment(source, call.args[0]) or ast.unparse(call.args[0])
                             pattern = ast.get_source_segment(source, match[0]) or ast.unparse(match[0]) if match else ""
-                            text = (f"self.assertRaisesRegex({exc}, {pattern})" if match
-                                    else f"self.assertRaises({exc})")
-                            edits.append((call.lineno, call.col_offset, call.end_lineno or call.lineno,
-                                          call.end_col_offset or 0, text))
+                            text = f"self.assertRaisesRegex({exc}, {pattern})" if match else f"self.assertRaises({exc})"
+                            edits.append(
+                                (
+                                    call.lineno,
+                                    call.col_offset,
+                                    call.end_lineno or call.lineno,
+                                    call.end_col_offset or 0,
+                                    text,
+                                )
+                            )
     for line, col, end_line, end_col, text in sorted(edits, reverse=True):
         head = lines[line - 1].encode()[:col].decode()
         tail = lines[end_line - 1].encode()[end_col:].decode()
-        lines[line - 1:end_line] = [head + text + tail]
+        lines[line - 1 : end_line] = [head + text + tail]
     out = "".join(lines)
-    return re.sub(rf"(\bdef\s+{re.escape(name)}\s*\()(\s*\))?",
-                  lambda m: m.group(1) + ("self)" if m.group(2) else "self, "), out, count=1)
+    return re.sub(
+        rf"(\bdef\s+{re.escape(name)}\s*\()(\s*\))?",
+        lambda m: m.group(1) + ("self)" if m.group(2) else "self, "),
+        out,
+        count=1,
+    )
 
 
-_NEGATED = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot,
-            ast.IsNot: ast.Is}
+_NEGATED = {
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
 
 
 def _unittest_assert(test: ast.expr, source: str) -> str:
     """``assert <test>`` as the matching ``self.assert*`` call, its operands as written."""
+
     def text(node: ast.expr) -> str:
         return ast.get_source_segment(source, node) or ast.unparse(node)
 
@@ -200,12 +247,20 @@ def _unittest_assert(test: ast.expr, source: str) -> str:
         op = type(inner.ops[0])
         op = _NEGATED[op] if negated else op
         left, right = text(inner.left), text(inner.comparators[0])
-        if op in (ast.Is, ast.IsNot) and isinstance(inner.comparators[0], ast.Constant) \
-                and inner.comparators[0].value is None:
+        if (
+            op in (ast.Is, ast.IsNot)
+            and isinstance(inner.comparators[0], ast.Constant)
+            and inner.comparators[0].value is None
+        ):
             return f"self.assertIs{'Not' if op is ast.IsNot else ''}None({left})"
         return f"self.{_UNITTEST_ASSERT[op]}({left}, {right})"
-    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance" \
-            and len(test.args) == 2 and not test.keywords:
+    if (
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Name)
+        and test.func.id == "isinstance"
+        and len(test.args) == 2
+        and not test.keywords
+    ):
         return f"self.assertIsInstance({text(test.args[0])}, {text(test.args[1])})"
     if negated:
         return f"self.assertFalse({text(inner)})"
@@ -275,8 +330,12 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
         for helper in c.helpers:
             try:
                 bound = {n.name for n in ast.parse(helper).body if hasattr(n, "name")} | {
-                    t.id for n in ast.parse(helper).body if isinstance(n, ast.Assign) for t in n.targets
-                    if isinstance(t, ast.Name)}
+                    t.id
+                    for n in ast.parse(helper).body
+                    if isinstance(n, ast.Assign)
+                    for t in n.targets
+                    if isinstance(t, ast.Name)
+                }
             except SyntaxError:
                 bound = set()
             same = all(defined.get(b) == _norm(helper) for b in bound) if bound else False
@@ -292,7 +351,9 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
                 names.add(b)
                 defined[b] = _norm(helper)
         if clash:
-            skipped.append(f"{k.target_id} {c.name}: a helper or fixture of the same name already exists with other code")
+            skipped.append(
+                f"{k.target_id} {c.name}: a helper or fixture of the same name already exists with other code"
+            )
             continue
         # In a file that keeps its tests in classes, a plain test joins the class whose tests call the target,
         # or a new class named and based as the file's classes are.
@@ -373,7 +434,9 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
             body_parts.append(_provenance(k, sha) + "\n" + source)
             added.append(f"{name}::{new}")
         body = "\n\n".join(body_parts)
-        blocks.append(f"class {name}:\n" + "\n".join(("    " + line) if line.strip() else "" for line in body.splitlines()))
+        blocks.append(
+            f"class {name}:\n" + "\n".join(("    " + line) if line.strip() else "" for line in body.splitlines())
+        )
     hosts = {h.name: h for h in style.hosts}
     for cls, methods in sorted(into.items(), key=lambda item: -(hosts[item[0]].end if item[0] in hosts else 0)):
         host = hosts.get(cls)
@@ -381,7 +444,7 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
         body = "\n\n".join(source for _, source in methods)
         indented = [(indent + line) if line.strip() else "" for line in body.splitlines()]
         if host:
-            lines[host.end:host.end] = ["", *indented]
+            lines[host.end : host.end] = ["", *indented]
         else:
             header = f"class {cls}({style.new_bases}):" if style.new_bases else f"class {cls}:"
             blocks.append("\n".join([header, *indented]))
@@ -431,8 +494,10 @@ def _without_credentials(kept: Sequence[Kept], known: frozenset[str]) -> tuple[l
         c = k.candidate
         hits = secrets_scan.find("\n".join([*c.imports, *c.helpers, c.class_prelude, c.test_source]), known)
         if hits:
-            dropped.append(f"{k.target_id} {c.name}: dropped, it carries what looks like a credential "
-                           f"({secrets_scan.describe(hits)})")
+            dropped.append(
+                f"{k.target_id} {c.name}: dropped, it carries what looks like a credential "
+                f"({secrets_scan.describe(hits)})"
+            )
         else:
             clean.append(k)
     return clean, dropped
@@ -451,8 +516,12 @@ def integrate(
     (:mod:`testbot.secrets_scan`; ``known``: the project's own strings, which are not); the file's skipped
     list says why."""
     created = not dest.exists()
-    idle = [f"{k.target_id} {k.candidate.name}: dropped, it adds no line or branch over the project's suite and the "
-            f"tests kept before it (+0)" for k in kept if not k.gain.lines and not k.gain.branches]
+    idle = [
+        f"{k.target_id} {k.candidate.name}: dropped, it adds no line or branch over the project's suite and the "
+        f"tests kept before it (+0)"
+        for k in kept
+        if not k.gain.lines and not k.gain.branches
+    ]
     kept = [k for k in kept if k.gain.lines or k.gain.branches]
     kept, leaking = _without_credentials(kept, known)
     leaking = idle + leaking
@@ -461,8 +530,15 @@ def integrate(
         if existing:
             ast.parse(existing)
     except (OSError, UnicodeDecodeError, SyntaxError) as exc:
-        return FileChange(dest, created, (), tuple(f"{k.target_id} {k.candidate.name}: file unreadable" for k in kept), "", False,
-                          f"cannot add tests to {dest}: it does not parse or read ({exc})")
+        return FileChange(
+            dest,
+            created,
+            (),
+            tuple(f"{k.target_id} {k.candidate.name}: file unreadable" for k in kept),
+            "",
+            False,
+            f"cannot add tests to {dest}: it does not parse or read ({exc})",
+        )
     text, added, skipped = compose(existing, kept)
     skipped = leaking + skipped
     if not added:

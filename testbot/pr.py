@@ -47,24 +47,36 @@ def read_event(environ: Mapping[str, str]) -> PullRequestEvent:
     """The pull request of the event that started the job; a FatalError that says why otherwise."""
     name = environ.get("GITHUB_EVENT_NAME", "")
     if name and name not in EVENTS:
-        raise FatalError(f"testbot pr works on pull_request events, and this job was started by '{name}': run it "
-                         f"from a workflow 'on: pull_request' (or use testbot generate --base REF here)")
+        raise FatalError(
+            f"testbot pr works on pull_request events, and this job was started by '{name}': run it "
+            f"from a workflow 'on: pull_request' (or use testbot generate --base REF here)"
+        )
     path = environ.get("GITHUB_EVENT_PATH", "")
     if not path:
-        raise FatalError("GITHUB_EVENT_PATH is not set: testbot pr runs in a GitHub Actions job started by a "
-                         "pull_request event")
+        raise FatalError(
+            "GITHUB_EVENT_PATH is not set: testbot pr runs in a GitHub Actions job started by a pull_request event"
+        )
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise FatalError(f"cannot read the event file {path}: {exc}") from None
     pr = data.get("pull_request") if isinstance(data, dict) else None
     if not isinstance(pr, dict):
-        raise FatalError(f"{path} is not a pull_request event (it has no 'pull_request'): run testbot pr from a "
-                         f"workflow 'on: pull_request'")
+        raise FatalError(
+            f"{path} is not a pull_request event (it has no 'pull_request'): run testbot pr from a "
+            f"workflow 'on: pull_request'"
+        )
     try:
         head_repo = (pr["head"].get("repo") or {}).get("full_name", "")
-        return PullRequestEvent(int(pr.get("number", data.get("number"))), pr["base"]["sha"], pr["head"]["sha"],
-                                pr["base"]["ref"], pr["head"]["ref"], pr["base"]["repo"]["full_name"], head_repo)
+        return PullRequestEvent(
+            int(pr.get("number", data.get("number"))),
+            pr["base"]["sha"],
+            pr["head"]["sha"],
+            pr["base"]["ref"],
+            pr["head"]["ref"],
+            pr["base"]["repo"]["full_name"],
+            head_repo,
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise FatalError(f"{path}: the pull_request event lacks {exc}") from None
 
@@ -72,8 +84,10 @@ def read_event(environ: Mapping[str, str]) -> PullRequestEvent:
 def token_from(environ: Mapping[str, str]) -> str:
     token = environ.get("TESTBOT_GITHUB_TOKEN") or environ.get("GITHUB_TOKEN") or ""
     if not token:
-        raise FatalError("no GitHub token: set TESTBOT_GITHUB_TOKEN or GITHUB_TOKEN (the action passes "
-                         "${{ github.token }})", EXIT_ENVIRONMENT)
+        raise FatalError(
+            "no GitHub token: set TESTBOT_GITHUB_TOKEN or GITHUB_TOKEN (the action passes ${{ github.token }})",
+            EXIT_ENVIRONMENT,
+        )
     return token
 
 
@@ -107,22 +121,37 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
         top = Path(repo.working_tree_dir).resolve()
         head = repo.head.commit.hexsha if repo.head.is_valid() else ""
     if head != event.head_sha:
-        raise FatalError(f"the checkout is at {head[:12] or 'no commit'}, not at the pull request's head "
-                         f"{event.head_sha[:12]}: check it out (actions/checkout with ref: "
-                         f"${{{{ github.event.pull_request.head.sha }}}} and fetch-depth: 0)")
+        raise FatalError(
+            f"the checkout is at {head[:12] or 'no commit'}, not at the pull request's head "
+            f"{event.head_sha[:12]}: check it out (actions/checkout with ref: "
+            f"${{{{ github.event.pull_request.head.sha }}}} and fetch-depth: 0)"
+        )
     # Before the long run: PyGithub installed, and the token can read the pull request.
-    gh = publish.GitHub(token, repository, event.number, env.get("GITHUB_API_URL", "https://api.github.com"),
-                        pause=_float(env, "TESTBOT_GITHUB_PAUSE", 1.0), backoff=_float(env, "TESTBOT_GITHUB_BACKOFF", 2.0))
+    gh = publish.GitHub(
+        token,
+        repository,
+        event.number,
+        env.get("GITHUB_API_URL", "https://api.github.com"),
+        pause=_float(env, "TESTBOT_GITHUB_PAUSE", 1.0),
+        backoff=_float(env, "TESTBOT_GITHUB_BACKOFF", 2.0),
+    )
     gh.check_access()
-    change = changed_targets(root, ChangeSpec(RANGE, event.base_sha, event.head_sha),
-                             include_private=settings.include_private or settings.changed_private,
-                             include=settings.include, exclude=settings.exclude)
+    change = changed_targets(
+        root,
+        ChangeSpec(RANGE, event.base_sha, event.head_sha),
+        include_private=settings.include_private or settings.changed_private,
+        include=settings.include,
+        exclude=settings.exclude,
+    )
     for note in change.notes:
         print(f"testbot: {note}", file=sys.stderr)
     targets = list(change.targets)
     # Nothing is written to the checkout: the pipeline composes each test file, publish delivers it.
-    report = Pipeline(root, dataclasses.replace(settings, dry_run=True, commit=False), on_event=_log).run(targets) \
-        if targets else None
+    report = (
+        Pipeline(root, dataclasses.replace(settings, dry_run=True, commit=False), on_event=_log).run(targets)
+        if targets
+        else None
+    )
     proposals, rows = [], []
     if report is not None:
         by_id = {t.id: t for t in targets}
@@ -133,20 +162,58 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
                 continue
             rel = f.path.resolve().relative_to(top).as_posix()
             old = "" if f.created else f.path.read_text(encoding="utf-8")
-            owners = [t for t in report.targets if t.kept and destination_for(by_id[t.target], root, settings.tests_dir) == f.path]
-            anchors = tuple((by_id[t.target].file.resolve().relative_to(top).as_posix(),
-                             tuple(sorted(by_id[t.target].lines)) + (by_id[t.target].def_line,)) for t in owners)
+            owners = [
+                t
+                for t in report.targets
+                if t.kept and destination_for(by_id[t.target], root, settings.tests_dir) == f.path
+            ]
+            anchors = tuple(
+                (
+                    by_id[t.target].file.resolve().relative_to(top).as_posix(),
+                    tuple(sorted(by_id[t.target].lines)) + (by_id[t.target].def_line,),
+                )
+                for t in owners
+            )
             proposals.append(publish.Proposal(rel, old, f.text, f.tests, tuple(t.target for t in owners), anchors))
-        rows = [publish.TargetLine(t.target, t.funnel.kept, t.gain_lines, t.gain_branches, t.lines_total,
-                                   t.lines_before, t.branches_total, t.branches_before, t.note) for t in report.targets]
+        rows = [
+            publish.TargetLine(
+                t.target,
+                t.funnel.kept,
+                t.gain_lines,
+                t.gain_branches,
+                t.lines_total,
+                t.lines_before,
+                t.branches_total,
+                t.branches_before,
+                t.note,
+            )
+            for t in report.targets
+        ]
     ran_note = "" if targets else "This pull request changes no Python functions or methods that testbot tests."
-    message = commit_message(dataclasses.replace(report, files=tuple(dataclasses.replace(f, written=True)
-                                                                     for f in report.files if f.tests)), root) \
-        if report is not None else ""
-    pub, summary = publish.deliver(gh, mode=mode, proposals=proposals, head_sha=event.head_sha, branch=event.head_ref,
-                                   fork=event.fork, message=message, rows=rows,
-                                   funnel=report.funnel.line() if report else "", model=report.model if report else settings.model,
-                                   ran_note=ran_note, known=secrets_scan.project_strings(top))
+    message = (
+        commit_message(
+            dataclasses.replace(
+                report, files=tuple(dataclasses.replace(f, written=True) for f in report.files if f.tests)
+            ),
+            root,
+        )
+        if report is not None
+        else ""
+    )
+    pub, summary = publish.deliver(
+        gh,
+        mode=mode,
+        proposals=proposals,
+        head_sha=event.head_sha,
+        branch=event.head_ref,
+        fork=event.fork,
+        message=message,
+        rows=rows,
+        funnel=report.funnel.line() if report else "",
+        model=report.model if report else settings.model,
+        ran_note=ran_note,
+        known=secrets_scan.project_strings(top),
+    )
     step_summary = env.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         try:

@@ -171,15 +171,18 @@ def suggestions(proposal: Proposal, commentable: dict[int, int], header: str) ->
         if tag == "insert":
             options = []
             if i1 >= 1:
-                options.append((i1, i1, old[i1 - 1:i1] + new[j1:j2]))
+                options.append((i1, i1, old[i1 - 1 : i1] + new[j1:j2]))
             if i1 < len(old):
-                options.append((i1 + 1, i1 + 1, new[j1:j2] + old[i1:i1 + 1]))
+                options.append((i1 + 1, i1 + 1, new[j1:j2] + old[i1 : i1 + 1]))
         else:  # replace or delete: the old lines i1+1..i2 become new[j1:j2]
             options = [(i1 + 1, i2, new[j1:j2])]
         for start, end, content in options:
             span = range(start, end + 1)
-            if all(n in commentable for n in span) and commentable[start] == commentable[end] \
-                    and not used.intersection(span):
+            if (
+                all(n in commentable for n in span)
+                and commentable[start] == commentable[end]
+                and not used.intersection(span)
+            ):
                 used.update(span)
                 block = fence("".join(line + "\n" for line in content), "suggestion")
                 out.append(ReviewComment(proposal.path, end, f"{header}\n\n{block}\n{COMMENT_MARKER}", start))
@@ -216,11 +219,17 @@ def describe_tests(proposal: Proposal) -> str:
     return f"{n} test{'s' if n != 1 else ''} for {', '.join(f'`{t}`' for t in proposal.targets)}"
 
 
-def summary_body(rows: Sequence[TargetLine], funnel: str, model: str, head_sha: str, published: Published,
-                 ran_note: str = "") -> str:
-    parts = [SUMMARY_MARKER, "### testbot", "",
-             f"Tests for the functions this pull request changes, at {head_sha[:12]}, written by model `{model}`. "
-             "Each test passed in fresh runs and covers lines or branches that were not covered before.", ""]
+def summary_body(
+    rows: Sequence[TargetLine], funnel: str, model: str, head_sha: str, published: Published, ran_note: str = ""
+) -> str:
+    parts = [
+        SUMMARY_MARKER,
+        "### testbot",
+        "",
+        f"Tests for the functions this pull request changes, at {head_sha[:12]}, written by model `{model}`. "
+        "Each test passed in fresh runs and covers lines or branches that were not covered before.",
+        "",
+    ]
     if ran_note:
         parts += [ran_note, ""]
     if rows:
@@ -234,16 +243,25 @@ def summary_body(rows: Sequence[TargetLine], funnel: str, model: str, head_sha: 
     if published.delivered:
         parts += ["**Delivered:**", *(f"- {d}" for d in published.delivered), ""]
     elif rows:
-        parts += ["No tests to add this time: no candidate both passed reliably and covered changed lines or "
-                  "branches that were not covered before.", ""]
+        parts += [
+            "No tests to add this time: no candidate both passed reliably and covered changed lines or "
+            "branches that were not covered before.",
+            "",
+        ]
     if published.notes:
         parts += ["**Notes:**", *(f"- {n}" for n in published.notes), ""]
     if published.retries:
         parts += ["**GitHub API retries:**", *(f"- {r}" for r in published.retries), ""]
     for p in published.in_comment:
         verb = "new file" if p.created else "add to the file"
-        parts += [f"<details open><summary><code>{p.path}</code> ({verb}): {describe_tests(p)}</summary>", "",
-                  fence(added_text(p) + "\n", "python"), "", "</details>", ""]
+        parts += [
+            f"<details open><summary><code>{p.path}</code> ({verb}): {describe_tests(p)}</summary>",
+            "",
+            fence(added_text(p) + "\n", "python"),
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -253,8 +271,17 @@ def summary_body(rows: Sequence[TargetLine], funnel: str, model: str, head_sha: 
 class GitHub:
     """The pull request on GitHub: the few calls testbot makes, each retried on server errors and rate limits."""
 
-    def __init__(self, token: str, repository: str, number: int, api_url: str, *, pause: float = 1.0,
-                 backoff: float = 2.0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        token: str,
+        repository: str,
+        number: int,
+        api_url: str,
+        *,
+        pause: float = 1.0,
+        backoff: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         try:
             import github
         except ModuleNotFoundError as exc:
@@ -263,8 +290,14 @@ class GitHub:
             raise FatalError("PyGithub is not installed: pip install 'testbot[github]'", EXIT_ENVIRONMENT) from None
         self._github = github
         # retry=None: testbot's own loop retries, so it can wait sensibly and report what happened.
-        self.gh = github.Github(auth=github.Auth.Token(token), base_url=api_url.rstrip("/"), retry=None,
-                                seconds_between_requests=None, seconds_between_writes=pause or None, timeout=30)
+        self.gh = github.Github(
+            auth=github.Auth.Token(token),
+            base_url=api_url.rstrip("/"),
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=pause or None,
+            timeout=30,
+        )
         self.repository = repository
         self.number = number
         self.backoff = backoff
@@ -282,8 +315,11 @@ class GitHub:
             except github.GithubException as exc:
                 headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
                 message = str((exc.data or {}).get("message", "")) if isinstance(exc.data, dict) else str(exc.data)
-                limited = exc.status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers
-                                                 or "rate limit" in message.lower())
+                limited = exc.status == 403 and (
+                    headers.get("x-ratelimit-remaining") == "0"
+                    or "retry-after" in headers
+                    or "rate limit" in message.lower()
+                )
                 if exc.status == 403 and not limited:
                     raise Forbidden(f"{what}: 403 {message}".rstrip()) from None
                 if not (limited or exc.status in RETRY_STATUSES):
@@ -292,8 +328,10 @@ class GitHub:
                 reason = f"{exc.status} rate limit" if limited else str(exc.status)
                 if attempt == ATTEMPTS - 1 or wait > MAX_WAIT:
                     self.retries.append(f"{what}: {reason}; gave up after {attempt + 1} tries")
-                    raise PublishError(f"GitHub did not let testbot {what} ({reason}) after {attempt + 1} tries; "
-                                       f"run the job again later") from None
+                    raise PublishError(
+                        f"GitHub did not let testbot {what} ({reason}) after {attempt + 1} tries; "
+                        f"run the job again later"
+                    ) from None
                 self.retries.append(f"{what}: {reason}, retried after {wait:g} s")
                 self.sleep(wait)
             except OSError as exc:  # connection refused or reset, timeouts
@@ -345,8 +383,10 @@ class GitHub:
     def create_review(self, head_sha: str, body: str, comments: list[ReviewComment]) -> None:
         payload = [c.payload() for c in comments]
         commit = self.repo.get_commit(head_sha)  # PyGithub wants a Commit: read when the review is posted
-        self.call("post the review", lambda: self.pull.create_review(commit=commit, body=body, event="COMMENT",
-                                                                     comments=payload))
+        self.call(
+            "post the review",
+            lambda: self.pull.create_review(commit=commit, body=body, event="COMMENT", comments=payload),
+        )
 
     def delete(self, comment) -> None:
         self.call("delete an earlier review comment", comment.delete)
@@ -368,7 +408,9 @@ class GitHub:
         github = self._github
         repo = self.repo
         parent = self.call("read the head commit", lambda: repo.get_git_commit(head_sha))
-        elements = [github.InputGitTreeElement(path, "100644", "blob", content=text) for path, text in sorted(files.items())]
+        elements = [
+            github.InputGitTreeElement(path, "100644", "blob", content=text) for path, text in sorted(files.items())
+        ]
         tree = self.call("create a tree", lambda: repo.create_git_tree(elements, base_tree=parent.tree))
         commit = self.call("create a commit", lambda: repo.create_git_commit(message, tree, [parent]))
         ref = self.call("read the branch", lambda: repo.get_git_ref(f"heads/{branch}"))
@@ -376,7 +418,9 @@ class GitHub:
             self.call("push the commit", lambda: ref.edit(commit.sha, force=False))
         except PublishError as exc:
             if "422" in str(exc):
-                raise PublishError(f"the branch {branch} moved on since this run started; tests not committed") from None
+                raise PublishError(
+                    f"the branch {branch} moved on since this run started; tests not committed"
+                ) from None
             raise
         return commit.sha
 
@@ -391,13 +435,29 @@ def _plural(n: int, word: str) -> str:
 def _same(old, new: ReviewComment) -> bool:
     """An earlier review comment that says exactly what the new one would, on the same lines."""
     start = old.start_line or old.line
-    return (old.path == new.path and old.line == new.line and start == (new.start_line or new.line)
-            and (old.body or "") == new.body)
+    return (
+        old.path == new.path
+        and old.line == new.line
+        and start == (new.start_line or new.line)
+        and (old.body or "") == new.body
+    )
 
 
-def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: str, branch: str, fork: bool,
-            message: str, rows: Sequence[TargetLine], funnel: str, model: str, ran_note: str = "",
-            known: frozenset[str] = frozenset()) -> tuple[Published, str]:
+def deliver(
+    gh: GitHub,
+    *,
+    mode: str,
+    proposals: Sequence[Proposal],
+    head_sha: str,
+    branch: str,
+    fork: bool,
+    message: str,
+    rows: Sequence[TargetLine],
+    funnel: str,
+    model: str,
+    ran_note: str = "",
+    known: frozenset[str] = frozenset(),
+) -> tuple[Published, str]:
     """Put the tests on the pull request the way ``mode`` asks (or the best way still allowed).
 
     Returns what was done and the summary's text (posted as the summary comment when the token allows).
@@ -406,8 +466,10 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
     """
     pub = Published(mode)
     if fork and mode != COMMENT:
-        pub.notes.append(f"This pull request comes from a fork, which testbot cannot push to or suggest on with "
-                         f"this token: mode `{mode}` became `comment`, the tests are below.")
+        pub.notes.append(
+            f"This pull request comes from a fork, which testbot cannot push to or suggest on with "
+            f"this token: mode `{mode}` became `comment`, the tests are below."
+        )
         mode = COMMENT
     in_comment: list[Proposal] = []
     review: list[tuple[Proposal, list[ReviewComment], str]] = []  # (file, its comments, "suggestion" or "comment")
@@ -424,7 +486,9 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
             header = f"testbot: {describe_tests(p)}."
             if n > 1:
                 header += f" Apply all {n} suggestions on `{p.path}` together (Add suggestion to batch)."
-            review.append((p, [ReviewComment(c.path, c.line, header + c.body, c.start_line) for c in made], "suggestion"))
+            review.append(
+                (p, [ReviewComment(c.path, c.line, header + c.body, c.start_line) for c in made], "suggestion")
+            )
     elif mode == COMMIT:
         to_commit = list(proposals)
     else:
@@ -432,11 +496,15 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
     if to_commit:
         try:
             pub.commit = gh.commit(branch, head_sha, {p.path: p.new for p in to_commit}, message)
-            pub.delivered += [f"committed {pub.commit[:12]} to `{branch}`: `{p.path}`, {describe_tests(p)}"
-                              for p in to_commit]
+            pub.delivered += [
+                f"committed {pub.commit[:12]} to `{branch}`: `{p.path}`, {describe_tests(p)}" for p in to_commit
+            ]
         except (Forbidden, PublishError) as exc:
-            why = ("the token cannot push to the branch (403; give the job `contents: write`)"
-                   if isinstance(exc, Forbidden) else str(exc))
+            why = (
+                "the token cannot push to the branch (403; give the job `contents: write`)"
+                if isinstance(exc, Forbidden)
+                else str(exc)
+            )
             pub.notes.append(f"Not committed: {why}.")
             if mode == SUGGEST:
                 for p in to_commit:
@@ -446,24 +514,32 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
                         continue
                     verb = "a new file" if p.created else "the file"
                     block = fence(added_text(p) + "\n", "python")
-                    body = (f"testbot: {describe_tests(p)}, for {verb} `{p.path}` (not part of this diff, so no "
-                            f"suggestion is possible):\n\n{block}\n{COMMENT_MARKER}")
+                    body = (
+                        f"testbot: {describe_tests(p)}, for {verb} `{p.path}` (not part of this diff, so no "
+                        f"suggestion is possible):\n\n{block}\n{COMMENT_MARKER}"
+                    )
                     review.append((p, [ReviewComment(anchor[0], anchor[1], body)], "comment"))
             else:
                 in_comment += to_commit
     previous = gh.testbot_review_comments() if (review or mode == SUGGEST) else []
-    review = [(p, [dataclasses.replace(c, body=secrets_scan.redact(c.body, known)) for c in comments], kind)
-              for p, comments, kind in review]
+    review = [
+        (p, [dataclasses.replace(c, body=secrets_scan.redact(c.body, known)) for c in comments], kind)
+        for p, comments, kind in review
+    ]
     wanted = [c for _, comments, _ in review for c in comments]
     fresh = [c for c in wanted if not any(_same(old, c) for old in previous)]
     if fresh:
-        body = (f"{REVIEW_MARKER}\ntestbot: {_plural(len(wanted), 'comment')} with tests for the functions this pull "
-                f"request changes; the summary comment says what each test covers.")
+        body = (
+            f"{REVIEW_MARKER}\ntestbot: {_plural(len(wanted), 'comment')} with tests for the functions this pull "
+            f"request changes; the summary comment says what each test covers."
+        )
         try:
             gh.create_review(head_sha, body, fresh)
         except Forbidden:
-            pub.notes.append(f"The token cannot post a review (403; the job needs `pull-requests: write`): mode "
-                             f"`{mode}` became `comment`, the tests are below.")
+            pub.notes.append(
+                f"The token cannot post a review (403; the job needs `pull-requests: write`): mode "
+                f"`{mode}` became `comment`, the tests are below."
+            )
             in_comment += [p for p, _, _ in review]
             review, wanted = [], []
     for p, comments, kind in review:
@@ -479,8 +555,9 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
             except (Forbidden, PublishError) as exc:
                 pub.notes.append(f"An earlier review comment could not be deleted: {exc}")
     if pub.deleted:
-        pub.notes.append(f"Deleted {_plural(pub.deleted, 'earlier review comment')} of testbot's whose code or "
-                         f"tests changed since.")
+        pub.notes.append(
+            f"Deleted {_plural(pub.deleted, 'earlier review comment')} of testbot's whose code or tests changed since."
+        )
     if in_comment:
         pub.delivered.append(f"{_plural(sum(len(p.tests) for p in in_comment), 'test')} in this comment")
     pub.in_comment = in_comment
@@ -489,7 +566,9 @@ def deliver(gh: GitHub, *, mode: str, proposals: Sequence[Proposal], head_sha: s
     try:
         pub.summary_url = gh.upsert_summary(text)
     except Forbidden:
-        pub.notes.append("The token cannot comment on this pull request (403; a fork PR's token is read-only): "
-                         "this summary is in the job's summary and log only.")
+        pub.notes.append(
+            "The token cannot comment on this pull request (403; a fork PR's token is read-only): "
+            "this summary is in the job's summary and log only."
+        )
         text = secrets_scan.redact(summary_body(rows, funnel, model, head_sha, pub, ran_note), known)
     return pub, text

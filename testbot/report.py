@@ -38,8 +38,10 @@ class Funnel:
         return Funnel(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
 
     def line(self) -> str:
-        return (f"generated {self.generated} / parsed {self.parsed} / passed {self.passed} / stable {self.stable} / "
-                f"added coverage {self.added_coverage} / kept {self.kept}")
+        return (
+            f"generated {self.generated} / parsed {self.parsed} / passed {self.passed} / stable {self.stable} / "
+            f"added coverage {self.added_coverage} / kept {self.kept}"
+        )
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,14 @@ class Report:
             "funnel": dataclasses.asdict(self.funnel),
             "targets": [dataclasses.asdict(t) for t in self.targets],
             "files": [
-                {"path": str(f.path), "created": f.created, "tests": list(f.tests), "skipped": list(f.skipped),
-                 "written": f.written, "error": f.error}
+                {
+                    "path": str(f.path),
+                    "created": f.created,
+                    "tests": list(f.tests),
+                    "skipped": list(f.skipped),
+                    "written": f.written,
+                    "error": f.error,
+                }
                 for f in self.files
             ],
             "errors": list(self.errors),

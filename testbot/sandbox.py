@@ -56,23 +56,97 @@ _GUARD = Path(__file__).with_name("_sandbox_guard.py")
 # whole (host keys, shadow, the host name), not ``/sys`` as a whole (serial numbers), nor any home, ``/tmp``,
 # ``/run``, ``/var``, ``/opt`` or ``/srv``.
 SYSTEM_READABLE = (
-    "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/proc", "/nix/store",
-    "/sys/devices/system/cpu", "/sys/fs/cgroup", "/dev/pts", "/dev/ptmx", "/dev/shm",
-    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
-    "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates", "/etc/ca-certificates.conf", "/etc/pki/tls/certs",
-    "/etc/pki/ca-trust", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/host.conf",
-    "/etc/gai.conf", "/etc/protocols", "/etc/services", "/etc/mime.types", "/etc/os-release", "/etc/locale.alias",
-    "/etc/locale.conf", "/etc/default/locale", "/etc/fonts", "/etc/magic", "/etc/mailcap", "/etc/debian_version",
-    "/etc/alternatives", "/etc/python3", "/etc/matplotlibrc",
+    "/usr",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/bin",
+    "/sbin",
+    "/proc",
+    "/nix/store",
+    "/sys/devices/system/cpu",
+    "/sys/fs/cgroup",
+    "/dev/pts",
+    "/dev/ptmx",
+    "/dev/shm",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf",
+    "/etc/ca-certificates",
+    "/etc/ca-certificates.conf",
+    "/etc/pki/tls/certs",
+    "/etc/pki/ca-trust",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/protocols",
+    "/etc/services",
+    "/etc/mime.types",
+    "/etc/os-release",
+    "/etc/locale.alias",
+    "/etc/locale.conf",
+    "/etc/default/locale",
+    "/etc/fonts",
+    "/etc/magic",
+    "/etc/mailcap",
+    "/etc/debian_version",
+    "/etc/alternatives",
+    "/etc/python3",
+    "/etc/matplotlibrc",
 )
 # Where Landlock cannot confine reads, the run's mount namespace gets an empty folder over each of these, and over
 # the project's folder and the folder holding it; the run's own folders and the interpreter's are bound back.
-VIEW_HIDDEN = ("/home", "/root", "/tmp", "/var/tmp", "/run", "/mnt", "/media", "/srv", "/opt", "/var/lib", "/var/log",
-               "/var/mail", "/var/spool", "/var/cache", "/var/backups", "/etc/ssh", "/etc/ssl/private", "/boot", "/work",
-               "/Users", "/workspace", "/builds", "/github")
+VIEW_HIDDEN = (
+    "/home",
+    "/root",
+    "/tmp",
+    "/var/tmp",
+    "/run",
+    "/mnt",
+    "/media",
+    "/srv",
+    "/opt",
+    "/var/lib",
+    "/var/log",
+    "/var/mail",
+    "/var/spool",
+    "/var/cache",
+    "/var/backups",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/boot",
+    "/work",
+    "/Users",
+    "/workspace",
+    "/builds",
+    "/github",
+)
 # Folders no interpreter path may open as a whole: they hold homes, other projects, temporary files.
-_TOO_WIDE = ("/", "/home", "/root", "/tmp", "/var", "/var/tmp", "/opt", "/srv", "/mnt", "/media", "/run", "/etc",
-             "/Users", "/private", "/private/tmp")
+_TOO_WIDE = (
+    "/",
+    "/home",
+    "/root",
+    "/tmp",
+    "/var",
+    "/var/tmp",
+    "/opt",
+    "/srv",
+    "/mnt",
+    "/media",
+    "/run",
+    "/etc",
+    "/Users",
+    "/private",
+    "/private/tmp",
+)
 _SITECUSTOMIZE = '''\
 """testbot's sandbox: lock this process down, then run the sitecustomize this file hides, if any."""
 import testbot_guard
@@ -255,19 +329,29 @@ def _wrapper() -> list[str]:
         tries = []
         for base in views:
             tries += [base] if os.geteuid() == 0 else []
-            tries += [[unshare, "--user", "--map-current-user", *base[1:]],
-                      [unshare, "--user", "--map-root-user", *base[1:]]]
+            tries += [
+                [unshare, "--user", "--map-current-user", *base[1:]],
+                [unshare, "--user", "--map-root-user", *base[1:]],
+            ]
         # The namespace's pid 1 is a shell that runs the command as its child: the kernel shields a pid 1
         # from most signals (SIGXCPU, SIGTERM, abort), and the test must die of them as anywhere else.
         # In a PID namespace of its own the test would be pid 2 in every run, and a test could pin that: the
         # shell first moves the namespace's next pid to a random one (TESTBOT_PID_BASE; where it may not, the
         # ids stay as they are).
-        init = ["--", shutil.which("sh") or "/bin/sh", "-c",
-                '[ -n "$TESTBOT_PID_BASE" ] && echo "$TESTBOT_PID_BASE" > /proc/sys/kernel/ns_last_pid 2>/dev/null;'
-                ' "$@"; exit $?', "testbot-init"]
+        init = [
+            "--",
+            shutil.which("sh") or "/bin/sh",
+            "-c",
+            '[ -n "$TESTBOT_PID_BASE" ] && echo "$TESTBOT_PID_BASE" > /proc/sys/kernel/ns_last_pid 2>/dev/null;'
+            ' "$@"; exit $?',
+            "testbot-init",
+        ]
         for cmd in tries:
-            res = proc.run([*cmd, *init, sys.executable, "-S", "-c", "import os; assert os.getpid() == 2"], timeout=20,
-                           env={k: v for k, v in os.environ.items() if k != "TESTBOT_PID_BASE"})
+            res = proc.run(
+                [*cmd, *init, sys.executable, "-S", "-c", "import os; assert os.getpid() == 2"],
+                timeout=20,
+                env={k: v for k, v in os.environ.items() if k != "TESTBOT_PID_BASE"},
+            )
             if res.returncode == 0:
                 found = [*cmd, *init]
                 break
@@ -437,9 +521,11 @@ def _read_violations(fd: int) -> tuple[Violation, ...]:
 
 
 _INTERPRETER: dict[str, tuple[tuple[str, ...], str]] = {}
-_PATHS_CODE = ("import json, sys, sysconfig\n"
-               "print(json.dumps({'prefixes': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix],"
-               " 'executable': sys.executable, 'paths': list(sysconfig.get_paths().values()) + sys.path[1:]}))")
+_PATHS_CODE = (
+    "import json, sys, sysconfig\n"
+    "print(json.dumps({'prefixes': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix],"
+    " 'executable': sys.executable, 'paths': list(sysconfig.get_paths().values()) + sys.path[1:]}))"
+)
 
 
 def _interpreter(python: str) -> tuple[tuple[str, ...], str]:
@@ -550,8 +636,13 @@ def clock_ahead(days: int) -> dict[str, str]:
     lib = clock_library()
     if not lib:
         return {}
-    return {"LD_PRELOAD": lib, "FAKETIME": f"+{days}d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            "FAKETIME_DONT_RESET": "1", "DONT_FAKE_MONOTONIC": "1"}
+    return {
+        "LD_PRELOAD": lib,
+        "FAKETIME": f"+{days}d",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_DONT_RESET": "1",
+        "DONT_FAKE_MONOTONIC": "1",
+    }
 
 
 _HIDDEN: list[bool] = []
@@ -614,19 +705,25 @@ def run_sandboxed(
         fds.append(handoff_r)
     wrapper = _wrapper()
     reads = None if _off("reads") else list(readable_paths(args[0], hidden, [support, *readable]))
-    config = {"writable": [str(scratch), *map(str, writable)], "readable": reads, "fd": report_w,
-              "guard": guard and not _off("guard"), "lock": not _off("landlock"), "caps": not _off("caps"),
-              "hostname": f"{HOSTNAME}-{secrets.token_hex(3)}" if "--uts" in wrapper else "",
-              "stand_in": [[os.path.realpath(a), os.path.realpath(b)] for a, b in (stand_in or {}).items()]}
+    config = {
+        "writable": [str(scratch), *map(str, writable)],
+        "readable": reads,
+        "fd": report_w,
+        "guard": guard and not _off("guard"),
+        "lock": not _off("landlock"),
+        "caps": not _off("caps"),
+        "hostname": f"{HOSTNAME}-{secrets.token_hex(3)}" if "--uts" in wrapper else "",
+        "stand_in": [[os.path.realpath(a), os.path.realpath(b)] for a, b in (stand_in or {}).items()],
+    }
     if reads is not None and "--mount" in wrapper and not _off("view") and (_off("landlock") or landlock_abi() < 1):
         # (the mount view: where Landlock cannot keep reads in, programs and ctypes included)
         hidden_too = []
         for path in map(os.path.realpath, hidden):  # the project, and the folder that holds it and its neighbours
-            hidden_too += [path] + ([os.path.dirname(path)] if os.path.dirname(path) not in _TOO_WIDE + (
-                "/usr", "/usr/local") else [])
+            hidden_too += [path] + (
+                [os.path.dirname(path)] if os.path.dirname(path) not in _TOO_WIDE + ("/usr", "/usr/local") else []
+            )
         config["view"] = {"hide": [*VIEW_HIDDEN, *hidden_too], "keep": [*config["writable"], *reads]}
-    env = scrubbed_env(os.environ, home, {"PYTHONHASHSEED": str(secrets.randbelow(2**32 - 1) + 1),
-                                          **(extra_env or {})})
+    env = scrubbed_env(os.environ, home, {"PYTHONHASHSEED": str(secrets.randbelow(2**32 - 1) + 1), **(extra_env or {})})
     path = [str(support)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(support)]
     env.update(PYTHONPATH=os.pathsep.join(path), TMPDIR=str(tmp), TESTBOT_SANDBOX=json.dumps(config))
     if handoff_r >= 0:
@@ -667,7 +764,7 @@ def run_sandboxed(
 # -- the probe: which barriers hold here
 
 
-_PROBE = r'''
+_PROBE = r"""
 import errno, json, os, resource, socket, sys
 import testbot_guard
 outside, parent, host_ns = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -721,7 +818,7 @@ except (OSError, IndexError):
     pass
 r["nproc"] = resource.getrlimit(resource.RLIMIT_NPROC)[0]
 print(json.dumps(r))
-'''
+"""
 
 _ISOLATION: dict[tuple[str, str], Isolation] = {}
 
@@ -744,8 +841,14 @@ def isolation(python: str) -> Isolation:
             host_ns = os.readlink("/proc/self/ns/pid")
         except OSError:
             host_ns = ""
-        run = run_sandboxed([python, str(support / "testbot_probe.py"), str(outside), str(os.getpid()), host_ns],
-                            cwd=scratch, scratch=scratch, support=support, limits=limits, guard=False)
+        run = run_sandboxed(
+            [python, str(support / "testbot_probe.py"), str(outside), str(os.getpid()), host_ns],
+            cwd=scratch,
+            scratch=scratch,
+            support=support,
+            limits=limits,
+            guard=False,
+        )
         try:
             found = json.loads(run.proc.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -758,7 +861,9 @@ def isolation(python: str) -> Isolation:
 
 def _judge(r: dict, written: bool, limits: Limits) -> Isolation:
     landlock = int(r.get("landlock") or 0)
-    netns = r.get("interfaces") is not None and set(r.get("interfaces") or []) <= {"lo"} and r.get("udp") == "ENETUNREACH"
+    netns = (
+        r.get("interfaces") is not None and set(r.get("interfaces") or []) <= {"lo"} and r.get("udp") == "ENETUNREACH"
+    )
     network = ["namespace"] if netns else []
     if r.get("tcp") == "EACCES":
         network.append("landlock (tcp)")
@@ -783,13 +888,28 @@ def _judge(r: dict, written: bool, limits: Limits) -> Isolation:
         privileges = "root"
     guard = [] if _off("guard") else ["guard"]
     confined = not _off("reads")
-    reads = (["landlock"] if confined and r.get("read") == "EACCES" and r.get("list") == "EACCES" else [])
-    if confined and r.get("view") == "mounted" and r.get("read") in ("ENOENT", "EACCES") and r.get("list") in (
-            "ENOENT", "EACCES"):
+    reads = ["landlock"] if confined and r.get("read") == "EACCES" and r.get("list") == "EACCES" else []
+    if (
+        confined
+        and r.get("view") == "mounted"
+        and r.get("read") in ("ENOENT", "EACCES")
+        and r.get("list") in ("ENOENT", "EACCES")
+    ):
         reads.append("mount view")
     reads += guard if confined else []
-    view = (["own /proc"] if pidns and r.get("proc_parent") is False else [])
-    view += ["own host name"] if str(r.get("hostname")).startswith(HOSTNAME + "-") and os.uname()[1] != r["hostname"] else []
-    return Isolation("; ".join(network + guard) or "none", filesystem if guard else filesystem.replace("guard; ", ""),
-                     "; ".join(signals + guard) or "none", processes, daemons if guard else daemons.replace("; guard", ""),
-                     privileges, "; ".join(reads) or "none", "; ".join(view) or "none")
+    view = ["own /proc"] if pidns and r.get("proc_parent") is False else []
+    view += (
+        ["own host name"]
+        if str(r.get("hostname")).startswith(HOSTNAME + "-") and os.uname()[1] != r["hostname"]
+        else []
+    )
+    return Isolation(
+        "; ".join(network + guard) or "none",
+        filesystem if guard else filesystem.replace("guard; ", ""),
+        "; ".join(signals + guard) or "none",
+        processes,
+        daemons if guard else daemons.replace("; guard", ""),
+        privileges,
+        "; ".join(reads) or "none",
+        "; ".join(view) or "none",
+    )

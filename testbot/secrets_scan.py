@@ -61,7 +61,9 @@ def _entropy(plugin, value: str) -> float:
 
 _WORD = re.compile(rf"[A-Za-z0-9+/_\-]{{{MIN_ENTROPY_LENGTH},}}={{0,2}}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
-_PRIVATE_KEY = re.compile(r"-----BEGIN[A-Z ]*PRIVATE KEY( BLOCK)?-----.*?(-----END[A-Z ]*PRIVATE KEY( BLOCK)?-----|\Z)", re.S)
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN[A-Z ]*PRIVATE KEY( BLOCK)?-----.*?(-----END[A-Z ]*PRIVATE KEY( BLOCK)?-----|\Z)", re.S
+)
 
 
 def _found(kind: str, plugin, line: str) -> list[str]:
@@ -130,8 +132,11 @@ def find(text: str, known: Collection[str] = (), ids_ok: bool = False) -> list[H
             if len(word) < MIN_ENTROPY_LENGTH:
                 continue
             kind = "Hex High Entropy String" if _HEX.fullmatch(word) else "Base64 High Entropy String"
-            if kind in entropy and _entropy(entropy[kind], word) > _LIMITS[kind] and not any(
-                    word in h.value or h.value in word for h in hits if h.line == number):
+            if (
+                kind in entropy
+                and _entropy(entropy[kind], word) > _LIMITS[kind]
+                and not any(word in h.value or h.value in word for h in hits if h.line == number)
+            ):
                 add(kind, number, word)
     for match in _PRIVATE_KEY.finditer(text):
         add("Private Key", text.count("\n", 0, match.start()) + 1, match.group(0))

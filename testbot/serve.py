@@ -57,9 +57,17 @@ def server_settings(options: ServeOptions):
     except ImportError:
         raise EnvironmentProblem(f"testbot serve needs llama-cpp-python's server: {INSTALL_SERVER}") from None
     threads = options.threads or os.cpu_count() or 2
-    model = ModelSettings(model=str(mf.path), model_alias=mf.name, n_ctx=options.context_tokens, n_batch=512,
-                          n_threads=threads, n_threads_batch=threads, seed=0, logits_all=options.logprobs,
-                          verbose=False)
+    model = ModelSettings(
+        model=str(mf.path),
+        model_alias=mf.name,
+        n_ctx=options.context_tokens,
+        n_batch=512,
+        n_threads=threads,
+        n_threads_batch=threads,
+        seed=0,
+        logits_all=options.logprobs,
+        verbose=False,
+    )
     server = ServerSettings(host=options.host, port=options.port, api_key=api_key() or None)
     return server, [model]
 
@@ -98,11 +106,20 @@ def _serve_xllamacpp(options: ServeOptions) -> int:
     url = f"http://{options.host}:{options.port}/v1"
     print(f"testbot serve: loading {mf.name} ({mf.path})", file=sys.stderr, flush=True)
     try:
-        server = start_server(mf.path, context_tokens=options.context_tokens, threads=options.threads,
-                              host=options.host, port=options.port, api_key=key, alias=mf.name)
+        server = start_server(
+            mf.path,
+            context_tokens=options.context_tokens,
+            threads=options.threads,
+            host=options.host,
+            port=options.port,
+            api_key=key,
+            alias=mf.name,
+        )
     except RuntimeError:
-        raise EnvironmentProblem(f"llama.cpp's server did not start with {mf.path} on {options.host}:"
-                                 f"{options.port} (TESTBOT_LLAMA_VERBOSITY=3 shows its log)") from None
+        raise EnvironmentProblem(
+            f"llama.cpp's server did not start with {mf.path} on {options.host}:"
+            f"{options.port} (TESTBOT_LLAMA_VERBOSITY=3 shows its log)"
+        ) from None
     _announce(mf.name, url, options, bool(key))
 
     def stop(*_: object) -> None:
@@ -132,17 +149,25 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise FatalError(f"cannot serve on {host}:{port} (is the port in use?): {exc.strerror or exc}",
-                             code=3) from None
+            raise FatalError(
+                f"cannot serve on {host}:{port} (is the port in use?): {exc.strerror or exc}", code=3
+            ) from None
 
 
 def _announce(name: str, url: str, options: ServeOptions, keyed: bool) -> None:
     key_note = f" (API key from {' or '.join(API_KEY_VARS)} required)" if keyed else ""
-    print(f"testbot serve: {name} at {url}{key_note}; use: testbot generate --model {url} ...",
-          file=sys.stderr, flush=True)
+    print(
+        f"testbot serve: {name} at {url}{key_note}; use: testbot generate --model {url} ...",
+        file=sys.stderr,
+        flush=True,
+    )
     if options.host not in ("127.0.0.1", "localhost", "::1") and not keyed:
-        print("testbot serve: warning: listening beyond this machine without an API key; anyone who can reach "
-              f"port {options.port} can use the model (set TESTBOT_OPENAI_API_KEY)", file=sys.stderr, flush=True)
+        print(
+            "testbot serve: warning: listening beyond this machine without an API key; anyone who can reach "
+            f"port {options.port} can use the model (set TESTBOT_OPENAI_API_KEY)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _serve_llama_cpp_python(options: ServeOptions) -> int:
@@ -166,6 +191,5 @@ def _serve_llama_cpp_python(options: ServeOptions) -> int:
     try:
         uvicorn.run(app, host=options.host, port=options.port, log_level="warning")
     except SystemExit as exc:  # uvicorn exits when it cannot bind the port
-        raise FatalError(f"cannot serve on {options.host}:{options.port} (is the port in use?)",
-                         code=3) from exc
+        raise FatalError(f"cannot serve on {options.host}:{options.port} (is the port in use?)", code=3) from exc
     return 0

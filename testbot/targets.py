@@ -13,8 +13,27 @@ from pathlib import Path
 
 from testbot.errors import FatalError
 
-SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "__pycache__", "build", "dist", ".tox", ".nox",
-             "node_modules", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs", ".testbot"}
+SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    "env",
+    ".env",
+    "__pycache__",
+    "build",
+    "dist",
+    ".tox",
+    ".nox",
+    "node_modules",
+    "site-packages",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".eggs",
+    ".testbot",
+}
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
 
@@ -55,15 +74,21 @@ class SourceFile:
 
 def is_test_file(path: Path) -> bool:
     name = path.name
-    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-            or any(part in ("tests", "test", "testing") for part in path.parent.parts[-3:]))
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or any(part in ("tests", "test", "testing") for part in path.parent.parts[-3:])
+    )
 
 
 def read_source(path: Path) -> SourceFile:
     """Read and parse a Python file, or raise a FatalError that names the problem."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise FatalError(f"{path}: file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB; exclude it with --exclude")
+            raise FatalError(
+                f"{path}: file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB; exclude it with --exclude"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise FatalError(f"{path}: no such file (was it deleted while testbot ran?)") from None
@@ -108,7 +133,9 @@ def _decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     return names
 
 
-def _walk_defs(body: Iterable[ast.stmt], prefix: str, in_class: bool) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+def _walk_defs(
+    body: Iterable[ast.stmt], prefix: str, in_class: bool
+) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, str]]:
     for node in body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             decorators = _decorator_names(node)
@@ -126,7 +153,9 @@ def _walk_defs(body: Iterable[ast.stmt], prefix: str, in_class: bool) -> Iterato
         elif isinstance(node, ast.ClassDef):
             yield from _walk_defs(node.body, f"{prefix}{node.name}.", True)
         elif isinstance(node, ast.If | ast.Try):  # e.g. "if sys.version_info >= ...: def f(): ..."
-            blocks = [node.body, node.orelse] + ([node.finalbody] + [h.body for h in node.handlers] if isinstance(node, ast.Try) else [])
+            blocks = [node.body, node.orelse] + (
+                [node.finalbody] + [h.body for h in node.handlers] if isinstance(node, ast.Try) else []
+            )
             for block in blocks:
                 yield from _walk_defs(block, prefix, in_class)
 
@@ -140,20 +169,22 @@ def functions_in(src: SourceFile, root: Path, include_private: bool) -> list[Tar
             continue
         start = min([node.lineno] + [d.lineno for d in node.decorator_list])
         end = node.end_lineno or node.lineno
-        found.append(Target(
-            file=src.path.resolve(),
-            rel=_rel(src.path, root),
-            module=module,
-            import_root=import_root,
-            qualname=qualname,
-            kind=kind,
-            is_async=isinstance(node, ast.AsyncFunctionDef),
-            start=start,
-            def_line=node.lineno,
-            end=end,
-            lines=frozenset(range(node.lineno, end + 1)),
-            source="\n".join(lines[start - 1:end]),
-        ))
+        found.append(
+            Target(
+                file=src.path.resolve(),
+                rel=_rel(src.path, root),
+                module=module,
+                import_root=import_root,
+                qualname=qualname,
+                kind=kind,
+                is_async=isinstance(node, ast.AsyncFunctionDef),
+                start=start,
+                def_line=node.lineno,
+                end=end,
+                lines=frozenset(range(node.lineno, end + 1)),
+                source="\n".join(lines[start - 1 : end]),
+            )
+        )
     return found
 
 
@@ -176,7 +207,9 @@ def python_files(folder: Path) -> Iterator[Path]:
             dirnames[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".") and not d.endswith(".egg-info"))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".") and not d.endswith(".egg-info")
+        )
         for name in sorted(filenames):
             if name.endswith(".py"):
                 yield Path(dirpath) / name

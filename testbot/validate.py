@@ -49,9 +49,29 @@ READ_OUTSIDE = "read_outside"  # tried to read a file or list a folder outside t
 SIGNAL_OUTSIDE = "signal_outside"  # tried to signal a process outside the sandbox, e.g. kill testbot (refused)
 LEFT_PROCESS = "left_process"  # left a process running after it ended (a daemon; killed)
 TAMPERED_PYTEST = "tampered_pytest"  # changed pytest or testbot's plugin while running, or forged the result
-OUTCOMES = (PASSED, SYNTAX_ERROR, IMPORT_ERROR, ASSERTION_FAILURE, ERROR, TIMEOUT, CRASHED, EXITED_EARLY, SKIPPED,
-            NO_TESTS, TAMPERED, FLAKY, MEMORY, PROCESSES, OUTPUT_LIMIT, NETWORK, WROTE_OUTSIDE, READ_OUTSIDE,
-            SIGNAL_OUTSIDE, LEFT_PROCESS, TAMPERED_PYTEST)
+OUTCOMES = (
+    PASSED,
+    SYNTAX_ERROR,
+    IMPORT_ERROR,
+    ASSERTION_FAILURE,
+    ERROR,
+    TIMEOUT,
+    CRASHED,
+    EXITED_EARLY,
+    SKIPPED,
+    NO_TESTS,
+    TAMPERED,
+    FLAKY,
+    MEMORY,
+    PROCESSES,
+    OUTPUT_LIMIT,
+    NETWORK,
+    WROTE_OUTSIDE,
+    READ_OUTSIDE,
+    SIGNAL_OUTSIDE,
+    LEFT_PROCESS,
+    TAMPERED_PYTEST,
+)
 # The guard's refusals, most serious first: whatever else a run did, these decide its outcome.
 _GUARD_KINDS = (WROTE_OUTSIDE, SIGNAL_OUTSIDE, NETWORK, TAMPERED_PYTEST, READ_OUTSIDE)
 
@@ -78,8 +98,16 @@ def _copy_ignore(folder: str, names: list[str]) -> set[str]:
 
 
 # Files that change how later pytest runs behave: a candidate that writes one has tampered with the copy.
-_CONFIG_FILES = {"conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "sitecustomize.py",
-                 "usercustomize.py", ".coveragerc"}
+_CONFIG_FILES = {
+    "conftest.py",
+    "pytest.ini",
+    "pyproject.toml",
+    "setup.cfg",
+    "tox.ini",
+    "sitecustomize.py",
+    "usercustomize.py",
+    ".coveragerc",
+}
 
 
 class _Watch:
@@ -110,8 +138,13 @@ class _Watch:
             st = path.lstat()
         except OSError:
             return
-        out[path.relative_to(self.root).as_posix()] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                                        st.st_mode)
+        out[path.relative_to(self.root).as_posix()] = (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            st.st_ino,
+            st.st_mode,
+        )
 
     def changed(self, before: dict[str, tuple[int, ...]]) -> list[str]:
         after = self.scan()
@@ -141,17 +174,28 @@ class _Run:
 
     def programs(self, path: Path | None = None) -> bool:
         """Whether a test (of the file ``path``, or any) started a program or used ctypes."""
-        return any(v.kind == PROGRAM and (path is None or not v.test or _in_file(v.test, path))
-                   for v in self.sandboxed.violations)  # (outside a test: at collection, so any file's)
+        return any(
+            v.kind == PROGRAM and (path is None or not v.test or _in_file(v.test, path))
+            for v in self.sandboxed.violations
+        )  # (outside a test: at collection, so any file's)
 
     @property
     def clean(self) -> bool:
         """Nothing went wrong with the run as a whole (the tests themselves may still fail)."""
         sb, data = self.sandboxed, self.data
-        return bool(data and data.get("finished") and data.get("nonce") == self.nonce and not data.get("tampered")
-                    and not data.get("leftovers") and not self.refusals and not sb.leftovers
-                    and not sb.process_limit_hit and not sb.proc.timed_out and not self.scratch_changed
-                    and not self.project_changed)
+        return bool(
+            data
+            and data.get("finished")
+            and data.get("nonce") == self.nonce
+            and not data.get("tampered")
+            and not data.get("leftovers")
+            and not self.refusals
+            and not sb.leftovers
+            and not sb.process_limit_hit
+            and not sb.proc.timed_out
+            and not self.scratch_changed
+            and not self.project_changed
+        )
 
 
 class Workspace:
@@ -230,8 +274,9 @@ class Workspace:
             paths.append(str(self.project))
         return {"PYTHONPATH": os.pathsep.join(paths)}
 
-    def _sandboxed(self, args: list[str], import_root: Path | Sequence[Path], limits: sandbox.Limits,
-                   shifted: bool = False) -> _Run:
+    def _sandboxed(
+        self, args: list[str], import_root: Path | Sequence[Path], limits: sandbox.Limits, shifted: bool = False
+    ) -> _Run:
         """Run a Python command in the sandbox, in a fresh run folder, with every check around it; ``shifted``:
         under the conditions a user's run may differ in (:func:`testbot.sandbox.shifted_env`)."""
         n = self._next()
@@ -242,14 +287,24 @@ class Workspace:
         nonce = secrets.token_hex(16)
         handoff = json.dumps({"result_file": str(result_file), "nonce": nonce}).encode()
         before = self._watch.scan() if self._watch is not None else {}
-        run = sandbox.run_sandboxed([a.replace("{data_file}", str(data_file)) for a in args], cwd=self.project,
-                                    scratch=scratch, support=self.support, writable=[self.project], limits=limits,
-                                    extra_env={**self._env(import_root), **(sandbox.shifted_env() if shifted else {})},
-                                    handoff=handoff, hidden=[self.root], stand_in={self.root: self.project})
+        run = sandbox.run_sandboxed(
+            [a.replace("{data_file}", str(data_file)) for a in args],
+            cwd=self.project,
+            scratch=scratch,
+            support=self.support,
+            writable=[self.project],
+            limits=limits,
+            extra_env={**self._env(import_root), **(sandbox.shifted_env() if shifted else {})},
+            handoff=handoff,
+            hidden=[self.root],
+            stand_in={self.root: self.project},
+        )
         changed = tuple(self._watch.changed(before)) if self._watch is not None else ()
         if changed:
-            self.incidents.append(f"your project's files changed while a candidate test ran: {', '.join(changed[:5])}"
-                                  f"; check them (git status)")
+            self.incidents.append(
+                f"your project's files changed while a candidate test ran: {', '.join(changed[:5])}"
+                f"; check them (git status)"
+            )
         scratch_changed = self._tampered()
         try:
             data = json.loads(result_file.read_text(encoding="utf-8"))
@@ -257,16 +312,42 @@ class Workspace:
             data = None
         return _Run(run, data if isinstance(data, dict) else None, nonce, data_file, scratch_changed, changed, limits)
 
-    def _pytest(self, test_files: list[Path], import_root: Path, measure: Path | None, timeout: float | None,
-                contexts: bool = False, shifted: bool = False) -> _Run:
+    def _pytest(
+        self,
+        test_files: list[Path],
+        import_root: Path,
+        measure: Path | None,
+        timeout: float | None,
+        contexts: bool = False,
+        shifted: bool = False,
+    ) -> _Run:
         args = [self.python]
         if measure is not None:
             rc = self.support / ("coveragerc-contexts" if contexts else "coveragerc")
-            args += ["-m", "coverage", "run", f"--rcfile={rc}", "--branch",
-                     "--data-file={data_file}", f"--include={self.scratch_path(measure)}"]
-        args += ["-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
-                 "--continue-on-collection-errors", "-o", "console_output_style=classic", *self._suite_options(),
-                 *map(str, test_files)]
+            args += [
+                "-m",
+                "coverage",
+                "run",
+                f"--rcfile={rc}",
+                "--branch",
+                "--data-file={data_file}",
+                f"--include={self.scratch_path(measure)}",
+            ]
+        args += [
+            "-m",
+            "pytest",
+            "-p",
+            "testbot_result_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--no-header",
+            "--continue-on-collection-errors",
+            "-o",
+            "console_output_style=classic",
+            *self._suite_options(),
+            *map(str, test_files),
+        ]
         limits = self.limits if timeout is None else dataclasses.replace(self.limits, wall_seconds=timeout)
         return self._sandboxed(args, import_root, limits, shifted)
 
@@ -340,9 +421,27 @@ class Workspace:
         rc = self.support / "coveragerc-suite"
         rc.write_text("[run]\nbranch = True\n")
         include = ",".join(str(self.scratch_path(p)) for p in measure)
-        args = [self.python, "-m", "coverage", "run", f"--rcfile={rc}", "--branch", "--data-file={data_file}",
-                f"--include={include}", "-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q",
-                "--no-header", "-o", "console_output_style=classic", *self._suite_options()]
+        args = [
+            self.python,
+            "-m",
+            "coverage",
+            "run",
+            f"--rcfile={rc}",
+            "--branch",
+            "--data-file={data_file}",
+            f"--include={include}",
+            "-m",
+            "pytest",
+            "-p",
+            "testbot_result_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--no-header",
+            "-o",
+            "console_output_style=classic",
+            *self._suite_options(),
+        ]
         limits = dataclasses.replace(self.limits, wall_seconds=timeout, cpu_seconds=int(timeout * 2) + 5)
         run = self._sandboxed(args, list(import_roots) or self.root, limits)
         coverage = str(run.data_file) if run.data_file.exists() else ""
@@ -367,10 +466,18 @@ class Workspace:
         if self._plugins is None:
             from testbot import proc
 
-            found = proc.run([self.python, "-c", "import importlib.util as u; print(*[m for m in ('pytest_cov', "
-                              "'xdist') if u.find_spec(m)])"], timeout=60)
+            found = proc.run(
+                [
+                    self.python,
+                    "-c",
+                    "import importlib.util as u; print(*[m for m in ('pytest_cov', 'xdist') if u.find_spec(m)])",
+                ],
+                timeout=60,
+            )
             self._plugins = found.stdout.split() if found.returncode == 0 else []
-        return (["--no-cov"] if "pytest_cov" in self._plugins else []) + (["-n", "0"] if "xdist" in self._plugins else [])
+        return (["--no-cov"] if "pytest_cov" in self._plugins else []) + (
+            ["-n", "0"] if "xdist" in self._plugins else []
+        )
 
     def write_candidate(self, candidate: Candidate, folder: Path) -> Path:
         """Write a candidate module into the scratch copy of ``folder`` (so its conftest.py applies)."""
@@ -397,8 +504,20 @@ class Workspace:
     def check_import(self, module: str, import_root: Path) -> RunResult:
         """Import the target module once in the sandbox; a failure names the missing dependency."""
         run = self._sandboxed(
-            [self.python, "-m", "coverage", "run", f"--rcfile={self.support / 'coveragerc'}", "--branch",
-             "--data-file={data_file}", str(self.support / "import_module.py"), module], import_root, self.limits)
+            [
+                self.python,
+                "-m",
+                "coverage",
+                "run",
+                f"--rcfile={self.support / 'coveragerc'}",
+                "--branch",
+                "--data-file={data_file}",
+                str(self.support / "import_module.py"),
+                module,
+            ],
+            import_root,
+            self.limits,
+        )
         proc = run.proc
         if proc.returncode == 0:
             return RunResult(PASSED, "", proc.seconds, str(run.data_file))
@@ -407,8 +526,10 @@ class Workspace:
             raise EnvironmentProblem(f"coverage is not installed for {self.python}: pip install coverage")
         missing = _MISSING_MODULE.findall(text)
         if missing:
-            raise EnvironmentProblem(f"cannot import {module}: its dependency '{missing[-1]}' is missing; install the "
-                                     f"project's dependencies into {self.python} (or pass --python)")
+            raise EnvironmentProblem(
+                f"cannot import {module}: its dependency '{missing[-1]}' is missing; install the "
+                f"project's dependencies into {self.python} (or pass --python)"
+            )
         last = text.strip().splitlines()[-1] if text.strip() else f"exit status {proc.returncode}"
         raise FatalError(f"cannot import {module}: {last}", 3)
 
@@ -456,8 +577,10 @@ def judge(run: _Run, limits: sandbox.Limits) -> tuple[str, str]:
             more = f"; {len(hits) - 1} more refusal{'s' if len(hits) > 2 else ''}" if len(hits) > 1 else ""
             return kind, f"refused by the sandbox: {hits[0].detail}{where}{more}"
     if run.project_changed:
-        return WROTE_OUTSIDE, (f"your project's files changed while this test ran: {', '.join(run.project_changed[:5])}"
-                               " (written by the test, or by someone else at the same time)")
+        return WROTE_OUTSIDE, (
+            f"your project's files changed while this test ran: {', '.join(run.project_changed[:5])}"
+            " (written by the test, or by someone else at the same time)"
+        )
     if data is not None and data.get("nonce") != run.nonce:
         return TAMPERED_PYTEST, "the result file was not written by testbot's plugin (forged)"
     if data is not None and data.get("tampered"):
@@ -465,12 +588,17 @@ def judge(run: _Run, limits: sandbox.Limits) -> tuple[str, str]:
     if run.scratch_changed:
         return TAMPERED, "the test changed the project's source or configuration files (in testbot's copy, restored)"
     if proc.timed_out:
-        return TIMEOUT, f"the test did not finish in time ({limits.wall_seconds:g} s); every process it started was killed"
+        return (
+            TIMEOUT,
+            f"the test did not finish in time ({limits.wall_seconds:g} s); every process it started was killed",
+        )
     if sb.cpu_limit_hit:
         return TIMEOUT, f"the test used up its CPU time ({limits.cpu_seconds} s) and was killed"
     if sb.process_limit_hit:
-        return PROCESSES, (f"the test tried to run more than {limits.processes} processes at once (a fork bomb?); "
-                           "the sandbox refused, and killed them all")
+        return PROCESSES, (
+            f"the test tried to run more than {limits.processes} processes at once (a fork bomb?); "
+            "the sandbox refused, and killed them all"
+        )
     left = list(sb.leftovers) + list((data or {}).get("leftovers") or [])
     if left:
         return LEFT_PROCESS, "the test left processes running after it ended (killed): " + "; ".join(left[:3])
@@ -483,8 +611,10 @@ _FORK_REFUSED = re.compile(r"BlockingIOError: \[Errno 11\]|Resource temporarily 
 def classify_data(data: dict | None, proc, limits: sandbox.Limits | None = None) -> tuple[str, str]:
     limits = limits or sandbox.Limits()
     if "No module named pytest" in proc.output or "No module named coverage" in proc.output:
-        raise EnvironmentProblem(f"pytest and coverage must be installed in the environment that runs the tests "
-                                 f"({proc.args[0]}): pip install pytest coverage")
+        raise EnvironmentProblem(
+            f"pytest and coverage must be installed in the environment that runs the tests "
+            f"({proc.args[0]}): pip install pytest coverage"
+        )
     if not data or not data.get("finished"):
         sig = -proc.returncode if proc.returncode < 0 else 0
         tail = proc.output[-1500:]
@@ -494,8 +624,10 @@ def classify_data(data: dict | None, proc, limits: sandbox.Limits | None = None)
             return MEMORY, f"the test ran out of memory ({limits.memory_bytes // 1024**2} MiB)\n{tail}"
         if sig:
             return CRASHED, f"killed by {_signal_name(sig)} before pytest finished\n{tail}"
-        return EXITED_EARLY, (f"exited with status {proc.returncode} before pytest finished (os._exit or sys.exit "
-                              f"outside a test?)\n{tail}")
+        return EXITED_EARLY, (
+            f"exited with status {proc.returncode} before pytest finished (os._exit or sys.exit "
+            f"outside a test?)\n{tail}"
+        )
     if data.get("interrupted"):
         return EXITED_EARLY, f"the test stopped the pytest session: {data['interrupted']}"
     if data["collect_errors"]:
@@ -513,11 +645,20 @@ def classify_data(data: dict | None, proc, limits: sandbox.Limits | None = None)
         if exc == "MemoryError":
             return MEMORY, f"the test ran out of memory ({limits.memory_bytes // 1024**2} MiB)\n{text}"
         if code == errno.EFBIG:
-            return OUTPUT_LIMIT, f"the test wrote more than {limits.file_bytes // 1024**2} MiB to a file or its output\n{text}"
+            return (
+                OUTPUT_LIMIT,
+                f"the test wrote more than {limits.file_bytes // 1024**2} MiB to a file or its output\n{text}",
+            )
         if code == errno.ENETUNREACH:
             return NETWORK, f"the test tried to use the network (there is none in the sandbox)\n{text}"
         if exc == "SystemExit":
-            where = "in a fixture" if first["when"] == "setup" else "in a test" if first["when"] == "call" else "on teardown"
+            where = (
+                "in a fixture"
+                if first["when"] == "setup"
+                else "in a test"
+                if first["when"] == "call"
+                else "on teardown"
+            )
             return EXITED_EARLY, f"the test called sys.exit() {where}\n{text}"
         if exc == "BlockingIOError" and _FORK_REFUSED.search(text):
             return PROCESSES, f"the test hit the process limit ({limits.processes})\n{text}"

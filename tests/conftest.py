@@ -49,20 +49,29 @@ def clamp(x, lo, hi):
 
 # Entry-point plugins installed next to pytest here (hypothesis, pytest-benchmark) cost ~1 s per pytest
 # start; the tiny project turns them off the way any project can, so each candidate run stays fast.
-PYPROJECT = '''\
+PYPROJECT = """\
 [project]
 name = "pkg"
 version = "0.1"
 
 [tool.pytest.ini_options]
 addopts = "-p no:hypothesispytest -p no:benchmark"
-'''
+"""
 
 # Settings that keep a pipeline run to a few pytest processes.
 FAST = ["--samples", "1", "--runs", "2", "--repair-rounds", "0", "--timeout", "20"]
 
-GIT = ["git", "-c", "user.name=testbot tests", "-c", "user.email=tests@example.com", "-c", "init.defaultBranch=main",
-       "-c", "commit.gpgsign=false"]
+GIT = [
+    "git",
+    "-c",
+    "user.name=testbot tests",
+    "-c",
+    "user.email=tests@example.com",
+    "-c",
+    "init.defaultBranch=main",
+    "-c",
+    "commit.gpgsign=false",
+]
 
 
 def fenced(code: str) -> str:
@@ -121,8 +130,11 @@ class Project:
 
     def snapshot(self) -> dict[str, bytes]:
         """Every file in the project (outside .git) with its content."""
-        return {p.relative_to(self.root).as_posix(): p.read_bytes() for p in sorted(self.root.rglob("*"))
-                if p.is_file() and ".git" not in p.relative_to(self.root).parts}
+        return {
+            p.relative_to(self.root).as_posix(): p.read_bytes()
+            for p in sorted(self.root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(self.root).parts
+        }
 
     def generate(self, *args: str) -> Run:
         return run_cli(["generate", *args], self.root)
@@ -133,15 +145,26 @@ class Project:
         subprocess.run([*GIT, "commit", "-q", "-m", "initial"], cwd=self.root, check=True)
 
     def git_status(self) -> list[str]:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=self.root, check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=self.root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return sorted(out.splitlines())
 
     def pytest(self, *args: str) -> subprocess.CompletedProcess:
         """Run the project's own tests the way its developer would."""
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # leave no __pycache__ in the project
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=self.root,
-                              env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
 
 def make_project(root: Path, git: bool = True) -> Project:

@@ -28,8 +28,10 @@ def examples() -> list[Ex]:
     """Four short examples: a prompt about a function, the prefill, and a test to learn."""
     out = []
     for name, value in (("double", 4), ("square", 9), ("negate", -3), ("halve", 2)):
-        messages = [{"role": "system", "content": "Write tests."},
-                    {"role": "user", "content": f"Test `{name}` from m."}]
+        messages = [
+            {"role": "system", "content": "Write tests."},
+            {"role": "user", "content": f"Test `{name}` from m."},
+        ]
         prefill = f"```python\nfrom m import {name}\n"
         out.append(Ex(messages, prefill, f"\ndef test_{name}():\n    assert {name}(x) == {value}\n```"))
     return out
@@ -45,14 +47,28 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                        additional_special_tokens=["<|im_start|>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
     tokenizer.chat_template = CHATML
     tokenizer.save_pretrained(folder)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, initializer_range=0.3,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=None, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        initializer_range=0.3,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder

@@ -35,7 +35,7 @@ def scale(values, factor=2):
 '''
 
 # Tests live in test_numbers.py, not test_m.py: generation shows no example tests for pkg.m then.
-TESTS = '''\
+TESTS = """\
 import pytest
 
 from pkg.m import clamp, classify, scale
@@ -79,16 +79,16 @@ def test_fails():
 class TestClassify:
     def test_zero(self):
         assert classify(0) == "zero"
-'''
+"""
 
-CONFTEST = '''\
+CONFTEST = """\
 import pytest
 
 
 @pytest.fixture
 def numbers():
     return [1, 2, 3]
-'''
+"""
 
 
 HANGS = "\n\ndef test_hangs():\n    import time\n    time.sleep(600)\n"
@@ -97,7 +97,7 @@ HANGS = "\n\ndef test_hangs():\n    import time\n    time.sleep(600)\n"
 def make_repo(root: Path, hang: bool = False) -> Path:
     files = {
         "pyproject.toml": '[project]\nname = "numbers"\nversion = "0.1"\n\n[tool.pytest.ini_options]\n'
-                          'addopts = "-p no:hypothesispytest -p no:benchmark"\n',
+        'addopts = "-p no:hypothesispytest -p no:benchmark"\n',
         "pkg/__init__.py": "",
         "pkg/m.py": SOURCE,
         "tests/conftest.py": CONFTEST,

@@ -79,8 +79,15 @@ class GitHubEmulator:
         self.server.server_close()
         self.thread.join(timeout=5)
 
-    def fail(self, method: str, pattern: str, status: int, headers: dict[str, str] | None = None,
-             message: str = "Server Error", times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        pattern: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+        message: str = "Server Error",
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` requests matching ``method`` and ``pattern`` with ``status``."""
         self.faults.append(Fault(method, pattern, status, headers or {}, message, times))
 
@@ -99,23 +106,45 @@ class GitHubEmulator:
     def _repo(self, full: str | None = None) -> dict:
         full = full or self.repository
         owner, name = full.split("/")
-        return {"id": 1, "name": name, "full_name": full, "url": self._repo_url(full),
-                "html_url": f"https://github.com/{full}", "owner": {"login": owner, "type": "User"},
-                "default_branch": "main", "private": False, "fork": full != self.repository}
+        return {
+            "id": 1,
+            "name": name,
+            "full_name": full,
+            "url": self._repo_url(full),
+            "html_url": f"https://github.com/{full}",
+            "owner": {"login": owner, "type": "User"},
+            "default_branch": "main",
+            "private": False,
+            "fork": full != self.repository,
+        }
 
     def _pull(self, pr: PullRequest) -> dict:
         base_url = self._repo_url()
-        return {"id": pr.number, "number": pr.number, "state": "open", "title": "a change",
-                "url": f"{base_url}/pulls/{pr.number}", "issue_url": f"{base_url}/issues/{pr.number}",
-                "html_url": f"https://github.com/{self.repository}/pull/{pr.number}",
-                "head": {"sha": pr.head_sha, "ref": pr.head_ref, "label": f"x:{pr.head_ref}",
-                         "repo": self._repo(pr.head_repo or None)},
-                "base": {"sha": pr.base_sha, "ref": pr.base_ref, "label": f"x:{pr.base_ref}", "repo": self._repo()}}
+        return {
+            "id": pr.number,
+            "number": pr.number,
+            "state": "open",
+            "title": "a change",
+            "url": f"{base_url}/pulls/{pr.number}",
+            "issue_url": f"{base_url}/issues/{pr.number}",
+            "html_url": f"https://github.com/{self.repository}/pull/{pr.number}",
+            "head": {
+                "sha": pr.head_sha,
+                "ref": pr.head_ref,
+                "label": f"x:{pr.head_ref}",
+                "repo": self._repo(pr.head_repo or None),
+            },
+            "base": {"sha": pr.base_sha, "ref": pr.base_ref, "label": f"x:{pr.base_ref}", "repo": self._repo()},
+        }
 
     def _issue_comment(self, cid: int, body: str) -> dict:
-        return {"id": cid, "body": body, "url": f"{self._repo_url()}/issues/comments/{cid}",
-                "html_url": f"https://github.com/{self.repository}/pull/1#issuecomment-{cid}",
-                "user": {"login": "github-actions[bot]", "type": "Bot"}}
+        return {
+            "id": cid,
+            "body": body,
+            "url": f"{self._repo_url()}/issues/comments/{cid}",
+            "html_url": f"https://github.com/{self.repository}/pull/1#issuecomment-{cid}",
+            "user": {"login": "github-actions[bot]", "type": "Bot"},
+        }
 
     # -- the server
 
@@ -168,7 +197,7 @@ class GitHubEmulator:
             return 200, self._repo()
         if not path.startswith(prefix + "/"):
             return 404, {"message": "Not Found"}
-        rest = path[len(prefix):]
+        rest = path[len(prefix) :]
         m = re.fullmatch(r"/pulls/(\d+)(/.*)?", rest)
         if m:
             pr = self.pulls.get(int(m.group(1)))
@@ -183,17 +212,32 @@ class GitHubEmulator:
                 return 200, [c for c in self.review_comments if c["pull"] == pr.number]
             if method == "POST" and sub == "/reviews":
                 rid = next(self._ids)
-                review = {"id": rid, "body": body.get("body", ""), "state": "COMMENTED", "commit_id": body["commit_id"],
-                          "user": {"login": "github-actions[bot]"}}
+                review = {
+                    "id": rid,
+                    "body": body.get("body", ""),
+                    "state": "COMMENTED",
+                    "commit_id": body["commit_id"],
+                    "user": {"login": "github-actions[bot]"},
+                }
                 self.reviews.append({**review, "comments": body.get("comments", [])})
                 for c in body.get("comments", []):
                     cid = next(self._ids)
-                    self.review_comments.append({
-                        "id": cid, "pull": pr.number, "pull_request_review_id": rid, "body": c["body"],
-                        "path": c["path"], "line": c["line"], "side": c.get("side"),
-                        "start_line": c.get("start_line"), "start_side": c.get("start_side"),
-                        "commit_id": body["commit_id"], "url": f"{self._repo_url()}/pulls/comments/{cid}",
-                        "user": {"login": "github-actions[bot]"}})
+                    self.review_comments.append(
+                        {
+                            "id": cid,
+                            "pull": pr.number,
+                            "pull_request_review_id": rid,
+                            "body": c["body"],
+                            "path": c["path"],
+                            "line": c["line"],
+                            "side": c.get("side"),
+                            "start_line": c.get("start_line"),
+                            "start_side": c.get("start_side"),
+                            "commit_id": body["commit_id"],
+                            "url": f"{self._repo_url()}/pulls/comments/{cid}",
+                            "user": {"login": "github-actions[bot]"},
+                        }
+                    )
                 return 200, review
         m = re.fullmatch(r"/pulls/comments/(\d+)", rest)
         if m and method == "DELETE":
@@ -205,8 +249,9 @@ class GitHubEmulator:
         if m:
             number = int(m.group(1))
             if method == "GET":
-                return 200, [self._issue_comment(c["id"], c["body"]) for c in self.issue_comments
-                             if c["issue"] == number]
+                return 200, [
+                    self._issue_comment(c["id"], c["body"]) for c in self.issue_comments if c["issue"] == number
+                ]
             if method == "POST":
                 cid = next(self._ids)
                 self.issue_comments.append({"id": cid, "issue": number, "body": body["body"]})
@@ -225,8 +270,13 @@ class GitHubEmulator:
         m = re.fullmatch(r"/commits/([0-9a-f]{40})", rest)
         if m and method == "GET":
             sha = m.group(1)
-            return 200, {"sha": sha, "url": f"{self._repo_url()}/commits/{sha}", "commit": {"message": ""},
-                         "parents": [], "files": []}
+            return 200, {
+                "sha": sha,
+                "url": f"{self._repo_url()}/commits/{sha}",
+                "commit": {"message": ""},
+                "parents": [],
+                "files": [],
+            }
         m = re.fullmatch(r"/git/commits/([0-9a-f]{40})", rest)
         if m and method == "GET":
             sha = m.group(1)
@@ -250,8 +300,11 @@ class GitHubEmulator:
                     return 422, {"message": "Update is not a fast forward"}
                 self.refs[ref] = body["sha"]
             if method in ("GET", "PATCH"):
-                return 200, {"ref": f"refs/{ref}", "url": f"{self._repo_url()}/git/refs/{ref}",
-                             "object": {"sha": self.refs[ref], "type": "commit"}}
+                return 200, {
+                    "ref": f"refs/{ref}",
+                    "url": f"{self._repo_url()}/git/refs/{ref}",
+                    "object": {"sha": self.refs[ref], "type": "commit"},
+                }
         return 404, {"message": f"Not Found (the emulator has no {method} {path})"}
 
     def _parents(self, sha: str) -> list[str]:
@@ -259,13 +312,18 @@ class GitHubEmulator:
 
     def _git_commit(self, sha: str, tree: str, parents: list[str], message: str = "") -> dict:
         self.commit_parents[sha] = list(parents)
-        return {"sha": sha, "url": f"{self._repo_url()}/git/commits/{sha}", "message": message,
-                "tree": {"sha": tree, "url": f"{self._repo_url()}/git/trees/{tree}"},
-                "parents": [{"sha": p, "url": f"{self._repo_url()}/git/commits/{p}"} for p in parents]}
+        return {
+            "sha": sha,
+            "url": f"{self._repo_url()}/git/commits/{sha}",
+            "message": message,
+            "tree": {"sha": tree, "url": f"{self._repo_url()}/git/trees/{tree}"},
+            "parents": [{"sha": p, "url": f"{self._repo_url()}/git/commits/{p}"} for p in parents],
+        }
 
 
 def pull_files(root, base: str, head: str) -> list[dict]:
     """GET .../pulls/N/files as GitHub answers it, from a real repository: base...head, 3 lines of context."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
 
@@ -273,10 +331,18 @@ def pull_files(root, base: str, head: str) -> list[dict]:
     for line in git("diff", "--name-status", f"{base}...{head}").splitlines():
         status, name = line.split("\t")[0], line.split("\t")[-1]
         patch = git("diff", "--unified=3", f"{base}...{head}", "--", name)
-        patch = patch[patch.index("@@"):] if "@@" in patch else ""
-        files.append({"sha": "0" * 40, "filename": name, "status": {"A": "added", "M": "modified", "D": "removed"}
-                      .get(status[0], "renamed"), "additions": 0, "deletions": 0, "changes": 0,
-                      "patch": patch.rstrip("\n")})
+        patch = patch[patch.index("@@") :] if "@@" in patch else ""
+        files.append(
+            {
+                "sha": "0" * 40,
+                "filename": name,
+                "status": {"A": "added", "M": "modified", "D": "removed"}.get(status[0], "renamed"),
+                "additions": 0,
+                "deletions": 0,
+                "changes": 0,
+                "patch": patch.rstrip("\n"),
+            }
+        )
     return files
 
 
@@ -285,15 +351,29 @@ def pull_event(repository: str, number: int, base: str, head: str, head_repo: st
     head_repo = head_repo or repository
 
     def repo(full: str) -> dict:
-        return {"id": 1, "name": full.split("/")[1], "full_name": full, "owner": {"login": full.split("/")[0]},
-                "fork": full != repository, "html_url": f"https://github.com/{full}"}
+        return {
+            "id": 1,
+            "name": full.split("/")[1],
+            "full_name": full,
+            "owner": {"login": full.split("/")[0]},
+            "fork": full != repository,
+            "html_url": f"https://github.com/{full}",
+        }
 
-    return {"action": "synchronize", "number": number,
-            "pull_request": {"number": number, "state": "open", "title": "big numbers",
-                             "url": f"https://api.github.com/repos/{repository}/pulls/{number}",
-                             "head": {"label": "octo:feature", "ref": "feature", "sha": head, "repo": repo(head_repo)},
-                             "base": {"label": "octo:main", "ref": "main", "sha": base, "repo": repo(repository)}},
-            "repository": repo(repository), "sender": {"login": "dev"}}
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "state": "open",
+            "title": "big numbers",
+            "url": f"https://api.github.com/repos/{repository}/pulls/{number}",
+            "head": {"label": "octo:feature", "ref": "feature", "sha": head, "repo": repo(head_repo)},
+            "base": {"label": "octo:main", "ref": "main", "sha": base, "repo": repo(repository)},
+        },
+        "repository": repo(repository),
+        "sender": {"login": "dev"},
+    }
 
 
 def suggestion_of(body: str) -> list[str]:
@@ -308,5 +388,5 @@ def apply_suggestions(text: str, comments: list[dict]) -> str:
     lines = text.splitlines()
     for c in sorted(comments, key=lambda c: c["line"], reverse=True):
         start = c.get("start_line") or c["line"]
-        lines[start - 1:c["line"]] = suggestion_of(c["body"])
+        lines[start - 1 : c["line"]] = suggestion_of(c["body"])
     return "\n".join(lines) + "\n"

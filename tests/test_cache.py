@@ -15,8 +15,9 @@ from testbot.config import Settings, settings_fingerprint
 from testbot.targets import find_targets
 
 LEAN = ["--samples", "1", "--runs", "1", "--repair-rounds", "0", "--timeout", "20"]
-CHANGED = SOURCE.replace('    return "positive"', '    if n > 100:\n        return "big"\n    return "positive"').replace(
-    "return max(lo, min(x, hi))", "return min(hi, max(x, lo))")
+CHANGED = SOURCE.replace(
+    '    return "positive"', '    if n > 100:\n        return "big"\n    return "positive"'
+).replace("return max(lo, min(x, hi))", "return min(hi, max(x, lo))")
 CLASSIFY = fenced("from pkg.m import classify\n\n\ndef test_big():\n    assert classify(101) == 'big'\n")
 CLAMP = fenced("from pkg.m import clamp\n\n\ndef test_clamp_inside():\n    assert clamp(5, 0, 10) == 5\n")
 
@@ -30,8 +31,13 @@ def test_key_follows_the_function_not_its_place(tmp_path: Path):
     (tmp_path / "m.py").write_text(SOURCE)
     (target,) = find_targets([str(tmp_path / "m.py::clamp")], tmp_path)
     fp = settings_fingerprint(Settings())
-    moved = dataclasses.replace(target, start=target.start + 5, def_line=target.def_line + 5, end=target.end + 5,
-                                lines=frozenset(n + 5 for n in target.lines))
+    moved = dataclasses.replace(
+        target,
+        start=target.start + 5,
+        def_line=target.def_line + 5,
+        end=target.end + 5,
+        lines=frozenset(n + 5 for n in target.lines),
+    )
     assert key(moved, fp) == key(target, fp)
     assert key(dataclasses.replace(target, source=target.source.replace("hi))", "hi + 1))")), fp) != key(target, fp)
     assert key(target, settings_fingerprint(Settings(seed=1))) != key(target, fp)
@@ -43,8 +49,9 @@ def test_key_follows_the_function_not_its_place(tmp_path: Path):
     assert cache.get(moved, fp) == Entry(target.id, 2, 3, 1, "")
 
 
-def test_rerun_on_unchanged_functions_is_fast_and_never_calls_the_model(project: Project, testbot_script: str,
-                                                                         tmp_path: Path):
+def test_rerun_on_unchanged_functions_is_fast_and_never_calls_the_model(
+    project: Project, testbot_script: str, tmp_path: Path
+):
     stage_change(project)
     model = project.fake_model({"classify": [CLASSIFY], "clamp": [CLAMP]})
     first = run_cli(["hook", "--model", model, *LEAN], project.root)
@@ -56,8 +63,14 @@ def test_rerun_on_unchanged_functions_is_fast_and_never_calls_the_model(project:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     start = time.monotonic()
-    res = subprocess.run([testbot_script, "hook", "--model", model, *LEAN], cwd=project.root, capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "TMPDIR": str(scratch)})
+    res = subprocess.run(
+        [testbot_script, "hook", "--model", model, *LEAN],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
     seconds = time.monotonic() - start
     assert res.returncode == 0, res.stderr
     assert "pkg/m.py::classify  0 candidates, 0 kept  [cached: 1 test written earlier" in res.stdout

@@ -16,7 +16,7 @@ TARGET = "pkg/m.py::classify"
 
 # One completion that exercises every way a candidate can end: its tests are split apart and each
 # runs on its own. Only test_negative and test_zero may reach the test file.
-MIXED = fenced('''
+MIXED = fenced("""
 import os
 
 import pytest
@@ -55,9 +55,9 @@ def test_positive_flaky():
 
 def test_zero():
     assert classify(0) == "zero"
-''')
+""")
 
-GOOD = fenced('''
+GOOD = fenced("""
 import pytest
 from pkg.m import classify
 
@@ -68,7 +68,7 @@ def test_negative():
 
 def test_zero():
     assert classify(0) == "zero"
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -186,13 +186,28 @@ def test_repair_round_keeps_the_fixed_test(project: Project):
     fixed = fenced("from pkg.m import classify\n\n\ndef test_zero():\n    assert classify(0) == 'zero'\n")
     model = project.fake_model([wrong, fixed])
     # (--no-observe: else the wrong value is replaced by the one the code returns before any repair round)
-    run = project.generate(TARGET, "--model", model, "--json", "--samples", "1", "--repair-rounds", "1",
-                           "--runs", "2", "--timeout", "20", "--no-observe")
+    run = project.generate(
+        TARGET,
+        "--model",
+        model,
+        "--json",
+        "--samples",
+        "1",
+        "--repair-rounds",
+        "1",
+        "--runs",
+        "2",
+        "--timeout",
+        "20",
+        "--no-observe",
+    )
     assert run.code == 1, run.err
     (target,) = run.json()["targets"]
     assert target["rounds"] == 2
     assert [(c["round"], c["outcome"], c["kept"]) for c in target["candidates"]] == [
-        (0, "assertion_failure", False), (1, "passed", True)]
+        (0, "assertion_failure", False),
+        (1, "passed", True),
+    ]
     text = project.read("tests/test_m.py")
     assert "classify(0) == 'zero'" in text
     assert "'positive'" not in text
@@ -224,13 +239,19 @@ def test_existing_test_file_is_extended_not_replaced(project: Project):
 
 
 def test_whole_file_puts_the_tests_of_all_its_functions_in_one_test_file(project: Project):
-    clamp = fenced("import pytest\nfrom pkg.m import clamp\n\n\ndef test_clamp_high():\n    assert clamp(9, 0, 5) == 5\n"
-                   "\n\ndef test_clamp_bad_bounds():\n    with pytest.raises(ValueError):\n        clamp(1, 3, 2)\n")
+    clamp = fenced(
+        "import pytest\nfrom pkg.m import clamp\n\n\ndef test_clamp_high():\n    assert clamp(9, 0, 5) == 5\n"
+        "\n\ndef test_clamp_bad_bounds():\n    with pytest.raises(ValueError):\n        clamp(1, 3, 2)\n"
+    )
     run = project.generate("pkg/m.py", "--model", project.fake_model({"classify": [GOOD], "clamp": [clamp]}), *FAST)
     assert run.code == 1, run.err
     text = project.read("tests/test_m.py")
     assert sorted(n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)) == [
-        "test_clamp_bad_bounds", "test_clamp_high", "test_negative", "test_zero"]
+        "test_clamp_bad_bounds",
+        "test_clamp_high",
+        "test_negative",
+        "test_zero",
+    ]
     assert text.count("# testbot: pkg/m.py::classify ") == 2 and text.count("# testbot: pkg/m.py::clamp ") == 2
     assert "pkg/m.py::classify  2 candidates, 2 kept" in run.out and "pkg/m.py::clamp  2 candidates, 2 kept" in run.out
     assert "created tests/test_m.py: 4 tests" in run.out
@@ -247,9 +268,12 @@ def test_no_passing_candidate_exits_0_and_writes_nothing(project: Project):
 
 
 def test_fully_covered_target_needs_no_model(project: Project):
-    project.write("tests/test_m.py", "import pytest\nfrom pkg.m import clamp\n\n\ndef test_clamp():\n"
-                                     "    assert clamp(5, 0, 3) == 3\n    with pytest.raises(ValueError):\n"
-                                     "        clamp(1, 2, 0)\n")
+    project.write(
+        "tests/test_m.py",
+        "import pytest\nfrom pkg.m import clamp\n\n\ndef test_clamp():\n"
+        "    assert clamp(5, 0, 3) == 3\n    with pytest.raises(ValueError):\n"
+        "        clamp(1, 2, 0)\n",
+    )
     before = project.snapshot()
     run = project.generate("pkg/m.py::clamp", "--model", "fake:/nonexistent/completions.json", *FAST)
     assert run.code == 0, run.err
@@ -259,8 +283,13 @@ def test_fully_covered_target_needs_no_model(project: Project):
 
 def test_console_script_dry_run_writes_nothing_and_exits_1(project: Project, testbot_script: str):
     before = project.snapshot()
-    res = subprocess.run([testbot_script, "generate", TARGET, "--model", project.fake_model([GOOD]), "--dry-run",
-                          *FAST], cwd=project.root, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [testbot_script, "generate", TARGET, "--model", project.fake_model([GOOD]), "--dry-run", *FAST],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 1, res.stderr
     assert "would write tests/test_m.py: 2 tests" in res.stdout
     assert f"{TARGET}  2 candidates, 2 kept" in res.stdout
@@ -300,17 +329,21 @@ def bare_venv(tmp_path_factory):
 
 def _file(rel: str, content: str | bytes):
     """Setup for a case: write a file into the project and pass it to testbot."""
+
     def setup(p: Project) -> list[str]:
         p.write(rel, content)
         return [rel]
+
     return setup
 
 
 def _config(table: str):
     """Setup for a case: add a [tool.testbot] table to the project's pyproject.toml."""
+
     def setup(p: Project) -> list[str]:
         p.write("pyproject.toml", p.read("pyproject.toml") + "\n[tool.testbot]\n" + table)
         return [TARGET]
+
     return setup
 
 
@@ -322,18 +355,22 @@ def _bogus_gguf(p: Project) -> list[str]:
 
 def _symlink(rel: str, to: str):
     """Setup for a case: a symbolic link in the project, passed to testbot."""
+
     def setup(p: Project) -> list[str]:
         (p.root / rel).symlink_to(to)
         return [rel]
+
     return setup
 
 
 def _cut_gguf(size: int):
     """Setup for a case: a model file whose GGUF header promises tensors that are not there."""
+
     def setup(p: Project) -> list[str]:
         path = p.root.parent / "cut.gguf"
         path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 291, 24) + bytes(size))
         return [TARGET, "--model", str(path)]
+
     return setup
 
 
@@ -354,15 +391,20 @@ BAD_INPUTS = {
     "not python": (_file("pkg/data.txt", "x = 1\n"), 2, ["pkg/data.txt", "not a Python file"]),
     "syntax error": (_file("pkg/broken.py", "def f(:\n    return 1\n"), 2, ["pkg/broken.py:1", "syntax error"]),
     "missing dependency": (_missing_dependency, 3, ["nosuchdep_for_testbot", "install"]),
-    "not utf-8": (_file("pkg/latin.py", "def f():\n    return 'caf\xe9'\n".encode("latin-1")), 2,
-                  ["pkg/latin.py", "not UTF-8"]),
+    "not utf-8": (
+        _file("pkg/latin.py", "def f():\n    return 'caf\xe9'\n".encode("latin-1")),
+        2,
+        ["pkg/latin.py", "not UTF-8"],
+    ),
     "empty file": (_file("pkg/empty.py", ""), 2, ["pkg/empty.py", "empty"]),
     "binary file": (_file("pkg/blob.py", b"\x7fELF\x02\x01\x00\x00def f(): pass\n"), 2, ["pkg/blob.py", "binary"]),
-    "model missing": (lambda p: [TARGET, "--model", "/nonexistent/model.gguf"], 2,
-                      ["/nonexistent/model.gguf", "no such file"]),
+    "model missing": (
+        lambda p: [TARGET, "--model", "/nonexistent/model.gguf"],
+        2,
+        ["/nonexistent/model.gguf", "no such file"],
+    ),
     "model corrupt": (_bogus_gguf, 3, ["bogus.gguf", "not a GGUF file"]),
-    "fake completions missing": (lambda p: [TARGET, "--model", "fake:/nonexistent/c.json"], 2,
-                                 ["/nonexistent/c.json"]),
+    "fake completions missing": (lambda p: [TARGET, "--model", "fake:/nonexistent/c.json"], 2, ["/nonexistent/c.json"]),
     "unknown config key": (_config("sampels = 2\n"), 2, ["unknown key 'sampels'", "[tool.testbot]"]),
     "bad config value": (_config("runs = 'many'\n"), 2, ["'many'", "runs"]),
     "no such function": (lambda p: ["pkg/m.py::nosuchfunc"], 2, ["nosuchfunc", "classify", "clamp"]),
@@ -405,8 +447,13 @@ def test_pytest_and_coverage_missing_from_the_target_environment(project: Projec
 
 
 def test_bad_input_through_the_console_script(project: Project, testbot_script: str):
-    res = subprocess.run([testbot_script, "generate", "pkg/m.py::nosuchfunc"], cwd=project.root, capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run(
+        [testbot_script, "generate", "pkg/m.py::nosuchfunc"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2
     assert "nosuchfunc" in res.stderr
     assert res.stdout == ""
@@ -421,10 +468,15 @@ def test_json_output_is_only_json(project: Project):
 
 def test_tests_kept_for_one_function_count_for_the_next_ones_in_the_file(project: Project):
     # A `with` test written for __enter__ also runs __exit__: __exit__ then needs no test (and no model call).
-    project.write("pkg/box.py", "class Box:\n    def __enter__(self):\n        self.open = True\n        return self\n\n"
-                                "    def __exit__(self, *exc):\n        self.open = False\n")
-    with_test = fenced("from pkg.box import Box\n\n\ndef test_with():\n    with Box() as b:\n        assert b.open\n"
-                       "    assert not b.open\n")
+    project.write(
+        "pkg/box.py",
+        "class Box:\n    def __enter__(self):\n        self.open = True\n        return self\n\n"
+        "    def __exit__(self, *exc):\n        self.open = False\n",
+    )
+    with_test = fenced(
+        "from pkg.box import Box\n\n\ndef test_with():\n    with Box() as b:\n        assert b.open\n"
+        "    assert not b.open\n"
+    )
     model = project.fake_model({"Box.__enter__": [with_test]})
     run = project.generate("pkg/box.py", "--model", model, *FAST, "--json")
     assert run.code == 1, run.err

@@ -28,12 +28,15 @@ def test_defaults_without_any_configuration(tmp_path: Path):
     assert (s.samples, s.runs, s.model, s.dry_run) == (4, 3, "default", False)
 
 
-@pytest.mark.parametrize("flag, toml, env, expected", [
-    (["--samples", "7"], "samples = 5\n", {"TESTBOT_SAMPLES": "3"}, 7),
-    ([], "samples = 5\n", {"TESTBOT_SAMPLES": "3"}, 5),
-    ([], "", {"TESTBOT_SAMPLES": "3"}, 3),
-    ([], "", {}, 4),
-])
+@pytest.mark.parametrize(
+    "flag, toml, env, expected",
+    [
+        (["--samples", "7"], "samples = 5\n", {"TESTBOT_SAMPLES": "3"}, 7),
+        ([], "samples = 5\n", {"TESTBOT_SAMPLES": "3"}, 5),
+        ([], "", {"TESTBOT_SAMPLES": "3"}, 3),
+        ([], "", {}, 4),
+    ],
+)
 def test_precedence_cli_then_pyproject_then_env_then_default(tmp_path: Path, flag, toml, env, expected):
     s = resolve(cli(*flag), pyproject(tmp_path, toml), environ=env)
     assert s.samples == expected
@@ -47,8 +50,11 @@ def test_a_false_flag_beats_a_true_pyproject_value(tmp_path: Path):
 
 
 def test_values_of_every_type_from_each_source(tmp_path: Path):
-    root = pyproject(tmp_path, 'temperature = 0.5\ntimeout = 12\nrepair-rounds = 1\ninclude = ["pkg/*"]\n'
-                               'include_private = true\nmodel = "small"\n')
+    root = pyproject(
+        tmp_path,
+        'temperature = 0.5\ntimeout = 12\nrepair-rounds = 1\ninclude = ["pkg/*"]\n'
+        'include_private = true\nmodel = "small"\n',
+    )
     env = {"TESTBOT_EXCLUDE": "a.py,b.py", "TESTBOT_PROGRESS": "no", "TESTBOT_SEED": "9", "TESTBOT_TOP_P": "0.5"}
     s = resolve(cli("--exclude", "c.py"), root, environ=env)
     assert s.temperature == 0.5 and s.timeout == 12.0 and isinstance(s.timeout, float)
@@ -66,13 +72,16 @@ def test_unknown_pyproject_key_is_named(tmp_path: Path):
     assert "samples" in message  # the known keys are listed
 
 
-@pytest.mark.parametrize("toml, words", [
-    ('samples = "many"\n', ["samples", "'many'", "int"]),
-    ("dry-run = 1\n", ["dry_run", "bool"]),
-    ('json = "perhaps"\n', ["json", "'perhaps'"]),
-    ("include = [1, 2]\n", ["include"]),
-    ("timeout = true\n", ["timeout", "float"]),
-])
+@pytest.mark.parametrize(
+    "toml, words",
+    [
+        ('samples = "many"\n', ["samples", "'many'", "int"]),
+        ("dry-run = 1\n", ["dry_run", "bool"]),
+        ('json = "perhaps"\n', ["json", "'perhaps'"]),
+        ("include = [1, 2]\n", ["include"]),
+        ("timeout = true\n", ["timeout", "float"]),
+    ],
+)
 def test_pyproject_type_errors_name_the_key(tmp_path: Path, toml: str, words: list[str]):
     with pytest.raises(FatalError) as exc:
         resolve(cli(), pyproject(tmp_path, toml), environ={})
@@ -142,7 +151,9 @@ def test_a_relative_interpreter_path_is_made_absolute_from_where_it_was_given(tm
     here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)
-    root = pyproject(tmp_path / "proj" if (tmp_path / "proj").mkdir() is None else tmp_path, 'python = ".venv/bin/python"\n')
+    root = pyproject(
+        tmp_path / "proj" if (tmp_path / "proj").mkdir() is None else tmp_path, 'python = ".venv/bin/python"\n'
+    )
     assert resolve(cli(), root, environ={}).python == str(root / ".venv/bin/python")
     assert resolve(cli("--python", "venv/bin/python"), root, environ={}).python == str(here / "venv/bin/python")
     assert resolve(cli("--python", "python3"), root, environ={}).python == "python3"  # found on PATH

@@ -100,8 +100,12 @@ def whole(repo: Repo, rel: str, def_line: str, last_line: str) -> list[int]:
 
 
 def test_new_function_is_a_target_with_all_its_lines(repo: Repo):
-    found = staged(repo, "pkg/mod.py", "@functools.lru_cache", "def added(a, b):\n    if a:\n        return b\n"
-                                       "    return a\n\n\n@functools.lru_cache")
+    found = staged(
+        repo,
+        "pkg/mod.py",
+        "@functools.lru_cache",
+        "def added(a, b):\n    if a:\n        return b\n    return a\n\n\n@functools.lru_cache",
+    )
     assert found == {"pkg/mod.py::added": whole(repo, "pkg/mod.py", "def added(a, b):", "    return a")}
 
 
@@ -128,7 +132,7 @@ def test_edited_signature_makes_the_whole_function_matter(repo: Repo):
 
 def test_lines_deleted_from_a_body_change_the_function(repo: Repo):
     """Behaviour changed though nothing was added: the statements on either side of the gap matter."""
-    found = staged(repo, "pkg/mod.py", "    if x > 0:\n        return \"pos\"\n", "")
+    found = staged(repo, "pkg/mod.py", '    if x > 0:\n        return "pos"\n', "")
     assert list(found) == ["pkg/mod.py::branchy"] and found["pkg/mod.py::branchy"]
 
 
@@ -137,12 +141,16 @@ def test_method_of_a_nested_class(repo: Repo):
     assert found == {"pkg/mod.py::Outer.Inner.deep": [repo.line("pkg/mod.py", "            return y - 2")]}
 
 
-@pytest.mark.parametrize("old, new", [
-    ("    def shallow(self):\n        return 0\n", ""),  # a method deleted
-    ("    # one more\n", "    # plus one, the comment says\n"),  # comment only
-    ('    return x + 1\n', '    return x   +   1   \n\n\n'),  # whitespace only
-    ('    """Add one."""\n', '    """Add one to x and return it."""\n'),  # docstring only
-], ids=["deleted method", "comment", "whitespace", "docstring"])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("    def shallow(self):\n        return 0\n", ""),  # a method deleted
+        ("    # one more\n", "    # plus one, the comment says\n"),  # comment only
+        ("    return x + 1\n", "    return x   +   1   \n\n\n"),  # whitespace only
+        ('    """Add one."""\n', '    """Add one to x and return it."""\n'),  # docstring only
+    ],
+    ids=["deleted method", "comment", "whitespace", "docstring"],
+)
 def test_changes_that_do_not_count(repo: Repo, old: str, new: str):
     assert staged(repo, "pkg/mod.py", old, new) == {}
 
@@ -167,8 +175,11 @@ def test_file_moved_to_another_package_keeps_unchanged_functions_out(repo: Repo)
 
 
 def test_new_file_gives_all_its_public_functions(repo: Repo):
-    repo.write("pkg/fresh.py", "def one():\n    return 1\n\n\ndef _hidden():\n    return 2\n\n\nclass K:\n"
-                               "    def two(self):\n        return 2\n")
+    repo.write(
+        "pkg/fresh.py",
+        "def one():\n    return 1\n\n\ndef _hidden():\n    return 2\n\n\nclass K:\n"
+        "    def two(self):\n        return 2\n",
+    )
     git(repo.root, "add", "pkg/fresh.py")
     assert repo.changed() == {"pkg/fresh.py::one": [1, 2], "pkg/fresh.py::K.two": [10, 11]}
 
@@ -295,8 +306,10 @@ def test_detached_head_works_for_a_change_but_refuses_to_commit(repo: Repo):
 def test_a_function_that_only_lost_a_line_is_changed():
     """A removed early return changes behaviour though no line was added: the statements around the gap
     matter; removing a whole other function changes no function that is left."""
-    old = ("def f(chars):\n    for c in chars:\n        if c:\n            chars.insert(0, c)\n        return chars\n"
-           "    return chars\n\n\ndef g():\n    return 1\n")
+    old = (
+        "def f(chars):\n    for c in chars:\n        if c:\n            chars.insert(0, c)\n        return chars\n"
+        "    return chars\n\n\ndef g():\n    return 1\n"
+    )
     assert changed_functions(old, old.replace("        return chars\n", "", 1)) == {"f": frozenset({4, 5})}
     assert changed_functions(old, old.replace("\n\ndef g():\n    return 1\n", "")) == {}
 

@@ -17,7 +17,7 @@ from testbot.explore import explore_tests
 from testbot.pipeline import EXPLORE_MODEL, Pipeline
 from testbot.targets import find_targets
 
-CODE = '''\
+CODE = """\
 from typing import Optional
 
 
@@ -55,7 +55,7 @@ class Box:
     @staticmethod
     def parse(text: str) -> "Box":
         return Box(int(text))
-'''
+"""
 
 
 def _targets(tmp_path: Path) -> dict[str, object]:
@@ -121,8 +121,9 @@ def test_explored_tests_are_written_and_say_where_they_came_from(project: Projec
 
 def _explore_pause(project: Project):
     """The report of exploring pause(seconds), which sleeps as long as it is told."""
-    project.write("pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n"
-                              "    return seconds\n")
+    project.write(
+        "pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n    return seconds\n"
+    )
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
     settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
     return Pipeline(project.root, settings, backend=FakeBackend()).run(targets).targets[0]
@@ -207,9 +208,25 @@ def test_the_search_combines_the_module_s_strings_and_reaches_code_no_target_nam
     lines = SEARCHED.splitlines()
     hidden = lines.index("    return len(obj)") + 1
     data = project.root / ".coverage-check"
-    subprocess.run([sys.executable, "-m", "coverage", "run", f"--data-file={data}", "--include=pkg/m.py", "-m",
-                    "pytest", "-q", "-p", "no:cacheprovider", "tests/test_m.py"], cwd=project.root, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coverage",
+            "run",
+            f"--data-file={data}",
+            "--include=pkg/m.py",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_m.py",
+        ],
+        cwd=project.root,
+        check=True,
+        capture_output=True,
+    )
     covered = CoverageData(basename=str(data))
     covered.read()
     assert hidden in covered.lines(str((project.root / "pkg" / "m.py").resolve()))
@@ -277,8 +294,10 @@ def test_a_module_s_strings_take_its_bytes_as_text_and_leave_its_messages_out(tm
 
 
 def test_a_subclass_without_its_own_init_is_built_with_its_base_s(tmp_path: Path):
-    code = ("class Section:\n    def __init__(self, title: str, key: str):\n        self.title = title\n\n\n"
-            "class Params(Section):\n    def item(self, value: int) -> int:\n        return value\n")
+    code = (
+        "class Section:\n    def __init__(self, title: str, key: str):\n        self.title = title\n\n\n"
+        "class Params(Section):\n    def item(self, value: int) -> int:\n        return value\n"
+    )
     (tmp_path / "m.py").write_text(code)
     (_, item) = [t for t in find_targets([str(tmp_path / "m.py")], tmp_path)]
     assert _calls(explore_tests(item, code))[0] == "Params('hello world', 'hello world').item(3)"
@@ -287,11 +306,13 @@ def test_a_subclass_without_its_own_init_is_built_with_its_base_s(tmp_path: Path
 def test_a_dataclass_s_fields_with_defaults_are_optional_and_a_callable_gets_functions(tmp_path: Path):
     from testbot.explore import search_spec
 
-    code = ("from dataclasses import dataclass, field\nfrom typing import Callable, ClassVar, Optional, Union\n\n\n"
-            "@dataclass\nclass Timer:\n    count: ClassVar[int] = 0\n    _start: Optional[float] = field(default=None, init=False)\n"
-            "    name: Optional[str] = None\n    text: Union[str, Callable[[float], str]] = 'took {}'\n"
-            "    sink: Optional[Callable[[str], None]] = print\n\n"
-            "    def stop(self) -> str:\n        return self.text(1.0) if callable(self.text) else self.text\n")
+    code = (
+        "from dataclasses import dataclass, field\nfrom typing import Callable, ClassVar, Optional, Union\n\n\n"
+        "@dataclass\nclass Timer:\n    count: ClassVar[int] = 0\n    _start: Optional[float] = field(default=None, init=False)\n"
+        "    name: Optional[str] = None\n    text: Union[str, Callable[[float], str]] = 'took {}'\n"
+        "    sink: Optional[Callable[[str], None]] = print\n\n"
+        "    def stop(self) -> str:\n        return self.text(1.0) if callable(self.text) else self.text\n"
+    )
     (tmp_path / "t.py").write_text(code)
     (stop,) = find_targets([str(tmp_path / "t.py")], tmp_path)
     assert _calls(explore_tests(stop, code))[0] == "Timer().stop()"  # the defaults stand: nothing is required
@@ -304,9 +325,11 @@ def test_a_dataclass_s_fields_with_defaults_are_optional_and_a_callable_gets_fun
 def test_dates_decimals_and_other_standard_objects_are_tried_where_the_module_names_their_types(tmp_path: Path):
     from testbot.explore import search_spec
 
-    code = ("import datetime\nfrom decimal import Decimal\n\nDate = datetime.date\n\n\n"
-            "def days(start: Date, rate: Decimal, other):\n    return (other - start).days * rate\n\n\n"
-            "def Path(x):\n    return x\n")
+    code = (
+        "import datetime\nfrom decimal import Decimal\n\nDate = datetime.date\n\n\n"
+        "def days(start: Date, rate: Decimal, other):\n    return (other - start).days * rate\n\n\n"
+        "def Path(x):\n    return x\n"
+    )
     (tmp_path / "d.py").write_text(code)
     targets = {t.name: t for t in find_targets([str(tmp_path / "d.py")], tmp_path)}
     assert _calls(explore_tests(targets["days"], code))[0] == "days(date(2020, 1, 31), Decimal('1.5'), 'hello world')"
@@ -440,18 +463,20 @@ def test_the_search_reaches_a_dataclass_s_fields_and_generic_aliases(project: Pr
 def test_the_module_s_docstring_examples_are_the_search_s_first_calls(tmp_path: Path):
     from testbot.explore import doc_calls, search_spec
 
-    code = ('"""Day counts.\n\n>>> start, end = datetime.date(2008, 2, 1), datetime.date(2009, 5, 31)\n'
-            '>>> round(days(start, end=end), 2)\n485\n>>> days(datetime.date.today(), end)\n"""\n'
-            "import datetime\nfrom .rates import Rate\n\n\n"
-            "def days(start, end):\n    return (end - start).days\n\n\n"
-            "class Acc:\n    def add(self, rate):\n        '''\n        >>> Acc().add(Rate(2))\n        >>> for r in x: Acc().add(r)\n        '''\n")
+    code = (
+        '"""Day counts.\n\n>>> start, end = datetime.date(2008, 2, 1), datetime.date(2009, 5, 31)\n'
+        '>>> round(days(start, end=end), 2)\n485\n>>> days(datetime.date.today(), end)\n"""\n'
+        "import datetime\nfrom .rates import Rate\n\n\n"
+        "def days(start, end):\n    return (end - start).days\n\n\n"
+        "class Acc:\n    def add(self, rate):\n        '''\n        >>> Acc().add(Rate(2))\n        >>> for r in x: Acc().add(r)\n        '''\n"
+    )
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "d.py").write_text(code)
     targets = {t.qualname: t for t in find_targets([str(tmp_path / "pkg" / "d.py")], tmp_path)}
     head, calls = doc_calls(targets["days"], code)
     # the variables put in, the call taken out of round(...), the one on today's date left out
-    assert calls == ["days(datetime.date(2008, 2, 1), end=datetime.date(2009, 5, 31))"] 
+    assert calls == ["days(datetime.date(2008, 2, 1), end=datetime.date(2009, 5, 31))"]
     assert head == "import datetime\nfrom pkg.d import days\n"
     head, calls = doc_calls(targets["Acc.add"], code)
     assert calls == ["Acc().add(Rate(2))"]  # (the loop's call uses a name the examples never set)
@@ -462,14 +487,14 @@ def test_the_module_s_docstring_examples_are_the_search_s_first_calls(tmp_path: 
     assert "datetime.date(2008, 2, 1)" in start["pool"] and "datetime.date(2009, 5, 31)" in end["pool"]
 
 
-CODES = '''\
+CODES = """\
 def kind(code: str) -> str:
     if len(code) == 6 and code[:3].isdigit() and code[3] == "-" and code[4:].isalpha():
         if code.endswith("zz"):
             return "special"
         return "plain"
     return "none"
-'''
+"""
 
 
 def test_a_second_search_grows_the_model_s_inputs_even_from_a_test_that_failed(project: Project):
@@ -478,8 +503,10 @@ def test_a_second_search_grows_the_model_s_inputs_even_from_a_test_that_failed(p
     project.write("pkg/m.py", CODES)
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
     settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
-    broken = ("```python\nfrom pkg.m import kind\n\n\ndef test_kind(nobody_s_fixture):\n    code = '123-ab'\n"
-              "    assert kind(code) == 'x'\n```")
+    broken = (
+        "```python\nfrom pkg.m import kind\n\n\ndef test_kind(nobody_s_fixture):\n    code = '123-ab'\n"
+        "    assert kind(code) == 'x'\n```"
+    )
     backend = FakeBackend({"kind": [broken]})
     report = Pipeline(project.root, settings, backend=backend).run(targets)
     (kind,) = report.targets
@@ -500,9 +527,14 @@ def _search(root: Path, spec: dict) -> dict[str, list[str]]:
     read, write = os.pipe()
     os.write(write, json.dumps({"result_file": str(result), "nonce": "n"}).encode())
     os.close(write)
-    subprocess.run([sys.executable, str(Path(__file__).parents[1] / "testbot" / "_search.py"), str(root / "spec.json")],
-                   cwd=root, env={**os.environ, "PYTHONPATH": str(root), "TESTBOT_HANDOFF_FD": str(read)},
-                   pass_fds=(read,), check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, str(Path(__file__).parents[1] / "testbot" / "_search.py"), str(root / "spec.json")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "TESTBOT_HANDOFF_FD": str(read)},
+        pass_fds=(read,),
+        check=True,
+        timeout=60,
+    )
     os.close(read)
     return json.loads(result.read_text())["calls"]
 
@@ -513,9 +545,21 @@ def _run_search(tmp_path: Path, code: str, seeds: list[str], measured: bool) -> 
 
     (tmp_path / "m.py").write_text(code)
     whole = measurable_file(code)
-    spec = {"file": str(tmp_path / "m.py"), "seconds": 1.5, "seed": 0,
-            "targets": [{"id": "m.py::f", "head": "from m import f\n", "seeds": seeds, "parts": [
-                {"source": "f", "params": [{"name": "x", "pool": ["3"], "required": True, "keyword": False}]}]}]}
+    spec = {
+        "file": str(tmp_path / "m.py"),
+        "seconds": 1.5,
+        "seed": 0,
+        "targets": [
+            {
+                "id": "m.py::f",
+                "head": "from m import f\n",
+                "seeds": seeds,
+                "parts": [
+                    {"source": "f", "params": [{"name": "x", "pool": ["3"], "required": True, "keyword": False}]}
+                ],
+            }
+        ],
+    }
     if measured:
         spec.update(lines=sorted(whole.lines), branches=sorted(whole.branches), first_lines=first_lines(code))
     return _search(tmp_path, spec)["m.py::f"]
@@ -532,13 +576,20 @@ def test_the_search_keeps_a_call_only_for_a_statement_or_a_branch_coverage_count
 def test_the_search_hands_back_few_calls_that_cover_what_all_its_kept_calls_cover(tmp_path: Path):
     from testbot._search import _fewest
 
-    kept = [("m::f", "f(1)", {(0, 2)}), ("m::f", "f(2)", {(0, 2), (0, 3)}), ("m::g", "g()", {(0, 7)}),
-            ("m::f", "f(3)", {(0, 3)})]
+    kept = [
+        ("m::f", "f(1)", {(0, 2)}),
+        ("m::f", "f(2)", {(0, 2), (0, 3)}),
+        ("m::g", "g()", {(0, 7)}),
+        ("m::f", "f(3)", {(0, 3)}),
+    ]
     assert _fewest(kept) == {"m::f": ["f(2)"], "m::g": ["g()"]}  # f(1) and f(3) run nothing f(2) does not
     code = "def f(x):\n    if x > 5:\n        return 'big'\n    if x < 0:\n        return 'neg'\n    return 'small'\n"
     # f(3) is kept first (new lines), then f(10) and f(-1) (new branches); all three are still needed
     assert sorted(_run_search(tmp_path, code, ["f(3)", "f(10)", "f(-1)", "f(4)"], measured=True)) == [
-        "f(-1)", "f(10)", "f(3)"]
+        "f(-1)",
+        "f(10)",
+        "f(3)",
+    ]
 
 
 def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_result(project: Project):
@@ -546,12 +597,14 @@ def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_
     way the module builds it (docstring_parser's `compose` and `parse`), not a string that fails at once."""
     from testbot.explore import _type_names, search_spec
 
-    code = ("from dataclasses import dataclass\n\n\n@dataclass\nclass Doc:\n    title: str\n    body: list\n\n\n"
-            "def parse(text: str) -> Doc:\n    first, _, rest = text.partition('\\n')\n"
-            "    return Doc(first, rest.split())\n\n\n"
-            "def compose(doc: 'Doc', upper: bool = False) -> str:\n"
-            "    title = doc.title.upper() if upper else doc.title\n"
-            "    if not doc.body:\n        return title\n    return title + ': ' + ' '.join(doc.body)\n")
+    code = (
+        "from dataclasses import dataclass\n\n\n@dataclass\nclass Doc:\n    title: str\n    body: list\n\n\n"
+        "def parse(text: str) -> Doc:\n    first, _, rest = text.partition('\\n')\n"
+        "    return Doc(first, rest.split())\n\n\n"
+        "def compose(doc: 'Doc', upper: bool = False) -> str:\n"
+        "    title = doc.title.upper() if upper else doc.title\n"
+        "    if not doc.body:\n        return title\n    return title + ': ' + ' '.join(doc.body)\n"
+    )
     project.write("pkg/doc.py", code)
     targets = {t.name: t for t in find_targets([str(project.root / "pkg" / "doc.py")], project.root)}
     spec = search_spec(targets["compose"], code, [])
@@ -612,9 +665,18 @@ def test_the_search_calls_the_module_s_parse_on_strings_that_reached_its_section
     (doc,), (text,) = specs[1]["parts"][0]["params"], specs[0]["parts"][0]["params"]
     assert doc["makers"] == ["parse"] and "makers" not in text
     whole = measurable_file(SECTIONS)
-    calls = _search(project.root, {"file": str(path), "seconds": 3, "seed": 0, "targets": specs,
-                                   "lines": sorted(whole.lines), "branches": sorted(whole.branches),
-                                   "first_lines": first_lines(SECTIONS)})
+    calls = _search(
+        project.root,
+        {
+            "file": str(path),
+            "seconds": 3,
+            "seed": 0,
+            "targets": specs,
+            "lines": sorted(whole.lines),
+            "branches": sorted(whole.branches),
+            "first_lines": first_lines(SECTIONS),
+        },
+    )
     composed = calls[targets["compose"].id]
     assert any(c.startswith("compose(parse(") and ("Args" in c or "Returns" in c) for c in composed), composed
 
@@ -663,18 +725,35 @@ def test_the_search_underlines_a_line_as_a_heading(tmp_path: Path):
 
     assert underline_marks(SECTIONS) == "" and underline_marks(GENERATORS) == ""
     assert underline_marks("def rule(t):\n    return t + '\\n' + '=' * len(t) + ' ' * len(t) + 'a' * len(t)\n") == "="
-    code = ("def kind(text):\n    title, _, rule = text.partition('\\n')\n"
-            "    if title and rule == '-' * len(title):\n        return 'heading'\n    return 'text'\n")
+    code = (
+        "def kind(text):\n    title, _, rule = text.partition('\\n')\n"
+        "    if title and rule == '-' * len(title):\n        return 'heading'\n    return 'text'\n"
+    )
     (tmp_path / "m.py").write_text(code)
-    spec = {"file": str(tmp_path / "m.py"), "seconds": 1.5, "seed": 0, "targets": [
-        {"id": "m.py::kind", "head": "from m import kind\n", "seeds": ["kind('Notes')"], "underline": "-", "parts": [
-            {"source": "kind",
-             "params": [{"name": "text", "pool": ["'Notes'"], "required": True, "keyword": False}]}]}]}
+    spec = {
+        "file": str(tmp_path / "m.py"),
+        "seconds": 1.5,
+        "seed": 0,
+        "targets": [
+            {
+                "id": "m.py::kind",
+                "head": "from m import kind\n",
+                "seeds": ["kind('Notes')"],
+                "underline": "-",
+                "parts": [
+                    {
+                        "source": "kind",
+                        "params": [{"name": "text", "pool": ["'Notes'"], "required": True, "keyword": False}],
+                    }
+                ],
+            }
+        ],
+    }
     calls = _search(tmp_path, spec)["m.py::kind"]
     assert any(c.startswith("kind('") and "\\n-" in c for c in calls), calls
 
 
-LAMP = '''\
+LAMP = """\
 class Shade(str):
     def __new__(cls, *parts: str, value: str = ""):
         new = str.__new__(cls, value)
@@ -695,7 +774,7 @@ class Lamp:
         if len(colors) == 2:
             return "mixed"
         return "plain"
-'''
+"""
 
 
 def test_star_args_take_values_and_a_class_with_new_is_called_through_itself(tmp_path: Path):
@@ -705,7 +784,10 @@ def test_star_args_take_values_and_a_class_with_new_is_called_through_itself(tmp
     targets = {t.qualname: t for t in find_targets([str(tmp_path / "pkg" / "lamp.py")], tmp_path)}
     assert _calls(explore_tests(targets["Lamp.paint"], LAMP))[:2] == ["Lamp().paint()", "Lamp().paint('hello world')"]
     assert _calls(explore_tests(targets["Shade.__new__"], LAMP))[:3] == [
-        "Shade()", "Shade('hello world')", "Shade(value='hello world')"]
+        "Shade()",
+        "Shade('hello world')",
+        "Shade(value='hello world')",
+    ]
 
 
 def test_the_search_calls_a_method_on_an_object_another_method_set_up(project: Project):
@@ -726,7 +808,7 @@ def test_the_search_calls_a_method_on_an_object_another_method_set_up(project: P
     assert project.pytest("tests/test_lamp.py").returncode == 0
 
 
-PACK = '''\
+PACK = """\
 import base64
 import zlib
 
@@ -741,7 +823,7 @@ def unpack(packed: str) -> str:
     except (ValueError, zlib.error):
         return ""
     return data.decode()
-'''
+"""
 
 
 def test_the_search_passes_a_string_one_call_returned_to_another(project: Project):
@@ -763,9 +845,11 @@ def test_a_fixed_call_s_literal_arguments_are_matched_to_the_target_s_parameters
     in order, the rest of them for *args, keywords by name; a name or another callable's call gives none."""
     from testbot import _search
 
-    params = [{"name": "number", "pool": ["3"], "required": True, "keyword": False},
-              {"name": "*more", "pool": ["3"], "required": False, "keyword": False},
-              {"name": "style", "pool": ["'x'"], "required": False, "keyword": True}]
+    params = [
+        {"name": "number", "pool": ["3"], "required": True, "keyword": False},
+        {"name": "*more", "pool": ["3"], "required": False, "keyword": False},
+        {"name": "style", "pool": ["'x'"], "required": False, "keyword": True},
+    ]
     spec = {"id": "m.py::encode", "parts": [{"source": "encode", "params": params}]}
     target = _search._Target(spec, [None], {}, [], {})
     used = target.seed_used("encode(37, 1, 'a', style=[1], other=2)")
@@ -790,11 +874,21 @@ def test_the_search_runs_on_an_older_python(tmp_path: Path):
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     found_pythons = [shutil.which(f"python3.{n}") for n in (7, 8)]
     found_pythons += sorted(map(str, pyenv.glob("3.[78].*/bin/python3")))
-    old = next((p for p in found_pythons if p and subprocess.run(
-        [p, "-c", "import sys; assert sys.version_info < (3, 9)"], capture_output=True).returncode == 0), None)
+    old = next(
+        (
+            p
+            for p in found_pythons
+            if p
+            and subprocess.run(
+                [p, "-c", "import sys; assert sys.version_info < (3, 9)"], capture_output=True
+            ).returncode
+            == 0
+        ),
+        None,
+    )
     if old is None:
         pytest.skip("no Python 3.7 or 3.8 on this machine")
-    example = "def pack(text: str) -> str:\n    \"\"\"\n    >>> pack('ab')\n    \"\"\"\n"
+    example = 'def pack(text: str) -> str:\n    """\n    >>> pack(\'ab\')\n    """\n'
     code = PACK.replace("def pack(text: str) -> str:\n", example)
     (tmp_path / "packing.py").write_text(code)
     found = {t.qualname: t for t in find_targets([str(tmp_path / "packing.py")], tmp_path)}
@@ -803,9 +897,11 @@ def test_the_search_runs_on_an_older_python(tmp_path: Path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"file": str(tmp_path / "packing.py"), "seconds": 3, "seed": 0, "targets": specs}))
     out = tmp_path / "out.json"
-    driver = (f"import sys\nsys.path[:0] = [{str(Path(_search.__file__).parent)!r}, {str(tmp_path)!r}]\n"
-              f"import _search\n_search._handoff = lambda: {{'result_file': {str(out)!r}, 'nonce': 'n'}}\n"
-              f"sys.argv = ['search', {str(spec)!r}]\nsys.exit(_search.main())\n")
+    driver = (
+        f"import sys\nsys.path[:0] = [{str(Path(_search.__file__).parent)!r}, {str(tmp_path)!r}]\n"
+        f"import _search\n_search._handoff = lambda: {{'result_file': {str(out)!r}, 'nonce': 'n'}}\n"
+        f"sys.argv = ['search', {str(spec)!r}]\nsys.exit(_search.main())\n"
+    )
     ran = subprocess.run([old, "-c", driver], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     result = json.loads(out.read_text())
@@ -816,22 +912,26 @@ def test_the_search_runs_on_an_older_python(tmp_path: Path):
     for path, text in PATTERNS.items():
         (tmp_path / path).write_text(text)
     (tmp_path / "pkg" / "__init__.py").write_text("")
-    driver = (f"import sys, os\nsys.path[:0] = [{str(Path(_search.__file__).parent)!r}, {str(tmp_path)!r}]\n"
-              "import _search, pkg.text\nfile = os.path.realpath(pkg.text.__file__)\n"
-              "made = _search.pattern_matches(_search._patterns(file))\n"
-              "print(len(_search._patterns(file)), sum('://' in m for m in made), len(made))\n")
+    driver = (
+        f"import sys, os\nsys.path[:0] = [{str(Path(_search.__file__).parent)!r}, {str(tmp_path)!r}]\n"
+        "import _search, pkg.text\nfile = os.path.realpath(pkg.text.__file__)\n"
+        "made = _search.pattern_matches(_search._patterns(file))\n"
+        "print(len(_search._patterns(file)), sum('://' in m for m in made), len(made))\n"
+    )
     ran = subprocess.run([old, "-c", driver], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     patterns, links, made = map(int, ran.stdout.split())
     assert patterns == 4 and links >= 1 and made >= 4, ran.stdout
 
 
-PATTERNS = {"pkg/_patterns.py": """\
+PATTERNS = {
+    "pkg/_patterns.py": """\
 import re
 
 LINK_RE = re.compile(r'(https?://)(www\\.)?[a-z]{3,8}\\.(com|org|net)(/[a-z]+)*')
 MARKS = {'HASH': re.compile(r'(?<=\\s)#[a-z]+\\b'), 'CODE': re.compile(r'[A-Z]{2}-\\d{4}')}
-""", "pkg/text.py": """\
+""",
+    "pkg/text.py": """\
 import re
 
 from ._patterns import *
@@ -848,7 +948,8 @@ def describe(text: str) -> str:
     if re.search(r'\\b(\\w+) \\1\\b', text):
         return "repeated"
     return "plain"
-"""}
+""",
+}
 
 
 def test_the_search_passes_strings_the_module_s_regular_expressions_match(project: Project):
@@ -874,12 +975,21 @@ def test_strings_made_from_a_pattern_are_found_by_it():
 
     from testbot._search import pattern_matches
 
-    patterns = [re.compile(p) for p in (r"^[+-]?\d+(\.\d+)?$", r"(?<=\S)\+(?=\S)", r"<([a-z]+)>[^<]*</\1>",
-                                        r"[^\W\d_]{2,}@[a-z]+\.(com|org)", r"^\s*$", r"(?i)^x{3}(?!x)")]
+    patterns = [
+        re.compile(p)
+        for p in (
+            r"^[+-]?\d+(\.\d+)?$",
+            r"(?<=\S)\+(?=\S)",
+            r"<([a-z]+)>[^<]*</\1>",
+            r"[^\W\d_]{2,}@[a-z]+\.(com|org)",
+            r"^\s*$",
+            r"(?i)^x{3}(?!x)",
+        )
+    ]
     made = pattern_matches(patterns + [re.compile(r"a(?<=b)")])
     assert all(any(p.search(m) for p in patterns) for m in made), made
     assert all(any(p.search(m) for m in made) for p in patterns), made
-    assert pattern_matches(patterns) == made[:len(pattern_matches(patterns))]  # (seeded: the same strings again)
+    assert pattern_matches(patterns) == made[: len(pattern_matches(patterns))]  # (seeded: the same strings again)
 
 
 DISPATCH = '''\
@@ -911,16 +1021,33 @@ def test_a_covered_function_s_explored_tests_are_kept_for_the_overload_they_reac
     of its overload (no target: it is named `_`). When convert's tests are written first, _convert is already
     fully covered at its turn; its explored test is still kept for what it adds to the file."""
     project.write("pkg/conv.py", DISPATCH)
-    targets = {t.qualname: t for t in find_targets([str(project.root / "pkg" / "conv.py")], project.root,
-                                                   include_private=True)}
+    targets = {
+        t.qualname: t for t in find_targets([str(project.root / "pkg" / "conv.py")], project.root, include_private=True)
+    }
     settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["convert"], targets["_convert"]])
     inner = next(r for r in report.targets if r.target.endswith("::_convert"))
     written = project.read("tests/test_conv.py")
     assert "_convert(namedtuple(" in written, (inner, written)
     assert project.pytest("tests/test_conv.py").returncode == 0
-    ran = subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", "--include=pkg/conv.py", "-m", "pytest",
-                          "-q", "-p", "no:cacheprovider", "tests/test_conv.py"], cwd=project.root, capture_output=True)
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coverage",
+            "run",
+            "--branch",
+            "--include=pkg/conv.py",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_conv.py",
+        ],
+        cwd=project.root,
+        capture_output=True,
+    )
     assert ran.returncode == 0, ran.stdout
     data = CoverageData(str(project.root / ".coverage"))
     data.read()
@@ -933,11 +1060,21 @@ def test_a_set_up_step_is_a_kept_call_on_an_object_the_class_itself_built():
     `Call`); a receiver that another callable made, or that is wrapped in parentheses, does not."""
     from testbot import _search
 
-    spec = {"id": "m.py::Call.fill", "mutates": True,
-            "parts": [{"source": "Call", "params": []}, {"source": ".fill", "params": []}]}
+    spec = {
+        "id": "m.py::Call.fill",
+        "mutates": True,
+        "parts": [{"source": "Call", "params": []}, {"source": ".fill", "params": []}],
+    }
     target = _search._Target(spec, [None], {}, [], {})
-    for expr in ["Call(1).fill(2)", "Call.load('p').fill(1)", "Call()(2).fill(1)", "(Call(1)).fill(1)",
-                 "Caller(1).fill(1)", "Call('é').fill('ü')", "Call(1).fill(2)"]:
+    for expr in [
+        "Call(1).fill(2)",
+        "Call.load('p').fill(1)",
+        "Call()(2).fill(1)",
+        "(Call(1)).fill(1)",
+        "Caller(1).fill(1)",
+        "Call('é').fill('ü')",
+        "Call(1).fill(2)",
+    ]:
         target.keep_step(expr)
     assert target.steps == {"Call": [("Call(1)", ".fill(2)"), ("Call('é')", ".fill('ü')")]}
     reader = _search._Target({**spec, "mutates": False}, [None], {}, [], {})

@@ -35,11 +35,15 @@ def test_rename_function_renames_its_own_names_only():
 
 def test_rename_test_renames_calls_keywords_and_the_import():
     mapping = {"scale": "make_chunk", "values": "items", "factor": "token"}
-    test = ("from pkg.m import scale\n\n\ndef test_scale():\n"
-            "    assert scale([1], factor=3) == [3]\n    assert dict(factor=1) and 'scale' in 'scale it'\n")
+    test = (
+        "from pkg.m import scale\n\n\ndef test_scale():\n"
+        "    assert scale([1], factor=3) == [3]\n    assert dict(factor=1) and 'scale' in 'scale it'\n"
+    )
     out = rename_test(test, mapping, "scale")
-    assert out == ("from pkg.m import make_chunk\n\n\ndef test_scale():\n"
-                   "    assert make_chunk([1], token=3) == [3]\n    assert dict(factor=1) and 'scale' in 'scale it'\n")
+    assert out == (
+        "from pkg.m import make_chunk\n\n\ndef test_scale():\n"
+        "    assert make_chunk([1], token=3) == [3]\n    assert dict(factor=1) and 'scale' in 'scale it'\n"
+    )
     with pytest.raises(Skip):
         rename_test("import pkg.m\n\n\ndef test_x():\n    assert pkg.m.scale([1])\n", mapping, "scale")
 
@@ -59,15 +63,22 @@ def test_augmented_pairs_are_kept_only_when_their_tests_pass(tmp_path):
     by_test = {p.provenance["test_name"]: p for p in kept}
     # test_scale_name asserts scale.__name__ == "scale": renamed, it fails, so it is not kept
     assert "test_scale_name" not in by_test and dropped.get("renamed test fails") == 1
-    assert set(by_test) == {"test_clamp_inside", "test_clamp_bad_limits", "test_classify_negative_input",
-                            "test_scale_keyword", "TestClassify.test_zero"}
+    assert set(by_test) == {
+        "test_clamp_inside",
+        "test_clamp_bad_limits",
+        "test_classify_negative_input",
+        "test_scale_keyword",
+        "TestClassify.test_zero",
+    }
     for p in kept:
         renames = p.provenance["renames"]
         original = next(m for m in mined if m.id == p.provenance["augmented_from"])
         assert p.source == "augmented" and p.function == renames[original.function] != original.function
         assert p.focal_code.startswith(f"def {p.function}(")
-        assert f"from pkg.m import {p.function}" in p.test_code and original.function not in p.test_code.split(
-            "def test")[0]
+        assert (
+            f"from pkg.m import {p.function}" in p.test_code
+            and original.function not in p.test_code.split("def test")[0]
+        )
         assert p.context["import_line"] == f"from pkg.m import {p.function}"
     scale = by_test["test_scale_keyword"]
     new_factor = scale.provenance["renames"]["factor"]

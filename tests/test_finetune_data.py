@@ -12,14 +12,25 @@ import pytest
 from conftest import FAST, fenced
 from finetune_repo import make_repo
 from testbot.context import build_context
-from testbot.finetune.data import (END, Pair, _continued, _merged_imports, pairs_from_records, placeholder_test,
-                                   read_pairs, shape_for_training, split_completion, split_test_functions, to_example,
-                                   write_pairs)
+from testbot.finetune.data import (
+    END,
+    Pair,
+    _continued,
+    _merged_imports,
+    pairs_from_records,
+    placeholder_test,
+    read_pairs,
+    shape_for_training,
+    split_completion,
+    split_test_functions,
+    to_example,
+    write_pairs,
+)
 from testbot.finetune.mine import Source, mine
 from testbot.prompt import build_prompt
 from testbot.targets import find_targets
 
-GOOD = fenced('''
+GOOD = fenced("""
 import pytest
 from pkg.m import classify
 
@@ -30,13 +41,21 @@ def test_negative():
 
 def test_zero():
     assert classify(0) == "zero"
-''')
+""")
 
 
 def test_pairs_round_trip_through_jsonl(tmp_path):
-    pair = Pair("abc", "mined", "toolz", "toolz.itertoolz", "take", "def take(n, seq): ...",
-                "import pytest\n\ndef test_take():\n    assert True\n", {"sdist": "toolz-1.0.0.tar.gz", "é": "ü"},
-                {"rel": "toolz/itertoolz.py"})
+    pair = Pair(
+        "abc",
+        "mined",
+        "toolz",
+        "toolz.itertoolz",
+        "take",
+        "def take(n, seq): ...",
+        "import pytest\n\ndef test_take():\n    assert True\n",
+        {"sdist": "toolz-1.0.0.tar.gz", "é": "ü"},
+        {"rel": "toolz/itertoolz.py"},
+    )
     write_pairs(tmp_path / "d" / "p.jsonl", [pair, pair])
     assert read_pairs(tmp_path / "d" / "p.jsonl") == [pair, pair]
     (tmp_path / "bad.jsonl").write_text('{"id": 1}\n')
@@ -64,13 +83,15 @@ def test_a_mined_pair_trains_on_the_prompt_generation_builds_for_its_function(tm
 def test_a_distilled_record_is_the_exact_prompt_and_each_stable_test(project, tmp_path):
     record = tmp_path / "distill" / "rec.jsonl"
     again = GOOD.replace("\n```", '\n\ndef test_zero_again():\n    assert classify(0) == "zero"\n```')
-    run = project.generate("pkg/m.py::classify", "--model", project.fake_model([again]), "--record", str(record),
-                           *FAST)
+    run = project.generate("pkg/m.py::classify", "--model", project.fake_model([again]), "--record", str(record), *FAST)
     assert run.code == 1, run.err
     lines = sorted((json.loads(line) for line in record.read_text().splitlines()), key=lambda r: r["test_name"])
     # one record per test that passed every run; the one that adds nothing is marked as not kept
     assert [(r["test_name"], r["kept"]) for r in lines] == [
-        ("test_negative", True), ("test_zero", True), ("test_zero_again", False)]
+        ("test_negative", True),
+        ("test_zero", True),
+        ("test_zero_again", False),
+    ]
     rec = lines[0]
     assert rec["target"] == "pkg/m.py::classify" and rec["function"] == "classify" and rec["model"] == "fake"
     assert rec["focal_code"].startswith("def classify(n):")
@@ -86,8 +107,16 @@ def test_a_distilled_record_is_the_exact_prompt_and_each_stable_test(project, tm
 
 def test_explored_calls_are_recorded_with_the_round_0_prompt_as_explored_pairs(project, tmp_path):
     record = tmp_path / "rec.jsonl"
-    run = project.generate("pkg/m.py::classify", "--explore", "--model", project.fake_model([]), "--record",
-                           str(record), "--dry-run", *FAST)
+    run = project.generate(
+        "pkg/m.py::classify",
+        "--explore",
+        "--model",
+        project.fake_model([]),
+        "--record",
+        str(record),
+        "--dry-run",
+        *FAST,
+    )
     assert run.code == 1, run.err  # (1: tests to write)
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert lines and all(r["model"].startswith("explore") and r["round"] == 0 for r in lines)
@@ -99,25 +128,32 @@ def test_explored_calls_are_recorded_with_the_round_0_prompt_as_explored_pairs(p
     target = find_targets([str(project.root / "pkg" / "m.py") + "::classify"], project.root)[0]
     prompt = build_prompt(build_context(target, project.root))  # the model's own round-0 prompt, no feedback
     ex = to_example(pairs[0])
-    assert lines[0]["messages"] == ex.messages == [{"role": "system", "content": prompt.system},
-                                                   {"role": "user", "content": prompt.user}]
+    assert (
+        lines[0]["messages"]
+        == ex.messages
+        == [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+    )
     code = (ex.prefill + ex.completion).removeprefix("```python\n").removesuffix(END)
     ast.parse(code)
     assert "assert classify(" in code or "pytest.raises" in code
 
 
 def test_an_explored_test_imports_each_name_once_and_only_the_names_it_uses():
-    code = ("import pytest\nfrom p.s import Spec\nfrom p.s import Spec\nfrom p.s import Base, Spec\n"
-            "from p.t import TooMany\n\n\ndef test_f_1():\n    assert Spec('<3').f(Spec('>3')) == True\n")
-    assert _merged_imports(code) == ("from p.s import Spec\n\n\n"
-                                     "def test_f_1():\n    assert Spec('<3').f(Spec('>3')) == True\n")
+    code = (
+        "import pytest\nfrom p.s import Spec\nfrom p.s import Spec\nfrom p.s import Base, Spec\n"
+        "from p.t import TooMany\n\n\ndef test_f_1():\n    assert Spec('<3').f(Spec('>3')) == True\n"
+    )
+    assert _merged_imports(code) == (
+        "from p.s import Spec\n\n\ndef test_f_1():\n    assert Spec('<3').f(Spec('>3')) == True\n"
+    )
 
 
 def test_record_is_appended_not_replaced(project, tmp_path):
     record = tmp_path / "rec.jsonl"
     for _ in range(2):
-        project.generate("pkg/m.py::classify", "--model", project.fake_model([GOOD]), "--record", str(record),
-                         "--dry-run", *FAST)
+        project.generate(
+            "pkg/m.py::classify", "--model", project.fake_model([GOOD]), "--record", str(record), "--dry-run", *FAST
+        )
     assert len(record.read_text().splitlines()) == 4
 
 
@@ -125,7 +161,9 @@ def test_a_test_that_starts_with_a_helper_import_is_trained_after_the_imports_al
     prefill = "```python\nimport pytest\n\nfrom pkg.m import f\n\n\ndef test_"
     assert _continued(prefill, "def test_f():\n    assert f()" + END) == (prefill, "f():\n    assert f()" + END)
     assert _continued(prefill, "import os\n\n\ndef test_f():" + END) == (
-        "```python\nimport pytest\n\nfrom pkg.m import f\n", "import os\n\n\ndef test_f():" + END)
+        "```python\nimport pytest\n\nfrom pkg.m import f\n",
+        "import os\n\n\ndef test_f():" + END,
+    )
 
 
 def test_split_completion_takes_the_prefill_lines_out_of_the_import_block():
@@ -139,12 +177,27 @@ def test_training_completions_are_short_tests_several_to_an_answer():
 
     def pair(name: str, body_lines: int, function: str = "take", source: str = "mined") -> Pair:
         body = "\n".join(f"    assert take({i}, []) == []" for i in range(body_lines))
-        return Pair(name, source, "toolz", "toolz.itertoolz", function, "def take(n, seq): ...",
-                    f"import pytest\nfrom toolz.itertoolz import take\nimport {name}_helper\n\n\ndef test_{name}():\n{body}\n",
-                    {"test_name": f"test_{name}"}, {"rel": "toolz/itertoolz.py"})
+        return Pair(
+            name,
+            source,
+            "toolz",
+            "toolz.itertoolz",
+            function,
+            "def take(n, seq): ...",
+            f"import pytest\nfrom toolz.itertoolz import take\nimport {name}_helper\n\n\ndef test_{name}():\n{body}\n",
+            {"test_name": f"test_{name}"},
+            {"rel": "toolz/itertoolz.py"},
+        )
 
-    pairs = [pair("a", 3), pair("long", 40), pair("b", 2), pair("c", 1), pair("d", 2), pair("e", 2, "drop"),
-             pair("f", 20, source="distilled")]
+    pairs = [
+        pair("a", 3),
+        pair("long", 40),
+        pair("b", 2),
+        pair("c", 1),
+        pair("d", 2),
+        pair("e", 2, "drop"),
+        pair("f", 20, source="distilled"),
+    ]
     short = shape_for_training(pairs, max_test_lines=10)
     assert [p.id for p in short] == ["a", "b", "c", "d", "e", "f"]  # a distilled test is never too long
     joined = shape_for_training(pairs, max_test_lines=10, tests_per_example=3)
@@ -163,9 +216,17 @@ def test_distilled_pairs_can_count_several_times(tmp_path):
     from testbot.finetune.train import load_examples
 
     def pair(name: str, source: str) -> Pair:
-        return Pair(name, source, "toolz", "toolz.itertoolz", "take", "def take(n, seq): ...",
-                    f"from toolz.itertoolz import take\n\n\ndef test_{name}():\n    assert take(0, []) == []\n",
-                    {"test_name": f"test_{name}"}, {"rel": "toolz/itertoolz.py"})
+        return Pair(
+            name,
+            source,
+            "toolz",
+            "toolz.itertoolz",
+            "take",
+            "def take(n, seq): ...",
+            f"from toolz.itertoolz import take\n\n\ndef test_{name}():\n    assert take(0, []) == []\n",
+            {"test_name": f"test_{name}"},
+            {"rel": "toolz/itertoolz.py"},
+        )
 
     path = tmp_path / "pairs.jsonl"
     write_pairs(path, [pair("mined", "mined"), pair("teacher", "distilled"), pair("renamed", "augmented")])
@@ -209,22 +270,30 @@ def test_split_test_functions_cuts_one_test_per_check_where_nothing_is_shared():
     assert '"""Docstring."""' in first and "# inside the limits" in first and "clamp(5" not in first
     assert "# above" in second and "r = clamp(r, 0, 2)" in second and "pytest.raises" not in second
     assert "# the limits swapped" in third and "done = True" in third
-    assert out.endswith(SPLIT_ME[SPLIT_ME.index("@pytest.mark"):])  # decorated (or fixture) tests stay whole
+    assert out.endswith(SPLIT_ME[SPLIT_ME.index("@pytest.mark") :])  # decorated (or fixture) tests stay whole
+
     # the same statements run in the same order: both versions pass against the same code
     def clamp(n, lo, hi):
         if lo > hi:
             raise ValueError(lo)
         return max(lo, min(n, hi))
+
     for code in (SPLIT_ME, out):
         ns = {"__name__": "t"}
-        exec(compile(code.replace("from pkg.m import clamp\n", ""), "t", "exec"), {"clamp": clamp, "pytest": pytest}, ns)
+        exec(
+            compile(code.replace("from pkg.m import clamp\n", ""), "t", "exec"), {"clamp": clamp, "pytest": pytest}, ns
+        )
         tests = [v for k, v in ns.items() if k.startswith("test_") and k != "test_marked"]
         assert len(tests) == (1 if code is SPLIT_ME else 3)
         for test in tests:
             test()
-    for code in ("def test_one():\n    assert True\n", "def broken(:\n", "def test_x():\n    x = 1\n    assert x\n",
-                 "def test_x():\n    x = 1\n    assert x\n    x += 1\n    assert x == 2\n",
-                 "def test_x():\n    x = 1\n    assert x\n    del x\n    assert True\n"):
+    for code in (
+        "def test_one():\n    assert True\n",
+        "def broken(:\n",
+        "def test_x():\n    x = 1\n    assert x\n",
+        "def test_x():\n    x = 1\n    assert x\n    x += 1\n    assert x == 2\n",
+        "def test_x():\n    x = 1\n    assert x\n    del x\n    assert True\n",
+    ):
         assert split_test_functions(code) == code
 
 
@@ -242,20 +311,51 @@ def test_explored_data_holds_a_package_whatever_name_its_pairs_give_it(tmp_path,
     import explored_data
 
     def pair(package, module, function):
-        return Pair(f"{package}-{function}", "distilled", package, module, function, f"def {function}(): pass\n",
-                    f"from {module} import {function}\n\n\ndef test_{function}():\n    {function}()\n", {})
+        return Pair(
+            f"{package}-{function}",
+            "distilled",
+            package,
+            module,
+            function,
+            f"def {function}(): pass\n",
+            f"from {module} import {function}\n\n\ndef test_{function}():\n    {function}()\n",
+            {},
+        )
 
     train = tmp_path / "train.jsonl"
-    write_pairs(train, [pair("attr", "attr._make", "fields"), pair("attrs", "attr.validators", "in_"),
-                        pair("toolz", "toolz.itertoolz", "first")])
+    write_pairs(
+        train,
+        [
+            pair("attr", "attr._make", "fields"),
+            pair("attrs", "attr.validators", "in_"),
+            pair("toolz", "toolz.itertoolz", "first"),
+        ],
+    )
     records = tmp_path / "records.jsonl"
     records.write_text("")
     sdists = tmp_path / "sdists"
     sdists.mkdir()
     (sdists / "attrs-26.1.0.tar.gz").write_bytes(b"not really a tarball")
     out_train, out_held = tmp_path / "t.jsonl", tmp_path / "h.jsonl"
-    assert explored_data.main(["--records", str(records), "--train", str(train), "--sdists", str(sdists),
-                               "--hold", "attrs", "--out-train", str(out_train), "--out-heldout", str(out_held)]) == 0
+    assert (
+        explored_data.main(
+            [
+                "--records",
+                str(records),
+                "--train",
+                str(train),
+                "--sdists",
+                str(sdists),
+                "--hold",
+                "attrs",
+                "--out-train",
+                str(out_train),
+                "--out-heldout",
+                str(out_held),
+            ]
+        )
+        == 0
+    )
     assert [p.function for p in read_pairs(out_train)] == ["first"]
     held = read_pairs(out_held)
     assert sorted(p.function for p in held) == ["fields", "in_"]

@@ -15,13 +15,23 @@ from testbot.finetune.evaluate import ModelSpec, select_targets
 
 
 GOOD = {
-    "classify": [fenced("from tinypkg.core import classify\n\ndef test_signs():\n    assert classify(-1) == 'negative'\n"
-                        "    assert classify(0) == 'zero'\n    assert classify(5) == 'positive'\n")],
-    "clamp": [fenced("import pytest\nfrom tinypkg.core import clamp\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
-                     "\ndef test_bad():\n    with pytest.raises(ValueError):\n        clamp(1, 2, 0)\n")],
+    "classify": [
+        fenced(
+            "from tinypkg.core import classify\n\ndef test_signs():\n    assert classify(-1) == 'negative'\n"
+            "    assert classify(0) == 'zero'\n    assert classify(5) == 'positive'\n"
+        )
+    ],
+    "clamp": [
+        fenced(
+            "import pytest\nfrom tinypkg.core import clamp\n\ndef test_clamp():\n    assert clamp(5, 0, 3) == 3\n"
+            "\ndef test_bad():\n    with pytest.raises(ValueError):\n        clamp(1, 2, 0)\n"
+        )
+    ],
 }
 # (`in`, not `==`: a wrong `==` value would be replaced by the one the code returns, see testbot/oracle.py)
-BAD = {"*": [fenced("from tinypkg.core import classify\n\ndef test_wrong():\n    assert classify(1) in ('zero',)\n")] * 4}
+BAD = {
+    "*": [fenced("from tinypkg.core import classify\n\ndef test_wrong():\n    assert classify(1) in ('zero',)\n")] * 4
+}
 
 
 def _sdist(folder: Path) -> Path:
@@ -39,13 +49,26 @@ def _sdist(folder: Path) -> Path:
 
 
 def _pair(function: str, source: str = "mined") -> Pair:
-    return Pair(f"id-{function}-{source}", source, "tinypkg", "tinypkg.core", function, "def ...", "def test(): pass",
-                {"sdist": "tinypkg-0.1.tar.gz", "sha256": "x"}, {})
+    return Pair(
+        f"id-{function}-{source}",
+        source,
+        "tinypkg",
+        "tinypkg.core",
+        function,
+        "def ...",
+        "def test(): pass",
+        {"sdist": "tinypkg-0.1.tar.gz", "sha256": "x"},
+        {},
+    )
 
 
 def test_targets_are_distinct_functions_round_robin_by_package(tmp_path):
-    pairs = [_pair("classify"), _pair("classify", "augmented"), _pair("clamp"),
-             Pair("id-z", "mined", "other", "other.m", "f", "", "", {"sdist": "other-1.tar.gz"}, {})]
+    pairs = [
+        _pair("classify"),
+        _pair("classify", "augmented"),
+        _pair("clamp"),
+        Pair("id-z", "mined", "other", "other.m", "f", "", "", {"sdist": "other-1.tar.gz"}, {}),
+    ]
     write_pairs(tmp_path / "h.jsonl", pairs + [pairs[0]])
     targets = select_targets(tmp_path / "h.jsonl", 2)
     assert [(t.package, t.function) for t in targets] == [("other", "f"), ("tinypkg", "clamp")]
@@ -67,12 +90,28 @@ def test_each_candidate_is_told_by_what_became_of_it():
 
     raised = "    def test_a():\n>       f(1)\nE       TypeError: f() missing 1 required positional argument\n"
     module_raised = "E   ModuleNotFoundError: x\nE   json.decoder.JSONDecodeError: Expecting value"
-    cases = [c("passed", stable=True, kept=True), c("passed", stable=True, gain_lines=(3,)),
-             c("passed", stable=True), c("passed"), c("error", raised), c("error", module_raised), c("error", "??"),
-             c("syntax_error"), c("passed", stable=True, kept=True, name="test_a (observed values)")]
+    cases = [
+        c("passed", stable=True, kept=True),
+        c("passed", stable=True, gain_lines=(3,)),
+        c("passed", stable=True),
+        c("passed"),
+        c("error", raised),
+        c("error", module_raised),
+        c("error", "??"),
+        c("syntax_error"),
+        c("passed", stable=True, kept=True, name="test_a (observed values)"),
+    ]
     assert [candidate_kind(x) for x in cases] == [
-        "kept", "passed, added coverage", "passed, no new coverage", "flaky", "error: TypeError",
-        "error: JSONDecodeError", "error", "syntax_error", "repaired: kept"]
+        "kept",
+        "passed, added coverage",
+        "passed, no new coverage",
+        "flaky",
+        "error: TypeError",
+        "error: JSONDecodeError",
+        "error",
+        "syntax_error",
+        "repaired: kept",
+    ]
     assert outcome_counts(cases[:2] + cases[:1]) == {"kept": 2, "passed, added coverage": 1}
 
 
@@ -83,17 +122,35 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(BAD))
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(["eval", "--heldout", str(tmp_path / "heldout.jsonl"), "--sdists", str(tmp_path / "sdists"),
-                     "--model", f"good=fake:{tmp_path / 'good.json'}", "--model", f"bad=fake:{tmp_path / 'bad.json'}",
-                     "--samples", "2", "--runs", "2", "--out", str(tmp_path / "results" / "eval")])
+        code = main(
+            [
+                "eval",
+                "--heldout",
+                str(tmp_path / "heldout.jsonl"),
+                "--sdists",
+                str(tmp_path / "sdists"),
+                "--model",
+                f"good=fake:{tmp_path / 'good.json'}",
+                "--model",
+                f"bad=fake:{tmp_path / 'bad.json'}",
+                "--samples",
+                "2",
+                "--runs",
+                "2",
+                "--out",
+                str(tmp_path / "results" / "eval"),
+            ]
+        )
     assert code == 0, err.getvalue()
     data = json.loads((tmp_path / "results" / "eval.json").read_text())
     good, bad = data["models"]
     assert (good["label"], good["targets"], good["kept_at_k"], good["kept_tests"]) == ("good", 2, 1.0, 3)
     assert good["pass_rate"] == 1.0 and good["coverage_gain"] > 0.5
     assert (bad["kept_at_k"], bad["pass_rate"], bad["coverage_gain"]) == (0.0, 0.0, 0.0)
-    assert [t["target"] for t in data["per_target"]["good"]] == ["tinypkg:tinypkg.core.clamp",
-                                                                 "tinypkg:tinypkg.core.classify"]
+    assert [t["target"] for t in data["per_target"]["good"]] == [
+        "tinypkg:tinypkg.core.clamp",
+        "tinypkg:tinypkg.core.classify",
+    ]
     md = (tmp_path / "results" / "eval.md").read_text()
     assert "| good (fake) | 2 | 100 % | 2 | 3 | 100 % |" in md
     assert "| bad (fake) | 2 | 0 % | 0 | 0 | 0 % | 0.0 % |" in md
@@ -109,35 +166,106 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     for label, flags in (("good", []), ("bad-1", ["--targets", "1"]), ("bad-2", ["--targets", "2", "--skip", "1"])):
         model = label.split("-")[0]
         with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-            assert main(["eval", "--heldout", str(tmp_path / "heldout.jsonl"), "--sdists", str(tmp_path / "sdists"),
-                         "--model", f"{model}=fake:{tmp_path / (model + '.json')}", "--samples", "2", "--runs", "2",
-                         "--out", str(tmp_path / "results" / label), *flags]) == 0
+            assert (
+                main(
+                    [
+                        "eval",
+                        "--heldout",
+                        str(tmp_path / "heldout.jsonl"),
+                        "--sdists",
+                        str(tmp_path / "sdists"),
+                        "--model",
+                        f"{model}=fake:{tmp_path / (model + '.json')}",
+                        "--samples",
+                        "2",
+                        "--runs",
+                        "2",
+                        "--out",
+                        str(tmp_path / "results" / label),
+                        *flags,
+                    ]
+                )
+                == 0
+            )
     assert "(the first 1 of the selection left out)" in (tmp_path / "results" / "bad-2.md").read_text()
     with redirect_stdout(io.StringIO()):
-        assert main(["eval", "--combine", *(str(tmp_path / "results" / f"{n}.json") for n in ("good", "bad-1", "bad-2")),
-                     "--out", str(tmp_path / "results" / "both")]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--combine",
+                    *(str(tmp_path / "results" / f"{n}.json") for n in ("good", "bad-1", "bad-2")),
+                    "--out",
+                    str(tmp_path / "results" / "both"),
+                ]
+            )
+            == 0
+        )
     both = json.loads((tmp_path / "results" / "both.json").read_text())
+
     def timeless(models: list[dict]) -> list[dict]:
         return [{k: v for k, v in m.items() if "seconds" not in k} for m in models]
 
-    assert timeless(both["models"]) == timeless(data["models"]) and both["per_target"].keys() == data["per_target"].keys()
+    assert (
+        timeless(both["models"]) == timeless(data["models"]) and both["per_target"].keys() == data["per_target"].keys()
+    )
     assert "| good (fake) | 2 | 100 % | 2 | 3 | 100 % |" in (tmp_path / "results" / "both.md").read_text()
     write_pairs(tmp_path / "one.jsonl", [_pair("classify")])
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        assert main(["eval", "--heldout", str(tmp_path / "one.jsonl"), "--sdists", str(tmp_path / "sdists"),
-                     "--model", f"x=fake:{tmp_path / 'bad.json'}", "--samples", "2", "--runs", "2",
-                     "--out", str(tmp_path / "results" / "one")]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--heldout",
+                    str(tmp_path / "one.jsonl"),
+                    "--sdists",
+                    str(tmp_path / "sdists"),
+                    "--model",
+                    f"x=fake:{tmp_path / 'bad.json'}",
+                    "--samples",
+                    "2",
+                    "--runs",
+                    "2",
+                    "--out",
+                    str(tmp_path / "results" / "one"),
+                ]
+            )
+            == 0
+        )
     err = io.StringIO()
     with redirect_stderr(err):
-        assert main(["eval", "--combine", str(tmp_path / "results" / "good.json"),
-                     str(tmp_path / "results" / "one.json")]) == 2
+        assert (
+            main(["eval", "--combine", str(tmp_path / "results" / "good.json"), str(tmp_path / "results" / "one.json")])
+            == 2
+        )
     assert "different targets" in err.getvalue()
     with redirect_stdout(io.StringIO()):  # --labels keeps some models
-        assert main(["eval", "--combine", str(tmp_path / "results" / "eval.json"), "--labels", "bad",
-                     "--out", str(tmp_path / "results" / "bad-only")]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--combine",
+                    str(tmp_path / "results" / "eval.json"),
+                    "--labels",
+                    "bad",
+                    "--out",
+                    str(tmp_path / "results" / "bad-only"),
+                ]
+            )
+            == 0
+        )
     assert [m["label"] for m in json.loads((tmp_path / "results" / "bad-only.json").read_text())["models"]] == ["bad"]
     err = io.StringIO()
     with redirect_stderr(err):  # one model's target in two runs
-        assert main(["eval", "--combine", str(tmp_path / "results" / "bad-1.json"),
-                     str(tmp_path / "results" / "bad-1.json")]) == 2
+        assert (
+            main(
+                [
+                    "eval",
+                    "--combine",
+                    str(tmp_path / "results" / "bad-1.json"),
+                    str(tmp_path / "results" / "bad-1.json"),
+                ]
+            )
+            == 2
+        )
     assert "has target tinypkg:tinypkg.core.clamp in two runs" in err.getvalue()

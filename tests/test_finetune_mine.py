@@ -54,9 +54,14 @@ def test_mined_tests_are_self_contained_and_pass_on_their_own(mined, tmp_path):
     assert "classify" not in p.test_code and "scale" not in p.test_code  # unused imports pruned
     for i, pair in enumerate(result.pairs):
         (tmp_path / f"test_pair_{i}.py").write_text(pair.test_code)
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                         cwd=tmp_path, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"{len(result.pairs)} passed" in run.stdout
 
@@ -79,8 +84,9 @@ def test_score_prefers_the_rarely_covered_function_and_matching_names():
 def test_prefill_imports_lead_and_duplicates_go():
     t = Target(Path("m.py"), "m.py", "pkg.m", Path("."), "f", "function", False, 1, 1, 2, frozenset(), "")
     code = "import pytest\nfrom pkg.m import f\nfrom pkg.m import g, h\nimport os\n\n\ndef test_f():\n    assert f(g)\n"
-    assert with_prefill_imports(code, t) == ("import pytest\n\nfrom pkg.m import f\nfrom pkg.m import g\n\n\n"
-                                            "def test_f():\n    assert f(g)\n")
+    assert with_prefill_imports(code, t) == (
+        "import pytest\n\nfrom pkg.m import f\nfrom pkg.m import g\n\n\ndef test_f():\n    assert f(g)\n"
+    )
 
 
 def test_a_hanging_test_file_costs_only_itself(tmp_path):
@@ -102,13 +108,25 @@ def test_a_project_without_tests_is_dropped_with_the_reason(tmp_path):
 def test_cli_mines_augments_and_reads_records(tmp_path, capsys):
     root = make_repo(tmp_path / "numbers")
     record = tmp_path / "rec.jsonl"
-    record.write_text(json.dumps({
-        "target": "pkg/m.py::classify", "module": "pkg.m", "function": "classify", "focal_code": "def classify(n): ...",
-        "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
-        "prefill": "```python\nimport pytest\n\nfrom pkg.m import classify\n", "round": 0, "model": "m",
-        "test_code": "import pytest\n\nfrom pkg.m import classify\n\n\n"
-                     "def test_zero():\n    assert classify(0) == 'zero'\n",
-        "test_name": "test_zero", "context": {}}) + "\n")
+    record.write_text(
+        json.dumps(
+            {
+                "target": "pkg/m.py::classify",
+                "module": "pkg.m",
+                "function": "classify",
+                "focal_code": "def classify(n): ...",
+                "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+                "prefill": "```python\nimport pytest\n\nfrom pkg.m import classify\n",
+                "round": 0,
+                "model": "m",
+                "test_code": "import pytest\n\nfrom pkg.m import classify\n\n\n"
+                "def test_zero():\n    assert classify(0) == 'zero'\n",
+                "test_name": "test_zero",
+                "context": {},
+            }
+        )
+        + "\n"
+    )
     out = tmp_path / "data" / "pairs.jsonl"
     code = main(["finetune", "--mine", str(root), str(record), "--augment", "--data", str(out)])
     assert code == 0

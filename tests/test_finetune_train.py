@@ -16,9 +16,22 @@ def tiny(tmp_path_factory):
 
 
 def _cfg(out, **changes) -> TrainConfig:
-    base = dict(base="", out=str(out), steps=20, batch_size=4, lr=1e-2, min_lr=1e-3, warmup_steps=3,
-                lora_r=8, lora_alpha=16, lora_dropout=0.1, log_every=5, checkpoint_every=5, seed=1,
-                precision="fp32")
+    base = dict(
+        base="",
+        out=str(out),
+        steps=20,
+        batch_size=4,
+        lr=1e-2,
+        min_lr=1e-3,
+        warmup_steps=3,
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.1,
+        log_every=5,
+        checkpoint_every=5,
+        seed=1,
+        precision="fp32",
+    )
     base.update(changes)
     return TrainConfig(**base)
 
@@ -26,7 +39,7 @@ def _cfg(out, **changes) -> TrainConfig:
 def test_batches_see_every_example_once_an_epoch_and_appended_data_changes_them():
     drawn = [i for step in range(5) for micro in range(2) for i in batch_indices(10, 3, 0, step, micro, 2)]
     for epoch in range(3):  # each ten draws are one permutation of the ten examples
-        assert sorted(drawn[10 * epoch: 10 * epoch + 10]) == list(range(10))
+        assert sorted(drawn[10 * epoch : 10 * epoch + 10]) == list(range(10))
     assert drawn[:10] != drawn[10:20]  # a new order every epoch
     _epoch_order.cache_clear()  # resumable: step 4's batch depends on nothing drawn before it
     assert batch_indices(10, 3, 0, 4, 1, 2) == drawn[27:30]
@@ -76,8 +89,13 @@ def test_loss_goes_down_and_adapter_is_written(tiny, tmp_path):
 
 
 def test_resume_continues_the_same_run(tiny, tmp_path):
-    full = train(examples(), _cfg(tmp_path / "full"), model=load_base(str(tiny))[0],
-                 tokenizer=load_base(str(tiny))[1], log=lambda line: None)
+    full = train(
+        examples(),
+        _cfg(tmp_path / "full"),
+        model=load_base(str(tiny))[0],
+        tokenizer=load_base(str(tiny))[1],
+        log=lambda line: None,
+    )
 
     class Stop(Exception):
         pass
@@ -88,13 +106,18 @@ def test_resume_continues_the_same_run(tiny, tmp_path):
 
     model, tokenizer, _ = load_base(str(tiny))
     with pytest.raises(Stop):
-        train(examples(), _cfg(tmp_path / "cut"), model=model, tokenizer=tokenizer, log=lambda line: None,
-              on_step=interrupt)
+        train(
+            examples(),
+            _cfg(tmp_path / "cut"),
+            model=model,
+            tokenizer=tokenizer,
+            log=lambda line: None,
+            on_step=interrupt,
+        )
     assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == ["step-000005", "step-000010"]
     model, tokenizer, _ = load_base(str(tiny))  # a fresh process: fresh base weights
     lines: list[str] = []
-    resumed = train(examples(), _cfg(tmp_path / "cut", resume=True), model=model, tokenizer=tokenizer,
-                    log=lines.append)
+    resumed = train(examples(), _cfg(tmp_path / "cut", resume=True), model=model, tokenizer=tokenizer, log=lines.append)
     assert resumed.first_step == 10 and resumed.steps == 20
     assert any("resumed from" in line and "step-000010" in line for line in lines)
     assert resumed.losses == pytest.approx(full.losses[10:], rel=1e-4)
@@ -104,8 +127,13 @@ def test_lora_on_the_top_blocks_only(tiny, tmp_path):
     from safetensors.torch import load_file
 
     model, tokenizer, _ = load_base(str(tiny))
-    result = train(examples(), _cfg(tmp_path / "top", steps=1, lora_top_layers=1, precision="fp32"), model=model,
-                   tokenizer=tokenizer, log=lambda line: None)
+    result = train(
+        examples(),
+        _cfg(tmp_path / "top", steps=1, lora_top_layers=1, precision="fp32"),
+        model=model,
+        tokenizer=tokenizer,
+        log=lambda line: None,
+    )
     keys = load_file(str(result.adapter / "adapter_model.safetensors")).keys()
     assert keys and all(".layers.1." in k for k in keys)  # the tiny model has blocks 0 and 1
     assert json.loads((tmp_path / "top" / "summary.json").read_text())["config"]["precision"] == "fp32"
@@ -117,7 +145,14 @@ def test_bf16_on_a_cpu_without_avx512_warns(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     model, tokenizer, _ = load_base(str(tiny))
     lines: list[str] = []
-    train(examples(), _cfg(tmp_path / "bf16", steps=1, precision="bf16"), model=model, tokenizer=tokenizer,
-          log=lines.append)
-    assert any(line.startswith("warning: bf16 on a CPU without AVX512") and "--precision auto or fp32" in line
-               for line in lines)
+    train(
+        examples(),
+        _cfg(tmp_path / "bf16", steps=1, precision="bf16"),
+        model=model,
+        tokenizer=tokenizer,
+        log=lines.append,
+    )
+    assert any(
+        line.startswith("warning: bf16 on a CPU without AVX512") and "--precision auto or fp32" in line
+        for line in lines
+    )

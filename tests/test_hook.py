@@ -24,8 +24,10 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 LEAN = ["--samples", "1", "--runs", "1", "--repair-rounds", "0", "--timeout", "20"]
 CHANGED = SOURCE.replace('    return "positive"', '    if n > 100:\n        return "big"\n    return "positive"')
 BIG = fenced("from pkg.m import classify\n\n\ndef test_big():\n    assert classify(101) == 'big'\n")
-SLOW_BIG = fenced("import time\n\nfrom pkg.m import classify\n\n\ndef test_big():\n    time.sleep(1)\n"
-                  "    assert classify(101) == 'big'\n")
+SLOW_BIG = fenced(
+    "import time\n\nfrom pkg.m import classify\n\n\ndef test_big():\n    time.sleep(1)\n"
+    "    assert classify(101) == 'big'\n"
+)
 
 
 def git(root: Path, *args: str, env: dict | None = None) -> str:
@@ -40,8 +42,11 @@ def hook_env(model: str, **extra: str) -> dict[str, str]:
 
 def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
     """Every file of the repository, .git included: its mode and its bytes."""
-    return {p.relative_to(root).as_posix(): (stat.S_IMODE(p.lstat().st_mode), p.read_bytes())
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        p.relative_to(root).as_posix(): (stat.S_IMODE(p.lstat().st_mode), p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 @pytest.fixture
@@ -77,14 +82,26 @@ def test_installed_hook_runs_on_git_commit_and_passes_once_the_tests_are_staged(
     git(project.root, "add", "pkg/m.py")
     head = git(project.root, "rev-parse", "HEAD")
     env = hook_env(project.fake_model([BIG]))
-    first = subprocess.run([*GIT, "commit", "-q", "-m", "big numbers"], cwd=project.root, env=env,
-                           capture_output=True, text=True, timeout=300)
+    first = subprocess.run(
+        [*GIT, "commit", "-q", "-m", "big numbers"],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert first.returncode == 1, first.stdout + first.stderr
     assert "created tests/test_m.py: 1 test" in first.stderr  # git shows a hook's output on stderr
     assert git(project.root, "rev-parse", "HEAD") == head  # the commit waits for the user's review
     git(project.root, "add", "tests/test_m.py")
-    second = subprocess.run([*GIT, "commit", "-q", "-m", "big numbers"], cwd=project.root, env=env,
-                            capture_output=True, text=True, timeout=300)
+    second = subprocess.run(
+        [*GIT, "commit", "-q", "-m", "big numbers"],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert git(project.root, "show", "--name-only", "--format=", "HEAD").split() == ["pkg/m.py", "tests/test_m.py"]
 
@@ -169,8 +186,9 @@ def test_ctrl_c_while_committing(committed: Project, monkeypatch, step: str, com
     root = committed.root
     head, status = git(root, "rev-parse", "HEAD").strip(), git(root, "status", "--porcelain")
     git_index = (root / ".git" / "index").read_bytes()
-    test_file = committed.write("tests/test_m.py", "from pkg.m import classify\n\n\ndef test_big():\n"
-                                                   "    assert classify(101) == 'big'\n")
+    test_file = committed.write(
+        "tests/test_m.py", "from pkg.m import classify\n\n\ndef test_big():\n    assert classify(101) == 'big'\n"
+    )
     real = diff._git
 
     def interrupted(repo, *args, **kw):
@@ -217,7 +235,7 @@ def _descendants(pid: int) -> list[list[str]]:
 
 def _pytest_running(pid: int, whole_file: bool) -> bool:
     for argv in _descendants(pid):
-        is_pytest = any(argv[i:i + 2] == ["-m", "pytest"] for i in range(len(argv)))
+        is_pytest = any(argv[i : i + 2] == ["-m", "pytest"] for i in range(len(argv)))
         if is_pytest and any(a.endswith("tests/test_m.py") for a in argv) == whole_file:
             return True
     return False
@@ -230,17 +248,31 @@ STAGES: dict[str, Callable[[int, Path], bool]] = {
 }
 
 
-@pytest.mark.parametrize("stage, sig", [("model", signal.SIGINT), ("validation", signal.SIGINT),
-                                        ("integration", signal.SIGINT), ("model", signal.SIGKILL)],
-                         ids=["ctrl-c-model", "ctrl-c-validation", "ctrl-c-integration", "killed-model"])
-def test_interrupted_or_killed_hook_leaves_the_repository_byte_for_byte(wip: Project, tmp_path: Path, stage: str,
-                                                                         sig: int):
+@pytest.mark.parametrize(
+    "stage, sig",
+    [
+        ("model", signal.SIGINT),
+        ("validation", signal.SIGINT),
+        ("integration", signal.SIGINT),
+        ("model", signal.SIGKILL),
+    ],
+    ids=["ctrl-c-model", "ctrl-c-validation", "ctrl-c-integration", "killed-model"],
+)
+def test_interrupted_or_killed_hook_leaves_the_repository_byte_for_byte(
+    wip: Project, tmp_path: Path, stage: str, sig: int
+):
     marker = tmp_path / "model-called"
     completion = {"text": SLOW_BIG, "touch": str(marker), "sleep": 60 if stage == "model" else 0}
     env = hook_env(wip.fake_model([completion]), TMPDIR=str(tmp_path))
     before = snapshot(wip.root)
-    proc = subprocess.Popen([sys.executable, "-m", "testbot", "hook", *LEAN], cwd=wip.root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "testbot", "hook", *LEAN],
+        cwd=wip.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not STAGES[stage](proc.pid, marker):

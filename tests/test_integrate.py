@@ -24,7 +24,7 @@ def functions(text: str) -> list[str]:
     return [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
 
 
-TWO = '''\
+TWO = """\
 import os
 import pytest
 from pkg.m import classify
@@ -36,7 +36,7 @@ def test_zero():
 
 def test_sep():
     assert os.sep and classify(1) == "positive"
-'''
+"""
 
 
 def test_new_file_gets_imports_once_and_a_provenance_comment_per_test():
@@ -89,7 +89,7 @@ def test_same_test_under_another_name_is_recognised():
 
 
 def test_shared_fixture_is_written_once_and_a_conflicting_one_is_not_overwritten():
-    code = '''\
+    code = """\
 import pytest
 from pkg.m import classify
 
@@ -105,7 +105,7 @@ def test_a(zero):
 
 def test_b(zero):
     assert classify(zero - 1) == "negative"
-'''
+"""
     text, added, _ = compose("", kept(code))
     assert added == ["test_a", "test_b"]
     assert functions(text) == ["zero", "test_a", "test_b"]
@@ -116,7 +116,7 @@ def test_b(zero):
 
 
 def test_class_tests_are_regrouped_into_their_class():
-    code = '''\
+    code = """\
 from pkg.m import classify
 
 
@@ -126,13 +126,13 @@ class TestClassify:
 
     def test_zero(self):
         assert classify(0) == "zero"
-'''
+"""
     text, added, _ = compose("", kept(code))
     assert added == ["TestClassify::test_negative", "TestClassify::test_zero"]
     (cls,) = [n for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
     assert [m.name for m in cls.body if isinstance(m, ast.FunctionDef)] == ["test_negative", "test_zero"]
     assert text.count("# testbot:") == 2
-    clash, added, _ = compose(text.replace("# testbot", "# by hand"), kept(code.replace("== \"zero\"", "!= 1")))
+    clash, added, _ = compose(text.replace("# testbot", "# by hand"), kept(code.replace('== "zero"', "!= 1")))
     assert "class TestClassify2:" in clash  # an existing class of that name is left alone
 
 
@@ -197,7 +197,7 @@ def test_composed_file_is_valid_python(existing: str):
     assert text.endswith("\n") and not text.endswith("\n\n")
 
 
-UNITTEST_FILE = '''\
+UNITTEST_FILE = """\
 import unittest
 
 from pkg.m import classify, label
@@ -214,9 +214,9 @@ class ClassifyTest(unittest.TestCase):
 class LabelTest(unittest.TestCase):
     def test_small(self):
         self.assertEqual(label(3), "small")
-'''
+"""
 
-PLAIN_FOR_CLASSIFY = '''\
+PLAIN_FOR_CLASSIFY = """\
 import pytest
 from pkg.m import classify
 
@@ -229,7 +229,7 @@ def test_negative():
     assert not classify(1) == "zero"
     with pytest.raises(TypeError, match="not supported"):
         classify("x")
-'''
+"""
 
 
 def _run_module(text: str, tmp_path: Path) -> None:
@@ -242,10 +242,15 @@ def _run_module(text: str, tmp_path: Path) -> None:
     (tmp_path / "pkg" / "m.py").write_text(
         'def classify(n):\n    if isinstance(n, str):\n        raise TypeError("str not supported")\n'
         '    return "negative" if n < 0 else "zero" if n == 0 else "positive"\n\n\n'
-        'def label(n):\n    return "small" if n < 10 else "big"\n')
+        'def label(n):\n    return "small" if n < 10 else "big"\n'
+    )
     (tmp_path / "test_m.py").write_text(text)
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                          "test_m.py"], cwd=tmp_path, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "test_m.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stdout[-2000:]
 
 
@@ -262,7 +267,8 @@ def test_in_a_unittest_file_a_test_joins_the_class_that_tests_the_function_in_it
         "        self.assertIsInstance(classify(1), str)",
         '        self.assertNotEqual(classify(1), "zero")',
         '        with self.assertRaisesRegex(TypeError, "not supported"):',
-        '            classify("x")']
+        '            classify("x")',
+    ]
     assert text.count("from pkg.m import") == 1  # classify is imported already
     assert "assert classify" not in method and "pytest" not in text  # no pytest left to import
     assert text.endswith(UNITTEST_FILE.split("\n\n\n")[-1])  # the other class untouched, the file ends as it did
@@ -275,21 +281,26 @@ def test_a_function_no_class_tests_gets_a_new_class_named_the_files_way(tmp_path
     source = source.split("    assert label(5)")[0]
     ex = split_tests(source, target_id="pkg/m.py::other", protected={"label"})
     only = UNITTEST_FILE.replace("label", "lbl")
-    text, added, _ = compose(only, [Kept(c, Gain(frozenset({3}), frozenset()), "pkg/m.py::other", "fake")
-                                    for c in ex.candidates])
+    text, added, _ = compose(
+        only, [Kept(c, Gain(frozenset({3}), frozenset()), "pkg/m.py::other", "fake") for c in ex.candidates]
+    )
     assert added == ["OtherTest::test_negative"]
     assert "class OtherTest(unittest.TestCase):\n" in text and "self.assertEqual(label(20), " in text
     assert functions(text)[-1] == "OtherTest"
 
 
 def test_in_a_pytest_class_file_a_test_becomes_a_method_and_keeps_its_fixtures(tmp_path):
-    existing = ("import pytest\nfrom pkg.m import classify\n\n\nclass TestClassify:\n    def test_zero(self):\n"
-                "        assert classify(0) == \"zero\"\n")
-    code = ('import pytest\nfrom pkg.m import classify\n\n\n@pytest.fixture\ndef minus():\n    return -1\n\n\n'
-            'def test_minus(minus):\n    assert classify(minus) == "negative"\n')
+    existing = (
+        "import pytest\nfrom pkg.m import classify\n\n\nclass TestClassify:\n    def test_zero(self):\n"
+        '        assert classify(0) == "zero"\n'
+    )
+    code = (
+        "import pytest\nfrom pkg.m import classify\n\n\n@pytest.fixture\ndef minus():\n    return -1\n\n\n"
+        'def test_minus(minus):\n    assert classify(minus) == "negative"\n'
+    )
     text, added, _ = compose(existing, kept(code))
     assert added == ["TestClassify::test_minus"]
-    assert "    def test_minus(self, minus):\n        assert classify(minus) == \"negative\"" in text
+    assert '    def test_minus(self, minus):\n        assert classify(minus) == "negative"' in text
     assert "def minus():" in text  # the fixture stays a module-level fixture
     _run_module(text, tmp_path)
 

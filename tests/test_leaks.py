@@ -41,7 +41,7 @@ def _random(n: int) -> str:
 
 def _private_key() -> str:
     body = base64.b64encode(secrets.token_bytes(180)).decode()
-    lines = [body[i:i + 70] for i in range(0, len(body), 70)]
+    lines = [body[i : i + 70] for i in range(0, len(body), 70)]
     return "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END OPENSSH PRIVATE KEY-----\n"
 
 
@@ -50,8 +50,14 @@ def encodings(value: str) -> list[str]:
     stretch: enough to be unmistakable, short enough to survive a repr cut)."""
     part = value[:16]
     raw = part.encode()
-    return [part, base64.b64encode(raw).decode()[:16], part[::-1], raw.hex(), codecs.encode(part, "rot13"),
-            ", ".join(str(ord(c)) for c in part[:8])]
+    return [
+        part,
+        base64.b64encode(raw).decode()[:16],
+        part[::-1],
+        raw.hex(),
+        codecs.encode(part, "rot13"),
+        ", ".join(str(ord(c)) for c in part[:8]),
+    ]
 
 
 # Each case: the code that reads (a Python expression, after the setup lines), and the oracle is asked for it.
@@ -66,7 +72,7 @@ READS = {
     "shell": "subprocess.run('cat ' + {token!r} + ' 2>&1', shell=True, capture_output=True, text=True).stdout",
     "popen": "os.popen('cat ' + {token!r}).read()",
     "python_child": "subprocess.run([sys.executable, '-I', '-S', '-c', 'print(open(%r).read())' % {token!r}], "
-                    "capture_output=True, text=True).stdout",
+    "capture_output=True, text=True).stdout",
     "proc_root": "open('/proc/self/root' + {token!r}).read()",
     "proc_root_of_init": "open('/proc/1/root' + {token!r}).read()",
     "symlink_made": "(os.symlink({token!r}, 'link.txt'), open('link.txt').read())[1]",
@@ -74,7 +80,7 @@ READS = {
     "hard_link": "(os.link({token!r}, 'hard.txt'), open('hard.txt').read())[1]",
     "git_config": "open({git_config!r}).read()",
     "git_config_via_git": "subprocess.run(['git', '-C', {project!r}, 'config', '--list'], capture_output=True, "
-                          "text=True).stdout",
+    "text=True).stdout",
     "ssh_key": "open({home!r} + '/.ssh/id_ed25519').read()",
     "netrc": "open({home!r} + '/.netrc').read()",
     "home_listing": "sorted(os.listdir({home!r}))",
@@ -100,7 +106,7 @@ READS = {
     "codes_via_cat": "[ord(c) for c in subprocess.run(['cat', {token!r}], capture_output=True, text=True).stdout]",
 }
 
-CANDIDATE = '''
+CANDIDATE = """
 import base64, codecs, ctypes, glob, io, mmap, os, pathlib, platform, shutil, socket, subprocess, sys
 from pkg.m import classify
 
@@ -120,7 +126,7 @@ def _cread(path):  # libc's own fopen and fread: around Python's audit hook
 def test_{name}():
     assert classify(11) == "positive"
     assert {read} == None
-'''
+"""
 GOOD = fenced('from pkg.m import classify\n\n\ndef test_zero():\n    assert classify(0) == "zero"\n')
 
 
@@ -153,18 +159,33 @@ class Decoys:
         os.symlink(self.outside / "token.txt", project.root / "data" / "creds")
         project.git_init()
         # what actions/checkout leaves in .git/config by default
-        subprocess.run([*GIT, "config", "http.https://github.com/.extraheader", f"AUTHORIZATION: basic {self.header}"],
-                       cwd=project.root, check=True)
+        subprocess.run(
+            [*GIT, "config", "http.https://github.com/.extraheader", f"AUTHORIZATION: basic {self.header}"],
+            cwd=project.root,
+            check=True,
+        )
         return project
 
     def values(self) -> dict[str, str]:
         key_body = self.key.splitlines()[1]
-        return {"token": self.token[4:], "header": self.header, "key": key_body, "netrc": self.netrc,
-                "env_token": self.env_token[4:], "listing": self.listing[5:], "outside_name": self.outside_name[5:]}
+        return {
+            "token": self.token[4:],
+            "header": self.header,
+            "key": key_body,
+            "netrc": self.netrc,
+            "env_token": self.env_token[4:],
+            "listing": self.listing[5:],
+            "outside_name": self.outside_name[5:],
+        }
 
     def fields(self, project) -> dict[str, str]:
-        return {"token": str(self.outside / "token.txt"), "git_config": str(project.root / ".git" / "config"),
-                "project": str(project.root), "home": str(self.home), "outside": str(self.outside)}
+        return {
+            "token": str(self.outside / "token.txt"),
+            "git_config": str(project.root / ".git" / "config"),
+            "project": str(project.root),
+            "home": str(self.home),
+            "outside": str(self.outside),
+        }
 
     def env(self, off: str = "") -> dict[str, str]:
         env = {"HOME": str(self.home), "GITHUB_TOKEN": self.env_token, "TESTBOT_SANDBOX_OFF": off}
@@ -200,8 +221,24 @@ def _generate(base: Path, off: str, monkeypatch, names=READS) -> tuple[Decoys, d
         monkeypatch.setenv(key, value)
     completions = _completions(decoys.fields(project), names)
     model = project.fake_model({"*": completions})
-    run = run_cli(["generate", "pkg/m.py::classify", "--model", model, "--json", "--samples", str(len(completions)),
-                   "--runs", "2", "--repair-rounds", "0", "--timeout", "20"], project.root)
+    run = run_cli(
+        [
+            "generate",
+            "pkg/m.py::classify",
+            "--model",
+            model,
+            "--json",
+            "--samples",
+            str(len(completions)),
+            "--runs",
+            "2",
+            "--repair-rounds",
+            "0",
+            "--timeout",
+            "20",
+        ],
+        project.root,
+    )
     assert run.code in (0, 1), run.err
     texts = {"stdout": run.out, "stderr": run.err, **_files(project.root)}
     return decoys, texts, json.loads(run.out)
@@ -241,15 +278,39 @@ def test_the_reads_were_refused_or_saw_nothing(corpus):
     kept = {name for name, c in readers.items() if c["kept"]}
     # (a read of the sandbox's own view may pass and be kept: the host name is the sandbox's, the environment is
     # the scrubbed one; neither holds a decoy, as the test above shows)
-    assert kept <= {"test_hostname", "test_uname", "test_environ", "test_environ_all", "test_proc_environ",
-                    "test_cmdlines", "test_home_listing", "test_home_scandir", "test_home_glob", "test_home_ls"}
+    assert kept <= {
+        "test_hostname",
+        "test_uname",
+        "test_environ",
+        "test_environ_all",
+        "test_proc_environ",
+        "test_cmdlines",
+        "test_home_listing",
+        "test_home_scandir",
+        "test_home_glob",
+        "test_home_ls",
+    }
     refused = [c for c in readers.values() if c["outcome"] == "read_outside"]
     assert len(refused) >= 15, [(c["name"], c["outcome"]) for c in readers.values()]
 
 
 # (the routes around Python, and a few through it)
-AROUND = ["cat", "shell", "popen", "python_child", "home_ls", "git_config_via_git", "reversed_via_cat", "codes_via_cat",
-          "ctypes", "open", "hard_link", "symlink_made", "proc_root", "codes"]
+AROUND = [
+    "cat",
+    "shell",
+    "popen",
+    "python_child",
+    "home_ls",
+    "git_config_via_git",
+    "reversed_via_cat",
+    "codes_via_cat",
+    "ctypes",
+    "open",
+    "hard_link",
+    "symlink_made",
+    "proc_root",
+    "codes",
+]
 
 
 def test_without_landlock_the_mount_view_hides_what_programs_would_read(tmp_path, monkeypatch):
@@ -280,12 +341,19 @@ def test_a_pull_request_carries_no_secret(tmp_path, monkeypatch):
     decoys = Decoys(tmp_path)
     project = make_project(tmp_path / "proj", git=False)
     project.git_init()
-    subprocess.run([*GIT, "config", "http.https://github.com/.extraheader", f"AUTHORIZATION: basic {decoys.header}"],
-                   cwd=project.root, check=True)
+    subprocess.run(
+        [*GIT, "config", "http.https://github.com/.extraheader", f"AUTHORIZATION: basic {decoys.header}"],
+        cwd=project.root,
+        check=True,
+    )
     base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project.root, capture_output=True, text=True).stdout.strip()
     subprocess.run([*GIT, "checkout", "-q", "-b", "feature"], cwd=project.root, check=True)
-    project.write("pkg/m.py", project.read("pkg/m.py").replace('    return "positive"',
-                                                               '    if n > 100:\n        return "big"\n    return "positive"'))
+    project.write(
+        "pkg/m.py",
+        project.read("pkg/m.py").replace(
+            '    return "positive"', '    if n > 100:\n        return "big"\n    return "positive"'
+        ),
+    )
     subprocess.run([*GIT, "commit", "-q", "-am", "big"], cwd=project.root, check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project.root, capture_output=True, text=True).stdout.strip()
     fields = decoys.fields(project)
@@ -296,14 +364,23 @@ def test_a_pull_request_carries_no_secret(tmp_path, monkeypatch):
         event.write_text(json.dumps(pull_event("octo/proj", 7, base, head)), encoding="utf-8")
         gh.add_pull(PullRequest(7, base, head))
         gh.pulls[7].files = pull_files(project.root, base, head)
-        gh.trees[head] = subprocess.run(["git", "rev-parse", f"{head}^{{tree}}"], cwd=project.root,
-                                        capture_output=True, text=True).stdout.strip()
+        gh.trees[head] = subprocess.run(
+            ["git", "rev-parse", f"{head}^{{tree}}"], cwd=project.root, capture_output=True, text=True
+        ).stdout.strip()
         summary = tmp_path / "summary.md"
-        for key, value in {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event),
-                           "GITHUB_REPOSITORY": "octo/proj", "GITHUB_API_URL": gh.url, "GITHUB_TOKEN": decoys.env_token,
-                           "GITHUB_STEP_SUMMARY": str(summary), "TESTBOT_GITHUB_PAUSE": "0",
-                           "TESTBOT_GITHUB_BACKOFF": "0", "TESTBOT_RUNS": "2", "TESTBOT_REPAIR_ROUNDS": "0",
-                           "HOME": str(decoys.home)}.items():
+        for key, value in {
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_REPOSITORY": "octo/proj",
+            "GITHUB_API_URL": gh.url,
+            "GITHUB_TOKEN": decoys.env_token,
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "TESTBOT_GITHUB_PAUSE": "0",
+            "TESTBOT_GITHUB_BACKOFF": "0",
+            "TESTBOT_RUNS": "2",
+            "TESTBOT_REPAIR_ROUNDS": "0",
+            "HOME": str(decoys.home),
+        }.items():
             monkeypatch.setenv(key, value)
         model = project.fake_model({"*": completions})
         run = run_cli(["pr", "--mode", "suggest", "--model", model, "--samples", str(len(completions))], project.root)
@@ -329,14 +406,19 @@ def test_x():
     assert hexed() == {token.encode().hex()!r}
 """
     kinds = {h.kind for h in secrets_scan.find(text)}
-    assert {"GitHub Token", "Private Key", "AWS Access Key", "Base64 High Entropy String",
-            "Hex High Entropy String"} <= kinds
+    assert {
+        "GitHub Token",
+        "Private Key",
+        "AWS Access Key",
+        "Base64 High Entropy String",
+        "Hex High Entropy String",
+    } <= kinds
     lines = {h.line for h in secrets_scan.find(text)}
     assert lines >= {3, 4, 5, 6, 7, 8}
 
 
 def test_the_scan_leaves_ordinary_tests_alone():
-    text = '''
+    text = """
 def test_titleize_capitalizes_each_word():
     assert titleize("x-men: the last stand") == "X Men: The Last Stand"
     assert roman_encode(3999) == "MMMCMXCIX"
@@ -344,7 +426,7 @@ def test_titleize_capitalizes_each_word():
     assert parse("2020-01-31T10:20:30+01:00") == datetime.datetime(2020, 1, 31, 10, 20, 30)
     assert str(uuid.UUID(int=1)) == "00000000-0000-0000-0000-000000000001"
     assert ip("8.8.8.8").is_global
-'''
+"""
     assert secrets_scan.find(text) == []
 
 
@@ -369,11 +451,15 @@ def test_a_kept_test_with_a_credential_is_dropped_and_said(project):
     """The second line on its own: a candidate whose expected value is a credential, with nothing read (the
     value is in the test itself), passes, adds coverage, and is still not written."""
     token = "ghp_" + _random(36)
-    leaky = fenced(f'from pkg.m import classify\n\n\ndef test_leaky():\n    assert classify(-1) == "negative"\n'
-                   f'    assert "{token}"\n')
+    leaky = fenced(
+        f'from pkg.m import classify\n\n\ndef test_leaky():\n    assert classify(-1) == "negative"\n'
+        f'    assert "{token}"\n'
+    )
     model = project.fake_model({"*": [leaky, GOOD]})
-    run = run_cli(["generate", "pkg/m.py", "--model", model, "--samples", "2", "--runs", "1", "--repair-rounds", "0"],
-                  project.root)
+    run = run_cli(
+        ["generate", "pkg/m.py", "--model", model, "--samples", "2", "--runs", "1", "--repair-rounds", "0"],
+        project.root,
+    )
     assert run.code == 1, run.err
     assert "test_leaky: dropped, it carries what looks like a credential" in run.err and "GitHub Token" in run.err
     written = (project.root / "tests" / "test_m.py").read_text()
@@ -388,8 +474,12 @@ def test_each_run_sees_a_host_name_and_process_ids_of_its_own(tmp_path):
     sandbox.install_guard(support)
     scratch.mkdir()
     code = "import os, socket; print(socket.gethostname(), os.getpid())"
-    seen = [sandbox.run_sandboxed([sys.executable, "-c", code], cwd=scratch, scratch=scratch, support=support)
-            .proc.stdout.split() for _ in range(2)]
+    seen = [
+        sandbox.run_sandboxed(
+            [sys.executable, "-c", code], cwd=scratch, scratch=scratch, support=support
+        ).proc.stdout.split()
+        for _ in range(2)
+    ]
     iso = sandbox.isolation(sys.executable)
     if "own host name" in iso.view:
         assert all(host.startswith("sandbox-") and host != os.uname()[1] for host, _ in seen), seen

@@ -88,8 +88,12 @@ def test_read_covered_reads_a_real_coverage_run(module: Path, tmp_path: Path):
     script = tmp_path / "drive.py"
     script.write_text("import mod\nassert mod.sign(-3) == -1\n")
     data_file = tmp_path / ".coverage.drive"
-    subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", f"--data-file={data_file}", str(script)],
-                   cwd=tmp_path, check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "coverage", "run", "--branch", f"--data-file={data_file}", str(script)],
+        cwd=tmp_path,
+        check=True,
+        timeout=60,
+    )
     covered = read_covered(data_file, module)
     assert {4, 5} <= covered.lines
     assert 6 not in covered.lines and 8 not in covered.lines

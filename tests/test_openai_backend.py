@@ -23,9 +23,16 @@ from testbot.generate import STOP, backend_name_for
 from testbot.prompt import Prompt, estimate_tokens
 from testbot.validate import OUTCOMES
 
-PROMPT = Prompt("pkg/m.py::classify", 0, "You write tests.", "Test classify.", "```python\nimport pytest\n\n"
-                "from pkg.m import classify\n", 40, ())
-ANSWER = "\n\ndef test_zero():\n    assert classify(0) == \"zero\"\n"
+PROMPT = Prompt(
+    "pkg/m.py::classify",
+    0,
+    "You write tests.",
+    "Test classify.",
+    "```python\nimport pytest\n\nfrom pkg.m import classify\n",
+    40,
+    (),
+)
+ANSWER = '\n\ndef test_zero():\n    assert classify(0) == "zero"\n'
 
 
 class Stub:
@@ -34,8 +41,9 @@ class Stub:
     ``script`` lists (status, body, headers) answers given first, before the normal ones, to any POST;
     every request is recorded as (method, path, headers, json body)."""
 
-    def __init__(self, *, continues: bool = True, chat: bool = True, tokenize: str = "llama.cpp",
-                 logprobs: bool = True) -> None:
+    def __init__(
+        self, *, continues: bool = True, chat: bool = True, tokenize: str = "llama.cpp", logprobs: bool = True
+    ) -> None:
         self.continues, self.chat, self.tokenize, self.logprobs = continues, chat, tokenize, logprobs
         self.script: list[tuple[int, dict, dict]] = []
         self.requests: list[tuple[str, str, dict, dict]] = []
@@ -85,15 +93,24 @@ class Stub:
             if body.get("logprobs") and not self.logprobs:
                 return 500, {"error": {"message": "logprobs is not supported for models created with logits_all=False"}}
             items = [{"token": "x", "logprob": lp} for lp in (-0.5, -1.5)] if body.get("logprobs") else None
-            return 200, {"choices": [{"message": {"role": "assistant", "content": ANSWER},
-                                      "logprobs": {"content": items} if items else None, "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": prompt, "completion_tokens": 9}}
+            return 200, {
+                "choices": [
+                    {
+                        "message": {"role": "assistant", "content": ANSWER},
+                        "logprobs": {"content": items} if items else None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": 9},
+            }
         if path == "/v1/completions":
             if body.get("logprobs") and not self.logprobs:
                 return 500, {"error": {"message": "logprobs is not supported for models created with logits_all=False"}}
             lps = {"token_logprobs": [-1.0, None, -2.0], "tokens": ["a", "b", "c"]} if body.get("logprobs") else None
-            return 200, {"choices": [{"text": ANSWER, "logprobs": lps, "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": words(body["prompt"]), "completion_tokens": 9}}
+            return 200, {
+                "choices": [{"text": ANSWER, "logprobs": lps, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": words(body["prompt"]), "completion_tokens": 9},
+            }
         return 404, {"detail": "Not Found"}
 
     def posts(self, path: str) -> list[dict]:
@@ -145,14 +162,37 @@ def test_chat_that_continues_the_prefill(stub) -> None:
     assert completion.mean_logprob == pytest.approx(-1.0)
     assert completion.tokens == 9
     request = server.posts("/v1/chat/completions")[-1]
-    assert request["messages"] == [{"role": "system", "content": PROMPT.system},
-                                   {"role": "user", "content": PROMPT.user},
-                                   {"role": "assistant", "content": PROMPT.prefill}]
-    assert {k: request[k] for k in ("model", "seed", "temperature", "top_p", "max_tokens", "stop", "logprobs",
-                                    "top_logprobs", "continue_final_message", "add_generation_prompt")} == {
-        "model": "/models/coder.gguf", "seed": 7, "temperature": 0.3, "top_p": 0.95, "max_tokens": 100,
-        "stop": list(STOP), "logprobs": True, "top_logprobs": 1, "continue_final_message": True,
-        "add_generation_prompt": False}
+    assert request["messages"] == [
+        {"role": "system", "content": PROMPT.system},
+        {"role": "user", "content": PROMPT.user},
+        {"role": "assistant", "content": PROMPT.prefill},
+    ]
+    assert {
+        k: request[k]
+        for k in (
+            "model",
+            "seed",
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "stop",
+            "logprobs",
+            "top_logprobs",
+            "continue_final_message",
+            "add_generation_prompt",
+        )
+    } == {
+        "model": "/models/coder.gguf",
+        "seed": 7,
+        "temperature": 0.3,
+        "top_p": 0.95,
+        "max_tokens": 100,
+        "stop": list(STOP),
+        "logprobs": True,
+        "top_logprobs": 1,
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+    }
     assert request["top_k"] == 0 and request["min_p"] == 0.0 and request["repeat_penalty"] == 1.0
     _complete(backend, seed=8)  # decided once: no second probe
     assert len(server.posts("/v1/chat/completions")) == 4  # probe (2 one-token requests) + 2 completions
@@ -190,8 +230,11 @@ def test_retries_502_and_429_then_succeeds(stub, monkeypatch) -> None:
     monkeypatch.setenv("TESTBOT_OPENAI_MODE", "completions")
     server = stub()
     backend = OpenAICompatBackend(server.url, backoff=0.01)
-    server.script = [(502, {"error": "bad gateway"}, {}), (429, {"error": "slow down"}, {"Retry-After": "0"}),
-                     (503, {"error": "loading"}, {})]
+    server.script = [
+        (502, {"error": "bad gateway"}, {}),
+        (429, {"error": "slow down"}, {"Retry-After": "0"}),
+        (503, {"error": "loading"}, {}),
+    ]
     start = time.monotonic()
     completion = _complete(backend)
     assert completion.text == PROMPT.prefill + ANSWER
@@ -248,17 +291,29 @@ SMALL = "smollm2-135m-instruct-q4_1"
 NATIVE_SERVER = all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "uvicorn", "fastapi"))
 
 
-@pytest.fixture(scope="module", params=["xllamacpp", pytest.param("llama_cpp", marks=pytest.mark.skipif(
-    not NATIVE_SERVER, reason="llama-cpp-python's server (the optional native build: pip install "
-    "'testbot[llama-serve]', or TESTBOT_TEST_LLAMA_CPP=1 bash scripts/test.sh) is not installed"))])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "xllamacpp",
+        pytest.param(
+            "llama_cpp",
+            marks=pytest.mark.skipif(
+                not NATIVE_SERVER,
+                reason="llama-cpp-python's server (the optional native build: pip install "
+                "'testbot[llama-serve]', or TESTBOT_TEST_LLAMA_CPP=1 bash scripts/test.sh) is not installed",
+            ),
+        ),
+    ],
+)
 def served(request, tmp_path_factory):
     """``testbot serve --model small --backend ENGINE`` on a free loopback port, for this module; always stopped."""
     from benchmarks.peers import ModelServer  # the benchmark's own server runner
 
     env = {**os.environ, "PYTHONPATH": str(Path(testbot.__file__).parents[1])}
     env.pop("TESTBOT_OPENAI_API_KEY", None)
-    server = ModelServer("small", tmp_path_factory.mktemp("serve") / "serve.log", context_tokens=2048, env=env,
-                         wait_seconds=120)
+    server = ModelServer(
+        "small", tmp_path_factory.mktemp("serve") / "serve.log", context_tokens=2048, env=env, wait_seconds=120
+    )
     server.cmd += ["--backend", request.param]
     with server:
         assert server.model_name == SMALL
@@ -294,8 +349,26 @@ def test_real_server_completes_after_the_prefill_with_exact_token_counts(served)
 @pytest.mark.slow
 def test_generate_end_to_end_through_the_server(served, project: Project) -> None:
     before = project.read("pkg/m.py")
-    run = run_cli(["generate", "pkg/m.py::classify", "--model", served[1], "--samples", "2", "--max-tokens", "128",
-                   "--repair-rounds", "0", "--runs", "2", "--context-tokens", "2048", "--json"], project.root)
+    run = run_cli(
+        [
+            "generate",
+            "pkg/m.py::classify",
+            "--model",
+            served[1],
+            "--samples",
+            "2",
+            "--max-tokens",
+            "128",
+            "--repair-rounds",
+            "0",
+            "--runs",
+            "2",
+            "--context-tokens",
+            "2048",
+            "--json",
+        ],
+        project.root,
+    )
     assert run.code in (0, 1), run.err
     report = run.json()
     (target,) = report["targets"]

@@ -35,15 +35,38 @@ def test_a_budget_is_shared_between_targets_breadth_first(project):
     def slow(*tests: str) -> list[dict]:  # 1.5 s each, long enough (a comment) that speed never caps a sample
         return [{"text": fenced("# " + "filler " * 300 + "\n" + t), "sleep": 1.5} for t in tests]
 
-    model = project.fake_model({
-        "classify": slow(*(f"from pkg.m import classify\n\n\ndef test_{i}():\n    assert classify({n}) == '{want}'\n"
-                           for i, (n, want) in enumerate([(-1, "negative"), (0, "zero"), (1, "positive")]))),
-        "clamp": slow(*(f"from pkg.m import clamp\n\n\ndef test_{i}():\n    assert clamp({x}, 0, 10) == {want}\n"
-                        for i, (x, want) in enumerate([(5, 5), (-1, 0), (11, 10)]))),
-    })
+    model = project.fake_model(
+        {
+            "classify": slow(
+                *(
+                    f"from pkg.m import classify\n\n\ndef test_{i}():\n    assert classify({n}) == '{want}'\n"
+                    for i, (n, want) in enumerate([(-1, "negative"), (0, "zero"), (1, "positive")])
+                )
+            ),
+            "clamp": slow(
+                *(
+                    f"from pkg.m import clamp\n\n\ndef test_{i}():\n    assert clamp({x}, 0, 10) == {want}\n"
+                    for i, (x, want) in enumerate([(5, 5), (-1, 0), (11, 10)])
+                )
+            ),
+        }
+    )
     # One target alone would take its 3 samples (~3 x 2.5 s with validation) and the other would be skipped.
-    run = project.generate("pkg/m.py", "--budget", "8", "--samples", "3", "--runs", "1", "--repair-rounds", "0",
-                           "--model", model, "--json", "--dry-run")
+    run = project.generate(
+        "pkg/m.py",
+        "--budget",
+        "8",
+        "--samples",
+        "3",
+        "--runs",
+        "1",
+        "--repair-rounds",
+        "0",
+        "--model",
+        model,
+        "--json",
+        "--dry-run",
+    )
     assert run.code == 1, run.err  # 1: tests to write
     targets = json.loads(run.out)["targets"]
     assert [t["target"] for t in targets] == ["pkg/m.py::classify", "pkg/m.py::clamp"]
@@ -65,12 +88,17 @@ def test_group_prompt_writes_first_tests_for_a_whole_file_then_targets_fill_the_
         "def test_classify_zero():\n    assert classify(0) == 'zero'\n\n\n"
         "def test_classify_positive():\n    assert classify(1) == 'positive'\n\n\n"
         "def test_clamp_inside():\n    assert clamp(5, 0, 10) == 5\n\n\n"
-        "def test_clamp_wrong():\n    assert clamp(5, 0, 10) == 6\n")
-    raises = fenced("from pkg.m import clamp\n\n\ndef test_clamp_bad_bounds():\n"
-                    "    with pytest.raises(ValueError):\n        clamp(1, 5, 0)\n")
+        "def test_clamp_wrong():\n    assert clamp(5, 0, 10) == 6\n"
+    )
+    raises = fenced(
+        "from pkg.m import clamp\n\n\ndef test_clamp_bad_bounds():\n"
+        "    with pytest.raises(ValueError):\n        clamp(1, 5, 0)\n"
+    )
     backend = FakeBackend({"*group*": [group], "clamp": [raises]})
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False)
+    settings = Settings(
+        group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False
+    )
     report = Pipeline(project.root, settings, backend=backend).run(targets)
     by_id = {t.target: t for t in report.targets}
     classify, clamp = by_id["pkg/m.py::classify"], by_id["pkg/m.py::clamp"]
@@ -97,12 +125,15 @@ def test_group_prompts_take_a_file_six_functions_at_a_time(project):
     answer = lambda ns: fenced("".join(f"def test_f{i}():\n    assert f{i}(1) == {1 + i}\n\n\n" for i in ns))  # noqa: E731
     backend = FakeBackend({"*group*": [answer(range(6)), answer(range(6, 8))]})
     targets = find_targets([str(project.root / "pkg" / "many.py")], project.root)
-    settings = Settings(group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False)
+    settings = Settings(
+        group=True, samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False
+    )
     report = Pipeline(project.root, settings, backend=backend).run(targets)
     assert [p.key for p in backend.prompts] == ["pkg/many.py::*group*"] * 2
     assert "from pkg.many import f6, f7" in backend.prompts[1].prefill
     assert [(r.target, r.kept, r.note) for r in report.targets] == [
-        (f"pkg/many.py::f{i}", (f"test_f{i}",), "covered by the file's group prompt") for i in range(8)]
+        (f"pkg/many.py::f{i}", (f"test_f{i}",), "covered by the file's group prompt") for i in range(8)
+    ]
 
 
 def test_group_tests_are_kept_when_the_budget_runs_out_before_their_functions_turn(project):
@@ -111,9 +142,11 @@ def test_group_tests_are_kept_when_the_budget_runs_out_before_their_functions_tu
     from testbot.backends.fake import FakeBackend
     from testbot.targets import find_targets
 
-    group = fenced("from pkg.m import classify, clamp\n\n\n"
-                   "def test_classify_zero():\n    assert classify(0) == 'zero'\n\n\n"
-                   "def test_clamp_inside():\n    assert clamp(5, 0, 10) == 5\n")
+    group = fenced(
+        "from pkg.m import classify, clamp\n\n\n"
+        "def test_classify_zero():\n    assert classify(0) == 'zero'\n\n\n"
+        "def test_clamp_inside():\n    assert clamp(5, 0, 10) == 5\n"
+    )
     backend = FakeBackend({"*group*": [{"text": group, "sleep": 4}]})
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
     settings = Settings(group=True, budget=3, samples=2, runs=1, repair_rounds=0, python=sys.executable, explore=False)
@@ -121,7 +154,8 @@ def test_group_tests_are_kept_when_the_budget_runs_out_before_their_functions_tu
     assert [p.key for p in backend.prompts] == ["pkg/m.py::*group*"]  # no time left for more
     assert [(r.target, r.kept, r.note) for r in report.targets] == [
         ("pkg/m.py::classify", ("test_classify_zero",), "time budget spent"),
-        ("pkg/m.py::clamp", ("test_clamp_inside",), "time budget spent")]
+        ("pkg/m.py::clamp", ("test_clamp_inside",), "time budget spent"),
+    ]
     written = project.read("tests/test_m.py")
     assert "def test_classify_zero" in written and "def test_clamp_inside" in written
 
@@ -140,11 +174,19 @@ def test_a_prompt_longer_than_the_context_skips_its_target_not_the_run(project):
                 raise PromptTooLong("prompt of 5044 tokens does not fit the 4096-token context")
             return super().complete(prompt, **kw)
 
-    backend = SmallContext({"classify": [fenced("from pkg.m import classify\n\n\ndef test_sign():\n"
-                                                "    assert classify(-1) == 'negative'\n")]})
+    backend = SmallContext(
+        {
+            "classify": [
+                fenced("from pkg.m import classify\n\n\ndef test_sign():\n    assert classify(-1) == 'negative'\n")
+            ]
+        }
+    )
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    report = Pipeline(project.root, Settings(samples=2, runs=1, repair_rounds=1, python=sys.executable, explore=False),
-                      backend=backend).run(targets)
+    report = Pipeline(
+        project.root,
+        Settings(samples=2, runs=1, repair_rounds=1, python=sys.executable, explore=False),
+        backend=backend,
+    ).run(targets)
     by_name = {t.target.rpartition("::")[2]: t for t in report.targets}
     assert by_name["classify"].kept == ("test_sign",)
     assert by_name["clamp"].kept == () and by_name["clamp"].note.startswith("skipped: prompt of 5044 tokens")
@@ -159,13 +201,29 @@ def test_a_function_that_is_mostly_docstring_gets_a_prompt_that_fits(project):
     from testbot.targets import find_targets
 
     examples = "\n".join(f"    Example {i}: join_cells(['{i}', 'x']) gives '{i} x'." for i in range(200))
-    project.write("pkg/doc.py", f'def join_cells(cells):\n    """Join cells.\n\n{examples}\n    """\n'
-                                '    return " ".join(cells)\n')
-    backend = FakeBackend({"join_cells": [fenced("from pkg.doc import join_cells\n\n\ndef test_two():\n"
-                                                 "    assert join_cells(['a', 'b']) == 'a b'\n")]})
+    project.write(
+        "pkg/doc.py", f'def join_cells(cells):\n    """Join cells.\n\n{examples}\n    """\n    return " ".join(cells)\n'
+    )
+    backend = FakeBackend(
+        {
+            "join_cells": [
+                fenced(
+                    "from pkg.doc import join_cells\n\n\ndef test_two():\n    assert join_cells(['a', 'b']) == 'a b'\n"
+                )
+            ]
+        }
+    )
     targets = find_targets([str(project.root / "pkg" / "doc.py")], project.root)
-    settings = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False,
-                        context_tokens=2048, max_tokens=384)
+    settings = Settings(
+        samples=1,
+        runs=1,
+        repair_rounds=0,
+        dry_run=True,
+        python=sys.executable,
+        explore=False,
+        context_tokens=2048,
+        max_tokens=384,
+    )
     (report,) = Pipeline(project.root, settings, backend=backend).run(targets).targets
     (prompt,) = backend.prompts
     assert '"""Join cells. (docstring shortened)"""' in prompt.user and "Example 0" not in prompt.user

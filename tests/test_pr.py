@@ -37,8 +37,16 @@ def git(root: Path, *args: str) -> str:
 class PR:
     """A pull request: the project on branch feature (checked out), the emulator, and the job's environment."""
 
-    def __init__(self, project: Project, gh: GitHubEmulator, base: str, head: str, tmp: Path,
-                 monkeypatch: pytest.MonkeyPatch, head_repo: str = REPO) -> None:
+    def __init__(
+        self,
+        project: Project,
+        gh: GitHubEmulator,
+        base: str,
+        head: str,
+        tmp: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        head_repo: str = REPO,
+    ) -> None:
         self.project, self.gh, self.base, self.head = project, gh, base, head
         self.event_path = tmp / "event.json"
         self.event_path.write_text(json.dumps(pull_event(REPO, 7, base, head, head_repo)), encoding="utf-8")
@@ -46,11 +54,19 @@ class PR:
         gh.add_pull(PullRequest(7, base, head, head_repo=head_repo if head_repo != REPO else ""))
         gh.pulls[7].files = pull_files(project.root, base, head)
         gh.trees[head] = git(project.root, "rev-parse", f"{head}^{{tree}}")
-        for key, value in {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(self.event_path),
-                           "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": gh.url, "GITHUB_TOKEN": "ghs_secret",
-                           "GITHUB_STEP_SUMMARY": str(self.step_summary), "TESTBOT_GITHUB_PAUSE": "0",
-                           "TESTBOT_GITHUB_BACKOFF": "0", "TESTBOT_RUNS": "1", "TESTBOT_SAMPLES": "1",
-                           "TESTBOT_REPAIR_ROUNDS": "0"}.items():
+        for key, value in {
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_EVENT_PATH": str(self.event_path),
+            "GITHUB_REPOSITORY": REPO,
+            "GITHUB_API_URL": gh.url,
+            "GITHUB_TOKEN": "ghs_secret",
+            "GITHUB_STEP_SUMMARY": str(self.step_summary),
+            "TESTBOT_GITHUB_PAUSE": "0",
+            "TESTBOT_GITHUB_BACKOFF": "0",
+            "TESTBOT_RUNS": "1",
+            "TESTBOT_SAMPLES": "1",
+            "TESTBOT_REPAIR_ROUNDS": "0",
+        }.items():
             monkeypatch.setenv(key, value)
 
     def run(self, mode: str, completions: list) -> object:
@@ -75,8 +91,10 @@ def open_pr(tmp_path: Path, monkeypatch, gh: GitHubEmulator, *, tests_in_pr: boo
 
 # What testbot writes into tests/test_m.py (the provenance line carries the fake model and the test's hash).
 def expected_file(prov: str) -> str:
-    return PR_TESTS.replace("from pkg.m import clamp\n", "from pkg.m import clamp\nfrom pkg.m import classify\n") + \
-        f"\n\n{prov}\ndef test_big():\n    assert classify(101) == 'big'\n"
+    return (
+        PR_TESTS.replace("from pkg.m import clamp\n", "from pkg.m import clamp\nfrom pkg.m import classify\n")
+        + f"\n\n{prov}\ndef test_big():\n    assert classify(101) == 'big'\n"
+    )
 
 
 def provenance(text: str) -> str:
@@ -90,7 +108,8 @@ def summary_comments(gh: GitHubEmulator) -> list[dict]:
 
 
 def test_suggest_mode_posts_one_review_whose_suggestions_apply_to_exactly_the_file_testbot_writes(
-        tmp_path: Path, monkeypatch):
+    tmp_path: Path, monkeypatch
+):
     with GitHubEmulator(REPO) as gh:
         pr = open_pr(tmp_path, monkeypatch, gh, tests_in_pr=True)
         # a 403 rate limit and a 502 on the way: retried, reported, nothing posted twice
@@ -105,18 +124,29 @@ def test_suggest_mode_posts_one_review_whose_suggestions_apply_to_exactly_the_fi
         assert len(posts) == 2 and posts[0].body == posts[1].body  # the 502, then the same review again
         assert posts[1].body["event"] == "COMMENT"
         comments = posts[1].body["comments"]
-        header = "testbot: 1 test for `pkg/m.py::classify`. Apply all 2 suggestions on `tests/test_m.py` together " \
-                 "(Add suggestion to batch)."
+        header = (
+            "testbot: 1 test for `pkg/m.py::classify`. Apply all 2 suggestions on `tests/test_m.py` together "
+            "(Add suggestion to batch)."
+        )
         text = (pr.project.root / "tests/test_m.py").read_text()
         assert text == PR_TESTS  # nothing written to the checkout
         prov = provenance(gh.reviews[0]["comments"][1]["body"])
         assert comments == [
-            {"path": "tests/test_m.py", "line": 3, "side": "RIGHT",
-             "body": f"{header}\n\n```suggestion\nfrom pkg.m import clamp\nfrom pkg.m import classify\n```\n"
-                     f"{COMMENT_MARKER}"},
-            {"path": "tests/test_m.py", "line": 7, "side": "RIGHT",
-             "body": f"{header}\n\n```suggestion\n    assert clamp(5, 0, 3) == 3\n\n\n{prov}\ndef test_big():\n"
-                     f"    assert classify(101) == 'big'\n```\n{COMMENT_MARKER}"}]
+            {
+                "path": "tests/test_m.py",
+                "line": 3,
+                "side": "RIGHT",
+                "body": f"{header}\n\n```suggestion\nfrom pkg.m import clamp\nfrom pkg.m import classify\n```\n"
+                f"{COMMENT_MARKER}",
+            },
+            {
+                "path": "tests/test_m.py",
+                "line": 7,
+                "side": "RIGHT",
+                "body": f"{header}\n\n```suggestion\n    assert clamp(5, 0, 3) == 3\n\n\n{prov}\ndef test_big():\n"
+                f"    assert classify(101) == 'big'\n```\n{COMMENT_MARKER}",
+            },
+        ]
         applied = apply_suggestions(text, comments)
         assert applied == expected_file(prov)
         # the applied file is valid and its tests pass
@@ -140,19 +170,26 @@ def test_suggest_falls_back_to_a_commit_when_the_test_file_is_not_in_the_diff(tm
         assert run.code == 0, run.err
         assert not gh.reviews  # nothing to suggest on: tests/test_m.py is not part of the diff
         writes = [(r.method, r.path.removeprefix(f"/repos/{REPO}")) for r in gh.writes()]
-        assert writes == [("POST", "/git/trees"), ("POST", "/git/commits"), ("PATCH", "/git/refs/heads/feature"),
-                          ("POST", "/issues/7/comments")]
+        assert writes == [
+            ("POST", "/git/trees"),
+            ("POST", "/git/commits"),
+            ("PATCH", "/git/refs/heads/feature"),
+            ("POST", "/issues/7/comments"),
+        ]
         tree, commit, ref = (r.body for r in gh.writes()[:3])
         prov = provenance(tree["tree"][0]["content"])
-        assert tree == {"base_tree": gh.trees[pr.head],
-                        "tree": [{"path": "tests/test_m.py", "mode": "100644", "type": "blob",
-                                  "content": expected_file(prov)}]}
+        assert tree == {
+            "base_tree": gh.trees[pr.head],
+            "tree": [{"path": "tests/test_m.py", "mode": "100644", "type": "blob", "content": expected_file(prov)}],
+        }
         assert commit["parents"] == [pr.head] and commit["message"].startswith("testbot: tests for classify\n")
         assert ref == {"sha": gh.refs["heads/feature"], "force": False}
         assert gh.refs["heads/feature"] != pr.head
         [summary] = summary_comments(gh)
-        assert f"- committed {gh.refs['heads/feature'][:12]} to `feature`: `tests/test_m.py`, 1 test for " \
-               f"`pkg/m.py::classify`" in summary["body"]
+        assert (
+            f"- committed {gh.refs['heads/feature'][:12]} to `feature`: `tests/test_m.py`, 1 test for "
+            f"`pkg/m.py::classify`" in summary["body"]
+        )
 
 
 def test_suggest_without_push_rights_comments_on_the_changed_function(tmp_path: Path, monkeypatch):
@@ -165,13 +202,18 @@ def test_suggest_without_push_rights_comments_on_the_changed_function(tmp_path: 
         [comment] = review["comments"]
         prov = provenance(comment["body"])
         assert comment == {
-            "path": "pkg/m.py", "line": 9, "side": "RIGHT",  # `if n > 100:`, the first changed line of classify
+            "path": "pkg/m.py",
+            "line": 9,
+            "side": "RIGHT",  # `if n > 100:`, the first changed line of classify
             "body": "testbot: 1 test for `pkg/m.py::classify`, for the file `tests/test_m.py` (not part of this diff, "
-                    "so no suggestion is possible):\n\n```python\nfrom pkg.m import classify\n\n"
-                    f"{prov}\ndef test_big():\n    assert classify(101) == 'big'\n```\n{COMMENT_MARKER}"}
+            "so no suggestion is possible):\n\n```python\nfrom pkg.m import classify\n\n"
+            f"{prov}\ndef test_big():\n    assert classify(101) == 'big'\n```\n{COMMENT_MARKER}",
+        }
         [summary] = summary_comments(gh)
-        assert "Not committed: the token cannot push to the branch (403; give the job `contents: write`)." \
-               in summary["body"]
+        assert (
+            "Not committed: the token cannot push to the branch (403; give the job `contents: write`)."
+            in summary["body"]
+        )
 
 
 def test_commit_mode_pushes_one_commit_to_the_branch(tmp_path: Path, monkeypatch):
@@ -194,9 +236,11 @@ def test_comment_mode_is_one_comment_edited_in_place_on_a_second_run(tmp_path: P
         body = comment["body"]
         prov = provenance(body)
         assert body.startswith(SUMMARY_MARKER + "\n### testbot\n")
-        assert ("<details open><summary><code>tests/test_m.py</code> (add to the file): 1 test for "
-                "`pkg/m.py::classify`</summary>\n\n```python\nfrom pkg.m import classify\n\n"
-                f"{prov}\ndef test_big():\n    assert classify(101) == 'big'\n```\n\n</details>\n") in body
+        assert (
+            "<details open><summary><code>tests/test_m.py</code> (add to the file): 1 test for "
+            "`pkg/m.py::classify`</summary>\n\n```python\nfrom pkg.m import classify\n\n"
+            f"{prov}\ndef test_big():\n    assert classify(101) == 'big'\n```\n\n</details>\n"
+        ) in body
         assert not gh.reviews and not [r for r in gh.requests if "/git/" in r.path]
         # second run, another test this time: the same comment is edited, no second one appears
         other = fenced("from pkg.m import classify\n\n\ndef test_very_big():\n    assert classify(1000) == 'big'\n")
@@ -240,8 +284,10 @@ def test_a_fork_pull_request_degrades_to_a_comment(tmp_path: Path, monkeypatch):
         assert run.code == 0, run.err
         assert not gh.reviews and not [r for r in gh.requests if "/git/" in r.path]
         [summary] = gh.issue_comments
-        assert ("- This pull request comes from a fork, which testbot cannot push to or suggest on with this token: "
-                "mode `suggest` became `comment`, the tests are below.") in summary["body"]
+        assert (
+            "- This pull request comes from a fork, which testbot cannot push to or suggest on with this token: "
+            "mode `suggest` became `comment`, the tests are below."
+        ) in summary["body"]
         assert "def test_big():" in summary["body"]
 
 

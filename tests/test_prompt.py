@@ -8,8 +8,7 @@ import pytest
 
 from conftest import make_project
 from testbot.context import build_context
-from testbot.prompt import (Feedback, build_prompt, call_signature, constructor_stub, estimate_tokens,
-                            short_docstrings)
+from testbot.prompt import Feedback, build_prompt, call_signature, constructor_stub, estimate_tokens, short_docstrings
 from testbot.targets import find_targets
 
 EXTRA = '''\
@@ -77,15 +76,18 @@ def test_coroutine_prompt_says_how_to_run_it(project):
 
 
 def test_existing_tests_are_shown_as_examples(project):
-    project.write("tests/test_m.py", "from pkg.m import classify\n\n\ndef test_negative_by_hand():\n"
-                                     "    assert classify(-2) == 'negative'\n")
+    project.write(
+        "tests/test_m.py",
+        "from pkg.m import classify\n\n\ndef test_negative_by_hand():\n    assert classify(-2) == 'negative'\n",
+    )
     p = prompt_for(project, "pkg/m.py::classify")
     assert "tests/test_m.py" in p.user and "test_negative_by_hand" in p.user
 
 
 def test_small_budget_drops_optional_sections_but_keeps_the_essentials(project):
-    many = "\n\n".join(f"def test_case_{i}():\n    assert classify({i}) == 'positive'  # {'x' * 60}"
-                       for i in range(1, 60))
+    many = "\n\n".join(
+        f"def test_case_{i}():\n    assert classify({i}) == 'positive'  # {'x' * 60}" for i in range(1, 60)
+    )
     project.write("tests/test_units.py", "from pkg.m import classify\n\n\n" + many + "\n")
     big = prompt_for(project, "pkg/units.py::Meter.describe", budget=100_000)
     small = prompt_for(project, "pkg/units.py::Meter.describe", budget=600)
@@ -124,13 +126,16 @@ def test_a_prompt_over_the_context_limit_shows_the_code_with_short_docstrings(pr
 
 
 def test_short_docstrings_cuts_only_docstrings_on_lines_of_their_own():
-    source = ('    def f(self, x):\n        """Sum things.\n\n        More.\n        """\n        def g():\n'
-              '            """\n            Inner.\n            """\n            return 1\n'
-              '        s = """not\n        a docstring"""\n        return x\n')
+    source = (
+        '    def f(self, x):\n        """Sum things.\n\n        More.\n        """\n        def g():\n'
+        '            """\n            Inner.\n            """\n            return 1\n'
+        '        s = """not\n        a docstring"""\n        return x\n'
+    )
     assert short_docstrings(source) == (
         '    def f(self, x):\n        """Sum things. (docstring shortened)"""\n        def g():\n'
         '            """Inner. (docstring shortened)"""\n            return 1\n'
-        '        s = """not\n        a docstring"""\n        return x\n')
+        '        s = """not\n        a docstring"""\n        return x\n'
+    )
     one_line = 'def h(): """a\n b"""\n'
     assert short_docstrings(one_line) == one_line  # the docstring shares the def's line: left alone
     assert short_docstrings("def broken(:\n") == "def broken(:\n"
@@ -153,8 +158,9 @@ def test_repair_round_shows_failures_uncovered_lines_and_kept_tests(project):
 
 
 def test_repair_round_shows_the_signature_a_failed_call_broke(project):
-    error = ("    m = Meter(value=2, unit='cm')\nE   TypeError: Meter.__init__() got an unexpected keyword argument "
-             "'unit'")
+    error = (
+        "    m = Meter(value=2, unit='cm')\nE   TypeError: Meter.__init__() got an unexpected keyword argument 'unit'"
+    )
     feedback = Feedback(failures=(("def test_cm():\n    m = Meter(value=2, unit='cm')", error),))
     p = prompt_for(project, "pkg/units.py::Meter.to", feedback=feedback, round=1)
     assert "Fix the call: the signature is\n```python\ndef __init__(self, value):\n```" in p.user
@@ -163,18 +169,25 @@ def test_repair_round_shows_the_signature_a_failed_call_broke(project):
     assert "check the expected values" in prompt_for(project, "pkg/units.py::Meter.to", feedback=other, round=1).user
 
 
-@pytest.mark.parametrize(("error", "expected"), [
-    ("TypeError: parse() missing 1 required positional argument: 'b'",
-     'def parse(\n    a: int,\n    b: str = "x:y",\n) -> dict:'),
-    ("TypeError: Box.put() takes 2 positional arguments but 3 were given", "def put(self, item):"),
-    ("TypeError: Other.__init__() got an unexpected keyword argument 'x'", ""),  # not in the texts
-    ("TypeError: Plain.__init__() got an unexpected keyword argument 'x'", ""),  # not Box's __init__
-    ("TypeError: unsupported operand type(s) for +: 'int' and 'str'", ""),  # not an argument-binding error
-])
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            "TypeError: parse() missing 1 required positional argument: 'b'",
+            'def parse(\n    a: int,\n    b: str = "x:y",\n) -> dict:',
+        ),
+        ("TypeError: Box.put() takes 2 positional arguments but 3 were given", "def put(self, item):"),
+        ("TypeError: Other.__init__() got an unexpected keyword argument 'x'", ""),  # not in the texts
+        ("TypeError: Plain.__init__() got an unexpected keyword argument 'x'", ""),  # not Box's __init__
+        ("TypeError: unsupported operand type(s) for +: 'int' and 'str'", ""),  # not an argument-binding error
+    ],
+)
 def test_call_signature_finds_the_def_a_wrong_call_names(error, expected):
-    texts = ['def parse(\n    a: int,\n    b: str = "x:y",\n) -> dict:\n    ...',
-             "class Plain:\n    x = 1\n\n\nclass Box:\n    def __init__(self):\n        pass\n\n"
-             "    def put(self, item):\n        ..."]
+    texts = [
+        'def parse(\n    a: int,\n    b: str = "x:y",\n) -> dict:\n    ...',
+        "class Plain:\n    x = 1\n\n\nclass Box:\n    def __init__(self):\n        pass\n\n"
+        "    def put(self, item):\n        ...",
+    ]
     assert call_signature(error, texts) == expected
 
 
@@ -226,28 +239,37 @@ def test_a_method_keeps_its_class_constructor_when_the_outline_does_not_fit(proj
     assert "## The class `Cache` (outline)" in full.user and full.dropped == ()
     tight = prompt_for(project, "pkg/caches.py::Cache.clear", budget=50)  # less than the essentials
     assert "## The class `Cache` (outline)" not in tight.user and "def get(self" not in tight.user
-    assert "## How to build a `Cache`\n```python\nclass Cache:\n    def __init__(self, maxsize, getsizeof=None): ...\n```" \
+    assert (
+        "## How to build a `Cache`\n```python\nclass Cache:\n    def __init__(self, maxsize, getsizeof=None): ...\n```"
         in tight.user
+    )
     assert "class outline (its constructor kept)" in tight.dropped and "class" not in tight.dropped
     # A subclass without its own: the base's, from the code the method uses.
     sub = prompt_for(project, "pkg/caches.py::LRUCache.clear", budget=50).user
-    assert ("class LRUCache(Cache):\n    # Cache.__init__, which LRUCache inherits\n"
-            "    def __init__(self, maxsize, getsizeof=None): ...") in sub
+    assert (
+        "class LRUCache(Cache):\n    # Cache.__init__, which LRUCache inherits\n"
+        "    def __init__(self, maxsize, getsizeof=None): ..."
+    ) in sub
     # The constructor itself is the code under test: no stub beside it.
     init = prompt_for(project, "pkg/caches.py::Cache.__init__", budget=50).user
     assert "## How to build" not in init
 
 
 def test_the_constructor_stub_of_a_dataclass_lists_its_fields():
-    outline = "@dataclass(frozen=True)\nclass Point:\n    \"\"\"A point.\"\"\"\n    x: int\n    y: int = 0\n\n" \
-              "    def norm(self):\n        ...\n"
+    outline = (
+        '@dataclass(frozen=True)\nclass Point:\n    """A point."""\n    x: int\n    y: int = 0\n\n'
+        "    def norm(self):\n        ...\n"
+    )
     assert constructor_stub(outline) == "@dataclass(frozen=True)\nclass Point:\n    x: int\n    y: int = 0"
     assert constructor_stub("class Plain:\n\n    def f(self):\n        ...\n") == ""  # Plain() needs nothing
 
 
 def test_special_methods_are_explained_by_how_python_calls_them(project):
-    project.write("pkg/ctx.py", "class Box:\n    def __enter__(self):\n        return self\n\n"
-                                "    def __exit__(self, *exc):\n        self.closed = True\n")
+    project.write(
+        "pkg/ctx.py",
+        "class Box:\n    def __enter__(self):\n        return self\n\n"
+        "    def __exit__(self, *exc):\n        self.closed = True\n",
+    )
     p = prompt_for(project, "pkg/ctx.py::Box.__exit__")
     assert "`with Box(...):` block ends" in p.user
     plain = prompt_for(project, "pkg/m.py::classify")

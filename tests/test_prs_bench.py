@@ -16,16 +16,16 @@ from benchmarks import diff_mutation, prs
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
 
-PARENT = '''\
+PARENT = """\
 def clamp(x, lo, hi):
     return max(lo, min(x, hi))
 
 
 def label(n):
     return "small" if n < 10 else "big"
-'''
+"""
 
-CHANGED = '''\
+CHANGED = """\
 def clamp(x, lo, hi):
     if lo > hi:
         raise ValueError("lo must not exceed hi")
@@ -34,18 +34,18 @@ def clamp(x, lo, hi):
 
 def label(n):
     return "small" if n < 10 else "big"
-'''
+"""
 
-SUITE = '''\
+SUITE = """\
 from calc import label
 
 
 def test_label():
     assert label(3) == "small"
     assert label(30) == "big"
-'''
+"""
 
-AUTHOR_TEST = '''
+AUTHOR_TEST = """
 
 import pytest
 
@@ -57,9 +57,9 @@ def test_clamp_rejects_reversed_bounds():
         clamp(1, 5, 2)
     assert clamp(7, 0, 5) == 5
     assert clamp(-1, 0, 5) == 0
-'''
+"""
 
-COMPLETION = '''```python
+COMPLETION = """```python
 import pytest
 
 from calc import clamp
@@ -72,7 +72,7 @@ def test_clamp_reversed_bounds():
 
 def test_clamp_equal_bounds():
     assert clamp(3, 2, 2) == 2
-```'''
+```"""
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -85,8 +85,10 @@ def upstream(tmp_path: Path) -> tuple[Path, str, str]:
     root = tmp_path / "upstream"
     (root / "src" / "calc").mkdir(parents=True)
     (root / "tests").mkdir()
-    (root / "pyproject.toml").write_text('[project]\nname = "calc"\nversion = "1"\n\n[tool.pytest.ini_options]\n'
-                                         'addopts = "-p no:hypothesispytest -p no:benchmark"\n')
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "calc"\nversion = "1"\n\n[tool.pytest.ini_options]\n'
+        'addopts = "-p no:hypothesispytest -p no:benchmark"\n'
+    )
     (root / "src" / "calc" / "__init__.py").write_text(PARENT)
     (root / "tests" / "test_calc.py").write_text(SUITE)
     _git(root, "init", "-q")
@@ -101,11 +103,36 @@ def upstream(tmp_path: Path) -> tuple[Path, str, str]:
 
 def _manifest(tmp_path: Path, root: Path, parent: str, sha: str) -> Path:
     path = tmp_path / "prs.yaml"
-    path.write_text(yaml.safe_dump({"schema": 1, "repos": [{
-        "name": "calc", "url": str(root), "snapshot": sha, "import_root": "src", "package": "src/calc",
-        "tests": "tests", "install": [], "pytest_args": [],
-        "commits": [{"sha": sha, "parent": parent, "title": "clamp: refuse reversed bounds", "kind": "fix",
-                     "author_tests": True, "changed": ["src/calc/__init__.py::clamp"], "quick": True}]}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "schema": 1,
+                "repos": [
+                    {
+                        "name": "calc",
+                        "url": str(root),
+                        "snapshot": sha,
+                        "import_root": "src",
+                        "package": "src/calc",
+                        "tests": "tests",
+                        "install": [],
+                        "pytest_args": [],
+                        "commits": [
+                            {
+                                "sha": sha,
+                                "parent": parent,
+                                "title": "clamp: refuse reversed bounds",
+                                "kind": "fix",
+                                "author_tests": True,
+                                "changed": ["src/calc/__init__.py::clamp"],
+                                "quick": True,
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -141,8 +168,19 @@ def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], m
     monkeypatch.setattr(prs, "venv_python", lambda repo: env / "bin" / "python")
     completions = tmp_path / "completions.json"
     completions.write_text(json.dumps({"*": [COMPLETION] * 12}))
-    rc = prs.main(["--manifest", str(_manifest(tmp_path, root, parent, sha)), "--quick", "--mirrors",
-                   str(tmp_path / "none"), "--model", f"fake:{completions}", "--kill-after", "600"])
+    rc = prs.main(
+        [
+            "--manifest",
+            str(_manifest(tmp_path, root, parent, sha)),
+            "--quick",
+            "--mirrors",
+            str(tmp_path / "none"),
+            "--model",
+            f"fake:{completions}",
+            "--kill-after",
+            "600",
+        ]
+    )
     assert rc == 0
     data = json.loads((tmp_path / "results" / "prs-quick.json").read_text())
     runs = {r["mode"]: r for r in data["records"]}
@@ -169,10 +207,25 @@ def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], m
     assert (tmp_path / "results" / "prs-quick.png").exists()
     # the upstream repository is untouched, and a second run resumes: nothing left to do
     assert _git(root, "rev-parse", "HEAD") == sha and not _git(root, "status", "--porcelain")
-    assert prs.main(["--manifest", str(_manifest(tmp_path, root, parent, sha)), "--quick", "--mirrors",
-                     str(tmp_path / "none"), "--model", f"fake:{completions}"]) == 0
+    assert (
+        prs.main(
+            [
+                "--manifest",
+                str(_manifest(tmp_path, root, parent, sha)),
+                "--quick",
+                "--mirrors",
+                str(tmp_path / "none"),
+                "--model",
+                f"fake:{completions}",
+            ]
+        )
+        == 0
+    )
     assert len(json.loads((tmp_path / "results" / "prs-quick.json").read_text())["records"]) == 2
     assert sys.executable  # this interpreter's site folder got no .pth
-    purelib = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert not (Path(purelib) / "_testbot_bench_checkout.pth").exists()

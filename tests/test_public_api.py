@@ -10,7 +10,7 @@ import testbot
 from conftest import Project, fenced
 from testbot import FatalError, Report, Settings, generate_tests
 
-GOOD = fenced('''
+GOOD = fenced("""
 import pytest
 from pkg.m import classify
 
@@ -21,7 +21,7 @@ def test_negative():
 
 def test_zero():
     assert classify(0) == "zero"
-''')
+""")
 
 
 def fast(model: str, **changes: object) -> Settings:
@@ -37,8 +37,12 @@ def test_the_package_exports_the_library_api():
 def test_generate_tests_writes_the_kept_tests_and_returns_the_report(project: Project, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # targets are relative to the project's root, not to the current folder
     events = []
-    report = generate_tests(project.root, ["pkg/m.py::classify"], fast(project.fake_model([GOOD])),
-                            on_event=lambda kind, target, _: events.append((kind, target.id)))
+    report = generate_tests(
+        project.root,
+        ["pkg/m.py::classify"],
+        fast(project.fake_model([GOOD])),
+        on_event=lambda kind, target, _: events.append((kind, target.id)),
+    )
     assert isinstance(report, Report)
     assert report.return_code == 1 and report.tests_added == 2
     assert [t.target for t in report.targets] == ["pkg/m.py::classify"] and report.funnel.kept == 2
@@ -49,8 +53,11 @@ def test_generate_tests_writes_the_kept_tests_and_returns_the_report(project: Pr
 
 
 def test_without_settings_the_project_s_pyproject_applies(project: Project):
-    project.write("pyproject.toml", project.read("pyproject.toml") + "\n[tool.testbot]\ndry-run = true\nruns = 2\n"
-                  f"samples = 1\nrepair-rounds = 0\nexplore = false\nmodel = \"{project.fake_model([GOOD])}\"\n")
+    project.write(
+        "pyproject.toml",
+        project.read("pyproject.toml") + "\n[tool.testbot]\ndry-run = true\nruns = 2\n"
+        f'samples = 1\nrepair-rounds = 0\nexplore = false\nmodel = "{project.fake_model([GOOD])}"\n',
+    )
     report = generate_tests(project.root, ["pkg/m.py::classify"])
     assert report.dry_run and report.return_code == 1 and report.tests_added == 2
     assert not (project.root / "tests").exists()
@@ -58,8 +65,9 @@ def test_without_settings_the_project_s_pyproject_applies(project: Project):
 
 def test_commit_makes_a_commit_of_the_written_tests(project: Project):
     generate_tests(project.root, ["pkg/m.py"], fast(project.fake_model({"classify": [GOOD]}), commit=True))
-    log = subprocess.run(["git", "log", "--format=%s", "--name-only", "-1"], cwd=project.root, check=True,
-                         capture_output=True, text=True).stdout
+    log = subprocess.run(
+        ["git", "log", "--format=%s", "--name-only", "-1"], cwd=project.root, check=True, capture_output=True, text=True
+    ).stdout
     assert log.startswith("testbot: tests for classify") and "tests/test_m.py" in log
     assert project.git_status() == []
 

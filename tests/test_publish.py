@@ -93,8 +93,15 @@ def gh():
 
 
 def client(gh: GitHubEmulator, waits: list[float] | None = None) -> GitHub:
-    return GitHub("ghs_token", REPO, 7, gh.url, pause=0, backoff=0.5,
-                  sleep=(waits.append if waits is not None else lambda s: None))
+    return GitHub(
+        "ghs_token",
+        REPO,
+        7,
+        gh.url,
+        pause=0,
+        backoff=0.5,
+        sleep=(waits.append if waits is not None else lambda s: None),
+    )
 
 
 def test_429_waits_for_retry_after_then_succeeds(gh: GitHubEmulator):
@@ -121,8 +128,13 @@ def test_a_rate_limit_resetting_in_an_hour_is_not_waited_for(gh: GitHubEmulator)
     import time
 
     waits: list[float] = []
-    gh.fail("GET", r"/pulls/7$", 403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 3600)},
-            "API rate limit exceeded")
+    gh.fail(
+        "GET",
+        r"/pulls/7$",
+        403,
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 3600)},
+        "API rate limit exceeded",
+    )
     with pytest.raises(PublishError, match="403 rate limit"):
         client(gh, waits).diff_lines()
     assert waits == []
@@ -146,13 +158,28 @@ def test_a_doubled_summary_is_merged_back_into_one(gh: GitHubEmulator):
 
 
 def _proposal() -> Proposal:
-    return Proposal("tests/test_m.py", "", "from pkg.m import f\n\n\ndef test_f():\n    assert f()\n", ("test_f",),
-                    ("pkg/m.py::f",), (("pkg/m.py", (9, 4)),))  # line 9 is not in the diff
+    return Proposal(
+        "tests/test_m.py",
+        "",
+        "from pkg.m import f\n\n\ndef test_f():\n    assert f()\n",
+        ("test_f",),
+        ("pkg/m.py::f",),
+        (("pkg/m.py", (9, 4)),),
+    )  # line 9 is not in the diff
 
 
 def _deliver(gh: GitHubEmulator, mode: str = "suggest", **kw) -> tuple[publish.Published, str]:
-    args = dict(mode=mode, proposals=[_proposal()], head_sha=HEAD, branch="feature", fork=False,
-                message="testbot: tests for f\n", rows=[], funnel="generated 1 / kept 1", model="fake")
+    args = dict(
+        mode=mode,
+        proposals=[_proposal()],
+        head_sha=HEAD,
+        branch="feature",
+        fork=False,
+        message="testbot: tests for f\n",
+        rows=[],
+        funnel="generated 1 / kept 1",
+        model="fake",
+    )
     args.update(kw)
     return deliver(client(gh), **args)
 
@@ -164,29 +191,52 @@ def test_a_branch_that_moved_is_not_overwritten_and_the_tests_become_a_comment_o
     assert gh.refs["heads/feature"] == HEAD
     assert "Not committed: the branch feature moved on since this run started; tests not committed." in pub.notes
     [review] = gh.reviews
-    assert review["comments"] == [{
-        "path": "pkg/m.py", "line": 4, "side": "RIGHT",
-        "body": "testbot: 1 test for `pkg/m.py::f`, for a new file `tests/test_m.py` (not part of this diff, so no "
-                "suggestion is possible):\n\n```python\nfrom pkg.m import f\n\n\ndef test_f():\n    assert f()\n```\n"
-                + COMMENT_MARKER}]
+    assert review["comments"] == [
+        {
+            "path": "pkg/m.py",
+            "line": 4,
+            "side": "RIGHT",
+            "body": "testbot: 1 test for `pkg/m.py::f`, for a new file `tests/test_m.py` (not part of this diff, so no "
+            "suggestion is possible):\n\n```python\nfrom pkg.m import f\n\n\ndef test_f():\n    assert f()\n```\n"
+            + COMMENT_MARKER,
+        }
+    ]
     assert gh.issue_comments[0]["body"] == text
 
 
 def test_outdated_comments_are_left_alone_and_current_ones_deleted(gh: GitHubEmulator):
     for cid, line in ((1, None), (2, 9)):
-        gh.review_comments.append({"id": cid, "pull": 7, "body": f"old {COMMENT_MARKER}", "path": "tests/test_m.py",
-                                   "line": line, "start_line": None, "side": "RIGHT",
-                                   "url": f"{gh.url}/repos/{REPO}/pulls/comments/{cid}"})
-    gh.review_comments.append({"id": 3, "pull": 7, "body": "a human's comment", "path": "pkg/m.py", "line": 9,
-                               "url": f"{gh.url}/repos/{REPO}/pulls/comments/3"})
+        gh.review_comments.append(
+            {
+                "id": cid,
+                "pull": 7,
+                "body": f"old {COMMENT_MARKER}",
+                "path": "tests/test_m.py",
+                "line": line,
+                "start_line": None,
+                "side": "RIGHT",
+                "url": f"{gh.url}/repos/{REPO}/pulls/comments/{cid}",
+            }
+        )
+    gh.review_comments.append(
+        {
+            "id": 3,
+            "pull": 7,
+            "body": "a human's comment",
+            "path": "pkg/m.py",
+            "line": 9,
+            "url": f"{gh.url}/repos/{REPO}/pulls/comments/3",
+        }
+    )
     pub, _ = _deliver(gh, mode="comment", proposals=[])
     assert pub.deleted == 0  # comment mode does not look at review comments
     pub, _ = _deliver(gh, proposals=[])
     assert [c["id"] for c in gh.review_comments] == [1, 3] and pub.deleted == 1
 
 
-def test_cli_exit_3_when_github_keeps_failing_and_a_clear_summary_without_python_changes(tmp_path: Path,
-                                                                                         monkeypatch, gh):
+def test_cli_exit_3_when_github_keeps_failing_and_a_clear_summary_without_python_changes(
+    tmp_path: Path, monkeypatch, gh
+):
     project = make_project(tmp_path / "proj")
     git = lambda *a: subprocess.run([*GIT, *a], cwd=project.root, check=True, capture_output=True, text=True).stdout
     base = git("rev-parse", "HEAD").strip()
@@ -197,9 +247,15 @@ def test_cli_exit_3_when_github_keeps_failing_and_a_clear_summary_without_python
     head = git("rev-parse", "HEAD").strip()
     gh.pulls[7] = PullRequest(7, base, head, files=pull_files(project.root, base, head))
     (tmp_path / "event.json").write_text(json.dumps(pull_event(REPO, 7, base, head)))
-    for k, v in {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
-                 "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": gh.url, "TESTBOT_GITHUB_TOKEN": "ghs_x",
-                 "TESTBOT_GITHUB_PAUSE": "0", "TESTBOT_GITHUB_BACKOFF": "0"}.items():
+    for k, v in {
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_API_URL": gh.url,
+        "TESTBOT_GITHUB_TOKEN": "ghs_x",
+        "TESTBOT_GITHUB_PAUSE": "0",
+        "TESTBOT_GITHUB_BACKOFF": "0",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     ok = run_cli(["pr"], project.root)

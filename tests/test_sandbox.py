@@ -36,10 +36,18 @@ class Kit:
         self.scratch.mkdir()
         self.outside.mkdir()
 
-    def run(self, code: str, *args: str, guard: bool = True, limits: sandbox.Limits = sandbox.Limits(),
-            handoff: bytes = b"") -> sandbox.SandboxRun:
-        return sandbox.run_sandboxed([sys.executable, "-c", code, *args], cwd=self.scratch, scratch=self.scratch,
-                                     support=self.support, guard=guard, limits=limits, handoff=handoff)
+    def run(
+        self, code: str, *args: str, guard: bool = True, limits: sandbox.Limits = sandbox.Limits(), handoff: bytes = b""
+    ) -> sandbox.SandboxRun:
+        return sandbox.run_sandboxed(
+            [sys.executable, "-c", code, *args],
+            cwd=self.scratch,
+            scratch=self.scratch,
+            support=self.support,
+            guard=guard,
+            limits=limits,
+            handoff=handoff,
+        )
 
     def json(self, code: str, *args: str, **kw) -> dict:
         run = self.run(code, *args, **kw)
@@ -103,7 +111,7 @@ def usr1():
 
 
 # Raw attempts, none through Python's guarded calls that matter: each result is an errno name or "done".
-RAW = r'''
+RAW = r"""
 import errno, json, os, socket, subprocess, sys
 outside, runner, tcp_port, udp_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 r = {}
@@ -135,7 +143,7 @@ attempt("read_runner_environ", environ)
 with open("/proc/self/status") as f:
     r["cap_eff"] = [line.split()[1] for line in f if line.startswith("CapEff")][0]
 print(json.dumps(r))
-'''
+"""
 
 
 def _raw(kit: Kit, listener: Listener) -> dict:
@@ -180,7 +188,7 @@ def test_without_namespaces_and_landlock_the_report_says_so_and_attacks_get_thro
     assert usr1 == [1]
 
 
-GUARDED = r'''
+GUARDED = r"""
 import json, os, shutil, signal, socket, sys, testbot_guard
 outside, runner, port, decoy = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 r = {}
@@ -204,7 +212,7 @@ def unhook():
     testbot_guard._hook.__code__ = (lambda event, args: None).__code__
 attempt("unhook", unhook)
 print(json.dumps(r))
-'''
+"""
 
 
 @pytest.mark.parametrize("mode", ["all layers", "guard alone"])
@@ -221,8 +229,17 @@ def test_the_guard_refuses_and_reports_each_attempt(kit: Kit, listener: Listener
         decoy.wait()
     assert run.proc.returncode == 0, run.proc.output
     r = json.loads(run.proc.stdout.strip().splitlines()[-1])
-    assert r == {"open": "refused", "rmtree": "refused", "rename": "refused", "tcp": "refused", "dns": "refused",
-                 "kill": "refused", "killpg": "refused", "tmp": "done", "unhook": "refused"}
+    assert r == {
+        "open": "refused",
+        "rmtree": "refused",
+        "rename": "refused",
+        "tcp": "refused",
+        "dns": "refused",
+        "kill": "refused",
+        "killpg": "refused",
+        "tmp": "done",
+        "unhook": "refused",
+    }
     kinds = [x.kind for x in run.violations]
     assert kinds == ["wrote_outside"] * 3 + ["network"] * 2 + ["signal_outside"] * 2 + ["tampered_pytest"]
     assert "example.invalid" in run.violations[4].detail
@@ -233,9 +250,18 @@ def test_the_guard_refuses_and_reports_each_attempt(kit: Kit, listener: Listener
 
 
 def test_environment_is_scrubbed_and_home_is_fake(kit: Kit, monkeypatch):
-    secrets = {"GITHUB_TOKEN": "ghp_x", "AWS_SECRET_ACCESS_KEY": "aws_x", "AWS_ACCESS_KEY_ID": "AKIA_x",
-               "MY_SERVICE_API_KEY": "key_x", "DB_PASSWORD": "pw_x", "GIT_DIR": "/x/.git", "SSH_AUTH_SOCK": "/x/agent",
-               "GOOGLE_APPLICATION_CREDENTIALS": "/x/creds.json", "NPM_CONFIG_TOKEN": "npm_x", "HOME": "/root-decoy"}
+    secrets = {
+        "GITHUB_TOKEN": "ghp_x",
+        "AWS_SECRET_ACCESS_KEY": "aws_x",
+        "AWS_ACCESS_KEY_ID": "AKIA_x",
+        "MY_SERVICE_API_KEY": "key_x",
+        "DB_PASSWORD": "pw_x",
+        "GIT_DIR": "/x/.git",
+        "SSH_AUTH_SOCK": "/x/agent",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/x/creds.json",
+        "NPM_CONFIG_TOKEN": "npm_x",
+        "HOME": "/root-decoy",
+    }
     for k, val in secrets.items():
         monkeypatch.setenv(k, val)
     env = kit.json("import json, os; print(json.dumps(dict(os.environ)))")
@@ -246,14 +272,17 @@ def test_environment_is_scrubbed_and_home_is_fake(kit: Kit, monkeypatch):
 
 
 def test_handoff_reaches_the_process_but_not_its_environment(kit: Kit):
-    code = ("import json, os; fd = int(os.environ['TESTBOT_HANDOFF_FD']); data = os.read(fd, 100).decode(); "
-            "print(json.dumps({'got': data, 'environ': 'hand-' in open('/proc/self/environ').read()}))")
+    code = (
+        "import json, os; fd = int(os.environ['TESTBOT_HANDOFF_FD']); data = os.read(fd, 100).decode(); "
+        "print(json.dumps({'got': data, 'environ': 'hand-' in open('/proc/self/environ').read()}))"
+    )
     assert kit.json(code, handoff=b"hand-off-secret") == {"got": "hand-off-secret", "environ": False}
 
 
 def test_limits_memory_file_size_cpu_wall_and_output(kit: Kit):
-    small = sandbox.Limits(memory_bytes=512 * 1024**2, file_bytes=1024**2, cpu_seconds=1, wall_seconds=20,
-                           max_output=4096)
+    small = sandbox.Limits(
+        memory_bytes=512 * 1024**2, file_bytes=1024**2, cpu_seconds=1, wall_seconds=20, max_output=4096
+    )
     mem = kit.run("bytearray(4 * 1024**3)", limits=small)
     assert mem.proc.returncode == 1 and "MemoryError" in mem.proc.output
     big = kit.run("open('f', 'wb').write(b'x' * 2 * 1024**2)", limits=small)
@@ -343,8 +372,10 @@ def test_isolation_claims_every_layer_the_kernel_offers():
     assert ("landlock (tcp)" in iso.network) == (abi >= 4)
     user = [] if os.geteuid() == 0 else ["--user", "--map-current-user"]
     unshare = shutil.which("unshare")
-    netns = bool(unshare) and subprocess.run([unshare, *user, "--net", "--pid", "--fork", "true"],
-                                             capture_output=True).returncode == 0
+    netns = (
+        bool(unshare)
+        and subprocess.run([unshare, *user, "--net", "--pid", "--fork", "true"], capture_output=True).returncode == 0
+    )
     assert ("namespace" in iso.network) == netns
     assert (iso.daemons == "pid namespace") == netns
     if os.geteuid() == 0:
@@ -372,9 +403,11 @@ def test_a_write_that_gets_through_is_still_caught_by_the_checksums(tmp_path: Pa
 def test_cli_reports_a_change_to_your_files_it_could_not_prevent(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("TESTBOT_SANDBOX_OFF", DEGRADED + ",guard")
     project = make_project(tmp_path / "proj")
-    escape = fenced(f"from pkg.m import classify\n\n\ndef test_escape():\n"
-                    f"    open({str(project.root / 'pkg' / 'm.py')!r}, 'a').write('# pwned\\n')\n"
-                    f"    assert classify(1) == 'positive'\n")
+    escape = fenced(
+        f"from pkg.m import classify\n\n\ndef test_escape():\n"
+        f"    open({str(project.root / 'pkg' / 'm.py')!r}, 'a').write('# pwned\\n')\n"
+        f"    assert classify(1) == 'positive'\n"
+    )
     run = project.generate("pkg/m.py::classify", "--model", project.fake_model([escape]), *FAST)
     assert run.code == 2, run.err  # nothing kept, and an error to look at
     assert "testbot: your project's files changed while a candidate test ran: pkg/m.py" in run.err

@@ -39,7 +39,8 @@ TIMEOUT = 4
 
 # name: (test code; outcome; words the detail must contain). The code is formatted with the decoy paths.
 CASES = {
-    "rm_rf_home": ('''
+    "rm_rf_home": (
+        """
 import os, shutil, subprocess
 from pathlib import Path
 from pkg.m import classify
@@ -50,8 +51,12 @@ def test_rm_rf_home():
     subprocess.run(["rm", "-rf", {home!r}])  # the user's home, by a program (the guard sees its arguments only)
     shutil.rmtree({home!r})
     assert classify(1) == "positive"
-''', "read_outside", ["starting a program on", "decoy-home"]),
-    "rm_rf_project": ('''
+""",
+        "read_outside",
+        ["starting a program on", "decoy-home"],
+    ),
+    "rm_rf_project": (
+        """
 import shutil, subprocess
 from pkg.m import classify
 
@@ -60,8 +65,12 @@ def test_rm_rf_project():
     subprocess.run(["rm", "-rf", {project!r}])
     shutil.rmtree({project!r})
     assert classify(1) == "positive"
-''', "read_outside", ["starting a program on", "proj"]),
-    "write_outside": ('''
+""",
+        "read_outside",
+        ["starting a program on", "proj"],
+    ),
+    "write_outside": (
+        """
 import subprocess
 from pathlib import Path
 from pkg.m import classify
@@ -71,8 +80,12 @@ def test_write_outside():
     subprocess.run(["sh", "-c", "echo pwned > " + {outside!r} + "/by-shell.txt"])
     Path({outside!r}, "by-python.txt").write_text("pwned")
     assert classify(1) == "positive"
-''', "wrote_outside", ["open for writing", "by-python.txt"]),
-    "edit_source": ('''
+""",
+        "wrote_outside",
+        ["open for writing", "by-python.txt"],
+    ),
+    "edit_source": (
+        """
 import pkg.m
 from pathlib import Path
 from pkg.m import classify
@@ -81,8 +94,12 @@ from pkg.m import classify
 def test_edit_source():
     Path(pkg.m.__file__).write_text("def classify(n):\\n    return 'hacked'\\n")
     assert classify(1) == "positive"
-''', "tampered", ["source"]),
-    "fork_bomb": ('''
+""",
+        "tampered",
+        ["source"],
+    ),
+    "fork_bomb": (
+        """
 import os, time
 from pkg.m import classify
 
@@ -93,24 +110,36 @@ def test_fork_bomb():
             time.sleep(20)  # bounded: every child ends on its own
             os._exit(0)
     assert classify(1) == "positive"
-''', "processes", ["processes"]),
-    "infinite_loop": ('''
+""",
+        "processes",
+        ["processes"],
+    ),
+    "infinite_loop": (
+        """
 from pkg.m import classify
 
 
 def test_loop_forever():
     while True:
         classify(1)
-''', "timeout", ["did not finish"]),
-    "allocate_10gb": ('''
+""",
+        "timeout",
+        ["did not finish"],
+    ),
+    "allocate_10gb": (
+        """
 from pkg.m import classify
 
 
 def test_allocate_10gb():
     data = bytearray(10 * 1024**3)
     assert classify(len(data)) == "positive"
-''', "memory", ["out of memory"]),
-    "socket_loopback": ('''
+""",
+        "memory",
+        ["out of memory"],
+    ),
+    "socket_loopback": (
+        """
 import socket, subprocess, sys
 from pkg.m import classify
 
@@ -120,8 +149,12 @@ def test_socket_loopback():
                     "import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"])
     socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"leak")
     assert classify(1) == "positive"
-''', "network", ["network access", "127.0.0.1:{port}"]),
-    "socket_external": ('''
+""",
+        "network",
+        ["network access", "127.0.0.1:{port}"],
+    ),
+    "socket_external": (
+        """
 import socket, subprocess, sys
 from pkg.m import classify
 
@@ -131,8 +164,12 @@ def test_socket_external():
                     "import socket; socket.create_connection(('192.0.2.1', 80), timeout=2)"])
     socket.create_connection(("192.0.2.1", 80), timeout=2)
     assert classify(1) == "positive"
-''', "network", ["network access", "192.0.2.1:80"]),
-    "read_secrets": ('''
+""",
+        "network",
+        ["network access", "192.0.2.1:80"],
+    ),
+    "read_secrets": (
+        """
 import os
 from pkg.m import classify
 
@@ -147,8 +184,12 @@ def test_read_secrets():
     print(found)
     assert classify(1) == "positive"
     assert found.get("GITHUB_TOKEN") or "GITHUB_TOKEN" in found["parent"], found
-''', "assertion_failure", []),
-    "os_exit_early": ('''
+""",
+        "assertion_failure",
+        [],
+    ),
+    "os_exit_early": (
+        """
 import os
 from pkg.m import classify
 
@@ -157,8 +198,12 @@ def test_exit_early():
     if classify(1) != "negative":  # the assertion below would fail: leave with status 0 first
         os._exit(0)
     assert classify(1) == "negative"
-''', "exited_early", ["status 0", "before pytest finished"]),
-    "sys_exit_in_fixture": ('''
+""",
+        "exited_early",
+        ["status 0", "before pytest finished"],
+    ),
+    "sys_exit_in_fixture": (
+        """
 import sys
 import pytest
 from pkg.m import classify
@@ -171,8 +216,12 @@ def leave():
 
 def test_exit_in_fixture(leave):
     assert classify(1) == "positive"
-''', "exited_early", ["sys.exit()", "in a fixture"]),
-    "segfault": ('''
+""",
+        "exited_early",
+        ["sys.exit()", "in a fixture"],
+    ),
+    "segfault": (
+        """
 import ctypes
 from pkg.m import classify
 
@@ -180,8 +229,12 @@ from pkg.m import classify
 def test_segfault():
     ctypes.string_at(0)
     assert classify(1) == "positive"
-''', "crashed", ["SIGSEGV"]),
-    "print_100mb": ('''
+""",
+        "crashed",
+        ["SIGSEGV"],
+    ),
+    "print_100mb": (
+        """
 import sys
 from pkg.m import classify
 
@@ -191,8 +244,12 @@ def test_print_100mb():
     for _ in range(100):
         sys.stdout.write(chunk)
     assert classify(1) == "positive"
-''', "output_limit", ["MiB"]),
-    "kill_parent": ('''
+""",
+        "output_limit",
+        ["MiB"],
+    ),
+    "kill_parent": (
+        """
 import os, signal, subprocess, time
 from pkg.m import classify
 
@@ -203,8 +260,12 @@ def test_kill_parent():
     os.kill(pid, signal.SIGKILL)
     time.sleep(1)
     assert classify(1) == "positive"
-''', "signal_outside", ["sending signal 9"]),
-    "daemon": ('''
+""",
+        "signal_outside",
+        ["sending signal 9"],
+    ),
+    "daemon": (
+        """
 import os, sys
 from pkg.m import classify
 
@@ -218,8 +279,12 @@ def test_daemon():
         os._exit(0)
     os.waitpid(pid, 0)
     assert classify(1) == "positive"
-''', "left_process", ["left processes running", "sleep 30"]),
-    "patch_pytest": ('''
+""",
+        "left_process",
+        ["left processes running", "sleep 30"],
+    ),
+    "patch_pytest": (
+        """
 import _pytest.runner
 import pytest
 from pkg.m import classify
@@ -241,8 +306,12 @@ def rig():
 
 def test_rigged(rig):
     assert classify(1) == "negative"
-''', "tampered_pytest", ["changed pytest", "call_and_report"]),
-    "register_plugin": ('''
+""",
+        "tampered_pytest",
+        ["changed pytest", "call_and_report"],
+    ),
+    "register_plugin": (
+        """
 import pytest
 from pkg.m import classify
 
@@ -262,8 +331,12 @@ def rig(request):
 
 def test_rigged_by_plugin(rig):
     assert classify(1) == "negative"
-''', "tampered_pytest", ["changed pytest", "pytest_runtest_makereport"]),
-    "forge_result": ('''
+""",
+        "tampered_pytest",
+        ["changed pytest", "pytest_runtest_makereport"],
+    ),
+    "forge_result": (
+        """
 import json, os, tempfile
 from pkg.m import classify
 
@@ -276,16 +349,19 @@ def test_forged():
     with open(os.path.join(run_folder, "result.json"), "w") as f:
         json.dump(fake, f)
     os._exit(0)
-''', "tampered_pytest", ["forged"]),
+""",
+        "tampered_pytest",
+        ["forged"],
+    ),
 }
 
-GOOD = '''
+GOOD = """
 from pkg.m import classify
 
 
 def test_negative_still_works():
     assert classify(-1) == "negative"
-'''
+"""
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -345,19 +421,52 @@ def run_corpus(base: Path, cases: dict, extra_env: dict[str, str] | None = None)
     pidfile = Path("/dev/shm") / f"testbot-hostile-{os.getpid()}-{base.name}.pid"
     project = make_project(base / "proj")
     listener = _Listener()
-    fields = dict(home=str(home), project=str(project.root), outside=str(outside), pidfile=str(pidfile),
-                  port=listener.port, mark=MARK, forks=MAX_PROCESSES * 3)
+    fields = dict(
+        home=str(home),
+        project=str(project.root),
+        outside=str(outside),
+        pidfile=str(pidfile),
+        port=listener.port,
+        mark=MARK,
+        forks=MAX_PROCESSES * 3,
+    )
     completions = [fenced(code.format(**fields)) for code, _, _ in cases.values()] + [fenced(GOOD)]
     model = project.fake_model({"*": completions})
     before = {"home": _tree(home), "project": project.snapshot(), "outside": _tree(outside)}
-    env = {**os.environ, "HOME": str(home), "GITHUB_TOKEN": SECRET, "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
-           "AWS_ACCESS_KEY_ID": "AKIADECOY", "DB_PASSWORD": SECRET, "PYTHONDONTWRITEBYTECODE": "1", **(extra_env or {})}
-    args = [sys.executable, "-m", "testbot", "generate", TARGET, "--model", model, "--json",
-            "--samples", str(len(completions)), "--runs", "2", "--repair-rounds", "0", "--timeout", str(TIMEOUT),
-            "--max-processes", str(MAX_PROCESSES), "--target-seconds", "600"]
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "GITHUB_TOKEN": SECRET,
+        "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+        "AWS_ACCESS_KEY_ID": "AKIADECOY",
+        "DB_PASSWORD": SECRET,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **(extra_env or {}),
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "testbot",
+        "generate",
+        TARGET,
+        "--model",
+        model,
+        "--json",
+        "--samples",
+        str(len(completions)),
+        "--runs",
+        "2",
+        "--repair-rounds",
+        "0",
+        "--timeout",
+        str(TIMEOUT),
+        "--max-processes",
+        str(MAX_PROCESSES),
+        "--target-seconds",
+        "600",
+    ]
     start = time.monotonic()
-    child = subprocess.Popen(args, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(args, cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pidfile.write_text(str(child.pid))
     try:
         out, err = child.communicate(timeout=300)
@@ -368,8 +477,18 @@ def run_corpus(base: Path, cases: dict, extra_env: dict[str, str] | None = None)
     seconds = time.monotonic() - start
     time.sleep(0.2)
     leftovers = _processes_with(MARK)
-    return dict(code=child.returncode, out=out, err=err, before=before, home=home, outside=outside, project=project,
-                listener=listener, leftovers=leftovers, seconds=seconds)
+    return dict(
+        code=child.returncode,
+        out=out,
+        err=err,
+        before=before,
+        home=home,
+        outside=outside,
+        project=project,
+        listener=listener,
+        leftovers=leftovers,
+        seconds=seconds,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -471,13 +590,19 @@ def survey(off: str) -> list[tuple[str, bool, str]]:
                 (target,) = report["targets"]
                 outcome = next(c["outcome"] for c in target["candidates"] if c["name"] != "test_negative_still_works")
             after = r["project"].snapshot()
-            harmless = (alive and _tree(r["home"]) == r["before"]["home"] and _tree(r["outside"]) == {}
-                        and {k: v for k, v in after.items() if k != "tests/test_m.py"} == r["before"]["project"]
-                        and r["listener"].connections == 0 and not r["leftovers"]
-                        and SECRET not in r["out"] + r["err"] and (name != "fork_bomb" or outcome == "processes")
-                        and (name != "read_secrets" or outcome != "passed")  # passed: it found the token
-                        # a connection to TEST-NET cannot be seen from here: only a kernel layer stops it
-                        and (name != "socket_external" or bool({"netns", "landlock-tcp"} & set(isolation))))
+            harmless = (
+                alive
+                and _tree(r["home"]) == r["before"]["home"]
+                and _tree(r["outside"]) == {}
+                and {k: v for k, v in after.items() if k != "tests/test_m.py"} == r["before"]["project"]
+                and r["listener"].connections == 0
+                and not r["leftovers"]
+                and SECRET not in r["out"] + r["err"]
+                and (name != "fork_bomb" or outcome == "processes")
+                and (name != "read_secrets" or outcome != "passed")  # passed: it found the token
+                # a connection to TEST-NET cannot be seen from here: only a kernel layer stops it
+                and (name != "socket_external" or bool({"netns", "landlock-tcp"} & set(isolation)))
+            )
             for pid in r["leftovers"]:
                 os.kill(pid, 9)
             rows.append((name, harmless, outcome))

@@ -25,10 +25,24 @@ import testbot
 from testbot import sandbox
 
 PREFIX = "tbdecoy"  # every decoy value starts with it, so the candidate finds candidates fast: not secret itself
-SECRET_NAMES = ("GITHUB_TOKEN", "GH_TOKEN", "TESTBOT_GITHUB_TOKEN", "OPENAI_API_KEY", "TESTBOT_OPENAI_API_KEY",
-                "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MY_SERVICE_PASSWORD", "ACTIONS_RUNTIME_TOKEN",
-                "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "NPM_TOKEN", "PYPI_API_TOKEN", "HF_TOKEN", "DATABASE_URL",
-                "ANTHROPIC_API_KEY", "SLACK_WEBHOOK_SECRET")
+SECRET_NAMES = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "TESTBOT_GITHUB_TOKEN",
+    "OPENAI_API_KEY",
+    "TESTBOT_OPENAI_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "MY_SERVICE_PASSWORD",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "NPM_TOKEN",
+    "PYPI_API_TOKEN",
+    "HF_TOKEN",
+    "DATABASE_URL",
+    "ANTHROPIC_API_KEY",
+    "SLACK_WEBHOOK_SECRET",
+)
 
 
 def _decoys() -> dict[str, str]:
@@ -38,10 +52,10 @@ def _decoys() -> dict[str, str]:
 
 
 def _secret_part(value: str) -> str:
-    return value[value.index(PREFIX):][: len(PREFIX) + 32]
+    return value[value.index(PREFIX) :][: len(PREFIX) + 32]
 
 
-CANDIDATE = '''
+CANDIDATE = """
 import glob
 import hashlib
 import os
@@ -77,7 +91,7 @@ def test_what_the_environment_holds():
             start = text.find("{prefix}", start + 1)
     assert classify(-1) == "negative"
     assert found == {{"CONTROL"}}, "found: " + ", ".join(sorted(found))
-'''
+"""
 
 
 def _candidate(decoys: dict[str, str]) -> str:
@@ -95,11 +109,40 @@ def test_a_candidate_sees_no_token_or_secret(tmp_path: Path, layers_off: str) ->
     smuggled = decoys["GITHUB_TOKEN"]
     everything = {**decoys, "CONTROL": control}
     model = project.fake_model([fenced(_candidate(everything))])
-    env = {**os.environ, **decoys, "TZ": control, "TERM": f"xterm-{smuggled}", "PYTHONDONTWRITEBYTECODE": "1",
-           "TESTBOT_SANDBOX_OFF": layers_off, "PYTHONPATH": str(Path(testbot.__file__).parents[1])}
-    run = subprocess.run([sys.executable, "-m", "testbot", "generate", "pkg/m.py::classify", "--model", model,
-                          "--json", "--samples", "1", "--runs", "1", "--repair-rounds", "0", "--timeout", "60"],
-                         cwd=project.root, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        **decoys,
+        "TZ": control,
+        "TERM": f"xterm-{smuggled}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TESTBOT_SANDBOX_OFF": layers_off,
+        "PYTHONPATH": str(Path(testbot.__file__).parents[1]),
+    }
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "testbot",
+            "generate",
+            "pkg/m.py::classify",
+            "--model",
+            model,
+            "--json",
+            "--samples",
+            "1",
+            "--runs",
+            "1",
+            "--repair-rounds",
+            "0",
+            "--timeout",
+            "60",
+        ],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode in (0, 1), run.stderr[-3000:]
     (target,) = json.loads(run.stdout)["targets"]
     (candidate,) = target["candidates"]
@@ -122,10 +165,17 @@ def test_sandboxed_output_of_os_environ_and_proc_environ_holds_no_secret(tmp_pat
     support, scratch = tmp_path / "support", tmp_path / "scratch"
     sandbox.install_guard(support)
     scratch.mkdir()
-    code = ("import os\nprint(dict(os.environ))\nprint(open('/proc/self/environ', 'rb').read())\n"
-            "try:\n    print(open('/proc/%d/environ' % os.getppid(), 'rb').read())\nexcept OSError as e:\n    print(e)")
-    run = sandbox.run_sandboxed([sys.executable, "-c", code], cwd=scratch, scratch=scratch, support=support,
-                                limits=sandbox.Limits(max_output=1024 * 1024))
+    code = (
+        "import os\nprint(dict(os.environ))\nprint(open('/proc/self/environ', 'rb').read())\n"
+        "try:\n    print(open('/proc/%d/environ' % os.getppid(), 'rb').read())\nexcept OSError as e:\n    print(e)"
+    )
+    run = sandbox.run_sandboxed(
+        [sys.executable, "-c", code],
+        cwd=scratch,
+        scratch=scratch,
+        support=support,
+        limits=sandbox.Limits(max_output=1024 * 1024),
+    )
     assert run.proc.returncode == 0, run.proc.output
     out = run.proc.stdout
     assert "'LANG': 'C.UTF-8'" in out  # what is allowed does get through
@@ -136,10 +186,20 @@ def test_sandboxed_output_of_os_environ_and_proc_environ_holds_no_secret(tmp_pat
 
 
 def test_scrubbed_env_keeps_the_allowlist_only() -> None:
-    base = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "GITHUB_TOKEN": "ghp_" + "x" * 36, "GITHUB_WORKSPACE": "/w",
-            "ACTIONS_RUNTIME_TOKEN": "t" * 40, "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x", "RUNNER_TEMP": "/t",
-            "MY_SERVICE_PASSWORD": "hunter2hunter2", "TZ": "hunter2hunter2", "TERM": "xterm",
-            "GITHUB_PATH_TO_VENV": "/w/.venv", "VIRTUAL_ENV": "/w/.venv"}
+    base = {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        "GITHUB_TOKEN": "ghp_" + "x" * 36,
+        "GITHUB_WORKSPACE": "/w",
+        "ACTIONS_RUNTIME_TOKEN": "t" * 40,
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x",
+        "RUNNER_TEMP": "/t",
+        "MY_SERVICE_PASSWORD": "hunter2hunter2",
+        "TZ": "hunter2hunter2",
+        "TERM": "xterm",
+        "GITHUB_PATH_TO_VENV": "/w/.venv",
+        "VIRTUAL_ENV": "/w/.venv",
+    }
     env = sandbox.scrubbed_env(base, Path("/home/fake"))
     assert env["PATH"] == "/usr/bin" and env["LANG"] == "C.UTF-8" and env["TERM"] == "xterm"
     assert env["VIRTUAL_ENV"] == "/w/.venv"  # a path that is also the value of a GITHUB_ variable stays
@@ -181,7 +241,11 @@ def test_testbot_hides_its_own_environment_from_processes_of_the_same_user() -> 
     secret = f"{PREFIX}{uuid.uuid4().hex}"
     env = {"PATH": os.environ.get("PATH", os.defpath), "MY_SERVICE_TOKEN": secret}
     repo = str(Path(testbot.__file__).parents[1])
-    before, after = (subprocess.run([sys.executable, "-S", "-c", PEEK, repo, mode], env=env, capture_output=True,
-                                    text=True, timeout=60, cwd="/") for mode in ("keep", "hide"))
+    before, after = (
+        subprocess.run(
+            [sys.executable, "-S", "-c", PEEK, repo, mode], env=env, capture_output=True, text=True, timeout=60, cwd="/"
+        )
+        for mode in ("keep", "hide")
+    )
     assert secret in before.stdout, before.stdout + before.stderr  # the hole: a plain child reads its parent
     assert secret not in after.stdout and "Permission denied" in after.stdout, after.stdout + after.stderr

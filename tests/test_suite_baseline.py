@@ -29,7 +29,7 @@ def bump(version, part):
     return f"{major}.{minor}.{patch + 1}"
 '''
 
-BUMP_TESTS = '''\
+BUMP_TESTS = """\
 from pkg.version import bump
 
 
@@ -39,23 +39,23 @@ def test_major():
 
 def test_minor():
     assert bump("1.2.3", "minor") == "1.3.0"
-'''
+"""
 
-PATCH_TEST = '''
+PATCH_TEST = """
 
 def test_patch():
     assert bump("1.2.3", "patch") == "1.2.4"
-'''
+"""
 
-VERSION_TESTS = '''\
+VERSION_TESTS = """\
 import pkg.version
 
 
 def test_module_has_a_docstring():
     assert pkg.version.__doc__
-'''
+"""
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [project]
 name = "pkg"
 version = "0.1"
@@ -64,9 +64,11 @@ version = "0.1"
 addopts = "{addopts} -p no:hypothesispytest -p no:benchmark"
 testpaths = ["tests"]
 pythonpath = ["src"]
-'''
+"""
 
-PATCH = fenced('from pkg.version import bump\n\n\ndef test_patch_level():\n    assert bump("0.1.9", "patch") == "0.1.10"\n')
+PATCH = fenced(
+    'from pkg.version import bump\n\n\ndef test_patch_level():\n    assert bump("0.1.9", "patch") == "0.1.10"\n'
+)
 
 
 def make(root: Path, addopts: str = "", *, full: bool = True, extra: dict[str, str] | None = None) -> Project:
@@ -88,8 +90,12 @@ def plugin_python(tmp_path_factory) -> str:
     venv = tmp_path_factory.mktemp("plugins") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    res = subprocess.run([python, "-m", "pip", "install", "-q", "pytest-cov==7.1.0", "pytest-xdist==3.8.0"],
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "pytest-cov==7.1.0", "pytest-xdist==3.8.0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if res.returncode != 0:
         pytest.skip(f"pytest-cov/pytest-xdist could not be installed here: {res.stderr[-500:]}")
     return python
@@ -97,8 +103,24 @@ def plugin_python(tmp_path_factory) -> str:
 
 def generate(project: Project, *args: str, completions=(PATCH,)) -> object:
     model = project.fake_model({"*": list(completions)})
-    return run_cli(["generate", "src/pkg/version.py::bump", "--model", model, "--samples", str(len(completions)),
-                    "--runs", "2", "--repair-rounds", "0", "--timeout", "30", *args], project.root)
+    return run_cli(
+        [
+            "generate",
+            "src/pkg/version.py::bump",
+            "--model",
+            model,
+            "--samples",
+            str(len(completions)),
+            "--runs",
+            "2",
+            "--repair-rounds",
+            "0",
+            "--timeout",
+            "30",
+            *args,
+        ],
+        project.root,
+    )
 
 
 def test_a_function_the_suite_covers_gets_nothing_and_says_why(tmp_path, plugin_python):
@@ -122,12 +144,19 @@ def test_kept_tests_go_to_the_file_that_tests_the_function(tmp_path, plugin_pyth
     assert "def test_patch_level" in project.read("tests/test_bump.py")
     assert project.read("tests/test_version.py") == VERSION_TESTS
     assert sorted(p.name for p in (project.root / "tests").iterdir() if p.suffix == ".py") == [
-        "test_bump.py", "test_version.py"]
+        "test_bump.py",
+        "test_version.py",
+    ]
     # what it adds is counted over the suite: the one branch the suite missed, never "+0"
     assert "+1 lines, +1 branches" in project.read("tests/test_bump.py")
     assert "+0 lines, +0 branches" not in project.read("tests/test_bump.py")
-    res = subprocess.run([plugin_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project.root,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [plugin_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout[-2000:]
 
 
@@ -141,11 +170,20 @@ def test_an_editable_install_of_the_project_is_run_from_the_copy(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (Path(purelib) / "__editable__.pkg-0.1.pth").write_text(str(project.root / "src") + "\n")
-    res = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project.root,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout[-1000:]  # the user's own run works
     run = generate(project, "--python", python)
     assert run.code == 1, run.err
@@ -155,18 +193,26 @@ def test_an_editable_install_of_the_project_is_run_from_the_copy(tmp_path):
 def test_in_a_unittest_suite_the_kept_test_is_a_method_of_the_class_that_tests_the_function(tmp_path):
     """tests/test_bump.py keeps its tests in a unittest.TestCase with self.assert*: the test for the missed
     branch is written there the same way, and the project's plain `python -m unittest` runs it."""
-    unit = ("import unittest\n\nfrom pkg.version import bump\n\n\nclass BumpTest(unittest.TestCase):\n"
-            "    def test_major(self):\n        self.assertEqual(bump(\"1.2.3\", \"major\"), \"2.0.0\")\n\n"
-            "    def test_minor(self):\n        self.assertEqual(bump(\"1.2.3\", \"minor\"), \"1.3.0\")\n")
+    unit = (
+        "import unittest\n\nfrom pkg.version import bump\n\n\nclass BumpTest(unittest.TestCase):\n"
+        '    def test_major(self):\n        self.assertEqual(bump("1.2.3", "major"), "2.0.0")\n\n'
+        '    def test_minor(self):\n        self.assertEqual(bump("1.2.3", "minor"), "1.3.0")\n'
+    )
     project = make(tmp_path / "proj", full=False, extra={"tests/test_bump.py": unit})
     run = generate(project)
     assert run.code == 1, run.err
     written = project.read("tests/test_bump.py")
     assert written.startswith(unit.rstrip("\n"))
-    assert "\n    def test_patch_level(self):\n        self.assertEqual(bump(\"0.1.9\", \"patch\"), \"0.1.10\")\n" in written
+    assert '\n    def test_patch_level(self):\n        self.assertEqual(bump("0.1.9", "patch"), "0.1.10")\n' in written
     assert "import pytest" not in written and "\ndef test_" not in written
-    res = subprocess.run([sys.executable, "-m", "unittest", "-q", "tests.test_bump"], cwd=project.root,
-                         env={**os.environ, "PYTHONPATH": "src"}, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "unittest", "-q", "tests.test_bump"],
+        cwd=project.root,
+        env={**os.environ, "PYTHONPATH": "src"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0 and "Ran 3 tests" in res.stderr, res.stderr[-1000:]
 
 
@@ -202,12 +248,15 @@ def test_a_test_module_that_needs_a_missing_dependency_is_named(tmp_path):
 
 def test_doctests_the_project_runs_count_as_covering(tmp_path):
     """--doctest-modules in addopts: the docstring example runs bump's patch branch, so nothing is missing."""
-    doc = VERSION.replace('def bump(version, part):\n', 'def bump(version, part):\n    """\n    >>> bump("1.2.3", "patch")\n'
-                                                        "    '1.2.4'\n"
-                                                        '    """\n')
+    doc = VERSION.replace(
+        "def bump(version, part):\n",
+        'def bump(version, part):\n    """\n    >>> bump("1.2.3", "patch")\n    \'1.2.4\'\n    """\n',
+    )
     project = make(tmp_path / "proj", "--doctest-modules", full=False, extra={"src/pkg/version.py": doc})
-    project.write("pyproject.toml", PYPROJECT.format(addopts="--doctest-modules").replace(
-        'testpaths = ["tests"]', 'testpaths = ["tests", "src"]'))
+    project.write(
+        "pyproject.toml",
+        PYPROJECT.format(addopts="--doctest-modules").replace('testpaths = ["tests"]', 'testpaths = ["tests", "src"]'),
+    )
     subprocess.run([*GIT, "commit", "-q", "-am", "doctests"], cwd=project.root, check=True)
     run = generate(project, "--json")
     assert run.code == 0, run.err
@@ -217,9 +266,12 @@ def test_doctests_the_project_runs_count_as_covering(tmp_path):
 
 def test_without_a_suite_nothing_changes(project):
     """A project with no tests at all: no suite run, the import is the baseline (as before)."""
-    model = project.fake_model([fenced('from pkg.m import classify\n\n\ndef test_neg():\n'
-                                       '    assert classify(-1) == "negative"\n')])
-    run = run_cli(["generate", "pkg/m.py::classify", "--model", model, "--samples", "1", "--runs", "1",
-                   "--repair-rounds", "0"], project.root)
+    model = project.fake_model(
+        [fenced('from pkg.m import classify\n\n\ndef test_neg():\n    assert classify(-1) == "negative"\n')]
+    )
+    run = run_cli(
+        ["generate", "pkg/m.py::classify", "--model", model, "--samples", "1", "--runs", "1", "--repair-rounds", "0"],
+        project.root,
+    )
     assert run.code == 1, run.err
     assert "def test_neg" in project.read("tests/test_m.py")

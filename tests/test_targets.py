@@ -90,8 +90,19 @@ def _by_name(targets):
 
 def test_discovers_functions_methods_and_their_kinds(pkg: Path):
     found = _by_name(find_targets([str(pkg / "pkg/shapes.py")], pkg))
-    assert set(found) == {"plain", "fetch", "__dunder_like__", "Shape.__init__", "Shape.area", "Shape.load",
-                          "Shape.unit", "Shape.of", "Shape.double", "Shape.cached", "Shape.Inner.deep"}
+    assert set(found) == {
+        "plain",
+        "fetch",
+        "__dunder_like__",
+        "Shape.__init__",
+        "Shape.area",
+        "Shape.load",
+        "Shape.unit",
+        "Shape.of",
+        "Shape.double",
+        "Shape.cached",
+        "Shape.Inner.deep",
+    }
     kinds = {name: (t.kind, t.is_async) for name, t in found.items()}
     assert kinds["plain"] == ("function", False)
     assert kinds["fetch"] == ("function", True)
@@ -177,17 +188,21 @@ def test_overloads_abstract_methods_and_version_guards(tmp_path: Path):
         "import abc\nimport sys\nfrom typing import overload\n\n\n@overload\ndef f(x: int) -> int: ...\n"
         "def f(x):\n    return x\n\n\nclass Base(abc.ABC):\n    @abc.abstractmethod\n    def run(self): ...\n\n\n"
         "if sys.version_info >= (3, 8):\n    def guarded():\n        return 1\nelse:\n    def guarded():\n"
-        "        return 2\n")
+        "        return 2\n"
+    )
     found = [t.qualname for t in find_targets([str(tmp_path / "mod.py")], tmp_path)]
     assert found == ["f", "guarded"]  # one target per name; the abstract method has nothing to test
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty"),
-    (b"def f(:\n", "syntax error"),
-    (b"\x00\x01binary", "binary"),
-    ("x = '\xe9'\n".encode("latin-1"), "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (b"def f(:\n", "syntax error"),
+        (b"\x00\x01binary", "binary"),
+        ("x = '\xe9'\n".encode("latin-1"), "not UTF-8"),
+    ],
+)
 def test_unreadable_source_is_a_clear_error(tmp_path: Path, content: bytes, message: str):
     path = tmp_path / "bad.py"
     path.write_bytes(content)
@@ -214,7 +229,8 @@ def test_reach_counts_the_lines_a_test_of_a_target_can_run(tmp_path):
         "class W:\n    def __init__(self):\n        self.n = 1\n\n    @property\n    def size(self):\n        return self.n\n\n"
         "    def _chunks(self, text):\n        out = []\n        for part in text.split():\n            out.append(part)\n"
         "        return out\n\n    def fill(self, text):\n        return ' '.join(self._chunks(text)) * self.size\n\n\n"
-        "def make():\n    return W().fill('a b')\n")
+        "def make():\n    return W().fill('a b')\n"
+    )
     targets = find_targets([str(tmp_path / "w.py")], tmp_path, include_private=True)
     r = {k.split("::")[1]: v for k, v in reach(targets).items()}
     assert r["W.size"] == 2 and r["W._chunks"] == 5

@@ -18,9 +18,21 @@ def tuned(tmp_path_factory):
     ex = examples()[0]
     same = [ex] * 4
     model, tokenizer, _ = load_base(str(base))
-    cfg = TrainConfig(base=str(base), out=str(tmp_path_factory.mktemp("run")), steps=40, batch_size=4, lr=3e-2,
-                      min_lr=3e-3, warmup_steps=3, lora_r=16, lora_alpha=32, lora_dropout=0.0, log_every=40,
-                      checkpoint_every=40, precision="fp32")
+    cfg = TrainConfig(
+        base=str(base),
+        out=str(tmp_path_factory.mktemp("run")),
+        steps=40,
+        batch_size=4,
+        lr=3e-2,
+        min_lr=3e-3,
+        warmup_steps=3,
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.0,
+        log_every=40,
+        checkpoint_every=40,
+        precision="fp32",
+    )
     result = train(same, cfg, model=model, tokenizer=tokenizer, log=lambda line: None)
     return base, result.adapter, ex
 
@@ -41,7 +53,9 @@ def test_adapter_changes_what_the_model_writes(tuned):
     # the memorised test, cut before the stop sequence (the closing fence), prefill included
     assert out.text == ex.prefill + ex.completion.removesuffix("\n```")
     assert out.prompt_tokens == plain.count_tokens(plain.render(prompt))
-    assert out.prompt_tokens == len(plain.render(prompt).encode()) - 3 * (len("<|im_start|>") - 1) - 2 * (len("<|im_end|>") - 1)
+    assert out.prompt_tokens == len(plain.render(prompt).encode()) - 3 * (len("<|im_start|>") - 1) - 2 * (
+        len("<|im_end|>") - 1
+    )
     assert out.mean_logprob > -0.5  # the tuned model is sure of it
     untuned = plain.complete(prompt, seed=0, temperature=0.0, top_p=1.0, max_tokens=20, stop=STOP)
     assert untuned.text != out.text and untuned.mean_logprob < out.mean_logprob
@@ -52,8 +66,7 @@ def test_sampling_is_seeded(tuned):
     base, _, ex = tuned
     backend = load_backend(str(base))
     prompt = _prompt(ex)
-    a, b, c = (backend.complete(prompt, seed=s, temperature=1.0, top_p=0.95, max_tokens=12, stop=())
-               for s in (1, 1, 2))
+    a, b, c = (backend.complete(prompt, seed=s, temperature=1.0, top_p=0.95, max_tokens=12, stop=()) for s in (1, 1, 2))
     assert a.text == b.text and a.mean_logprob == b.mean_logprob
     assert a.text != c.text
 
@@ -69,8 +82,14 @@ def test_smollm2_from_its_gguf():
     """'small' is the SmolLM2 GGUF: converted to a Hugging Face folder once, then loaded from the cache."""
     backend = load_backend("small", backend="transformers")
     assert backend.name == "smollm2-135m-instruct-q4_1"
-    prompt = Prompt("m.py::add", 0, "You write pytest tests.", "Write a pytest test for `add(a, b)` from module `m`, "
-                    "which returns a + b.", "```python\nfrom m import add\n\n\ndef test_", 40)
+    prompt = Prompt(
+        "m.py::add",
+        0,
+        "You write pytest tests.",
+        "Write a pytest test for `add(a, b)` from module `m`, which returns a + b.",
+        "```python\nfrom m import add\n\n\ndef test_",
+        40,
+    )
     out = backend.complete(prompt, seed=0, temperature=0.0, top_p=1.0, max_tokens=40, stop=STOP)
     assert out.text.startswith(prompt.prefill) and len(out.text) > len(prompt.prefill)
     assert 0 < out.tokens <= 40 and -10 < out.mean_logprob < 0

@@ -134,14 +134,14 @@ CALLS = {
     "steady": "steady(11)",
 }
 
-CANDIDATE = '''
+CANDIDATE = """
 import datetime
 from pkg.nd import {name}
 
 
 def test_{name}():
     assert {call} == None
-'''
+"""
 
 
 def _user_runs(root) -> dict[str, dict[str, str]]:
@@ -166,8 +166,22 @@ def written(tmp_path_factory):
     project.git_init()
     # (each function's own candidate, by its name)
     model = project.fake_model({name: [fenced(CANDIDATE.format(name=name, call=call))] for name, call in CALLS.items()})
-    run = run_cli(["generate", "pkg/nd.py", "--model", model, "--json", "--samples", "1", "--repair-rounds", "0",
-                   "--timeout", "30"], project.root)
+    run = run_cli(
+        [
+            "generate",
+            "pkg/nd.py",
+            "--model",
+            model,
+            "--json",
+            "--samples",
+            "1",
+            "--repair-rounds",
+            "0",
+            "--timeout",
+            "30",
+        ],
+        project.root,
+    )
     assert run.code == 1, run.err
     return project, run.json()
 
@@ -180,16 +194,32 @@ def test_the_corpus_kept_tests(written):
     assert text.count("def test_") >= 5
 
 
-@pytest.mark.parametrize("condition", ["hash seed 0", "hash seed 1", "hash seed 2", "west of UTC", "another user",
-                                       "another locale", "clock 790 days ahead", "all at once"])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "hash seed 0",
+        "hash seed 1",
+        "hash seed 2",
+        "west of UTC",
+        "another user",
+        "another locale",
+        "clock 790 days ahead",
+        "all at once",
+    ],
+)
 def test_kept_tests_pass_however_the_user_runs_them(written, condition):
     project, _ = written
     runs = _user_runs(project.root)
     if condition not in runs:
         pytest.skip("libfaketime is not available for this machine: the clock cannot be moved")
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                          "tests/test_nd.py"], cwd=project.root, env=runs[condition], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "tests/test_nd.py"],
+        cwd=project.root,
+        env=runs[condition],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout[-3000:]
 
 
@@ -212,8 +242,16 @@ def test_the_oracle_never_records_a_hash_or_an_id():
 
     import ast
 
-    for expr in ("hash(v)", "v.__hash__()", "id(v)", "datetime.datetime.now().year", "time.time()",
-                 "uuid.uuid4().hex", "random.random()", "socket.gethostname()"):
+    for expr in (
+        "hash(v)",
+        "v.__hash__()",
+        "id(v)",
+        "datetime.datetime.now().year",
+        "time.time()",
+        "uuid.uuid4().hex",
+        "random.random()",
+        "socket.gethostname()",
+    ):
         assert oracle.varies(ast.parse(expr, mode="eval").body), expr
     for expr in ("f(1)", "v.bump()", "len(v)", "str(v)"):
         assert not oracle.varies(ast.parse(expr, mode="eval").body), expr

@@ -50,9 +50,15 @@ def test_it_is_the_default_backend_for_a_gguf_model(monkeypatch) -> None:
 
     real = iu.find_spec
     installed = {"xllamacpp"}  # testbot's default install: the prebuilt wheel only
-    monkeypatch.setattr(generate.importlib.util, "find_spec",
-                        lambda name, *a: (object() if name in installed else None)  # only "is None" is asked
-                        if name in ("xllamacpp", "llama_cpp") else real(name, *a))
+    monkeypatch.setattr(
+        generate.importlib.util,
+        "find_spec",
+        lambda name, *a: (
+            (object() if name in installed else None)  # only "is None" is asked
+            if name in ("xllamacpp", "llama_cpp")
+            else real(name, *a)
+        ),
+    )
     assert backend_name_for("small") == "xllamacpp" and backend_name_for("default") == "xllamacpp"
     assert backend_name_for("small", "llama_cpp") == "llama_cpp"  # llama-cpp-python stays an option
     installed.add("llama_cpp")  # compiled on purpose (pip install 'testbot[llama]'): it is used
@@ -70,15 +76,16 @@ def test_completes_the_prompt_with_logprobs_and_repeats_a_seed(small: XLlamaCppB
     assert 0 < completion.tokens <= 64
     assert completion.prompt_tokens > 100
     assert -20 < completion.mean_logprob < 0 and math.isfinite(completion.mean_logprob)
-    assert not any(s in completion.text[len(prompt.prefill):] for s in STOP)  # a stop sequence ends the text
+    assert not any(s in completion.text[len(prompt.prefill) :] for s in STOP)  # a stop sequence ends the text
     # The same seed gives the same tokens, from a fresh load (within one process the second request reads
     # the cached prompt, which changes the float rounding of its last token; see docs/development.md).
     fresh = XLlamaCppBackend("small", context_tokens=2048, threads=0)
     again = fresh.complete(prompt, seed=0, max_tokens=64, stop=list(STOP), **SAMPLING)
     assert again.text == completion.text and again.tokens == completion.tokens
     assert again.mean_logprob == pytest.approx(completion.mean_logprob, abs=1e-4)
-    other = [fresh.complete(prompt, seed=seed, max_tokens=24, stop=[], temperature=1.0, top_p=1.0).text
-             for seed in (1, 2, 3)]
+    other = [
+        fresh.complete(prompt, seed=seed, max_tokens=24, stop=[], temperature=1.0, top_p=1.0).text for seed in (1, 2, 3)
+    ]
     assert len(set(other)) > 1  # other seeds, other samples
 
 
@@ -86,8 +93,9 @@ def test_max_tokens_and_greedy(small: XLlamaCppBackend, project: Project) -> Non
     prompt = _prompt(small, project)
     short = small.complete(prompt, seed=5, max_tokens=5, stop=[], **SAMPLING)
     assert 0 < short.tokens <= 5  # no stop sequence: the token limit ends it (or the model's end of turn)
-    greedy = [small.complete(prompt, seed=seed, max_tokens=16, stop=[], temperature=0.0, top_p=1.0).text
-              for seed in (1, 2)]
+    greedy = [
+        small.complete(prompt, seed=seed, max_tokens=16, stop=[], temperature=0.0, top_p=1.0).text for seed in (1, 2)
+    ]
     assert greedy[0] == greedy[1]  # temperature 0: the seed does not matter
 
 
@@ -101,8 +109,7 @@ def test_tokens_are_counted_by_the_models_tokenizer(small: XLlamaCppBackend, pro
     assert small.render(prompt).startswith("<|im_start|>system\n")  # the model's own (ChatML) template
 
 
-def test_a_prompt_that_starts_like_the_last_one_reads_only_the_rest(small: XLlamaCppBackend,
-                                                                    project: Project) -> None:
+def test_a_prompt_that_starts_like_the_last_one_reads_only_the_rest(small: XLlamaCppBackend, project: Project) -> None:
     first, second = _prompt(small, project, "clamp"), _prompt(small, project, "classify")
     small.complete(first, seed=0, max_tokens=4, stop=[], **SAMPLING)
     again = small.complete(first, seed=1, max_tokens=4, stop=[], **SAMPLING)  # the next sample of a round
@@ -158,8 +165,9 @@ def test_without_xllamacpp_the_error_says_how_to_install_it(project: Project, mo
     monkeypatch.setitem(sys.modules, "xllamacpp", None)  # as if not installed
     with pytest.raises(Exception, match=r"pip install xllamacpp==.*--backend llama_cpp"):
         load_backend("small", "xllamacpp")
-    run = run_cli(["generate", "pkg/m.py::classify", "--model", "small", "--backend", "xllamacpp", "--samples", "1"],
-                  project.root)
+    run = run_cli(
+        ["generate", "pkg/m.py::classify", "--model", "small", "--backend", "xllamacpp", "--samples", "1"], project.root
+    )
     assert run.code == EXIT_ENVIRONMENT
     assert "needs xllamacpp" in run.err
 

@@ -66,9 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "data"))
     ap.add_argument("--suite-timeout", type=float, default=300.0)
     ap.add_argument("--only", nargs="*", default=[], help="just these packages (a quick run)")
-    ap.add_argument("--combine", nargs="*", default=[], metavar="DIR",
-                    help="mine nothing: join the outputs of earlier runs (a later DIR replaces the packages it has), "
-                         "add --records, split and write --out")
+    ap.add_argument(
+        "--combine",
+        nargs="*",
+        default=[],
+        metavar="DIR",
+        help="mine nothing: join the outputs of earlier runs (a later DIR replaces the packages it has), "
+        "add --records, split and write --out",
+    )
     args = ap.parse_args(argv)
     folder, out = Path(args.sdists), Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             got = read_pairs(d / "train.jsonl") + read_pairs(d / "heldout.jsonl")
             for name, info in meta["packages"].items():
                 # distilled pairs come from --records again: their old counts would be added twice
-                per_package[name] = {**info, "pairs": {k: n for k, n in info.get("pairs", {}).items() if k != "distilled"}}
+                per_package[name] = {
+                    **info,
+                    "pairs": {k: n for k, n in info.get("pairs", {}).items() if k != "distilled"},
+                }
                 if name in meta["sdists"]:
                     sdists[name] = meta["sdists"][name]
                 by_package[name] = [p for p in got if p.package == name and p.source != "distilled"]
@@ -93,8 +101,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         path = find_sdist(folder, name)
         if path is None and args.download:
-            r = proc.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "-q",
-                          "-d", str(folder), name], timeout=300)
+            r = proc.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-binary",
+                    ":all:",
+                    "--no-deps",
+                    "-q",
+                    "-d",
+                    str(folder),
+                    name,
+                ],
+                timeout=300,
+            )
             path = find_sdist(folder, name)
             if path is None:
                 per_package[name] = {"status": "dropped", "why": "pip download failed: " + r.output[-200:]}
@@ -104,15 +126,23 @@ def main(argv: list[str] | None = None) -> int:
             continue
         sdists[name] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
         began = time.monotonic()
-        got, results = mine_paths([path], python=sys.executable, note=lambda s: print(s, file=sys.stderr, flush=True),
-                                  suite_seconds=args.suite_timeout, augment=True)
+        got, results = mine_paths(
+            [path],
+            python=sys.executable,
+            note=lambda s: print(s, file=sys.stderr, flush=True),
+            suite_seconds=args.suite_timeout,
+            augment=True,
+        )
         res = next(iter(results.values()), None)
         got = [p if p.package == name else dataclasses.replace(p, package=name) for p in got]  # the split key
         counts = Counter(p.source for p in got)
         per_package[name] = {
-            "status": "used" if got else "dropped", "sdist": path.name,
-            "tests_run": res.tests_run if res else 0, "tests_passed": res.tests_passed if res else 0,
-            "pairs": dict(counts), "seconds": round(time.monotonic() - began, 1),
+            "status": "used" if got else "dropped",
+            "sdist": path.name,
+            "tests_run": res.tests_run if res else 0,
+            "tests_passed": res.tests_passed if res else 0,
+            "pairs": dict(counts),
+            "seconds": round(time.monotonic() - began, 1),
             "dropped": dict(res.dropped.most_common()) if res else {},
         }
         if not got:
@@ -133,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     held = [p for p in pairs if p.package in HOLDOUT]
     write_pairs(out / "train.jsonl", train)
     write_pairs(out / "heldout.jsonl", held)
-    (out / "sdists.json").write_text(json.dumps({"sdists": sdists, "packages": per_package, "holdout": list(HOLDOUT)},
-                                                indent=1, sort_keys=True) + "\n")
+    (out / "sdists.json").write_text(
+        json.dumps({"sdists": sdists, "packages": per_package, "holdout": list(HOLDOUT)}, indent=1, sort_keys=True)
+        + "\n"
+    )
     write_readme(out, json.loads((out / "sdists.json").read_text()), train, held)
     print(f"train.jsonl: {len(train)} pairs, heldout.jsonl: {len(held)} pairs")
     return 0
@@ -183,6 +215,7 @@ NOTES = """
 
 def write_readme(out: Path, meta: dict, train: list[Pair], held: list[Pair]) -> None:
     """README.md: counts per package and source, the held-out packages, what was dropped and why."""
+
     def cell(text: str) -> str:
         return " ".join(str(text).replace("|", "/").split())[:160]
 
@@ -195,12 +228,15 @@ def write_readme(out: Path, meta: dict, train: list[Pair], held: list[Pair]) -> 
             rows.append(f"| {name} | {sdist} | dropped | | | | | {cell(info.get('why', ''))} |")
             continue
         top = cell(", ".join(f"{k} x{n}" for k, n in list(info.get("dropped", {}).items())[:3]))
-        rows.append(f"| {name} | {sdist} | {split} | {info.get('tests_passed', '')}/{info.get('tests_run', '')} | "
-                    f"{pairs.get('mined', 0)} | {pairs.get('augmented', 0)} | {pairs.get('distilled', 0)} | {top} |")
+        rows.append(
+            f"| {name} | {sdist} | {split} | {info.get('tests_passed', '')}/{info.get('tests_run', '')} | "
+            f"{pairs.get('mined', 0)} | {pairs.get('augmented', 0)} | {pairs.get('distilled', 0)} | {top} |"
+        )
     by = Counter((p.source) for p in train)
     hb = Counter((p.source) for p in held)
     size = sum((out / f).stat().st_size for f in ("train.jsonl", "heldout.jsonl")) / 1e6
-    text = f"""# Fine-tuning data (issue 7): pairs mined from training packages' own test suites
+    text = (
+        f"""# Fine-tuning data (issue 7): pairs mined from training packages' own test suites
 
 Built by `python benchmarks/finetune/build_data.py --sdists DIR --download [--records distill.jsonl]`
 (see docs/finetune.md for how mining, augmentation and distillation work). {size:.1f} MB in all.
@@ -216,7 +252,11 @@ Packages of ../shared/bench/modules.yaml are never used.
 
 | package | sdist | split | tests passed/run | mined | augmented | distilled | most common drops |
 |---|---|---|---|---|---|---|---|
-""" + "\n".join(rows) + "\n" + NOTES
+"""
+        + "\n".join(rows)
+        + "\n"
+        + NOTES
+    )
     (out / "README.md").write_text(text)
 
 

@@ -44,9 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sdists", required=True, help="folder of the sdists (the held-out pairs name theirs)")
     ap.add_argument("--hold", nargs="*", default=[], help="packages taken out of training, to evaluate on")
     ap.add_argument("--per-function", type=int, default=6)
-    ap.add_argument("--drop-placeholders", action="store_true",
-                    help="leave out explored pairs called with stand-in values (testbot.finetune.data.placeholder_test;"
-                         " after --per-function)")
+    ap.add_argument(
+        "--drop-placeholders",
+        action="store_true",
+        help="leave out explored pairs called with stand-in values (testbot.finetune.data.placeholder_test;"
+        " after --per-function)",
+    )
     ap.add_argument("--out-train", required=True)
     ap.add_argument("--out-heldout", default="")
     args = ap.parse_args(argv)
@@ -76,17 +79,25 @@ def main(argv: list[str] | None = None) -> int:
         if found is None:
             ap.error(f"no sdist of {name} in {args.sdists}")
         sdists[name] = (found.name, hashlib.sha256(found.read_bytes()).hexdigest())
-    held = [dataclasses.replace(p, provenance={**p.provenance, "sdist": sdists[p.package][0],
-                                               "sha256": sdists[p.package][1]}) for p in held]
+    held = [
+        dataclasses.replace(
+            p, provenance={**p.provenance, "sdist": sdists[p.package][0], "sha256": sdists[p.package][1]}
+        )
+        for p in held
+    ]
     write_pairs(args.out_train, train)
-    print(f"wrote {args.out_train}: {len(train)} pairs {dict(Counter(p.source for p in train))}; explored: "
-          f"{len(capped)} of {len(explored)} kept ({args.per_function} per function at most), "
-          f"{len({(p.module, p.function) for p in capped})} functions"
-          + (f"; {before - len(capped)} with stand-in values left out" if args.drop_placeholders else ""))
+    print(
+        f"wrote {args.out_train}: {len(train)} pairs {dict(Counter(p.source for p in train))}; explored: "
+        f"{len(capped)} of {len(explored)} kept ({args.per_function} per function at most), "
+        f"{len({(p.module, p.function) for p in capped})} functions"
+        + (f"; {before - len(capped)} with stand-in values left out" if args.drop_placeholders else "")
+    )
     if args.out_heldout:
         write_pairs(args.out_heldout, held)
-        print(f"wrote {args.out_heldout}: {len(held)} pairs of {sorted(hold)}, "
-              f"{len({(p.module, p.function) for p in held})} functions")
+        print(
+            f"wrote {args.out_heldout}: {len(held)} pairs of {sorted(hold)}, "
+            f"{len({(p.module, p.function) for p in held})} functions"
+        )
     return 0
 
 

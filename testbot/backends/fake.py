@@ -47,8 +47,9 @@ class FakeBackend:
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
 
-    def complete(self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int,
-                 stop: Sequence[str]) -> Completion:
+    def complete(
+        self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int, stop: Sequence[str]
+    ) -> Completion:
         self.prompts.append(prompt)
         qualname = prompt.key.partition("::")[2]
         for key in (prompt.key, qualname, "*"):
@@ -63,5 +64,11 @@ class FakeBackend:
             Path(item["touch"]).touch()
         if isinstance(item, dict) and item.get("sleep"):
             time.sleep(float(item["sleep"]))
-        return Completion(text=text, seed=seed, tokens=estimate_tokens(text), mean_logprob=logprob, seconds=0.0,
-                          prompt_tokens=prompt.tokens)
+        return Completion(
+            text=text,
+            seed=seed,
+            tokens=estimate_tokens(text),
+            mean_logprob=logprob,
+            seconds=0.0,
+            prompt_tokens=prompt.tokens,
+        )

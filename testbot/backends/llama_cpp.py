@@ -96,7 +96,8 @@ class LlamaCppBackend:
             raise EnvironmentProblem(
                 "the llama_cpp backend needs llama-cpp-python: pip install 'testbot[llama]' "
                 "(or pip install llama-cpp-python==0.3.36; it compiles llama.cpp: a C compiler and cmake); "
-                "the default backend, xllamacpp, needs no compiler") from None
+                "the default backend, xllamacpp, needs no compiler"
+            ) from None
         self.name = mf.name
         self.path = mf.path
         st = mf.path.stat()
@@ -104,10 +105,18 @@ class LlamaCppBackend:
         extra_bufts = os.environ.get("TESTBOT_LLAMA_EXTRA_BUFFERS", "") == "1" or not _amx_compiled()
         try:
             with _model_params(extra_bufts):
-                self.llm = Llama(model_path=str(mf.path), n_ctx=context_tokens,
-                                 n_threads=threads or os.cpu_count() or 2, n_batch=512, verbose=False, seed=0)
+                self.llm = Llama(
+                    model_path=str(mf.path),
+                    n_ctx=context_tokens,
+                    n_threads=threads or os.cpu_count() or 2,
+                    n_batch=512,
+                    verbose=False,
+                    seed=0,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
-            raise EnvironmentProblem(f"llama.cpp cannot load {mf.path}: {exc}; the file may be truncated or corrupt") from None
+            raise EnvironmentProblem(
+                f"llama.cpp cannot load {mf.path}: {exc}; the file may be truncated or corrupt"
+            ) from None
         meta = self.llm.metadata or {}
         template = meta.get("tokenizer.chat_template") or CHATML
         eos = self.llm.detokenize([self.llm.token_eos()]).decode("utf-8", "ignore")
@@ -138,28 +147,47 @@ class LlamaCppBackend:
         except OSError:
             return
         if (st.st_dev, st.st_ino) == self._file[:2] and st.st_size != self._file[2]:
-            raise EnvironmentProblem(f"the model file {self.path} changed while testbot was using it ({self._file[2]} "
-                                     f"bytes, now {st.st_size}); run testbot again once the file is complete")
+            raise EnvironmentProblem(
+                f"the model file {self.path} changed while testbot was using it ({self._file[2]} "
+                f"bytes, now {st.st_size}); run testbot again once the file is complete"
+            )
 
-    def complete(self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int,
-                 stop: Sequence[str]) -> Completion:
+    def complete(
+        self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int, stop: Sequence[str]
+    ) -> Completion:
         self._check_file()
         text = self.render(prompt)
         add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
         tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         room = self.llm.n_ctx() - len(tokens) - 8
         if room < 64:
-            raise PromptTooLong(f"prompt of {len(tokens)} tokens does not fit the {self.llm.n_ctx()}-token context; "
-                                "lower --prompt-tokens or raise --context-tokens")
+            raise PromptTooLong(
+                f"prompt of {len(tokens)} tokens does not fit the {self.llm.n_ctx()}-token context; "
+                "lower --prompt-tokens or raise --context-tokens"
+            )
         recorder = _LogprobRecorder(len(tokens))
         start = time.monotonic()
         out = self.llm.create_completion(
-            tokens, max_tokens=min(max_tokens, room), temperature=temperature, top_p=top_p, min_p=0.0, top_k=0,
-            seed=seed, stop=list(stop), logits_processor=[recorder], repeat_penalty=1.0,
+            tokens,
+            max_tokens=min(max_tokens, room),
+            temperature=temperature,
+            top_p=top_p,
+            min_p=0.0,
+            top_k=0,
+            seed=seed,
+            stop=list(stop),
+            logits_processor=[recorder],
+            repeat_penalty=1.0,
         )
         seconds = time.monotonic() - start
         generated = out["choices"][0]["text"]
         n = int(out.get("usage", {}).get("completion_tokens", len(recorder.logprobs)))
         mean = sum(recorder.logprobs) / len(recorder.logprobs) if recorder.logprobs else -99.0
-        return Completion(text=prompt.prefill + generated, seed=seed, tokens=n, mean_logprob=mean, seconds=seconds,
-                          prompt_tokens=len(tokens))
+        return Completion(
+            text=prompt.prefill + generated,
+            seed=seed,
+            tokens=n,
+            mean_logprob=mean,
+            seconds=seconds,
+            prompt_tokens=len(tokens),
+        )

@@ -48,8 +48,7 @@ PROBE_TOKENS = 16
 
 
 def chatml(system: str, user: str) -> str:
-    return (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
-            "<|im_start|>assistant\n")
+    return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 
 
 def api_key(environ: dict[str, str] | None = None) -> str:
@@ -70,8 +69,17 @@ class _Refused(Exception):
 
 
 class OpenAICompatBackend:
-    def __init__(self, model: str, *, served_model: str = "", context_tokens: int = 4096, timeout: float = 600.0,
-                 retries: int = 4, backoff: float = 0.5, **_: object) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        served_model: str = "",
+        context_tokens: int = 4096,
+        timeout: float = 600.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        **_: object,
+    ) -> None:
         if not model.startswith(("http://", "https://")):
             raise FatalError(f"the openai backend needs a server URL such as http://127.0.0.1:8000/v1, not {model!r}")
         self.url = model.rstrip("/")
@@ -108,34 +116,43 @@ class OpenAICompatBackend:
         attempts = 1 + (self.retries if retries is None else retries)
         for attempt in range(attempts):
             last = attempt == attempts - 1
-            request = urllib.request.Request(url, data=data, headers=self._headers(),
-                                             method="POST" if data is not None else "GET")
+            request = urllib.request.Request(
+                url, data=data, headers=self._headers(), method="POST" if data is not None else "GET"
+            )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     body = response.read()
                 try:
                     return json.loads(body)
                 except ValueError:
-                    raise FatalError(f"{url} did not answer with JSON (is it an OpenAI-compatible API? "
-                                     f"the URL usually ends in /v1): {body[:200]!r}") from None
+                    raise FatalError(
+                        f"{url} did not answer with JSON (is it an OpenAI-compatible API? "
+                        f"the URL usually ends in /v1): {body[:200]!r}"
+                    ) from None
             except urllib.error.HTTPError as exc:
                 message = _error_message(exc)
                 if exc.code in (401, 403) and "rate limit" not in message.lower():
-                    raise EnvironmentProblem(f"{url} refused the request ({exc.code}: {message}); set the server's "
-                                             f"API key in TESTBOT_OPENAI_API_KEY or OPENAI_API_KEY") from None
+                    raise EnvironmentProblem(
+                        f"{url} refused the request ({exc.code}: {message}); set the server's "
+                        f"API key in TESTBOT_OPENAI_API_KEY or OPENAI_API_KEY"
+                    ) from None
                 rate_limited = exc.code == 403 and "rate limit" in message.lower()
                 # llama-cpp-python answers 500 to a logprobs request on a model loaded without logits_all
                 if (exc.code not in RETRY_STATUS and not rate_limited) or "logprob" in message.lower():
                     raise _Refused(exc.code, message) from None
                 if last:
-                    raise EnvironmentProblem(f"{url} kept failing ({exc.code}: {message}) after {attempts} "
-                                             f"tries; is the server overloaded or out of memory?") from None
+                    raise EnvironmentProblem(
+                        f"{url} kept failing ({exc.code}: {message}) after {attempts} "
+                        f"tries; is the server overloaded or out of memory?"
+                    ) from None
                 delay = _retry_after(exc) or self.backoff * 2**attempt * (0.5 + random.random() / 2)
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 if last:
-                    raise EnvironmentProblem(f"cannot reach {url}: {reason}; is the server running? (tried "
-                                             f"{attempts} time{'s' if attempts != 1 else ''})") from None
+                    raise EnvironmentProblem(
+                        f"cannot reach {url}: {reason}; is the server running? (tried "
+                        f"{attempts} time{'s' if attempts != 1 else ''})"
+                    ) from None
                 delay = self.backoff * 2**attempt * (0.5 + random.random() / 2)
             time.sleep(min(delay, 30.0))
         raise AssertionError("unreachable")
@@ -144,8 +161,10 @@ class OpenAICompatBackend:
         try:
             data = self._call(self.url + "/models")
         except _Refused as exc:
-            raise EnvironmentProblem(f"{self.url}/models answered {exc.status} ({exc.message}); is {self.url} an "
-                                     f"OpenAI-compatible API? Or name the model with --served-model") from None
+            raise EnvironmentProblem(
+                f"{self.url}/models answered {exc.status} ({exc.message}); is {self.url} an "
+                f"OpenAI-compatible API? Or name the model with --served-model"
+            ) from None
         models = data.get("data") if isinstance(data, dict) else None
         ids = [m.get("id") for m in models or [] if isinstance(m, dict) and m.get("id")]
         if not ids:
@@ -167,9 +186,11 @@ class OpenAICompatBackend:
 
     def _server_count(self, text: str) -> int | None:
         # llama-cpp-python: /extras/tokenize/count; llama.cpp's server: /tokenize {content}; vLLM: /tokenize {prompt}.
-        ways = (("extras", "/extras/tokenize/count", {"input": text, "model": self.served_model}),
-                ("llama.cpp", "/tokenize", {"content": text}),
-                ("vllm", "/tokenize", {"model": self.served_model, "prompt": text}))
+        ways = (
+            ("extras", "/extras/tokenize/count", {"input": text, "model": self.served_model}),
+            ("llama.cpp", "/tokenize", {"content": text}),
+            ("vllm", "/tokenize", {"model": self.served_model, "prompt": text}),
+        )
         for name, path, payload in ways:
             if self._tokenizer is not None and self._tokenizer != name:
                 continue
@@ -188,13 +209,16 @@ class OpenAICompatBackend:
 
     # -- completions
 
-    def complete(self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int,
-                 stop: Sequence[str]) -> Completion:
+    def complete(
+        self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int, stop: Sequence[str]
+    ) -> Completion:
         if self._tokenizer and self.context_tokens:  # exact counts: keep within the context window
             room = self.context_tokens - prompt.tokens - 32  # 32: the chat template's own tokens
             if room < 16:
-                raise PromptTooLong(f"prompt of {prompt.tokens} tokens does not fit the {self.context_tokens}-"
-                                    "token context; lower --prompt-tokens or raise --context-tokens")
+                raise PromptTooLong(
+                    f"prompt of {prompt.tokens} tokens does not fit the {self.context_tokens}-"
+                    "token context; lower --prompt-tokens or raise --context-tokens"
+                )
             max_tokens = min(max_tokens, room)
         sampling = {"seed": seed, "temperature": temperature, "top_p": top_p, "stop": list(stop)}
         if self.mode is None:
@@ -205,21 +229,30 @@ class OpenAICompatBackend:
                 text, logprobs, usage = self._chat(prompt, sampling, max_tokens)
             except _Refused:
                 self.mode = "completions"  # e.g. no chat template on the server, or no final assistant message
-                return self.complete(prompt, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
-                                     stop=stop)
+                return self.complete(
+                    prompt, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop
+                )
         else:
             try:
                 text, logprobs, usage = self._completion(prompt, sampling, max_tokens)
             except _Refused as exc:
-                raise EnvironmentProblem(f"{self.url}/completions refused the request ({exc.status}: {exc.message})") from None
+                raise EnvironmentProblem(
+                    f"{self.url}/completions refused the request ({exc.status}: {exc.message})"
+                ) from None
         seconds = time.monotonic() - start
         text = text if text.startswith(prompt.prefill) else prompt.prefill + text  # some servers echo the prefill
-        n = int(usage.get("completion_tokens") or len(logprobs) or estimate_tokens(text[len(prompt.prefill):]))
+        n = int(usage.get("completion_tokens") or len(logprobs) or estimate_tokens(text[len(prompt.prefill) :]))
         # The mean log-probability ranks candidates; a server that returns none gives every completion
         # 0.0, so they all rank alike (their order then follows the samples).
         mean = sum(logprobs) / len(logprobs) if logprobs else 0.0
-        return Completion(text=text, seed=seed, tokens=n, mean_logprob=mean, seconds=seconds,
-                          prompt_tokens=int(usage.get("prompt_tokens") or prompt.tokens))
+        return Completion(
+            text=text,
+            seed=seed,
+            tokens=n,
+            mean_logprob=mean,
+            seconds=seconds,
+            prompt_tokens=int(usage.get("prompt_tokens") or prompt.tokens),
+        )
 
     def _probe(self, prompt: Prompt, sampling: dict[str, Any]) -> str:
         """Does the server continue a final assistant message, or close that turn and start a new one?
@@ -277,10 +310,16 @@ class OpenAICompatBackend:
         if prefill:
             messages.append({"role": "assistant", "content": prompt.prefill})
             extras.update(continue_final_message=True, add_generation_prompt=False)  # vLLM's way to continue it
-        payload = {"model": self.served_model, "messages": messages, "max_tokens": max_tokens, "stream": False,
-                   **sampling}
-        data = self._post("/chat/completions", payload, {"extras": extras,
-                                                         "logprobs": {"logprobs": True, "top_logprobs": 1}})
+        payload = {
+            "model": self.served_model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "stream": False,
+            **sampling,
+        }
+        data = self._post(
+            "/chat/completions", payload, {"extras": extras, "logprobs": {"logprobs": True, "top_logprobs": 1}}
+        )
         choice = data["choices"][0]
         content = (choice.get("message") or {}).get("content") or ""
         items = ((choice.get("logprobs") or {}).get("content")) or []

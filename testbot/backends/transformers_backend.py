@@ -24,14 +24,23 @@ from testbot.prompt import Prompt
 
 
 class TransformersBackend:
-    def __init__(self, model: str = "small", *, adapter: str = "", device: str = "cpu", threads: int = 0,
-                 context_tokens: int = 4096, **_: object) -> None:
+    def __init__(
+        self,
+        model: str = "small",
+        *,
+        adapter: str = "",
+        device: str = "cpu",
+        threads: int = 0,
+        context_tokens: int = 4096,
+        **_: object,
+    ) -> None:
         try:
             import torch
             from testbot.finetune.train import load_base
         except ImportError:
-            raise EnvironmentProblem("the transformers backend needs torch, transformers and peft: "
-                                     "pip install 'testbot[train]'") from None
+            raise EnvironmentProblem(
+                "the transformers backend needs torch, transformers and peft: pip install 'testbot[train]'"
+            ) from None
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise EnvironmentProblem("--device cuda: no CUDA GPU is visible to torch here; use --device cpu")
         if threads:
@@ -43,8 +52,10 @@ class TransformersBackend:
         if adapter:
             folder = Path(adapter)
             if not (folder / "adapter_config.json").is_file():
-                raise FatalError(f"adapter {adapter}: no adapter_config.json there (pass the adapter/ folder that "
-                                 "testbot finetune --train wrote)")
+                raise FatalError(
+                    f"adapter {adapter}: no adapter_config.json there (pass the adapter/ folder that "
+                    "testbot finetune --train wrote)"
+                )
             from peft import PeftModel
 
             self.model = PeftModel.from_pretrained(self.model, str(folder)).merge_and_unload()
@@ -61,32 +72,52 @@ class TransformersBackend:
         messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + prompt.prefill
 
-    def complete(self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int,
-                 stop: Sequence[str]) -> Completion:
+    def complete(
+        self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int, stop: Sequence[str]
+    ) -> Completion:
         torch = self._torch
         ids = self.tokenizer(self.render(prompt), add_special_tokens=False, return_tensors="pt")["input_ids"]
         ids = ids.to(self.device)
         room = self.context_tokens - ids.shape[1] - 8
         if room < 64:
-            raise PromptTooLong(f"prompt of {ids.shape[1]} tokens does not fit the {self.context_tokens}-token "
-                                "context; lower --prompt-tokens or raise --context-tokens")
+            raise PromptTooLong(
+                f"prompt of {ids.shape[1]} tokens does not fit the {self.context_tokens}-token "
+                "context; lower --prompt-tokens or raise --context-tokens"
+            )
         torch.manual_seed(seed)
         sample = temperature > 0
         start = time.monotonic()
         with torch.no_grad():
             out = self.model.generate(
-                ids, attention_mask=torch.ones_like(ids), max_new_tokens=min(max_tokens, room), do_sample=sample,
-                temperature=temperature if sample else None, top_p=top_p if sample else None, top_k=0 if sample else None,
-                stop_strings=list(stop) or None, tokenizer=self.tokenizer, output_logits=True,
-                return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id)
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=min(max_tokens, room),
+                do_sample=sample,
+                temperature=temperature if sample else None,
+                top_p=top_p if sample else None,
+                top_k=0 if sample else None,
+                stop_strings=list(stop) or None,
+                tokenizer=self.tokenizer,
+                output_logits=True,
+                return_dict_in_generate=True,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
         seconds = time.monotonic() - start
-        generated = out.sequences[0, ids.shape[1]:]
-        logprobs = [float(torch.log_softmax(step_logits[0].float(), dim=-1)[token])
-                    for step_logits, token in zip(out.logits, generated.tolist())]
+        generated = out.sequences[0, ids.shape[1] :]
+        logprobs = [
+            float(torch.log_softmax(step_logits[0].float(), dim=-1)[token])
+            for step_logits, token in zip(out.logits, generated.tolist())
+        ]
         text = self.tokenizer.decode(generated, skip_special_tokens=True)
         cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
         if cut >= 0:  # like llama.cpp: the stop sequence itself is not part of the answer
             text = text[:cut]
         mean = sum(logprobs) / len(logprobs) if logprobs else -99.0
-        return Completion(text=prompt.prefill + text, seed=seed, tokens=len(logprobs), mean_logprob=mean,
-                          seconds=seconds, prompt_tokens=int(ids.shape[1]))
+        return Completion(
+            text=prompt.prefill + text,
+            seed=seed,
+            tokens=len(logprobs),
+            mean_logprob=mean,
+            seconds=seconds,
+            prompt_tokens=int(ids.shape[1]),
+        )

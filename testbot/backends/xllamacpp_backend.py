@@ -42,8 +42,7 @@ from testbot.prompt import Prompt
 
 XLLAMACPP_VERSION = "2026.10.11549"
 INSTALL = f"pip install xllamacpp=={XLLAMACPP_VERSION} (prebuilt; testbot's default install includes it)"
-CHATML = ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
-          "<|im_start|>assistant\n")
+CHATML = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 # Sampler settings of the llama_cpp backend; llama.cpp's own defaults (top-k 40, min-p 0.05) would differ.
 SAMPLER = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0, "typical_p": 1.0}
 _COUNT_CACHE = 8192  # token counts remembered (the prompt builder counts the same sections again and again)
@@ -125,8 +124,9 @@ def _restore_signals(saved: dict[int, Any]) -> None:
             pass
 
 
-def _params(xlc: Any, model: Path, *, context_tokens: int, threads: int, host: str, port: int,
-            api_key: str, alias: str) -> Any:
+def _params(
+    xlc: Any, model: Path, *, context_tokens: int, threads: int, host: str, port: int, api_key: str, alias: str
+) -> Any:
     params = xlc.CommonParams()
     params.model.path = str(model)
     if alias:
@@ -153,21 +153,34 @@ def _params(xlc: Any, model: Path, *, context_tokens: int, threads: int, host: s
     return params
 
 
-def start_server(model: Path, *, context_tokens: int, threads: int, host: str, port: int, api_key: str,
-                 alias: str = "") -> Any:
+def start_server(
+    model: Path, *, context_tokens: int, threads: int, host: str, port: int, api_key: str, alias: str = ""
+) -> Any:
     """An ``xllamacpp.Server`` with testbot's load settings; Python's signal handlers kept."""
     try:
         import xllamacpp as xlc
     except ImportError:
-        raise EnvironmentProblem(f"the xllamacpp backend needs xllamacpp: {INSTALL}; or use llama-cpp-python "
-                                 "with --backend llama_cpp (pip install 'testbot[llama]', compiled from source)") from None
+        raise EnvironmentProblem(
+            f"the xllamacpp backend needs xllamacpp: {INSTALL}; or use llama-cpp-python "
+            "with --backend llama_cpp (pip install 'testbot[llama]', compiled from source)"
+        ) from None
     missing = missing_cpu_features()
     if missing:
-        raise EnvironmentProblem(f"this CPU lacks {', '.join(missing).replace('pni', 'sse3').upper()}, which the "
-                                 "prebuilt llama.cpp (xllamacpp) needs; llama-cpp-python compiles llama.cpp for this "
-                                 "CPU: pip install 'testbot[llama]' (a C compiler and cmake), then --backend llama_cpp")
-    params = _params(xlc, model, context_tokens=context_tokens, threads=threads or os.cpu_count() or 2, host=host,
-                     port=port, api_key=api_key, alias=alias)
+        raise EnvironmentProblem(
+            f"this CPU lacks {', '.join(missing).replace('pni', 'sse3').upper()}, which the "
+            "prebuilt llama.cpp (xllamacpp) needs; llama-cpp-python compiles llama.cpp for this "
+            "CPU: pip install 'testbot[llama]' (a C compiler and cmake), then --backend llama_cpp"
+        )
+    params = _params(
+        xlc,
+        model,
+        context_tokens=context_tokens,
+        threads=threads or os.cpu_count() or 2,
+        host=host,
+        port=port,
+        api_key=api_key,
+        alias=alias,
+    )
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return xlc.Server(params)
@@ -176,8 +189,7 @@ def start_server(model: Path, *, context_tokens: int, threads: int, host: str, p
 
 
 class XLlamaCppBackend:
-    def __init__(self, model: str = "default", *, context_tokens: int = 4096, threads: int = 0,
-                 **_: object) -> None:
+    def __init__(self, model: str = "default", *, context_tokens: int = 4096, threads: int = 0, **_: object) -> None:
         mf = resolve_model(model)  # first: a wrong model path is reported as such, with or without xllamacpp
         self.name = mf.name
         self.path = mf.path
@@ -190,15 +202,26 @@ class XLlamaCppBackend:
         sock = os.path.join(self._dir, "http.sock")
         unix = len(sock) < 100  # the limit of a socket's path; else loopback TCP on a free port, with the key
         try:
-            self._server = start_server(mf.path, context_tokens=context_tokens, threads=threads,
-                                        host=sock if unix else "127.0.0.1", port=0, api_key=self._key)
+            self._server = start_server(
+                mf.path,
+                context_tokens=context_tokens,
+                threads=threads,
+                host=sock if unix else "127.0.0.1",
+                port=0,
+                api_key=self._key,
+            )
         except RuntimeError:
-            raise EnvironmentProblem(f"llama.cpp cannot load {mf.path}: the file may be truncated or corrupt, or not a "
-                                     "model llama.cpp knows (TESTBOT_LLAMA_VERBOSITY=3 shows llama.cpp's log)") from None
+            raise EnvironmentProblem(
+                f"llama.cpp cannot load {mf.path}: the file may be truncated or corrupt, or not a "
+                "model llama.cpp knows (TESTBOT_LLAMA_VERBOSITY=3 shows llama.cpp's log)"
+            ) from None
         address = str(self._server.listening_address)
         self._local = threading.local()
-        self._connect = ((lambda: _UnixConnection(sock, 60.0)) if unix else
-                         (lambda: http.client.HTTPConnection(address.removeprefix("http://").rstrip("/"), timeout=60.0)))
+        self._connect = (
+            (lambda: _UnixConnection(sock, 60.0))
+            if unix
+            else (lambda: http.client.HTTPConnection(address.removeprefix("http://").rstrip("/"), timeout=60.0))
+        )
         self._counts: dict[str, int] = {}
         # A model whose vocabulary adds a BOS token gets it in front of the rendered prompt, unless the chat
         # template wrote it already.
@@ -265,23 +288,38 @@ class XLlamaCppBackend:
         except OSError:
             return
         if (st.st_dev, st.st_ino) == self._file[:2] and st.st_size != self._file[2]:
-            raise EnvironmentProblem(f"the model file {self.path} changed while testbot was using it ({self._file[2]} "
-                                     f"bytes, now {st.st_size}); run testbot again once the file is complete")
+            raise EnvironmentProblem(
+                f"the model file {self.path} changed while testbot was using it ({self._file[2]} "
+                f"bytes, now {st.st_size}); run testbot again once the file is complete"
+            )
 
     # -- completions
 
-    def complete(self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int,
-                 stop: Sequence[str]) -> Completion:
+    def complete(
+        self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int, stop: Sequence[str]
+    ) -> Completion:
         self._check_file()
         tokens = self._tokenize(self.render(prompt), add_special=False)
         if self._bos and tokens[:1] != self._bos:
             tokens = self._bos + tokens
         room = self.context_tokens - len(tokens) - 8
         if room < 64:
-            raise PromptTooLong(f"prompt of {len(tokens)} tokens does not fit the {self.context_tokens}-token context; "
-                                "lower --prompt-tokens or raise --context-tokens")
-        request = {"prompt": tokens, "max_tokens": min(max_tokens, room), "temperature": temperature, "top_p": top_p,
-                   "seed": seed, "stop": list(stop), "logprobs": 1, "stream": True, "cache_prompt": True, **SAMPLER}
+            raise PromptTooLong(
+                f"prompt of {len(tokens)} tokens does not fit the {self.context_tokens}-token context; "
+                "lower --prompt-tokens or raise --context-tokens"
+            )
+        request = {
+            "prompt": tokens,
+            "max_tokens": min(max_tokens, room),
+            "temperature": temperature,
+            "top_p": top_p,
+            "seed": seed,
+            "stop": list(stop),
+            "logprobs": 1,
+            "stream": True,
+            "cache_prompt": True,
+            **SAMPLER,
+        }
         start = time.monotonic()
         stream = self._run(request)
         seconds = time.monotonic() - start
@@ -292,8 +330,14 @@ class XLlamaCppBackend:
         self.timings = stream.timings
         n = int(stream.usage.get("completion_tokens") or len(stream.logprobs))
         mean = sum(stream.logprobs) / len(stream.logprobs) if stream.logprobs else -99.0
-        return Completion(text=prompt.prefill + generated, seed=seed, tokens=n, mean_logprob=mean, seconds=seconds,
-                          prompt_tokens=len(tokens))
+        return Completion(
+            text=prompt.prefill + generated,
+            seed=seed,
+            tokens=n,
+            mean_logprob=mean,
+            seconds=seconds,
+            prompt_tokens=len(tokens),
+        )
 
     def _run(self, request: dict[str, Any]) -> _Stream:
         stream = _Stream()

@@ -28,10 +28,50 @@ from testbot.finetune.data import Pair, pair_id
 VERIFY_SECONDS = 180.0  # one pytest run over all the renamed tests of one package
 
 # New names are made of these words: plain, varied, and never the names they replace.
-VERBS = ("compute", "build", "make", "get", "find", "apply", "collect", "convert", "render", "resolve", "pick",
-         "scan", "fold", "split", "join", "check", "emit", "load", "shape", "derive")
-NOUNS = ("value", "item", "items", "data", "entry", "record", "chunk", "token", "node", "result", "parts", "seq",
-         "block", "field", "label", "target", "source", "group", "batch", "pair")
+VERBS = (
+    "compute",
+    "build",
+    "make",
+    "get",
+    "find",
+    "apply",
+    "collect",
+    "convert",
+    "render",
+    "resolve",
+    "pick",
+    "scan",
+    "fold",
+    "split",
+    "join",
+    "check",
+    "emit",
+    "load",
+    "shape",
+    "derive",
+)
+NOUNS = (
+    "value",
+    "item",
+    "items",
+    "data",
+    "entry",
+    "record",
+    "chunk",
+    "token",
+    "node",
+    "result",
+    "parts",
+    "seq",
+    "block",
+    "field",
+    "label",
+    "target",
+    "source",
+    "group",
+    "batch",
+    "pair",
+)
 _RESERVED = set(dir(builtins)) | set(keyword.kwlist) | {"self", "cls", "pytest"}
 
 
@@ -62,8 +102,10 @@ def plan_renames(pair: Pair, rng: random.Random) -> dict[str, str]:
         raise Skip("the focal code is not one function")
     if any(isinstance(n, ast.JoinedStr) for n in ast.walk(fn)):
         raise Skip("an f-string (tokenize cannot see the names inside it)")
-    if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("locals", "vars", "eval", "exec")
-           for n in ast.walk(fn)):
+    if any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("locals", "vars", "eval", "exec")
+        for n in ast.walk(fn)
+    ):
         raise Skip("the function reads its own names at run time")
     taken = _all_names(pair.focal_code) | _all_names(pair.test_code) | _RESERVED
     mapping: dict[str, str] = {}
@@ -96,11 +138,12 @@ def _apply(code: str, positions: set[tuple[int, int]], mapping: dict[str, str]) 
     """Replace the NAME tokens that start at ``positions`` (line, column) with their new names."""
     tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
     lines = code.splitlines(keepends=True)
-    edits = [(t.start, t.string) for t in tokens if t.type == tokenize.NAME and t.start in positions
-             and t.string in mapping]
+    edits = [
+        (t.start, t.string) for t in tokens if t.type == tokenize.NAME and t.start in positions and t.string in mapping
+    ]
     for (row, col), old in sorted(edits, reverse=True):
         line = lines[row - 1]
-        lines[row - 1] = line[:col] + mapping[old] + line[col + len(old):]
+        lines[row - 1] = line[:col] + mapping[old] + line[col + len(old) :]
     return "".join(lines)
 
 
@@ -175,8 +218,17 @@ def augment_pair(pair: Pair, rng: random.Random) -> Pair:
         context["example_path"] = ""
     prov = {**pair.provenance, "augmented_from": pair.id, "renames": mapping}
     key = "augmented:" + repr(sorted(mapping.items()))
-    return Pair(pair_id(pair.package, pair.module, new_name, pair.test_code, key), "augmented", pair.package,
-                pair.module, new_name, focal, test, prov, context)
+    return Pair(
+        pair_id(pair.package, pair.module, new_name, pair.test_code, key),
+        "augmented",
+        pair.package,
+        pair.module,
+        new_name,
+        focal,
+        test,
+        prov,
+        context,
+    )
 
 
 def _rename_words(text: str, mapping: dict[str, str]) -> str:
@@ -195,8 +247,16 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def augment(pairs: list[Pair], root: Path, *, python: str, seed: int = 0, copies: int = 1,
-            note: Callable[[str], None] = lambda s: None, seconds: float = VERIFY_SECONDS) -> tuple[list[Pair], dict]:
+def augment(
+    pairs: list[Pair],
+    root: Path,
+    *,
+    python: str,
+    seed: int = 0,
+    copies: int = 1,
+    note: Callable[[str], None] = lambda s: None,
+    seconds: float = VERIFY_SECONDS,
+) -> tuple[list[Pair], dict]:
     """Renamed copies of ``pairs`` (those of one project, whose import root is ``root``), kept only if their
     tests pass against the renamed functions. Returns the kept pairs and {reason: count} for the rest."""
     from testbot import validate as v

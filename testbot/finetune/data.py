@@ -66,37 +66,57 @@ def pair_id(package: str, module: str, function: str, test_name: str, source: st
 
 # -- the context a prompt is built from, stored with each pair
 
+
 def context_fields(ctx: Context) -> dict:
     """What :func:`context_from` needs to rebuild ``ctx`` without the project's files."""
     t = ctx.target
     return {
-        "rel": t.rel, "kind": t.kind, "is_async": t.is_async, "import_line": ctx.import_line,
-        "module_imports": ctx.module_imports, "class_outline": ctx.class_outline,
-        "related": [asdict(r) for r in ctx.related], "usages": list(ctx.usages),
-        "example_tests": ctx.example_tests, "example_path": ctx.example_path, "fixtures": list(ctx.fixtures),
+        "rel": t.rel,
+        "kind": t.kind,
+        "is_async": t.is_async,
+        "import_line": ctx.import_line,
+        "module_imports": ctx.module_imports,
+        "class_outline": ctx.class_outline,
+        "related": [asdict(r) for r in ctx.related],
+        "usages": list(ctx.usages),
+        "example_tests": ctx.example_tests,
+        "example_path": ctx.example_path,
+        "fixtures": list(ctx.fixtures),
     }
 
 
 def context_from(pair: Pair) -> Context:
     c = pair.context
     top = pair.function.split(".")[0]
-    target = Target(file=Path(c.get("rel", pair.module.replace(".", "/") + ".py")),
-                    rel=c.get("rel", pair.module.replace(".", "/") + ".py"), module=pair.module,
-                    import_root=Path("."), qualname=pair.function,
-                    kind=c.get("kind", "method" if "." in pair.function else "function"),
-                    is_async=bool(c.get("is_async", False)), start=0, def_line=0, end=0, lines=frozenset(),
-                    source=pair.focal_code)
+    target = Target(
+        file=Path(c.get("rel", pair.module.replace(".", "/") + ".py")),
+        rel=c.get("rel", pair.module.replace(".", "/") + ".py"),
+        module=pair.module,
+        import_root=Path("."),
+        qualname=pair.function,
+        kind=c.get("kind", "method" if "." in pair.function else "function"),
+        is_async=bool(c.get("is_async", False)),
+        start=0,
+        def_line=0,
+        end=0,
+        lines=frozenset(),
+        source=pair.focal_code,
+    )
     return Context(
         target=target,
         import_line=c.get("import_line") or f"from {pair.module} import {top}",
-        module_imports=c.get("module_imports", ""), class_outline=c.get("class_outline", ""),
-        related=tuple(Related(**r) for r in c.get("related", ())), usages=tuple(c.get("usages", ())),
-        example_tests=c.get("example_tests", ""), example_path=c.get("example_path", ""),
+        module_imports=c.get("module_imports", ""),
+        class_outline=c.get("class_outline", ""),
+        related=tuple(Related(**r) for r in c.get("related", ())),
+        usages=tuple(c.get("usages", ())),
+        example_tests=c.get("example_tests", ""),
+        example_path=c.get("example_path", ""),
         fixtures=tuple(c.get("fixtures", ())),
     )
 
 
 # -- formatting
+
 
 def split_completion(test_code: str, prefill: str) -> str:
     """The part of ``test_code`` the model writes after ``prefill``: the prefill's own lines (the
@@ -129,7 +149,7 @@ def _continued(prefill: str, completion: str) -> tuple[str, str]:
     if not prefill.endswith(OPENING):
         return prefill, completion
     if completion.startswith(head):
-        return prefill, completion[len(head):]
+        return prefill, completion[len(head) :]
     return prefill.removesuffix(OPENING), completion
 
 
@@ -151,8 +171,12 @@ def _names(nodes: Iterable[ast.AST], ctx: type) -> set[str]:
     """Names used in that context; for ``ast.Load``, also those ``x += ...`` and ``del x`` read."""
     found = {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
     if ctx is ast.Load:
-        found |= {n.target.id for node in nodes for n in ast.walk(node)
-                  if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+        found |= {
+            n.target.id
+            for node in nodes
+            for n in ast.walk(node)
+            if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
+        }
         found |= _names(nodes, ast.Del)
     return found
 
@@ -186,12 +210,24 @@ def split_test_functions(test_code: str) -> str:
     taken = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     edits = []  # (first line index, last line index, replacement lines), bottom-up later
     for fn in tree.body:
-        if not isinstance(fn, ast.FunctionDef) or not fn.name.startswith("test") or fn.decorator_list or \
-                fn.args.args or fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or fn.args.posonlyargs:
+        if (
+            not isinstance(fn, ast.FunctionDef)
+            or not fn.name.startswith("test")
+            or fn.decorator_list
+            or fn.args.args
+            or fn.args.vararg
+            or fn.args.kwarg
+            or fn.args.kwonlyargs
+            or fn.args.posonlyargs
+        ):
             continue
         body = list(fn.body)
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             body = body[1:]  # a docstring stays with the first piece
         if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(fn)) or fn.body[0].lineno == fn.lineno:
             continue
@@ -231,10 +267,10 @@ def split_test_functions(test_code: str) -> str:
                     name += "_"
                 taken.add(name)
                 out += ["", "", f"def {name}():"]
-            out += lines[first:piece[-1].end_lineno]
+            out += lines[first : piece[-1].end_lineno]
         edits.append((start, fn.end_lineno - 1, out))
     for start, end, out in reversed(edits):
-        lines[start:end + 1] = out
+        lines[start : end + 1] = out
     text = "\n".join(lines) + ("\n" if test_code.endswith("\n") else "")
     try:
         ast.parse(text)
@@ -243,8 +279,9 @@ def split_test_functions(test_code: str) -> str:
     return text
 
 
-def shape_for_training(pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_per_example: int = 1,
-                       split_tests: bool = False) -> list[Pair]:
+def shape_for_training(
+    pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_per_example: int = 1, split_tests: bool = False
+) -> list[Pair]:
     """Make the completions look like what the prompt asks for: short tests, several to an answer.
 
     Mined tests are whatever a project's suite holds (a median of 16 lines here, some of 100): trained on
@@ -256,8 +293,13 @@ def shape_for_training(pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_
     first pair's prompt context and lists the ids it joined. ``split_tests`` cuts each test into one test
     function per checked behaviour first (:func:`split_test_functions`; the line limit is checked before).
     """
-    kept = [p for p in pairs if not max_test_lines or p.source == "distilled"
-            or len(_head_and_body(p.test_code)[1].splitlines()) <= max_test_lines]
+    kept = [
+        p
+        for p in pairs
+        if not max_test_lines
+        or p.source == "distilled"
+        or len(_head_and_body(p.test_code)[1].splitlines()) <= max_test_lines
+    ]
     if split_tests:
         kept = [dataclasses.replace(p, test_code=split_test_functions(p.test_code)) for p in kept]
     if tests_per_example <= 1:
@@ -283,13 +325,24 @@ def shape_for_training(pairs: Sequence[Pair], *, max_test_lines: int = 0, tests_
             bodies.append(body)
         first = chunk[0]
         joined = "\n".join(imports) + "\n\n\n" + "\n\n\n".join(bodies) + "\n"
-        out.append(Pair(pair_id(first.package, first.module, first.function, "+".join(p.id for p in chunk), first.source),
-                        first.source, first.package, first.module, first.function, first.focal_code, joined,
-                        {**first.provenance, "joined": [p.id for p in chunk]}, first.context))
+        out.append(
+            Pair(
+                pair_id(first.package, first.module, first.function, "+".join(p.id for p in chunk), first.source),
+                first.source,
+                first.package,
+                first.module,
+                first.function,
+                first.focal_code,
+                joined,
+                {**first.provenance, "joined": [p.id for p in chunk]},
+                first.context,
+            )
+        )
     return out
 
 
 # -- JSONL
+
 
 def write_pairs(path: str | Path, pairs: Iterable[Pair]) -> None:
     path = Path(path)
@@ -325,12 +378,19 @@ def dedupe(pairs: Iterable[Pair]) -> list[Pair]:
 
 # -- distillation records (``testbot generate --record FILE``)
 
+
 def record_for(target: Target, ctx: Context, prompt, test_code: str, model: str) -> dict:
     """One JSONL record for a kept test: the target, the exact prompt and prefill, the kept test."""
     return {
-        "target": target.id, "module": target.module, "function": target.qualname, "focal_code": target.source,
+        "target": target.id,
+        "module": target.module,
+        "function": target.qualname,
+        "focal_code": target.source,
         "messages": [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}],
-        "prefill": prompt.prefill, "round": prompt.round, "test_code": test_code, "model": model,
+        "prefill": prompt.prefill,
+        "round": prompt.round,
+        "test_code": test_code,
+        "model": model,
         "context": context_fields(ctx),
     }
 
@@ -351,10 +411,12 @@ def _merged_imports(test_code: str) -> str:
         names = froms.setdefault(m.group(1), [])
         names += [n for n in (x.strip() for x in m.group(2).split(",")) if n and n not in names]
     used = set(re.findall(r"\w+", body))
-    plain = [line for line in plain if not re.fullmatch(r"import (\w+)", line.strip())
-             or line.split()[1] in used]
-    lines = plain + [f"from {mod} import {', '.join(kept)}" for mod, names in froms.items()
-                     if (kept := [n for n in names if n.split(" as ")[-1] in used])]
+    plain = [line for line in plain if not re.fullmatch(r"import (\w+)", line.strip()) or line.split()[1] in used]
+    lines = plain + [
+        f"from {mod} import {', '.join(kept)}"
+        for mod, names in froms.items()
+        if (kept := [n for n in names if n.split(" as ")[-1] in used])
+    ]
     return "\n".join(lines) + "\n\n\n" + body + "\n"
 
 
@@ -374,10 +436,27 @@ def pairs_from_records(path: str | Path, package: str = "") -> list[Pair]:
             if source == "explored":
                 test_name = re.sub(r"_explored_(\d+)$", r"_\1", test_name)
                 code = _merged_imports(re.sub(r"(def test_\w*?)_explored_(\d+)\(", r"\1_\2(", code))
-            prov = {"record": Path(path).name, "target": r["target"], "test_name": test_name,
-                    "model": r.get("model", ""), "round": r.get("round", 0), "messages": r["messages"],
-                    "prefill": r["prefill"], "kept": r.get("kept", True)}
-            pairs.append(Pair(pair_id(pkg, r["module"], r["function"], test_name + code, source),
-                              source, pkg, r["module"], r["function"], r["focal_code"], code, prov,
-                              r.get("context", {})))
+            prov = {
+                "record": Path(path).name,
+                "target": r["target"],
+                "test_name": test_name,
+                "model": r.get("model", ""),
+                "round": r.get("round", 0),
+                "messages": r["messages"],
+                "prefill": r["prefill"],
+                "kept": r.get("kept", True),
+            }
+            pairs.append(
+                Pair(
+                    pair_id(pkg, r["module"], r["function"], test_name + code, source),
+                    source,
+                    pkg,
+                    r["module"],
+                    r["function"],
+                    r["focal_code"],
+                    code,
+                    prov,
+                    r.get("context", {}),
+                )
+            )
     return pairs

@@ -93,21 +93,26 @@ class ModelResult:
 
     @property
     def measured(self) -> list[TargetResult]:
-        return [t for t in self.targets if not t.note.startswith(("already fully covered", "nothing to cover",
-                                                                   "not found"))]
+        return [
+            t for t in self.targets if not t.note.startswith(("already fully covered", "nothing to cover", "not found"))
+        ]
 
     def summary(self) -> dict:
         m = self.measured
         n = max(1, len(m))
         generated = sum(t.generated for t in m)
-        return {"label": self.label, "model": self.model, "targets": len(m),
-                "kept_at_k": round(sum(1 for t in m if t.kept) / n, 3),
-                "targets_with_kept": sum(1 for t in m if t.kept),
-                "kept_tests": sum(t.kept for t in m),
-                "pass_rate": round(sum(t.passed for t in m) / max(1, generated), 3),
-                "coverage_gain": round(sum(t.gain for t in m) / n, 3),
-                "seconds_per_target": round(sum(t.seconds for t in m) / n, 1),
-                "load_seconds": round(self.load_seconds, 1)}
+        return {
+            "label": self.label,
+            "model": self.model,
+            "targets": len(m),
+            "kept_at_k": round(sum(1 for t in m if t.kept) / n, 3),
+            "targets_with_kept": sum(1 for t in m if t.kept),
+            "kept_tests": sum(t.kept for t in m),
+            "pass_rate": round(sum(t.passed for t in m) / max(1, generated), 3),
+            "coverage_gain": round(sum(t.gain for t in m) / n, 3),
+            "seconds_per_target": round(sum(t.seconds for t in m) / n, 1),
+            "load_seconds": round(self.load_seconds, 1),
+        }
 
 
 _RAISED = re.compile(r"^E\s+([A-Za-z_][\w.]*)(?::|$)", re.M)
@@ -123,8 +128,13 @@ def candidate_kind(c) -> str:
     if c.kept:
         kind = "kept"
     elif c.outcome == v.PASSED:
-        kind = ("flaky" if not c.stable else
-                "passed, added coverage" if c.gain_lines or c.gain_branches else "passed, no new coverage")
+        kind = (
+            "flaky"
+            if not c.stable
+            else "passed, added coverage"
+            if c.gain_lines or c.gain_branches
+            else "passed, no new coverage"
+        )
     elif c.outcome == v.ERROR:
         raised = _RAISED.findall(c.detail)
         kind = f"error: {raised[-1].rsplit('.', 1)[-1]}" if raised else "error"
@@ -198,8 +208,9 @@ def module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def run_eval(targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path, work: Path, settings,
-             log=lambda line: None) -> list[ModelResult]:
+def run_eval(
+    targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path, work: Path, settings, log=lambda line: None
+) -> list[ModelResult]:
     """Every model on every target; the model is loaded once and kept across targets."""
     from testbot.config import replace
     from testbot.generate import load_backend
@@ -216,11 +227,26 @@ def run_eval(targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path
     results = []
     for spec in models:
         # (explore=False: the tests must all be the model's; explored calls need none)
-        s = replace(settings, model=spec.model, adapter=spec.adapter, dry_run=True, json=True, progress=False,
-                    cache=False, explore=False)
+        s = replace(
+            settings,
+            model=spec.model,
+            adapter=spec.adapter,
+            dry_run=True,
+            json=True,
+            progress=False,
+            cache=False,
+            explore=False,
+        )
         began = time.monotonic()
-        backend = load_backend(s.model, s.backend, context_tokens=s.context_tokens, threads=s.threads,
-                               served_model=s.served_model, adapter=s.adapter, device=s.device)
+        backend = load_backend(
+            s.model,
+            s.backend,
+            context_tokens=s.context_tokens,
+            threads=s.threads,
+            served_model=s.served_model,
+            adapter=s.adapter,
+            device=s.device,
+        )
         load_seconds = time.monotonic() - began
         rows = []
         for t in targets:
@@ -235,57 +261,98 @@ def run_eval(targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path
             r = report.targets[0]
             total = r.lines_total + r.branches_total
             gain = (r.gain_lines + r.gain_branches) / total if total else 0.0
-            rows.append(TargetResult(name, len(r.kept), r.funnel.generated, r.funnel.passed, round(gain, 3),
-                                     r.seconds, r.completions, r.note, outcome_counts(r.candidates)))
-            log(f"{spec.label}: {name}  kept {len(r.kept)}, passed {r.funnel.passed}/{r.funnel.generated}, "
-                f"+{100 * gain:.0f} % coverage, {r.seconds:.1f} s" + (f"  [{r.note}]" if r.note else ""))
+            rows.append(
+                TargetResult(
+                    name,
+                    len(r.kept),
+                    r.funnel.generated,
+                    r.funnel.passed,
+                    round(gain, 3),
+                    r.seconds,
+                    r.completions,
+                    r.note,
+                    outcome_counts(r.candidates),
+                )
+            )
+            log(
+                f"{spec.label}: {name}  kept {len(r.kept)}, passed {r.funnel.passed}/{r.funnel.generated}, "
+                f"+{100 * gain:.0f} % coverage, {r.seconds:.1f} s" + (f"  [{r.note}]" if r.note else "")
+            )
         results.append(ModelResult(spec.label, getattr(backend, "name", spec.model), tuple(rows), load_seconds))
     return results
 
 
 def to_markdown(results: list[ModelResult], meta: dict) -> str:
     k = meta["settings"]["samples"]
-    lines = [f"# testbot eval: held-out functions, {meta['date']}", "",
-             f"{meta['targets']} held-out functions"
-             + (f" (the first {meta['skipped']} of the selection left out)" if meta.get("skipped") else "")
-             + f" from {', '.join(meta['packages'])} (packages never trained on); "
-             f"k = {k} samples, {meta['settings']['repair_rounds']} repair rounds, "
-             f"prompt budget {meta['settings']['prompt_tokens']} tokens, temperature "
-             f"{meta['settings']['temperature']}, max {meta['settings']['max_tokens']} tokens, "
-             f"{meta['settings']['target_seconds']:g} s per target; {meta['machine']}."
-             + (f" Combined from separate runs: {', '.join(f'`{f}`' for f in meta['combined_from'])}."
-                if meta.get("combined_from") else ""), "",
-             f"| model | targets | kept@{k} | targets with a kept test | kept tests | pass rate | coverage gain | "
-             "s / target |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# testbot eval: held-out functions, {meta['date']}",
+        "",
+        f"{meta['targets']} held-out functions"
+        + (f" (the first {meta['skipped']} of the selection left out)" if meta.get("skipped") else "")
+        + f" from {', '.join(meta['packages'])} (packages never trained on); "
+        f"k = {k} samples, {meta['settings']['repair_rounds']} repair rounds, "
+        f"prompt budget {meta['settings']['prompt_tokens']} tokens, temperature "
+        f"{meta['settings']['temperature']}, max {meta['settings']['max_tokens']} tokens, "
+        f"{meta['settings']['target_seconds']:g} s per target; {meta['machine']}."
+        + (
+            f" Combined from separate runs: {', '.join(f'`{f}`' for f in meta['combined_from'])}."
+            if meta.get("combined_from")
+            else ""
+        ),
+        "",
+        f"| model | targets | kept@{k} | targets with a kept test | kept tests | pass rate | coverage gain | "
+        "s / target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         s = r.summary()
-        lines.append(f"| {s['label']} ({s['model']}) | {s['targets']} | {100 * s['kept_at_k']:.0f} % | "
-                     f"{s['targets_with_kept']} | {s['kept_tests']} | {100 * s['pass_rate']:.0f} % | "
-                     f"{100 * s['coverage_gain']:.1f} % | {s['seconds_per_target']:.1f} |")
+        lines.append(
+            f"| {s['label']} ({s['model']}) | {s['targets']} | {100 * s['kept_at_k']:.0f} % | "
+            f"{s['targets_with_kept']} | {s['kept_tests']} | {100 * s['pass_rate']:.0f} % | "
+            f"{100 * s['coverage_gain']:.1f} % | {s['seconds_per_target']:.1f} |"
+        )
     lines += ["", "Targets covered by importing the module alone are not counted.", ""]
     kinds = sorted({kind for r in results for t in r.measured for kind in t.outcomes})
     if kinds:
-        lines += ["## What became of the tests", "",
-                  "Every test the model wrote, over the counted targets (a test that failed only on its expected "
-                  "value or on an exception the code raised is also tried once repaired by the oracle: "
-                  "\"repaired\"; the failed original is counted too).", "",
-                  "| outcome | " + " | ".join(r.label for r in results) + " |", "|---|" + "---|" * len(results)]
+        lines += [
+            "## What became of the tests",
+            "",
+            "Every test the model wrote, over the counted targets (a test that failed only on its expected "
+            "value or on an exception the code raised is also tried once repaired by the oracle: "
+            '"repaired"; the failed original is counted too).',
+            "",
+            "| outcome | " + " | ".join(r.label for r in results) + " |",
+            "|---|" + "---|" * len(results),
+        ]
         counted = [any(t.outcomes for t in r.measured) for r in results]  # runs before this breakdown have none
         for kind in kinds:
-            lines.append(f"| {kind} | " + " | ".join(str(sum(t.outcomes.get(kind, 0) for t in r.measured)) if has
-                                                     else "-" for r, has in zip(results, counted)) + " |")
+            lines.append(
+                f"| {kind} | "
+                + " | ".join(
+                    str(sum(t.outcomes.get(kind, 0) for t in r.measured)) if has else "-"
+                    for r, has in zip(results, counted)
+                )
+                + " |"
+            )
         if not all(counted):
-            lines.append("\n\"-\": that model's run predates this breakdown.")
+            lines.append('\n"-": that model\'s run predates this breakdown.')
         lines.append("")
-    lines += ["## Per target", "", "| target | " + " | ".join(r.label for r in results) + " |",
-              "|---|" + "---|" * len(results)]
+    lines += [
+        "## Per target",
+        "",
+        "| target | " + " | ".join(r.label for r in results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
     for i, t in enumerate(results[0].targets if results else ()):
         cells = []
         for r in results:
             row = r.targets[i]
-            cells.append(row.note if row.note.startswith(("already", "nothing", "not found")) else
-                         f"kept {row.kept}, passed {row.passed}/{row.generated}, +{100 * row.gain:.0f} %, "
-                         f"{row.seconds:.0f} s")
+            cells.append(
+                row.note
+                if row.note.startswith(("already", "nothing", "not found"))
+                else f"kept {row.kept}, passed {row.passed}/{row.generated}, +{100 * row.gain:.0f} %, "
+                f"{row.seconds:.0f} s"
+            )
         lines.append(f"| {t.target} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -322,53 +389,88 @@ def combine(files: list[Path], labels: list[str] | None = None) -> tuple[list[Mo
     lists = {label: [t.target for t in r] for label, r in rows.items()}
     if len({tuple(v) for v in lists.values()}) > 1:
         counts = ", ".join(f"{label} {len(v)}" for label, v in lists.items())
-        raise FatalError(f"cannot combine {', '.join(map(str, files))}: the models have different targets "
-                         f"({counts}); leave some out with --labels")
+        raise FatalError(
+            f"cannot combine {', '.join(map(str, files))}: the models have different targets "
+            f"({counts}); leave some out with --labels"
+        )
     results = [ModelResult(label, names[label], tuple(r), load[label]) for label, r in rows.items()]
     meta = {k: first[k] for k in ("heldout", "machine", "settings")}
-    return results, {**meta, "date": max(p["date"] for p in parts), "targets": len(next(iter(lists.values()), [])),
-                     "packages": sorted({pkg for p in parts for pkg in p["packages"]}),
-                     "combined_from": [str(f) for f in files]}
+    return results, {
+        **meta,
+        "date": max(p["date"] for p in parts),
+        "targets": len(next(iter(lists.values()), [])),
+        "packages": sorted({pkg for p in parts for pkg in p["packages"]}),
+        "combined_from": [str(f) for f in files],
+    }
 
 
 def write(results: list[ModelResult], meta: dict, prefix: Path) -> None:
-    data = {**meta, "models": [r.summary() for r in results],
-            "per_target": {r.label: [dataclasses.asdict(t) for t in r.targets] for r in results}}
+    data = {
+        **meta,
+        "models": [r.summary() for r in results],
+        "per_target": {r.label: [dataclasses.asdict(t) for t in r.targets] for r in results},
+    }
     prefix.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{prefix}.json").write_text(json.dumps(data, indent=2) + "\n")
     Path(f"{prefix}.md").write_text(to_markdown(results, meta))
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--combine", nargs="+", metavar="JSON", default=None,
-                        help="run nothing: join result files of eval runs taken apart (same targets and settings)")
-    parser.add_argument("--labels", nargs="+", metavar="LABEL", default=None,
-                        help="with --combine: keep only these models")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="JSON",
+        default=None,
+        help="run nothing: join result files of eval runs taken apart (same targets and settings)",
+    )
+    parser.add_argument(
+        "--labels", nargs="+", metavar="LABEL", default=None, help="with --combine: keep only these models"
+    )
     parser.add_argument("--heldout", metavar="FILE", help="held-out pairs (JSONL) to take functions from")
     parser.add_argument("--sdists", metavar="DIR", help="folder with the held-out packages' sdists")
-    parser.add_argument("--model", action="append", metavar="[LABEL=]MODEL[+ADAPTER]",
-                        help="a model to evaluate (repeatable): small, default, a .gguf path, fake:FILE, or "
-                             "BASE+ADAPTER_DIR for the transformers backend")
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="[LABEL=]MODEL[+ADAPTER]",
+        help="a model to evaluate (repeatable): small, default, a .gguf path, fake:FILE, or "
+        "BASE+ADAPTER_DIR for the transformers backend",
+    )
     parser.add_argument("--targets", type=int, default=20, help="held-out functions to use (default: 20)")
-    parser.add_argument("--skip", type=int, default=0,
-                        help="leave out the first N of the selected targets, to run more targets later and join "
-                             "the runs with --combine (default: 0)")
+    parser.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="leave out the first N of the selected targets, to run more targets later and join "
+        "the runs with --combine (default: 0)",
+    )
     parser.add_argument("--samples", type=int, default=4, help="k: samples per target (default: 4)")
     parser.add_argument("--repair-rounds", type=int, default=0, help="repair rounds (default: 0: exactly k samples)")
     parser.add_argument("--temperature", type=float, default=0.3, help="sampling temperature (default: 0.3)")
     parser.add_argument("--max-tokens", type=int, default=384, help="tokens per completion (default: 384)")
-    parser.add_argument("--prompt-tokens", type=int, default=1500,
-                        help="prompt budget (default: 1500; use the --prompt-tokens a model was trained with)")
+    parser.add_argument(
+        "--prompt-tokens",
+        type=int,
+        default=1500,
+        help="prompt budget (default: 1500; use the --prompt-tokens a model was trained with)",
+    )
     parser.add_argument("--target-seconds", type=float, default=300.0, help="time budget per target (default: 300)")
     parser.add_argument("--runs", type=int, default=3, help="fresh runs a passing test must pass (default: 3)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="base seed: the k samples are seeded SEED..SEED+k-1, so an independent second draw "
-                             "needs SEED + k or more (default: 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="base seed: the k samples are seeded SEED..SEED+k-1, so an independent second draw "
+        "needs SEED + k or more (default: 0)",
+    )
     parser.add_argument("--device", default="cpu", help="device for the transformers backend (default: cpu)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for the model (default: 0, all cores)")
     parser.add_argument("--work", default="", help="scratch folder for the projects (default: a temporary folder)")
-    parser.add_argument("--out", default="", metavar="PREFIX",
-                        help="write PREFIX.md and PREFIX.json (default: benchmarks/results/finetune-eval-DATE)")
+    parser.add_argument(
+        "--out",
+        default="",
+        metavar="PREFIX",
+        help="write PREFIX.md and PREFIX.json (default: benchmarks/results/finetune-eval-DATE)",
+    )
 
 
 def command(args) -> int:
@@ -382,8 +484,11 @@ def command(args) -> int:
         write(results, meta, prefix)
         print(f"wrote {Path(f'{prefix}.md')} and {Path(f'{prefix}.json')}")
         return 0
-    missing = [flag for flag, value in (("--heldout", args.heldout), ("--sdists", args.sdists), ("--model", args.model))
-               if not value]
+    missing = [
+        flag
+        for flag, value in (("--heldout", args.heldout), ("--sdists", args.sdists), ("--model", args.model))
+        if not value
+    ]
     if missing:
         raise FatalError(f"testbot eval needs {', '.join(missing)} (or --combine JSON...)")
     models = [ModelSpec.parse(m) for m in args.model]
@@ -396,28 +501,61 @@ def command(args) -> int:
         raise FatalError(f"{args.heldout}: no held-out pairs with an sdist in their provenance")
     if len(targets) <= args.skip:
         raise FatalError(f"--skip {args.skip}: {args.heldout} has only {len(targets)} targets")
-    targets = targets[args.skip:]
-    settings = Settings(samples=args.samples, repair_rounds=args.repair_rounds, temperature=args.temperature,
-                        max_tokens=args.max_tokens, prompt_tokens=args.prompt_tokens,
-                        target_seconds=args.target_seconds, runs=args.runs, seed=args.seed, device=args.device,
-                        threads=args.threads, include_private=True)
+    targets = targets[args.skip :]
+    settings = Settings(
+        samples=args.samples,
+        repair_rounds=args.repair_rounds,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        prompt_tokens=args.prompt_tokens,
+        target_seconds=args.target_seconds,
+        runs=args.runs,
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+        include_private=True,
+    )
     date = dt.date.today().isoformat()
     prefix = Path(args.out or f"benchmarks/results/finetune-eval-{date}")
     with tempfile.TemporaryDirectory(prefix="testbot-eval-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
-        results = run_eval(targets, models, sdists=Path(args.sdists), work=work, settings=settings,
-                           log=lambda line: print(line, file=sys.stderr, flush=True))
-    meta = {"date": date, "targets": len(targets), **({"skipped": args.skip} if args.skip else {}),
-            "packages": sorted({t.package for t in targets}),
-            "heldout": str(args.heldout), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
-            "settings": {k: getattr(settings, k) for k in ("samples", "repair_rounds", "temperature", "top_p",
-                                                           "max_tokens", "prompt_tokens", "target_seconds", "runs",
-                                                           "seed")}}
+        results = run_eval(
+            targets,
+            models,
+            sdists=Path(args.sdists),
+            work=work,
+            settings=settings,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    meta = {
+        "date": date,
+        "targets": len(targets),
+        **({"skipped": args.skip} if args.skip else {}),
+        "packages": sorted({t.package for t in targets}),
+        "heldout": str(args.heldout),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        "settings": {
+            k: getattr(settings, k)
+            for k in (
+                "samples",
+                "repair_rounds",
+                "temperature",
+                "top_p",
+                "max_tokens",
+                "prompt_tokens",
+                "target_seconds",
+                "runs",
+                "seed",
+            )
+        },
+    }
     write(results, meta, prefix)
     for r in results:
         s = r.summary()
-        print(f"{s['label']}: kept@{args.samples} {100 * s['kept_at_k']:.0f} % ({s['targets_with_kept']}/{s['targets']}), "
-              f"pass rate {100 * s['pass_rate']:.0f} %, coverage gain {100 * s['coverage_gain']:.1f} %, "
-              f"{s['seconds_per_target']:.1f} s/target")
+        print(
+            f"{s['label']}: kept@{args.samples} {100 * s['kept_at_k']:.0f} % ({s['targets_with_kept']}/{s['targets']}), "
+            f"pass rate {100 * s['pass_rate']:.0f} %, coverage gain {100 * s['coverage_gain']:.1f} %, "
+            f"{s['seconds_per_target']:.1f} s/target"
+        )
     print(f"wrote {Path(f'{prefix}.md')} and {Path(f'{prefix}.json')}")
     return 0

@@ -35,20 +35,40 @@ def converter(sdist: Path | None = None) -> Path:
     if sdist is None:
         download = cache_dir() / "llama-convert" / "sdist"
         download.mkdir(parents=True, exist_ok=True)
-        res = proc.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d",
-                        str(download), f"llama-cpp-python=={LLAMA_VERSION}"], timeout=900)
+        res = proc.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(download),
+                f"llama-cpp-python=={LLAMA_VERSION}",
+            ],
+            timeout=900,
+        )
         found = sorted(download.glob(f"llama_cpp_python-{LLAMA_VERSION}.tar.gz"))
         if res.returncode != 0 or not found:
-            raise EnvironmentProblem(f"cannot fetch the llama-cpp-python {LLAMA_VERSION} sdist for its GGUF converter "
-                                     f"({res.output.strip()[-300:]}); download it and pass --llama-sdist FILE")
+            raise EnvironmentProblem(
+                f"cannot fetch the llama-cpp-python {LLAMA_VERSION} sdist for its GGUF converter "
+                f"({res.output.strip()[-300:]}); download it and pass --llama-sdist FILE"
+            )
         sdist = found[0]
     prefix = f"llama_cpp_python-{LLAMA_VERSION}/vendor/llama.cpp/"
     tmp = folder.with_name(folder.name + f".{os.getpid()}.part")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     with tarfile.open(sdist) as tar:
-        members = [m for m in tar.getmembers() if m.name == prefix + "convert_hf_to_gguf.py"
-                   or m.name.startswith((prefix + "gguf-py/", prefix + "conversion/"))]
+        members = [
+            m
+            for m in tar.getmembers()
+            if m.name == prefix + "convert_hf_to_gguf.py"
+            or m.name.startswith((prefix + "gguf-py/", prefix + "conversion/"))
+        ]
         if not members:
             raise EnvironmentProblem(f"{sdist} has no vendor/llama.cpp/convert_hf_to_gguf.py")
         for m in members:
@@ -79,8 +99,9 @@ def merge(adapter: Path, dest: Path, *, base: str = "") -> Path:
     return dest
 
 
-def export(run: Path, *, outtype: str = "q8_0", base: str = "", sdist: Path | None = None,
-           timeout: float = 1800) -> Path:
+def export(
+    run: Path, *, outtype: str = "q8_0", base: str = "", sdist: Path | None = None, timeout: float = 1800
+) -> Path:
     """``run`` is a --out folder of testbot finetune --train (or an adapter folder). Returns the GGUF path."""
     if outtype not in OUTTYPES:
         raise FatalError(f"--outtype {outtype}: pick one of {', '.join(OUTTYPES)}")
@@ -92,8 +113,19 @@ def export(run: Path, *, outtype: str = "q8_0", base: str = "", sdist: Path | No
     merged = merge(adapter, out_dir / "merged", base=base)
     gguf = out_dir / f"model-{outtype}.gguf"
     env = {**os.environ, "PYTHONPATH": str(tool / "gguf-py")}  # the gguf-py the script was written for
-    res = proc.run([sys.executable, str(tool / "convert_hf_to_gguf.py"), str(merged), "--outfile", str(gguf),
-                    "--outtype", outtype], timeout=timeout, env=env)
+    res = proc.run(
+        [
+            sys.executable,
+            str(tool / "convert_hf_to_gguf.py"),
+            str(merged),
+            "--outfile",
+            str(gguf),
+            "--outtype",
+            outtype,
+        ],
+        timeout=timeout,
+        env=env,
+    )
     if res.returncode != 0 or not gguf.is_file():
         raise FatalError(f"convert_hf_to_gguf.py failed (exit {res.returncode}): {res.output.strip()[-1500:]}", 4)
     shutil.rmtree(merged)  # float32 weights, ~4x the GGUF: not needed once converted
@@ -101,7 +133,11 @@ def export(run: Path, *, outtype: str = "q8_0", base: str = "", sdist: Path | No
 
 
 def command(args) -> int:
-    gguf = export(Path(args.export), outtype=args.outtype, base=args.base or "",
-                  sdist=Path(args.llama_sdist) if args.llama_sdist else None)
+    gguf = export(
+        Path(args.export),
+        outtype=args.outtype,
+        base=args.base or "",
+        sdist=Path(args.llama_sdist) if args.llama_sdist else None,
+    )
     print(f"wrote {gguf} ({gguf.stat().st_size / 1e6:.0f} MB); run it with: testbot generate PATH --model {gguf}")
     return 0

@@ -63,6 +63,7 @@ class Source:
 
 # -- inputs
 
+
 def unpack_sdist(path: Path, into: Path) -> Source:
     """Unpack a ``.tar.gz`` sdist (members that would land outside ``into`` are refused)."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -84,11 +85,20 @@ def package_files(root: Path) -> list[Path]:
     files = []
     for path in sorted(base.rglob("*.py")):
         rel = path.relative_to(base)
-        if any(p in SKIP_DIRS or p.startswith(".") or p in ("docs", "doc", "examples", "benchmarks", "scripts")
-               for p in rel.parts[:-1]):
+        if any(
+            p in SKIP_DIRS or p.startswith(".") or p in ("docs", "doc", "examples", "benchmarks", "scripts")
+            for p in rel.parts[:-1]
+        ):
             continue
-        if len(rel.parts) == 1 and rel.name in ("setup.py", "conftest.py", "tests.py", "test.py", "noxfile.py",
-                                                "tasks.py", "fabfile.py"):
+        if len(rel.parts) == 1 and rel.name in (
+            "setup.py",
+            "conftest.py",
+            "tests.py",
+            "test.py",
+            "noxfile.py",
+            "tasks.py",
+            "fabfile.py",
+        ):
             continue
         if is_test_file(rel) or any(p in TEST_DIRS for p in rel.parts[:-1]):
             continue
@@ -102,18 +112,26 @@ def test_paths(root: Path) -> list[Path]:
     found = [root / d for d in TEST_DIRS if (root / d).is_dir()]
     found += [root / f for f in ("tests.py", "test.py") if (root / f).is_file()]  # one file at the top
     if not found:  # tests inside the package (pkg/tests) or beside the code (test_x.py)
-        found = sorted({p.parent for p in import_root_of(root).rglob("test_*.py")
-                        if not any(part.startswith(".") for part in p.parts)})
+        found = sorted(
+            {
+                p.parent
+                for p in import_root_of(root).rglob("test_*.py")
+                if not any(part.startswith(".") for part in p.parts)
+            }
+        )
     return found
 
 
 # -- running the suite
 
+
 def _coveragerc(folder: Path, include: Path) -> Path:
     rc = folder / "coveragerc-mine"
-    rc.write_text(f"[run]\nbranch = False\ndynamic_context = test_function\ninclude = {include}/*\n"
-                  "omit =\n    */tests/*\n    */test/*\n    */testing/*\n    */test_*.py\n    */tests.py\n"
-                  "    */conftest.py\n")
+    rc.write_text(
+        f"[run]\nbranch = False\ndynamic_context = test_function\ninclude = {include}/*\n"
+        "omit =\n    */tests/*\n    */test/*\n    */testing/*\n    */test_*.py\n    */tests.py\n"
+        "    */conftest.py\n"
+    )
     return rc
 
 
@@ -141,6 +159,7 @@ def _passing(data: dict | None) -> tuple[set[tuple[str, str]], int]:
 
 
 # -- matching tests to functions
+
 
 def _words(name: str) -> set[str]:
     return {w for w in re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", name.lower()) if w and w != "test"}
@@ -170,8 +189,9 @@ def _mentions(target: Target, names: set[str]) -> bool:
     return target.name in names
 
 
-def score(lines_hit: int, lines_total: int, tests_total: int, tests_on_function: int, test_name: str,
-          target: Target) -> float:
+def score(
+    lines_hit: int, lines_total: int, tests_total: int, tests_on_function: int, test_name: str, target: Target
+) -> float:
     """How specifically a test exercises a function (TF-IDF like, plus a name bonus)."""
     tf = lines_hit / max(1, lines_total)
     idf = math.log(1 + tests_total / max(1, tests_on_function))
@@ -222,7 +242,7 @@ def _index_labels(labels: list[str]) -> dict[tuple[str, str], str]:
         parts = label.split(".")
         for i in range(len(parts) - 1):
             if parts[i].startswith("test") or parts[i].endswith("_test") or parts[i] == "tests":
-                stem, qual = parts[i], ".".join(parts[i + 1:])
+                stem, qual = parts[i], ".".join(parts[i + 1 :])
                 if qual:
                     out.setdefault((stem, qual), label)
     return out
@@ -239,20 +259,33 @@ def _without_test(text: str, qual: str) -> str:
     body = tree.body
     node = None
     for part in parts:
-        node = next((n for n in body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                     and n.name == part), None)
+        node = next(
+            (
+                n
+                for n in body
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and n.name == part
+            ),
+            None,
+        )
         if node is None:
             return text
         body = node.body
     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-    out = lines[: start - 1] + lines[node.end_lineno:]
+    out = lines[: start - 1] + lines[node.end_lineno :]
     return "\n".join(out).strip() + "\n"
 
 
 # -- the whole thing
 
-def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds: float = SUITE_SECONDS,
-         verify_seconds: float = VERIFY_SECONDS) -> MineResult:
+
+def mine(
+    src: Source,
+    *,
+    python: str,
+    note: NOTE = lambda s: None,
+    suite_seconds: float = SUITE_SECONDS,
+    verify_seconds: float = VERIFY_SECONDS,
+) -> MineResult:
     """Mine one project. Never raises for a broken suite: the reason lands in ``dropped``."""
     from coverage import CoverageData
 
@@ -273,8 +306,9 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
             tree = ast.parse(text)
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
             continue
-        found = [t for t in functions_in(SourceFile(path, text, tree), root, include_private=False)
-                 if t.end > t.def_line]
+        found = [
+            t for t in functions_in(SourceFile(path, text, tree), root, include_private=False) if t.end > t.def_line
+        ]
         if found:
             files[path.resolve()] = found
     if not files:
@@ -364,8 +398,10 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
         # Too long for one completion: generation could never write it.
         fitting = []
         for item in chosen:
-            if len(split_completion(item[4], f"```python\nimport pytest\n\n{_import_line(item[2])}\n")) > \
-                    MAX_COMPLETION_CHARS:
+            if (
+                len(split_completion(item[4], f"```python\nimport pytest\n\n{_import_line(item[2])}\n"))
+                > MAX_COMPLETION_CHARS
+            ):
                 result.dropped["test too long for one completion"] += 1
             else:
                 fitting.append(item)
@@ -394,14 +430,26 @@ def mine(src: Source, *, python: str, note: NOTE = lambda s: None, suite_seconds
             for path, qual, target, s, code in sorted(items[:MAX_PER_FUNCTION], key=lambda i: (i[0], i[1])):
                 ctx = build_context(target, root)
                 example = _without_test(texts.get(path, ""), qual) if ctx.example_path == path else ctx.example_tests
-                ctx = dataclasses.replace(ctx, example_tests=_cut_tests(example, MAX_EXAMPLE_CHARS)
-                                          if example.strip() else "",
-                                          example_path=ctx.example_path if example.strip() else "")
+                ctx = dataclasses.replace(
+                    ctx,
+                    example_tests=_cut_tests(example, MAX_EXAMPLE_CHARS) if example.strip() else "",
+                    example_path=ctx.example_path if example.strip() else "",
+                )
                 prov = {**src.provenance, "test_file": path, "test_name": qual, "context_score": round(s, 4)}
                 key = f"{path}::{qual}"  # one test name can live in two files
-                result.pairs.append(Pair(pair_id(src.package, target.module, target.qualname, key, "mined"), "mined",
-                                         src.package, target.module, target.qualname, target.source, code, prov,
-                                         context_fields(ctx)))
+                result.pairs.append(
+                    Pair(
+                        pair_id(src.package, target.module, target.qualname, key, "mined"),
+                        "mined",
+                        src.package,
+                        target.module,
+                        target.qualname,
+                        target.source,
+                        code,
+                        prov,
+                        context_fields(ctx),
+                    )
+                )
         result.pairs.sort(key=lambda p: (p.module, p.function, p.provenance["test_name"]))
     result.seconds = time.monotonic() - began
     return result
@@ -422,8 +470,13 @@ def _import_line(target: Target) -> str:
 
 
 def _run_suite(ws, rc: Path, import_root: Path, tests: list[Path], seconds: float):
-    return _sandboxed_pytest(ws, ["-m", "coverage", "run", f"--rcfile={rc}", "--data-file={data_file}"],
-                             [str(ws.scratch_path(p)) for p in tests], import_root, seconds)
+    return _sandboxed_pytest(
+        ws,
+        ["-m", "coverage", "run", f"--rcfile={rc}", "--data-file={data_file}"],
+        [str(ws.scratch_path(p)) for p in tests],
+        import_root,
+        seconds,
+    )
 
 
 def _run_files(ws, folder: Path, import_root: Path, seconds: float):
@@ -431,11 +484,29 @@ def _run_files(ws, folder: Path, import_root: Path, seconds: float):
 
 
 def _sandboxed_pytest(ws, prefix: list[str], paths: list[str], import_root: Path, seconds: float):
-    limits = sandbox.Limits(wall_seconds=seconds, cpu_seconds=int(seconds * 2) + 5, memory_bytes=4 * 1024**3,
-                            processes=256)
-    args = [ws.python, *prefix, "-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q",
-            "--no-header", "-o", "addopts=", "-o", "console_output_style=classic", "--continue-on-collection-errors",
-            "-p", "no:randomly", *paths]
+    limits = sandbox.Limits(
+        wall_seconds=seconds, cpu_seconds=int(seconds * 2) + 5, memory_bytes=4 * 1024**3, processes=256
+    )
+    args = [
+        ws.python,
+        *prefix,
+        "-m",
+        "pytest",
+        "-p",
+        "testbot_result_plugin",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "-o",
+        "addopts=",
+        "-o",
+        "console_output_style=classic",
+        "--continue-on-collection-errors",
+        "-p",
+        "no:randomly",
+        *paths,
+    ]
     return ws._sandboxed(args, import_root, limits)
 
 
@@ -458,15 +529,18 @@ def prune_imports(code: str) -> str:
     for node in reversed(tree.body):
         if not isinstance(node, ast.Import | ast.ImportFrom):
             continue
-        keep = [a for a in node.names
-                if a.name == "*" or (a.asname or a.name).split(".")[0] in used or (a.asname or a.name) == "pytest"]
+        keep = [
+            a
+            for a in node.names
+            if a.name == "*" or (a.asname or a.name).split(".")[0] in used or (a.asname or a.name) == "pytest"
+        ]
         if len(keep) == len(node.names):
             continue
         new = ""
         if keep:
             node.names = keep
             new = ast.unparse(node)
-        lines[node.lineno - 1: node.end_lineno] = [new] if new else []
+        lines[node.lineno - 1 : node.end_lineno] = [new] if new else []
     return "\n".join(lines).strip("\n") + "\n"
 
 
@@ -476,8 +550,11 @@ def with_prefill_imports(code: str, target: Target) -> str:
     test's own imports after it leaves the test's meaning as it was."""
     top = target.qualname.split(".")[0]
     head = f"import pytest\n\n{_import_line(target)}\n"
-    body = [line for line in prune_imports(code).splitlines()
-            if line.strip() not in ("import pytest", f"from {target.module} import {top}")]
+    body = [
+        line
+        for line in prune_imports(code).splitlines()
+        if line.strip() not in ("import pytest", f"from {target.module} import {top}")
+    ]
     return head + "\n".join(body).strip("\n") + "\n"
 
 
@@ -499,14 +576,22 @@ def sources_from(paths: list[Path], workdir: Path) -> list[Source]:
             out.append(unpack_sdist(path, into))
         elif path.is_dir():
             name = path.resolve().name
-            out.append(Source(path.resolve(), re.sub(r"-[0-9][^-]*$", "", name).lower().replace("_", "-"),
-                              {"repo": name}))
+            out.append(
+                Source(path.resolve(), re.sub(r"-[0-9][^-]*$", "", name).lower().replace("_", "-"), {"repo": name})
+            )
     return out
 
 
-def mine_paths(paths: list[Path], *, python: str, note: NOTE = lambda s: None,
-               suite_seconds: float = SUITE_SECONDS, augment: bool = False, copies: int = 1,
-               seed: int = 0) -> tuple[list[Pair], dict[str, MineResult]]:
+def mine_paths(
+    paths: list[Path],
+    *,
+    python: str,
+    note: NOTE = lambda s: None,
+    suite_seconds: float = SUITE_SECONDS,
+    augment: bool = False,
+    copies: int = 1,
+    seed: int = 0,
+) -> tuple[list[Pair], dict[str, MineResult]]:
     """Mine every repo or sdist in ``paths``; ``.jsonl`` files are ``--record`` files (distilled pairs).
     With ``augment``, renamed copies of each project's mined pairs are added (verified in its source tree)."""
     from testbot.finetune import augment as aug
@@ -525,8 +610,11 @@ def mine_paths(paths: list[Path], *, python: str, note: NOTE = lambda s: None,
             res = mine(src, python=python, note=note, suite_seconds=suite_seconds)
             results[src.package] = res
             why = ", ".join(f"{k} x{n}" for k, n in res.dropped.most_common(4))
-            note(f"{src.package}: {res.tests_passed}/{res.tests_run} tests passed, {len(res.pairs)} pairs"
-                 + (f" (dropped: {why})" if why else "") + f", {res.seconds:.0f} s")
+            note(
+                f"{src.package}: {res.tests_passed}/{res.tests_run} tests passed, {len(res.pairs)} pairs"
+                + (f" (dropped: {why})" if why else "")
+                + f", {res.seconds:.0f} s"
+            )
             pairs.extend(res.pairs)
             if augment and res.pairs:
                 kept, dropped = aug.augment(res.pairs, src.root, python=python, seed=seed, copies=copies)
@@ -550,13 +638,20 @@ def command(args) -> int:
     paths = [Path(p) for p in args.mine]
     for p in paths:
         if not p.exists():
-            raise FatalError(f"{p}: no such file or folder (give a repository, an unpacked sdist, a .tar.gz sdist "
-                             "or a --record .jsonl file)")
+            raise FatalError(
+                f"{p}: no such file or folder (give a repository, an unpacked sdist, a .tar.gz sdist "
+                "or a --record .jsonl file)"
+            )
     out = Path(args.data)
-    pairs, results = mine_paths(paths, python=args.python or sys.executable,
-                                note=lambda s: print(f"testbot: {s}", file=sys.stderr, flush=True),
-                                suite_seconds=args.suite_timeout, augment=args.augment, copies=args.copies,
-                                seed=args.augment_seed)
+    pairs, results = mine_paths(
+        paths,
+        python=args.python or sys.executable,
+        note=lambda s: print(f"testbot: {s}", file=sys.stderr, flush=True),
+        suite_seconds=args.suite_timeout,
+        augment=args.augment,
+        copies=args.copies,
+        seed=args.augment_seed,
+    )
     old = read_pairs(out) if args.append and out.is_file() else []
     pairs = dedupe(old + pairs)
     write_pairs(out, pairs)

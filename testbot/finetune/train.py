@@ -106,8 +106,10 @@ def hf_folder(base: str) -> tuple[Path, str]:
     path = Path(base).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise FatalError(f"base model folder {path} has no config.json: pass a Hugging Face model folder, "
-                             "'small' or a .gguf file")
+            raise FatalError(
+                f"base model folder {path} has no config.json: pass a Hugging Face model folder, "
+                "'small' or a .gguf file"
+            )
         return path.resolve(), path.name.lower()
     mf = resolve_model(base)
     st = mf.path.stat()
@@ -137,7 +139,9 @@ def load_base(base: str, device: str = "cpu"):
         import torch  # noqa: F401
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
-        raise EnvironmentProblem("fine-tuning needs torch, transformers and peft: pip install 'testbot[train]'") from None
+        raise EnvironmentProblem(
+            "fine-tuning needs torch, transformers and peft: pip install 'testbot[train]'"
+        ) from None
     folder, name = hf_folder(base)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype="float32").to(device)
@@ -165,8 +169,16 @@ def encode(example, tokenizer, max_length: int) -> Encoded | None:
     return Encoded(tuple(prompt_ids + completion_ids), (IGNORE,) * len(prompt_ids) + tuple(completion_ids))
 
 
-def load_examples(path: Path, tokenizer=None, budget: int = 1500, *, max_test_lines: int = 0,
-                  tests_per_example: int = 1, distilled_weight: int = 1, split_tests: bool = False) -> list:
+def load_examples(
+    path: Path,
+    tokenizer=None,
+    budget: int = 1500,
+    *,
+    max_test_lines: int = 0,
+    tests_per_example: int = 1,
+    distilled_weight: int = 1,
+    split_tests: bool = False,
+) -> list:
     """Examples from a pairs JSONL file (testbot.finetune.data: one Pair a line), their prompts built by
     generation's prompt builder with this budget, counted with the model's tokenizer; short tests only and
     several to a completion where asked (testbot.finetune.data.shape_for_training); each distilled pair
@@ -177,8 +189,9 @@ def load_examples(path: Path, tokenizer=None, budget: int = 1500, *, max_test_li
     if not path.is_file():
         raise FatalError(f"training data {path}: no such file (make it with testbot finetune --mine)")
     count = (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])) if tokenizer else estimate_tokens
-    pairs = shape_for_training(read_pairs(path), max_test_lines=max_test_lines, tests_per_example=tests_per_example,
-                               split_tests=split_tests)
+    pairs = shape_for_training(
+        read_pairs(path), max_test_lines=max_test_lines, tests_per_example=tests_per_example, split_tests=split_tests
+    )
     examples = []
     for p in pairs:
         example = to_example(p, budget=budget, count=count)
@@ -240,10 +253,17 @@ def save_checkpoint(out: Path, step: int, model, optimizer, cfg: TrainConfig) ->
     folder = out / "checkpoints" / f"step-{step:06d}"
     tmp = folder.with_name(folder.name + ".part")
     model.save_pretrained(tmp)
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(cfg),
-                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-               tmp / "state.pt")
+    torch.save(
+        {
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "config": dataclasses.asdict(cfg),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        },
+        tmp / "state.pt",
+    )
     if folder.exists():
         import shutil
 
@@ -295,8 +315,16 @@ def peak_rss_mb() -> float:
 
 
 # --------------------------------------------------------------------------------------------- training
-def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, base_name: str = "",
-          log: Callable[[str], None] | None = None, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+def train(
+    examples: Sequence,
+    cfg: TrainConfig,
+    *,
+    model=None,
+    tokenizer=None,
+    base_name: str = "",
+    log: Callable[[str], None] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
     """Train a LoRA adapter on ``examples`` (objects with messages, prefill, completion).
 
     ``model``/``tokenizer`` may be given (tests build a tiny one); otherwise ``cfg.base`` is loaded.
@@ -322,18 +350,26 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
     if not encoded:
         raise FatalError(f"no training example fits --max-length {cfg.max_length} (prompt + 16 tokens); raise it")
     if dropped:
-        log(f"left out {dropped} of {len(examples)} examples whose prompt alone is longer than {cfg.max_length - 16} tokens")
+        log(
+            f"left out {dropped} of {len(examples)} examples whose prompt alone is longer than {cfg.max_length - 16} tokens"
+        )
     n_layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
     top = min(cfg.lora_top_layers, n_layers) if cfg.lora_top_layers > 0 and n_layers else 0
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM",
-                      layers_to_transform=list(range(n_layers - top, n_layers)) if top else None)
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.target_modules),
+        task_type="CAUSAL_LM",
+        layers_to_transform=list(range(n_layers - top, n_layers)) if top else None,
+    )
     amp = autocast_dtype(cfg)
     model = get_peft_model(model, lora)
     params = [p for p in model.parameters() if p.requires_grad]
     trainable = sum(p.numel() for p in params)
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                                  weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
     step = 0
     if cfg.resume:
         ckpt = _latest_checkpoint(out)
@@ -342,13 +378,17 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
         step = load_checkpoint(ckpt, model, optimizer)
         log(f"resumed from {ckpt} at step {step}")
     first_step = step
-    log(f"training {base_name or 'model'}: {len(encoded)} examples, {trainable / 1e6:.2f}M trainable parameters, "
+    log(
+        f"training {base_name or 'model'}: {len(encoded)} examples, {trainable / 1e6:.2f}M trainable parameters, "
         f"{cfg.steps} steps of {cfg.batch_size}x{cfg.grad_accum} on {cfg.device}"
-        f"{', bf16 autocast' if amp is not None else ''}")
+        f"{', bf16 autocast' if amp is not None else ''}"
+    )
     if amp is not None and cfg.device == "cpu" and not cpu_does_bf16():
         # Seen on an AVX2-only EPYC: no step in 10 min under bf16, ~10 s a step under fp32.
-        log(f"warning: bf16 on a CPU without AVX512 or AMX ({torch.backends.cpu.get_cpu_capability()}) is many times "
-            "slower than float32 here: use --precision auto or fp32")
+        log(
+            f"warning: bf16 on a CPU without AVX512 or AMX ({torch.backends.cpu.get_cpu_capability()}) is many times "
+            "slower than float32 here: use --precision auto or fp32"
+        )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     losses: list[float] = []
     tokens_total = 0
@@ -363,8 +403,10 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
                 group["lr"] = lr
             loss_sum = 0.0
             for micro in range(cfg.grad_accum):
-                items = [encoded[i] for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed, step, micro,
-                                                            cfg.grad_accum)]
+                items = [
+                    encoded[i]
+                    for i in batch_indices(len(encoded), cfg.batch_size, cfg.seed, step, micro, cfg.grad_accum)
+                ]
                 ids, labels, mask = collate(items, pad_id, cfg.device)
                 with torch.autocast(cfg.device.split(":")[0], dtype=amp or torch.float32, enabled=amp is not None):
                     loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss / cfg.grad_accum
@@ -381,8 +423,14 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
                 now = time.monotonic()
                 rate = tokens_since / max(now - last, 1e-9)
                 tokens_total += tokens_since
-                line = {"step": step, "loss": round(loss_sum, 4), "lr": lr, "tokens_per_s": round(rate, 1),
-                        "seconds": round(now - start, 1), "rss_mb": peak_rss_mb()}
+                line = {
+                    "step": step,
+                    "loss": round(loss_sum, 4),
+                    "lr": lr,
+                    "tokens_per_s": round(rate, 1),
+                    "seconds": round(now - start, 1),
+                    "rss_mb": peak_rss_mb(),
+                }
                 log_file.write(json.dumps(line) + "\n")
                 log_file.flush()
                 log(f"step {step}/{cfg.steps}  loss {loss_sum:.4f}  lr {lr:.2e}  {rate:.0f} tok/s  {now - start:.0f} s")
@@ -396,14 +444,29 @@ def train(examples: Sequence, cfg: TrainConfig, *, model=None, tokenizer=None, b
     tokens_total += tokens_since
     adapter = out / "adapter"
     model.save_pretrained(adapter)
-    (adapter / "testbot.json").write_text(json.dumps({"base": cfg.base, "base_name": base_name, "steps": step},
-                                                     indent=2) + "\n")
+    (adapter / "testbot.json").write_text(
+        json.dumps({"base": cfg.base, "base_name": base_name, "steps": step}, indent=2) + "\n"
+    )
     seconds = time.monotonic() - start
-    result = TrainResult(out, adapter, step, tuple(losses), first_step, len(encoded), dropped, tokens_total,
-                         round(seconds, 1), peak_rss_mb())
-    summary = {**{k: v for k, v in dataclasses.asdict(result).items() if k not in ("out", "adapter", "losses")},
-               "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
-               "trainable_parameters": trainable, "config": dataclasses.asdict(cfg)}
+    result = TrainResult(
+        out,
+        adapter,
+        step,
+        tuple(losses),
+        first_step,
+        len(encoded),
+        dropped,
+        tokens_total,
+        round(seconds, 1),
+        peak_rss_mb(),
+    )
+    summary = {
+        **{k: v for k, v in dataclasses.asdict(result).items() if k not in ("out", "adapter", "losses")},
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "trainable_parameters": trainable,
+        "config": dataclasses.asdict(cfg),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     log(f"done: {step} steps, {seconds:.0f} s, peak RSS {result.peak_rss_mb:.0f} MB, adapter in {adapter}")
     return result
@@ -416,21 +479,36 @@ def add_arguments(group) -> None:
     import re
 
     reasons = dict(re.findall(r"^    (\w+): .+?  # (.+)$", inspect.getsource(TrainConfig), re.M))
-    group.add_argument("--train", metavar="FILE", default="",
-                       help="train a LoRA adapter on this pairs file (JSONL, see testbot finetune --mine)")
+    group.add_argument(
+        "--train",
+        metavar="FILE",
+        default="",
+        help="train a LoRA adapter on this pairs file (JSONL, see testbot finetune --mine)",
+    )
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "resume":
             group.add_argument(flag, action="store_true", help="continue from the latest checkpoint in --out")
         elif isinstance(f.default, bool):
-            group.add_argument(flag, dest=f.name, action="store_const", const=True, default=None,
-                               help=reasons.get(f.name, ""))
+            group.add_argument(
+                flag, dest=f.name, action="store_const", const=True, default=None, help=reasons.get(f.name, "")
+            )
         elif isinstance(f.default, tuple):
-            group.add_argument(flag, dest=f.name, default=None, metavar="A,B",
-                               help=f"LoRA target modules, comma-separated (default: {','.join(f.default)})")
+            group.add_argument(
+                flag,
+                dest=f.name,
+                default=None,
+                metavar="A,B",
+                help=f"LoRA target modules, comma-separated (default: {','.join(f.default)})",
+            )
         else:
-            group.add_argument(flag, dest=f.name, type=type(f.default), default=None,
-                               help=f"{reasons.get(f.name, '')} (default: {f.default!r})")
+            group.add_argument(
+                flag,
+                dest=f.name,
+                type=type(f.default),
+                default=None,
+                help=f"{reasons.get(f.name, '')} (default: {f.default!r})",
+            )
 
 
 def config_from(args) -> TrainConfig:
@@ -451,10 +529,20 @@ def command(args) -> int:
     if not Path(args.train).is_file():
         raise FatalError(f"training data {args.train}: no such file (make it with testbot finetune --mine)")
     model, tokenizer, name = load_base(cfg.base, cfg.device)
-    examples = load_examples(Path(args.train), tokenizer, cfg.prompt_tokens, max_test_lines=cfg.max_test_lines,
-                             tests_per_example=cfg.tests_per_example, distilled_weight=cfg.distilled_weight,
-                             split_tests=cfg.split_tests)
+    examples = load_examples(
+        Path(args.train),
+        tokenizer,
+        cfg.prompt_tokens,
+        max_test_lines=cfg.max_test_lines,
+        tests_per_example=cfg.tests_per_example,
+        distilled_weight=cfg.distilled_weight,
+        split_tests=cfg.split_tests,
+    )
     result = train(examples, cfg, model=model, tokenizer=tokenizer, base_name=name)
-    print(f"adapter: {result.adapter} ({result.steps} steps, loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}, "
-          f"{result.seconds:.0f} s, peak RSS {result.peak_rss_mb:.0f} MB)" if result.losses else f"adapter: {result.adapter}")
+    print(
+        f"adapter: {result.adapter} ({result.steps} steps, loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}, "
+        f"{result.seconds:.0f} s, peak RSS {result.peak_rss_mb:.0f} MB)"
+        if result.losses
+        else f"adapter: {result.adapter}"
+    )
     return 0
