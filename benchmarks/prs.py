@@ -45,6 +45,7 @@ import yaml
 
 from benchmarks import diff_mutation
 from benchmarks.envs import ensure_venv, run_measured, tool_env
+from testbot import shape
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "prs.yaml"
@@ -528,6 +529,25 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
         kept_ids += [f"{rel}::{t}" for t in f["tests"]]
     record["placed"] = placed
     record["kept"] = len(kept_ids)
+    # who wrote them (the search's explored calls have round -2; the model's rounds count from 0), and the shapes
+    # a reviewer rejects (testbot.shape)
+    record["kept_by_model"] = sum(
+        1
+        for t in report.get("targets", [])
+        for c in t.get("candidates", [])
+        if c.get("kept") and c.get("round", -1) >= 0
+    )
+    examples = frozenset().union(*[shape.doctest_examples((checkout / p).read_text()) for p in lines])
+    sources = [
+        src
+        for f in placed
+        for src in shape.tests_in(
+            (checkout / f["path"]).read_text(),
+            [i.split("::", 1)[1] for i in kept_ids if i.startswith(f["path"] + "::")],
+        )
+    ]
+    record["shapes"] = shape.count(sources, examples)
+    record["kept_sources"] = sources
     record["kept_tests"] = kept_ids
     before = record["before"]
     record["nothing_missing"] = (
@@ -645,6 +665,8 @@ def summarise(records: list[dict]) -> dict:
             "tests_that_add_nothing": sum(r["added_nothing"] for r in rs),
             "package_lines_branches_gained": sum(r["package_gain"] for r in rs),
             "testbot_errors": sum(1 for r in rs if r["errors"]),
+            "kept_by_model": sum(r.get("kept_by_model", 0) for r in rs),
+            **{f"shape_{k}": sum(r.get("shapes", {}).get(k, 0) for r in rs) for k in (*shape.CODES, "clean")},
         }
     return out
 

@@ -1,0 +1,75 @@
+"""The shapes a reviewer rejects, read off a test's source (testbot.shape): each rule, and clean tests pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbot import shape
+
+REJECTED = {
+    shape.NUMBERED_NAME: [
+        "def test_emit_explored_12():\n    assert emit('a') == '<a/>'\n",
+        "def test_1_loads_empty_string():\n    assert loads('') == {}\n",
+        "def test_split_2():\n    assert split('a b') == ['a', 'b']\n",
+    ],
+    shape.DUNDER_CALL: [
+        "def test_lt():\n    assert Version(1).__lt__(Version(2))\n",
+        "def test_item():\n    assert Seq([1, 2]).__getitem__(1) == 2\n",
+    ],
+    shape.TYPE_NAME_ONLY: [
+        "def test_bump():\n    assert type(v.bump()).__qualname__ == 'Version'\n",
+        "def test_bump():\n    assert isinstance(v.bump(), Version)\n    assert type(v) is Version\n",
+        "def test_bump(self):\n    self.assertIsInstance(v.bump(), Version)\n",
+    ],
+    shape.PLACEHOLDER: [
+        "def test_parse():\n    with pytest.raises(ValueError):\n        parse('hello world.0')\n",
+        "def test_wrap():\n    assert wrap('xxxxxxxxxxxxxxxx', 4)\n",
+        "def test_emit():\n    assert emit(key='Hello, World! 123') is None\n",
+    ],
+    shape.VARYING: [
+        "def test_key():\n    assert hash(Key(1)) == 7301\n",
+        "def test_obj():\n    assert id(obj()) > 0\n",
+    ],
+}
+
+CLEAN = [
+    "def test_shift_moves_both_ends():\n    assert Interval(11, 20).shift(by=5) == Interval(16, 25)\n",
+    "def test_an_interval_cannot_end_before_it_starts():\n"
+    "    with pytest.raises(ValueError, match='end before start'):\n        Interval(3, 1)\n",
+    "def test_slugify_joins_words_with_dashes():\n    assert slugify('hello world') == 'hello-world'\n",
+    "def test_table_has_a_rule_under_the_header():\n    assert tabulate([[1]], ['a']).splitlines()[1] == '---'\n",
+    "def test_init_sets_fields(self):\n    super().__init__()\n    self.assertEqual(Point(1, 2).x, 1)\n",
+    "def test_bump_returns_a_new_version():\n    assert isinstance(v.bump(), Version)\n    assert v.bump() == Version(2)\n",
+]
+
+
+@pytest.mark.parametrize("code, source", [(c, s) for c, sources in REJECTED.items() for s in sources])
+def test_each_rejected_shape_is_named(code: str, source: str):
+    assert code in shape.problems(source)
+
+
+@pytest.mark.parametrize("source", CLEAN)
+def test_tests_a_reviewer_merges_have_no_shape_problem(source: str):
+    assert shape.problems(source) == []
+
+
+def test_a_check_that_repeats_a_doctest_is_a_copy():
+    module = 'def double(x):\n    """Twice x.\n\n    >>> double(21)\n    42\n    """\n    return 2 * x\n'
+    examples = shape.doctest_examples(module)
+    assert examples == frozenset({("double(21)", "42")})
+    assert shape.problems("def test_double():\n    assert double(21) == 42\n", examples) == [shape.COPIED_DOCTEST]
+    assert shape.problems("def test_double_negative():\n    assert double(-1) == -2\n", examples) == []
+
+
+def test_count_tallies_every_code_and_the_clean_ones():
+    tally = shape.count([REJECTED[shape.DUNDER_CALL][0], CLEAN[0], CLEAN[1]])
+    assert tally == {**{c: 0 for c in shape.CODES}, shape.DUNDER_CALL: 1, "clean": 2}
+
+
+def test_tests_in_finds_functions_and_methods_of_a_file():
+    text = (
+        "import unittest\n\n\ndef test_a():\n    assert f() == 1\n\n\nclass FTest(unittest.TestCase):\n"
+        "    def test_b_2(self):\n        self.assertEqual(f(), 1)\n"
+    )
+    found = shape.tests_in(text, ["test_a", "FTest::test_b_2", "test_missing"])
+    assert [shape.problems(s) for s in found] == [[], [shape.NUMBERED_NAME]]
