@@ -286,10 +286,10 @@ def _changed(args: argparse.Namespace, spec, paths: list[str], defaults: dict | 
     if not change.targets:
         print(f"testbot: no changed functions or methods in the {spec.describe()}", file=sys.stderr)
         return EXIT_OK
-    return _run(root, settings, list(change.targets), Cache.for_project(root) if settings.cache else None)
+    return _run(root, settings, list(change.targets), Cache.for_project(root) if settings.cache else None, changes=True)
 
 
-def _run(root: Path, settings, targets: list, cache=None) -> int:
+def _run(root: Path, settings, targets: list, cache=None, changes: bool = False) -> int:
     from testbot.pipeline import Pipeline
 
     if settings.commit:
@@ -302,7 +302,7 @@ def _run(root: Path, settings, targets: list, cache=None) -> int:
     progress = _Progress(len(targets), settings.progress and not settings.json)
     quiet_events = (lambda *a: None) if settings.json else progress.event
     try:
-        report = Pipeline(root, settings, on_event=quiet_events, cache=cache).run(targets)
+        report = Pipeline(root, settings, on_event=quiet_events, cache=cache, changes=changes).run(targets)
     finally:
         progress.stop()
     commit = ""

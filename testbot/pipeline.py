@@ -76,9 +76,13 @@ class _Pre:
 
 class Pipeline:
     def __init__(self, root: Path, settings: Settings, backend: Backend | None = None,
-                 on_event: Event | None = None, cache: Cache | None = None) -> None:
+                 on_event: Event | None = None, cache: Cache | None = None, changes: bool = False) -> None:
         self.root = root.resolve()
         self.s = settings
+        # The targets are a change's (--changed, --staged, --base, a pull request): a kept test must add to the
+        # changed lines; the search's calls are not kept for the rest of their files, which the change left alone.
+        self.changes = changes
+        self._targets: Sequence[Target] = ()
         self._backend = backend
         self.on_event = on_event or (lambda *a: None)
         self.cache = cache  # skips targets handled before (hook and --changed runs)
@@ -128,6 +132,7 @@ class Pipeline:
 
     def run(self, targets: Sequence[Target]) -> Report:
         start = time.monotonic()
+        self._targets = targets
         self._deadline = math.inf
         fingerprint = settings_fingerprint(self.s)
         by_id: dict[str, TargetReport] = {}
@@ -421,7 +426,7 @@ class Pipeline:
             # Its explored tests were chosen for what they add to the whole file (an overload no target names,
             # reached through this function): those that still add something there over the tests written since
             # are kept.
-            whole = measurable_file(text)
+            whole = self._scope(target.file, text)
             _, still, _ = _choose(pre.kept, Covered(baseline.lines & whole.lines, baseline.arcs & whole.branches),
                                   whole, record=meas)
             chosen = {id(o.candidate) for o in still}
@@ -571,7 +576,7 @@ class Pipeline:
             if budgeted:
                 seconds = min(seconds, (stop - time.monotonic()) / 2 / (len(by_file) - n_file))
             if specs and seconds >= 1:
-                whole = measurable_file(text)
+                whole = self._scope(file, text)
                 found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs,
                                    "lines": sorted(whole.lines), "branches": sorted(whole.branches),
                                    "first_lines": first_lines(text)},
@@ -599,7 +604,7 @@ class Pipeline:
                 continue
             targets = [t for t in todo if t.file == file]
             cover = self._baselines.get(file, Covered()) | self._group_cover.get(file, Covered())
-            whole = measurable_file(text)
+            whole = self._scope(file, text)
             if not _missing(whole, cover):
                 continue
             # every target: a call of one that is covered may still reach code no target names (an overload)
@@ -648,13 +653,21 @@ class Pipeline:
                 out.append((t, meas, list(ex.candidates)))
         return out
 
+    def _scope(self, file: Path, text: str) -> Measurable:
+        """What the search's calls are kept for: the whole file, or in a change run only the changed lines of
+        the file's targets."""
+        if not self.changes:
+            return measurable_file(text)
+        parts = [measurable(t, text) for t in self._targets if t.file == file]
+        return Measurable(frozenset().union(*[m.lines for m in parts]), frozenset().union(*[m.branches for m in parts]))
+
     def _validate_explored(self, ws: v.Workspace, file: Path, text: str,
                            open_: list[tuple[Target, Measurable, list[Candidate]]], folder: Path, stop: float,
                            many: bool) -> list[tuple[Target, _Pre]]:
         """Explored calls run in a few pytest processes (``many``: as many targets to a process as fit, else
         EXPLORE_TARGETS_PER_RUN), the oracle's values put in, each target's chosen by what they add to the whole
         file over what is covered so far (the file's ``_group_cover`` then includes them)."""
-        whole = measurable_file(text)
+        whole = self._scope(file, text)
         chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
         most = math.inf if many else EXPLORE_TARGETS_PER_RUN  # targets to a chunk: many when the search vouched
         for item in open_:

@@ -148,7 +148,9 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
     targets = list(change.targets)
     # Nothing is written to the checkout: the pipeline composes each test file, publish delivers it.
     report = (
-        Pipeline(root, dataclasses.replace(settings, dry_run=True, commit=False), on_event=_log).run(targets)
+        Pipeline(root, dataclasses.replace(settings, dry_run=True, commit=False), on_event=_log, changes=True).run(
+            targets
+        )
         if targets
         else None
     )

@@ -1081,3 +1081,39 @@ def test_a_set_up_step_is_a_kept_call_on_an_object_the_class_itself_built():
     reader.keep_step("Call(1).fill(2)")
     assert reader.steps == {}
     assert _search._object_name("TextBox", {}) == "text_box" and _search._object_name("If", {}) == "if_"
+
+
+SIZES = """\
+def size(x):
+    if x > 10:
+        return "big"
+    if x < 0:
+        return "neg"
+    return "small"
+"""
+
+
+def test_in_a_change_run_explored_tests_are_kept_only_for_the_changed_lines(tmp_path: Path):
+    """The change touches the negative branch; the big branch, untouched and untested, is not this change's
+    business: a --staged run keeps the search's tests for the changed line only. A run over the file keeps both."""
+    from conftest import GIT, make_project
+
+    project = make_project(tmp_path / "proj")
+    project.write("pkg/sizes.py", SIZES)
+    project.write(
+        "tests/test_sizes.py", "from pkg.sizes import size\n\n\ndef test_small():\n    assert size(5) == 'small'\n"
+    )
+    subprocess.run([*GIT, "add", "-A"], cwd=project.root, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "sizes"], cwd=project.root, check=True)
+    project.write("pkg/sizes.py", SIZES.replace('"neg"', '"negative"'))
+    subprocess.run([*GIT, "add", "-A"], cwd=project.root, check=True)
+    run = project.generate("--staged", "--explore", "--dry-run", "--json", "--model", project.fake_model([]), *FAST)
+    (target,) = run.json()["targets"]
+    assert target["target"] == "pkg/sizes.py::size" and target["kept"], run.err
+    written = run.json()["files"][0]
+    calls = " ".join(written["tests"])
+    assert len(written["tests"]) == 1, calls
+    whole = project.generate(
+        "pkg/sizes.py", "--explore", "--dry-run", "--json", "--model", project.fake_model([]), *FAST
+    )
+    assert len(whole.json()["files"][0]["tests"]) == 2  # the big branch too
