@@ -46,6 +46,7 @@ import yaml
 from benchmarks import diff_mutation
 from benchmarks.envs import ensure_venv, run_measured, tool_env
 from testbot import shape
+from testbot.measure import first_lines
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "prs.yaml"
@@ -348,7 +349,8 @@ def _pct(part: int, whole: int) -> float | None:
 class TestIndex:
     """Coverage contexts (``tests.test_x.TestA.test_b``) mapped to the test files that hold them."""
 
-    def __init__(self, checkout: Path, repo: Repo, cov: dict):
+    def __init__(self, checkout: Path, repo: Repo, cov: dict, firsts: dict[str, dict[int, int]]):
+        self.firsts = firsts  # per file: a line of a multi-line statement -> its first line
         self.files: dict[str, str] = {}
         for p in checkout.rglob("*.py"):
             rel = p.relative_to(checkout).as_posix()
@@ -379,9 +381,10 @@ class TestIndex:
         return None
 
     def tests_for(self, m: diff_mutation.Mutant) -> list[str]:
-        if (m.path, m.line) not in self.executed:
+        line = self.firsts.get(m.path, {}).get(m.line, m.line)
+        if (m.path, line) not in self.executed:
             return []
-        files = {self.file_of(c) for c in self.contexts.get((m.path, m.line), ())}
+        files = {self.file_of(c) for c in self.contexts.get((m.path, line), ())}
         if None in files or not files:
             return ["."]  # ran by something we cannot place (a doctest, a fixture): the whole suite
         return sorted(f for f in files if f)
@@ -456,6 +459,10 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     pkg_files = [p for s, p in changed_paths(checkout, c.parent, head) if s != "D" and in_package(p, repo)]
     lines = changed_lines(checkout, c.parent, head, pkg_files)
     record["changed_lines"] = sum(len(v) for v in lines.values())
+    # coverage.py counts a statement on its first line: a changed line inside a multi-line statement (a long
+    # regular expression, a call over several lines) is that statement's
+    firsts = {p: first_lines((checkout / p).read_text()) for p in lines}
+    statements = {p: {firsts[p].get(n, n) for n in ls} for p, ls in lines.items()}
     record["functions_on_diff"] = sorted(
         f"{p}::{q}" for p, ls in lines.items() for q in functions_on((checkout / p).read_text(), ls)
     )
@@ -466,12 +473,12 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     record["suite"] = {"exit": exit_code, "seconds": seconds}
     if exit_code not in (0, 5):
         record["error"] = f"the suite fails before testbot runs (exit {exit_code}): {tail[-600:]}"
-    record["before"] = changed_coverage(cov, checkout, lines)
+    record["before"] = changed_coverage(cov, checkout, statements)
     record["package_before"] = package_coverage(cov)
 
     found = [m for p, ls in lines.items() for m in diff_mutation.mutants(p, (checkout / p).read_text(), ls)]
     chosen = diff_mutation.sample(found, MAX_MUTANTS, seed=0)
-    index = TestIndex(checkout, repo, cov)
+    index = TestIndex(checkout, repo, cov, firsts)
     timeout = max(20.0, 4 * seconds)
     t0 = time.monotonic()
     suite_outcomes = diff_mutation.run_mutants(
@@ -560,7 +567,7 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     if kept_ids:
         diff_mutation.clear_bytecode(checkout)
         cov_after, _, _, _ = suite.coverage(logs / "after.json", contexts=False)
-        record["after"] = changed_coverage(cov_after, checkout, lines)
+        record["after"] = changed_coverage(cov_after, checkout, statements)
         record["package_after"] = package_coverage(cov_after)
         survivors = [o.mutant for o in suite_outcomes if not o.killed]
         extra = diff_mutation.run_mutants(

@@ -15,7 +15,7 @@ def _test_files(root: Path) -> list[Path]:
         rel_parts = path.relative_to(root).parts
         if any(p in SKIP_DIRS or p.startswith(".") for p in rel_parts[:-1]):
             continue
-        if path.name.startswith("test_") and path.is_file():
+        if (path.name.startswith("test_") or path.name in ("test.py", "tests.py")) and path.is_file():
             found.append(path)
     for path in root.rglob("*_test.py"):
         if not any(p in SKIP_DIRS or p.startswith(".") for p in path.relative_to(root).parts[:-1]):

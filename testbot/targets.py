@@ -73,11 +73,13 @@ class SourceFile:
 
 
 def is_test_file(path: Path) -> bool:
+    """A test module by pytest's and unittest's naming (``test_*.py``, ``*_test.py``, ``test.py``, ``tests.py``,
+    ``conftest.py``) or by its folder (``tests/``, ``test/``, ``testing/``): never a target."""
     name = path.name
     return (
         name.startswith("test_")
         or name.endswith("_test.py")
-        or name == "conftest.py"
+        or name in ("conftest.py", "test.py", "tests.py")
         or any(part in ("tests", "test", "testing") for part in path.parent.parts[-3:])
     )
 

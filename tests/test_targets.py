@@ -236,3 +236,20 @@ def test_reach_counts_the_lines_a_test_of_a_target_can_run(tmp_path):
     assert r["W.size"] == 2 and r["W._chunks"] == 5
     assert r["W.fill"] == 2 + 5 + 2  # itself, _chunks and the size property
     assert r["make"] == 2 + 2  # W() runs __init__ (a method called on an expression, W().fill, is not followed)
+
+
+def test_a_test_module_named_test_py_is_not_a_target_and_is_where_its_tests_go(tmp_path: Path):
+    """python-slugify keeps its tests in a root test.py (a unittest module): it is no target, and the tests
+    kept for the function it tests go there."""
+    from testbot.layout import destination_for
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "slug"\nversion = "1"\n')
+    (tmp_path / "slug").mkdir()
+    (tmp_path / "slug" / "__init__.py").write_text("def slugify(text):\n    return text.lower().replace(' ', '-')\n")
+    (tmp_path / "test.py").write_text(
+        "import unittest\n\nfrom slug import slugify\n\n\nclass TestSlugify(unittest.TestCase):\n"
+        "    def test_spaces(self):\n        self.assertEqual(slugify('a b'), 'a-b')\n"
+    )
+    found = find_targets([str(tmp_path)], tmp_path)
+    assert [t.id for t in found] == ["slug/__init__.py::slugify"]
+    assert destination_for(found[0], tmp_path) == tmp_path / "test.py"
