@@ -229,3 +229,53 @@ def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], m
         text=True,
     ).stdout.strip()
     assert not (Path(purelib) / "_testbot_bench_checkout.pth").exists()
+
+
+def test_without_mode_leaves_out_the_parent_tests_the_change_broke(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit moves label's threshold and updates the test that pinned it: with that update undone, the
+    parent's test fails on the commit's code; the harness leaves it out of its own runs and says so."""
+    root = tmp_path / "upstream"
+    (root / "src" / "calc").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "calc"\nversion = "1"\n')
+    (root / "src" / "calc" / "__init__.py").write_text(PARENT)
+    (root / "tests" / "test_calc.py").write_text(SUITE)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "initial")
+    parent = _git(root, "rev-parse", "HEAD")
+    (root / "src" / "calc" / "__init__.py").write_text(PARENT.replace("n < 10", "n < 100"))
+    (root / "tests" / "test_calc.py").write_text(SUITE.replace("label(30)", "label(300)"))
+    _git(root, "commit", "-q", "-am", "label: small is below 100")
+    sha = _git(root, "rev-parse", "HEAD")
+    monkeypatch.setattr(prs, "WORK", tmp_path / "work")
+    monkeypatch.setattr(prs, "RUNS", tmp_path / "runs")
+    env = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
+    monkeypatch.setattr(prs, "venv_python", lambda repo: env / "bin" / "python")
+    completions = tmp_path / "completions.json"
+    completions.write_text(json.dumps({"*": ["nothing"] * 12}))
+    manifest = _manifest(tmp_path, root, parent, sha)
+    assert (
+        prs.main(
+            [
+                "--manifest",
+                str(manifest),
+                "--quick",
+                "--modes",
+                "without",
+                "--mirrors",
+                str(tmp_path / "none"),
+                "--model",
+                f"fake:{completions}",
+                "--results",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    (record,) = json.loads((tmp_path / "prs-quick.json").read_text())["records"]
+    assert record["deselected"] == ["tests/test_calc.py::test_label"]
+    assert record["suite"]["exit"] == 5 and not record.get("error")  # nothing else left to run: no failure
