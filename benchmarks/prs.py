@@ -759,6 +759,7 @@ def markdown(data: dict) -> str:
         notes = "; ".join(sorted({t["note"] for t in r["targets"] if t["note"]}))
         if r.get("error"):
             notes = "ERROR " + r["error"][:120]
+        notes = " ".join(notes.split()).replace("|", "/")
         lines.append(
             f"| {r['repo']} | `{r['sha'][:8]}` {r['title'][:40]} | {r['mode']} | {r['seconds']} | "
             f"{len(r['targets'])} ({r['targets_matching']}/{len(r['changed_functions'])}) | {r['kept']} | {placed} | "
@@ -779,7 +780,7 @@ def chart(records: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(len(MODES), 1, figsize=(max(7.0, 0.35 * len(records) + 2), 7), squeeze=False)
     for ax, mode in zip(axes[:, 0], MODES):
-        rs = [r for r in records if r["mode"] == mode and r["mutation"]["mutants"]]
+        rs = [r for r in records if r["mode"] == mode and r["mutation"]["mutants"] and not r.get("error")]
         xs = range(len(rs))
         suite = [r["mutation"]["score_suite_pct"] or 0 for r in rs]
         both = [r["mutation"]["score_with_testbot_pct"] or 0 for r in rs]
