@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import ast
 import builtins
-import doctest
 import functools
 import re
 import typing
 from itertools import zip_longest
 
 from testbot.context import find_node
+from testbot.shape import docstring_examples
 from testbot.targets import Target
 
 MAX_CALLS = 12  # tests per target: one pytest batch, repaired in one more
@@ -911,18 +911,8 @@ def _doc_examples(text: str) -> tuple[tuple[ast.Call, frozenset[str]], ...]:
     tree = _parse(text)
     if tree is None:
         return ()
-    parser = doctest.DocTestParser()
     found: list[tuple[ast.Call, frozenset[str]]] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        doc = ast.get_docstring(node, clean=True)
-        if not doc or ">>>" not in doc:
-            continue
-        try:
-            examples = parser.get_examples(doc)
-        except ValueError:
-            continue
+    for examples in docstring_examples(tree):
         stmts = []
         for ex in examples:
             try:

@@ -22,7 +22,7 @@ import ast
 import doctest
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from textwrap import dedent
 
 NUMBERED_NAME = "numbered-name"
@@ -96,14 +96,9 @@ def _checks(func: ast.AST) -> list[ast.expr]:
     return out
 
 
-def doctest_examples(module_source: str) -> frozenset[tuple[str, str]]:
-    """(call, expected) of every docstring example of a module, both normalised as code."""
-    try:
-        tree = ast.parse(module_source)
-    except SyntaxError:
-        return frozenset()
+def docstring_examples(tree: ast.AST) -> Iterator[list[doctest.Example]]:
+    """The ``>>>`` examples of each docstring in a parsed module (the module's, its classes', its functions')."""
     parser = doctest.DocTestParser()
-    found: set[tuple[str, str]] = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             continue
@@ -111,9 +106,19 @@ def doctest_examples(module_source: str) -> frozenset[tuple[str, str]]:
         if not doc or ">>>" not in doc:
             continue
         try:
-            examples = parser.get_examples(doc)
+            yield parser.get_examples(doc)
         except ValueError:
             continue
+
+
+def doctest_examples(module_source: str) -> frozenset[tuple[str, str]]:
+    """(call, expected) of every docstring example of a module, both normalised as code."""
+    try:
+        tree = ast.parse(module_source)
+    except SyntaxError:
+        return frozenset()
+    found: set[tuple[str, str]] = set()
+    for examples in docstring_examples(tree):
         for ex in examples:
             call, want = _normal(ex.source), _normal(ex.want)
             if call and want:

@@ -136,6 +136,16 @@ def _manifest(tmp_path: Path, root: Path, parent: str, sha: str) -> Path:
     return path
 
 
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness's clones, worktrees and the project's venv (this interpreter's pytest and coverage, a site
+    folder of its own for the checkout's .pth) under ``tmp_path``."""
+    monkeypatch.setattr(prs, "WORK", tmp_path / "work")
+    monkeypatch.setattr(prs, "RUNS", tmp_path / "runs")
+    env = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
+    monkeypatch.setattr(prs, "venv_python", lambda repo: env / "bin" / "python")
+
+
 def test_diff_mutants_only_on_changed_lines_and_keep_the_rest_of_the_file() -> None:
     found = diff_mutation.mutants("m.py", CHANGED, {2, 3})
     assert found and {m.line for m in found} == {2, 3}
@@ -159,28 +169,21 @@ def test_changed_lines_and_functions_of_a_real_commit(upstream: tuple[Path, str,
 
 def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     root, parent, sha = upstream
-    monkeypatch.setattr(prs, "WORK", tmp_path / "work")
-    monkeypatch.setattr(prs, "RUNS", tmp_path / "runs")
+    _isolate(tmp_path, monkeypatch)
     monkeypatch.setattr(prs, "RESULTS", tmp_path / "results")
     (tmp_path / "results").mkdir()
-    env = tmp_path / "venv"  # the project's venv: this interpreter's pytest and coverage, its own site folder
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
-    monkeypatch.setattr(prs, "venv_python", lambda repo: env / "bin" / "python")
     completions = tmp_path / "completions.json"
     completions.write_text(json.dumps({"*": [COMPLETION] * 12}))
-    rc = prs.main(
-        [
-            "--manifest",
-            str(_manifest(tmp_path, root, parent, sha)),
-            "--quick",
-            "--mirrors",
-            str(tmp_path / "none"),
-            "--model",
-            f"fake:{completions}",
-            "--kill-after",
-            "600",
-        ]
-    )
+    args = [
+        "--manifest",
+        str(_manifest(tmp_path, root, parent, sha)),
+        "--quick",
+        "--mirrors",
+        str(tmp_path / "none"),
+        "--model",
+        f"fake:{completions}",
+    ]
+    rc = prs.main([*args, "--kill-after", "600"])
     assert rc == 0
     data = json.loads((tmp_path / "results" / "prs-quick.json").read_text())
     runs = {r["mode"]: r for r in data["records"]}
@@ -207,22 +210,9 @@ def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], m
     assert (tmp_path / "results" / "prs-quick.png").exists()
     # the upstream repository is untouched, and a second run resumes: nothing left to do
     assert _git(root, "rev-parse", "HEAD") == sha and not _git(root, "status", "--porcelain")
-    assert (
-        prs.main(
-            [
-                "--manifest",
-                str(_manifest(tmp_path, root, parent, sha)),
-                "--quick",
-                "--mirrors",
-                str(tmp_path / "none"),
-                "--model",
-                f"fake:{completions}",
-            ]
-        )
-        == 0
-    )
+    assert prs.main(args) == 0
     assert len(json.loads((tmp_path / "results" / "prs-quick.json").read_text())["records"]) == 2
-    assert sys.executable  # this interpreter's site folder got no .pth
+    # this interpreter's site folder got no .pth
     purelib = subprocess.run(
         [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True,
@@ -250,11 +240,7 @@ def test_without_mode_leaves_out_the_parent_tests_the_change_broke(
     (root / "tests" / "test_calc.py").write_text(SUITE.replace("label(30)", "label(300)"))
     _git(root, "commit", "-q", "-am", "label: small is below 100")
     sha = _git(root, "rev-parse", "HEAD")
-    monkeypatch.setattr(prs, "WORK", tmp_path / "work")
-    monkeypatch.setattr(prs, "RUNS", tmp_path / "runs")
-    env = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
-    monkeypatch.setattr(prs, "venv_python", lambda repo: env / "bin" / "python")
+    _isolate(tmp_path, monkeypatch)
     completions = tmp_path / "completions.json"
     completions.write_text(json.dumps({"*": ["nothing"] * 12}))
     manifest = _manifest(tmp_path, root, parent, sha)
