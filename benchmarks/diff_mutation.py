@@ -58,11 +58,16 @@ class Mutant:
     text: str  # the whole mutated file
 
 
-def _segment_offsets(lines: list[str], node: ast.AST) -> tuple[int, int]:
-    """Character offsets of ``node``'s source in the file (ast offsets are UTF-8 byte columns)."""
+def _line_starts(lines: list[str]) -> list[int]:
+    """The character offset at which each line of a file starts."""
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
+    return starts
+
+
+def _segment_offsets(lines: list[str], starts: list[int], node: ast.AST) -> tuple[int, int]:
+    """Character offsets of ``node``'s source in the file (ast offsets are UTF-8 byte columns)."""
 
     def offset(lineno: int, col: int) -> int:
         return starts[lineno - 1] + len(lines[lineno - 1].encode()[:col].decode(errors="replace"))
@@ -179,6 +184,7 @@ def mutants(path: str, source: str, lines: Iterable[int]) -> list[Mutant]:
     except SyntaxError:
         return []
     text_lines = source.splitlines(keepends=True)
+    starts = _line_starts(text_lines)
     skip = _skipped_nodes(tree)
     negatable = _conditions(tree)
     out: list[Mutant] = []
@@ -195,7 +201,7 @@ def mutants(path: str, source: str, lines: Iterable[int]) -> list[Mutant]:
         if id(node) in negatable:
             variants.append(("negate condition", "(not " + ast.unparse(node) + ")"))
         for description, replacement in variants:
-            start, end = _segment_offsets(text_lines, node)
+            start, end = _segment_offsets(text_lines, starts, node)
             text = source[:start] + replacement + source[end:]
             try:
                 ast.parse(text)

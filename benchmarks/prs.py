@@ -14,9 +14,9 @@ on the changed lines, and which tests ran each line), runs diff mutation testing
 the mutants the suite left alive that testbot's tests kill, and fail-to-pass (kept tests that pass on the commit
 and fail with the package's files put back at the parent).
 
-    python -m benchmarks.prs --quick                 # the quick subset (a few minutes a commit)
+    python -m benchmarks.prs --quick                 # the quick subset: 3 commits, both modes
     python -m benchmarks.prs --label full            # every commit, both modes; resumes where it stopped
-    python -m benchmarks.prs --repos parse --modes without --seed 1
+    python -m benchmarks.prs --repos parse --modes without --seeds 0 1
 
 Each finished (commit, mode, seed) is saved at once in benchmarks/results/prs-<label>.json, with the Markdown
 summary and chart next to it; a run that stops resumes from there. Repositories come from GitHub at the manifest's
@@ -47,6 +47,7 @@ from benchmarks import diff_mutation
 from benchmarks.envs import ensure_venv, run_measured, tool_env
 from testbot import shape
 from testbot.measure import first_lines
+from testbot.targets import is_test_file
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "prs.yaml"
@@ -152,18 +153,9 @@ def ensure_clone(repo: Repo, mirrors: Path | None) -> Path:
 
 
 def is_test_path(rel: str, repo: Repo) -> bool:
-    parts = Path(rel).parts
-    name = parts[-1]
+    """A test file by the manifest's tests folder or file, or by testbot's own rule."""
     tests = repo.tests.rstrip("/")
-    return (
-        rel == tests
-        or rel.startswith(tests + "/")
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-        or "tests" in parts[:-1]
-        or "test" in parts[:-1]
-    )
+    return rel == tests or rel.startswith(tests + "/") or is_test_file(Path(rel))
 
 
 def in_package(rel: str, repo: Repo) -> bool:
@@ -254,19 +246,19 @@ class Suite:
     deselect: list[str] = field(default_factory=list)  # tests left out of every run of this suite
     failed: list[str] = field(default_factory=list)  # the tests that failed in the last coverage run
 
-    def pytest(self, *args: str) -> list[str]:
+    def options(self) -> list[str]:
+        """pytest's options for every run of this suite."""
         return [
-            str(self.python),
-            "-m",
-            "pytest",
             "-q",
             "-p",
             "no:cacheprovider",
             *self.repo.pytest_args,
             *(["--no-cov"] if self.no_cov else []),
             *[f"--deselect={n}" for n in self.deselect],
-            *args,
         ]
+
+    def pytest(self, *args: str) -> list[str]:
+        return [str(self.python), "-m", "pytest", *self.options(), *args]
 
     def env(self) -> dict:
         return tool_env(self.python, PYTHONDONTWRITEBYTECODE="1")
@@ -285,7 +277,7 @@ class Suite:
             + ("True" if contexts else "False")
             + "\n"
         )
-        cmd = [str(self.python), "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", *self.pytest()[3:]]
+        cmd = [str(self.python), "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", *self.options()]
         run = run_measured(cmd, cwd=self.checkout, env=self.env(), timeout=1200, log=out.with_suffix(".log"))
         subprocess.run(
             [str(self.python), "-m", "coverage", "json", f"--rcfile={rc}", "-o", str(out)],
@@ -314,15 +306,24 @@ class Suite:
         return {n: seen.get(n, "MISSING") for n in node_ids}
 
 
+def coverage_files(cov: dict, checkout: Path) -> dict[str, dict]:
+    """A coverage JSON report's files by their path in the checkout (the report may name them either way)."""
+    out = {}
+    for k, v in cov.get("files", {}).items():
+        path = Path(k) if os.path.isabs(k) else checkout / k
+        try:
+            out[path.resolve().relative_to(checkout.resolve()).as_posix()] = v
+        except ValueError:
+            continue
+    return out
+
+
 def changed_coverage(cov: dict, checkout: Path, lines: dict[str, set[int]]) -> dict:
     """Statements and branches on the changed lines, and how many of each the run covered."""
-    files = {
-        str(Path(k).resolve()) if os.path.isabs(k) else str((checkout / k).resolve()): v
-        for k, v in cov.get("files", {}).items()
-    }
+    files = coverage_files(cov, checkout)
     st = st_cov = br = br_cov = 0
     for rel, changed in lines.items():
-        f = files.get(str((checkout / rel).resolve()))
+        f = files.get(rel)
         if f is None:
             continue
         executed, missing = set(f["executed_lines"]), set(f["missing_lines"])
@@ -365,12 +366,7 @@ class TestIndex:
                 self.files.setdefault(".".join(parts[i:]), rel)
         self.contexts: dict[tuple[str, int], set[str]] = {}
         self.executed: set[tuple[str, int]] = set()
-        for k, v in cov.get("files", {}).items():
-            path = Path(k) if os.path.isabs(k) else checkout / k
-            try:
-                rel = path.resolve().relative_to(checkout.resolve()).as_posix()
-            except ValueError:
-                continue
+        for rel, v in coverage_files(cov, checkout).items():
             for line in v["executed_lines"]:
                 self.executed.add((rel, line))
             for line, names in (v.get("contexts") or {}).items():
@@ -460,16 +456,15 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     python = venv_python(repo)
     point_venv_at(python, checkout, repo)
     suite = Suite(python, checkout, repo, no_cov=_has(python, "pytest_cov"))
-    pkg_files = [p for s, p in changed_paths(checkout, c.parent, head) if s != "D" and in_package(p, repo)]
-    lines = changed_lines(checkout, c.parent, head, pkg_files)
+    pkg_changes = [(s, p) for s, p in changed_paths(checkout, c.parent, head) if in_package(p, repo)]
+    lines = changed_lines(checkout, c.parent, head, [p for s, p in pkg_changes if s != "D"])
+    texts = {p: (checkout / p).read_text() for p in lines}
     record["changed_lines"] = sum(len(v) for v in lines.values())
     # coverage.py counts a statement on its first line: a changed line inside a multi-line statement (a long
     # regular expression, a call over several lines) is that statement's
-    firsts = {p: first_lines((checkout / p).read_text()) for p in lines}
+    firsts = {p: first_lines(texts[p]) for p in lines}
     statements = {p: {firsts[p].get(n, n) for n in ls} for p, ls in lines.items()}
-    record["functions_on_diff"] = sorted(
-        f"{p}::{q}" for p, ls in lines.items() for q in functions_on((checkout / p).read_text(), ls)
-    )
+    record["functions_on_diff"] = sorted(f"{p}::{q}" for p, ls in lines.items() for q in functions_on(texts[p], ls))
     record["author_files"] = author_files
 
     diff_mutation.clear_bytecode(checkout)
@@ -487,7 +482,7 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     record["before"] = changed_coverage(cov, checkout, statements)
     record["package_before"] = package_coverage(cov)
 
-    found = [m for p, ls in lines.items() for m in diff_mutation.mutants(p, (checkout / p).read_text(), ls)]
+    found = [m for p, ls in lines.items() for m in diff_mutation.mutants(p, texts[p], ls)]
     chosen = diff_mutation.sample(found, MAX_MUTANTS, seed=0)
     index = TestIndex(checkout, repo, cov, firsts)
     timeout = max(20.0, 4 * seconds)
@@ -552,10 +547,10 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     record["kept_by_model"] = sum(
         1
         for t in report.get("targets", [])
-        for c in t.get("candidates", [])
-        if c.get("kept") and c.get("round", -1) >= 0
+        for cand in t.get("candidates", [])
+        if cand.get("kept") and cand.get("round", -1) >= 0
     )
-    examples = frozenset().union(*[shape.doctest_examples((checkout / p).read_text()) for p in lines])
+    examples = frozenset().union(*[shape.doctest_examples(text) for text in texts.values()])
     sources = [
         src
         for f in placed
@@ -592,12 +587,11 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
         mutation["killed_by_testbot"] = sum(o.killed for o in extra)
         at_head = suite.outcomes(kept_ids, logs / "f2p-head.log")
         passing = [n for n, o in at_head.items() if o == "PASSED"]
-        for status, path in changed_paths(checkout, c.parent, head):
-            if in_package(path, repo):
-                if status == "A":
-                    (checkout / path).unlink()
-                else:
-                    git(checkout, "checkout", c.parent, "--", path)
+        for status, path in pkg_changes:
+            if status == "A":
+                (checkout / path).unlink()
+            else:
+                git(checkout, "checkout", c.parent, "--", path)
         diff_mutation.clear_bytecode(checkout)
         at_parent = suite.outcomes(passing, logs / "f2p-parent.log")
         git(checkout, "checkout", head, "--", ".")
