@@ -28,6 +28,10 @@ from testbot.errors import EnvironmentProblem, FatalError
 from testbot.extract import Candidate
 from testbot.targets import SKIP_DIRS, is_test_file
 
+# How every sandboxed pytest run starts: its outcomes through testbot's result plugin, no cache files left in
+# the project, no header.
+PYTEST = ("-m", "pytest", "-p", "testbot_result_plugin", "-p", "no:cacheprovider", "-q", "--no-header")
+
 PASSED = "passed"
 SYNTAX_ERROR = "syntax_error"
 IMPORT_ERROR = "import_error"
@@ -334,14 +338,7 @@ class Workspace:
                 f"--include={self.scratch_path(measure)}",
             ]
         args += [
-            "-m",
-            "pytest",
-            "-p",
-            "testbot_result_plugin",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--no-header",
+            *PYTEST,
             "--continue-on-collection-errors",
             "-o",
             "console_output_style=classic",
@@ -430,14 +427,7 @@ class Workspace:
             "--branch",
             "--data-file={data_file}",
             f"--include={include}",
-            "-m",
-            "pytest",
-            "-p",
-            "testbot_result_plugin",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--no-header",
+            *PYTEST,
             "-o",
             "console_output_style=classic",
             *self._suite_options(),

@@ -484,20 +484,15 @@ def _run_files(ws, folder: Path, import_root: Path, seconds: float):
 
 
 def _sandboxed_pytest(ws, prefix: list[str], paths: list[str], import_root: Path, seconds: float):
+    from testbot.validate import PYTEST
+
     limits = sandbox.Limits(
         wall_seconds=seconds, cpu_seconds=int(seconds * 2) + 5, memory_bytes=4 * 1024**3, processes=256
     )
     args = [
         ws.python,
         *prefix,
-        "-m",
-        "pytest",
-        "-p",
-        "testbot_result_plugin",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--no-header",
+        *PYTEST,
         "-o",
         "addopts=",
         "-o",
