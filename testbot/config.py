@@ -53,6 +53,7 @@ class Settings:
     record: str = ""  # append a JSONL record (prompt, prefill, test, kept mark) per stable test: distillation data
     observe: bool = True  # repair a test's wrong expected values with those the code returns (testbot.oracle)
     explore: bool = True  # before the model: call the target with values read off its code (testbot.explore)
+    write: bool = True  # the model writes the tests from the search's calls and observed values (needs explore)
     baseline: bool = True  # run the project's own suite first, as its users run it: kept tests add to what it covers
 
 
@@ -103,6 +104,9 @@ HELP: dict[str, str] = {
     "code (annotations, defaults, names, the constants it compares with, the module's strings and "
     "classes) and keep the calls that add coverage, their results observed from the code (needs "
     "--observe); the model is then asked only for what is still missing",
+    "write": "the model writes named tests from the calls the search found and the values the code returned; the "
+    "search's own tests only fill what the model's leave uncovered (--no-write: keep the search's tests as they "
+    "are, faster)",
     "record": "append one JSONL record per stable test of a target with a kept test to this file: the target, the "
     "exact prompt and prefill, the test and whether it was kept (training data for testbot finetune --mine)",
 }
@@ -256,6 +260,8 @@ def settings_fingerprint(s: Settings) -> dict[str, Any]:
         fingerprint["adapter"] = s.adapter
     if not s.observe:
         fingerprint["observe"] = False
+    if not s.write:
+        fingerprint["write"] = False
     if not s.explore:  # (only when off: caches written before --explore existed keep their keys)
         fingerprint["explore"] = False
     if not s.baseline:

@@ -39,6 +39,7 @@ class FileChange:
     text: str  # the new content
     written: bool
     error: str = ""
+    authors: tuple[str, ...] = ()  # who wrote each of ``tests`` (the model's name, or the search's)
 
 
 def test_hash(candidate: Candidate) -> str:
@@ -562,10 +563,12 @@ def integrate(
                 skipped.append(f"{k.target_id} {k.candidate.name}: fails when run together with the file")
         if not added:
             return FileChange(dest, created, (), tuple(skipped), existing, False)
+    by_name = {k.candidate.name: k.model for k in kept}
+    authors = tuple(by_name.get(name, "") for name in added)
     if dry_run:
-        return FileChange(dest, created, tuple(added), tuple(skipped), text, False)
+        return FileChange(dest, created, tuple(added), tuple(skipped), text, False, authors=authors)
     try:
         write_atomic(dest, text, None if created else existing)
     except (OSError, FileExistsError) as exc:
         return FileChange(dest, created, (), tuple(skipped), text, False, str(exc))
-    return FileChange(dest, created, tuple(added), tuple(skipped), text, True)
+    return FileChange(dest, created, tuple(added), tuple(skipped), text, True, authors=authors)

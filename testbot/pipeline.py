@@ -5,6 +5,7 @@ The CLI, the hook and the GitHub Action are thin adapters over :class:`Pipeline`
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import re
@@ -18,7 +19,7 @@ from testbot.cache import Cache, Entry
 from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
 from testbot.errors import EnvironmentProblem, PromptTooLong
-from testbot.extract import Candidate, split_tests, top_level_names
+from testbot.extract import Candidate, dedent, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
@@ -27,7 +28,7 @@ from testbot.measure import (Covered, Gain, Measurable, first_lines, gain, greed
 from testbot.prompt import Feedback, build_group_prompt, build_prompt, call_signature, signature_texts
 from testbot.report import CandidateResult, Funnel, Report, TargetReport
 from testbot.targets import Target, reach
-from testbot import oracle, proc
+from testbot import oracle, proc, shape
 from testbot import validate as v
 from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
 
@@ -432,6 +433,7 @@ class Pipeline:
             chosen = {id(o.candidate) for o in still}
             marked = [_Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
+            still = _polished(target, still)
             kept_items = [Kept(o.candidate, _gain(o), target.id, EXPLORE_MODEL) for o in still]
             if kept_items:
                 note += " (its explored tests kept for the rest of the file)"
@@ -444,18 +446,30 @@ class Pipeline:
         outcomes: list[_Outcome] = list(pre.outcomes)
         kept: list[_Outcome] = list(pre.kept)
         funnel = pre.funnel
-        group = self._group_cover.get(target.file)
-        if group:  # the tests kept from group prompts: this target's own (pre.kept) and its file's others
-            have = have | Covered(group.lines & meas.lines, group.arcs & meas.branches)
+        # The search's tests for this target are evidence for the model to write from (--write): the model's
+        # tests are chosen first, over what the rest holds without them; the search's fill what they leave.
+        explored = [o for o in pre.kept if o.candidate.round == EXPLORE_ROUND] if self.s.write else []
+        if explored:
+            kept = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND]
+            rest = self._kept_elsewhere(target) | _union(Covered(), kept, meas)
+            have = have | Covered(rest.lines & meas.lines, rest.arcs & meas.branches)
+        else:
+            group = self._group_cover.get(target.file)
+            if group:  # the tests kept from group prompts: this target's own (pre.kept) and its file's others
+                have = have | Covered(group.lines & meas.lines, group.arcs & meas.branches)
         # After a group prompt or explored calls, the model is told what exists and what is still missing.
         feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept else None
+        if explored:
+            feedback = dataclasses.replace(_feedback(meas, have, [], kept, text), evidence=_evidence(explored))
         prompts: dict[int, object] = {}  # round -> its prompt, for --record
         completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens
         rounds = 0
         note = "" if _missing(meas, have) else "covered by explored calls" if any(
             o.candidate.round == EXPLORE_ROUND for o in kept) else "covered by the file's group prompt"
         too_long = False
-        for round_no in range(1 + self.s.repair_rounds if _missing(meas, have) else 0):
+        # Writing from the search's evidence is one round (what its tests cover is covered either way).
+        rounds_wanted = 1 if explored else 1 + self.s.repair_rounds if _missing(meas, have) else 0
+        for round_no in range(rounds_wanted):
             if too_long:
                 break
             if round_no and kept and not _missing(meas, have):
@@ -474,6 +488,8 @@ class Pipeline:
             for i in range(self.s.samples):
                 if i and not _missing(meas, _union(have, round_outcomes, meas)):
                     break
+                if i and explored and any(o.result.stable for o in round_outcomes):
+                    break  # (the search's tests fill the rest: one good answer is enough)
                 cap = self._token_cap(deadline)
                 if (i or round_no or pre.outcomes) and cap < MIN_TOKENS:
                     note = "time budget spent"
@@ -516,6 +532,16 @@ class Pipeline:
                 have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
             outcomes.extend(round_outcomes)
             feedback = _feedback(meas, have, round_outcomes, kept, text)
+        if explored:  # the search's tests, for what the model's leave (chosen on the file's code, as they were)
+            whole = self._scope(target.file, text)
+            cover = baseline | self._kept_elsewhere(target) | _union(Covered(), kept, whole)
+            marked, still, _ = _choose(explored, Covered(cover.lines & whole.lines, cover.arcs & whole.branches),
+                                       whole, record=meas)
+            again = {id(o.candidate): o for o in marked}
+            outcomes = [again.get(id(o.candidate), o) if o.candidate.round == EXPLORE_ROUND else o for o in outcomes]
+            kept.extend(still)
+            if not still and kept:
+                note = "written by the model from the search's calls"
         # Tests kept here often run other functions of the file too (a `with` test covers __exit__):
         # later targets of the file start from that, and are not asked for tests that add nothing.
         for o in kept:
@@ -533,6 +559,7 @@ class Pipeline:
             stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
+        kept = _polished(target, kept)
         kept_items = [Kept(o.candidate, _gain(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
                            else model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
@@ -627,6 +654,7 @@ class Pipeline:
             folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
             for t, pre in self._validate_explored(ws, file, text, open_, folder, self._deadline, many=True):
                 r = by_id[t.id]
+                pre.kept = _polished(t, pre.kept)
                 kept = [Kept(o.candidate, _gain(o), t.id, EXPLORE_MODEL) for o in pre.kept]
                 if kept:
                     kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
@@ -839,6 +867,17 @@ class Pipeline:
         return _Outcome(cand, CandidateResult(_shown(cand), cand.round, cand.sample, cand.mean_logprob, outcome,
                                               detail, stable, seconds=round(seconds, 2)), covered)
 
+    def _kept_elsewhere(self, target: Target) -> Covered:
+        """What the tests kept so far for the other targets of ``target``'s file run, waiting or placed (those
+        placed are in the file's baseline)."""
+        cover = self._baselines.get(target.file, Covered())
+        files = {t.id: t.file for t in self._targets}
+        for tid, pre in self._pre.items():
+            if tid != target.id and files.get(tid) == target.file:
+                for o in pre.kept:
+                    cover = cover | o.covered
+        return cover
+
     def _integrate(self, ws: v.Workspace, dest: Path, kept: list[Kept]) -> FileChange:
         def passes(text: str) -> bool:
             scratch = ws.scratch_path(dest)
@@ -963,8 +1002,81 @@ def _feedback(meas: Measurable, have: Covered, outcomes: list[_Outcome], kept: l
     uncovered = tuple((n, lines[n - 1].strip()) for n in sorted(set(missing_lines)) if 0 < n <= len(lines))
     failures = tuple((o.candidate.test_source, o.result.detail) for o in outcomes
                      if o.result.outcome in (v.ASSERTION_FAILURE, v.ERROR, v.IMPORT_ERROR))[:2]
+    # (the search's tests are never shown as tests to imitate: see _evidence)
     return Feedback(failures=failures if not kept else failures[:1], uncovered=uncovered,
-                    kept_tests=tuple(o.candidate.test_source for o in kept)[:4])
+                    kept_tests=tuple(o.candidate.test_source for o in kept if o.candidate.round != EXPLORE_ROUND)[:4])
+
+
+EVIDENCE_MAX = 10  # the search's calls shown to the model as evidence, at most ...
+EVIDENCE_CHARS = 1800  # ... and in at most this many characters
+
+
+def _evidence(explored: list[_Outcome]) -> tuple[str, ...]:
+    """The search's kept tests as facts for the model: each test's body (its call and the observed value or
+    error), without the numbered name, special methods written as operators."""
+    out: list[str] = []
+    size = 0
+    for o in explored:
+        try:
+            func = ast.parse(dedent(o.candidate.test_source)).body[0]
+        except (SyntaxError, IndexError):
+            continue
+        if not isinstance(func, ast.FunctionDef) or not func.body:
+            continue
+        body = shape.operators("\n".join(ast.unparse(stmt) for stmt in func.body))
+        if size + len(body) > EVIDENCE_CHARS and out:
+            break
+        out.append(body)
+        size += len(body)
+        if len(out) >= EVIDENCE_MAX:
+            break
+    return tuple(out)
+
+
+def _polished(target: Target, kept: list[_Outcome]) -> list[_Outcome]:
+    """Kept tests as a reviewer wants them, without a model: a numbered name (the search's, or a model's
+    ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), special methods
+    written as operators, and the search's tests that would get the same name merged into one test (related
+    checks together)."""
+    out: list[_Outcome] = []
+    by_name: dict[str, int] = {}
+    for o in kept:
+        c = o.candidate
+        plain = not c.class_name and "::" not in c.name
+        numbered = shape.NUMBERED_NAME in shape.problems(c.test_source)
+        source = shape.operators(c.test_source) if c.round == EXPLORE_ROUND else c.test_source
+        name = c.name
+        if plain and numbered:
+            name = shape.behaviour_name(source, target.name) or c.name
+        if name != c.name:
+            source = re.sub(rf"(\bdef\s+){re.escape(c.name)}\b", rf"\g<1>{name}", source, count=1)
+        if source != c.test_source:
+            c = dataclasses.replace(c, name=name, test_source=source, code=c.code.replace(c.test_source, source, 1))
+        if plain and name in by_name and c.round == EXPLORE_ROUND and out[by_name[name]].candidate.round == c.round:
+            out[by_name[name]] = _merged(out[by_name[name]], _Outcome(c, o.result, o.covered))
+            continue
+        by_name.setdefault(name, len(out))
+        out.append(_Outcome(c, dataclasses.replace(o.result, name=name) if name != o.result.name else o.result,
+                            o.covered))
+    return out
+
+
+def _merged(first: _Outcome, second: _Outcome) -> _Outcome:
+    """One test running both tests' statements (same name: the same behaviour on other inputs)."""
+    a, b = first.candidate, second.candidate
+    body = "\n".join(line for line in b.test_source.splitlines()[1:])
+    source = a.test_source.rstrip("\n") + "\n" + body.rstrip("\n") + "\n"
+    extra = [i for i in b.imports if i not in a.imports]
+    helpers = [h for h in b.helpers if h not in a.helpers]
+    code = a.code.replace(a.test_source, "\n\n".join([*helpers, source]) if helpers else source, 1)
+    if extra:
+        code = "\n".join(extra) + "\n" + code
+    cand = dataclasses.replace(a, test_source=source, code=code, imports=a.imports + tuple(extra),
+                               helpers=a.helpers + tuple(helpers))
+    r = first.result
+    result = dataclasses.replace(r, gain_lines=tuple(sorted(set(r.gain_lines) | set(second.result.gain_lines))),
+                                 gain_branches=tuple(sorted(set(r.gain_branches) | set(second.result.gain_branches))))
+    return _Outcome(cand, result, first.covered | second.covered)
 
 
 def _empty_candidate(target: Target, round_no: int, rank: int, logprob: float) -> Candidate:

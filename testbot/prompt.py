@@ -19,7 +19,11 @@ SYSTEM = (
 
 RULES = (
     "## Rules\n"
-    "- Write 3 to 6 short test functions named test_..., each checking one behaviour with plain assert.\n"
+    "- Write 3 to 6 short test functions, each checking one behaviour with plain assert; name each for the "
+    "behaviour it checks (test_parse_reads_iso_dates), never with a number.\n"
+    "- Pin exact values (`assert f(x) == [1, 2]`), not only a type; use operators and built-ins (`a == b`, "
+    "`len(x)`, `x[0]`, `str(x)`), never a special method called by name (`x.__eq__(y)`).\n"
+    "- Pass inputs a user of the code would pass.\n"
     "- No @pytest.mark.parametrize and no long lists of cases: an answer cut short keeps only whole tests.\n"
     "- Cover every branch: typical input, edge cases, and each error path (with pytest.raises).\n"
     "- Only assert values you are sure of: work them out step by step from the code.\n"
@@ -73,6 +77,9 @@ class Feedback:
     failures: tuple[tuple[str, str], ...] = ()  # (test source, error output)
     uncovered: tuple[tuple[int, str], ...] = ()  # (line number, line text) still not run by any kept test
     kept_tests: tuple[str, ...] = ()  # tests already kept, so the model writes different ones
+    # Calls the search made and what the code did (the snippets' values are observed, so exact): facts to write
+    # named tests from. Never shown as tests to imitate.
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,6 +296,13 @@ def build_prompt(
                    if signature else "Fix the mistake: check the expected values against the code above.")
             repair.append("## A previous test failed\n" + _fence(source) + "\nError:\n```\n"
                           + error.strip()[-1200:] + "\n```\n" + fix)
+        if feedback.evidence:
+            shown = "\n\n".join(feedback.evidence)
+            repair.append(
+                "## What the code did when called (observed by running it)\nEach snippet ran and passed; its values "
+                "are exact.\n" + _fence(shown) + "\nTurn these facts into tests a maintainer would write: each test "
+                "named for the behaviour it shows, related checks together, the exact values above. Where an input "
+                "looks like filler text, use one a user would pass instead.")
         if feedback.uncovered:
             listing = "\n".join(f"{n:>4}| {text}" for n, text in feedback.uncovered[:30])
             repair.append("## Lines not covered yet\nNo test runs these lines of the code under test:\n```\n" + listing

@@ -116,6 +116,7 @@ class Report:
                     "path": str(f.path),
                     "created": f.created,
                     "tests": list(f.tests),
+                    "authors": list(f.authors),
                     "skipped": list(f.skipped),
                     "written": f.written,
                     "error": f.error,

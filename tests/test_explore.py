@@ -98,7 +98,7 @@ def test_explored_calls_cover_a_function_and_the_model_is_not_asked(project: Pro
     """Real pytest runs: the calls' results are observed by the oracle, validated, and kept by coverage."""
     backend = FakeBackend()
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=backend).run(targets)
     by_id = {t.target: t for t in report.targets}
     classify = by_id["pkg/m.py::classify"]
@@ -108,6 +108,39 @@ def test_explored_calls_cover_a_function_and_the_model_is_not_asked(project: Pro
     assert "assert classify(-1) == 'negative'" in written and "assert classify(0) == 'zero'" in written
     assert "with pytest.raises(ValueError):" in written  # lo > hi raises inside the code: that call expects it
     assert backend.prompts == [] and all(t.completions == 0 and t.kept for t in report.targets)
+
+
+def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(project: Project):
+    """--write (the default): the search's calls and observed values are shown to the model as facts, not as
+    tests to imitate; its named tests are kept first and the search's tests only for what they leave."""
+    answer = (
+        "```python\nfrom pkg.m import classify\n\n\n"
+        "def test_classify_names_the_sign_of_a_number():\n"
+        "    assert classify(-5) == 'negative'\n"
+        "    assert classify(0) == 'zero'\n"
+        "    assert classify(7) == 'negative'\n"  # (wrong: the oracle puts in what the code returns)
+        "```"
+    )
+    backend = FakeBackend({"pkg/m.py::classify": [answer]})
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    report = Pipeline(project.root, settings, backend=backend).run(targets)
+    prompt = next(p for p in backend.prompts if p.key == "pkg/m.py::classify")
+    assert "## What the code did when called" in prompt.user and "classify(-1) == 'negative'" in prompt.user
+    assert "_explored" not in prompt.user and "Tests already written" not in prompt.user
+    by_id = {t.target: t for t in report.targets}
+    classify = by_id["pkg/m.py::classify"]
+    assert classify.kept == ("test_classify_names_the_sign_of_a_number",)
+    assert classify.gain_lines == classify.lines_total
+    written = project.read("tests/test_m.py")
+    assert "assert classify(7) == 'positive'" in written and "classify_explored" not in written
+    # clamp: the model's answer is empty, so the search's tests stay, named for what they show
+    clamp = by_id["pkg/m.py::clamp"]
+    assert clamp.kept and all("explored" not in name and not re.search(r"_\d+$", name) for name in clamp.kept)
+    assert "def test_clamp_raises_value_error_for" in written
+    assert project.pytest("tests/test_m.py").returncode == 0
+    files = report.files
+    assert files[0].authors.count("fake") == 1 and files[0].authors.count(EXPLORE_MODEL) == len(clamp.kept)
 
 
 def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):
@@ -125,7 +158,7 @@ def _explore_pause(project: Project):
         "pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n    return seconds\n"
     )
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
     return Pipeline(project.root, settings, backend=FakeBackend()).run(targets).targets[0]
 
 
@@ -195,7 +228,7 @@ def test_the_search_combines_the_module_s_strings_and_reaches_code_no_target_nam
     last one): reached through size(), and kept because it adds to the file."""
     project.write("pkg/m.py", SEARCHED)
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     backend = FakeBackend()
     report = Pipeline(project.root, settings, backend=backend).run(targets)
     section = next(t for t in report.targets if t.target.endswith("::section"))
@@ -450,7 +483,7 @@ def test_the_search_reaches_a_dataclass_s_fields_and_generic_aliases(project: Pr
     also needs a dict with its dataclass's field names. The search finds them, no model asked."""
     project.write("pkg/typed.py", TYPED)
     targets = {t.qualname: t for t in find_targets([str(project.root / "pkg" / "typed.py")], project.root)}
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["describe"], targets["build"]])
     for r in report.targets:
         assert r.lines_before + r.gain_lines == r.lines_total, r
@@ -502,7 +535,7 @@ def test_a_second_search_grows_the_model_s_inputs_even_from_a_test_that_failed(p
     fixture nobody has. The second search starts from that call: kept, with the value the code returns."""
     project.write("pkg/m.py", CODES)
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     broken = (
         "```python\nfrom pkg.m import kind\n\n\ndef test_kind(nobody_s_fixture):\n    code = '123-ab'\n"
         "    assert kind(code) == 'x'\n```"
@@ -613,7 +646,7 @@ def test_a_parameter_typed_with_a_class_the_module_s_parse_returns_gets_parse_s_
     assert search_spec(targets["parse"], code, [])["parts"][0]["params"][0]["pool"][0] == "'hello world'"
     names = {a: _type_names(ast.parse(a, mode="eval").body) for a in ("Optional['Doc']", "m.Doc | None", "Any", "T")}
     assert names == {"Optional['Doc']": ["Doc"], "m.Doc | None": ["Doc"], "Any": [], "T": []}  # (no class named)
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["compose"]])
     (compose,) = report.targets
     assert compose.kept and compose.gain_lines == compose.lines_total
@@ -708,7 +741,7 @@ def test_a_generator_is_explored_through_list_and_an_endless_one_is_left_to_the_
     targets = {t.name: t for t in find_targets([str(project.root / "pkg" / "gen.py")], project.root)}
     assert explore_tests(targets["counting"], GENERATORS) == ""
     assert _calls(explore_tests(targets["pairs"], GENERATORS))[0].startswith("list(pairs(")
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["pairs"]])
     (pairs,) = report.targets
     assert pairs.kept and pairs.gain_lines == pairs.lines_total and pairs.gain_branches == pairs.branches_total
@@ -796,7 +829,7 @@ def test_the_search_calls_a_method_on_an_object_another_method_set_up(project: P
     then the assert), with one to three values for *colors."""
     project.write("pkg/lamp.py", LAMP)
     targets = {t.qualname: t for t in find_targets([str(project.root / "pkg" / "lamp.py")], project.root)}
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     pipeline = Pipeline(project.root, settings, backend=FakeBackend())
     report = pipeline.run([targets["Lamp.switch"], targets["Lamp.paint"]])
     paint = next(r for r in report.targets if r.target.endswith("paint"))
@@ -831,7 +864,7 @@ def test_the_search_passes_a_string_one_call_returned_to_another(project: Projec
     search passes it a string a kept call of pack() returned (written as the literal)."""
     project.write("pkg/packing.py", PACK)
     targets = {t.qualname: t for t in find_targets([str(project.root / "pkg" / "packing.py")], project.root)}
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["pack"], targets["unpack"]])
     unpack = next(r for r in report.targets if r.target.endswith("unpack"))
     assert unpack.lines_before + unpack.gain_lines == unpack.lines_total, unpack
@@ -960,7 +993,7 @@ def test_the_search_passes_strings_the_module_s_regular_expressions_match(projec
         project.write(path, code)
     project.write("pkg/__init__.py", "")
     targets = find_targets([str(project.root / "pkg" / "text.py")], project.root)
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     (describe,) = Pipeline(project.root, settings, backend=FakeBackend()).run(targets).targets
     assert describe.lines_before + describe.gain_lines == describe.lines_total, describe
     written = project.read("tests/test_text.py")
@@ -1024,7 +1057,7 @@ def test_a_covered_function_s_explored_tests_are_kept_for_the_overload_they_reac
     targets = {
         t.qualname: t for t in find_targets([str(project.root / "pkg" / "conv.py")], project.root, include_private=True)
     }
-    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=FakeBackend()).run([targets["convert"], targets["_convert"]])
     inner = next(r for r in report.targets if r.target.endswith("::_convert"))
     written = project.read("tests/test_conv.py")
