@@ -31,6 +31,7 @@ from itertools import zip_longest
 
 from testbot.context import find_node
 from testbot.shape import docstring_examples
+from testbot import shape
 from testbot.targets import Target
 
 MAX_CALLS = 12  # tests per target: one pytest batch, repaired in one more
@@ -616,7 +617,7 @@ def explored_tests(target: Target, head: str, exprs: list[str], limit: int = MAX
         except (SyntaxError, ValueError):
             continue
         if isinstance(node, ast.Call | ast.Attribute) or _chain(node) is not None:
-            good.append(e)
+            good.append(shape.operators(e))  # (`a == b`, not `a.__eq__(b)`: validated as written)
     return _tests(target, head, good[:limit]) if good else ""
 
 

@@ -213,6 +213,22 @@ SHAPE = (
 )
 
 
+# An object whose repr rebuilds an equal object where the test runs (``Version(major=1, minor=2, patch=3)``,
+# its class imported by the test) is checked by that repr: an exact value, where the attributes or the type's
+# name are only parts of it. Evaluated in the sandboxed recording run, in the test module's own names.
+REBUILT = (
+    "def _testbot_rebuilt(value):\n"
+    "    try:\n"
+    "        text = repr(value)\n"
+    f"        if len(text) > {MAX_REPR} or text.startswith('<'):\n"
+    "            return ''\n"
+    "        same = eval(text, dict(globals())) == value\n"
+    "    except Exception:\n"
+    "        return ''\n"
+    "    return text if same is True else ''\n\n\n"
+)
+
+
 ATTR_KEY = r"(\[\d+\]\.)?[A-Za-z_]\w*|len\((\[\d+\]\.)?[A-Za-z_]\w*\)|len\(\)"  # (`note`, `len([0].items)`, `len()`)
 
 
@@ -272,9 +288,11 @@ def instrument(cand: Candidate) -> tuple[str, str] | None:
         "_TESTBOT_SEEN = {}\n\n\n"
         + PLAIN
         + ATTRS
-        + SHAPE +
+        + SHAPE
+        + REBUILT +
         "def _testbot_observe(i, value, fresh):\n"
         f"    _TESTBOT_SEEN.setdefault(str(i), set()).add(repr(_testbot_plain(value))[:{MAX_REPR + 1}])\n"
+        "    _TESTBOT_SEEN.setdefault(str(i) + '=', set()).add(_testbot_rebuilt(value))\n"
         "    _TESTBOT_SEEN.setdefault(str(i) + '@', set()).add(_testbot_attrs(value))\n"
         "    _TESTBOT_SEEN.setdefault(str(i) + '#', set()).add(_testbot_shape(value, fresh))\n\n\n"
         "def _testbot_observed():\n"
@@ -380,7 +398,13 @@ def observed_values(detail: str, marker: str) -> dict[int, Observed]:
     out: dict[int, Observed] = {}
     objects: dict[int, dict[str, str]] = {}
     shapes: dict[int, Shape] = {}
+    rebuilt: dict[int, str] = {}
     for key, values in (seen.items() if isinstance(seen, dict) else ()):
+        if key.endswith("="):  # a repr that rebuilds the object
+            if (key[:-1].isdigit() and isinstance(values, list) and len(values) == 1 and isinstance(values[0], str)
+                    and 0 < len(values[0]) <= MAX_REPR and _expression(values[0])):
+                rebuilt[int(key[:-1])] = values[0]
+            continue
         if key[-1:] in ("#", "@"):  # a shape or an object's attributes: one JSON text per check
             recorded = _one_json(key, values)
             if key.endswith("#") and isinstance(recorded, dict) and len(recorded) == 1:
@@ -403,11 +427,21 @@ def observed_values(detail: str, marker: str) -> dict[int, Observed]:
     for key, shape in shapes.items():  # a fresh iterator's items, before the iterator's (empty) attributes
         if shape.template == SHAPE_TEMPLATES["list"]:
             out.setdefault(key, shape)
+    for key, text in rebuilt.items():  # an object's repr that rebuilds it: its exact value
+        out.setdefault(key, text)
     for key, attrs in objects.items():  # an object's attributes, where its own value was no use
         out.setdefault(key, attrs)
     for key, shape in shapes.items():  # the last resort: what the value is
         out.setdefault(key, shape)
     return out
+
+
+def _expression(text: str) -> bool:
+    try:
+        ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _bound_otherwise(code: str, line: str) -> bool:

@@ -365,7 +365,7 @@ class Pipeline:
                 CandidateResult("group completion", -1, chunk, completion.mean_logprob, v.SYNTAX_ERROR, ex.error,
                                 False), Covered()))
         folder = destination_for(first, self.root, self.s.tests_dir).parent
-        outcomes = self._validate_all(ws, first, list(ex.candidates), folder) if not ex.error else []
+        outcomes = self._validate_all(ws, first, _readable(ex.candidates), folder) if not ex.error else []
         if self.s.observe and outcomes:
             outcomes += self._observe(ws, first, outcomes, folder)
         for o in outcomes:  # each test belongs to the function it adds most to, else the one it names
@@ -515,7 +515,7 @@ class Pipeline:
                 funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
                 self._written.setdefault(target.file, []).extend(c.code for c in ex.candidates)
                 began = time.monotonic()
-                validated = self._validate_all(ws, target, list(ex.candidates), folder)
+                validated = self._validate_all(ws, target, _readable(ex.candidates), folder)
                 round_outcomes.extend(validated)
                 if self.s.observe:
                     round_outcomes.extend(self._observe(ws, target, validated, folder,
@@ -956,7 +956,9 @@ def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable,
     file's where it adds nothing there (an overload no target names): a kept test never says "+0"."""
     passed = [o for o in outcomes if o.result.outcome == v.PASSED]
     stable = [o for o in passed if o.result.stable]
-    gains = [gain(o.covered, have, meas) for o in stable]
+    # A test that checks nothing but a type's name, or a value that changes between runs, is not kept: its
+    # coverage is no use to a reviewer.
+    gains = [gain(o.covered, have, meas) if not _unfit(o.candidate) else Gain() for o in stable]
     chosen = greedy_keep(gains)
     marked = {}
     for i, o in enumerate(stable):
@@ -966,6 +968,13 @@ def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable,
         marked[id(o)] = _Outcome(o.candidate, res, o.covered)
     counted = Funnel(passed=len(passed), stable=len(stable), added_coverage=sum(1 for g in gains if g))
     return [marked.get(id(o), o) for o in outcomes], [marked[id(stable[i])] for i in chosen], counted
+
+
+UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING})  # shapes never kept
+
+
+def _unfit(cand: Candidate) -> bool:
+    return bool(UNFIT & set(shape.problems(cand.test_source)))
 
 
 def _gain(o: _Outcome) -> Gain:
@@ -1016,7 +1025,8 @@ def _evidence(explored: list[_Outcome]) -> tuple[str, ...]:
     error), without the numbered name, special methods written as operators."""
     out: list[str] = []
     size = 0
-    for o in explored:
+    # realistic inputs first: a call with filler text (the search's stock strings) is the last example
+    for o in sorted(explored, key=lambda o: shape.PLACEHOLDER in shape.problems(o.candidate.test_source)):
         try:
             func = ast.parse(dedent(o.candidate.test_source)).body[0]
         except (SyntaxError, IndexError):
@@ -1033,10 +1043,21 @@ def _evidence(explored: list[_Outcome]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _readable(cands: Sequence[Candidate]) -> list[Candidate]:
+    """Candidates with special methods called the way Python calls them (``a == b``, ``len(x)``), before they
+    are validated: a reviewer sends ``a.__eq__(b)`` back."""
+    out = []
+    for c in cands:
+        source = shape.operators(c.test_source)
+        out.append(c if source == c.test_source else
+                   dataclasses.replace(c, test_source=source, code=c.code.replace(c.test_source, source, 1)))
+    return out
+
+
 def _polished(target: Target, kept: list[_Outcome]) -> list[_Outcome]:
     """Kept tests as a reviewer wants them, without a model: a numbered name (the search's, or a model's
-    ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), special methods
-    written as operators, and the search's tests that would get the same name merged into one test (related
+    ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), and the search's
+    tests that would get the same name merged into one test (related
     checks together)."""
     out: list[_Outcome] = []
     by_name: dict[str, int] = {}
@@ -1044,8 +1065,7 @@ def _polished(target: Target, kept: list[_Outcome]) -> list[_Outcome]:
         c = o.candidate
         plain = not c.class_name and "::" not in c.name
         numbered = shape.NUMBERED_NAME in shape.problems(c.test_source)
-        source = shape.operators(c.test_source) if c.round == EXPLORE_ROUND else c.test_source
-        name = c.name
+        source, name = c.test_source, c.name
         if plain and numbered:
             name = shape.behaviour_name(source, target.name) or c.name
         if name != c.name:

@@ -157,6 +157,16 @@ def test_repair_round_shows_failures_uncovered_lines_and_kept_tests(project):
     assert p.user.startswith(first.user.split("\n\nNow write the tests")[0])
 
 
+def test_the_search_s_calls_are_shown_as_observed_facts_to_write_named_tests_from(project):
+    feedback = Feedback(uncovered=((8, 'return "zero"'),), evidence=("assert classify(0) == 'zero'",
+                                                                      "assert classify(-2) == 'negative'"))
+    p = prompt_for(project, "pkg/m.py::classify", feedback=feedback)
+    facts = p.user.split("## What the code did when called (observed by running it)")[1]
+    assert "assert classify(0) == 'zero'\n\nassert classify(-2) == 'negative'" in facts
+    assert "named for the behaviour" in facts and "def test_" not in facts.split("```")[1]
+    assert "never with a number" in p.user and "never a special method called by name" in p.user
+
+
 def test_repair_round_shows_the_signature_a_failed_call_broke(project):
     error = (
         "    m = Meter(value=2, unit='cm')\nE   TypeError: Meter.__init__() got an unexpected keyword argument 'unit'"

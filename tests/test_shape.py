@@ -73,3 +73,41 @@ def test_tests_in_finds_functions_and_methods_of_a_file():
     )
     found = shape.tests_in(text, ["test_a", "FTest::test_b_2", "test_missing"])
     assert [shape.problems(s) for s in found] == [[], [shape.NUMBERED_NAME]]
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("assert Version(1).__eq__(Version(1))", "assert Version(1) == Version(1)"),
+        ("assert d.__getitem__(4) == 'x'", "assert d[4] == 'x'"),
+        ("assert v.__len__() == 3", "assert len(v) == 3"),
+        ("assert s.__contains__('a')", "assert 'a' in s"),
+        ("assert m.__add__(2) == 5", "assert m + 2 == 5"),
+        ("assert str(v) == repr(v)", "assert str(v) == repr(v)"),  # (nothing to do)
+        ("super().__init__(1)", "super().__init__(1)"),
+    ],
+)
+def test_special_methods_are_written_as_operators(before: str, after: str):
+    assert shape.operators(before) == after
+    assert shape.DUNDER_CALL not in shape.problems(f"def test_x():\n    {shape.operators(before)}\n")
+
+
+@pytest.mark.parametrize(
+    "source, function, name",
+    [
+        (
+            "def test_validate_comment_explored_2():\n    with pytest.raises(ValueError):\n"
+            "        _validate_comment('--')\n",
+            "_validate_comment",
+            "test_validate_comment_raises_value_error_for_dash_dash",
+        ),
+        ("def test_x_explored_1():\n    assert ordinal(3) == '3rd'\n", "ordinal", "test_ordinal_returns_3rd_for_three"),
+        ("def test_x_explored_4():\n    assert Box(3).size == 3\n", "size", "test_size_returns_three"),
+        ("def test_x_explored_5():\n    assert is_ip('1.2.3.4')\n", "is_ip", "test_is_ip_is_true_for_1_2_3_given"),
+        ("def test_x_explored_6():\n    assert top(10) == 100\n", "top", "test_top_returns_100_for_ten"),
+    ],
+)
+def test_a_numbered_test_gets_a_name_from_what_it_shows(source: str, function: str, name: str):
+    got = shape.behaviour_name(source, function)
+    assert got == name
+    assert shape.NUMBERED_NAME not in shape.problems(source.replace(source.split("(")[0][4:], got, 1))
