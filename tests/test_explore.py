@@ -143,6 +143,33 @@ def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(pr
     assert files[0].authors.count("fake") == 1 and files[0].authors.count(EXPLORE_MODEL) == len(clamp.kept)
 
 
+def test_search_tests_that_would_share_a_name_become_one_test():
+    from testbot.extract import Candidate
+    from testbot.measure import Covered
+    from testbot.pipeline import EXPLORE_ROUND, _Outcome, _polished
+    from testbot.report import CandidateResult
+
+    def explored(n: int, arg: str, line: int) -> _Outcome:
+        source = f"def test_check_explored_{n}():\n    with pytest.raises(ValueError):\n        check({arg})\n"
+        code = "import pytest\nfrom pkg.m import check\n\n\n" + source
+        cand = Candidate("pkg/m.py::check", f"test_check_explored_{n}", code, source, "", "",
+                         ("import pytest", "from pkg.m import check"), (), EXPLORE_ROUND, 0, 0.0, True)
+        result = CandidateResult(cand.name, EXPLORE_ROUND, 0, 0.0, "passed", "", True, (line,), (), True)
+        return _Outcome(cand, result, Covered(frozenset({line}), frozenset()))
+
+    target = type("T", (), {"name": "check"})()
+    out = _polished(target, [explored(1, "'-'", 3), explored(2, "'--'", 4), explored(3, "'-'", 5)])
+    assert [o.candidate.name for o in out] == ["test_check_raises_value_error_for_dash",
+                                               "test_check_raises_value_error_for_dash_dash"]
+    merged = out[0]
+    assert merged.candidate.test_source.count("with pytest.raises(ValueError):") == 2
+    assert merged.result.gain_lines == (3, 5) and merged.covered.lines == {3, 5}
+    namespace: dict = {}
+    exec(compile(merged.candidate.code.replace("from pkg.m import check", "def check(x):\n    raise ValueError"),
+                 "t", "exec"), namespace)
+    namespace["test_check_raises_value_error_for_dash"]()
+
+
 def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):
     assert Settings().explore  # on by default (conftest.py turns it off for the rest of the suite)
     run = project.generate("pkg/m.py", "--explore", "--model", project.fake_model([]), *FAST)
