@@ -52,6 +52,7 @@ def generate_tests(
     command line's exit status. Bad input or a missing model raises ``FatalError``: its message says what to
     do next and its ``code`` is the command line's exit status.
     """
+    from testbot.generate import LazyBackend
     from testbot.pipeline import Pipeline
     from testbot.report import Report
     from testbot.targets import find_targets
@@ -75,7 +76,7 @@ def generate_tests(
         if settings.dry_run:
             raise FatalError("commit and dry_run together: pick one")
         check_committable(base, {destination_for(t, base, settings.tests_dir) for t in found})
-    report = Pipeline(base, settings, on_event=on_event).run(found)
+    report = Pipeline(base, settings, LazyBackend(settings), on_event=on_event).run(found)
     if settings.commit:
         from testbot.hook import commit_report
 

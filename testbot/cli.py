@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from testbot import __version__, secrets_scan
-from testbot.config import add_arguments, find_project_root, resolve
+from testbot.config import HELP, add_arguments, find_project_root, resolve, setting_from_env
 from testbot.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, FatalError
 from testbot.hook import HOOK_DEFAULTS
 
@@ -86,14 +86,8 @@ def _parser() -> argparse.ArgumentParser:
         "(TESTBOT_GITHUB_TOKEN or GITHUB_TOKEN). Its defaults differ from those shown: "
         "--budget 900, --max-targets 20.",
     )
-    pr.add_argument(
-        "--mode",
-        choices=("suggest", "commit", "comment"),
-        default=None,
-        help="how to deliver the tests (default: TESTBOT_PR_MODE, else suggest)",
-    )
     pr.add_argument("--root", help="project root (default: nearest folder with pyproject.toml, setup.py or .git)")
-    add_arguments(pr)
+    add_arguments(pr, pr=True)
     serve = sub.add_parser(
         "serve",
         help="serve the model over an OpenAI-compatible HTTP API for other testbot runs",
@@ -124,6 +118,18 @@ def _parser() -> argparse.ArgumentParser:
         help="--backend llama_cpp: return log-probabilities, which testbot ranks tests by (default: off; "
         "there they cost ~5x the time per token and context x vocabulary floats of RAM; "
         "llama.cpp's own server returns them to the requests that ask for them)",
+    )
+    serve.add_argument(
+        "--llama-verbosity",
+        type=int,
+        default=None,
+        help=HELP["llama_verbosity"] + " (default: TESTBOT_LLAMA_VERBOSITY, else 1)",
+    )
+    serve.add_argument(
+        "--llama-extra-buffers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=HELP["llama_extra_buffers"] + " (default: TESTBOT_LLAMA_EXTRA_BUFFERS, else off)",
     )
     _finetune_parser(sub)
     return parser
@@ -290,6 +296,7 @@ def _changed(args: argparse.Namespace, spec, paths: list[str], defaults: dict | 
 
 
 def _run(root: Path, settings, targets: list, cache=None, changes: bool = False) -> int:
+    from testbot.generate import LazyBackend
     from testbot.pipeline import Pipeline
 
     if settings.commit:
@@ -302,7 +309,9 @@ def _run(root: Path, settings, targets: list, cache=None, changes: bool = False)
     progress = _Progress(len(targets), settings.progress and not settings.json)
     quiet_events = (lambda *a: None) if settings.json else progress.event
     try:
-        report = Pipeline(root, settings, on_event=quiet_events, cache=cache, changes=changes).run(targets)
+        report = Pipeline(
+            root, settings, LazyBackend(settings), on_event=quiet_events, cache=cache, changes=changes
+        ).run(targets)
     finally:
         progress.stop()
     commit = ""
@@ -363,7 +372,7 @@ def pr_command(args: argparse.Namespace) -> int:
 
     root = Path(args.root).resolve() if args.root else find_project_root(Path.cwd())
     settings = resolve(args, root, defaults=pr.PR_DEFAULTS)
-    return pr.run(root, settings, args.mode or os.environ.get("TESTBOT_PR_MODE") or "suggest")
+    return pr.run(root, settings)
 
 
 def finetune_command(args: argparse.Namespace) -> int:
@@ -396,6 +405,11 @@ def model_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _or_env(flag, name: str):
+    """A flag of a command without a project (serve): the flag, else TESTBOT_<NAME>, else the setting's default."""
+    return setting_from_env(name) if flag is None else flag
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -424,7 +438,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return serve(
                 ServeOptions(
-                    args.model, args.host, args.port, args.context_tokens, args.threads, args.logprobs, args.backend
+                    args.model,
+                    args.host,
+                    args.port,
+                    args.context_tokens,
+                    args.threads,
+                    args.logprobs,
+                    args.backend,
+                    llama_verbosity=_or_env(args.llama_verbosity, "llama_verbosity"),
+                    llama_extra_buffers=_or_env(args.llama_extra_buffers, "llama_extra_buffers"),
                 )
             )
     except FatalError as exc:

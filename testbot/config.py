@@ -1,4 +1,8 @@
-"""Settings: every option has a CLI flag and a ``[tool.testbot]`` key. CLI > pyproject > env > default."""
+"""Settings: every option has a CLI flag, a ``[tool.testbot]`` key and a ``TESTBOT_<NAME>`` variable.
+
+CLI > pyproject > env > default. The few ``TESTBOT_*`` variables that are not settings, on purpose, are
+:data:`ENV_ONLY`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import dataclasses
 import os
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,20 @@ from testbot.targets import module_path
 
 @dataclass(frozen=True)
 class Settings:
+    """Every option of testbot: a flag, a ``[tool.testbot]`` key and a ``TESTBOT_<NAME>`` environment variable.
+
+    Some ``TESTBOT_*`` variables are not settings, on purpose (:data:`ENV_ONLY`): the secrets
+    ``TESTBOT_OPENAI_API_KEY`` and ``TESTBOT_GITHUB_TOKEN`` (on a command line a secret shows in process
+    lists; in pyproject.toml it gets committed); ``TESTBOT_SANDBOX_OFF``, a diagnostic switch a project's own
+    pyproject.toml must never reach (a hostile repository would turn the sandbox off); ``TESTBOT_CACHE_DIR``,
+    this machine's model cache, which a repository must not move (testbot writes there and trusts the
+    verification marks it finds there); ``TESTBOT_DEBUG``, read by the last-resort error handler of every
+    command, also when settings were never read; and the plumbing between testbot's own processes and its
+    GitHub Action (``TESTBOT_SANDBOX``, ``TESTBOT_SANDBOX_LOCKED``, ``TESTBOT_HANDOFF_FD``, ``TESTBOT_PID_BASE``,
+    ``TESTBOT_MODEL_CACHED``, ``TESTBOT_ACTION_PATH``, ``TESTBOT_INPUT_*``). A ``[tool.testbot]`` key that names
+    one of them is refused with the reason.
+    """
+
     model: str = "default"  # "default" (embedded Qwen), "small" (SmolLM2), a .gguf path, a server URL, or "fake:FILE"
     backend: str = ""  # empty: chosen from model ("llama_cpp"; "openai" for http(s):// URLs; "fake" for fake:FILE)
     served_model: str = ""  # the model to ask an OpenAI-compatible server for; empty: the first it lists
@@ -55,6 +74,12 @@ class Settings:
     explore: bool = True  # before the model: call the target with values read off its code (testbot.explore)
     write: bool = True  # the model writes the tests from the search's calls and observed values (needs explore)
     baseline: bool = True  # run the project's own suite first, as its users run it: kept tests add to what it covers
+    openai_mode: str = ""  # openai backend: "chat" or "completions" skips the server probe; empty: probe
+    llama_verbosity: int = 1  # xllamacpp backend: llama.cpp's own log level (1: errors only, 3: its whole log)
+    llama_extra_buffers: bool = False  # llama_cpp backend: llama.cpp's repacked weight buffers (crash with AMX in VMs)
+    pr_mode: str = "suggest"  # testbot pr: "suggest", "commit" or "comment" (empty: suggest)
+    github_pause: float = 1.0  # testbot pr: seconds between writes to GitHub (its secondary rate limits)
+    github_backoff: float = 2.0  # testbot pr: first wait before a retried GitHub call, doubled per try
 
 
 # Help text for each option, shared by argparse and the README.
@@ -109,8 +134,43 @@ HELP: dict[str, str] = {
     "are, faster)",
     "record": "append one JSONL record per stable test of a target with a kept test to this file: the target, the "
     "exact prompt and prefill, the test and whether it was kept (training data for testbot finetune --mine)",
+    "openai_mode": "with a server URL as --model: 'chat' or 'completions' skips the probe of how the server "
+    "continues the answer's start (empty: probe it on first use)",
+    "llama_verbosity": "xllamacpp backend: llama.cpp's own log level (1: errors only; 3: its whole log, to see why "
+    "a model does not load)",
+    "llama_extra_buffers": "llama_cpp backend: use llama.cpp's repacked (extra) weight buffers, off by default "
+    "because they crash llama-cpp-python builds with AMX kernels in some VMs",
+    "pr_mode": "testbot pr: how to deliver the tests: suggest (review suggestions), commit or comment",
+    "github_pause": "testbot pr: seconds between writes to GitHub (pacing against its secondary rate limits)",
+    "github_backoff": "testbot pr: seconds before the first retry of a failed GitHub call, doubled each try",
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+PR_MODES = ("suggest", "commit", "comment")
+OPENAI_MODES = ("chat", "completions")
+# Settings only `testbot pr` uses: flags of that command alone (still [tool.testbot] keys and variables).
+PR_ONLY = ("pr_mode", "github_pause", "github_backoff")
+FLAG_ALIASES = {"pr_mode": ("--mode",)}  # testbot pr --mode, its flag before it was a setting
+
+# TESTBOT_* environment variables that are not settings, on purpose, and why (README, "Configuration").
+ENV_ONLY: dict[str, str] = {
+    "TESTBOT_OPENAI_API_KEY": "a secret: on a command line it shows in process lists, in pyproject.toml it gets "
+    "committed (OPENAI_API_KEY works too)",
+    "TESTBOT_GITHUB_TOKEN": "a secret: on a command line it shows in process lists, in pyproject.toml it gets "
+    "committed (GITHUB_TOKEN works too)",
+    "TESTBOT_SANDBOX_OFF": "a diagnostic switch that turns sandbox layers off: a repository's own pyproject.toml "
+    "must never reach it",
+    "TESTBOT_CACHE_DIR": "this machine's model cache: a repository must not move it, since testbot writes there "
+    "and trusts the verification marks it finds there",
+    "TESTBOT_DEBUG": "tracebacks of internal errors: read by every command's last-resort handler, also before "
+    "or without settings",
+    "TESTBOT_SANDBOX": "plumbing: the sandbox's configuration, set by testbot for a sandboxed run",
+    "TESTBOT_SANDBOX_LOCKED": "plumbing: set inside a sandboxed run once its guard is installed",
+    "TESTBOT_HANDOFF_FD": "plumbing: the pipe a sandboxed run reports through",
+    "TESTBOT_PID_BASE": "plumbing: where a sandboxed run's process ids start",
+    "TESTBOT_MODEL_CACHED": "plumbing: the GitHub Action's model cache hit",
+    "TESTBOT_ACTION_PATH": "plumbing: the GitHub Action's own checkout",
+    "TESTBOT_INPUT_*": "plumbing: the GitHub Action's inputs on their way to its install step",
+}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -173,6 +233,13 @@ def read_pyproject(root: Path) -> dict[str, Any]:
     values = {}
     for key, value in table.items():
         name = key.replace("-", "_")
+        variable = "TESTBOT_" + name.upper()
+        if variable in ENV_ONLY or variable.startswith("TESTBOT_INPUT_"):
+            why = ENV_ONLY.get(variable, ENV_ONLY["TESTBOT_INPUT_*"])
+            raise FatalError(
+                f"{path}: '{key}' cannot be set in [tool.testbot]: it is only read from the environment "
+                f"variable {variable} ({why})"
+            )
         if name not in _FIELDS:
             known = ", ".join(sorted(k.replace("_", "-") for k in _FIELDS))
             raise FatalError(f"{path}: unknown key '{key}' in [tool.testbot] (known keys: {known})")
@@ -189,17 +256,31 @@ def read_env(environ: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting; defaults are None so that unset flags fall through to pyproject/env."""
+def setting_from_env(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting from its ``TESTBOT_<NAME>`` variable, else its default: for commands without a project
+    (``testbot serve``)."""
+    key = "TESTBOT_" + name.upper()
+    env = os.environ if environ is None else environ
+    return _coerce(name, env[key], f"environment variable {key}") if key in env else _FIELDS[name].default
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, pr: bool = False) -> None:
+    """One flag per setting; defaults are None so that unset flags fall through to pyproject/env.
+
+    The settings of ``testbot pr`` alone (:data:`PR_ONLY`) are flags only with ``pr``."""
     for name, f in _FIELDS.items():
-        flag = "--" + name.replace("_", "-")
+        if name in PR_ONLY and not pr:
+            continue
+        flags = ["--" + name.replace("_", "-"), *FLAG_ALIASES.get(name, ())]
         if isinstance(f.default, bool):
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=HELP[name])
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None, help=HELP[name])
         elif isinstance(f.default, tuple):
-            parser.add_argument(flag, dest=name, action="append", default=None, metavar="GLOB", help=HELP[name])
+            parser.add_argument(*flags, dest=name, action="append", default=None, metavar="GLOB", help=HELP[name])
         else:
             kind = type(f.default)
-            parser.add_argument(flag, dest=name, type=kind, default=None, help=f"{HELP[name]} (default: {f.default!r})")
+            parser.add_argument(
+                *flags, dest=name, type=kind, default=None, help=f"{HELP[name]} (default: {f.default!r})"
+            )
 
 
 def resolve(
@@ -246,6 +327,14 @@ def _check(s: Settings) -> None:
         problems.append("repair_rounds must be >= 0")
     if s.budget < 0 or s.max_targets < 0:
         problems.append("budget and max_targets must be >= 0")
+    if s.openai_mode not in ("", *OPENAI_MODES):
+        problems.append(
+            f"openai_mode must be one of {', '.join(OPENAI_MODES)} (or empty: probe), not {s.openai_mode!r}"
+        )
+    if s.pr_mode not in ("", *PR_MODES):
+        problems.append(f"pr_mode must be one of {', '.join(PR_MODES)}, not {s.pr_mode!r}")
+    if s.github_pause < 0 or s.github_backoff < 0:
+        problems.append("github_pause and github_backoff must be >= 0")
     if problems:
         raise FatalError("bad settings: " + "; ".join(problems))
 
@@ -273,4 +362,4 @@ def replace(s: Settings, **changes: Any) -> Settings:
     return dataclasses.replace(s, **changes)
 
 
-__all__ = ["Settings", "HELP", "add_arguments", "resolve", "find_project_root", "replace"]
+__all__ = ["Settings", "HELP", "ENV_ONLY", "add_arguments", "resolve", "find_project_root", "replace"]

@@ -7,10 +7,13 @@ import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from testbot.errors import FatalError
 from testbot.prompt import Prompt
+
+if TYPE_CHECKING:
+    from testbot.config import Settings
 
 # Stop sequences: the end of the code block, the end of the chat turn, a script entry point.
 STOP = ("\n```", "<|im_end|>", "<|endoftext|>", "\nif __name__")
@@ -77,3 +80,52 @@ def load_backend(model: str, backend: str = "", **options: object) -> Backend:
     for part in attr.split("."):
         factory = getattr(factory, part)
     return factory(model, **options)
+
+
+def backend_options(s: Settings) -> dict[str, object]:
+    """The load options of the settings' backend: every backend takes the ones it knows and ignores the rest."""
+    return {
+        "context_tokens": s.context_tokens,
+        "threads": s.threads,
+        "served_model": s.served_model,
+        "adapter": s.adapter,
+        "device": s.device,
+        "openai_mode": s.openai_mode,
+        "llama_verbosity": s.llama_verbosity,
+        "llama_extra_buffers": s.llama_extra_buffers,
+    }
+
+
+def load_backend_for(s: Settings) -> Backend:
+    return load_backend(s.model, s.backend, **backend_options(s))
+
+
+class LazyBackend:
+    """The settings' backend, loaded on first use with all of :func:`backend_options`: a run whose targets
+    need no model never loads one. ``name`` is the settings' model until then."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = settings.model
+        self._loaded: Backend | None = None
+
+    def load(self) -> Backend:
+        if self._loaded is None:
+            self._loaded = load_backend_for(self.settings)
+            self.name = self._loaded.name
+        return self._loaded
+
+    def __getattr__(self, attr: str) -> object:  # the loaded backend's own extras (timings, cached_tokens)
+        if attr.startswith("_") or self.__dict__.get("_loaded") is None:
+            raise AttributeError(attr)
+        return getattr(self._loaded, attr)
+
+    def count_tokens(self, text: str) -> int:
+        return self.load().count_tokens(text)
+
+    def complete(
+        self, prompt: Prompt, *, seed: int, temperature: float, top_p: float, max_tokens: int, stop: Sequence[str]
+    ) -> Completion:
+        return self.load().complete(
+            prompt, seed=seed, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop
+        )

@@ -91,27 +91,23 @@ def token_from(environ: Mapping[str, str]) -> str:
     return token
 
 
-def _float(environ: Mapping[str, str], key: str, default: float) -> float:
-    try:
-        return float(environ.get(key, default))
-    except ValueError:
-        raise FatalError(f"environment variable {key}: expected seconds, got {environ[key]!r}") from None
-
-
 def _log(kind: str, target, report) -> None:
     """Plain progress lines on stderr: a CI log."""
     print(f"testbot: {target.id} ..." if kind == "start" else report.line(), file=sys.stderr, flush=True)
 
 
-def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | None = None) -> int:
-    """The whole of ``testbot pr``; returns the exit status."""
+def run(root: Path, settings: Settings, environ: Mapping[str, str] | None = None) -> int:
+    """The whole of ``testbot pr``; returns the exit status. ``settings.pr_mode`` says how the tests are
+    delivered; ``environ`` (default: this process's) holds GitHub's variables and the token."""
     from testbot import publish
     from testbot.diff import RANGE, ChangeSpec, changed_targets, open_repo
+    from testbot.generate import LazyBackend
     from testbot.hook import commit_message
     from testbot.layout import destination_for
     from testbot.pipeline import Pipeline
 
     env = dict(os.environ) if environ is None else dict(environ)
+    mode = settings.pr_mode or "suggest"
     if mode not in publish.MODES:
         raise FatalError(f"unknown mode '{mode}' (known: {', '.join(publish.MODES)})")
     event = read_event(env)
@@ -132,8 +128,8 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
         repository,
         event.number,
         env.get("GITHUB_API_URL", "https://api.github.com"),
-        pause=_float(env, "TESTBOT_GITHUB_PAUSE", 1.0),
-        backoff=_float(env, "TESTBOT_GITHUB_BACKOFF", 2.0),
+        pause=settings.github_pause,
+        backoff=settings.github_backoff,
     )
     gh.check_access()
     change = changed_targets(
@@ -146,14 +142,9 @@ def run(root: Path, settings: Settings, mode: str, environ: Mapping[str, str] | 
     for note in change.notes:
         print(f"testbot: {note}", file=sys.stderr)
     targets = list(change.targets)
+    dry = dataclasses.replace(settings, dry_run=True, commit=False)  # composed here, published below
     # Nothing is written to the checkout: the pipeline composes each test file, publish delivers it.
-    report = (
-        Pipeline(root, dataclasses.replace(settings, dry_run=True, commit=False), on_event=_log, changes=True).run(
-            targets
-        )
-        if targets
-        else None
-    )
+    report = Pipeline(root, dry, LazyBackend(dry), on_event=_log, changes=True).run(targets) if targets else None
     proposals, rows = [], []
     if report is not None:
         by_id = {t.id: t for t in targets}

@@ -45,6 +45,8 @@ class ServeOptions:
     # llama.cpp's own server (xllamacpp) computes them per request, for the requests that ask.
     logprobs: bool = False
     backend: str = ""  # "xllamacpp" or "llama_cpp"; empty: serve_engine()
+    llama_verbosity: int = 1  # xllamacpp engine: llama.cpp's own log level (the setting of the same name)
+    llama_extra_buffers: bool = False  # llama_cpp engine: llama.cpp's repacked weight buffers (as the backend's)
 
 
 def server_settings(options: ServeOptions):
@@ -114,11 +116,12 @@ def _serve_xllamacpp(options: ServeOptions) -> int:
             port=options.port,
             api_key=key,
             alias=mf.name,
+            verbosity=options.llama_verbosity,
         )
     except RuntimeError:
         raise EnvironmentProblem(
             f"llama.cpp's server did not start with {mf.path} on {options.host}:"
-            f"{options.port} (TESTBOT_LLAMA_VERBOSITY=3 shows its log)"
+            f"{options.port} (--llama-verbosity 3 shows its log)"
         ) from None
     _announce(mf.name, url, options, bool(key))
 
@@ -179,7 +182,7 @@ def _serve_llama_cpp_python(options: ServeOptions) -> int:
         raise EnvironmentProblem(f"testbot serve needs llama-cpp-python's server: {INSTALL_SERVER}") from None
     from testbot.backends.llama_cpp import _amx_compiled, _model_params
 
-    extra_bufts = os.environ.get("TESTBOT_LLAMA_EXTRA_BUFFERS", "") == "1" or not _amx_compiled()
+    extra_bufts = options.llama_extra_buffers or not _amx_compiled()
     url = f"http://{options.host}:{options.port}/v1"
     print(f"testbot serve: loading {models[0].model_alias} ({models[0].model})", file=sys.stderr, flush=True)
     with _model_params(extra_bufts):  # the model loads inside create_app

@@ -4,6 +4,7 @@ errors), then end to end against the real servers of ``testbot serve`` with the 
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -19,7 +20,8 @@ from benchmarks.peers import free_port
 from conftest import Project, run_cli
 from testbot.backends.openai_compat import OpenAICompatBackend, chatml
 from testbot.errors import EXIT_ENVIRONMENT, EnvironmentProblem
-from testbot.generate import STOP, backend_name_for
+from testbot.config import resolve
+from testbot.generate import STOP, backend_name_for, load_backend_for
 from testbot.prompt import Prompt, estimate_tokens
 from testbot.validate import OUTCOMES
 
@@ -226,10 +228,9 @@ def test_without_logprobs_the_mean_is_zero(stub) -> None:
     assert "logprobs" not in server.posts("/v1/chat/completions")[-1]
 
 
-def test_retries_502_and_429_then_succeeds(stub, monkeypatch) -> None:
-    monkeypatch.setenv("TESTBOT_OPENAI_MODE", "completions")
+def test_retries_502_and_429_then_succeeds(stub) -> None:
     server = stub()
-    backend = OpenAICompatBackend(server.url, backoff=0.01)
+    backend = OpenAICompatBackend(server.url, backoff=0.01, openai_mode="completions")
     server.script = [
         (502, {"error": "bad gateway"}, {}),
         (429, {"error": "slow down"}, {"Retry-After": "0"}),
@@ -242,13 +243,31 @@ def test_retries_502_and_429_then_succeeds(stub, monkeypatch) -> None:
     assert time.monotonic() - start < 5
 
 
-def test_a_server_that_keeps_failing_is_an_environment_problem(stub, monkeypatch) -> None:
-    monkeypatch.setenv("TESTBOT_OPENAI_MODE", "completions")
+def test_a_server_that_keeps_failing_is_an_environment_problem(stub) -> None:
     server = stub()
-    backend = OpenAICompatBackend(server.url, retries=2, backoff=0.01)
+    backend = OpenAICompatBackend(server.url, retries=2, backoff=0.01, openai_mode="completions")
     server.script = [(502, {"error": "bad gateway"}, {})] * 3
     with pytest.raises(EnvironmentProblem, match=r"kept failing \(502: bad gateway\) after 3 tries"):
         _complete(backend)
+
+
+def test_the_openai_mode_setting_skips_the_probe_from_each_source(stub, project: Project, monkeypatch) -> None:
+    """``openai_mode`` (flag, [tool.testbot], TESTBOT_OPENAI_MODE) reaches the backend; no chat probe then."""
+    server = stub(continues=True)
+    root = project.root
+    settings = resolve(
+        argparse.Namespace(), root, environ={"TESTBOT_OPENAI_MODE": "completions", "TESTBOT_MODEL": server.url}
+    )
+    backend = load_backend_for(settings)
+    assert backend.mode == "completions"
+    project.write("pyproject.toml", (root / "pyproject.toml").read_text() + '\n[tool.testbot]\nopenai-mode = "chat"\n')
+    assert load_backend_for(resolve(argparse.Namespace(), root, environ={"TESTBOT_MODEL": server.url})).mode == "chat"
+    assert server.posts("/v1/chat/completions") == []  # neither probed
+    monkeypatch.setenv("TESTBOT_OPENAI_MODE", "chat")
+    fast = ("--samples", "1", "--runs", "1", "--repair-rounds", "0", "--no-explore", "--no-baseline", "--dry-run")
+    run = project.generate("pkg/m.py::classify", "--model", server.url, "--openai-mode", "completions", *fast)
+    assert run.code in (0, 1), run.err
+    assert server.posts("/v1/chat/completions") == [] and server.posts("/v1/completions")  # the flag won
 
 
 def test_the_api_key_goes_in_the_header_only(stub, monkeypatch) -> None:

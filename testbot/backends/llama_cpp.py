@@ -87,7 +87,15 @@ def _model_params(use_extra_bufts: bool):
 
 
 class LlamaCppBackend:
-    def __init__(self, model: str = "default", *, context_tokens: int = 4096, threads: int = 0, **_: object) -> None:
+    def __init__(
+        self,
+        model: str = "default",
+        *,
+        context_tokens: int = 4096,
+        threads: int = 0,
+        llama_extra_buffers: bool = False,
+        **_: object,
+    ) -> None:
         mf = resolve_model(model)  # first: a wrong model path is reported as such, with or without llama-cpp-python
         try:
             from llama_cpp import Llama
@@ -102,7 +110,7 @@ class LlamaCppBackend:
         self.path = mf.path
         st = mf.path.stat()
         self._file = (st.st_dev, st.st_ino, st.st_size)  # llama.cpp maps the file: it must not shrink under us
-        extra_bufts = os.environ.get("TESTBOT_LLAMA_EXTRA_BUFFERS", "") == "1" or not _amx_compiled()
+        extra_bufts = llama_extra_buffers or not _amx_compiled()
         try:
             with _model_params(extra_bufts):
                 self.llm = Llama(

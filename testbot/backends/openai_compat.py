@@ -18,8 +18,9 @@ under test), and the answer must continue it, as the llama_cpp backend does. Two
   embedded Qwen model and of SmolLM2) followed by the prefill: exact, but only right for ChatML models.
 
 Chat is tried first because it is the one that uses the model's own template; ``completions`` is used
-when the server ignores the prefill or rejects the chat request. ``TESTBOT_OPENAI_MODE=chat|completions``
-skips the probe. Either way the Completion's text is the prefill followed by what the model wrote.
+when the server ignores the prefill or rejects the chat request. The ``openai_mode`` setting (``--openai-mode
+chat|completions``, ``TESTBOT_OPENAI_MODE``) skips the probe. Either way the Completion's text is the prefill
+followed by what the model wrote.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class OpenAICompatBackend:
         timeout: float = 600.0,
         retries: int = 4,
         backoff: float = 0.5,
+        openai_mode: str = "",
         **_: object,
     ) -> None:
         if not model.startswith(("http://", "https://")):
@@ -89,10 +91,9 @@ class OpenAICompatBackend:
         self.retries = retries
         self.backoff = backoff
         self._key = api_key()
-        mode = os.environ.get("TESTBOT_OPENAI_MODE", "")
-        if mode and mode not in MODES:
-            raise FatalError(f"TESTBOT_OPENAI_MODE must be one of {', '.join(MODES)}, not {mode!r}")
-        self.mode = mode or None  # None: decided by the first request
+        if openai_mode and openai_mode not in MODES:
+            raise FatalError(f"openai_mode must be one of {', '.join(MODES)}, not {openai_mode!r}")
+        self.mode = openai_mode or None  # None: decided by the first request
         self.logprobs = True  # cleared when the server cannot return them
         self.extras = True  # cleared when the server rejects SAMPLER_EXTRAS
         self.served_model = served_model or self._first_model()

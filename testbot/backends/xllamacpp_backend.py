@@ -125,7 +125,16 @@ def _restore_signals(saved: dict[int, Any]) -> None:
 
 
 def _params(
-    xlc: Any, model: Path, *, context_tokens: int, threads: int, host: str, port: int, api_key: str, alias: str
+    xlc: Any,
+    model: Path,
+    *,
+    context_tokens: int,
+    threads: int,
+    host: str,
+    port: int,
+    api_key: str,
+    alias: str,
+    verbosity: int,
 ) -> Any:
     params = xlc.CommonParams()
     params.model.path = str(model)
@@ -141,8 +150,7 @@ def _params(
     params.cache_ram_mib = 0  # no second cache of older prompts in RAM: one slot's prefix is what testbot reuses
     params.ctx_shift = False
     params.warmup = False
-    verbosity = os.environ.get("TESTBOT_LLAMA_VERBOSITY", "1")
-    params.verbosity = int(verbosity) if verbosity.lstrip("-").isdigit() else 1  # 1: errors only; 3: llama.cpp's log
+    params.verbosity = verbosity  # 1: errors only; 3: llama.cpp's log (the llama_verbosity setting)
     params.hostnames = [host]
     params.port = port
     params.api_keys = [api_key] if api_key else []
@@ -154,7 +162,15 @@ def _params(
 
 
 def start_server(
-    model: Path, *, context_tokens: int, threads: int, host: str, port: int, api_key: str, alias: str = ""
+    model: Path,
+    *,
+    context_tokens: int,
+    threads: int,
+    host: str,
+    port: int,
+    api_key: str,
+    alias: str = "",
+    verbosity: int = 1,
 ) -> Any:
     """An ``xllamacpp.Server`` with testbot's load settings; Python's signal handlers kept."""
     try:
@@ -180,6 +196,7 @@ def start_server(
         port=port,
         api_key=api_key,
         alias=alias,
+        verbosity=verbosity,
     )
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -189,7 +206,15 @@ def start_server(
 
 
 class XLlamaCppBackend:
-    def __init__(self, model: str = "default", *, context_tokens: int = 4096, threads: int = 0, **_: object) -> None:
+    def __init__(
+        self,
+        model: str = "default",
+        *,
+        context_tokens: int = 4096,
+        threads: int = 0,
+        llama_verbosity: int = 1,
+        **_: object,
+    ) -> None:
         mf = resolve_model(model)  # first: a wrong model path is reported as such, with or without xllamacpp
         self.name = mf.name
         self.path = mf.path
@@ -209,11 +234,12 @@ class XLlamaCppBackend:
                 host=sock if unix else "127.0.0.1",
                 port=0,
                 api_key=self._key,
+                verbosity=llama_verbosity,
             )
         except RuntimeError:
             raise EnvironmentProblem(
                 f"llama.cpp cannot load {mf.path}: the file may be truncated or corrupt, or not a "
-                "model llama.cpp knows (TESTBOT_LLAMA_VERBOSITY=3 shows llama.cpp's log)"
+                "model llama.cpp knows (--llama-verbosity 3 shows llama.cpp's log)"
             ) from None
         address = str(self._server.listening_address)
         self._local = threading.local()

@@ -213,7 +213,7 @@ def run_eval(
 ) -> list[ModelResult]:
     """Every model on every target; the model is loaded once and kept across targets."""
     from testbot.config import replace
-    from testbot.generate import load_backend
+    from testbot.generate import load_backend_for
     from testbot.pipeline import Pipeline
     from testbot.targets import find_targets
 
@@ -238,15 +238,7 @@ def run_eval(
             explore=False,
         )
         began = time.monotonic()
-        backend = load_backend(
-            s.model,
-            s.backend,
-            context_tokens=s.context_tokens,
-            threads=s.threads,
-            served_model=s.served_model,
-            adapter=s.adapter,
-            device=s.device,
-        )
+        backend = load_backend_for(s)
         load_seconds = time.monotonic() - began
         rows = []
         for t in targets:
