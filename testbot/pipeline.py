@@ -20,7 +20,7 @@ from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
 from testbot.errors import EnvironmentProblem, PromptTooLong
 from testbot.extract import Candidate, dedent, split_tests, top_level_names
-from testbot.generate import STOP, Backend, load_backend
+from testbot.generate import STOP, Backend, load_backend_for
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
 from testbot.measure import (Covered, Gain, Measurable, first_lines, gain, greedy_keep, measurable, measurable_file,
@@ -107,9 +107,7 @@ class Pipeline:
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            self._backend = load_backend(self.s.model, self.s.backend, context_tokens=self.s.context_tokens,
-                                         threads=self.s.threads, served_model=self.s.served_model,
-                                         adapter=self.s.adapter, device=self.s.device)
+            self._backend = load_backend_for(self.s)
         return self._backend
 
     @property

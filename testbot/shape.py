@@ -203,16 +203,46 @@ def tests_in(file_source: str, names: Iterable[str]) -> list[str]:
 
 # -- mending: what a reviewer asks for, done without a model where the shape alone says how
 
-_BINARY = {"__add__": ast.Add, "__sub__": ast.Sub, "__mul__": ast.Mult, "__truediv__": ast.Div,
-           "__floordiv__": ast.FloorDiv, "__mod__": ast.Mod, "__pow__": ast.Pow, "__and__": ast.BitAnd,
-           "__or__": ast.BitOr, "__xor__": ast.BitXor, "__lshift__": ast.LShift, "__rshift__": ast.RShift,
-           "__matmul__": ast.MatMult}
-_COMPARE = {"__eq__": ast.Eq, "__ne__": ast.NotEq, "__lt__": ast.Lt, "__le__": ast.LtE, "__gt__": ast.Gt,
-            "__ge__": ast.GtE}
+_BINARY = {
+    "__add__": ast.Add,
+    "__sub__": ast.Sub,
+    "__mul__": ast.Mult,
+    "__truediv__": ast.Div,
+    "__floordiv__": ast.FloorDiv,
+    "__mod__": ast.Mod,
+    "__pow__": ast.Pow,
+    "__and__": ast.BitAnd,
+    "__or__": ast.BitOr,
+    "__xor__": ast.BitXor,
+    "__lshift__": ast.LShift,
+    "__rshift__": ast.RShift,
+    "__matmul__": ast.MatMult,
+}
+_COMPARE = {
+    "__eq__": ast.Eq,
+    "__ne__": ast.NotEq,
+    "__lt__": ast.Lt,
+    "__le__": ast.LtE,
+    "__gt__": ast.Gt,
+    "__ge__": ast.GtE,
+}
 _UNARY = {"__neg__": ast.USub, "__pos__": ast.UAdd, "__invert__": ast.Invert}
-_BUILTIN = {"__len__": "len", "__str__": "str", "__repr__": "repr", "__bool__": "bool", "__iter__": "iter",
-            "__next__": "next", "__abs__": "abs", "__int__": "int", "__float__": "float", "__hash__": "hash",
-            "__format__": "format", "__reversed__": "reversed", "__round__": "round", "__bytes__": "bytes"}
+_BUILTIN = {
+    "__len__": "len",
+    "__str__": "str",
+    "__repr__": "repr",
+    "__bool__": "bool",
+    "__iter__": "iter",
+    "__next__": "next",
+    "__abs__": "abs",
+    "__int__": "int",
+    "__float__": "float",
+    "__hash__": "hash",
+    "__format__": "format",
+    "__reversed__": "reversed",
+    "__round__": "round",
+    "__bytes__": "bytes",
+}
 
 
 class _Operators(ast.NodeTransformer):
@@ -257,11 +287,39 @@ def operators(code: str) -> str:
     return code if ast.dump(tree) == before else ast.unparse(tree)
 
 
-_SYMBOLS = {"-": "dash", ".": "dot", "/": "slash", "\\": "backslash", "*": "star", "_": "underscore", ",": "comma",
-            ":": "colon", ";": "semicolon", "#": "hash", "@": "at", "!": "bang", "?": "question", "+": "plus",
-            "=": "equals", "%": "percent", "&": "ampersand", "|": "pipe", "^": "caret", "~": "tilde", "$": "dollar",
-            "(": "paren", "[": "bracket", "{": "brace", "<": "lt", ">": "gt", "'": "quote", '"': "quote",
-            " ": "space", "\n": "newline", "\t": "tab"}
+_SYMBOLS = {
+    "-": "dash",
+    ".": "dot",
+    "/": "slash",
+    "\\": "backslash",
+    "*": "star",
+    "_": "underscore",
+    ",": "comma",
+    ":": "colon",
+    ";": "semicolon",
+    "#": "hash",
+    "@": "at",
+    "!": "bang",
+    "?": "question",
+    "+": "plus",
+    "=": "equals",
+    "%": "percent",
+    "&": "ampersand",
+    "|": "pipe",
+    "^": "caret",
+    "~": "tilde",
+    "$": "dollar",
+    "(": "paren",
+    "[": "bracket",
+    "{": "brace",
+    "<": "lt",
+    ">": "gt",
+    "'": "quote",
+    '"': "quote",
+    " ": "space",
+    "\n": "newline",
+    "\t": "tab",
+}
 _SMALL = ("zero one two three four five six seven eight nine ten eleven twelve").split()
 _WORD = re.compile(r"[A-Za-z0-9]+")
 NAME_WORDS = 6  # words a value contributes to a name, at most
@@ -284,8 +342,13 @@ def _number_words(n: int | float) -> list[str]:
 
 def _value_words(node: ast.expr) -> list[str]:
     """Words that say what a value in a test is: ``'--'`` -> dash dash, ``[]`` -> empty list, ``3`` -> three."""
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
-            and isinstance(node.operand.value, int | float) and not isinstance(node.operand.value, bool):
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and isinstance(node.operand.value, int | float)
+        and not isinstance(node.operand.value, bool)
+    ):
         return _number_words(-node.operand.value)
     if isinstance(node, ast.Constant):
         v = node.value

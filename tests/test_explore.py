@@ -152,21 +152,39 @@ def test_search_tests_that_would_share_a_name_become_one_test():
     def explored(n: int, arg: str, line: int) -> _Outcome:
         source = f"def test_check_explored_{n}():\n    with pytest.raises(ValueError):\n        check({arg})\n"
         code = "import pytest\nfrom pkg.m import check\n\n\n" + source
-        cand = Candidate("pkg/m.py::check", f"test_check_explored_{n}", code, source, "", "",
-                         ("import pytest", "from pkg.m import check"), (), EXPLORE_ROUND, 0, 0.0, True)
+        cand = Candidate(
+            "pkg/m.py::check",
+            f"test_check_explored_{n}",
+            code,
+            source,
+            "",
+            "",
+            ("import pytest", "from pkg.m import check"),
+            (),
+            EXPLORE_ROUND,
+            0,
+            0.0,
+            True,
+        )
         result = CandidateResult(cand.name, EXPLORE_ROUND, 0, 0.0, "passed", "", True, (line,), (), True)
         return _Outcome(cand, result, Covered(frozenset({line}), frozenset()))
 
     target = type("T", (), {"name": "check"})()
     out = _polished(target, [explored(1, "'-'", 3), explored(2, "'--'", 4), explored(3, "'-'", 5)])
-    assert [o.candidate.name for o in out] == ["test_check_raises_value_error_for_dash",
-                                               "test_check_raises_value_error_for_dash_dash"]
+    assert [o.candidate.name for o in out] == [
+        "test_check_raises_value_error_for_dash",
+        "test_check_raises_value_error_for_dash_dash",
+    ]
     merged = out[0]
     assert merged.candidate.test_source.count("with pytest.raises(ValueError):") == 2
     assert merged.result.gain_lines == (3, 5) and merged.covered.lines == {3, 5}
     namespace: dict = {}
-    exec(compile(merged.candidate.code.replace("from pkg.m import check", "def check(x):\n    raise ValueError"),
-                 "t", "exec"), namespace)
+    exec(
+        compile(
+            merged.candidate.code.replace("from pkg.m import check", "def check(x):\n    raise ValueError"), "t", "exec"
+        ),
+        namespace,
+    )
     namespace["test_check_raises_value_error_for_dash"]()
 
 
@@ -185,7 +203,9 @@ def _explore_pause(project: Project):
         "pkg/m.py", "import time\n\n\ndef pause(seconds: int):\n    time.sleep(seconds)\n    return seconds\n"
     )
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
-    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable)
+    settings = Settings(
+        explore=True, write=False, samples=1, runs=2, repair_rounds=0, dry_run=True, python=sys.executable
+    )
     return Pipeline(project.root, settings, backend=FakeBackend()).run(targets).targets[0]
 
 

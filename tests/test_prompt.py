@@ -158,8 +158,10 @@ def test_repair_round_shows_failures_uncovered_lines_and_kept_tests(project):
 
 
 def test_the_search_s_calls_are_shown_as_observed_facts_to_write_named_tests_from(project):
-    feedback = Feedback(uncovered=((8, 'return "zero"'),), evidence=("assert classify(0) == 'zero'",
-                                                                      "assert classify(-2) == 'negative'"))
+    feedback = Feedback(
+        uncovered=((8, 'return "zero"'),),
+        evidence=("assert classify(0) == 'zero'", "assert classify(-2) == 'negative'"),
+    )
     p = prompt_for(project, "pkg/m.py::classify", feedback=feedback)
     facts = p.user.split("## What the code did when called (observed by running it)")[1]
     assert "assert classify(0) == 'zero'\n\nassert classify(-2) == 'negative'" in facts
