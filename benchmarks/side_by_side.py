@@ -6,7 +6,10 @@ Two tracks:
   ../shared/bench/modules.yaml). Per module: a venv with the distribution's dependencies, a scratch project
   per tool holding the package source, the import-only baseline, each tool under the per-module budget,
   line/branch coverage of the module by the tests each tool left, and the kept tests re-run 3 times in a
-  fresh copy in a shuffled order (they must all pass).
+  fresh copy in a shuffled order (they must all pass). Beside them the package's own tests for the module
+  (own_suites.yaml: from its sdist, where it ships them); with ``--mutation`` the mutation score of each (mutmut,
+  or our own mutator where mutmut would skip much of the module); for testbot who wrote each kept test (the
+  search or the model) and the shapes a reviewer rejects (testbot.shape).
 - ``humaneval``: the 164 HumanEval problems as modules ``he/he_NNN.py``; coverage and mutation score
   (mutmut) per problem for each tool and for the dataset's own tests (the human reference).
 
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks import core, humaneval, peers
+from benchmarks import core, humaneval, own_suites, peers
 from benchmarks.chart import coverage_chart
 from benchmarks.envs import (
     COVERUP,
@@ -47,7 +50,9 @@ from benchmarks.envs import (
     runner_requirements,
     wheel_requirements,
 )
-from benchmarks.mutation import mutation_score
+from benchmarks.mutation import EVERY_LINE, MUTMUT_MIN_REACH, every_line_score, mutation_score, mutmut_reach
+from testbot import shape
+from testbot.pipeline import EXPLORE_MODEL
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent  # testbot is run from this checkout
@@ -173,6 +178,117 @@ def testbot_details(report: dict, seconds: float) -> dict:
     }
 
 
+def kept_tests(report: dict, project: Path, module_file: Path) -> dict:
+    """testbot's kept tests on one module, from its JSON report and the files it wrote: how many, how many the
+    model wrote (every author but the search's; "" is a test whose author the report does not know), and how
+    many have each shape a reviewer rejects (testbot.shape; copied-doctest against the module's own examples)."""
+    sources: list[str] = []
+    authors: list[str] = []
+    known = True  # a report from before testbot named authors has none
+    for f in report.get("files", []):
+        if not f.get("written") or not f.get("tests"):
+            continue
+        path = Path(f["path"]) if Path(f["path"]).is_absolute() else project / f["path"]
+        sources += shape.tests_in(path.read_text(encoding="utf-8"), f["tests"])
+        if "authors" in f:
+            authors += f["authors"]
+        else:
+            known = False
+    tests = len(sources)
+    by_model = sum(1 for a in authors if a and a != EXPLORE_MODEL) if known else None
+    return {
+        "tests": tests,
+        "by_model": by_model,
+        "author_unknown": sum(1 for a in authors if not a) if known else None,
+        "model_share_pct": round(100.0 * by_model / tests, 1) if by_model is not None and tests else None,
+        "shapes": shape.count(sources, shape.doctest_examples(module_file.read_text(encoding="utf-8"))),
+    }
+
+
+def module_mutation(
+    args: argparse.Namespace,
+    mutmut_python: Path,
+    python: Path,
+    project: Path,
+    module_file: Path,
+    work: Path,
+    pytest_args: list[str],
+) -> dict:
+    """The mutation score of the tests in ``project``/tests on ``module_file``, with the same tool and settings for
+    every tool's tests and the package's own: mutmut (its package copied whole, only the module mutated) where it
+    reaches the module's functions, else our own mutator on every line (benchmarks/mutation.py says why)."""
+    files = sorted(p for p in (project / "tests").rglob("*.py") if "__pycache__" not in p.parts)
+    files = files if any(p.name.startswith("test_") for p in files) else []
+    reach = round(100.0 * mutmut_reach(module_file.read_text(encoding="utf-8")), 1)
+    if reach >= 100.0 * MUTMUT_MIN_REACH:
+        result = mutation_score(
+            mutmut_python,
+            module_file,
+            project,
+            files,
+            work,
+            timeout=args.mutation_timeout,
+            children=args.mutation_children,
+            whole_package=True,
+            pytest_args=pytest_args,
+        )
+        return result | {"tool": MUTMUT, "mutmut_reach_pct": reach}
+    result = every_line_score(python, module_file, project, files, work, pytest_args)
+    return result | {"tool": EVERY_LINE, "mutmut_reach_pct": reach}
+
+
+def run_own_suite(
+    spec: dict,
+    suite: own_suites.OwnSuite | None,
+    base: Path,
+    args: argparse.Namespace,
+    python: Path,
+    mutmut_python: Path | None,
+) -> dict:
+    """The package's own tests for the module (own_suites.yaml) in a copy of the scratch project: coverage, the
+    tests that fail, and with --mutation their mutation score. {"status": "none", "note"} where none are shipped."""
+    if suite is None:
+        return {"status": "none", "note": f"not in {args.own_suites.name}"}
+    if not suite.tests:
+        return {"status": "none", "note": suite.none}
+    project = copy_project(base, args.work / spec["id"] / "own")
+    file = project / spec["file"]
+    try:
+        sdist = own_suites.fetch_sdist(suite, args.work / "sdists")
+        tests = own_suites.install(suite, sdist, project)
+    except (OSError, SystemExit) as exc:
+        return {"status": "error", "error": f"own suite not installed: {exc}"}
+    cell: dict = {
+        "status": "ok",
+        "sdist": suite.sdist,
+        "test_files": [str(t.relative_to(project)) for t in tests],
+        "deselected": [{"test": t, "why": why} for t, why in suite.deselect],
+    }
+    origin = own_suites.imported_from(project, spec["id"], python)
+    cell["imported_from"] = origin
+    if Path(origin) != file:  # the tests would test another copy than the pinned wheel's
+        return cell | {"status": "error", "error": f"{spec['id']} is imported from {origin}, not from {file}"}
+    start = dt.datetime.now()
+    cell["after"] = core.measure_files(project, [file], tests, python)[file]
+    cell["seconds"] = round((dt.datetime.now() - start).total_seconds(), 1)
+    if cell["after"]["pytest_exit"] != 0:
+        proc = subprocess.run(
+            [str(python), "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "--rootdir", str(project)],
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(project)},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        failing = sorted({m.group(2) for m in re.finditer(r"^(FAILED|ERROR) (\S+)", proc.stdout, re.M)})
+        cell.update(status="failing", failing=failing or [f"<pytest exit {cell['after']['pytest_exit']}>"])
+    if mutmut_python:
+        cell["mutation"] = module_mutation(
+            args, mutmut_python, python, project, file, args.work / spec["id"] / "mutation" / "own", suite.pytest_args
+        )
+    return cell
+
+
 def run_tool(
     tool: str,
     project: Path,
@@ -281,6 +397,7 @@ def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) ->
     if unknown:
         raise SystemExit(f"unknown module ids: {unknown}; see {args.modules_yaml}")
     pins = install_pins(data.get("install", "")) + EXTRA_PINS
+    suites = own_suites.load(args.own_suites)
     rows = []
     for mid in ids:
         spec = specs[mid]
@@ -298,6 +415,14 @@ def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) ->
         file_rel = Path(spec["file"])
         before = core.measure_files(base, [base / file_rel], [], python)[base / file_rel]
         row = {"id": mid, "file": spec["file"], "dist": spec["dist"], "before": before, "tools": {}}
+        suite = suites.get(mid)
+        test_deps = list(suite.test_deps) if suite else []
+        # One mutmut venv per distribution: mutmut runs the tests in its own process, so it needs what they import.
+        mutmut_python = (
+            ensure_venv(args.work / "venvs", "mutmut-" + spec["dist"].split("==")[0], [MUTMUT, *deps, *test_deps], pins)
+            if args.mutation
+            else None
+        )
         for tool in args.tools:
             project = copy_project(base, args.work / mid / tool)
             print(f"   {tool} ...", file=sys.stderr, flush=True)
@@ -313,6 +438,14 @@ def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) ->
             fresh = rerun_fresh(project, tests, python, args.reruns, args.seed)
             result["fresh_rerun"] = fresh
             result["kept_tests_failing_in_fresh_copy"] = len(fresh["failing"])
+            report = project.parent / (project.name + ".report.json")
+            if tool == "testbot" and report.exists():
+                result["kept"] = kept_tests(json.loads(report.read_text()), project, project / file_rel)
+            if mutmut_python:
+                print(f"   {tool}: mutation ...", file=sys.stderr, flush=True)
+                result["mutation"] = module_mutation(
+                    args, mutmut_python, python, project, project / file_rel, args.work / mid / "mutation" / tool, []
+                )
             row["tools"][tool] = result
             print(
                 f"   {tool}: {result['status']} {before['line_branch_pct']} -> {result['after']['line_branch_pct']} % "
@@ -320,6 +453,16 @@ def modules_track(args: argparse.Namespace, server: peers.ModelServer | None) ->
                 file=sys.stderr,
                 flush=True,
             )
+        own_python = python
+        if test_deps and not args.python:
+            own_python = ensure_venv(
+                args.work / "venvs",
+                "own-" + spec["dist"].split("==")[0],
+                runner_requirements() + deps + test_deps,
+                pins,
+            )
+        print("   own suite ...", file=sys.stderr, flush=True)
+        row["own_suite"] = run_own_suite(spec, suite, base, args, own_python, mutmut_python)
         rows.append(row)
     return {"rows": rows, "summary": summarize(rows, args.tools)}
 
@@ -412,7 +555,36 @@ def summarize(rows: list[dict], tools: tuple | list) -> dict:
                     "coverage": ratio(out["testbot"]["median_line_branch_pct"], out[peer]["median_line_branch_pct"]),
                     "gain": ratio(out["testbot"]["median_gain_pct_points"], out[peer]["median_gain_pct_points"]),
                 }
+    if any("own_suite" in r or "kept" in r["tools"].get("testbot", {}) for r in rows):
+        out["quality"] = summarize_quality(rows)
     return out
+
+
+def _score(cell: dict | None) -> float | None:
+    return ((cell or {}).get("mutation") or {}).get("score_pct")
+
+
+def summarize_quality(rows: list[dict]) -> dict:
+    """The modules track's second table, summed up: mutation scores of testbot's tests and of the packages' own
+    (also on just the modules that ship their own, where the two compare), who wrote the kept tests, their shapes."""
+    own = {r["id"]: r["own_suite"] for r in rows if (r.get("own_suite") or {}).get("after")}
+    tb = {r["id"]: r["tools"]["testbot"] for r in rows if "testbot" in r["tools"]}
+    kept = [c["kept"] for c in tb.values() if c.get("kept")]
+    tests = sum(k["tests"] for k in kept)
+    by_model = [k["by_model"] for k in kept if k["by_model"] is not None]
+    return {
+        "modules_with_own_suite": len(own),
+        "own_suite_median_line_branch_pct": median([c["after"]["line_branch_pct"] for c in own.values()]),
+        "own_suite_median_mutation_score_pct": median([_score(c) for c in own.values()]),
+        "testbot_median_mutation_score_pct": median([_score(c) for c in tb.values()]),
+        "testbot_median_mutation_score_pct_where_own_suite": median([_score(tb.get(m)) for m in own]),
+        "kept_tests": tests,
+        "kept_by_model": sum(by_model) if by_model else None,
+        "kept_author_unknown": sum(k["author_unknown"] or 0 for k in kept),
+        "model_share_pct": round(100.0 * sum(by_model) / tests, 1) if by_model and tests else None,
+        "median_model_share_pct": median([k["model_share_pct"] for k in kept]),
+        "shapes": {c: sum(k["shapes"].get(c, 0) for k in kept) for c in (*shape.CODES, "clean")},
+    }
 
 
 # ---------------------------------------------------------------- output
@@ -424,6 +596,78 @@ def _s(value: object) -> str:
 
 def _pct(cell: dict | None) -> str:
     return "-" if not cell else f"{cell['after']['line_branch_pct']}"
+
+
+def _mut(cell: dict | None) -> str:
+    m = (cell or {}).get("mutation")
+    if not m:
+        return "-"
+    return "error" if m.get("error") else _s(m.get("score_pct"))
+
+
+def quality_markdown(data: dict) -> list[str]:
+    """The modules track's second table: per module testbot's tests against the package's own, and testbot's
+    kept tests by author and shape."""
+    q = data["summary"]["quality"]
+    out = [
+        "",
+        "### testbot's kept tests and the package's own tests",
+        "",
+        "Mutation score %, the same tool for both columns of a module: mutmut on the module (the rest of its package "
+        "unmutated), or, where mutmut would leave much of it alone (decorated functions), our own mutator on every "
+        "line (tool: every line); own suite: the package's tests from its sdist at the pinned version (benchmarks/own_suites.yaml), "
+        "'-' where none are shipped; model share: kept tests written by the model, not by the search; shapes: kept "
+        "tests with each shape a reviewer rejects (testbot.shape).",
+        "",
+        "| module | testbot cov % | own suite cov % | mutation testbot | mutation own suite | tool | seconds (testbot / own) "
+        "| kept tests | model share % | " + " | ".join(shape.CODES) + " | clean |",
+        "|---|---|---|---|---|---|---|---|---|" + "---|" * (len(shape.CODES) + 1),
+    ]
+    for r in data["rows"]:
+        tb = r["tools"].get("testbot") or {}
+        own = r.get("own_suite") or {}
+        k = tb.get("kept") or {}
+        shapes = k.get("shapes") or {}
+        seconds = " / ".join(_s(((c or {}).get("mutation") or {}).get("seconds")) for c in (tb, own))
+        tool = ((tb.get("mutation") or own.get("mutation") or {}).get("tool") or "-").split("==")[0]
+        out.append(
+            f"| {r['id']} | {_pct(tb or None)} | {_pct(own if own.get('after') else None)} | {_mut(tb)} | "
+            f"{_mut(own)} | {tool.replace(EVERY_LINE, 'every line')} | {seconds} | {_s(k.get('tests'))} | "
+            f"{_s(k.get('model_share_pct'))} | " + " | ".join(_s(shapes.get(c)) for c in (*shape.CODES, "clean")) + " |"
+        )
+    out.append(
+        f"| **median / total** | {_s(data['summary'].get('testbot', {}).get('median_line_branch_pct'))} | "
+        f"{_s(q['own_suite_median_line_branch_pct'])} | {_s(q['testbot_median_mutation_score_pct'])} | "
+        f"{_s(q['own_suite_median_mutation_score_pct'])} | | | {q['kept_tests']} | {_s(q['model_share_pct'])} | "
+        + " | ".join(str(q["shapes"][c]) for c in (*shape.CODES, "clean"))
+        + " |"
+    )
+    out += [
+        "",
+        f"Median mutation score: testbot {_s(q['testbot_median_mutation_score_pct'])} % on all modules, "
+        f"{_s(q['testbot_median_mutation_score_pct_where_own_suite'])} % on the {q['modules_with_own_suite']} that "
+        f"ship their own tests, whose own tests score {_s(q['own_suite_median_mutation_score_pct'])} %. Kept tests: "
+        f"{q['kept_tests']}, {_s(q['kept_by_model'])} by the model ({_s(q['model_share_pct'])} %; median per module "
+        f"{_s(q['median_model_share_pct'])} %"
+        + (f"; {q['kept_author_unknown']} of unknown author" if q["kept_author_unknown"] else "")
+        + "); shapes: "
+        + ", ".join(f"{c} {q['shapes'][c]}" for c in (*shape.CODES, "clean"))
+        + ".",
+    ]
+    errors = []  # (testbot's own errors are under Runs)
+    for r in data["rows"]:
+        tb, own = r["tools"].get("testbot") or {}, r.get("own_suite") or {}
+        for who, error in (
+            ("testbot mutation", (tb.get("mutation") or {}).get("error")),
+            ("own suite", own.get("error")),
+            ("own suite failing", ", ".join(own.get("failing", []))),
+            ("own suite mutation", (own.get("mutation") or {}).get("error")),
+        ):
+            if error:
+                errors.append(f"- {r['id']} {who}: {error}")
+    if errors:
+        out += ["", "Errors:", "", *(e.replace("\n", " ")[:400] for e in errors)]
+    return out
 
 
 def to_markdown(result: dict) -> str:
@@ -522,6 +766,8 @@ def to_markdown(result: dict) -> str:
                     f"\nRatio testbot/{p}: median coverage {_s(rt['coverage'])}, median gain {_s(rt['gain'])} "
                     "(- : the peer gained nothing)."
                 )
+        if s.get("quality"):
+            out += quality_markdown(data)
         out += [
             "",
             "Runs:",
@@ -658,6 +904,8 @@ def merge_results(parts: list[dict], sources: list[str]) -> dict:
                     have = rows[row["id"]] = {**row, "tools": {}}
                     replaced.append(f"{row['id']} ({Path(src).name})")
                 have["tools"].update(row["tools"])
+                if "own_suite" in row:
+                    have["own_suite"] = row["own_suite"]
             for tool, run in (data.get("runs") or {}).items():
                 runs[f"{tool} ({Path(src).stem})"] = run
         merged = {
@@ -701,7 +949,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--mutation",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="mutation score (mutmut) on the HumanEval track",
+        help="mutation score (mutmut) of each tool's tests, and of the dataset's (HumanEval) or the package's own "
+        "tests (modules: own_suites.yaml)",
     )
     p.add_argument(
         "--reference",
@@ -711,6 +960,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "other part measures them; they are the same every time)",
     )
     p.add_argument("--mutation-children", type=int, default=2, help="mutmut --max-children")
+    p.add_argument(
+        "--mutation-timeout", type=float, default=1200, help="modules track: seconds for one mutmut run (one column)"
+    )
+    p.add_argument(
+        "--own-suites", type=Path, default=own_suites.MANIFEST, help="the packages' own tests per module (sdists)"
+    )
     p.add_argument("--python", default="", help="interpreter for the modules' tests (default: a venv per distribution)")
     p.add_argument("--modules-yaml", type=Path, default=MODULES_YAML, help="benchmark module list")
     p.add_argument("--work", type=Path, default=HERE / ".work", help="scratch folder (venvs, wheels, projects)")
