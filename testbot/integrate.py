@@ -504,6 +504,16 @@ def _without_credentials(kept: Sequence[Kept], known: frozenset[str]) -> tuple[l
     return clean, dropped
 
 
+def _authors(added: Sequence[str], kept: Sequence[Kept]) -> tuple[str, ...]:
+    """Who wrote each added test (``Class::test_x`` when placed in a class; ``test_x_2`` when renamed on a clash)."""
+    by_name = {k.candidate.name.split("::")[-1]: k.model for k in kept}
+    out = []
+    for name in added:
+        bare = name.split("::")[-1]
+        out.append(by_name.get(bare) or by_name.get(re.sub(r"_\d+$", "", bare), ""))
+    return tuple(out)
+
+
 def integrate(
     dest: Path,
     kept: Sequence[Kept],
@@ -563,8 +573,7 @@ def integrate(
                 skipped.append(f"{k.target_id} {k.candidate.name}: fails when run together with the file")
         if not added:
             return FileChange(dest, created, (), tuple(skipped), existing, False)
-    by_name = {k.candidate.name: k.model for k in kept}
-    authors = tuple(by_name.get(name, "") for name in added)
+    authors = _authors(added, kept)
     if dry_run:
         return FileChange(dest, created, tuple(added), tuple(skipped), text, False, authors=authors)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from testbot.extract import split_tests
+from testbot.extract import Candidate, split_tests
 from testbot.integrate import Kept, compose, integrate
 from testbot.measure import Gain
 
@@ -308,3 +308,14 @@ def test_in_a_pytest_class_file_a_test_becomes_a_method_and_keeps_its_fixtures(t
 def test_a_file_of_plain_functions_gets_plain_functions():
     text, added, _ = compose(TWO.split("def test_sep")[0], kept(PLAIN_FOR_CLASSIFY))
     assert added == ["test_negative"] and "class " not in text
+
+
+def test_each_added_test_is_credited_to_its_author_when_renamed_or_placed_in_a_class():
+    from testbot.integrate import _authors
+
+    def kept(name: str, model: str) -> Kept:
+        cand = Candidate("m.py::f", name, "", "", "", "", (), (), 0, 0, 0.0)
+        return Kept(cand, Gain(frozenset({1}), frozenset()), "m.py::f", model)
+
+    authors = _authors(["test_a", "TestF::test_b", "test_a_2"], [kept("test_a", "qwen"), kept("test_b", "explore")])
+    assert authors == ("qwen", "explore", "qwen")
