@@ -25,7 +25,8 @@ from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
 from testbot.measure import (Covered, Gain, Measurable, first_lines, gain, greedy_keep, measurable, measurable_file,
                              read_covered)
-from testbot.prompt import Feedback, build_group_prompt, build_prompt, call_signature, signature_texts
+from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt, call_signature,
+                            signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, TargetReport
 from testbot.targets import Target, reach
 from testbot import oracle, proc, shape
@@ -45,6 +46,9 @@ SEARCH_MAX = 30.0  # ... and at most this for one file
 FINAL_SHARE = 0.2  # under --budget with --explore: of the time left after the first search, kept for the second
 SUITE_SECONDS = 600.0  # at least this long for the project's own suite (the baseline) to run
 FLAKY = "flaky: passed once, then "  # a passing test's detail when a later run differed (that run's outcome follows)
+WRITE_SHARE = 0.5  # under --budget, the most of the time left after the search that write prompts take
+WRITE_TOKENS = 200  # tokens of answer per function of a write prompt (two or three short tests) ...
+WRITE_TOKENS_MAX = 1024  # ... and at most this for one prompt
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
@@ -102,6 +106,7 @@ class Pipeline:
         self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)
         self._known: frozenset[str] | None = None  # the project's own strings: not credentials in a kept test
         self._suite: dict[Path, Covered] = {}  # target file -> what the project's own suite covers of it
+        self._wrote: set[str] = set()  # targets whose search evidence a write prompt turned into the model's tests
 
     # -- the model is loaded on first use: fully covered targets never pay for it
     @property
@@ -168,6 +173,8 @@ class Pipeline:
                 end = self._deadline
                 if self.s.explore and end != math.inf:  # kept back for the search after the model's turns
                     self._deadline -= (end - time.monotonic()) * FINAL_SHARE
+                if self.s.explore and self.s.write:
+                    self._write_phase(ws, todo)
                 if self.s.group:
                     self._group_phase(ws, todo)
                 for n, target in enumerate(todo):
@@ -296,6 +303,105 @@ class Pipeline:
         done, spent = self._decoded
         self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
         return completion
+
+    def _write_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
+        """``--write``: the model turns the search's evidence into named tests, several functions of a file to a
+        prompt (:func:`testbot.prompt.build_write_prompt`); its tests are chosen first for each function, the
+        search's kept only for what they leave. Under --budget it gets WRITE_SHARE of the time left, shared
+        between the files; a function no write prompt reached gets its own write round in its turn."""
+        by_file: dict[Path, list[Target]] = {}
+        for t in todo:
+            pre = self._pre.get(t.id)
+            if pre and not t.is_async and any(o.candidate.round == EXPLORE_ROUND for o in pre.kept):
+                by_file.setdefault(t.file, []).append(t)
+        budgeted = self._deadline != math.inf
+        stop = time.monotonic() + (self._deadline - time.monotonic()) * WRITE_SHARE if budgeted else math.inf
+        files = list(by_file.items())
+        for n, (file, targets) in enumerate(files):
+            now = time.monotonic()
+            if now >= stop:
+                return
+            deadline = now + (stop - now) / (len(files) - n) if budgeted else math.inf
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            items = []
+            for t in targets:
+                facts = _evidence([o for o in self._pre[t.id].kept if o.candidate.round == EXPLORE_ROUND])
+                if facts:
+                    items.append((build_context(t, self.root, self.s.tests_dir), facts))
+            chunk = 0
+            while items and (not chunk or self._token_cap(deadline) >= MIN_TOKENS):
+                prompt, chosen = build_write_prompt(items, budget=self.s.prompt_tokens, count=self.backend.count_tokens)
+                ids = {c.target.id for c in chosen}
+                items = [it for it in items if it[0].target.id not in ids]
+                self._write_group(ws, text, [c.target for c in chosen], prompt, deadline, chunk)
+                chunk += 1
+
+    def _write_group(self, ws: v.Workspace, text: str, group: list[Target], prompt, deadline: float,
+                     chunk: int) -> None:
+        """One write prompt: sample, validate, give each test to the function it adds most to (or names), keep the
+        model's first and the search's for what they leave."""
+        limit = min(WRITE_TOKENS_MAX, WRITE_TOKENS * len(group))
+        try:
+            completion = self._complete(prompt, self.s.seed + 1000 + chunk, max(self._token_cap(deadline, limit),
+                                                                                  MIN_TOKENS))
+        except PromptTooLong:
+            return  # (each function gets its own write round in its turn)
+        first = group[0]
+        self._wrote.update(t.id for t in group)
+        pre0 = self._pre[first.id]
+        pre0.completions += 1
+        pre0.tokens += completion.tokens
+        pre0.prompt_tokens = max(pre0.prompt_tokens, prompt.tokens)
+        ex = split_tests(completion.text, target_id=first.id, protected={t.qualname.split(".")[0] for t in group},
+                         round=0, sample=chunk, mean_logprob=completion.mean_logprob, module=first.module,
+                         module_names=top_level_names(text))
+        if ex.error or not ex.candidates:
+            pre0.funnel = pre0.funnel + Funnel(generated=1)
+            return
+        folder = destination_for(first, self.root, self.s.tests_dir).parent
+        outcomes = self._validate_all(ws, first, _readable(ex.candidates), folder)
+        if self.s.observe and outcomes:
+            outcomes += self._observe(ws, first, outcomes, folder)
+        self._written.setdefault(first.file, []).extend(c.code for c in ex.candidates)
+        meas = {t.id: measurable(t, text) for t in group}
+        whole = self._scope(first.file, text)
+        owned: dict[str, list[_Outcome]] = {t.id: [] for t in group}
+        haves = [self._own_have(ws, t, meas[t.id]) for t in group]
+        for o in outcomes:  # each test belongs to the function it adds most to, else the one it names
+            gains = [gain(o.covered, have, meas[t.id]).size if o.result.stable else 0 for t, have in zip(group, haves)]
+            if max(gains, default=0) > 0:
+                owner = group[gains.index(max(gains))]
+            else:
+                owner = next((t for t in group if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)),
+                             first)
+            owned[owner.id].append(_Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result,
+                                            o.covered))
+        for t in group:
+            pre, mine = self._pre[t.id], owned[t.id]
+            new = sum(1 for o in mine if not o.candidate.observed)  # a repaired test is its original, counted once
+            marked, chosen, counted = _choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id])
+            explored = [o for o in pre.kept if o.candidate.round == EXPLORE_ROUND]
+            others = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND] + chosen
+            cover = self._baseline(ws, t) | self._kept_elsewhere(t) | _union(Covered(), others, whole)
+            again, still, _ = _choose(explored, Covered(cover.lines & whole.lines, cover.arcs & whole.branches),
+                                      whole, record=meas[t.id])
+            by_id = {id(o.candidate): o for o in again}
+            pre.outcomes = [by_id.get(id(o.candidate), o) for o in pre.outcomes] + marked
+            pre.kept = others + still
+            pre.funnel = pre.funnel + counted + Funnel(generated=new, parsed=new)
+            for o in chosen:
+                self._group_cover[t.file] = self._group_cover.get(t.file, Covered()) | o.covered
+
+    def _own_have(self, ws: v.Workspace, target: Target, meas: Measurable) -> Covered:
+        """What runs of ``target`` without its own search tests: the baseline, the other functions' kept tests
+        and its own tests that the model wrote."""
+        pre = self._pre.get(target.id)
+        mine = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND] if pre else []
+        cover = self._baseline(ws, target) | self._kept_elsewhere(target) | _union(Covered(), mine, meas)
+        return Covered(cover.lines & meas.lines, cover.arcs & meas.branches)
 
     def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
         """``--group``: prompts for several functions of a file at once, a short test or two for each.
@@ -446,7 +552,8 @@ class Pipeline:
         funnel = pre.funnel
         # The search's tests for this target are evidence for the model to write from (--write): the model's
         # tests are chosen first, over what the rest holds without them; the search's fill what they leave.
-        explored = [o for o in pre.kept if o.candidate.round == EXPLORE_ROUND] if self.s.write else []
+        explored = [o for o in pre.kept if o.candidate.round == EXPLORE_ROUND] \
+            if self.s.write and target.id not in self._wrote else []
         if explored:
             kept = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND]
             rest = self._kept_elsewhere(target) | _union(Covered(), kept, meas)
@@ -462,8 +569,10 @@ class Pipeline:
         prompts: dict[int, object] = {}  # round -> its prompt, for --record
         completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens
         rounds = 0
-        note = "" if _missing(meas, have) else "covered by explored calls" if any(
-            o.candidate.round == EXPLORE_ROUND for o in kept) else "covered by the file's group prompt"
+        note = "" if _missing(meas, have) else "written by the model from the search's calls" if (
+            target.id in self._wrote and any(o.candidate.round != EXPLORE_ROUND for o in kept)) \
+            else "covered by explored calls" if any(o.candidate.round == EXPLORE_ROUND for o in kept) \
+            else "covered by the file's group prompt"
         too_long = False
         # Writing from the search's evidence is one round (what its tests cover is covered either way).
         rounds_wanted = 1 if explored else 1 + self.s.repair_rounds if _missing(meas, have) else 0

@@ -419,3 +419,88 @@ def _group_user(ctxs: Sequence[Context], imports: str, rules: str) -> str:
         parts.append("## The module imports\n" + _fence(ctxs[0].module_imports))
     parts.append(rules)
     return "\n\n".join(parts)
+
+
+WRITE_CODE_LINES = 30  # a function longer than this is shown by its header and docstring's first line
+
+
+def _brief(source: str) -> str:
+    """A function's code for a write prompt: whole when short, else its header and the docstring's summary."""
+    plain = textwrap.dedent(source)
+    if len(plain.splitlines()) <= WRITE_CODE_LINES:
+        return short_docstrings(plain)
+    try:
+        node = ast.parse(plain).body[0]
+    except (SyntaxError, IndexError):
+        return "\n".join(plain.splitlines()[:WRITE_CODE_LINES])
+    header = _def_header(plain, plain.index("def ")) if "def " in plain else plain.splitlines()[0]
+    doc = ast.get_docstring(node) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else None
+    summary = next((line.strip() for line in (doc or "").splitlines() if line.strip()), "")
+    decorators = "\n".join("@" + ast.unparse(d) for d in getattr(node, "decorator_list", []))
+    body = f'    """{summary}"""\n    ...' if summary and '"""' not in summary else "    ..."
+    return "\n".join(x for x in (decorators, header, body) if x)
+
+
+def build_write_prompt(
+    items: Sequence[tuple[Context, Sequence[str]]],
+    *,
+    budget: int = 1500,
+    count: Callable[[str], int] = estimate_tokens,
+    most: int = 6,
+) -> tuple[Prompt, tuple[Context, ...]]:
+    """One prompt for several functions of a file whose calls the search observed (``--write``): each function's
+    code (short) and the calls with what they returned or raised, as facts; the model turns them into named tests.
+
+    What it writes per function is short (a few tests built from given values), so the answer is the cost: one
+    prompt for several functions saves reading the rules and imports, and each function's own long prompt.
+    Functions past ``most`` or over ``budget`` are left for the next prompt. Returns the prompt and the contexts
+    it covers."""
+    rules = (
+        "## Rules\n"
+        "- For each function above write one to three short test functions, each named for the behaviour it "
+        "shows (test_<function>_<what it does>, never a number), with plain assert.\n"
+        "- Build them from the observed facts: the same calls (or ones a user would more likely make, such as a "
+        "real word where a fact passes filler text like 'hello world'), and the exact values shown. Group related "
+        "checks in one test.\n"
+        "- Use operators and built-ins (`a == b`, `len(x)`, `x[0]`), never a special method called by name.\n"
+        "- Answer with one ```python code block and nothing else."
+    )
+    chosen: list[tuple[Context, Sequence[str]]] = []
+    tops: list[str] = []
+    for ctx, facts in items:
+        if len(chosen) >= most:
+            break
+        top = ctx.target.qualname.split(".")[0]
+        names = tops + ([top] if top not in tops else [])
+        trial = [*chosen, (ctx, facts)]
+        user = _write_user(trial, _group_imports([c for c, _ in trial], names), rules)
+        if chosen and count(SYSTEM) + count(user) > budget:
+            continue
+        chosen, tops = trial, names
+    ctxs = [c for c, _ in chosen]
+    imports = _group_imports(ctxs, tops)
+    user = _write_user(chosen, imports, rules)
+    prefill = f"```python\nimport pytest\n\n{imports}\n{OPENING}"
+    key = f"{ctxs[0].target.rel}::*write*"
+    return Prompt(key, 0, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill)), tuple(ctxs)
+
+
+def _write_user(items: Sequence[tuple[Context, Sequence[str]]], imports: str, rules: str) -> str:
+    first = items[0][0].target
+    what = ", ".join(f"`{c.target.qualname}`" for c, _ in items)
+    parts = [f"Write pytest unit tests for these functions from module `{first.module}` (file {first.rel}): {what}. "
+             "Each was called, and what it did is shown (observed by running it: the values are exact)."]
+    if items[0][0].class_outline and all(c.target.class_name == first.class_name for c, _ in items):
+        parts.append(f"## How to build a `{first.class_name}`\n"
+                     + _fence(constructor_stub(items[0][0].class_outline) or items[0][0].class_outline))
+    for ctx, facts in items:
+        t = ctx.target
+        hint = ""
+        if t.name in DUNDER_HINTS and t.class_name:
+            hint = f" ({DUNDER_HINTS[t.name].format(cls=t.class_name.split('.')[-1])})"
+        parts.append(f"## `{t.qualname}`{hint}\n" + _fence(_brief(t.source)) + "\nObserved:\n"
+                     + _fence("\n\n".join(facts)))
+    parts.append("## Import them like this\n" + _fence(imports) + "\nNever copy, paste or redefine any code from the "
+                 "module in the test file: the tests must run the real code.")
+    parts.append(rules)
+    return "\n\n".join(parts)

@@ -121,12 +121,16 @@ def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(pr
         "    assert classify(7) == 'negative'\n"  # (wrong: the oracle puts in what the code returns)
         "```"
     )
-    backend = FakeBackend({"pkg/m.py::classify": [answer]})
+    backend = FakeBackend({"*": [answer]})
     targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
     settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable)
     report = Pipeline(project.root, settings, backend=backend).run(targets)
-    prompt = next(p for p in backend.prompts if p.key == "pkg/m.py::classify")
-    assert "## What the code did when called" in prompt.user and "classify(-1) == 'negative'" in prompt.user
+    # one write prompt for the file's two functions, each with its code and what the search observed
+    (prompt,) = backend.prompts
+    assert prompt.key == "pkg/m.py::*write*"
+    classify_part = prompt.user.split("## `classify`")[1].split("## `clamp`")[0]
+    assert "Observed:" in classify_part and "classify(-1) == 'negative'" in classify_part
+    assert "pytest.raises(ValueError)" in prompt.user.split("## `clamp`")[1]
     assert "_explored" not in prompt.user and "Tests already written" not in prompt.user
     by_id = {t.target: t for t in report.targets}
     classify = by_id["pkg/m.py::classify"]

@@ -304,3 +304,18 @@ def test_group_prompt_takes_public_functions_first_and_at_most_six(tmp_path: Pat
     assert [c.target.name for c in chosen] == ["f6", "f7", "_hidden"]
     small, chosen = build_group_prompt(ctxs, budget=estimate_tokens(prompt.system) + 200)
     assert len(chosen) < 6 and small.tokens < prompt.tokens  # what does not fit waits for the next prompt
+
+
+def test_write_prompt_shows_a_long_function_by_its_header_and_summary():
+    from testbot.prompt import _brief
+
+    long = (
+        'def parse(text: str,\n          strict: bool = False) -> int:\n    """Read a number.\n\n    More.\n    """\n'
+    )
+    long += "".join(f"    x{i} = {i}\n" for i in range(40)) + "    return 1\n"
+    assert (
+        _brief(long)
+        == 'def parse(text: str,\n          strict: bool = False) -> int:\n    """Read a number."""\n    ...'
+    )
+    short = "def f(x):\n    return x + 1\n"
+    assert _brief(short) == short
