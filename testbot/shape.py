@@ -226,6 +226,7 @@ _COMPARE = {
     "__gt__": ast.Gt,
     "__ge__": ast.GtE,
 }
+_REFLECTED = {"__r" + name[2:]: op for name, op in _BINARY.items()}  # `a.__radd__(b)` is `b + a`
 _UNARY = {"__neg__": ast.USub, "__pos__": ast.UAdd, "__invert__": ast.Invert}
 _BUILTIN = {
     "__len__": "len",
@@ -259,6 +260,12 @@ class _Operators(ast.NodeTransformer):
             new = ast.Compare(obj, [_COMPARE[name]()], [args[0]])
         elif name in _BINARY and len(args) == 1:
             new = ast.BinOp(obj, _BINARY[name](), args[0])
+        elif name in _REFLECTED and len(args) == 1:
+            new = ast.BinOp(args[0], _REFLECTED[name](), obj)
+        elif name in ("__getattr__", "__getattribute__") and len(args) == 1:
+            new = ast.Call(ast.Name("getattr", ast.Load()), [obj, args[0]], [])
+        elif name in ("__setattr__", "__delattr__") and len(args) == (2 if name == "__setattr__" else 1):
+            new = ast.Call(ast.Name(name.strip("_"), ast.Load()), [obj, *args], [])
         elif name in _UNARY and not args:
             new = ast.UnaryOp(_UNARY[name](), obj)
         elif name in _BUILTIN and (not args or (name in ("__format__", "__round__") and len(args) == 1)):

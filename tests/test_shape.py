@@ -83,6 +83,9 @@ def test_tests_in_finds_functions_and_methods_of_a_file():
         ("assert v.__len__() == 3", "assert len(v) == 3"),
         ("assert s.__contains__('a')", "assert 'a' in s"),
         ("assert m.__add__(2) == 5", "assert m + 2 == 5"),
+        ("assert d.__radd__(dt) == x", "assert dt + d == x"),
+        ("c.__setattr__('red', 5)", "setattr(c, 'red', 5)"),
+        ("assert c.__getattr__('red') == 5", "assert getattr(c, 'red') == 5"),
         ("assert str(v) == repr(v)", "assert str(v) == repr(v)"),  # (nothing to do)
         ("super().__init__(1)", "super().__init__(1)"),
     ],
