@@ -61,7 +61,7 @@ def _norm(stmt_source: str) -> str:
         return stmt_source.strip()
 
 
-def _rename_def(source: str, old: str, new: str) -> str:
+def rename_def(source: str, old: str, new: str) -> str:
     return re.sub(rf"(\bdef\s+){re.escape(old)}\b", rf"\g<1>{new}", source, count=1)
 
 
@@ -394,7 +394,7 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
                 new = f"{method_name}_{j}"
                 j += 1
             if new != method_name:
-                method = _rename_def(method, method_name, new)
+                method = rename_def(method, method_name, new)
             into.setdefault(cls, []).append((new, _provenance(k, sha) + "\n" + method))
             added.append(f"{cls}::{new}")
             continue
@@ -408,7 +408,7 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
             name = f"{c.name}_{i}"
             i += 1
         if name != c.name:
-            source = _rename_def(source, c.name, name)
+            source = rename_def(source, c.name, name)
         names.add(name)
         blocks.append(_provenance(k, sha) + "\n" + source)
         added.append(name)
@@ -431,7 +431,7 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
                 j += 1
             method_names.add(new)
             if new != method:
-                source = _rename_def(source, method, new)
+                source = rename_def(source, method, new)
             body_parts.append(_provenance(k, sha) + "\n" + source)
             added.append(f"{name}::{new}")
         body = "\n\n".join(body_parts)

@@ -21,7 +21,7 @@ from testbot.context import build_context
 from testbot.errors import EnvironmentProblem, PromptTooLong
 from testbot.extract import Candidate, dedent, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend_for
-from testbot.integrate import FileChange, Kept, integrate
+from testbot.integrate import FileChange, Kept, integrate, rename_def
 from testbot.layout import destination_for, has_suite
 from testbot.measure import (Covered, Gain, Measurable, first_lines, gain, greedy_keep, measurable, measurable_file,
                              read_covered)
@@ -370,13 +370,8 @@ class Pipeline:
         whole = self._scope(first.file, text)
         owned: dict[str, list[_Outcome]] = {t.id: [] for t in group}
         haves = [self._own_have(ws, t, meas[t.id]) for t in group]
-        for o in outcomes:  # each test belongs to the function it adds most to, else the one it names
-            gains = [gain(o.covered, have, meas[t.id]).size if o.result.stable else 0 for t, have in zip(group, haves)]
-            if max(gains, default=0) > 0:
-                owner = group[gains.index(max(gains))]
-            else:
-                owner = next((t for t in group if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)),
-                             first)
+        for o in outcomes:
+            owner = _owner(o, [(t, meas[t.id], have) for t, have in zip(group, haves)])
             owned[owner.id].append(_Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result,
                                             o.covered))
         for t in group:
@@ -385,15 +380,23 @@ class Pipeline:
             marked, chosen, counted = _choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id])
             explored = [o for o in pre.kept if o.candidate.round == EXPLORE_ROUND]
             others = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND] + chosen
-            cover = self._baseline(ws, t) | self._kept_elsewhere(t) | _union(Covered(), others, whole)
-            again, still, _ = _choose(explored, Covered(cover.lines & whole.lines, cover.arcs & whole.branches),
-                                      whole, record=meas[t.id])
-            by_id = {id(o.candidate): o for o in again}
-            pre.outcomes = [by_id.get(id(o.candidate), o) for o in pre.outcomes] + marked
+            outcomes_again, still = self._refill(ws, t, explored, others, pre.outcomes, whole, meas[t.id])
+            pre.outcomes = outcomes_again + marked
             pre.kept = others + still
             pre.funnel = pre.funnel + counted + Funnel(generated=new, parsed=new)
             for o in chosen:
                 self._group_cover[t.file] = self._group_cover.get(t.file, Covered()) | o.covered
+
+    def _refill(self, ws: v.Workspace, target: Target, explored: list[_Outcome], kept: list[_Outcome],
+                outcomes: list[_Outcome], whole: Measurable, meas: Measurable) -> tuple[list[_Outcome], list[_Outcome]]:
+        """The search's tests of ``target`` chosen again (on the file's code, as they were first) for what the
+        baseline, the other functions' tests and ``kept`` (the model's) leave: ``outcomes`` with their kept marks
+        redone, and those still kept."""
+        cover = self._baseline(ws, target) | self._kept_elsewhere(target) | _union(Covered(), kept, whole)
+        marked, still, _ = _choose(explored, Covered(cover.lines & whole.lines, cover.arcs & whole.branches), whole,
+                                   record=meas)
+        again = {id(o.candidate): o for o in marked}
+        return [again.get(id(o.candidate), o) for o in outcomes], still
 
     def _own_have(self, ws: v.Workspace, target: Target, meas: Measurable) -> Covered:
         """What runs of ``target`` without its own search tests: the baseline, the other functions' kept tests
@@ -472,13 +475,8 @@ class Pipeline:
         outcomes = self._validate_all(ws, first, _readable(ex.candidates), folder) if not ex.error else []
         if self.s.observe and outcomes:
             outcomes += self._observe(ws, first, outcomes, folder)
-        for o in outcomes:  # each test belongs to the function it adds most to, else the one it names
-            gains = [gain(o.covered, have, meas).size if o.result.stable else 0 for _, meas, have in group]
-            if max(gains, default=0) > 0:
-                owner = group[gains.index(max(gains))][0]
-            else:
-                owner = next((t for t, _, _ in group
-                              if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)), first)
+        for o in outcomes:
+            owner = _owner(o, group)
             o = _Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result, o.covered)
             pres[owner.id].outcomes.append(o)
             new = 0 if o.candidate.observed else 1  # a repaired test is its failed original, counted once
@@ -563,9 +561,9 @@ class Pipeline:
             if group:  # the tests kept from group prompts: this target's own (pre.kept) and its file's others
                 have = have | Covered(group.lines & meas.lines, group.arcs & meas.branches)
         # After a group prompt or explored calls, the model is told what exists and what is still missing.
-        feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept else None
-        if explored:
-            feedback = dataclasses.replace(_feedback(meas, have, [], kept, text), evidence=_evidence(explored))
+        feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept or explored else None
+        if feedback is not None and explored:
+            feedback = dataclasses.replace(feedback, evidence=_evidence(explored))
         prompts: dict[int, object] = {}  # round -> its prompt, for --record
         completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens
         rounds = 0
@@ -639,13 +637,8 @@ class Pipeline:
                 have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
             outcomes.extend(round_outcomes)
             feedback = _feedback(meas, have, round_outcomes, kept, text)
-        if explored:  # the search's tests, for what the model's leave (chosen on the file's code, as they were)
-            whole = self._scope(target.file, text)
-            cover = baseline | self._kept_elsewhere(target) | _union(Covered(), kept, whole)
-            marked, still, _ = _choose(explored, Covered(cover.lines & whole.lines, cover.arcs & whole.branches),
-                                       whole, record=meas)
-            again = {id(o.candidate): o for o in marked}
-            outcomes = [again.get(id(o.candidate), o) if o.candidate.round == EXPLORE_ROUND else o for o in outcomes]
+        if explored:  # the search's tests, for what the model's leave
+            outcomes, still = self._refill(ws, target, explored, kept, outcomes, self._scope(target.file, text), meas)
             kept.extend(still)
             if not still and kept:
                 note = "written by the model from the search's calls"
@@ -1020,6 +1013,16 @@ class Pipeline:
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note)
 
 
+def _owner(o: _Outcome, group: Sequence[tuple[Target, Measurable, Covered]]) -> Target:
+    """The function of a several-function prompt a test belongs to: the one it adds most to over what it has,
+    else the one it names, else the first."""
+    gains = [gain(o.covered, have, meas).size if o.result.stable else 0 for _, meas, have in group]
+    if max(gains, default=0) > 0:
+        return group[gains.index(max(gains))][0]
+    return next((t for t, _, _ in group if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)),
+                group[0][0])
+
+
 def _shifted(rerun: int) -> bool:
     """Whether a stability re-run (0, 1, ...) runs under the conditions a user's run may differ in: the clock
     years ahead, another time zone and locale (every run has a hash seed of its own). The first re-run does,
@@ -1153,32 +1156,30 @@ def _evidence(explored: list[_Outcome]) -> tuple[str, ...]:
 def _readable(cands: Sequence[Candidate]) -> list[Candidate]:
     """Candidates with special methods called the way Python calls them (``a == b``, ``len(x)``), before they
     are validated: a reviewer sends ``a.__eq__(b)`` back."""
-    out = []
-    for c in cands:
-        source = shape.operators(c.test_source)
-        out.append(c if source == c.test_source else
-                   dataclasses.replace(c, test_source=source, code=c.code.replace(c.test_source, source, 1)))
-    return out
+    return [_with_source(c, shape.operators(c.test_source)) for c in cands]
+
+
+def _with_source(c: Candidate, source: str, name: str = "") -> Candidate:
+    """``c`` with its test's source (and name) replaced, in its module too."""
+    if source == c.test_source and (not name or name == c.name):
+        return c
+    return dataclasses.replace(c, name=name or c.name, test_source=source,
+                               code=c.code.replace(c.test_source, source, 1))
 
 
 def _polished(target: Target, kept: list[_Outcome]) -> list[_Outcome]:
     """Kept tests as a reviewer wants them, without a model: a numbered name (the search's, or a model's
     ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), and the search's
-    tests that would get the same name merged into one test (related
-    checks together)."""
+    tests that would get the same name merged into one test (related checks together)."""
     out: list[_Outcome] = []
     by_name: dict[str, int] = {}
     for o in kept:
         c = o.candidate
         plain = not c.class_name and "::" not in c.name
         numbered = shape.NUMBERED_NAME in shape.problems(c.test_source)
-        source, name = c.test_source, c.name
-        if plain and numbered:
-            name = shape.behaviour_name(source, target.name) or c.name
+        name = (shape.behaviour_name(c.test_source, target.name) if plain and numbered else "") or c.name
         if name != c.name:
-            source = re.sub(rf"(\bdef\s+){re.escape(c.name)}\b", rf"\g<1>{name}", source, count=1)
-        if source != c.test_source:
-            c = dataclasses.replace(c, name=name, test_source=source, code=c.code.replace(c.test_source, source, 1))
+            c = _with_source(c, rename_def(c.test_source, c.name, name), name)
         if plain and name in by_name and c.round == EXPLORE_ROUND and out[by_name[name]].candidate.round == c.round:
             out[by_name[name]] = _merged(out[by_name[name]], _Outcome(c, o.result, o.covered))
             continue
