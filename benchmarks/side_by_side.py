@@ -175,6 +175,7 @@ def testbot_details(report: dict, seconds: float) -> dict:
         "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
         "model": report["model"],
         "target_notes": {t["target"]: t["note"] for t in report["targets"] if t["note"]},
+        "phases": report.get("phases", {}),  # seconds by phase (search, write, targets, ...), the model's among them
     }
 
 

@@ -12,6 +12,7 @@ from testbot import __version__, secrets_scan
 from testbot.config import HELP, add_arguments, find_project_root, resolve, setting_from_env
 from testbot.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, FatalError
 from testbot.hook import HOOK_DEFAULTS
+from testbot.report import Status
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -319,7 +320,7 @@ def _run(root: Path, settings, targets: list, cache=None, changes: bool = False)
         from testbot.hook import commit_report
 
         commit = commit_report(root, report)
-    skipped = [t.target for t in report.targets if t.note.startswith("skipped")]
+    skipped = [t.target for t in report.targets if t.status is Status.SKIPPED]
     if settings.json:  # (nothing that looks like a credential leaves in the report: redacted)
         print(secrets_scan.redact(report.to_json(), secrets_scan.project_strings(root)))
         return report.return_code

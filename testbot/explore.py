@@ -578,8 +578,12 @@ def _chain(node: ast.expr) -> list[ast.expr] | None:
 
 def _lines(expr: str) -> str:
     """A test's body for one call: its assert, after the object's line and set-up calls for a chain."""
-    parts = _chain(ast.parse(expr, mode="eval").body)
+    body = ast.parse(expr, mode="eval").body
+    parts = _chain(body)
     if parts is None:
+        if isinstance(body, ast.Compare | ast.BoolOp | ast.IfExp | ast.Lambda | ast.NamedExpr) or (
+                isinstance(body, ast.UnaryOp) and isinstance(body.op, ast.Not)):
+            expr = f"({expr})"  # (`a != b` checked against a value: not a chained comparison)
         return f"    assert {expr} == None\n"
     first, *steps, last = parts
     return "".join(f"    {line}\n" for line in [f"{first.target.id} = {ast.unparse(first.value)}",

@@ -64,12 +64,16 @@ class Extraction:
     error: str  # why nothing could be parsed, "" if parsing worked
 
 
+# A test's name broken by a space after the prefill's `def test_` (`def test_ Duration__add__():`, a token with a
+# leading space): the name is joined again.
+_SPLIT_NAME = re.compile(r"^([ \t]*(?:async[ \t]+)?def[ \t]+test_)[ \t]+(?=[A-Za-z_])", re.MULTILINE)
+
+
 def code_from_completion(text: str) -> str:
     """The Python code in a completion: the fenced block(s) if any, else the raw text."""
     blocks = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("", "python", "py", "python3")]
-    if blocks:
-        return "\n\n".join(blocks)
-    return text.replace("```", "")
+    code = "\n\n".join(blocks) if blocks else text.replace("```", "")
+    return _SPLIT_NAME.sub(r"\1", code)
 
 
 def _parse_longest_prefix(code: str) -> tuple[ast.Module | None, str, str]:

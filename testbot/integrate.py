@@ -280,6 +280,29 @@ def _already_bound(statement: str, bound: set[tuple[str, str, str]]) -> bool:
     return all((module, a.name, a.asname or "") in bound for a in node.names)
 
 
+def _unbound_part(statement: str, bound: set[tuple[str, str, str]]) -> str | None:
+    """``statement`` without the names of a ``from`` import that the file binds already (from that module, or the
+    same name from another: a re-export, as in ``from pkg.errors import E`` next to ``from pkg.mod import E``; the
+    whole file runs again after the merge), recording what it binds; None when nothing is left."""
+    try:
+        node = ast.parse(statement).body[0]
+    except (SyntaxError, IndexError):
+        return statement
+    if not isinstance(node, ast.ImportFrom) or any(a.name == "*" for a in node.names):
+        return statement
+    module = node.module or ""
+    local = {asname or name for _, name, asname in bound}
+    names = [
+        a for a in node.names if (a.asname or a.name) not in local and (module, a.name, a.asname or "") not in bound
+    ]
+    if not names:
+        return None
+    bound.update((module, a.name, a.asname or "") for a in names)
+    if len(names) == len(node.names):
+        return statement
+    return ast.unparse(ast.ImportFrom(module=node.module, names=names, level=node.level))
+
+
 def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.strip("_").split("_")) or "Added"
 
@@ -380,8 +403,11 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
             if placed and key == "import pytest" and "pytest" not in needed:
                 continue  # its pytest.raises became self.assertRaises
             if key not in imports and not _already_bound(key, bound_from):
+                fresh = _unbound_part(key, bound_from)
+                if fresh is None:
+                    continue
                 imports.add(key)
-                new_imports.append(imp.strip())
+                new_imports.append(fresh if fresh != key else imp.strip())
         present_hashes.add(sha)
         blocks.extend(helper_blocks)
         if placed:

@@ -1,78 +1,72 @@
-"""The pipeline: targets -> context/prompt -> generate -> validate -> measure -> integrate.
+"""The pipeline: a run's phases over its targets, in order (:meth:`Pipeline.run`).
 
-The CLI, the hook and the GitHub Action are thin adapters over :class:`Pipeline`.
+1. the project's suite, once: the baseline kept tests must add to (``--baseline``);
+2. search (``--explore``): calls found in the sandbox become tests, expected values from the oracle;
+3. write (``--write``): the model turns those calls into named tests, several functions to a prompt;
+4. targets: each target's own rounds for what is still missing (prompt, generate, check, choose);
+5. search again: a second search from the model's tests, for what is still missing;
+6. place: kept tests into the project's test files.
+
+Checking a candidate is validate + oracle (sandboxed runs); choosing it is :mod:`testbot.keep`; every deadline
+comes from :mod:`testbot.budget`. The CLI, the hook and the GitHub Action are thin adapters over
+:class:`Pipeline`.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from testbot import sandbox, secrets_scan
+from testbot.budget import FINAL_SHARE, GROUP_SHARE, SEARCH_SHARE, WRITE_SHARE, Budget
 from testbot.cache import Cache, Entry
 from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
 from testbot.errors import EnvironmentProblem, PromptTooLong
-from testbot.extract import Candidate, dedent, split_tests, top_level_names
+from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend_for
-from testbot.integrate import FileChange, Kept, integrate, rename_def
+from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
-from testbot.measure import (Covered, Gain, Measurable, first_lines, gain, greedy_keep, measurable, measurable_file,
+from testbot.measure import (Covered, Measurable, first_lines, measurable, measurable_file,
                              read_covered)
 from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt, call_signature,
                             signature_texts)
-from testbot.report import CandidateResult, Funnel, Report, TargetReport
+from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, reach
-from testbot import oracle, proc, shape
+from testbot import keep, oracle, proc
+from testbot.keep import EXPLORE_ROUND
 from testbot import validate as v
 from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
 
-# Round number of the tests --explore writes (no model: recorded for no prompt), and their "model".
-EXPLORE_ROUND = -2
+# The "model" of the tests --explore writes (round EXPLORE_ROUND: no model, recorded for no prompt).
 EXPLORE_MODEL = "explore (calls with values from the code, no model)"
 EXPLORE_TIMEOUT = 5.0  # seconds for one explored call run alone (and the base of a whole batch's limit)
 EXPLORE_EACH = 0.5  # seconds more for each call in a batch
 EXPLORE_TARGETS_PER_RUN = 4  # targets whose fixed calls share a pytest process (a hang redoes them one by one)
 EXPLORE_TESTS_PER_RUN = 200  # searched calls (each ran within a second in the search) sharing a pytest process
-EXPLORE_SHARE = 1 / 3  # under --budget, the most of the time left that --explore takes (half of it searching)
 SEARCH_PER_TARGET = 2.0  # seconds of search per target of a file ...
 SEARCH_MAX = 30.0  # ... and at most this for one file
-FINAL_SHARE = 0.2  # under --budget with --explore: of the time left after the first search, kept for the second
 SUITE_SECONDS = 600.0  # at least this long for the project's own suite (the baseline) to run
 FLAKY = "flaky: passed once, then "  # a passing test's detail when a later run differed (that run's outcome follows)
-WRITE_SHARE = 0.5  # under --budget, the most of the time left after the search that write prompts take
 WRITE_TOKENS = 200  # tokens of answer per function of a write prompt (two or three short tests) ...
 WRITE_TOKENS_MAX = 1024  # ... and at most this for one prompt
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
-# Tokens a second (prompt reading included) assumed under --budget before the first completion is timed.
-FIRST_SPEED = 8.0
-# Under --budget a target's share is at least the time for an answer this long (two or three short tests).
-USEFUL_TOKENS = 192
 
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    candidate: Candidate
-    result: CandidateResult
-    covered: Covered
 
 
 @dataclass
 class _Pre:
     """What ``--explore`` and a file's group prompt (``--group``) did for one of its targets, before its own turn."""
 
-    outcomes: list[_Outcome]
-    kept: list[_Outcome]
+    outcomes: list[keep.Outcome]
+    kept: list[keep.Outcome]
     funnel: Funnel
     completions: int = 0
     tokens: int = 0
@@ -91,14 +85,12 @@ class Pipeline:
         self._backend = backend
         self.on_event = on_event or (lambda *a: None)
         self.cache = cache  # skips targets handled before (hook and --changed runs)
-        self._deadline = math.inf  # the whole run's time budget (--budget)
+        self.budget = Budget(settings.budget)  # the run's time (--budget): deadlines, shares, the model's speed
         self._targets_left = 1  # targets not yet started, this one included: each gets a share of the budget
         self._shared: set[str] = set()  # targets whose time was cut to their share of the budget
         self._pre: dict[str, _Pre] = {}  # target id -> what --explore and the file's group prompt did for it
         self._written: dict[Path, list[str]] = {}  # file -> the model's tests for its targets (for a second search)
         self._group_cover: dict[Path, Covered] = {}  # file -> what the tests kept by those phases run
-        self._decoded = (0, 0.0)  # (tokens, seconds) of the run's completions: the model's speed here
-        self._checked = (0, 0.0)  # (answers, seconds) of validating a target's answers: time kept back under --budget
         self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
                                      memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
         self._baselines: dict[Path, Covered] = {}
@@ -137,7 +129,7 @@ class Pipeline:
     def run(self, targets: Sequence[Target]) -> Report:
         start = time.monotonic()
         self._targets = targets
-        self._deadline = math.inf
+        self.budget = Budget(self.s.budget)
         fingerprint = settings_fingerprint(self.s)
         by_id: dict[str, TargetReport] = {}
         todo: list[Target] = []
@@ -147,7 +139,7 @@ class Pipeline:
                 todo.append(target)
                 continue
             note = entry.describe() if entry else f"skipped: over max-targets ({self.s.max_targets})"
-            by_id[target.id] = self._skipped(target, note)
+            by_id[target.id] = self._skipped(target, note, Status.CACHED if entry else Status.SKIPPED)
             self.on_event("done", target, by_id[target.id])
         kept_by_file: dict[Path, list[Kept]] = {}
         files: list[FileChange] = []
@@ -164,46 +156,60 @@ class Pipeline:
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
                 # The project's own suite, run once the way its users run it: what kept tests must add to.
-                self._run_suite(ws, sorted({t.file for t in todo}), sorted({t.import_root for t in todo}))
+                with self.budget.phase("suite"):
+                    self._run_suite(ws, sorted({t.file for t in todo}), sorted({t.import_root for t in todo}))
                 # --budget is the time for writing tests: it starts once the project is copied and imports
                 # (a second or two, more on a slow machine), so a short budget is not spent before any target.
-                self._deadline = time.monotonic() + self.s.budget if self.s.budget else math.inf
+                self.budget.start()
                 if self.s.explore:
-                    self._explore_phase(ws, todo)
-                end = self._deadline
-                if self.s.explore and end != math.inf:  # kept back for the search after the model's turns
-                    self._deadline -= (end - time.monotonic()) * FINAL_SHARE
-                if self.s.explore and self.s.write:
-                    self._write_phase(ws, todo)
-                if self.s.group:
-                    self._group_phase(ws, todo)
-                for n, target in enumerate(todo):
-                    # (only the targets that still miss something share the time: one that the search or an
-                    # earlier target's tests already cover costs nothing)
-                    self._targets_left = self._open(ws, todo[n:]) if self._deadline != math.inf else len(todo) - n
-                    # (a target with tests from its file's group prompt still gets its turn: they are kept)
-                    if time.monotonic() >= self._deadline and target.id not in self._pre:
-                        by_id[target.id] = self._skipped(target, f"skipped: time budget ({self.s.budget:g} s) spent")
-                        self.on_event("done", target, by_id[target.id])
-                        continue
-                    self.on_event("start", target, None)
-                    report, kept = self._target(ws, target)
-                    by_id[target.id] = report
-                    if kept:
-                        kept_by_file.setdefault(destination_for(target, self.root, self.s.tests_dir), []).extend(kept)
-                    self.on_event("done", target, report)
-                self._deadline = end
+                    with self.budget.phase("search"):
+                        self._explore_phase(ws, todo)
+                # (the end of the budget is kept back for the second search, after the model's turns)
+                with self.budget.held_back(FINAL_SHARE if self.s.explore else 0.0):
+                    if self.s.explore and self.s.write:
+                        with self.budget.phase("write"):
+                            self._write_phase(ws, todo)
+                    if self.s.group:
+                        with self.budget.phase("group"):
+                            self._group_phase(ws, todo)
+                    with self.budget.phase("targets"):
+                        self._targets_phase(ws, todo, by_id, kept_by_file)
                 if self.s.explore:
-                    self._search_again(ws, todo, by_id, kept_by_file)
-                files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
+                    with self.budget.phase("search again"):
+                        self._search_again(ws, todo, by_id, kept_by_file)
+                with self.budget.phase("place"):
+                    files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
                 isolation, incidents = ws.isolation.tokens(), ws.incidents
         # the funnel's last stage counts what went into files
         reports = [_final_kept(by_id[t.id], files) for t in targets]
         if self.cache is not None and not self.s.dry_run:
             self._remember(todo, reports, files, fingerprint)
         errors = tuple(incidents) + tuple(f.error for f in files if f.error)
+        phases = dict(self.budget.phases)
+        if self.budget.timed:
+            phases["model (within the others)"] = self.budget.model_seconds
         return Report(tuple(reports), tuple(files), self.model_name(), time.monotonic() - start, self.s.dry_run,
-                      errors, fingerprint, isolation)
+                      errors, fingerprint, isolation, phases)
+
+    def _targets_phase(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
+                       kept_by_file: dict[Path, list[Kept]]) -> None:
+        """Each target's own turn, in order: what is still missing, asked of the model in rounds
+        (:meth:`_target`); under --budget a target not reached in time is skipped and named."""
+        for n, target in enumerate(todo):
+            # (only the targets that still miss something share the time: one that the search or an earlier
+            # target's tests already cover costs nothing)
+            self._targets_left = self._open(ws, todo[n:]) if self.budget.limited else len(todo) - n
+            # (a target with tests from its file's group prompt still gets its turn: they are kept)
+            if self.budget.spent() and target.id not in self._pre:
+                by_id[target.id] = self._skipped(target, f"skipped: time budget ({self.s.budget:g} s) spent")
+                self.on_event("done", target, by_id[target.id])
+                continue
+            self.on_event("start", target, None)
+            report, kept = self._target(ws, target)
+            by_id[target.id] = report
+            if kept:
+                kept_by_file.setdefault(destination_for(target, self.root, self.s.tests_dir), []).extend(kept)
+            self.on_event("done", target, report)
 
     def _open(self, ws: v.Workspace, targets: Sequence[Target]) -> int:
         """How many of ``targets`` still miss lines or branches after what is kept so far (the first counts
@@ -220,22 +226,23 @@ class Pipeline:
                 count += 1
                 continue
             have = self._baseline(ws, t) | self._group_cover.get(t.file, Covered())
-            count += _missing(measurable(t, texts[t.file]), have)
+            count += keep.missing(measurable(t, texts[t.file]), have)
         return count
 
-    def _skipped(self, target: Target, note: str) -> TargetReport:
+    def _skipped(self, target: Target, note: str, status: Status = Status.SKIPPED) -> TargetReport:
         return self._report(target, Measurable(frozenset(), frozenset()), (0, 0), [], [], Funnel(), 0,
-                            time.monotonic(), 0, 0, 0, note)
+                            time.monotonic(), 0, 0, 0, note, status)
 
     def _remember(self, done: list[Target], reports: list[TargetReport], files: list[FileChange],
                   fingerprint: dict) -> None:
         """Cache the targets that were handled to the end: their tests written, or nothing to keep."""
         by_id = {r.target: r for r in reports}
         failed = {f.path for f in files if f.error}
-        cut_short = time.monotonic() >= self._deadline  # a target cut by --budget gets its full turn next time
+        cut_short = self.budget.spent()  # a target cut by --budget gets its full turn next time
         for target in done:
             r = by_id[target.id]
-            if r.note.startswith("skipped") or (r.note == "time budget spent" and (cut_short or target.id in self._shared)):
+            if r.status is Status.SKIPPED or (
+                    r.status is Status.SPENT and (cut_short or target.id in self._shared)):
                 continue
             if r.kept and destination_for(target, self.root, self.s.tests_dir) in failed:
                 continue
@@ -271,37 +278,15 @@ class Pipeline:
         return covered
 
     def _token_cap(self, deadline: float, limit: int = 0) -> int:
-        """The completion length that, with its tests run, still ends before ``deadline`` at the speeds so far.
-
-        The speed counts prompt reading too (whole completion time), so the estimate errs short; before the
-        first completion it is unknown and ``FIRST_SPEED`` (the embedded model on a 2-core CPU) stands in, so
-        the run's first target does not take a full ``max_tokens`` out of the others' shares (but gets at least
-        ``USEFUL_TOKENS``). A completion cut at the cap still yields the tests it finished (extract keeps the
-        longest prefix that parses).
-        """
-        limit = limit or self.s.max_tokens
-        if deadline == math.inf:
-            return limit
-        speed = self._speed()
-        if speed is None:  # the run's first completion: a useful answer at the assumed speed
-            return min(limit, max(USEFUL_TOKENS, int((deadline - time.monotonic()) * FIRST_SPEED)))
-        # The answer's tests still have to run before the deadline: keep back what validating an answer took.
-        answers, seconds = self._checked
-        reserve = seconds / answers if answers else 0.0
-        return min(limit, int((deadline - time.monotonic() - reserve) * speed))
-
-    def _speed(self) -> float | None:
-        """Tokens a second over the run's completions so far (prompt reading included); None before the first."""
-        done, spent = self._decoded
-        return done / spent if done and spent > 0 else None
+        """How long an answer ends (its tests run) before ``deadline`` (:meth:`Budget.token_cap`)."""
+        return self.budget.token_cap(deadline, limit or self.s.max_tokens)
 
     def _complete(self, prompt, seed: int, max_tokens: int):
         """One completion, timed into the run's measured speed."""
         began = time.monotonic()
         completion = self.backend.complete(prompt, seed=seed, temperature=self.s.temperature, top_p=self.s.top_p,
                                            max_tokens=max_tokens, stop=STOP)
-        done, spent = self._decoded
-        self._decoded = (done + completion.tokens, spent + time.monotonic() - began)
+        self.budget.completed(completion.tokens, time.monotonic() - began)
         return completion
 
     def _write_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
@@ -314,26 +299,27 @@ class Pipeline:
             pre = self._pre.get(t.id)
             if pre and not t.is_async and any(o.candidate.round == EXPLORE_ROUND for o in pre.kept):
                 by_file.setdefault(t.file, []).append(t)
-        budgeted = self._deadline != math.inf
-        stop = time.monotonic() + (self._deadline - time.monotonic()) * WRITE_SHARE if budgeted else math.inf
+        stop = self.budget.share(WRITE_SHARE)
         files = list(by_file.items())
         for n, (file, targets) in enumerate(files):
-            now = time.monotonic()
-            if now >= stop:
+            if time.monotonic() >= stop:
                 return
-            deadline = now + (stop - now) / (len(files) - n) if budgeted else math.inf
+            deadline = self.budget.split(stop, len(files) - n)
             try:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            items = []
+            items, lines = [], {}
             for t in targets:
-                facts = _evidence([o for o in self._pre[t.id].kept if o.candidate.round == EXPLORE_ROUND])
+                explored = [o for o in self._pre[t.id].kept if o.candidate.round == EXPLORE_ROUND]
+                facts = keep.evidence(explored)
                 if facts:
                     items.append((build_context(t, self.root, self.s.tests_dir), facts))
+                    lines[t.id] = keep.evidence_imports(explored)
             chunk = 0
             while items and (not chunk or self._token_cap(deadline) >= MIN_TOKENS):
-                prompt, chosen = build_write_prompt(items, budget=self.s.prompt_tokens, count=self.backend.count_tokens)
+                prompt, chosen = build_write_prompt(items, budget=self.s.prompt_tokens, count=self.backend.count_tokens,
+                                                    imports=[line for ctx, _ in items for line in lines[ctx.target.id]])
                 ids = {c.target.id for c in chosen}
                 items = [it for it in items if it[0].target.id not in ids]
                 self._write_group(ws, text, [c.target for c in chosen], prompt, deadline, chunk)
@@ -362,22 +348,22 @@ class Pipeline:
             pre0.funnel = pre0.funnel + Funnel(generated=1)
             return
         folder = destination_for(first, self.root, self.s.tests_dir).parent
-        outcomes = self._validate_all(ws, first, _readable(ex.candidates), folder)
+        outcomes = self._validate_all(ws, first, keep.readable(ex.candidates), folder)
         if self.s.observe and outcomes:
             outcomes += self._observe(ws, first, outcomes, folder)
         self._written.setdefault(first.file, []).extend(c.code for c in ex.candidates)
         meas = {t.id: measurable(t, text) for t in group}
         whole = self._scope(first.file, text)
-        owned: dict[str, list[_Outcome]] = {t.id: [] for t in group}
+        owned: dict[str, list[keep.Outcome]] = {t.id: [] for t in group}
         haves = [self._own_have(ws, t, meas[t.id]) for t in group]
         for o in outcomes:
-            owner = _owner(o, [(t, meas[t.id], have) for t, have in zip(group, haves)])
-            owned[owner.id].append(_Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result,
+            owner = keep.owner(o, [(t, meas[t.id], have) for t, have in zip(group, haves)])
+            owned[owner.id].append(keep.Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result,
                                             o.covered))
         for t in group:
             pre, mine = self._pre[t.id], owned[t.id]
             new = sum(1 for o in mine if not o.candidate.observed)  # a repaired test is its original, counted once
-            marked, chosen, counted = _choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id])
+            marked, chosen, counted = keep.choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id])
             explored = [o for o in pre.kept if o.candidate.round == EXPLORE_ROUND]
             others = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND] + chosen
             outcomes_again, still = self._refill(ws, t, explored, others, pre.outcomes, whole, meas[t.id])
@@ -387,13 +373,13 @@ class Pipeline:
             for o in chosen:
                 self._group_cover[t.file] = self._group_cover.get(t.file, Covered()) | o.covered
 
-    def _refill(self, ws: v.Workspace, target: Target, explored: list[_Outcome], kept: list[_Outcome],
-                outcomes: list[_Outcome], whole: Measurable, meas: Measurable) -> tuple[list[_Outcome], list[_Outcome]]:
+    def _refill(self, ws: v.Workspace, target: Target, explored: list[keep.Outcome], kept: list[keep.Outcome],
+                outcomes: list[keep.Outcome], whole: Measurable, meas: Measurable) -> tuple[list[keep.Outcome], list[keep.Outcome]]:
         """The search's tests of ``target`` chosen again (on the file's code, as they were first) for what the
         baseline, the other functions' tests and ``kept`` (the model's) leave: ``outcomes`` with their kept marks
         redone, and those still kept."""
-        cover = self._baseline(ws, target) | self._kept_elsewhere(target) | _union(Covered(), kept, whole)
-        marked, still, _ = _choose(explored, Covered(cover.lines & whole.lines, cover.arcs & whole.branches), whole,
+        cover = self._baseline(ws, target) | self._kept_elsewhere(target) | keep.union(Covered(), kept, whole)
+        marked, still, _ = keep.choose(explored, Covered(cover.lines & whole.lines, cover.arcs & whole.branches), whole,
                                    record=meas)
         again = {id(o.candidate): o for o in marked}
         return [again.get(id(o.candidate), o) for o in outcomes], still
@@ -403,7 +389,7 @@ class Pipeline:
         and its own tests that the model wrote."""
         pre = self._pre.get(target.id)
         mine = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND] if pre else []
-        cover = self._baseline(ws, target) | self._kept_elsewhere(target) | _union(Covered(), mine, meas)
+        cover = self._baseline(ws, target) | self._kept_elsewhere(target) | keep.union(Covered(), mine, meas)
         return Covered(cover.lines & meas.lines, cover.arcs & meas.branches)
 
     def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
@@ -419,10 +405,9 @@ class Pipeline:
             by_file.setdefault(t.file, []).append(t)
         files = [(f, ts) for f, ts in by_file.items() if len(ts) >= 2]
         for n, (file, targets) in enumerate(files):
-            now = time.monotonic()
-            if now >= self._deadline:
+            if self.budget.spent():
                 return
-            deadline = now + (self._deadline - now) / 2 / (len(files) - n) if self._deadline != math.inf else math.inf
+            deadline = self.budget.split(self.budget.end, len(files) - n, GROUP_SHARE)
             try:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
@@ -434,7 +419,7 @@ class Pipeline:
                 meas = measurable(t, text)
                 base = self._baseline(ws, t) | self._group_cover.get(file, Covered())  # (explored calls kept)
                 have = Covered(base.lines & meas.lines, base.arcs & meas.branches)
-                if _missing(meas, have):
+                if keep.missing(meas, have):
                     open_[t.id] = (t, meas, have)
             ctxs = {tid: build_context(t, self.root, self.s.tests_dir) for tid, (t, _, _) in open_.items()}
             chunk = 0
@@ -453,7 +438,7 @@ class Pipeline:
         """One group prompt: sample, validate, give each test to its function, keep by greedy coverage."""
         # Longer than one function's answer, once the model's speed is known (before that, a long first answer
         # could eat the whole --budget).
-        limit = min(1024, max(self.s.max_tokens, 160 * len(group))) if self._decoded[0] else self.s.max_tokens
+        limit = min(1024, max(self.s.max_tokens, 160 * len(group))) if self.budget.timed else self.s.max_tokens
         try:
             completion = self._complete(prompt, self.s.seed + chunk, max(self._token_cap(deadline, limit), MIN_TOKENS))
         except PromptTooLong:
@@ -467,24 +452,24 @@ class Pipeline:
                          module_names=top_level_names(text))
         if ex.error:
             pres[first.id].funnel = Funnel(generated=1)
-            pres[first.id].outcomes.append(_Outcome(
+            pres[first.id].outcomes.append(keep.Outcome(
                 _empty_candidate(first, -1, chunk, completion.mean_logprob),
                 CandidateResult("group completion", -1, chunk, completion.mean_logprob, v.SYNTAX_ERROR, ex.error,
                                 False), Covered()))
         folder = destination_for(first, self.root, self.s.tests_dir).parent
-        outcomes = self._validate_all(ws, first, _readable(ex.candidates), folder) if not ex.error else []
+        outcomes = self._validate_all(ws, first, keep.readable(ex.candidates), folder) if not ex.error else []
         if self.s.observe and outcomes:
             outcomes += self._observe(ws, first, outcomes, folder)
         for o in outcomes:
-            owner = _owner(o, group)
-            o = _Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result, o.covered)
+            owner = keep.owner(o, group)
+            o = keep.Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result, o.covered)
             pres[owner.id].outcomes.append(o)
             new = 0 if o.candidate.observed else 1  # a repaired test is its failed original, counted once
             pres[owner.id].funnel = pres[owner.id].funnel + Funnel(generated=new, parsed=new)
         cover = Covered()
         for t, meas, have in group:
             pre = pres[t.id]
-            pre.outcomes, pre.kept, counted = _choose(pre.outcomes, have, meas)
+            pre.outcomes, pre.kept, counted = keep.choose(pre.outcomes, have, meas)
             pre.funnel = pre.funnel + counted
             for o in pre.kept:
                 cover = cover | o.covered
@@ -497,24 +482,13 @@ class Pipeline:
 
     def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
         start = time.monotonic()
-        deadline = min(start + self.s.target_seconds, self._deadline)
-        if self._deadline != math.inf and self._targets_left > 1:
-            # Under --budget each target gets a fair share of the time left, breadth first: a module's first test
-            # for each function gains more than a fourth sample for one. Time a target leaves (already covered,
-            # done early) flows to the ones after it.
-            # A share too short for a useful answer (a few tests) is raised to one: then the targets that reach
-            # most get real answers and the last ones none, instead of every target a stub.
-            speed = self._speed()
-            useful = USEFUL_TOKENS / speed if speed else 0.0  # (speed unknown: no floor)
-            share = start + max((self._deadline - start) / self._targets_left, useful)
-            if share < deadline:
-                deadline = share
-                self._shared.add(target.id)  # cut to a share: not cached as done, it gets a full turn next time
+        deadline, cut = self.budget.target_deadline(start, self.s.target_seconds, self._targets_left)
+        if cut:
+            self._shared.add(target.id)  # cut to a share: not cached as done, it gets a full turn next time
         try:
             text = target.file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:  # deleted or changed while testbot ran
-            return self._report(target, Measurable(frozenset(), frozenset()), (0, 0), [], [], Funnel(), 0, start,
-                                0, 0, 0, f"skipped: cannot read the file any more ({exc.__class__.__name__})"), []
+            return self._skipped(target, f"skipped: cannot read the file any more ({exc.__class__.__name__})"), []
         meas = measurable(target, text)
         baseline = self._baseline(ws, target)
         have = Covered(baseline.lines & meas.lines, baseline.arcs & meas.branches)
@@ -530,23 +504,23 @@ class Pipeline:
             # reached through this function): those that still add something there over the tests written since
             # are kept.
             whole = self._scope(target.file, text)
-            _, still, _ = _choose(pre.kept, Covered(baseline.lines & whole.lines, baseline.arcs & whole.branches),
+            _, still, _ = keep.choose(pre.kept, Covered(baseline.lines & whole.lines, baseline.arcs & whole.branches),
                                   whole, record=meas)
             chosen = {id(o.candidate) for o in still}
-            marked = [_Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
+            marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
-            still = _polished(target, still)
-            kept_items = [Kept(o.candidate, _gain(o), target.id, EXPLORE_MODEL) for o in still]
+            still = keep.polished(target, still)
+            kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL) for o in still]
             if kept_items:
                 note += " (its explored tests kept for the rest of the file)"
             return self._report(target, meas, before, marked, still, pre.funnel + Funnel(kept=len(kept_items)), 0,
-                                start, pre.completions, pre.tokens, pre.prompt_tokens, note), kept_items
+                                start, pre.completions, pre.tokens, pre.prompt_tokens, note, Status.COVERED), kept_items
         ctx = build_context(target, self.root, self.s.tests_dir)
         folder = destination_for(target, self.root, self.s.tests_dir).parent
         protected = {target.qualname.split(".")[0]}
         module_names = top_level_names(text)
-        outcomes: list[_Outcome] = list(pre.outcomes)
-        kept: list[_Outcome] = list(pre.kept)
+        outcomes: list[keep.Outcome] = list(pre.outcomes)
+        kept: list[keep.Outcome] = list(pre.kept)
         funnel = pre.funnel
         # The search's tests for this target are evidence for the model to write from (--write): the model's
         # tests are chosen first, over what the rest holds without them; the search's fill what they leave.
@@ -554,7 +528,7 @@ class Pipeline:
             if self.s.write and target.id not in self._wrote else []
         if explored:
             kept = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND]
-            rest = self._kept_elsewhere(target) | _union(Covered(), kept, meas)
+            rest = self._kept_elsewhere(target) | keep.union(Covered(), kept, meas)
             have = have | Covered(rest.lines & meas.lines, rest.arcs & meas.branches)
         else:
             group = self._group_cover.get(target.file)
@@ -563,47 +537,49 @@ class Pipeline:
         # After a group prompt or explored calls, the model is told what exists and what is still missing.
         feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept or explored else None
         if feedback is not None and explored:
-            feedback = dataclasses.replace(feedback, evidence=_evidence(explored))
+            feedback = dataclasses.replace(feedback, evidence=keep.evidence(explored),
+                                           imports=keep.evidence_imports(explored))
         prompts: dict[int, object] = {}  # round -> its prompt, for --record
         completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens
         rounds = 0
-        note = "" if _missing(meas, have) else "written by the model from the search's calls" if (
+        status = Status.RAN if keep.missing(meas, have) else Status.COVERED
+        note = "" if keep.missing(meas, have) else "written by the model from the search's calls" if (
             target.id in self._wrote and any(o.candidate.round != EXPLORE_ROUND for o in kept)) \
             else "covered by explored calls" if any(o.candidate.round == EXPLORE_ROUND for o in kept) \
             else "covered by the file's group prompt"
         too_long = False
         # Writing from the search's evidence is one round (what its tests cover is covered either way).
-        rounds_wanted = 1 if explored else 1 + self.s.repair_rounds if _missing(meas, have) else 0
+        rounds_wanted = 1 if explored else 1 + self.s.repair_rounds if keep.missing(meas, have) else 0
         for round_no in range(rounds_wanted):
             if too_long:
                 break
-            if round_no and kept and not _missing(meas, have):
+            if round_no and kept and not keep.missing(meas, have):
                 break  # (checked first: a target that is done is not "out of time")
             if round_no and self._token_cap(deadline) < MIN_TOKENS:
-                note = "time budget spent"
+                note, status = "time budget spent", Status.SPENT
                 break
             rounds += 1
             prompt = build_prompt(ctx, budget=self.s.prompt_tokens, feedback=feedback, round=round_no,
                                   count=self.backend.count_tokens, limit=self._prompt_limit)
             prompts[round_no] = prompt
             prompt_tokens = max(prompt_tokens, prompt.tokens)
-            round_outcomes: list[_Outcome] = []
+            round_outcomes: list[keep.Outcome] = []
             # Samples one at a time, each validated at once: sampling stops early when the tests so far
             # already cover everything, or the time budget is spent.
             for i in range(self.s.samples):
-                if i and not _missing(meas, _union(have, round_outcomes, meas)):
+                if i and not keep.missing(meas, keep.union(have, round_outcomes, meas)):
                     break
                 if i and explored and any(o.result.stable for o in round_outcomes):
                     break  # (the search's tests fill the rest: one good answer is enough)
                 cap = self._token_cap(deadline)
                 if (i or round_no or pre.outcomes) and cap < MIN_TOKENS:
-                    note = "time budget spent"
+                    note, status = "time budget spent", Status.SPENT
                     break
                 try:
                     completion = self._complete(prompt, self.s.seed + round_no * self.s.samples + i,
                                                 max(cap, MIN_TOKENS))
                 except PromptTooLong as exc:  # one huge function must not end the whole run
-                    note, too_long = f"skipped: {exc}", True
+                    note, status, too_long = f"skipped: {exc}", Status.SKIPPED, True
                     break
                 completions += 1
                 tokens += completion.tokens
@@ -612,7 +588,7 @@ class Pipeline:
                                  module_names=module_names)
                 if ex.error:
                     funnel = funnel + Funnel(generated=1)
-                    outcomes.append(_Outcome(_empty_candidate(target, round_no, i, completion.mean_logprob),
+                    outcomes.append(keep.Outcome(_empty_candidate(target, round_no, i, completion.mean_logprob),
                                              CandidateResult(f"completion {i}", round_no, i,
                                                              completion.mean_logprob, v.SYNTAX_ERROR, ex.error, False),
                                              Covered()))
@@ -620,17 +596,16 @@ class Pipeline:
                 funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
                 self._written.setdefault(target.file, []).extend(c.code for c in ex.candidates)
                 began = time.monotonic()
-                validated = self._validate_all(ws, target, _readable(ex.candidates), folder)
+                validated = self._validate_all(ws, target, keep.readable(ex.candidates), folder)
                 round_outcomes.extend(validated)
                 if self.s.observe:
                     round_outcomes.extend(self._observe(ws, target, validated, folder,
                                                         texts=[*signature_texts(ctx), text]))
-                answers, seconds = self._checked
-                self._checked = (answers + 1, seconds + time.monotonic() - began)
+                self.budget.checked(time.monotonic() - began)
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
             # the candidate from the completion the model was surest of.
             round_outcomes.sort(key=lambda o: -o.candidate.mean_logprob)
-            round_outcomes, chosen, counted = _choose(round_outcomes, have, meas)
+            round_outcomes, chosen, counted = keep.choose(round_outcomes, have, meas)
             funnel = funnel + counted
             for o in chosen:
                 kept.append(o)
@@ -659,12 +634,12 @@ class Pipeline:
             stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
-        kept = _polished(target, kept)
-        kept_items = [Kept(o.candidate, _gain(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
+        kept = keep.polished(target, kept)
+        kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
                            else model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
         report = self._report(target, meas, before, outcomes, kept, funnel, rounds, start, completions, tokens,
-                              prompt_tokens, note)
+                              prompt_tokens, note, status)
         return report, kept_items
 
     def _explore_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
@@ -677,13 +652,13 @@ class Pipeline:
         pytest process: a process per target would cost more than the calls). A test is kept when it adds
         coverage anywhere in the file's functions (calls through a dispatcher reach code no target names); what a
         target keeps is its ``_Pre``, and its own turn asks the model only for what is still missing. Under
-        --budget this phase gets at most EXPLORE_SHARE of the time left, half of it for the search.
+        --budget this phase gets at most SEARCH_SHARE of the time left, half of it for the search.
         """
         by_file: dict[Path, list[Target]] = {}
         for t in todo:
             by_file.setdefault(t.file, []).append(t)
-        budgeted = self._deadline != math.inf
-        stop = time.monotonic() + (self._deadline - time.monotonic()) * EXPLORE_SHARE if budgeted else math.inf
+        budgeted = self.budget.limited
+        stop = self.budget.share(SEARCH_SHARE)
         for n_file, (file, targets) in enumerate(by_file.items()):
             try:
                 text = file.read_text(encoding="utf-8")
@@ -694,14 +669,14 @@ class Pipeline:
             for t in targets:
                 meas = measurable(t, text)
                 base = self._baseline(ws, t)
-                if _missing(meas, Covered(base.lines & meas.lines, base.arcs & meas.branches)):
+                if keep.missing(meas, Covered(base.lines & meas.lines, base.arcs & meas.branches)):
                     wanted.append((t, meas))
             found: dict[str, list[str]] = {}
             strings = module_strings(text)
             specs = [spec for t, _ in wanted if (spec := search_spec(t, text, strings)) is not None]
             seconds = min(SEARCH_MAX, SEARCH_PER_TARGET * len(specs))
             if budgeted:
-                seconds = min(seconds, (stop - time.monotonic()) / 2 / (len(by_file) - n_file))
+                seconds = min(seconds, self.budget.split(stop, len(by_file) - n_file, 0.5) - time.monotonic())
             if specs and seconds >= 1:
                 whole = self._scope(file, text)
                 found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs,
@@ -719,10 +694,10 @@ class Pipeline:
         strings and argument values among its values: a test that failed on its expected value still calls the
         code with a realistic input, which the search grows (CodaMosa's idea, on a small scale). Under --budget it
         gets what is left (FINAL_SHARE was kept back for it); without, as long as the first search."""
-        budgeted = self._deadline != math.inf
-        files = list(dict.fromkeys(t.file for t in todo if t.id in by_id and not by_id[t.id].note.startswith("skipped")))
+        budgeted = self.budget.limited
+        files = list(dict.fromkeys(t.file for t in todo if t.id in by_id and by_id[t.id].status is not Status.SKIPPED))
         for n, file in enumerate(files):
-            left = self._deadline - time.monotonic()
+            left = self.budget.left()
             if left < 2 or (not budgeted and not self._written.get(file)):
                 continue
             try:
@@ -732,7 +707,7 @@ class Pipeline:
             targets = [t for t in todo if t.file == file]
             cover = self._baselines.get(file, Covered()) | self._group_cover.get(file, Covered())
             whole = self._scope(file, text)
-            if not _missing(whole, cover):
+            if not keep.missing(whole, cover):
                 continue
             # every target: a call of one that is covered may still reach code no target names (an overload)
             wanted = [(t, measurable(t, text)) for t in targets]
@@ -752,13 +727,13 @@ class Pipeline:
                 continue
             open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
             folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
-            for t, pre in self._validate_explored(ws, file, text, open_, folder, self._deadline, many=True):
+            for t, pre in self._validate_explored(ws, file, text, open_, folder, self.budget.end, many=True):
                 r = by_id[t.id]
-                pre.kept = _polished(t, pre.kept)
-                kept = [Kept(o.candidate, _gain(o), t.id, EXPLORE_MODEL) for o in pre.kept]
+                pre.kept = keep.polished(t, pre.kept)
+                kept = [Kept(o.candidate, keep.gain_of(o), t.id, EXPLORE_MODEL) for o in pre.kept]
                 if kept:
                     kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
-                gained = _gains(pre.kept)
+                gained = keep.gains_of(pre.kept)
                 by_id[t.id] = dataclasses.replace(
                     r, funnel=r.funnel + pre.funnel + Funnel(kept=len(kept)),
                     candidates=r.candidates + tuple(o.result for o in pre.outcomes),
@@ -819,7 +794,7 @@ class Pipeline:
                 # chosen by what they add to the whole file, their gain recorded on the target's own code
                 have = Covered(base.lines & whole.lines, base.arcs & whole.branches)
                 mine = [o for o in validated if o.candidate.target_id == t.id]
-                outcomes, chosen, counted = _choose(mine, have, whole, record=meas)
+                outcomes, chosen, counted = keep.choose(mine, have, whole, record=meas)
                 out.append((t, _Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))))
                 for o in chosen:
                     cover = cover | o.covered
@@ -827,7 +802,7 @@ class Pipeline:
         return out
 
     def _validate_all(self, ws: v.Workspace, target: Target, cands: list[Candidate], folder: Path,
-                      timeout: float = 0.0, each: float = 2.0) -> list[_Outcome]:
+                      timeout: float = 0.0, each: float = 2.0) -> list[keep.Outcome]:
         """Run a round's candidates: together in one pytest process with per-test coverage contexts, then
         ``runs - 1`` fresh re-runs of those that passed, the first under shifted conditions (:func:`_shifted`),
         each with a hash seed of its own. A batch that crashes, hangs or tampers with the
@@ -865,7 +840,7 @@ class Pipeline:
                 r = results[p]
                 stable = r.outcome == v.PASSED and p not in flaky
                 detail = flaky.get(p, r.detail)
-                out.append(_Outcome(c, CandidateResult(_shown(c), c.round, c.sample, c.mean_logprob, r.outcome, detail,
+                out.append(keep.Outcome(c, CandidateResult(_shown(c), c.round, c.sample, c.mean_logprob, r.outcome, detail,
                                                        stable, seconds=round(seconds[p], 2)),
                                     covered.get(p, Covered())))
             return out
@@ -873,9 +848,9 @@ class Pipeline:
             for p in paths:
                 p.unlink(missing_ok=True)
 
-    def _observe(self, ws: v.Workspace, target: Target, outcomes: list[_Outcome], folder: Path,
+    def _observe(self, ws: v.Workspace, target: Target, outcomes: list[keep.Outcome], folder: Path,
                  again: bool = True, timeout: float = 0.0, each: float = 2.0,
-                 texts: Sequence[str] = ()) -> list[_Outcome]:
+                 texts: Sequence[str] = ()) -> list[keep.Outcome]:
         """Tests that failed on an expected value, repaired with the values the code returns, tests stopped by
         an exception the code under test raised, made to expect it, tests stopped by their own statement,
         without it, and tests whose call broke the signature found in ``texts`` (default: the target's source),
@@ -949,7 +924,7 @@ class Pipeline:
         return validated
 
     def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path,
-                      timeout: float = 0.0) -> _Outcome:
+                      timeout: float = 0.0) -> keep.Outcome:
         timeout = timeout or self.s.timeout
         scratch_target = ws.scratch_path(target.file)
         first = ws.run_tests([path], import_root=target.import_root, measure=target.file, timeout=timeout)
@@ -964,7 +939,7 @@ class Pipeline:
                     stable = False
                     detail = f"{FLAKY}{again.outcome}\n{again.detail}"
                     break
-        return _Outcome(cand, CandidateResult(_shown(cand), cand.round, cand.sample, cand.mean_logprob, outcome,
+        return keep.Outcome(cand, CandidateResult(_shown(cand), cand.round, cand.sample, cand.mean_logprob, outcome,
                                               detail, stable, seconds=round(seconds, 2)), covered)
 
     def _kept_elsewhere(self, target: Target) -> Covered:
@@ -1000,27 +975,17 @@ class Pipeline:
     def _import_root_for(self, kept: list[Kept]) -> Path:
         return self._roots[kept[0].target_id]
 
-    def _report(self, target: Target, meas: Measurable, before: tuple[int, int], outcomes: list[_Outcome],
-                kept: list[_Outcome], funnel: Funnel, rounds: int, start: float, completions: int, tokens: int,
-                prompt_tokens: int, note: str) -> TargetReport:
-        gained = _gains(kept)
+    def _report(self, target: Target, meas: Measurable, before: tuple[int, int], outcomes: list[keep.Outcome],
+                kept: list[keep.Outcome], funnel: Funnel, rounds: int, start: float, completions: int, tokens: int,
+                prompt_tokens: int, note: str, status: Status = Status.RAN) -> TargetReport:
+        gained = keep.gains_of(kept)
         self._roots[target.id] = target.import_root
         return TargetReport(
             target=target.id, funnel=funnel, candidates=tuple(o.result for o in outcomes),
             kept=tuple(o.candidate.name for o in kept), gain_lines=len(gained.lines), gain_branches=len(gained.branches),
             lines_total=len(meas.lines), branches_total=len(meas.branches), lines_before=before[0],
             branches_before=before[1], rounds=rounds, seconds=round(time.monotonic() - start, 2),
-            completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note)
-
-
-def _owner(o: _Outcome, group: Sequence[tuple[Target, Measurable, Covered]]) -> Target:
-    """The function of a several-function prompt a test belongs to: the one it adds most to over what it has,
-    else the one it names, else the first."""
-    gains = [gain(o.covered, have, meas).size if o.result.stable else 0 for _, meas, have in group]
-    if max(gains, default=0) > 0:
-        return group[gains.index(max(gains))][0]
-    return next((t for t, _, _ in group if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)),
-                group[0][0])
+            completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note, status=status)
 
 
 def _shifted(rerun: int) -> bool:
@@ -1030,14 +995,14 @@ def _shifted(rerun: int) -> bool:
     return rerun % 2 == 0
 
 
-def _mend_call(o: _Outcome, texts: Sequence[str]) -> Candidate | None:
+def _mend_call(o: keep.Outcome, texts: Sequence[str]) -> Candidate | None:
     """The test with the call that broke Python's argument binding mended to the signature in ``texts``
     (:func:`testbot.oracle.repair_bad_call`); None if the error is not that or the signature is not found."""
     signature = call_signature(o.result.detail, texts)
     return oracle.repair_bad_call(o.candidate, o.result.detail, signature, texts) if signature else None
 
 
-def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[_Outcome], model: str) -> None:
+def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[keep.Outcome], model: str) -> None:
     """Append a distillation record per stable test (``--record``): what the model saw, the test, and whether
     it was kept. A test whose code an earlier record holds is left out."""
     import json
@@ -1057,62 +1022,7 @@ def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[_Outcom
                                ensure_ascii=False) + "\n")
 
 
-def _choose(outcomes: list[_Outcome], have: Covered, meas: Measurable,
-            record: Measurable | None = None) -> tuple[list[_Outcome], list[_Outcome], Funnel]:
-    """Keep, greedily by coverage gain over ``have``, the stable candidates among ``outcomes`` (in their order:
-    ties go to the first). Returns the outcomes with each stable one's gain and kept mark filled in, the kept
-    ones in the order chosen, and the funnel counts (passed, stable, added coverage). With ``record``, the gain
-    written down is the part on ``record``'s code (chosen by the file's, credited to the target's own), or the
-    file's where it adds nothing there (an overload no target names): a kept test never says "+0"."""
-    passed = [o for o in outcomes if o.result.outcome == v.PASSED]
-    stable = [o for o in passed if o.result.stable]
-    # A test that checks nothing but a type's name, or a value that changes between runs, is not kept: its
-    # coverage is no use to a reviewer.
-    gains = [gain(o.covered, have, meas) if not _unfit(o.candidate) else Gain() for o in stable]
-    chosen = greedy_keep(gains)
-    marked = {}
-    for i, o in enumerate(stable):
-        g = gains[i] if record is None else (gain(o.covered, have, record) or gains[i])
-        res = CandidateResult(**{**o.result.__dict__, "gain_lines": tuple(sorted(g.lines)),
-                                 "gain_branches": tuple(sorted(g.branches)), "kept": i in chosen})
-        marked[id(o)] = _Outcome(o.candidate, res, o.covered)
-    counted = Funnel(passed=len(passed), stable=len(stable), added_coverage=sum(1 for g in gains if g))
-    return [marked.get(id(o), o) for o in outcomes], [marked[id(stable[i])] for i in chosen], counted
-
-
-UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING})  # shapes never kept
-
-
-def _unfit(cand: Candidate) -> bool:
-    return bool(UNFIT & set(shape.problems(cand.test_source)))
-
-
-def _gain(o: _Outcome) -> Gain:
-    """What a chosen candidate was recorded to add."""
-    return Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches))
-
-
-def _gains(kept: list[_Outcome]) -> Gain:
-    """What chosen candidates add together."""
-    gained = Gain()
-    for o in kept:
-        gained = gained | _gain(o)
-    return gained
-
-
-def _union(have: Covered, outcomes: list[_Outcome], meas: Measurable) -> Covered:
-    """``have`` plus what every stable candidate so far covers of the target."""
-    for o in outcomes:
-        if o.result.stable:
-            have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
-    return have
-
-
-def _missing(meas: Measurable, have: Covered) -> bool:
-    return bool((meas.lines - have.lines) or (meas.branches - have.arcs))
-
-
-def _feedback(meas: Measurable, have: Covered, outcomes: list[_Outcome], kept: list[_Outcome], text: str) -> Feedback:
+def _feedback(meas: Measurable, have: Covered, outcomes: list[keep.Outcome], kept: list[keep.Outcome], text: str) -> Feedback:
     lines = text.splitlines()
     missing_lines = sorted(meas.lines - have.lines)
     for a, b in sorted(meas.branches - have.arcs):  # a branch not taken: point at the line that decides it
@@ -1121,90 +1031,9 @@ def _feedback(meas: Measurable, have: Covered, outcomes: list[_Outcome], kept: l
     uncovered = tuple((n, lines[n - 1].strip()) for n in sorted(set(missing_lines)) if 0 < n <= len(lines))
     failures = tuple((o.candidate.test_source, o.result.detail) for o in outcomes
                      if o.result.outcome in (v.ASSERTION_FAILURE, v.ERROR, v.IMPORT_ERROR))[:2]
-    # (the search's tests are never shown as tests to imitate: see _evidence)
+    # (the search's tests are never shown as tests to imitate: see keep.evidence)
     return Feedback(failures=failures if not kept else failures[:1], uncovered=uncovered,
                     kept_tests=tuple(o.candidate.test_source for o in kept if o.candidate.round != EXPLORE_ROUND)[:4])
-
-
-EVIDENCE_MAX = 10  # the search's calls shown to the model as evidence, at most ...
-EVIDENCE_CHARS = 1800  # ... and in at most this many characters
-
-
-def _evidence(explored: list[_Outcome]) -> tuple[str, ...]:
-    """The search's kept tests as facts for the model: each test's body (its call and the observed value or
-    error), without the numbered name, special methods written as operators."""
-    out: list[str] = []
-    size = 0
-    # realistic inputs first: a call with filler text (the search's stock strings) is the last example
-    for o in sorted(explored, key=lambda o: shape.PLACEHOLDER in shape.problems(o.candidate.test_source)):
-        try:
-            func = ast.parse(dedent(o.candidate.test_source)).body[0]
-        except (SyntaxError, IndexError):
-            continue
-        if not isinstance(func, ast.FunctionDef) or not func.body:
-            continue
-        body = shape.operators("\n".join(ast.unparse(stmt) for stmt in func.body))
-        if size + len(body) > EVIDENCE_CHARS and out:
-            break
-        out.append(body)
-        size += len(body)
-        if len(out) >= EVIDENCE_MAX:
-            break
-    return tuple(out)
-
-
-def _readable(cands: Sequence[Candidate]) -> list[Candidate]:
-    """Candidates with special methods called the way Python calls them (``a == b``, ``len(x)``), before they
-    are validated: a reviewer sends ``a.__eq__(b)`` back."""
-    return [_with_source(c, shape.operators(c.test_source)) for c in cands]
-
-
-def _with_source(c: Candidate, source: str, name: str = "") -> Candidate:
-    """``c`` with its test's source (and name) replaced, in its module too."""
-    if source == c.test_source and (not name or name == c.name):
-        return c
-    return dataclasses.replace(c, name=name or c.name, test_source=source,
-                               code=c.code.replace(c.test_source, source, 1))
-
-
-def _polished(target: Target, kept: list[_Outcome]) -> list[_Outcome]:
-    """Kept tests as a reviewer wants them, without a model: a numbered name (the search's, or a model's
-    ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), and the search's
-    tests that would get the same name merged into one test (related checks together)."""
-    out: list[_Outcome] = []
-    by_name: dict[str, int] = {}
-    for o in kept:
-        c = o.candidate
-        plain = not c.class_name and "::" not in c.name
-        numbered = shape.NUMBERED_NAME in shape.problems(c.test_source)
-        name = (shape.behaviour_name(c.test_source, target.name) if plain and numbered else "") or c.name
-        if name != c.name:
-            c = _with_source(c, rename_def(c.test_source, c.name, name), name)
-        if plain and name in by_name and c.round == EXPLORE_ROUND and out[by_name[name]].candidate.round == c.round:
-            out[by_name[name]] = _merged(out[by_name[name]], _Outcome(c, o.result, o.covered))
-            continue
-        by_name.setdefault(name, len(out))
-        out.append(_Outcome(c, dataclasses.replace(o.result, name=name) if name != o.result.name else o.result,
-                            o.covered))
-    return out
-
-
-def _merged(first: _Outcome, second: _Outcome) -> _Outcome:
-    """One test running both tests' statements (same name: the same behaviour on other inputs)."""
-    a, b = first.candidate, second.candidate
-    body = "\n".join(line for line in b.test_source.splitlines()[1:])
-    source = a.test_source.rstrip("\n") + "\n" + body.rstrip("\n") + "\n"
-    extra = [i for i in b.imports if i not in a.imports]
-    helpers = [h for h in b.helpers if h not in a.helpers]
-    code = a.code.replace(a.test_source, "\n\n".join([*helpers, source]) if helpers else source, 1)
-    if extra:
-        code = "\n".join(extra) + "\n" + code
-    cand = dataclasses.replace(a, test_source=source, code=code, imports=a.imports + tuple(extra),
-                               helpers=a.helpers + tuple(helpers))
-    r = first.result
-    result = dataclasses.replace(r, gain_lines=tuple(sorted(set(r.gain_lines) | set(second.result.gain_lines))),
-                                 gain_branches=tuple(sorted(set(r.gain_branches) | set(second.result.gain_branches))))
-    return _Outcome(cand, result, first.covered | second.covered)
 
 
 def _empty_candidate(target: Target, round_no: int, rank: int, logprob: float) -> Candidate:

@@ -80,6 +80,7 @@ class Feedback:
     # Calls the search made and what the code did (the snippets' values are observed, so exact): facts to write
     # named tests from. Never shown as tests to imitate.
     evidence: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()  # the import lines the evidence uses: the answer starts with them
 
 
 @dataclass(frozen=True)
@@ -341,7 +342,8 @@ def build_prompt(
         keep.discard(name)
         dropped.append(name)
         user = assemble(keep, examples)
-    prefill = f"```python\nimport pytest\n\n{ctx.import_line}\n{OPENING}"
+    lines = _with_lines(ctx.import_line, feedback.imports if feedback else ())
+    prefill = f"```python\nimport pytest\n\n{lines}\n{OPENING}"
     tokens = count(SYSTEM) + count(user) + count(prefill)
     if limit is not None and tokens > limit:
         shorter = short_docstrings(t.source)
@@ -397,6 +399,12 @@ def build_group_prompt(
     return (Prompt(key, 0, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill)), tuple(chosen))
 
 
+def _with_lines(imports: str, more: Sequence[str]) -> str:
+    """``imports`` (lines) with the lines of ``more`` it lacks after them."""
+    have = imports.splitlines()
+    return "\n".join([*have, *(line for line in dict.fromkeys(more) if line not in have)])
+
+
 def _group_imports(ctxs: Sequence[Context], tops: Sequence[str]) -> str:
     """The import line of a group prompt: every function's top-level name from the one module."""
     module = ctxs[0].target.module
@@ -447,21 +455,24 @@ def build_write_prompt(
     budget: int = 1500,
     count: Callable[[str], int] = estimate_tokens,
     most: int = 6,
+    imports: Sequence[str] = (),
 ) -> tuple[Prompt, tuple[Context, ...]]:
     """One prompt for several functions of a file whose calls the search observed (``--write``): each function's
     code (short) and the calls with what they returned or raised, as facts; the model turns them into named tests.
 
     What it writes per function is short (a few tests built from given values), so the answer is the cost: one
     prompt for several functions saves reading the rules and imports, and each function's own long prompt.
-    Functions past ``most`` or over ``budget`` are left for the next prompt. Returns the prompt and the contexts
-    it covers."""
+    Functions past ``most`` or over ``budget`` are left for the next prompt. ``imports``: the lines the facts use
+    (``from datetime import date``), shown with the module's and starting the answer. Returns the prompt and the
+    contexts it covers."""
     rules = (
         "## Rules\n"
-        "- For each function above write one to three short test functions, each named for the behaviour it "
-        "shows (test_<function>_<what it does>, never a number), with plain assert.\n"
+        "- For each function above write one to three short test functions, each named "
+        "test_<function>_<behaviour>, where <behaviour> says in a few words what the test shows the function "
+        "does (never a number). Plain assert.\n"
         "- Build them from the observed facts: the same calls (or ones a user would more likely make, such as a "
-        "real word where a fact passes filler text like 'hello world'), and the exact values shown. Group related "
-        "checks in one test.\n"
+        "real word where a fact passes filler text like 'hello world'), and the exact values shown. Checks of one "
+        "behaviour go in one test; an error goes in a test of its own.\n"
         "- Use operators and built-ins (`a == b`, `len(x)`, `x[0]`), never a special method called by name.\n"
         "- Answer with one ```python code block and nothing else."
     )
@@ -473,14 +484,14 @@ def build_write_prompt(
         top = ctx.target.qualname.split(".")[0]
         names = tops + ([top] if top not in tops else [])
         trial = [*chosen, (ctx, facts)]
-        user = _write_user(trial, _group_imports([c for c, _ in trial], names), rules)
+        user = _write_user(trial, _with_lines(_group_imports([c for c, _ in trial], names), imports), rules)
         if chosen and count(SYSTEM) + count(user) > budget:
             continue
         chosen, tops = trial, names
     ctxs = [c for c, _ in chosen]
-    imports = _group_imports(ctxs, tops)
-    user = _write_user(chosen, imports, rules)
-    prefill = f"```python\nimport pytest\n\n{imports}\n{OPENING}"
+    lines = _with_lines(_group_imports(ctxs, tops), imports)
+    user = _write_user(chosen, lines, rules)
+    prefill = f"```python\nimport pytest\n\n{lines}\n{OPENING}"
     key = f"{ctxs[0].target.rel}::*write*"
     return Prompt(key, 0, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill)), tuple(ctxs)
 

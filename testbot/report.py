@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from dataclasses import dataclass, field
 
@@ -44,6 +45,16 @@ class Funnel:
         )
 
 
+class Status(enum.StrEnum):
+    """How a target's turn ended (``TargetReport.note`` says it in words; code decides on this)."""
+
+    RAN = "ran"  # its rounds ran to the end (tests kept or not)
+    COVERED = "covered"  # nothing was missing before its own rounds (the suite, the search, earlier tests)
+    SPENT = "spent"  # its rounds stopped at its share of the time (--budget, --target-seconds)
+    SKIPPED = "skipped"  # no turn: over --max-targets, --budget spent before it, unreadable, prompt too long
+    CACHED = "cached"  # handled by an earlier run with the same source and settings
+
+
 @dataclass(frozen=True)
 class TargetReport:
     target: str
@@ -62,6 +73,7 @@ class TargetReport:
     tokens: int = 0  # generated tokens
     prompt_tokens: int = 0
     note: str = ""  # e.g. "already fully covered", "time budget spent"
+    status: Status = Status.RAN
 
     def line(self) -> str:
         n = len(self.candidates)
@@ -83,6 +95,7 @@ class Report:
     errors: tuple[str, ...] = ()
     settings: dict = field(default_factory=dict)
     isolation: tuple[str, ...] = ()  # the sandbox's barriers in force on this machine (sandbox.Isolation.tokens)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds by phase: suite, search, write, targets, ...
 
     @property
     def funnel(self) -> Funnel:
@@ -108,6 +121,7 @@ class Report:
         data = {
             "model": self.model,
             "seconds": round(self.seconds, 2),
+            "phases": {k: round(v, 2) for k, v in self.phases.items()},
             "dry_run": self.dry_run,
             "funnel": dataclasses.asdict(self.funnel),
             "targets": [dataclasses.asdict(t) for t in self.targets],

@@ -36,10 +36,11 @@ CODES = (NUMBERED_NAME, DUNDER_CALL, TYPE_NAME_ONLY, PLACEHOLDER, VARYING, COPIE
 _NUMBERED = re.compile(r"^test_\d+(_|$)|_\d+$|_explored(_|$)")
 # Filler text passed as an input: the search's stock strings glued to something, a letter repeated, lorem ipsum.
 # ("hello world" alone is left alone: for a text function it is what a user would pass.)
-_PLACEHOLDER = re.compile(
+PLACEHOLDER_PATTERN = (
     r"(?i)(hello[\s,_-]*world.|.hello[\s,_-]*world|hello, world! 123|\s\spadded\s\s|a_b-c\.d/e|([a-z])\2{7,}"
     r"|lorem ipsum)"
 )
+_PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
 # Special methods a test has good reason to call by name: construction, and the context manager protocol
 # when that is what is tested.
 _DUNDER_OK = {"__init__", "__new__", "__enter__", "__exit__", "__aenter__", "__aexit__", "__init_subclass__"}
@@ -457,3 +458,40 @@ def behaviour_name(test_source: str, function: str) -> str:
     if re.search(r"_\d+$", name):
         name += "_exactly" if outcome and outcome[0] == "returns" and not args else "_given"
     return name
+
+
+# Words a name may end with that say nothing of the behaviour (`test_parse_works`).
+_EMPTY_WORDS = {"test", "tests", "works", "basic", "simple", "general", "function", "method", "case", "cases"}
+
+
+def readable_name(test_source: str, function: str) -> str:
+    """A model-written test's name put right where it says too little (``""``: it is fine as it is).
+
+    ``test_Compose_returns`` -> ``test_compose_returns``, ``test_Duration__add__`` -> ``test_duration_add`` (snake
+    case); a bare ``test_<function>`` (or ``..._works``) of a single check gets :func:`behaviour_name`'s name. A
+    name without the function's is left alone: in a class of the project's tests of that function, or a file of
+    them, ``test_ignores_empty_string`` is what a maintainer writes."""
+    func = _function(test_source)
+    if func is None or not func.name.startswith("test_"):
+        return ""
+    fn = _snake(function.strip("_"))
+    # snake case, as Python names tests (test_Compose_x, test_Duration__add__: a class's or a special method's)
+    words = re.sub(r"_+", "_", _snake(func.name[len("test_") :])).strip("_") or func.name[len("test_") :]
+    name = "test_" + words
+    rest = [w for w in words[len(fn) :].split("_") if w] if fn and words.startswith(fn) else None
+    if rest is not None and all(w.lower() in _EMPTY_WORDS for w in rest) and len(_checks(func)) + _raises(func) == 1:
+        name = behaviour_name(test_source, function) or name
+    if len(name) > NAME_CHARS:
+        name = name[:NAME_CHARS].rsplit("_", 1)[0]
+    return name if name != func.name else ""
+
+
+def _raises(func: ast.AST) -> int:
+    """How many ``pytest.raises`` blocks the test has."""
+    return sum(
+        1
+        for node in ast.walk(func)
+        if isinstance(node, ast.With)
+        for item in node.items
+        if isinstance(item.context_expr, ast.Call) and ast.unparse(item.context_expr.func).endswith("raises")
+    )

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbot import sandbox
+from testbot import sandbox, shape
 from testbot.errors import EnvironmentProblem, FatalError
 from testbot.extract import Candidate
 from testbot.targets import SKIP_DIRS, is_test_file
@@ -481,7 +481,8 @@ class Workspace:
         """Run the ``--explore`` search (:mod:`testbot._search`) on one file's targets for about ``seconds``;
         returns the call expressions it kept per target id ({} when it went wrong: the caller falls back)."""
         path = self.support / f"search-{self._next()}.json"
-        path.write_text(json.dumps({**spec, "seconds": seconds}), encoding="utf-8")
+        # (filler text: a call passing it gives way to a plain one that covers all it covers)
+        path.write_text(json.dumps({"filler": shape.PLACEHOLDER_PATTERN, **spec, "seconds": seconds}), encoding="utf-8")
         limits = dataclasses.replace(self.limits, wall_seconds=seconds + 10)
         run = self._sandboxed([self.python, str(self.support / "testbot_search.py"), str(path)], import_root, limits)
         path.unlink(missing_ok=True)

@@ -150,7 +150,7 @@ def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(pr
 def test_search_tests_that_would_share_a_name_become_one_test():
     from testbot.extract import Candidate
     from testbot.measure import Covered
-    from testbot.pipeline import EXPLORE_ROUND, _Outcome, _polished
+    from testbot.keep import EXPLORE_ROUND, Outcome as _Outcome, polished as _polished
     from testbot.report import CandidateResult
 
     def explored(n: int, arg: str, line: int) -> _Outcome:
@@ -623,7 +623,7 @@ def _search(root: Path, spec: dict) -> dict[str, list[str]]:
     return json.loads(result.read_text())["calls"]
 
 
-def _run_search(tmp_path: Path, code: str, seeds: list[str], measured: bool) -> list[str]:
+def _run_search(tmp_path: Path, code: str, seeds: list[str], measured: bool, filler: str = "") -> list[str]:
     """The search on m.py's one target f(x)."""
     from testbot.measure import first_lines, measurable_file
 
@@ -646,6 +646,8 @@ def _run_search(tmp_path: Path, code: str, seeds: list[str], measured: bool) -> 
     }
     if measured:
         spec.update(lines=sorted(whole.lines), branches=sorted(whole.branches), first_lines=first_lines(code))
+    if filler:
+        spec["filler"] = filler
     return _search(tmp_path, spec)["m.py::f"]
 
 
@@ -655,6 +657,29 @@ def test_the_search_keeps_a_call_only_for_a_statement_or_a_branch_coverage_count
     seeds = ["f(3)", "f('a')", "f(4)", "f(10)"]
     assert _run_search(tmp_path, code, seeds, measured=True) == ["f(3)", "f(10)"]
     assert _run_search(tmp_path, code, seeds, measured=False)[:3] == ["f(3)", "f('a')", "f(10)"]  # (unmeasured)
+
+
+def test_a_comparison_the_search_called_is_checked_as_one_value_not_a_chained_comparison():
+    """`d.__ne__(None)` is written `d != None`; its check must not read `d != None == None` (always true)."""
+    from testbot.explore import _lines
+
+    assert _lines("Duration(1) != None") == "    assert (Duration(1) != None) == None\n"
+    assert _lines("-Duration(1)") == "    assert -Duration(1) == None\n"
+
+
+def test_a_plain_call_takes_the_place_of_one_passing_filler_text_that_covers_no_more(tmp_path: Path):
+    """slug('hello world.x') reached the words branch first; slug('My Title') covers all it does and is kept
+    instead; the filler call that alone reaches a line stays."""
+    from testbot.shape import PLACEHOLDER_PATTERN
+
+    code = (
+        "def f(x):\n    if ' ' in x:\n        return x.split()\n    if len(x) > 30:\n        return 'long'\n"
+        "    return [x]\n"
+    )
+    seeds = ["f('hello world.x')", "f('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')", "f('ab')", "f('My Title')"]
+    calls = _run_search(tmp_path, code, seeds, measured=True, filler=PLACEHOLDER_PATTERN)
+    assert sorted(calls) == sorted(["f('My Title')", "f('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')", "f('ab')"])
+    assert "f('hello world.x')" in _run_search(tmp_path, code, seeds, measured=True)  # (no filler named: kept)
 
 
 def test_the_search_hands_back_few_calls_that_cover_what_all_its_kept_calls_cover(tmp_path: Path):

@@ -43,6 +43,13 @@ def test_unterminated_fence_still_yields_its_code():
     assert [c.name for c in ex.candidates] == ["test_a"]
 
 
+def test_a_name_broken_by_a_space_after_def_test_is_joined_again():
+    """The prefill ends in `def test_`; a model token with a leading space must not cost the whole answer."""
+    text = "```python\nimport pytest\n\n\ndef test_ Duration__add__():\n    assert 1 + 1 == 2\n```"
+    ex = split_tests(text, target_id="pkg/m.py::Duration.__add__", protected=set())
+    assert not ex.error and [c.name for c in ex.candidates] == ["test_Duration__add__"]
+
+
 def test_truncated_completion_keeps_the_complete_tests():
     text = (
         "```python\nfrom pkg.m import classify\n\n\ndef test_whole():\n    assert classify(-1) == 'negative'\n\n\n"

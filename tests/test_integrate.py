@@ -73,6 +73,22 @@ def test_existing_file_keeps_its_tests_and_new_imports_go_with_the_others():
     assert text.count("from pkg.m import classify") == 1
 
 
+def test_a_name_imported_already_is_not_imported_again():
+    first = kept(
+        "from pkg.m import classify, Kind\nfrom pkg.m import Error\n\ndef test_a():\n    assert classify(0) == Kind.ZERO\n"
+        "    with pytest.raises(Error):\n        classify(None)\n"
+    )
+    again = kept(
+        "from pkg.m import classify\nfrom pkg.errors import Error\nfrom pkg.m import other\n\n"
+        "def test_b():\n    assert other(classify(1))\n    with pytest.raises(Error):\n        other(None)\n"
+    )
+    text, added, _ = compose("", first + again)
+    assert added == ["test_a", "test_b"]
+    imports = [line for line in text.splitlines() if line.startswith("from ")]
+    # (a re-exported name from another module is the same name to a reader: imported once)
+    assert imports == ["from pkg.m import classify, Kind", "from pkg.m import Error", "from pkg.m import other"]
+
+
 def test_composing_again_adds_nothing():
     once, _, _ = compose(EXISTING, kept(TWO))
     twice, added, skipped = compose(once, kept(TWO))

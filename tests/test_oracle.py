@@ -310,7 +310,7 @@ def test_an_object_whose_repr_rebuilds_it_is_checked_by_that_exact_value(project
         fenced("from pkg.m import Version, bump\n\n\ndef test_bump():\n    assert bump(Version(1, 2)) == None\n"),
         "pkg/m.py::bump",
     )
-    assert t.kept == ("test_bump",), t.candidates
+    assert t.kept == ("test_bump_returns_version_for_version_one",), t.candidates  # (a bare name: named for its check)
     assert "    assert bump(Version(1, 2)) == Version(major=2, minor=0)\n" in written
     assert "__qualname__" not in written and project.pytest("tests/test_m.py").returncode == 0
 
@@ -391,7 +391,7 @@ def test_a_value_with_no_literal_or_attributes_is_checked_by_its_shape(project):
         project,
         fenced("from pkg.m import classify\n\n\ndef test_classify():\n    assert classify('two words') == None\n"),
     )
-    assert t.kept == ("test_classify",), t.candidates  # a call's fresh generator: its items
+    assert t.kept == ("test_classify_returns_two_words_for_two_words",), t.candidates  # a call's fresh generator: its items
     assert "    assert list(classify('two words')) == ['TWO', 'WORDS']\n" in written
     t, written = run_target(
         project,
@@ -459,8 +459,8 @@ def test_an_expected_exception_that_never_came_runs_the_block_bare(project):
         ),
         "pkg/m.py::clamp",
     )
-    assert t.kept == ("test_clamp",), t.candidates
-    assert "def test_clamp():\n    assert clamp('x') == None\n" in written
+    assert t.kept == ("test_clamp_returns_none_for_x",), t.candidates
+    assert "def test_clamp_returns_none_for_x():\n    assert clamp('x') == None\n" in written
     assert project.pytest("tests/test_m.py").returncode == 0
     bound = candidate(
         "import pytest\n\n\ndef test_x():\n    with pytest.raises(KeyError) as caught:\n"
@@ -535,7 +535,7 @@ def test_a_test_with_a_missing_argument_is_kept_with_the_call_mended(project):
     )
     answer = fenced("from pkg.t import pad\n\n\ndef test_pad():\n    assert pad('ab') == '  ab'\n")
     t, written = run_target(project, answer, "pkg/t.py::pad")
-    assert t.kept == ("test_pad",), t.candidates
+    assert t.kept == ("test_pad_returns_ab_for_ab_zero",), t.candidates
     # mended to pad('ab', width=0), which returns 'ab': the value repair then puts that in
     assert "    assert pad('ab', width=0) == 'ab'\n" in written
     assert [(c.name, c.outcome) for c in t.candidates] == [

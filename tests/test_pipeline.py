@@ -1,31 +1,53 @@
-"""The time budget bounds each completion's length, not only whether one starts."""
+"""The time budget (testbot.budget) bounds each completion's length, not only whether one starts."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from pathlib import Path
 
 from testbot.config import Settings
-from testbot.pipeline import FIRST_SPEED, MIN_TOKENS, USEFUL_TOKENS, Pipeline
+from testbot.budget import FIRST_SPEED, USEFUL_TOKENS, Budget
+from testbot.pipeline import MIN_TOKENS, Pipeline
 
 
-def test_completions_shrink_to_fit_the_time_left(tmp_path: Path):
-    pipe = Pipeline(tmp_path, Settings(max_tokens=384, explore=False))
+def test_completions_shrink_to_fit_the_time_left():
+    budget = Budget(120)
     # Speed not measured yet: the embedded model's speed on a 2-core CPU is assumed, so a run's first completion
     # does not take a whole max_tokens out of a short budget.
-    assert pipe._token_cap(time.monotonic() + 5) == USEFUL_TOKENS  # (5 s at FIRST_SPEED is too short for a test)
-    assert int(39.9 * FIRST_SPEED) <= pipe._token_cap(time.monotonic() + 40) <= int(40 * FIRST_SPEED)
-    assert pipe._token_cap(time.monotonic() + 600) == 384
-    pipe._decoded = (200, 10.0)  # 20 tokens a second, measured on earlier completions
-    assert pipe._token_cap(float("inf")) == 384
-    assert pipe._token_cap(time.monotonic() + 60) == 384  # 1200 would fit: capped by max_tokens
-    assert 150 <= pipe._token_cap(time.monotonic() + 8) <= 160  # 8 s left: ~160 tokens
-    assert pipe._token_cap(time.monotonic() + 1) < MIN_TOKENS  # too little left for a test: not started
-    pipe._checked = (2, 6.0)  # running an answer's tests took 3 s: that time is kept back from the answer
-    assert 90 <= pipe._token_cap(time.monotonic() + 8) <= 100  # (8 - 3) s at 20 tokens a second
-    assert pipe._token_cap(time.monotonic() + 3) < MIN_TOKENS
+    assert budget.token_cap(time.monotonic() + 5, 384) == USEFUL_TOKENS  # (5 s at FIRST_SPEED is too short)
+    assert int(39.9 * FIRST_SPEED) <= budget.token_cap(time.monotonic() + 40, 384) <= int(40 * FIRST_SPEED)
+    assert budget.token_cap(time.monotonic() + 600, 384) == 384
+    budget.completed(200, 10.0)  # 20 tokens a second, measured on earlier completions
+    assert budget.token_cap(float("inf"), 384) == 384
+    assert budget.token_cap(time.monotonic() + 60, 384) == 384  # 1200 would fit: capped by max_tokens
+    assert 150 <= budget.token_cap(time.monotonic() + 8, 384) <= 160  # 8 s left: ~160 tokens
+    assert budget.token_cap(time.monotonic() + 1, 384) < MIN_TOKENS  # too little left for a test: not started
+    budget.checked(3.0)
+    budget.checked(3.0)  # running an answer's tests took 3 s: that time is kept back from the answer
+    assert 90 <= budget.token_cap(time.monotonic() + 8, 384) <= 100  # (8 - 3) s at 20 tokens a second
+    assert budget.token_cap(time.monotonic() + 3, 384) < MIN_TOKENS
+
+
+def test_phases_share_the_time_left_and_a_held_back_end_returns():
+    budget = Budget(0)
+    budget.start()
+    assert not budget.limited and budget.share(0.5) == float("inf") and budget.split(float("inf"), 3) == float("inf")
+    assert budget.target_deadline(time.monotonic(), 30, 5)[1] is False  # only --target-seconds bounds a turn
+    budget = Budget(100)
+    budget.start()
+    assert 49 <= budget.share(0.5) - time.monotonic() <= 50
+    stop = time.monotonic() + 60
+    assert 9 <= budget.split(stop, 3, 0.5) - time.monotonic() <= 10  # half of a third of 60 s
+    end = budget.end
+    with budget.held_back(0.2):  # the last fifth is kept for the phase after the block
+        assert 79 <= budget.left() <= 80
+        deadline, cut = budget.target_deadline(time.monotonic(), 300, 4)  # a fair share: a quarter of 80 s
+        assert cut and 19 <= deadline - time.monotonic() <= 20
+    assert budget.end == end
+    with budget.phase("write"):
+        time.sleep(0.01)
+    assert budget.phases["write"] >= 0.01
 
 
 def test_a_budget_is_shared_between_targets_breadth_first(project):
@@ -122,7 +144,7 @@ def test_group_prompts_take_a_file_six_functions_at_a_time(project):
     from testbot.targets import find_targets
 
     project.write("pkg/many.py", "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(8)))
-    answer = lambda ns: fenced("".join(f"def test_f{i}():\n    assert f{i}(1) == {1 + i}\n\n\n" for i in ns))  # noqa: E731
+    answer = lambda ns: fenced("".join(f"def test_f{i}_adds_its_number():\n    assert f{i}(1) == {1 + i}\n\n\n" for i in ns))  # noqa: E731
     backend = FakeBackend({"*group*": [answer(range(6)), answer(range(6, 8))]})
     targets = find_targets([str(project.root / "pkg" / "many.py")], project.root)
     settings = Settings(
@@ -132,7 +154,7 @@ def test_group_prompts_take_a_file_six_functions_at_a_time(project):
     assert [p.key for p in backend.prompts] == ["pkg/many.py::*group*"] * 2
     assert "from pkg.many import f6, f7" in backend.prompts[1].prefill
     assert [(r.target, r.kept, r.note) for r in report.targets] == [
-        (f"pkg/many.py::f{i}", (f"test_f{i}",), "covered by the file's group prompt") for i in range(8)
+        (f"pkg/many.py::f{i}", (f"test_f{i}_adds_its_number",), "covered by the file's group prompt") for i in range(8)
     ]
 
 

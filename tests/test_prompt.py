@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,10 @@ def test_the_search_s_calls_are_shown_as_observed_facts_to_write_named_tests_fro
     )
     p = prompt_for(project, "pkg/m.py::classify", feedback=feedback)
     facts = p.user.split("## What the code did when called (observed by running it)")[1]
+    with_imports = prompt_for(
+        project, "pkg/m.py::classify", feedback=dataclasses.replace(feedback, imports=("from datetime import date",))
+    )
+    assert "from pkg.m import classify\nfrom datetime import date\n" in with_imports.prefill  # (facts' names)
     assert "assert classify(0) == 'zero'\n\nassert classify(-2) == 'negative'" in facts
     assert "named for the behaviour" in facts and "def test_" not in facts.split("```")[1]
     assert "never with a number" in p.user and "never a special method called by name" in p.user

@@ -114,3 +114,37 @@ def test_a_numbered_test_gets_a_name_from_what_it_shows(source: str, function: s
     got = shape.behaviour_name(source, function)
     assert got == name
     assert shape.NUMBERED_NAME not in shape.problems(source.replace(source.split("(")[0][4:], got, 1))
+
+
+@pytest.mark.parametrize(
+    "source, function, name",
+    [
+        ("def test_Compose_returns():\n    assert compose(d) == 'x'\n", "compose", "test_compose_returns"),
+        (
+            "def test_ignores_empty_string():\n    assert strip_margin('') == ''\n",
+            "strip_margin",
+            "",  # (a file or class of its tests names the function)
+        ),
+        (
+            "def test_roman_encode():\n    assert roman_encode(37) == 'XXXVII'\n",
+            "roman_encode",
+            "test_roman_encode_returns_xxxvii_for_37_given",
+        ),
+        (
+            "def test_slug_works():\n    with pytest.raises(TypeError):\n        slug(3)\n",
+            "slug",
+            "test_slug_raises_type_error_for_three",
+        ),
+        # several checks under a bare name: only the name's case or the function's name is put right
+        (
+            "def test_roman_encode():\n    assert roman_encode(1) == 'I'\n    assert roman_encode(4) == 'IV'\n",
+            "roman_encode",
+            "",
+        ),
+        ("def test_durations_add_up():\n    assert a + b == c\n", "__add__", ""),  # (special: named by what it does)
+        ("def test_Duration__add__():\n    assert a + b == c\n    assert a + d == e\n", "__add__", "test_duration_add"),
+        ("def test_parse_reads_a_date():\n    assert parse('2020-01-02') == d\n", "parse", ""),
+    ],
+)
+def test_a_model_s_name_that_says_too_little_is_put_right(source: str, function: str, name: str):
+    assert shape.readable_name(source, function) == name

@@ -1,0 +1,209 @@
+"""Which tests are kept, and in what shape: the choose step of the pipeline, without any I/O.
+
+A candidate that passed every run is an :class:`Outcome` (the test, its result, what it covers). :func:`choose`
+keeps, greedily by coverage gain, the ones that add something and are fit for a reviewer (never a check of a
+type name alone or of a value that varies, :data:`UNFIT`); :func:`owner` gives a test of a several-function prompt
+to its function; :func:`polished` names and merges kept tests the way a reviewer wants them; :func:`readable`
+writes special methods as operators before a test runs; :func:`evidence` turns the search's tests into facts
+for a write prompt.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from testbot import shape
+from testbot import validate as v
+from testbot.extract import Candidate, dedent
+from testbot.integrate import rename_def
+from testbot.measure import Covered, Gain, Measurable, gain, greedy_keep
+from testbot.report import CandidateResult, Funnel
+from testbot.targets import Target
+
+# Round number of the tests --explore writes (no model: recorded for no prompt).
+EXPLORE_ROUND = -2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    candidate: Candidate
+    result: CandidateResult
+    covered: Covered
+
+
+def owner(o: Outcome, group: Sequence[tuple[Target, Measurable, Covered]]) -> Target:
+    """The function of a several-function prompt a test belongs to: the one it adds most to over what it has,
+    else the one it names, else the first."""
+    gains = [gain(o.covered, have, meas).size if o.result.stable else 0 for _, meas, have in group]
+    if max(gains, default=0) > 0:
+        return group[gains.index(max(gains))][0]
+    return next(
+        (t for t, _, _ in group if re.search(rf"\b{re.escape(t.name)}\b", o.candidate.test_source)), group[0][0]
+    )
+
+
+def choose(
+    outcomes: list[Outcome], have: Covered, meas: Measurable, record: Measurable | None = None
+) -> tuple[list[Outcome], list[Outcome], Funnel]:
+    """Keep, greedily by coverage gain over ``have``, the stable candidates among ``outcomes`` (in their order:
+    ties go to the first). Returns the outcomes with each stable one's gain and kept mark filled in, the kept
+    ones in the order chosen, and the funnel counts (passed, stable, added coverage). With ``record``, the gain
+    written down is the part on ``record``'s code (chosen by the file's, credited to the target's own), or the
+    file's where it adds nothing there (an overload no target names): a kept test never says "+0"."""
+    passed = [o for o in outcomes if o.result.outcome == v.PASSED]
+    stable = [o for o in passed if o.result.stable]
+    # A test that checks nothing but a type's name, or a value that changes between runs, is not kept: its
+    # coverage is no use to a reviewer.
+    gains = [gain(o.covered, have, meas) if not unfit(o.candidate) else Gain() for o in stable]
+    chosen = greedy_keep(gains)
+    marked = {}
+    for i, o in enumerate(stable):
+        g = gains[i] if record is None else (gain(o.covered, have, record) or gains[i])
+        res = CandidateResult(
+            **{
+                **o.result.__dict__,
+                "gain_lines": tuple(sorted(g.lines)),
+                "gain_branches": tuple(sorted(g.branches)),
+                "kept": i in chosen,
+            }
+        )
+        marked[id(o)] = Outcome(o.candidate, res, o.covered)
+    counted = Funnel(passed=len(passed), stable=len(stable), added_coverage=sum(1 for g in gains if g))
+    return [marked.get(id(o), o) for o in outcomes], [marked[id(stable[i])] for i in chosen], counted
+
+
+UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING})  # shapes never kept
+
+
+def unfit(cand: Candidate) -> bool:
+    return bool(UNFIT & set(shape.problems(cand.test_source)))
+
+
+def gain_of(o: Outcome) -> Gain:
+    """What a chosen candidate was recorded to add."""
+    return Gain(frozenset(o.result.gain_lines), frozenset(o.result.gain_branches))
+
+
+def gains_of(kept: list[Outcome]) -> Gain:
+    """What chosen candidates add together."""
+    gained = Gain()
+    for o in kept:
+        gained = gained | gain_of(o)
+    return gained
+
+
+def union(have: Covered, outcomes: list[Outcome], meas: Measurable) -> Covered:
+    """``have`` plus what every stable candidate so far covers of the target."""
+    for o in outcomes:
+        if o.result.stable:
+            have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
+    return have
+
+
+def missing(meas: Measurable, have: Covered) -> bool:
+    return bool((meas.lines - have.lines) or (meas.branches - have.arcs))
+
+
+EVIDENCE_MAX = 10  # the search's calls shown to the model as evidence, at most ...
+
+
+EVIDENCE_CHARS = 1800  # ... and in at most this many characters
+
+
+def evidence(explored: list[Outcome]) -> tuple[str, ...]:
+    """The search's kept tests as facts for the model: each test's body (its call and the observed value or
+    error), without the numbered name, special methods written as operators."""
+    out: list[str] = []
+    size = 0
+    # realistic inputs first: a call with filler text (the search's stock strings) is the last example
+    for o in sorted(explored, key=lambda o: shape.PLACEHOLDER in shape.problems(o.candidate.test_source)):
+        try:
+            func = ast.parse(dedent(o.candidate.test_source)).body[0]
+        except (SyntaxError, IndexError):
+            continue
+        if not isinstance(func, ast.FunctionDef) or not func.body:
+            continue
+        body = shape.operators("\n".join(ast.unparse(stmt) for stmt in func.body))
+        if size + len(body) > EVIDENCE_CHARS and out:
+            break
+        out.append(body)
+        size += len(body)
+        if len(out) >= EVIDENCE_MAX:
+            break
+    return tuple(out)
+
+
+def evidence_imports(explored: list[Outcome]) -> tuple[str, ...]:
+    """The import lines the search's tests use (``from datetime import date`` for a fact that passes a date): the
+    model's answer starts with them, so a test it builds from a fact runs."""
+    lines = (line.strip() for o in explored for imp in o.candidate.imports for line in imp.splitlines())
+    return tuple(dict.fromkeys(line for line in lines if line and line != "import pytest"))
+
+
+def readable(cands: Sequence[Candidate]) -> list[Candidate]:
+    """Candidates with special methods called the way Python calls them (``a == b``, ``len(x)``), before they
+    are validated: a reviewer sends ``a.__eq__(b)`` back."""
+    return [with_source(c, shape.operators(c.test_source)) for c in cands]
+
+
+def with_source(c: Candidate, source: str, name: str = "") -> Candidate:
+    """``c`` with its test's source (and name) replaced, in its module too."""
+    if source == c.test_source and (not name or name == c.name):
+        return c
+    return dataclasses.replace(
+        c, name=name or c.name, test_source=source, code=c.code.replace(c.test_source, source, 1)
+    )
+
+
+def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
+    """Kept tests as a reviewer wants them, without a model: a numbered name (the search's, or a model's
+    ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), a model's name
+    that says too little put right (:func:`testbot.shape.readable_name`), and the search's tests that would get
+    the same name merged into one test (related checks together)."""
+    out: list[Outcome] = []
+    by_name: dict[str, int] = {}
+    for o in kept:
+        c = o.candidate
+        plain = not c.class_name and "::" not in c.name
+        numbered = shape.NUMBERED_NAME in shape.problems(c.test_source)
+        name = (shape.behaviour_name(c.test_source, target.name) if plain and numbered else "") or c.name
+        if plain and not numbered and c.round != EXPLORE_ROUND:  # a model's name that says too little
+            name = shape.readable_name(c.test_source, target.name) or c.name
+            if name in by_name:
+                name = c.name
+        if name != c.name:
+            c = with_source(c, rename_def(c.test_source, c.name, name), name)
+        if plain and name in by_name and c.round == EXPLORE_ROUND and out[by_name[name]].candidate.round == c.round:
+            out[by_name[name]] = merged(out[by_name[name]], Outcome(c, o.result, o.covered))
+            continue
+        by_name.setdefault(name, len(out))
+        out.append(
+            Outcome(c, dataclasses.replace(o.result, name=name) if name != o.result.name else o.result, o.covered)
+        )
+    return out
+
+
+def merged(first: Outcome, second: Outcome) -> Outcome:
+    """One test running both tests' statements (same name: the same behaviour on other inputs)."""
+    a, b = first.candidate, second.candidate
+    body = "\n".join(line for line in b.test_source.splitlines()[1:])
+    source = a.test_source.rstrip("\n") + "\n" + body.rstrip("\n") + "\n"
+    extra = [i for i in b.imports if i not in a.imports]
+    helpers = [h for h in b.helpers if h not in a.helpers]
+    code = a.code.replace(a.test_source, "\n\n".join([*helpers, source]) if helpers else source, 1)
+    if extra:
+        code = "\n".join(extra) + "\n" + code
+    cand = dataclasses.replace(
+        a, test_source=source, code=code, imports=a.imports + tuple(extra), helpers=a.helpers + tuple(helpers)
+    )
+    r = first.result
+    result = dataclasses.replace(
+        r,
+        gain_lines=tuple(sorted(set(r.gain_lines) | set(second.result.gain_lines))),
+        gain_branches=tuple(sorted(set(r.gain_branches) | set(second.result.gain_branches))),
+    )
+    return Outcome(cand, result, first.covered | second.covered)
