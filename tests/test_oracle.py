@@ -391,7 +391,9 @@ def test_a_value_with_no_literal_or_attributes_is_checked_by_its_shape(project):
         project,
         fenced("from pkg.m import classify\n\n\ndef test_classify():\n    assert classify('two words') == None\n"),
     )
-    assert t.kept == ("test_classify_returns_two_words_for_two_words",), t.candidates  # a call's fresh generator: its items
+    assert t.kept == ("test_classify_returns_two_words_for_two_words",), (
+        t.candidates
+    )  # a call's fresh generator: its items
     assert "    assert list(classify('two words')) == ['TWO', 'WORDS']\n" in written
     t, written = run_target(
         project,
