@@ -144,9 +144,10 @@ def test_group_prompts_take_a_file_six_functions_at_a_time(project):
     from testbot.targets import find_targets
 
     project.write("pkg/many.py", "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(8)))
-    answer = lambda ns: fenced(
-        "".join(f"def test_f{i}_adds_its_number():\n    assert f{i}(1) == {1 + i}\n\n\n" for i in ns)
-    )  # noqa: E731
+
+    def answer(ns):
+        return fenced("".join(f"def test_f{i}_adds_its_number():\n    assert f{i}(1) == {1 + i}\n\n\n" for i in ns))
+
     backend = FakeBackend({"*group*": [answer(range(6)), answer(range(6, 8))]})
     targets = find_targets([str(project.root / "pkg" / "many.py")], project.root)
     settings = Settings(
