@@ -563,7 +563,7 @@ def main() -> int:
     preset, preset_lines = set(seen), set(reached)
     kept: list[tuple[str, str, set]] = []  # (target id, call, what it covers that counts)
     filler = re.compile(spec["filler"]) if spec.get("filler") else None
-    fillers: dict = {}  # target id -> how many of its kept calls pass filler text
+    fillers: dict = {}  # target id -> its kept calls that pass filler text
     branches = {(a, b) for a, b in spec.get("branches", [])}
     first = {int(n): f for n, f in spec.get("first_lines", {}).items()}
     signal.signal(signal.SIGALRM, _alarm)
@@ -613,17 +613,17 @@ def main() -> int:
             # `slug("My Title")` reads better than one of `slug("hello world.x")`.
             mine = covers()
             for i, (tid, old, cover) in enumerate(kept):
-                if tid == target.id and cover <= mine and _filler(filler, old):
+                if tid == target.id and old in fillers[tid] and cover <= mine:
                     kept[i] = (tid, expr, mine)
                     calls = result["calls"][tid]
                     calls[calls.index(old)] = expr
-                    fillers[tid] -= 1
+                    fillers[tid].discard(old)
                     save()
                     break
         if new and not late:
             mine = covers()
             if _filler(filler, expr):
-                fillers[target.id] = fillers.get(target.id, 0) + 1
+                fillers.setdefault(target.id, set()).add(expr)
             seen.update(tracer.hits)
             reached.update(b for _, b in tracer.hits)
             target.misses = 0

@@ -268,36 +268,25 @@ def _unittest_assert(test: ast.expr, source: str) -> str:
     return f"self.assertTrue({text(test)})"
 
 
-def _already_bound(statement: str, bound: set[tuple[str, str, str]]) -> bool:
-    """Whether every name ``statement`` imports is imported the same way by the file already."""
-    try:
-        node = ast.parse(statement).body[0]
-    except (SyntaxError, IndexError):
-        return False
-    if not isinstance(node, ast.Import | ast.ImportFrom) or any(a.name == "*" for a in node.names):
-        return False
-    module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
-    return all((module, a.name, a.asname or "") in bound for a in node.names)
-
-
 def _unbound_part(statement: str, bound: set[tuple[str, str, str]]) -> str | None:
-    """``statement`` without the names of a ``from`` import that the file binds already (from that module, or the
-    same name from another: a re-export, as in ``from pkg.errors import E`` next to ``from pkg.mod import E``; the
-    whole file runs again after the merge), recording what it binds; None when nothing is left."""
+    """``statement`` less what the file binds already (``bound``: (module, name, as), "" as the module of a plain
+    ``import``); None when nothing is left. A plain ``import`` is left out only when the file imports every one
+    of its names the same way. A ``from`` import loses each name the file binds already, from that module or
+    from another (a re-export, as in ``from pkg.errors import E`` next to ``from pkg.mod import E``; the whole
+    file runs again after the merge), and what it still binds is recorded."""
     try:
         node = ast.parse(statement).body[0]
     except (SyntaxError, IndexError):
         return statement
-    if not isinstance(node, ast.ImportFrom) or any(a.name == "*" for a in node.names):
+    if not isinstance(node, ast.Import | ast.ImportFrom) or any(a.name == "*" for a in node.names):
         return statement
-    module = node.module or ""
+    if isinstance(node, ast.Import):
+        return None if all(("", a.name, a.asname or "") in bound for a in node.names) else statement
     local = {asname or name for _, name, asname in bound}
-    names = [
-        a for a in node.names if (a.asname or a.name) not in local and (module, a.name, a.asname or "") not in bound
-    ]
+    names = [a for a in node.names if (a.asname or a.name) not in local]
     if not names:
         return None
-    bound.update((module, a.name, a.asname or "") for a in names)
+    bound.update((node.module or "", a.name, a.asname or "") for a in names)
     if len(names) == len(node.names):
         return statement
     return ast.unparse(ast.ImportFrom(module=node.module, names=names, level=node.level))
@@ -402,10 +391,8 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
             key = _norm(imp)
             if placed and key == "import pytest" and "pytest" not in needed:
                 continue  # its pytest.raises became self.assertRaises
-            if key not in imports and not _already_bound(key, bound_from):
-                fresh = _unbound_part(key, bound_from)
-                if fresh is None:
-                    continue
+            fresh = _unbound_part(key, bound_from) if key not in imports else None
+            if fresh is not None:
                 imports.add(key)
                 new_imports.append(fresh if fresh != key else imp.strip())
         present_hashes.add(sha)

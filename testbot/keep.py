@@ -109,8 +109,6 @@ def missing(meas: Measurable, have: Covered) -> bool:
 
 
 EVIDENCE_MAX = 10  # the search's calls shown to the model as evidence, at most ...
-
-
 EVIDENCE_CHARS = 1800  # ... and in at most this many characters
 
 

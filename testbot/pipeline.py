@@ -543,7 +543,7 @@ class Pipeline:
         completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens
         rounds = 0
         status = Status.RAN if keep.missing(meas, have) else Status.COVERED
-        note = "" if keep.missing(meas, have) else "written by the model from the search's calls" if (
+        note = "" if status is Status.RAN else "written by the model from the search's calls" if (
             target.id in self._wrote and any(o.candidate.round != EXPLORE_ROUND for o in kept)) \
             else "covered by explored calls" if any(o.candidate.round == EXPLORE_ROUND for o in kept) \
             else "covered by the file's group prompt"

@@ -406,12 +406,9 @@ def _target_call(tree: ast.AST, name: str) -> ast.Call | ast.Attribute | None:
 
 def _outcome_words(func: ast.AST) -> list[str]:
     """What the test's first check says happens: raises the error, returns the value, is true or false."""
-    for node in ast.walk(func):
-        if isinstance(node, ast.With):
-            for item in node.items:
-                call = item.context_expr
-                if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("raises") and call.args:
-                    return ["raises", *_value_words(call.args[0])]
+    for call in _raises(func):
+        if call.args:
+            return ["raises", *_value_words(call.args[0])]
     for check in _checks(func):
         if isinstance(check, ast.Compare) and len(check.ops) == 1:
             op, right = check.ops[0], check.comparators[0]
@@ -479,19 +476,19 @@ def readable_name(test_source: str, function: str) -> str:
     words = re.sub(r"_+", "_", _snake(func.name[len("test_") :])).strip("_") or func.name[len("test_") :]
     name = "test_" + words
     rest = [w for w in words[len(fn) :].split("_") if w] if fn and words.startswith(fn) else None
-    if rest is not None and all(w.lower() in _EMPTY_WORDS for w in rest) and len(_checks(func)) + _raises(func) == 1:
+    if rest is not None and all(w in _EMPTY_WORDS for w in rest) and len(_checks(func)) + len(_raises(func)) == 1:
         name = behaviour_name(test_source, function) or name
     if len(name) > NAME_CHARS:
         name = name[:NAME_CHARS].rsplit("_", 1)[0]
     return name if name != func.name else ""
 
 
-def _raises(func: ast.AST) -> int:
-    """How many ``pytest.raises`` blocks the test has."""
-    return sum(
-        1
+def _raises(func: ast.AST) -> list[ast.Call]:
+    """The test's ``with pytest.raises(...)`` calls, in order."""
+    return [
+        item.context_expr
         for node in ast.walk(func)
         if isinstance(node, ast.With)
         for item in node.items
         if isinstance(item.context_expr, ast.Call) and ast.unparse(item.context_expr.func).endswith("raises")
-    )
+    ]
