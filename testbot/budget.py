@@ -17,6 +17,8 @@ SEARCH_SHARE = 1 / 3  # the search (--explore): half searching, half running its
 FINAL_SHARE = 0.2  # kept back, after the first search, for the second search at the end
 WRITE_SHARE = 0.85  # the write prompts (--write), shared between the files
 GROUP_SHARE = 0.5  # the group prompts (--group), shared between the files
+MUTANTS_SHARE = 0.3  # of the time kept back at the end, kept back again for the mutants phase (--mutants)
+MUTANTS_SECONDS = 30.0  # without --budget: the mutants phase's time per file
 # Tokens a second (prompt reading included) assumed before the first completion is timed: the embedded model on
 # a 2-core CPU.
 FIRST_SPEED = 8.0

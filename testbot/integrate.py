@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbot import secrets_scan
+from testbot import secrets_scan, shape
 from testbot.extract import Candidate, dedent
 from testbot.measure import Gain
 
@@ -28,6 +28,7 @@ class Kept:
     gain: Gain
     target_id: str
     model: str
+    catches: int = 0  # mutants it catches that the other kept tests miss (kept for that: testbot.mutants)
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,25 @@ def rename_def(source: str, old: str, new: str) -> str:
     return re.sub(rf"(\bdef\s+){re.escape(old)}\b", rf"\g<1>{new}", source, count=1)
 
 
+def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
+    """``name``, or where a test of that name is there already, one that says what this test shows
+    (:func:`testbot.shape.behaviour_name`: its inputs and outcome); a number only where that is taken too."""
+    if name not in taken:
+        return name
+    said = shape.behaviour_name(source, _called_name(target_id))
+    if said and said not in taken:
+        return said
+    i = 2
+    while f"{name}_{i}" in taken:
+        i += 1
+    return f"{name}_{i}"
+
+
 def _provenance(k: Kept, sha: str) -> str:
     observed = ", expected values observed from the code" if k.candidate.observed else ""
+    catches = f", catches {k.catches} mutant{'s' if k.catches != 1 else ''} the others miss" if k.catches else ""
     return (
-        f"# testbot: {k.target_id} +{len(k.gain.lines)} lines, +{len(k.gain.branches)} branches, "
+        f"# testbot: {k.target_id} +{len(k.gain.lines)} lines, +{len(k.gain.branches)} branches{catches}, "
         f"model {k.model}{observed}, sha {sha}"
     )
 
@@ -401,11 +417,7 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
             cls, method_name, method = placed
             taken = set(next((h.methods for h in style.hosts if h.name == cls), frozenset()))
             taken |= {n for n, _ in into.get(cls, [])}
-            new = method_name
-            j = 2
-            while new in taken:
-                new = f"{method_name}_{j}"
-                j += 1
+            new = _fresh_name(method_name, c.test_source, k.target_id, taken)
             if new != method_name:
                 method = rename_def(method, method_name, new)
             into.setdefault(cls, []).append((new, _provenance(k, sha) + "\n" + method))
@@ -414,12 +426,8 @@ def compose(existing: str, kept: Sequence[Kept], styled: bool = True) -> tuple[s
         if c.class_name:
             classes.setdefault(c.class_name, []).append((k, sha, c.test_source))
             continue
-        name = c.name
+        name = _fresh_name(c.name, c.test_source, k.target_id, names)
         source = c.test_source
-        i = 2
-        while name in names:
-            name = f"{c.name}_{i}"
-            i += 1
         if name != c.name:
             source = rename_def(source, c.name, name)
         names.add(name)
@@ -536,7 +544,7 @@ def integrate(
     known: frozenset[str] = frozenset(),
 ) -> FileChange:
     """Add ``kept`` to ``dest``; ``passes(text)`` runs a composed file as a whole in the scratch copy. A test
-    that adds nothing (+0 lines, +0 branches) is not written, nor one that carries what looks like a credential
+    that adds nothing (+0 lines, +0 branches, no mutant caught that the others miss) is not written, nor one that carries what looks like a credential
     (:mod:`testbot.secrets_scan`; ``known``: the project's own strings, which are not); the file's skipped
     list says why."""
     created = not dest.exists()
@@ -544,9 +552,9 @@ def integrate(
         f"{k.target_id} {k.candidate.name}: dropped, it adds no line or branch over the project's suite and the "
         f"tests kept before it (+0)"
         for k in kept
-        if not k.gain.lines and not k.gain.branches
+        if not k.gain.lines and not k.gain.branches and not k.catches
     ]
-    kept = [k for k in kept if k.gain.lines or k.gain.branches]
+    kept = [k for k in kept if k.gain.lines or k.gain.branches or k.catches]
     kept, leaking = _without_credentials(kept, known)
     leaking = idle + leaking
     try:

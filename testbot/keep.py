@@ -160,7 +160,8 @@ def with_source(c: Candidate, source: str, name: str = "") -> Candidate:
 def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
     """Kept tests as a reviewer wants them, without a model: a numbered name (the search's, or a model's
     ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), a model's name
-    that says too little put right (:func:`testbot.shape.readable_name`), and the search's tests that would get
+    that says too little put right (:func:`testbot.shape.readable_name`), checks of ``True``, ``False`` and
+    ``None`` written plainly (:func:`testbot.shape.plain_checks`), and the search's tests that would get
     the same name merged into one test (related checks together)."""
     out: list[Outcome] = []
     by_name: dict[str, int] = {}
@@ -173,8 +174,10 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
             name = shape.readable_name(c.test_source, target.name) or c.name
             if name in by_name:
                 name = c.name
-        if name != c.name:
-            c = with_source(c, rename_def(c.test_source, c.name, name), name)
+        # (`assert x` for `assert x == True`: a test of `__eq__` keeps its `== None`)
+        source = shape.plain_checks(c.test_source, none=target.name not in ("__eq__", "__ne__"))
+        if name != c.name or source != c.test_source:
+            c = with_source(c, rename_def(source, c.name, name), name)
         if plain and name in by_name and c.round == EXPLORE_ROUND and out[by_name[name]].candidate.round == c.round:
             out[by_name[name]] = merged(out[by_name[name]], Outcome(c, o.result, o.covered))
             continue

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbot import sandbox, secrets_scan
-from testbot.budget import FINAL_SHARE, GROUP_SHARE, SEARCH_SHARE, WRITE_SHARE, Budget
+from testbot.budget import FINAL_SHARE, GROUP_SHARE, MUTANTS_SECONDS, MUTANTS_SHARE, SEARCH_SHARE, WRITE_SHARE, Budget
 from testbot.cache import Cache, Entry
 from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
@@ -31,13 +31,13 @@ from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend_for
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
-from testbot.measure import (Covered, Measurable, first_lines, measurable, measurable_file,
+from testbot.measure import (Covered, Gain, Measurable, first_lines, measurable, measurable_file,
                              read_covered)
 from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt, call_signature,
                             signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, reach
-from testbot import keep, oracle, proc
+from testbot import keep, mutants, oracle, proc
 from testbot.keep import EXPLORE_ROUND
 from testbot import validate as v
 from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
@@ -99,6 +99,7 @@ class Pipeline:
         self._known: frozenset[str] | None = None  # the project's own strings: not credentials in a kept test
         self._suite: dict[Path, Covered] = {}  # target file -> what the project's own suite covers of it
         self._wrote: set[str] = set()  # targets whose search evidence a write prompt turned into the model's tests
+        self._pools: dict[str, mutants.Pool] = {}  # target id -> its kept and spare tests, for the mutants phase
 
     # -- the model is loaded on first use: fully covered targets never pay for it
     @property
@@ -174,9 +175,14 @@ class Pipeline:
                             self._group_phase(ws, todo)
                     with self.budget.phase("targets"):
                         self._targets_phase(ws, todo, by_id, kept_by_file)
-                if self.s.explore:
-                    with self.budget.phase("search again"):
-                        self._search_again(ws, todo, by_id, kept_by_file)
+                # (the end of that is kept back for the mutants)
+                with self.budget.held_back(MUTANTS_SHARE if self.s.mutants else 0.0):
+                    if self.s.explore:
+                        with self.budget.phase("search again"):
+                            self._search_again(ws, todo, by_id, kept_by_file)
+                if self.s.mutants:
+                    with self.budget.phase("mutants"):
+                        self._mutants_phase(ws, todo, by_id, kept_by_file)
                 with self.budget.phase("place"):
                     files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
                 isolation, incidents = ws.isolation.tokens(), ws.incidents
@@ -509,7 +515,9 @@ class Pipeline:
             chosen = {id(o.candidate) for o in still}
             marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
+            spare = _spare(pre.outcomes, still)
             still = keep.polished(target, still)
+            self._pools[target.id] = mutants.Pool(target, self._mutant_lines(target, meas), still, spare)
             kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL) for o in still]
             if kept_items:
                 note += " (its explored tests kept for the rest of the file)"
@@ -634,7 +642,9 @@ class Pipeline:
             stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
+        spare = _spare(outcomes, kept)
         kept = keep.polished(target, kept)
+        self._pools[target.id] = mutants.Pool(target, self._mutant_lines(target, meas), kept, spare)
         kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
                            else model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
@@ -729,7 +739,12 @@ class Pipeline:
             folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
             for t, pre in self._validate_explored(ws, file, text, open_, folder, self.budget.end, many=True):
                 r = by_id[t.id]
+                spare = _spare(pre.outcomes, pre.kept)
                 pre.kept = keep.polished(t, pre.kept)
+                pool = self._pools.get(t.id)
+                if pool is not None:
+                    pool.kept += pre.kept
+                    pool.spare += spare
                 kept = [Kept(o.candidate, keep.gain_of(o), t.id, EXPLORE_MODEL) for o in pre.kept]
                 if kept:
                     kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
@@ -739,6 +754,69 @@ class Pipeline:
                     candidates=r.candidates + tuple(o.result for o in pre.outcomes),
                     kept=r.kept + tuple(o.candidate.name for o in pre.kept),
                     gain_lines=r.gain_lines + len(gained.lines), gain_branches=r.gain_branches + len(gained.branches))
+
+    def _mutant_lines(self, target: Target, meas: Measurable) -> frozenset[int]:
+        """Where ``target``'s mutants go: its lines (its changed ones in a change run) that the project's suite
+        does not run."""
+        lines = meas.lines & target.lines if self.changes else meas.lines
+        return frozenset(lines - self._suite.get(target.file, Covered()).lines)
+
+    def _mutants_phase(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
+                       kept_by_file: dict[Path, list[Kept]]) -> None:
+        """``--mutants``: per source file, its functions' mutants run against the kept tests and the spare ones in
+        one sandboxed pytest process (:mod:`testbot.mutants`); spare tests that catch mutants the kept miss are
+        kept too. Under --budget it gets what is left (MUTANTS_SHARE was kept back for it), shared by the files."""
+        by_file: dict[Path, list[mutants.Pool]] = {}
+        for t in todo:
+            pool = self._pools.get(t.id)
+            if pool is not None and pool.spare and pool.lines and t.id in by_id:
+                by_file.setdefault(t.file, []).append(pool)
+        model = self.model_name()
+        for n, (file, pools) in enumerate(by_file.items()):
+            left = self.budget.left() / (len(by_file) - n) if self.budget.limited else MUTANTS_SECONDS
+            if left < 2:
+                continue
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            folder = destination_for(pools[0].target, self.root, self.s.tests_dir).parent
+            written: dict[int, Path] = {}
+            for o in [o for p in pools for o in p.kept + p.spare]:
+                written.setdefault(id(o), ws.write_candidate(o.candidate, folder))
+            file_of = {k: p.name for k, p in written.items()}
+            spec, index = mutants.spec(pools[0].target.module, str(ws.scratch_path(file)), text, pools, file_of,
+                                       max(1.0, left - 3))
+            try:
+                if not spec["mutants"]:
+                    continue
+                answer = ws.run_mutants(sorted(set(written.values())), import_root=pools[0].target.import_root,
+                                        spec=spec, timeout=left + 5)
+            finally:
+                for path in written.values():
+                    path.unlink(missing_ok=True)
+            if answer is None:
+                continue
+            caught: dict[int, dict[int, set[str]]] = {}  # pool index -> mutant id -> spare files catching it
+            for key, res in answer["ran"].items():
+                if not key.isdigit() or int(key) not in index or not isinstance(res, dict) or res.get("caught"):
+                    continue
+                caught.setdefault(index[int(key)][0], {})[int(key)] = {f for f in res.get("spare") or ()
+                                                                       if isinstance(f, str)}
+            for i, pool in enumerate(pools):
+                chosen = mutants.choose(pool, caught.get(i, {}), file_of)
+                if not chosen:
+                    continue
+                t = pool.target
+                polished = keep.polished(t, [c.outcome for c in chosen])
+                # (kept for the mutants alone: over the kept tests they add no line or branch)
+                kept = [Kept(o.candidate, Gain(), t.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
+                             else model, c.catches) for o, c in zip(polished, chosen)]
+                kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
+                r = by_id[t.id]
+                by_id[t.id] = dataclasses.replace(
+                    r, funnel=r.funnel + Funnel(kept=len(kept)), kept=r.kept + tuple(o.candidate.name for o in polished),
+                    catches=r.catches + sum(c.catches for c in chosen))
 
     def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
                              heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:
@@ -993,6 +1071,19 @@ def _shifted(rerun: int) -> bool:
     years ahead, another time zone and locale (every run has a hash seed of its own). The first re-run does,
     the next not, and so on: a kept test passed both ways, in fresh processes, in random order."""
     return rerun % 2 == 0
+
+
+def _spare(outcomes: Sequence[keep.Outcome], kept: Sequence[keep.Outcome]) -> list[keep.Outcome]:
+    """The tests among ``outcomes`` that passed every run but were not kept (fit for a reviewer; each test once):
+    what the mutants phase chooses from."""
+    seen = {o.candidate.code for o in kept}
+    out = []
+    for o in outcomes:
+        if (o.result.outcome == v.PASSED and o.result.stable and o.candidate.code not in seen
+                and not keep.unfit(o.candidate)):
+            seen.add(o.candidate.code)
+            out.append(o)
+    return out
 
 
 def _mend_call(o: keep.Outcome, texts: Sequence[str]) -> Candidate | None:

@@ -74,12 +74,14 @@ class TargetReport:
     prompt_tokens: int = 0
     note: str = ""  # e.g. "already fully covered", "time budget spent"
     status: Status = Status.RAN
+    catches: int = 0  # mutants caught by the tests kept for that alone (testbot.mutants)
 
     def line(self) -> str:
         n = len(self.candidates)
         text = f"{self.target}  {n} candidate{'s' if n != 1 else ''}, {len(self.kept)} kept"
         if self.kept:
-            text += f" (+{self.gain_lines} lines, +{self.gain_branches} branches)"
+            more = f", {self.catches} more mutant{'s' if self.catches != 1 else ''} caught" if self.catches else ""
+            text += f" (+{self.gain_lines} lines, +{self.gain_branches} branches{more})"
         if self.note:
             text += f"  [{self.note}]"
         return text

@@ -81,6 +81,7 @@ _GUARD_KINDS = (WROTE_OUTSIDE, SIGNAL_OUTSIDE, NETWORK, TAMPERED_PYTEST, READ_OU
 
 _SEARCH = Path(__file__).with_name("_search.py")
 _PLUGIN = Path(__file__).with_name("_pytest_plugin.py")
+_MUTANTS_PLUGIN = Path(__file__).with_name("_mutants_plugin.py")
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
 
 
@@ -230,6 +231,7 @@ class Workspace:
         self.runs.mkdir()
         sandbox.install_guard(self.support)
         shutil.copy(_PLUGIN, self.support / "testbot_result_plugin.py")
+        shutil.copy(_MUTANTS_PLUGIN, self.support / "testbot_mutants_plugin.py")
         shutil.copy(_SEARCH, self.support / "testbot_search.py")
         (self.support / "coveragerc").write_text("[run]\nbranch = True\n")
         (self.support / "coveragerc-contexts").write_text("[run]\nbranch = True\ndynamic_context = test_function\n")
@@ -324,6 +326,7 @@ class Workspace:
         timeout: float | None,
         contexts: bool = False,
         shifted: bool = False,
+        extra: Sequence[str] = (),
     ) -> _Run:
         args = [self.python]
         if measure is not None:
@@ -343,6 +346,7 @@ class Workspace:
             "-o",
             "console_output_style=classic",
             *self._suite_options(),
+            *extra,
             *map(str, test_files),
         ]
         limits = self.limits if timeout is None else dataclasses.replace(self.limits, wall_seconds=timeout)
@@ -408,6 +412,27 @@ class Workspace:
             outcome, detail = classify_data(sub, run.proc, run.limits)
             results[path] = RunResult(outcome, detail, run.proc.seconds / each, "", run.programs(path))
         return results, coverage
+
+    def run_mutants(self, test_files: list[Path], *, import_root: Path, spec: dict, timeout: float) -> dict | None:
+        """Run pytest on ``test_files``, then each mutant of ``spec`` in place in the same process
+        (:mod:`testbot._mutants_plugin`): per mutant id, whether a kept test caught it and which spare test files
+        did. None when the run as a whole went wrong (crash, timeout, tampering, anything the sandbox refused)."""
+        path = self.support / f"mutants-{self._next()}.json"  # (support: tests read it, never write it)
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        try:
+            run = self._pytest(
+                test_files,
+                import_root,
+                None,
+                timeout,
+                extra=("-p", "testbot_mutants_plugin", f"--testbot-mutants={path}"),
+            )
+        finally:
+            path.unlink(missing_ok=True)
+        answer = run.data.get("mutants") if run.clean and run.data else None
+        if not isinstance(answer, dict) or not isinstance(answer.get("ran"), dict):
+            return None
+        return answer
 
     def run_suite(self, measure: list[Path], timeout: float, import_roots: Sequence[Path] = ()) -> SuiteResult:
         """Run the project's own test suite the way its users run it (``pytest`` in the project's root: its

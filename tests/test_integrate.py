@@ -68,8 +68,9 @@ def test_existing_file_keeps_its_tests_and_new_imports_go_with_the_others():
     text, added, _ = compose(EXISTING, kept(TWO))
     assert text.startswith('"""Tests for pkg.m."""\nimport pytest\nfrom pkg.m import classify\nimport os\n')
     assert 'assert classify(0) == "zero"  # written by hand' in text
-    assert functions(text) == ["test_zero", "test_zero_2", "test_sep"]  # the clash is renamed, not replaced
-    assert added == ["test_zero_2", "test_sep"]
+    # the clash is renamed for what the test shows, not replaced (nor numbered)
+    assert functions(text) == ["test_zero", "test_classify_returns_zero_for_zero", "test_sep"]
+    assert added == ["test_classify_returns_zero_for_zero", "test_sep"]
     assert text.count("from pkg.m import classify") == 1
 
 
@@ -335,3 +336,19 @@ def test_each_added_test_is_credited_to_its_author_when_renamed_or_placed_in_a_c
 
     authors = _authors(["test_a", "TestF::test_b", "test_a_2"], [kept("test_a", "qwen"), kept("test_b", "explore")])
     assert authors == ("qwen", "explore", "qwen")
+
+
+def test_a_test_kept_for_mutants_alone_is_written_and_says_so(tmp_path):
+    (k,) = kept(
+        "from pkg.m import classify\n\n\ndef test_edge():\n    assert classify(0) == 'zero'\n", lines=(), branches=()
+    )
+    change = integrate(
+        tmp_path / "test_m.py",
+        [Kept(k.candidate, Gain(), ID, "fake", catches=2)],
+        passes=lambda text: True,
+        dry_run=False,
+    )
+    assert change.tests == ("test_edge",) and not change.skipped
+    assert "+0 lines, +0 branches, catches 2 mutants the others miss" in (tmp_path / "test_m.py").read_text()
+    change = integrate(tmp_path / "test_n.py", [k], passes=lambda text: True, dry_run=False)  # it adds nothing
+    assert not change.tests and "(+0)" in change.skipped[0]

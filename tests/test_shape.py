@@ -88,6 +88,8 @@ def test_tests_in_finds_functions_and_methods_of_a_file():
         ("assert c.__getattr__('red') == 5", "assert getattr(c, 'red') == 5"),
         ("assert str(v) == repr(v)", "assert str(v) == repr(v)"),  # (nothing to do)
         ("super().__init__(1)", "super().__init__(1)"),
+        ("assert relativedelta().__div__(3) == r", "assert relativedelta() / 3 == r"),  # (Python 2's name)
+        ("assert x.__nonzero__()", "assert bool(x)"),
     ],
 )
 def test_special_methods_are_written_as_operators(before: str, after: str):
@@ -148,3 +150,24 @@ def test_a_numbered_test_gets_a_name_from_what_it_shows(source: str, function: s
 )
 def test_a_model_s_name_that_says_too_little_is_put_right(source: str, function: str, name: str):
     assert shape.readable_name(source, function) == name
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("assert is_ip('1.2.3.4') == True", "assert is_ip('1.2.3.4')"),
+        ("assert is_ip('x') == False  # not an address", "assert not is_ip('x')  # not an address"),
+        ("assert (d != None) == True", "assert d != None"),  # (the check of __ne__ itself stays)
+        ("assert register.mute() == None", "assert register.mute() is None"),
+        ("assert None != find('a')", "assert find('a') is not None"),
+        ("assert f(1) == 1", "assert f(1) == 1"),
+        ("x = f() == True\n    assert x", "x = f() == True\n    assert x"),  # (only what is asserted)
+    ],
+)
+def test_checks_of_true_false_and_none_are_written_plainly(before: str, after: str):
+    assert shape.plain_checks(f"def test_x():\n    {before}\n") == f"def test_x():\n    {after}\n"
+
+
+def test_a_test_of_eq_keeps_its_comparison_with_none():
+    source = "def test_x():\n    assert Box(1) == None\n"
+    assert shape.plain_checks(source, none=False) == source

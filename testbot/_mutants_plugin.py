@@ -1,0 +1,161 @@
+"""A pytest plugin for one sandboxed run: after the tests ran as usual, each mutant of the code under test is put
+in place in this process and the tests named for it run again; which of them failed is what the run reports.
+
+Loaded with ``-p testbot_mutants_plugin --testbot-mutants=SPEC`` next to testbot's result plugin, whose result file
+carries the answer (``mutants``). The spec (JSON, written by :mod:`testbot.mutants`) names the module, its file
+and, per mutant, the function it changes (qualified name and first line), the edit (character offsets in the file
+and the new text), and the test files to try: first the kept tests (the run stops at the first that fails: the
+mutant is caught), then the spare ones (all of them run: which ones catch it is the answer).
+
+A mutant is put in place by compiling the edited file and giving the live function the edited function's code
+object (``f.__code__``): every reference to the function, ``from m import f`` included, runs the mutant, and the
+original comes back after it. A function whose closure would differ is left alone. A test that runs longer than the
+spec's ``per_test`` seconds is stopped by a timer and counts as failing (a mutant that loops forever is caught).
+Runs under the project's interpreter (Python 3.8+), standard library and pytest only.
+"""
+
+import json
+import signal
+import sys
+import time
+import types
+
+import pytest
+
+_PASSED = {}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--testbot-mutants", default="", help="testbot: the mutants to run the tests against")
+
+
+def pytest_runtest_logreport(report):
+    ok = report.outcome == "passed"
+    if report.when == "call":
+        _PASSED[report.nodeid] = ok and _PASSED.get(report.nodeid, True)
+    elif not ok:
+        _PASSED[report.nodeid] = False
+
+
+class _TooLong(BaseException):
+    """Raised by the timer inside a test that runs a mutant too long (not an Exception: code under test that
+    catches every Exception does not swallow it)."""
+
+
+def _on_timer(signum, frame):
+    raise _TooLong("the test ran too long with the mutant in place")
+
+
+def _functions(module, qualname):
+    """The plain function objects ``qualname`` names in ``module`` (a property's getter, setter and deleter; the
+    function under staticmethod, classmethod and wrapping decorators)."""
+    obj = module
+    for part in qualname.split("."):
+        space = getattr(obj, "__dict__", {})
+        if part not in space:
+            return []
+        obj = space[part]
+    found = []
+    todo = [obj]
+    while todo and len(found) < 8:
+        item = todo.pop()
+        if isinstance(item, property):
+            todo.extend(f for f in (item.fget, item.fset, item.fdel) if f is not None)
+        elif isinstance(item, (staticmethod, classmethod)):
+            todo.append(item.__func__)
+        elif isinstance(item, types.FunctionType):
+            found.append(item)
+            wrapped = getattr(item, "__wrapped__", None)
+            if wrapped is not None:
+                todo.append(wrapped)
+        elif getattr(item, "__wrapped__", None) is not None:
+            todo.append(item.__wrapped__)
+        elif isinstance(getattr(item, "__func__", None), types.FunctionType):
+            todo.append(item.__func__)
+    return found
+
+
+def _code(code, name, first):
+    """The code object of the function ``name`` starting on line ``first`` inside ``code``."""
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        if c.co_name == name and c.co_firstlineno == first:
+            return c
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return None
+
+
+def _failed(item):
+    from _pytest.runner import runtestprotocol
+
+    signal.setitimer(signal.ITIMER_REAL, _SPEC.get("per_test", 1.0))
+    try:
+        reports = runtestprotocol(item, log=False, nextitem=None)
+    except _TooLong:
+        return True
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return any(r.failed for r in reports)
+
+
+_SPEC = {}
+
+
+def _run(session, spec):
+    module = sys.modules.get(spec["module"])
+    if module is None:
+        __import__(spec["module"])
+        module = sys.modules[spec["module"]]
+    with open(spec["file"], encoding="utf-8") as f:
+        source = f.read()
+    by_file = {}
+    for item in session.items:
+        if _PASSED.get(item.nodeid):
+            by_file.setdefault(item.nodeid.split("::")[0].rsplit("/", 1)[-1], []).append(item)
+    deadline = time.monotonic() + spec.get("seconds", 10.0)
+    old = signal.signal(signal.SIGALRM, _on_timer)
+    out = {}
+    try:
+        for m in spec["mutants"]:
+            if time.monotonic() >= deadline:
+                break
+            text = source[: m["start"]] + m["text"] + source[m["end"] :]
+            try:
+                compiled = compile(text, spec["file"], "exec", dont_inherit=True)
+            except (SyntaxError, ValueError):
+                continue
+            name = m["qualname"].rsplit(".", 1)[-1]
+            new = _code(compiled, name, m["first"])
+            live = [f for f in _functions(module, m["qualname"]) if f.__code__.co_firstlineno == m["first"]]
+            if new is None or len(live) != 1 or new.co_freevars != live[0].__code__.co_freevars:
+                continue
+            func, original = live[0], live[0].__code__
+            func.__code__ = new
+            try:
+                caught = any(_failed(i) for f in m["kept"] for i in by_file.get(f, []))
+                spare = [] if caught else [f for f in m["spare"] if any(_failed(i) for i in by_file.get(f, []))]
+            finally:
+                func.__code__ = original
+            out[str(m["id"])] = {"caught": caught, "spare": spare}
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    return out
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session):
+    yield
+    path = session.config.getoption("--testbot-mutants")
+    if not path:
+        return
+    with open(path, encoding="utf-8") as f:
+        _SPEC.update(json.load(f))
+    results = sys.modules.get("testbot_result_plugin")
+    answer = {"ran": {}, "error": ""}
+    try:
+        answer["ran"] = _run(session, _SPEC)
+    except Exception as exc:  # noqa: BLE001 - the answer says what went wrong; the tests' outcomes stand
+        answer["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if results is not None:
+        results._RESULTS["mutants"] = answer

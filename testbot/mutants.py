@@ -1,0 +1,116 @@
+"""Mutation as a signal: among the tests that passed but add no coverage, keep the ones that catch faults the kept
+tests miss.
+
+Coverage says a line ran; a mutant (:mod:`testbot.mutate`: ``<`` made ``<=``, a ``+`` made ``-``, a return made
+``None``) says whether any test would notice it being wrong. After the run's tests are chosen by coverage, each
+function's mutants are put in place one at a time inside one sandboxed pytest process
+(:mod:`testbot._mutants_plugin`): the kept tests that run the mutated line go first, and a mutant one of them
+catches is done; for a mutant they all miss, every spare test (stable, passing, not kept) that runs the line is
+tried. Spare tests are then kept greedily by the mutants only they catch, the model's before the search's
+(Meta's ACH keeps tests by the faults they catch in the same spirit), at most :data:`KEEP_MAX` per function.
+
+Mutants go only on a function's body lines (its changed ones in a change run) that the project's own suite does
+not run: whether the suite catches a mutant there is not known, and a test kept for one it catches would add
+nothing. This module has no I/O; the pipeline writes the tests and runs the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from testbot import keep
+from testbot import mutate
+from testbot.targets import Target
+
+MUTANTS_MAX = 40  # mutants per function, at most (spread over its lines: every line gets a turn first)
+KEEP_MAX = 3  # spare tests kept for mutants alone, per function
+PER_TEST = 1.0  # seconds a test may run with a mutant in place before it counts as catching it
+
+
+@dataclass
+class Pool:
+    """One function's tests: the kept ones (for the mutants they catch) and the spare ones (to choose from)."""
+
+    target: Target
+    lines: frozenset[int]  # where its mutants go
+    kept: list[keep.Outcome]
+    spare: list[keep.Outcome]
+
+
+@dataclass(frozen=True)
+class Chosen:
+    outcome: keep.Outcome
+    catches: int  # mutants it catches that the kept tests (and the spare ones chosen before it) miss
+
+
+def of_function(target: Target, text: str, lines: frozenset[int]) -> list[mutate.Mutant]:
+    """Mutants of ``target``'s body on ``lines``, at most :data:`MUTANTS_MAX`, taking each line's first mutant
+    before any line's second."""
+    body = {n for n in lines if target.def_line < n <= target.end}
+    found = mutate.mutants(target.rel, text, body)
+    by_line: dict[int, list[mutate.Mutant]] = {}
+    for m in found:
+        by_line.setdefault(m.line, []).append(m)
+    out: list[mutate.Mutant] = []
+    depth = 0
+    while len(out) < MUTANTS_MAX and any(len(ms) > depth for ms in by_line.values()):
+        out += [ms[depth] for _, ms in sorted(by_line.items()) if len(ms) > depth]
+        depth += 1
+    return sorted(out[:MUTANTS_MAX], key=lambda m: (m.line, m.description))
+
+
+def spec(
+    module: str, scratch_file: str, text: str, pools: Sequence[Pool], file_of: dict[int, str], seconds: float
+) -> tuple[dict, dict[int, tuple[int, mutate.Mutant]]]:
+    """The plugin's spec for the functions of one source file (``text``; ``scratch_file``: its path in the
+    scratch copy; ``file_of``: id of an outcome -> the name of the test file it was written to), and mutant id
+    -> (pool index, mutant). A mutant no spare test runs is left out: there is nothing to choose for it."""
+    kept_all = [o for p in pools for o in p.kept]
+    mutants: list[dict] = []
+    index: dict[int, tuple[int, mutate.Mutant]] = {}
+    for n, pool in enumerate(pools):
+        for m in of_function(pool.target, text, pool.lines):
+            kept = [file_of[id(o)] for o in pool.kept if m.line in o.covered.lines and id(o) in file_of]
+            kept += [
+                file_of[id(o)]
+                for o in kept_all
+                if o not in pool.kept and m.line in o.covered.lines and id(o) in file_of
+            ]
+            spare = [file_of[id(o)] for o in pool.spare if m.line in o.covered.lines and id(o) in file_of]
+            if not spare:
+                continue
+            index[len(mutants)] = (n, m)
+            mutants.append(
+                {
+                    "id": len(mutants),
+                    "qualname": pool.target.qualname,
+                    "first": pool.target.start,
+                    "start": m.start,
+                    "end": m.end,
+                    "text": m.new,
+                    "kept": kept,
+                    "spare": spare,
+                }
+            )
+    return {"module": module, "file": scratch_file, "mutants": mutants, "seconds": seconds, "per_test": PER_TEST}, index
+
+
+def choose(pool: Pool, caught_by: dict[int, set[str]], file_of: dict[int, str]) -> list[Chosen]:
+    """The spare tests of ``pool`` worth keeping: ``caught_by`` maps each of its mutants that no kept test caught
+    to the spare test files that did. Greedy by mutants caught that no test chosen so far catches; the model's
+    tests first (a search's call kept for a mutant only where no model test catches it), at most KEEP_MAX."""
+    alive = {mid: files for mid, files in caught_by.items() if files}
+    chosen: list[Chosen] = []
+    for model_first in (True, False):
+        group = [o for o in pool.spare if (o.candidate.round != keep.EXPLORE_ROUND) == model_first and id(o) in file_of]
+        while alive and len(chosen) < KEEP_MAX:
+            scored = [(sum(1 for files in alive.values() if file_of[id(o)] in files), o) for o in group]
+            best = max(scored, key=lambda s: (s[0], -len(s[1].candidate.test_source)), default=(0, None))
+            if best[0] == 0 or best[1] is None:
+                break
+            o = best[1]
+            chosen.append(Chosen(o, best[0]))
+            group.remove(o)
+            alive = {mid: files for mid, files in alive.items() if file_of[id(o)] not in files}
+    return chosen

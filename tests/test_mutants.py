@@ -1,0 +1,154 @@
+"""Mutation as a signal: spare tests kept for the mutants they alone catch (real sandboxed pytest runs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from testbot import keep, mutants
+from testbot import validate as v
+from testbot.config import Settings
+from testbot.extract import split_tests
+from testbot.measure import Covered
+from testbot.pipeline import Pipeline
+from testbot.report import CandidateResult
+from testbot.sandbox import Limits
+from testbot.targets import find_targets
+
+GRADE = """\
+def grade(score):
+    if score >= 90:
+        return "A"
+    if score >= 80:
+        return "B"
+    return "C"
+
+
+class Counter:
+    def __init__(self, n):
+        self.n = n
+
+    @property
+    def down(self):
+        n = self.n
+        while n > 0:
+            n -= 1
+        return n
+"""
+
+ANSWER = """```python
+from pkg.grades import grade
+
+
+def test_grade_a():
+    assert grade(95) == "A"
+
+
+def test_grade_b():
+    assert grade(85) == "B"
+
+
+def test_grade_c():
+    assert grade(10) == "C"
+
+
+def test_grade_a_from_ninety():
+    assert grade(90) == "A"
+```"""
+
+
+def _targets(project):
+    project.write("pkg/grades.py", GRADE)
+    return [t for t in find_targets([str(project.root / "pkg" / "grades.py")], project.root) if t.qualname == "grade"]
+
+
+def _run(project, **settings):
+    from testbot.backends.fake import FakeBackend
+
+    targets = _targets(project)
+    s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False, **settings)
+    report = Pipeline(project.root, s, backend=FakeBackend({"grade": [ANSWER]})).run(targets)
+    return report.targets[0]
+
+
+def test_a_test_that_adds_no_coverage_is_kept_for_the_mutants_only_it_catches(project):
+    # grade(95) is kept first for the "A" line; grade(90) runs the same lines, and alone notices `>=` made `>`
+    r = _run(project)
+    assert r.kept[-1] == "test_grade_a_from_ninety" and set(r.kept[:-1]) == {
+        "test_grade_a",
+        "test_grade_b",
+        "test_grade_c",
+    }
+    assert r.catches == 2 and r.funnel.kept == 4  # (`>=` made `>`, and 90 made 91)
+    assert "2 more mutants caught" in r.line()
+
+
+def test_without_mutants_the_spare_test_is_not_kept(project):
+    r = _run(project, mutants=False)
+    assert "test_grade_a_from_ninety" not in r.kept and r.catches == 0
+
+
+def _outcome(project, code: str, round_no: int = 0) -> keep.Outcome:
+    cand = split_tests(
+        f"```python\n{code}```", target_id="pkg/grades.py::Counter.down", protected={"Counter"}, round=round_no
+    ).candidates[0]
+    return keep.Outcome(
+        cand,
+        CandidateResult(cand.name, round_no, 0, 0.0, v.PASSED, "", True),
+        Covered(frozenset(range(1, 30)), frozenset()),
+    )
+
+
+def test_the_plugin_puts_a_mutant_of_a_property_in_place_and_stops_one_that_loops(project, tmp_path: Path):
+    (down,) = [
+        t
+        for t in find_targets([str(project.write("pkg/grades.py", GRADE))], project.root)
+        if t.qualname == "Counter.down"
+    ]
+    weak = _outcome(project, "from pkg.grades import Counter\n\n\ndef test_runs():\n    Counter(2).down\n")
+    exact = _outcome(project, "from pkg.grades import Counter\n\n\ndef test_down():\n    assert Counter(2).down == 0\n")
+    pool = mutants.Pool(down, frozenset(range(down.def_line + 1, down.end + 1)), [weak], [exact])
+    text = GRADE
+    with v.Workspace(project.root, sys.executable, Limits(wall_seconds=60)) as ws:
+        folder = project.root / "tests"
+        paths = {id(o): ws.write_candidate(o.candidate, folder) for o in (weak, exact)}
+        file_of = {k: p.name for k, p in paths.items()}
+        spec, index = mutants.spec("pkg.grades", str(ws.scratch_path(down.file)), text, [pool], file_of, 30)
+        descriptions = {m.description for _, m in index.values()}
+        assert {"Gt -> GtE", "Sub= -> Add=", "return None"} <= descriptions
+        answer = ws.run_mutants(sorted(paths.values()), import_root=down.import_root, spec=spec, timeout=60)
+    assert answer is not None and not answer["error"] and answer["ran"]
+    by_description = {index[int(k)][1].description: res for k, res in answer["ran"].items()}
+    # `n -= 1` made `n += 1` never ends: the timer stops it, and the test that ran it counts as catching it
+    assert by_description["Sub= -> Add="]["caught"]
+    # `return n` made `return None`: only the exact check notices
+    assert not by_description["return None"]["caught"] and by_description["return None"]["spare"]
+    chosen = mutants.choose(
+        pool, {int(k): set(r["spare"]) for k, r in answer["ran"].items() if not r["caught"]}, file_of
+    )
+    assert [c.outcome for c in chosen] == [exact] and chosen[0].catches >= 1
+
+
+def test_mutants_of_a_function_take_each_line_once_before_any_line_twice(project):
+    (grade,) = _targets(project)
+    found = mutants.of_function(grade, GRADE, frozenset(range(1, 30)))
+    assert all(grade.def_line < m.line <= grade.end for m in found)
+    assert {m.line for m in found} == {2, 3, 4, 5, 6}
+    old = mutants.MUTANTS_MAX
+    mutants.MUTANTS_MAX = 5
+    try:
+        assert sorted(m.line for m in mutants.of_function(grade, GRADE, frozenset(range(1, 30)))) == [2, 3, 4, 5, 6]
+    finally:
+        mutants.MUTANTS_MAX = old
+
+
+def test_the_models_spare_tests_are_chosen_before_the_searchs(project):
+    (grade,) = _targets(project)
+    searched = _outcome(project, "def test_s():\n    assert 1\n", round_no=keep.EXPLORE_ROUND)
+    written = _outcome(project, "def test_w():\n    assert 1\n")
+    lone = _outcome(project, "def test_l():\n    assert 1\n", round_no=keep.EXPLORE_ROUND)
+    pool = mutants.Pool(grade, frozenset({2}), [], [searched, written, lone])
+    file_of = {id(searched): "s.py", id(written): "w.py", id(lone): "l.py"}
+    chosen = mutants.choose(pool, {0: {"s.py", "w.py"}, 1: {"s.py"}, 2: {"l.py"}, 3: set()}, file_of)
+    # the model's test first (it catches 0), then the search's for what is left: 1 by s.py, 2 by l.py
+    assert [(file_of[id(c.outcome)], c.catches) for c in chosen] == [("w.py", 1), ("s.py", 1), ("l.py", 1)]
