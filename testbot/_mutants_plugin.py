@@ -18,9 +18,9 @@ import json
 import signal
 import sys
 import time
-import types
 
 import pytest
+import testbot_mutate as mutate  # (testbot/mutate.py, copied next to this plugin)
 
 _PASSED = {}
 
@@ -44,46 +44,6 @@ class _TooLong(BaseException):
 
 def _on_timer(signum, frame):
     raise _TooLong("the test ran too long with the mutant in place")
-
-
-def _functions(module, qualname):
-    """The plain function objects ``qualname`` names in ``module`` (a property's getter, setter and deleter; the
-    function under staticmethod, classmethod and wrapping decorators)."""
-    obj = module
-    for part in qualname.split("."):
-        space = getattr(obj, "__dict__", {})
-        if part not in space:
-            return []
-        obj = space[part]
-    found = []
-    todo = [obj]
-    while todo and len(found) < 8:
-        item = todo.pop()
-        if isinstance(item, property):
-            todo.extend(f for f in (item.fget, item.fset, item.fdel) if f is not None)
-        elif isinstance(item, (staticmethod, classmethod)):
-            todo.append(item.__func__)
-        elif isinstance(item, types.FunctionType):
-            found.append(item)
-            wrapped = getattr(item, "__wrapped__", None)
-            if wrapped is not None:
-                todo.append(wrapped)
-        elif getattr(item, "__wrapped__", None) is not None:
-            todo.append(item.__wrapped__)
-        elif isinstance(getattr(item, "__func__", None), types.FunctionType):
-            todo.append(item.__func__)
-    return found
-
-
-def _code(code, name, first):
-    """The code object of the function ``name`` starting on line ``first`` inside ``code``."""
-    todo = [code]
-    while todo:
-        c = todo.pop()
-        if c.co_name == name and c.co_firstlineno == first:
-            return c
-        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    return None
 
 
 def _failed(item):
@@ -120,23 +80,14 @@ def _run(session, spec):
         for m in spec["mutants"]:
             if time.monotonic() >= deadline:
                 break
-            text = source[: m["start"]] + m["text"] + source[m["end"] :]
-            try:
-                compiled = compile(text, spec["file"], "exec", dont_inherit=True)
-            except (SyntaxError, ValueError):
-                continue
             name = m["qualname"].rsplit(".", 1)[-1]
-            new = _code(compiled, name, m["first"])
-            live = [f for f in _functions(module, m["qualname"]) if f.__code__.co_firstlineno == m["first"]]
+            new = mutate.mutated_code(source, spec["file"], m["start"], m["end"], m["text"], name, m["first"])
+            live = mutate.live_functions(module, m["qualname"], m["first"])
             if new is None or len(live) != 1 or new.co_freevars != live[0].__code__.co_freevars:
                 continue
-            func, original = live[0], live[0].__code__
-            func.__code__ = new
-            try:
+            with mutate.in_place(live[0], new):
                 caught = any(_failed(i) for f in m["kept"] for i in by_file.get(f, []))
                 spare = [] if caught else [f for f in m["spare"] if any(_failed(i) for i in by_file.get(f, []))]
-            finally:
-                func.__code__ = original
             out[str(m["id"])] = {"caught": caught, "spare": spare}
     finally:
         signal.signal(signal.SIGALRM, old)

@@ -74,6 +74,12 @@ MAX_STEPS = 50  # kept method calls per class that later calls may set their obj
 MATCH = 0.1  # how often a string parameter gets (or a string grows by) a string one of the file's patterns matches
 MAX_MATCHES = 80  # such strings per file
 MATCHES_PER_PATTERN = 3
+# The end of the search (with the spec's ``mutants``): calls that catch mutants the kept calls miss
+MUTANT_SHARE = 0.25  # of the seconds: the mutant round at the end
+MUTANTS_PER_TARGET = 40
+CATCHERS = 4  # calls kept per target for the mutants they catch, at most
+MAX_TRIED = 300  # calls tried per target that the mutant round chooses from
+MUTANT_CALL_SECONDS = 0.25  # one call's limit in the mutant round (a mutant that loops is caught by it)
 RE_CALLS = {"compile", "match", "search", "fullmatch", "sub", "subn", "split", "findall", "finditer"}
 
 
@@ -326,6 +332,11 @@ class _Target:
         self.steps = steps
         self.mutates = bool(spec.get("mutates"))  # (its kept calls are set-up steps: `switch()`, not `colour()`)
         self.chained = [0, 0]  # chains tried, kept (a chain's receiver is a kept call's: none built anew)
+        self.qualname = spec.get("qualname", "")  # (the function the mutant round changes: where it starts, its
+        self.first = spec.get("first", 0)  # body's lines)
+        self.body = set(spec.get("body", []))
+        self.tried: list = []  # distinct calls that ran in time, for the mutant round
+        self.tried_set: set = set()
         self.chaining = False
         self.misses = 0
 
@@ -516,6 +527,99 @@ def _filler(filler, expr: str) -> bool:
     return any(isinstance(value, str) and filler.search(value) for value in map(_string, ast.walk(tree)))
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _outcome(namespace: dict, code, quiet) -> str:
+    """What a call gives, as text to compare: its value's repr (an object without one: its attributes; never an
+    address), the exception it raises, or "late"."""
+    try:
+        signal.setitimer(signal.ITIMER_REAL, MUTANT_CALL_SECONDS)
+        try:
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                value = eval(code, dict(namespace))
+            if type(value).__repr__ is object.__repr__ and hasattr(value, "__dict__"):
+                text = type(value).__name__ + repr(sorted(vars(value).items()))
+            else:
+                text = repr(value)
+            return _ADDRESS.sub("", text)[:2000]
+        except _Late:
+            return "late"
+        except BaseException as exc:  # noqa: BLE001 - an exception is an outcome like any other
+            return "raises " + type(exc).__name__
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _Late:
+        return "late"
+
+
+def _differs(target, original: tuple, quiet) -> bool:
+    """Whether a call (``original``: its code and outcome with the original code) gives another outcome now."""
+    code, seen = original
+    return _outcome(target.namespace, code, quiet) != seen
+
+
+def _catch_mutants(module_name: str, targets: list, calls: dict, filename: str, deadline: float, quiet) -> dict:
+    """Per target, a few of its tried calls that catch mutants of it (:mod:`testbot.mutate`) that its kept calls
+    miss: for each mutant in place, the kept calls (and those chosen so far) run first; where none gives another
+    outcome than with the original code, the first tried call that does is chosen (shorter calls first)."""
+    try:
+        import testbot_mutate as mutate  # (testbot/mutate.py, next to this file; mutants need Python 3.9+)
+
+        ast.unparse  # noqa: B018
+    except (ImportError, AttributeError):
+        return {}
+    module = sys.modules.get(module_name)
+    if module is None:
+        return {}
+    with open(filename, encoding="utf-8") as f:
+        source = f.read()
+    found: dict = {}
+    live_targets = [t for t in targets if t.qualname and t.body]
+    for n, target in enumerate(live_targets):
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        stop = now + (deadline - now) / (len(live_targets) - n)
+        live = mutate.live_functions(module, target.qualname, target.first)
+        if len(live) != 1:
+            continue
+        func, name = live[0], target.qualname.rsplit(".", 1)[-1]
+        try:
+            mutants = mutate.spread(mutate.mutants("", source, target.body), MUTANTS_PER_TARGET)
+        except Exception:  # noqa: BLE001 - no mutants: nothing to catch
+            continue
+        checks = list(calls.get(target.id, []))
+        pool = sorted((e for e in target.tried if e not in checks), key=len)
+        original: dict = {}  # call -> (code, outcome), for calls whose outcome is the same twice
+        for expr in checks + pool:
+            if time.monotonic() >= stop:
+                break
+            code = compile(expr, "<explore>", "eval")
+            first = _outcome(target.namespace, code, quiet)
+            if first != "late" and _outcome(target.namespace, code, quiet) == first:
+                original[expr] = (code, first)
+        chosen: list = []
+        for m in mutants:
+            if time.monotonic() >= stop or len(chosen) >= CATCHERS:
+                break
+            new = mutate.mutated_code(source, filename, m.start, m.end, m.new, name, target.first)
+            if new is None or new.co_freevars != func.__code__.co_freevars:
+                continue
+            with mutate.in_place(func, new):
+                if any(_differs(target, original[e], quiet) for e in checks + chosen if e in original):
+                    continue
+                for expr in pool:
+                    if time.monotonic() >= stop:
+                        break
+                    if expr in original and expr not in chosen and _differs(target, original[expr], quiet):
+                        chosen.append(expr)
+                        break
+        if chosen:
+            found[target.id] = chosen
+    return found
+
+
 def _alarm(signum, frame):
     raise _Late()
 
@@ -534,7 +638,9 @@ def main() -> int:
             json.dump(result, f)
         os.replace(tmp, result_file)
 
-    deadline = time.monotonic() + float(spec["seconds"])
+    seconds = float(spec["seconds"])
+    deadline = time.monotonic() + seconds
+    search_end = deadline - seconds * MUTANT_SHARE if spec.get("mutants") and spec.get("module") else deadline
     rnd = random.Random(spec.get("seed", 0))
     filename = os.path.realpath(spec["file"])
     everything = [v for t in spec["targets"] for part in t["parts"] for p in (part["params"] or [])
@@ -596,6 +702,15 @@ def main() -> int:
         if first:  # (a step inside a statement written over several lines is coverage.py's first line)
             tracer.hits = {(first.get(a, a), first.get(b, b)) for a, b in tracer.hits}
             tracer.hits = {(a, b) for a, b in tracer.hits if a != b}
+        if not late and expr not in target.tried_set and not _filler(filler, expr):
+            if len(target.tried) < MAX_TRIED:
+                target.tried.append(expr)
+                target.tried_set.add(expr)
+            elif rnd.random() < 0.1:  # (later calls take the place of earlier ones now and then)
+                i = rnd.randrange(MAX_TRIED)
+                target.tried_set.discard(target.tried[i])
+                target.tried[i] = expr
+                target.tried_set.add(expr)
         new = tracer.hits - seen
         if counted is not None:  # only what coverage counts: a statement first reached, a branch first taken
             new = {(a, b) for a, b in new if (b in counted and b not in reached) or (a, b) in branches}
@@ -647,14 +762,14 @@ def main() -> int:
 
     for target in targets:
         for expr in target.seeds:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= search_end:
                 break
             attempt(target, expr)
     round_no = 0
-    while targets and time.monotonic() < deadline:
+    while targets and time.monotonic() < search_end:
         round_no += 1
         for target in targets:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= search_end:
                 break
             if target.misses >= STALE and round_no % 4:
                 continue
@@ -663,6 +778,11 @@ def main() -> int:
     result["tried_rounds"] = round_no
     result["found"] = len(kept)
     result["calls"] = _fewest(kept)
+    if search_end < deadline:
+        catching = _catch_mutants(spec["module"], targets, result["calls"], filename, deadline, quiet)
+        for tid, exprs in catching.items():
+            result["calls"].setdefault(tid, []).extend(exprs)
+        result["catching"] = catching
     save()
     return 0
 

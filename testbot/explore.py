@@ -37,7 +37,8 @@ from testbot.targets import Target
 MAX_CALLS = 12  # tests per target: one pytest batch, repaired in one more
 MAX_CONSTANTS = 6  # constants of the function's own code per type
 CHANGING = re.compile(r"\b(today|now|utcnow|time|random|randint|uuid\d?|urandom|getpid)\(")  # not for a test to pin
-MAX_SEARCHED = 16  # tests per target from the search: the calls that reached new lines or branches first
+MAX_SEARCHED = 20  # tests per target from the search: the calls that reached new lines or branches first, then
+# those that catch mutants the others miss
 
 class Source:
     """A value given as source text rather than a literal (a builtin function for a ``Callable`` parameter, a
@@ -758,7 +759,8 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
     head += doc_head + objects_head  # (the search may pass an object to any parameter: a wrong type reaches the checks)
     func = find_node(_parse(text), target.qualname)
     return {"id": target.id, "head": head, "parts": out, "seeds": seeds, "wrap": wrap,
-            "underline": underline_marks(text),
+            "underline": underline_marks(text), "qualname": target.qualname, "first": target.start,
+            "body": list(range(target.def_line + 1, target.end + 1)),
             "mutates": len(parts) == 2 and func.name != "__init__" and _mutates(func)}
 
 

@@ -68,12 +68,18 @@ def rename_def(source: str, old: str, new: str) -> str:
 
 def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
     """``name``, or where a test of that name is there already, one that says what this test shows
-    (:func:`testbot.shape.behaviour_name`: its inputs and outcome); a number only where that is taken too."""
+    (:func:`testbot.shape.behaviour_name`: its inputs and outcome) or names its inputs; a number only where those
+    are taken too."""
     if name not in taken:
         return name
     said = shape.behaviour_name(source, _called_name(target_id))
     if said and said not in taken:
         return said
+    words = shape.input_words(source)
+    if words and not re.search(r"\d$", words[-1]):
+        given = "_".join([name.removesuffix("_for"), "for", *words])
+        if given not in taken:
+            return given
     i = 2
     while f"{name}_{i}" in taken:
         i += 1

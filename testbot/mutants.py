@@ -48,16 +48,7 @@ def of_function(target: Target, text: str, lines: frozenset[int]) -> list[mutate
     """Mutants of ``target``'s body on ``lines``, at most :data:`MUTANTS_MAX`, taking each line's first mutant
     before any line's second."""
     body = {n for n in lines if target.def_line < n <= target.end}
-    found = mutate.mutants(target.rel, text, body)
-    by_line: dict[int, list[mutate.Mutant]] = {}
-    for m in found:
-        by_line.setdefault(m.line, []).append(m)
-    out: list[mutate.Mutant] = []
-    depth = 0
-    while len(out) < MUTANTS_MAX and any(len(ms) > depth for ms in by_line.values()):
-        out += [ms[depth] for _, ms in sorted(by_line.items()) if len(ms) > depth]
-        depth += 1
-    return sorted(out[:MUTANTS_MAX], key=lambda m: (m.line, m.description))
+    return mutate.spread(mutate.mutants(target.rel, text, body), MUTANTS_MAX)
 
 
 def spec(

@@ -7,6 +7,9 @@ to ``<=``, ``==`` to ``!=``, ``in`` to ``not in``), an arithmetic operator swapp
 ``break`` to ``continue``. Docstrings, type annotations and f-string parts are never mutated. The edit replaces the
 node's own source segment, so the rest of the file keeps its text and line numbers.
 
+Standard library only, and importable by Python 3.8 (the search and the pytest plugin run it under the project's
+interpreter, copied next to them as ``testbot_mutate``; making mutants needs 3.9's ``ast.unparse``).
+
 The pipeline uses them as a signal (:mod:`testbot.mutants`: of two tests that cover the same lines, the one that
 notices more of them is the better test); the benchmarks score kept tests with them (``benchmarks/diff_mutation.py``).
 """
@@ -14,6 +17,8 @@ notices more of them is the better test); the benchmarks score kept tests with t
 from __future__ import annotations
 
 import ast
+import contextlib
+import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -81,7 +86,7 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
             skip.update(id(n) for n in ast.walk(node))
 
     for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
             if (
                 body
@@ -90,7 +95,7 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
                 and isinstance(body[0].value.value, str)
             ):
                 mark(body[0])
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             mark(node.returns)
             for a in [
                 *node.args.posonlyargs,
@@ -130,13 +135,13 @@ def _variants(node: ast.AST) -> Iterator[tuple[str, str]]:
             f"{type(node.op).__name__} -> {type(other).__name__}",
             "(" + ast.unparse(ast.BoolOp(other, node.values)) + ")",
         )
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub):
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
         yield f"drop {type(node.op).__name__}", "(" + ast.unparse(node.operand) + ")"
     elif isinstance(node, ast.Constant):
         v = node.value
         if isinstance(v, bool):
             yield f"{v} -> {not v}", f"({not v})"
-        elif isinstance(v, int | float):
+        elif isinstance(v, (int, float)):
             yield f"{v!r} -> {v + 1!r}", f"({v + 1!r})"
         elif isinstance(v, str):
             yield "string changed", repr("XX" + v + "XX")
@@ -167,8 +172,8 @@ def _conditions(tree: ast.AST) -> set[int]:
     """ids of if/while/ternary/assert conditions that are not comparisons (they get a negated mutant)."""
     out = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If | ast.While | ast.IfExp | ast.Assert):
-            if not isinstance(node.test, ast.Compare | ast.BoolOp | ast.UnaryOp | ast.Constant):
+        if isinstance(node, (ast.If, ast.While, ast.IfExp, ast.Assert)):
+            if not isinstance(node.test, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Constant)):
                 out.add(id(node.test))
     return out
 
@@ -207,3 +212,75 @@ def mutants(path: str, source: str, lines: Iterable[int]) -> list[Mutant]:
             out.append(Mutant(path, node.lineno, description, text, start, end, replacement))
     out.sort(key=lambda m: (m.line, m.description))
     return out
+
+
+def spread(found: list[Mutant], limit: int) -> list[Mutant]:
+    """At most ``limit`` of ``found``, each line's first mutant before any line's second, in file order."""
+    by_line: dict[int, list[Mutant]] = {}
+    for m in found:
+        by_line.setdefault(m.line, []).append(m)
+    out: list[Mutant] = []
+    depth = 0
+    while len(out) < limit and any(len(ms) > depth for ms in by_line.values()):
+        out += [ms[depth] for _, ms in sorted(by_line.items()) if len(ms) > depth]
+        depth += 1
+    return sorted(out[:limit], key=lambda m: (m.line, m.description))
+
+
+# -- putting a mutant in place in a running process (the search and the pytest plugin, in the sandbox)
+
+
+def live_functions(module: object, qualname: str, first: int) -> list:
+    """The plain function objects ``qualname`` names in ``module`` that start on line ``first`` (decorators
+    included): through a property's getter, setter and deleter, staticmethod, classmethod and wrapping
+    decorators (``__wrapped__``)."""
+    obj = module
+    for part in qualname.split("."):
+        space = getattr(obj, "__dict__", {})
+        if part not in space:
+            return []
+        obj = space[part]
+    found: list = []
+    todo = [obj]
+    while todo and len(found) < 8:
+        item = todo.pop()
+        if isinstance(item, property):
+            todo.extend(f for f in (item.fget, item.fset, item.fdel) if f is not None)
+        elif isinstance(item, (staticmethod, classmethod)):
+            todo.append(item.__func__)
+        elif isinstance(item, types.FunctionType):
+            found.append(item)
+            if getattr(item, "__wrapped__", None) is not None:
+                todo.append(item.__wrapped__)
+        elif getattr(item, "__wrapped__", None) is not None:
+            todo.append(item.__wrapped__)
+        elif isinstance(getattr(item, "__func__", None), types.FunctionType):
+            todo.append(item.__func__)
+    return [f for f in found if f.__code__.co_firstlineno == first]
+
+
+def mutated_code(source: str, filename: str, start: int, end: int, new: str, name: str, first: int):
+    """The code object of the function ``name`` (starting on line ``first``) in ``source`` with characters
+    start..end replaced by ``new``; None where it does not compile or is not found."""
+    try:
+        compiled = compile(source[:start] + new + source[end:], filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+    todo = [compiled]
+    while todo:
+        c = todo.pop()
+        if c.co_name == name and c.co_firstlineno == first:
+            return c
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return None
+
+
+@contextlib.contextmanager
+def in_place(func, code) -> Iterator[None]:
+    """``func`` runs ``code`` inside the block (every reference to it: ``from m import f`` too)."""
+    original = func.__code__
+    func.__code__ = code
+    try:
+        yield
+    finally:
+        func.__code__ = original

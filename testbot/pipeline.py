@@ -690,6 +690,7 @@ class Pipeline:
             if specs and seconds >= 1:
                 whole = self._scope(file, text)
                 found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs,
+                                   "module": targets[0].module, "mutants": self.s.mutants,
                                    "lines": sorted(whole.lines), "branches": sorted(whole.branches),
                                    "first_lines": first_lines(text)},
                                   targets[0].import_root, seconds)
@@ -729,6 +730,7 @@ class Pipeline:
             if not specs or seconds < 1:
                 continue
             found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed + 1, "targets": specs,
+                               "module": targets[0].module, "mutants": self.s.mutants,
                                "lines": sorted(whole.lines), "branches": sorted(whole.branches),
                                "first_lines": first_lines(text), "seen": sorted(cover.arcs),
                                "reached": sorted(cover.lines)},

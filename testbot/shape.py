@@ -491,6 +491,28 @@ def _outcome_words(func: ast.AST) -> list[str]:
     return []
 
 
+def input_words(test_source: str, limit: int = 4) -> list[str]:
+    """Words for the values a test passes (the constants of its first check or call, in order, at most ``limit``):
+    what sets it apart from a test of the same behaviour on other inputs."""
+    func = _function(test_source)
+    if func is None:
+        return []
+    words: list[str] = []
+    for stmt in func.body:
+        # (of a check, the side that calls: `f("a-b", 2) == 3` says "a b two", not "three")
+        part = stmt.test.left if isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.Compare) else stmt
+        found = [
+            n
+            for n in ast.walk(part)
+            if isinstance(n, ast.Constant) and n.value is not None and not isinstance(n.value, bool)
+        ]
+        for node in sorted(found, key=lambda n: (n.lineno, n.col_offset)):
+            words += _value_words(node)[:2]
+        if words:
+            break
+    return [w for w in words if w][:limit]
+
+
 def behaviour_name(test_source: str, function: str) -> str:
     """A name for a test that says what it shows of ``function``: the inputs it passes and what happens,
     ``test_validate_comment_raises_value_error_for_dash_dash``, ``test_ordinal_returns_1st_for_one``.

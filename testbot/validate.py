@@ -82,6 +82,7 @@ _GUARD_KINDS = (WROTE_OUTSIDE, SIGNAL_OUTSIDE, NETWORK, TAMPERED_PYTEST, READ_OU
 _SEARCH = Path(__file__).with_name("_search.py")
 _PLUGIN = Path(__file__).with_name("_pytest_plugin.py")
 _MUTANTS_PLUGIN = Path(__file__).with_name("_mutants_plugin.py")
+_MUTATE = Path(__file__).with_name("mutate.py")
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
 
 
@@ -232,6 +233,7 @@ class Workspace:
         sandbox.install_guard(self.support)
         shutil.copy(_PLUGIN, self.support / "testbot_result_plugin.py")
         shutil.copy(_MUTANTS_PLUGIN, self.support / "testbot_mutants_plugin.py")
+        shutil.copy(_MUTATE, self.support / "testbot_mutate.py")
         shutil.copy(_SEARCH, self.support / "testbot_search.py")
         (self.support / "coveragerc").write_text("[run]\nbranch = True\n")
         (self.support / "coveragerc-contexts").write_text("[run]\nbranch = True\ndynamic_context = test_function\n")

@@ -352,3 +352,22 @@ def test_a_test_kept_for_mutants_alone_is_written_and_says_so(tmp_path):
     assert "+0 lines, +0 branches, catches 2 mutants the others miss" in (tmp_path / "test_m.py").read_text()
     change = integrate(tmp_path / "test_n.py", [k], passes=lambda text: True, dry_run=False)  # it adds nothing
     assert not change.tests and "(+0)" in change.skipped[0]
+
+
+def test_a_clash_that_the_behaviour_name_does_not_settle_takes_the_inputs_words():
+    first = "from pkg.m import Box\n\n\ndef test_eq_is_false():\n    assert not Box(1) == Box(2)\n"
+    second = "from pkg.m import Box\n\n\ndef test_eq_is_false():\n    assert not Box(1) == Box(3)\n"
+    k1 = Kept(
+        split_tests(first, target_id="pkg/m.py::Box.__eq__", protected={"Box"}).candidates[0],
+        Gain(frozenset({3})),
+        ID,
+        "x",
+    )
+    k2 = Kept(
+        split_tests(second, target_id="pkg/m.py::Box.__eq__", protected={"Box"}).candidates[0],
+        Gain(frozenset({4})),
+        ID,
+        "x",
+    )
+    _, added, _ = compose("", [k1, k2])
+    assert added == ["test_eq_is_false", "test_eq_is_false_for_one_three"]

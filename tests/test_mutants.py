@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from testbot import keep, mutants
@@ -152,3 +153,45 @@ def test_the_models_spare_tests_are_chosen_before_the_searchs(project):
     chosen = mutants.choose(pool, {0: {"s.py", "w.py"}, 1: {"s.py"}, 2: {"l.py"}, 3: set()}, file_of)
     # the model's test first (it catches 0), then the search's for what is left: 1 by s.py, 2 by l.py
     assert [(file_of[id(c.outcome)], c.catches) for c in chosen] == [("w.py", 1), ("s.py", 1), ("l.py", 1)]
+
+
+def test_the_search_ends_with_calls_that_catch_the_mutants_its_kept_calls_miss(project, monkeypatch):
+    """The mutant round of the search (in-process here; in the sandbox in a run): `grade(95)` is kept, and of the
+    calls tried, `grade(90)` is the one that notices `>=` made `>`."""
+    import io
+    import types
+
+    from testbot import _search, mutate
+
+    monkeypatch.setitem(sys.modules, "testbot_mutate", mutate)
+    path = project.write("pkg/grades.py", GRADE)
+    monkeypatch.syspath_prepend(str(project.root))
+    namespace: dict = {}
+    exec("from pkg.grades import grade", namespace)
+    target = types.SimpleNamespace(
+        id="grade",
+        qualname="grade",
+        first=1,
+        body=set(range(2, 7)),
+        namespace=namespace,
+        tried=["grade(95)", "grade(50)", "grade(90)", "grade(85)"],
+    )
+    found = _search._catch_mutants(
+        "pkg.grades",
+        [target],
+        {"grade": ["grade(95)", "grade(85)", "grade(10)"]},
+        str(path),
+        time.monotonic() + 20,
+        io.StringIO(),
+    )
+    assert found == {"grade": ["grade(90)"]}
+    # without the boundary among the calls tried, nothing is chosen
+    target.tried = ["grade(95)", "grade(50)"]
+    assert _search._catch_mutants(
+        "pkg.grades",
+        [target],
+        {"grade": ["grade(95)", "grade(85)", "grade(10)"]},
+        str(path),
+        time.monotonic() + 20,
+        io.StringIO(),
+    ) == {}

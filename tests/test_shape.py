@@ -171,3 +171,9 @@ def test_checks_of_true_false_and_none_are_written_plainly(before: str, after: s
 def test_a_test_of_eq_keeps_its_comparison_with_none():
     source = "def test_x():\n    assert Box(1) == None\n"
     assert shape.plain_checks(source, none=False) == source
+
+
+def test_input_words_name_what_a_test_passes_not_what_it_expects():
+    assert shape.input_words('def test_x():\n    assert f("a-b", 2) == 3\n') == ["a", "b", "two"]
+    assert shape.input_words("def test_x():\n    assert not Box(1) == Box(3)\n") == ["one", "three"]
+    assert shape.input_words("def test_x():\n    assert f() is None\n") == []
