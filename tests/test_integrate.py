@@ -360,13 +360,13 @@ def test_a_clash_that_the_behaviour_name_does_not_settle_takes_the_inputs_words(
     k1 = Kept(
         split_tests(first, target_id="pkg/m.py::Box.__eq__", protected={"Box"}).candidates[0],
         Gain(frozenset({3})),
-        ID,
+        "pkg/m.py::Box.__eq__",
         "x",
     )
     k2 = Kept(
         split_tests(second, target_id="pkg/m.py::Box.__eq__", protected={"Box"}).candidates[0],
         Gain(frozenset({4})),
-        ID,
+        "pkg/m.py::Box.__eq__",
         "x",
     )
     _, added, _ = compose("", [k1, k2])
