@@ -562,7 +562,8 @@ def _differs(target, original: tuple, quiet) -> bool:
 def _catch_mutants(module_name: str, targets: list, calls: dict, filename: str, deadline: float, quiet) -> dict:
     """Per target, a few of its tried calls that catch mutants of it (:mod:`testbot.mutate`) that its kept calls
     miss: for each mutant in place, the kept calls (and those chosen so far) run first; where none gives another
-    outcome than with the original code, the first tried call that does is chosen (shorter calls first)."""
+    outcome than with the original code, the first tried call that does is chosen (shorter calls first; only
+    calls that return a value, the same one twice)."""
     try:
         import testbot_mutate as mutate  # (testbot/mutate.py, next to this file; mutants need Python 3.9+)
 
@@ -597,6 +598,8 @@ def _catch_mutants(module_name: str, targets: list, calls: dict, filename: str, 
                 break
             code = compile(expr, "<explore>", "eval")
             first = _outcome(target.namespace, code, quiet)
+            if expr in pool and first.startswith("raises "):
+                continue  # (a call chosen for a mutant returns a value: an error on a stray input pins an accident)
             if first != "late" and _outcome(target.namespace, code, quiet) == first:
                 original[expr] = (code, first)
         chosen: list = []
