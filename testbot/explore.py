@@ -623,6 +623,7 @@ def explored_tests(target: Target, head: str, exprs: list[str], limit: int = MAX
             continue
         if isinstance(node, ast.Call | ast.Attribute) or _chain(node) is not None:
             good.append(shape.operators(e))  # (`a == b`, not `a.__eq__(b)`: validated as written)
+            head += "".join(f"{line}\n" for line in shape.operator_imports(head + e, good[-1]) if line not in head)
     return _tests(target, head, good[:limit]) if good else ""
 
 

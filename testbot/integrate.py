@@ -76,8 +76,9 @@ def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
     if said and said not in taken:
         return said
     words = shape.input_words(source)
-    if words and not re.search(r"\d$", words[-1]):
-        given = "_".join([name.removesuffix("_for"), "for", *words])
+    if words:
+        # (a name ends in a word: `..._for_2024_two_29_given`, never a number a reviewer reads as numbering)
+        given = "_".join([name, "for", *words, *(["given"] if re.search(r"\d$", words[-1]) else [])])
         if given not in taken:
             return given
     i = 2

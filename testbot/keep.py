@@ -145,7 +145,15 @@ def evidence_imports(explored: list[Outcome]) -> tuple[str, ...]:
 def readable(cands: Sequence[Candidate]) -> list[Candidate]:
     """Candidates with special methods called the way Python calls them (``a == b``, ``len(x)``), before they
     are validated: a reviewer sends ``a.__eq__(b)`` back."""
-    return [with_source(c, shape.operators(c.test_source)) for c in cands]
+    out = []
+    for c in cands:
+        source = shape.operators(c.test_source)
+        extra = [line for line in shape.operator_imports(c.test_source, source) if line not in c.imports]
+        c = with_source(c, source)
+        if extra:  # (`pickle.loads(pickle.dumps(x))` for `x.__getstate__()`)
+            c = dataclasses.replace(c, imports=c.imports + tuple(extra), code="\n".join(extra) + "\n" + c.code)
+        out.append(c)
+    return out
 
 
 def with_source(c: Candidate, source: str, name: str = "") -> Candidate:
@@ -161,11 +169,12 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
     """Kept tests as a reviewer wants them, without a model: a numbered name (the search's, or a model's
     ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), a model's name
     that says too little put right (:func:`testbot.shape.readable_name`), checks of ``True``, ``False`` and
-    ``None`` written plainly (:func:`testbot.shape.plain_checks`), and the search's tests that would get
+    ``None`` written plainly (:func:`testbot.shape.plain_checks`), the search's calls of one shape grouped into a
+    parametrized test (:func:`grouped`), and the search's tests that would get
     the same name merged into one test (related checks together)."""
     out: list[Outcome] = []
     by_name: dict[str, int] = {}
-    for o in kept:
+    for o in grouped(target, kept):
         c = o.candidate
         plain = not c.class_name and "::" not in c.name
         numbered = shape.NUMBERED_NAME in shape.problems(c.test_source)
@@ -178,7 +187,14 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
         source = shape.plain_checks(c.test_source, none=target.name not in ("__eq__", "__ne__"))
         if name != c.name or source != c.test_source:
             c = with_source(c, rename_def(source, c.name, name), name)
-        if plain and name in by_name and c.round == EXPLORE_ROUND and out[by_name[name]].candidate.round == c.round:
+        if (
+            plain
+            and name in by_name
+            and c.round == EXPLORE_ROUND
+            and out[by_name[name]].candidate.round == c.round
+            and c.test_source.startswith("def ")
+            and out[by_name[name]].candidate.test_source.startswith("def ")
+        ):
             out[by_name[name]] = merged(out[by_name[name]], Outcome(c, o.result, o.covered))
             continue
         by_name.setdefault(name, len(out))
@@ -186,6 +202,138 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
             Outcome(c, dataclasses.replace(o.result, name=name) if name != o.result.name else o.result, o.covered)
         )
     return out
+
+
+GROUP_MIN = 3  # the search's tests of one call shape grouped into one parametrized test, from this many
+
+
+def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str] | None:
+    """A search test that is one call and its outcome: ``assert f(a, b) == v`` or ``with pytest.raises(E): f(a)``.
+    Returns (what groups it: the callee and its outcome's kind, the call, the expected value or None, the error's
+    source), or None for any other test."""
+    try:
+        func = ast.parse(dedent(source)).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    if not isinstance(func, ast.FunctionDef) or len(func.body) != 1 or func.decorator_list or func.args.args:
+        return None
+    stmt = func.body[0]
+    call, expected, error = None, None, ""
+    if (
+        isinstance(stmt, ast.Assert)
+        and isinstance(stmt.test, ast.Compare)
+        and len(stmt.test.ops) == 1
+        and isinstance(stmt.test.ops[0], ast.Eq)
+        and isinstance(stmt.test.left, ast.Call)
+    ):
+        call, expected = stmt.test.left, stmt.test.comparators[0]
+    elif (
+        isinstance(stmt, ast.With)
+        and len(stmt.items) == 1
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], ast.Expr)
+        and isinstance(stmt.body[0].value, ast.Call)
+    ):
+        ctx = stmt.items[0].context_expr
+        if (
+            isinstance(ctx, ast.Call)
+            and ast.unparse(ctx.func) == "pytest.raises"
+            and len(ctx.args) == 1
+            and not ctx.keywords
+            and stmt.items[0].optional_vars is None
+        ):
+            call, error = stmt.body[0].value, ast.unparse(ctx.args[0])
+    if call is None or call.keywords or not call.args or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    if any(isinstance(n, ast.NamedExpr | ast.Lambda) for n in ast.walk(call)):
+        return None
+    kind = f"{ast.unparse(call.func)}/{len(call.args)}/{'raises ' + error if error else 'returns'}"
+    return kind, call, expected, error
+
+
+def _parameters(target: Target, count: int) -> list[str] | None:
+    """The names of the target's first ``count`` parameters (after self or cls), None where it has fewer."""
+    try:
+        node = ast.parse(dedent(target.source)).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return None
+    names = [a.arg for a in node.args.posonlyargs + node.args.args]
+    if target.class_name and target.kind != "staticmethod" and names:
+        names = names[1:]
+    return names[:count] if len(names) >= count and "expected" not in names[:count] else None
+
+
+def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
+    """The search's tests that call the target the same way (same callee, as many arguments, the same outcome:
+    a value, or the same error) grouped into one ``pytest.mark.parametrize`` test, named by the target's own
+    parameters (``@pytest.mark.parametrize("dt_str, expected", [...])``), where there are GROUP_MIN or more of
+    them: one behaviour over several inputs reads as one test. Other tests stay as they are."""
+    if target.name.startswith("__") or target.is_async:
+        return kept
+    groups: dict[str, list[tuple[int, ast.Call, ast.expr | None, str]]] = {}
+    for i, o in enumerate(kept):
+        c = o.candidate
+        if c.round != EXPLORE_ROUND or c.class_name or "::" in c.name or c.helpers:
+            continue
+        pin = _pin(c.test_source)
+        if pin is not None and ast.unparse(pin[1].func).split(".")[-1].split("(")[0] == target.name:
+            groups.setdefault(pin[0], []).append((i, *pin[1:]))
+    out: dict[int, Outcome] = {}
+    dropped: set[int] = set()
+    for members in groups.values():
+        names = _parameters(target, len(members[0][1].args))
+        if len(members) < GROUP_MIN or names is None:
+            continue
+        first = members[0]
+        error = first[3]
+        call = ast.Call(first[1].func, [ast.Name(n, ast.Load()) for n in names], [])
+        rows = []
+        for _, c, expected, _ in members:
+            values = [ast.unparse(a) for a in c.args] + ([] if error else [ast.unparse(expected)])
+            rows.append(values[0] if len(values) == 1 else f"({', '.join(values)})")
+        params = names + ([] if error else ["expected"])
+        fn = shape._snake(target.name.strip("_"))
+        if error:
+            what = re.sub(r"_+", "_", shape._snake(error.split(".")[-1])).strip("_")
+            name = f"test_{fn}_raises_{what}"
+            body = f"    with pytest.raises({error}):\n        {ast.unparse(call)}\n"
+        else:
+            name = f"test_{fn}_returns_the_expected_value"
+            body = f"    assert {ast.unparse(call)} == expected\n"
+        table = "".join(f"        {row},\n" for row in rows)
+        source = (
+            f'@pytest.mark.parametrize(\n    "{", ".join(params)}",\n    [\n{table}    ],\n)\n'
+            f"def {name}({', '.join(params)}):\n{body}"
+        )
+        try:
+            ast.parse(source)
+        except SyntaxError:
+            continue
+        olds = [kept[i] for i, *_ in members]
+        imports = tuple(dict.fromkeys(["import pytest", *(imp for o in olds for imp in o.candidate.imports)]))
+        cand = dataclasses.replace(
+            olds[0].candidate,
+            name=name,
+            test_source=source,
+            imports=imports,
+            code="\n".join(imports) + "\n\n\n" + source,
+        )
+        result = dataclasses.replace(
+            olds[0].result,
+            name=name,
+            gain_lines=tuple(sorted({n for o in olds for n in o.result.gain_lines})),
+            gain_branches=tuple(sorted({b for o in olds for b in o.result.gain_branches})),
+        )
+        covered = olds[0].covered
+        for o in olds[1:]:
+            covered = covered | o.covered
+        out[members[0][0]] = Outcome(cand, result, covered)
+        dropped.update(i for i, *_ in members[1:])
+    if not out:
+        return kept
+    return [out.get(i, o) for i, o in enumerate(kept) if i not in dropped]
 
 
 def merged(first: Outcome, second: Outcome) -> Outcome:

@@ -196,8 +196,11 @@ def tests_in(file_source: str, names: Iterable[str]) -> list[str]:
             (n for n in body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == method), None
         )
         if node is not None:
-            segment = ast.get_source_segment(file_source, node)
-            if segment:
+            # (with its decorators: a parametrized test's inputs are in them)
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            lines = file_source.splitlines(keepends=True)[start - 1 : node.end_lineno]
+            segment = dedent("".join(lines))
+            if segment.strip():
                 out.append(segment)
     return out
 
@@ -251,6 +254,10 @@ _BUILTIN = {
 }
 
 
+# Special methods of the pickling protocol: a test pickles and unpickles the object instead.
+_PICKLING = {"__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__getnewargs__", "__getnewargs_ex__"}
+
+
 class _Operators(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
@@ -281,13 +288,20 @@ class _Operators(ast.NodeTransformer):
             new = ast.Compare(args[0], [ast.In()], [obj])
         elif name == "__call__":
             new = ast.Call(obj, list(args), [])
+        elif name in ("__copy__", "__deepcopy__") and len(args) == (0 if name == "__copy__" else 1):
+            new = ast.Call(ast.Attribute(ast.Name("copy", ast.Load()), name.strip("_"), ast.Load()), [obj, *args], [])
+        elif name in _PICKLING and len(args) <= 1:
+            # (what pickling calls them for: a round trip, which runs both halves of the protocol)
+            dumps = ast.Call(ast.Attribute(ast.Name("pickle", ast.Load()), "dumps", ast.Load()), [obj], [])
+            new = ast.Call(ast.Attribute(ast.Name("pickle", ast.Load()), "loads", ast.Load()), [dumps], [])
         return ast.copy_location(new, node) if new is not None else node
 
 
 def operators(code: str) -> str:
     """``code`` (an expression or statements) with special methods called the way Python calls them:
-    ``v.__eq__(w)`` -> ``v == w``, ``d.__getitem__(4)`` -> ``d[4]``, ``x.__len__()`` -> ``len(x)``. Unchanged
-    when nothing is called so (or it does not parse)."""
+    ``v.__eq__(w)`` -> ``v == w``, ``d.__getitem__(4)`` -> ``d[4]``, ``x.__len__()`` -> ``len(x)``,
+    ``x.__copy__()`` -> ``copy.copy(x)``, ``x.__getstate__()`` -> ``pickle.loads(pickle.dumps(x))`` (the
+    modules they need: :func:`operator_imports`). Unchanged when nothing is called so (or it does not parse)."""
     if "__" not in code:
         return code
     try:
@@ -356,6 +370,16 @@ def plain_checks(test_source: str, none: bool = True) -> str:
         ast.parse(out)
     except SyntaxError:
         return test_source
+    return out
+
+
+def operator_imports(before: str, after: str) -> list[str]:
+    """The import lines that :func:`operators` made ``after`` need (``import pickle``), where ``before`` had no
+    use of those modules."""
+    out = []
+    for module in ("copy", "pickle"):
+        if re.search(rf"\b{module}\.\w+\(", after) and not re.search(rf"\b{module}\b", before):
+            out.append(f"import {module}")
     return out
 
 

@@ -1,4 +1,5 @@
-"""Mutation as a signal: spare tests kept for the mutants they alone catch (real sandboxed pytest runs)."""
+"""The tests a run keeps beyond coverage: spare tests kept for the mutants they alone catch (real sandboxed pytest
+runs), and the search's pins of one shape grouped into a parametrized test."""
 
 from __future__ import annotations
 
@@ -187,11 +188,60 @@ def test_the_search_ends_with_calls_that_catch_the_mutants_its_kept_calls_miss(p
     assert found == {"grade": ["grade(90)"]}
     # without the boundary among the calls tried, nothing is chosen
     target.tried = ["grade(95)", "grade(50)"]
-    assert _search._catch_mutants(
-        "pkg.grades",
-        [target],
-        {"grade": ["grade(95)", "grade(85)", "grade(10)"]},
-        str(path),
-        time.monotonic() + 20,
-        io.StringIO(),
-    ) == {}
+    assert (
+        _search._catch_mutants(
+            "pkg.grades",
+            [target],
+            {"grade": ["grade(95)", "grade(85)", "grade(10)"]},
+            str(path),
+            time.monotonic() + 20,
+            io.StringIO(),
+        )
+        == {}
+    )
+
+
+def _pinned(code: str, target_id: str = "pkg/grades.py::grade") -> keep.Outcome:
+    cand = split_tests(
+        f"```python\n{code}```", target_id=target_id, protected={"grade"}, round=keep.EXPLORE_ROUND
+    ).candidates[0]
+    return keep.Outcome(
+        cand,
+        CandidateResult(cand.name, keep.EXPLORE_ROUND, 0, 0.0, v.PASSED, "", True),
+        Covered(frozenset({2}), frozenset()),
+    )
+
+
+def test_the_searchs_calls_of_one_shape_become_one_parametrized_test(project):
+    (grade,) = _targets(project)
+    head = "from pkg.grades import grade\n\n\n"
+    kept = [
+        _pinned(head + f"def test_grade_explored_{i}():\n    assert grade({score}) == {letter!r}\n")
+        for i, (score, letter) in enumerate([(95, "A"), (85, "B"), (10, "C")])
+    ]
+    kept += [
+        _pinned(
+            "import pytest\n" + head + "def test_grade_explored_9():\n    with pytest.raises(TypeError):\n"
+            "        grade('x')\n"
+        )
+    ]
+    out = keep.polished(grade, kept)
+    assert [o.candidate.name for o in out] == [
+        "test_grade_returns_the_expected_value",
+        "test_grade_raises_type_error_for_x",
+    ]
+    source = out[0].candidate.test_source
+    assert source.startswith("@pytest.mark.parametrize(\n    \"score, expected\",\n    [\n        (95, 'A'),\n")
+    assert (
+        "def test_grade_returns_the_expected_value(score, expected):\n    assert grade(score) == expected\n" in source
+    )
+    assert "import pytest" in out[0].candidate.code and "from pkg.grades import grade" in out[0].candidate.code
+    # the grouped test runs, each row a case
+    path = project.write("tests/test_grouped.py", out[0].candidate.code)
+    run = project.pytest(str(path))
+    assert run.returncode == 0 and "3 passed" in run.stdout, run.stdout
+    # fewer than GROUP_MIN of a shape stay as they are
+    assert [o.candidate.name for o in keep.polished(grade, kept[:2])] == [
+        "test_grade_returns_a_for_95_given",
+        "test_grade_returns_b_for_85_given",
+    ]

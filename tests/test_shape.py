@@ -90,6 +90,8 @@ def test_tests_in_finds_functions_and_methods_of_a_file():
         ("super().__init__(1)", "super().__init__(1)"),
         ("assert relativedelta().__div__(3) == r", "assert relativedelta() / 3 == r"),  # (Python 2's name)
         ("assert x.__nonzero__()", "assert bool(x)"),
+        ("assert d.__getstate__() == s", "assert pickle.loads(pickle.dumps(d)) == s"),  # (what pickling does)
+        ("assert d.__deepcopy__({}) == d", "assert copy.deepcopy(d, {}) == d"),
     ],
 )
 def test_special_methods_are_written_as_operators(before: str, after: str):
@@ -177,3 +179,15 @@ def test_input_words_name_what_a_test_passes_not_what_it_expects():
     assert shape.input_words('def test_x():\n    assert f("a-b", 2) == 3\n') == ["a", "b", "two"]
     assert shape.input_words("def test_x():\n    assert not Box(1) == Box(3)\n") == ["one", "three"]
     assert shape.input_words("def test_x():\n    assert f() is None\n") == []
+
+
+def test_a_parametrized_tests_inputs_are_read_with_it():
+    text = '@pytest.mark.parametrize("s", ["hello world.x"])\ndef test_a(s):\n    assert f(s)\n'
+    (found,) = shape.tests_in(text, ["test_a"])
+    assert found == text and shape.PLACEHOLDER in shape.problems(found)
+
+
+def test_the_modules_an_operator_needs_are_named():
+    before = "assert d.__getstate__() == s"
+    assert shape.operator_imports(before, shape.operators(before)) == ["import pickle"]
+    assert shape.operator_imports("assert f(2) == 3", "assert f(2) == 3") == []
