@@ -105,7 +105,8 @@ def test_explored_calls_cover_a_function_and_the_model_is_not_asked(project: Pro
     assert classify.gain_lines == classify.lines_total and classify.gain_branches == classify.branches_total
     assert classify.note == "covered by explored calls" and classify.completions == 0
     written = project.read("tests/test_m.py")
-    assert "assert classify(-1) == 'negative'" in written and "assert classify(0) == 'zero'" in written
+    # (the search's calls of classify, one shape: a parametrized test, a row each)
+    assert "(-1, 'negative')," in written and "(0, 'zero')," in written
     assert "with pytest.raises(ValueError):" in written  # lo > hi raises inside the code: that call expects it
     assert backend.prompts == [] and all(t.completions == 0 and t.kept for t in report.targets)
 
@@ -173,7 +174,7 @@ def test_search_tests_that_would_share_a_name_become_one_test():
         result = CandidateResult(cand.name, EXPLORE_ROUND, 0, 0.0, "passed", "", True, (line,), (), True)
         return _Outcome(cand, result, Covered(frozenset({line}), frozenset()))
 
-    target = type("T", (), {"name": "check"})()
+    target = type("T", (), {"name": "check", "is_async": False, "source": ""})()
     out = _polished(target, [explored(1, "'-'", 3), explored(2, "'--'", 4), explored(3, "'-'", 5)])
     assert [o.candidate.name for o in out] == [
         "test_check_raises_value_error_for_dash",
@@ -285,8 +286,9 @@ def test_the_search_combines_the_module_s_strings_and_reaches_code_no_target_nam
     section = next(t for t in report.targets if t.target.endswith("::section"))
     assert section.gain_lines == section.lines_total and section.gain_branches == section.branches_total
     written = project.read("tests/test_m.py")
-    assert re.search(r"== '\s*(args|returns)'", written), written  # (the heading's name, lowered)
-    assert "== 'raises-inline'" in written
+    # (the heading's name, lowered; the search's calls as a parametrized test's rows)
+    assert re.search(r"'\s*(args|returns)'\),", written), written
+    assert "'raises-inline')," in written
     assert backend.prompts == []
     assert project.pytest("tests/test_m.py").returncode == 0
     lines = SEARCHED.splitlines()
@@ -1073,7 +1075,7 @@ def test_the_search_passes_strings_the_module_s_regular_expressions_match(projec
     (describe,) = Pipeline(project.root, settings, backend=FakeBackend()).run(targets).targets
     assert describe.lines_before + describe.gain_lines == describe.lines_total, describe
     written = project.read("tests/test_text.py")
-    assert "== 'link'" in written and "== 'code'" in written and "== 'repeated'" in written, written
+    assert "'link')," in written and "'code')," in written and "'repeated')," in written, written
     assert project.pytest("tests/test_text.py").returncode == 0
 
 

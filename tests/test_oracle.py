@@ -462,7 +462,7 @@ def test_an_expected_exception_that_never_came_runs_the_block_bare(project):
         "pkg/m.py::clamp",
     )
     assert t.kept == ("test_clamp_returns_none_for_x",), t.candidates
-    assert "def test_clamp_returns_none_for_x():\n    assert clamp('x') == None\n" in written
+    assert "def test_clamp_returns_none_for_x():\n    assert clamp('x') is None\n" in written
     assert project.pytest("tests/test_m.py").returncode == 0
     bound = candidate(
         "import pytest\n\n\ndef test_x():\n    with pytest.raises(KeyError) as caught:\n"
