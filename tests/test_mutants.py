@@ -175,30 +175,17 @@ def test_the_search_ends_with_calls_that_catch_the_mutants_its_kept_calls_miss(p
         first=1,
         body=set(range(2, 7)),
         namespace=namespace,
-        tried=["grade(95)", "grade(50)", "grade(90)", "grade(85)"],
+        tried=[],
     )
-    found = _search._catch_mutants(
-        "pkg.grades",
-        [target],
-        {"grade": ["grade(95)", "grade(85)", "grade(10)"]},
-        str(path),
-        time.monotonic() + 20,
-        io.StringIO(),
-    )
-    assert found == {"grade": ["grade(90)"]}
+    kept = {"grade": ["grade(95)", "grade(85)", "grade(10)"]}
+
+    def catching(tried: list[str]) -> dict:
+        target.tried = tried
+        return _search._catch_mutants("pkg.grades", [target], kept, str(path), time.monotonic() + 20, io.StringIO())
+
+    assert catching(["grade(95)", "grade(50)", "grade(90)", "grade(85)"]) == {"grade": ["grade(90)"]}
     # without the boundary among the calls tried, nothing is chosen
-    target.tried = ["grade(95)", "grade(50)"]
-    assert (
-        _search._catch_mutants(
-            "pkg.grades",
-            [target],
-            {"grade": ["grade(95)", "grade(85)", "grade(10)"]},
-            str(path),
-            time.monotonic() + 20,
-            io.StringIO(),
-        )
-        == {}
-    )
+    assert catching(["grade(95)", "grade(50)"]) == {}
 
 
 def _pinned(code: str, target_id: str = "pkg/grades.py::grade") -> keep.Outcome:
