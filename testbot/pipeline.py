@@ -810,7 +810,8 @@ class Pipeline:
                 if not chosen:
                     continue
                 t = pool.target
-                polished = keep.polished(t, [c.outcome for c in chosen])
+                # (each on its own: grouped or merged with another, a test's own count of mutants would be lost)
+                polished = [keep.polished(t, [c.outcome])[0] for c in chosen]
                 # (kept for the mutants alone: over the kept tests they add no line or branch)
                 kept = [Kept(o.candidate, Gain(), t.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
                              else model, c.catches) for o, c in zip(polished, chosen)]
