@@ -593,15 +593,16 @@ def _catch_mutants(module_name: str, targets: list, calls: dict, filename: str, 
         checks = list(calls.get(target.id, []))
         pool = sorted((e for e in target.tried if e not in checks), key=len)
         original: dict = {}  # call -> (code, outcome), for calls whose outcome is the same twice
-        for expr in checks + pool:
-            if time.monotonic() >= stop:
-                break
-            code = compile(expr, "<explore>", "eval")
-            first = _outcome(target.namespace, code, quiet)
-            if expr in pool and first.startswith("raises "):
-                continue  # (a call chosen for a mutant returns a value: an error on a stray input pins an accident)
-            if first != "late" and _outcome(target.namespace, code, quiet) == first:
-                original[expr] = (code, first)
+        for exprs, errors in ((checks, True), (pool, False)):
+            for expr in exprs:
+                if time.monotonic() >= stop:
+                    break
+                code = compile(expr, "<explore>", "eval")
+                first = _outcome(target.namespace, code, quiet)
+                if not errors and first.startswith("raises "):
+                    continue  # (a call chosen for a mutant returns a value: an error on a stray input pins an accident)
+                if first != "late" and _outcome(target.namespace, code, quiet) == first:
+                    original[expr] = (code, first)
         chosen: list = []
         for m in mutants:
             if time.monotonic() >= stop or len(chosen) >= CATCHERS:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbot import secrets_scan, shape
+from testbot import mutate, secrets_scan, shape
 from testbot.extract import Candidate, dedent
 from testbot.measure import Gain
 
@@ -249,16 +249,6 @@ def _as_method(source: str, name: str, unittest_asserts: bool) -> str | None:
     )
 
 
-_NEGATED = {
-    ast.Eq: ast.NotEq,
-    ast.NotEq: ast.Eq,
-    ast.In: ast.NotIn,
-    ast.NotIn: ast.In,
-    ast.Is: ast.IsNot,
-    ast.IsNot: ast.Is,
-}
-
-
 def _unittest_assert(test: ast.expr, source: str) -> str:
     """``assert <test>`` as the matching ``self.assert*`` call, its operands as written."""
 
@@ -267,9 +257,9 @@ def _unittest_assert(test: ast.expr, source: str) -> str:
 
     negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
     inner = test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
-    if isinstance(inner, ast.Compare) and len(inner.ops) == 1 and (not negated or type(inner.ops[0]) in _NEGATED):
+    if isinstance(inner, ast.Compare) and len(inner.ops) == 1 and (not negated or type(inner.ops[0]) in mutate.NEGATED):
         op = type(inner.ops[0])
-        op = _NEGATED[op] if negated else op
+        op = mutate.NEGATED[op] if negated else op
         left, right = text(inner.left), text(inner.comparators[0])
         if (
             op in (ast.Is, ast.IsNot)

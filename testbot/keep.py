@@ -320,16 +320,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
             imports=imports,
             code="\n".join(imports) + "\n\n\n" + source,
         )
-        result = dataclasses.replace(
-            olds[0].result,
-            name=name,
-            gain_lines=tuple(sorted({n for o in olds for n in o.result.gain_lines})),
-            gain_branches=tuple(sorted({b for o in olds for b in o.result.gain_branches})),
-        )
-        covered = olds[0].covered
-        for o in olds[1:]:
-            covered = covered | o.covered
-        out[members[0][0]] = Outcome(cand, result, covered)
+        out[members[0][0]] = _joined(cand, olds)
         dropped.update(i for i, *_ in members[1:])
     if not out:
         return kept
@@ -349,10 +340,19 @@ def merged(first: Outcome, second: Outcome) -> Outcome:
     cand = dataclasses.replace(
         a, test_source=source, code=code, imports=a.imports + tuple(extra), helpers=a.helpers + tuple(helpers)
     )
-    r = first.result
+    return _joined(cand, [first, second])
+
+
+def _joined(cand: Candidate, parts: Sequence[Outcome]) -> Outcome:
+    """``cand``, one test made of ``parts``: with what they add and cover together (the first one's result
+    otherwise)."""
     result = dataclasses.replace(
-        r,
-        gain_lines=tuple(sorted(set(r.gain_lines) | set(second.result.gain_lines))),
-        gain_branches=tuple(sorted(set(r.gain_branches) | set(second.result.gain_branches))),
+        parts[0].result,
+        name=cand.name,
+        gain_lines=tuple(sorted({n for o in parts for n in o.result.gain_lines})),
+        gain_branches=tuple(sorted({b for o in parts for b in o.result.gain_branches})),
     )
-    return Outcome(cand, result, first.covered | second.covered)
+    covered = parts[0].covered
+    for o in parts[1:]:
+        covered = covered | o.covered
+    return Outcome(cand, result, covered)

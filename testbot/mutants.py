@@ -57,17 +57,14 @@ def spec(
     """The plugin's spec for the functions of one source file (``text``; ``scratch_file``: its path in the
     scratch copy; ``file_of``: id of an outcome -> the name of the test file it was written to), and mutant id
     -> (pool index, mutant). A mutant no spare test runs is left out: there is nothing to choose for it."""
-    kept_all = [o for p in pools for o in p.kept]
     mutants: list[dict] = []
     index: dict[int, tuple[int, mutate.Mutant]] = {}
     for n, pool in enumerate(pools):
+        # the kept tests to try: the function's own first, then the other functions' of the file
+        own = {id(o) for o in pool.kept}
+        kept_first = pool.kept + [o for p in pools for o in p.kept if id(o) not in own]
         for m in of_function(pool.target, text, pool.lines):
-            kept = [file_of[id(o)] for o in pool.kept if m.line in o.covered.lines and id(o) in file_of]
-            kept += [
-                file_of[id(o)]
-                for o in kept_all
-                if o not in pool.kept and m.line in o.covered.lines and id(o) in file_of
-            ]
+            kept = [file_of[id(o)] for o in kept_first if m.line in o.covered.lines and id(o) in file_of]
             spare = [file_of[id(o)] for o in pool.spare if m.line in o.covered.lines and id(o) in file_of]
             if not spare:
                 continue

@@ -19,14 +19,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-_COMPARE = {
-    ast.Lt: ast.LtE,
-    ast.LtE: ast.Lt,
-    ast.Gt: ast.GtE,
-    ast.GtE: ast.Gt,
+# Each comparison and its negation (``==`` and ``!=``, ``in`` and ``not in``, ``is`` and ``is not``)
+NEGATED = {
     ast.Eq: ast.NotEq,
     ast.NotEq: ast.Eq,
     ast.In: ast.NotIn,
@@ -34,6 +31,8 @@ _COMPARE = {
     ast.Is: ast.IsNot,
     ast.IsNot: ast.Is,
 }
+# A comparison's mutants: flipped at its boundary, or negated
+_COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, **NEGATED}
 _BINOP = {
     ast.Add: ast.Sub,
     ast.Sub: ast.Add,
@@ -60,21 +59,18 @@ class Mutant:
     new: str = ""  # ... replaced by this
 
 
-def _line_starts(lines: list[str]) -> list[int]:
-    """The character offset at which each line of a file starts."""
+def offsets(source: str) -> Callable[[int, int], int]:
+    """A function from an ast position (line, column) in ``source`` to its index in the string (ast columns count
+    UTF-8 bytes)."""
+    lines = source.splitlines(keepends=True)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
-    return starts
-
-
-def _segment_offsets(lines: list[str], starts: list[int], node: ast.AST) -> tuple[int, int]:
-    """Character offsets of ``node``'s source in the file (ast offsets are UTF-8 byte columns)."""
 
     def offset(lineno: int, col: int) -> int:
         return starts[lineno - 1] + len(lines[lineno - 1].encode()[:col].decode(errors="replace"))
 
-    return offset(node.lineno, node.col_offset), offset(node.end_lineno or node.lineno, node.end_col_offset or 0)
+    return offset
 
 
 def _skipped_nodes(tree: ast.AST) -> set[int]:
@@ -185,8 +181,7 @@ def mutants(path: str, source: str, lines: Iterable[int]) -> list[Mutant]:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    text_lines = source.splitlines(keepends=True)
-    starts = _line_starts(text_lines)
+    offset = offsets(source)
     skip = _skipped_nodes(tree)
     negatable = _conditions(tree)
     out: list[Mutant] = []
@@ -203,7 +198,8 @@ def mutants(path: str, source: str, lines: Iterable[int]) -> list[Mutant]:
         if id(node) in negatable:
             variants.append(("negate condition", "(not " + ast.unparse(node) + ")"))
         for description, replacement in variants:
-            start, end = _segment_offsets(text_lines, starts, node)
+            start = offset(node.lineno, node.col_offset)
+            end = offset(node.end_lineno or node.lineno, node.end_col_offset or 0)
             text = source[:start] + replacement + source[end:]
             try:
                 ast.parse(text)

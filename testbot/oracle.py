@@ -50,9 +50,10 @@ import difflib
 import json
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
+from testbot import mutate
 from testbot.explore import annotation_kinds  # (read the way explore reads them for its own calls)
 from testbot.extract import Candidate, expects_raise
 
@@ -463,20 +464,6 @@ def _bound_otherwise(code: str, line: str) -> bool:
     return False
 
 
-def _offsets(source: str) -> Callable[[int, int], int]:
-    """A function from an ast position (line, column) in ``source`` to its index in the string (ast columns
-    count UTF-8 bytes)."""
-    lines = source.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-
-    def offset(lineno: int, col: int) -> int:
-        return starts[lineno - 1] + len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", "ignore"))
-
-    return offset
-
-
 # Calls whose value differs between runs, interpreters or days by nature: a check of one is never given the value
 # one run saw (a hash, an id or address, a process id, a random or time-based uuid, the clock, a random number)
 VARYING_CALLS = frozenset({"hash", "__hash__", "id", "getpid", "getppid", "uuid1", "uuid4", "time", "time_ns",
@@ -508,7 +495,7 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
     func = _function(cand.test_source)
     if func is None or not values:
         return None
-    offset = _offsets(cand.test_source)
+    offset = mutate.offsets(cand.test_source)
 
     def source_of(node: ast.expr) -> str:
         return cand.test_source[offset(node.lineno, node.col_offset):offset(node.end_lineno, node.end_col_offset)]
@@ -914,7 +901,7 @@ def repair_bad_call(cand: Candidate, detail: str, signature: str, texts: Sequenc
         new.args = new.args[:len(new.args) - surplus]
     else:  # takes no arguments
         new.args, new.keywords = [], []
-    offset = _offsets(cand.test_source)
+    offset = mutate.offsets(cand.test_source)
     begin, end = offset(call.lineno, call.col_offset), offset(call.end_lineno, call.end_col_offset)
     source = cand.test_source[:begin] + ast.unparse(new) + cand.test_source[end:]
     if _function(source) is None:

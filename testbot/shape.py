@@ -25,6 +25,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from textwrap import dedent
 
+from testbot import mutate
+
 NUMBERED_NAME = "numbered-name"
 DUNDER_CALL = "dunder-call"
 TYPE_NAME_ONLY = "type-name-only"
@@ -347,14 +349,7 @@ def plain_checks(test_source: str, none: bool = True) -> str:
         tree = ast.parse(test_source)
     except SyntaxError:
         return test_source
-    lines = test_source.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-
-    def offset(lineno: int, col: int) -> int:
-        return starts[lineno - 1] + len(lines[lineno - 1].encode()[:col].decode(errors="replace"))
-
+    offset = mutate.offsets(test_source)
     edits = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Assert) and node.test.end_lineno is not None:
