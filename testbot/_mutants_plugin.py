@@ -4,8 +4,10 @@ in place in this process and the tests named for it run again; which of them fai
 Loaded with ``-p testbot_mutants_plugin --testbot-mutants=SPEC`` next to testbot's result plugin, whose result file
 carries the answer (``mutants``). The spec (JSON, written by :mod:`testbot.mutants`) names the module, its file
 and, per mutant, the function it changes (qualified name and first line), the edit (character offsets in the file
-and the new text), and the test files to try: first the kept tests (the run stops at the first that fails: the
-mutant is caught), then the spare ones (all of them run: which ones catch it is the answer).
+and the new text), and the tests to try: first the project's own tests that run the mutated line (node ids, passed
+to the run with the test files; only those that passed as they are count), then the kept tests (the run stops at
+the first that fails: the mutant is caught), then the spare ones (all of them run: which ones catch it is the
+answer).
 
 A mutant is put in place by compiling the edited file and giving the live function the edited function's code
 object (``f.__code__``): every reference to the function, ``from m import f`` included, runs the mutant, and the
@@ -23,6 +25,7 @@ import pytest
 import testbot_mutate as mutate  # (testbot/mutate.py, copied next to this plugin)
 
 _PASSED = {}
+_SECONDS = {}
 
 
 def pytest_addoption(parser):
@@ -33,6 +36,7 @@ def pytest_runtest_logreport(report):
     ok = report.outcome == "passed"
     if report.when == "call":
         _PASSED[report.nodeid] = ok and _PASSED.get(report.nodeid, True)
+        _SECONDS[report.nodeid] = report.duration
     elif not ok:
         _PASSED[report.nodeid] = False
 
@@ -46,10 +50,10 @@ def _on_timer(signum, frame):
     raise _TooLong("the test ran too long with the mutant in place")
 
 
-def _failed(item):
+def _failed(item, seconds=0.0):
     from _pytest.runner import runtestprotocol
 
-    signal.setitimer(signal.ITIMER_REAL, _SPEC.get("per_test", 1.0))
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, _SPEC.get("per_test", 1.0)))
     try:
         reports = runtestprotocol(item, log=False, nextitem=None)
     except _TooLong:
@@ -70,9 +74,11 @@ def _run(session, spec):
     with open(spec["file"], encoding="utf-8") as f:
         source = f.read()
     by_file = {}
+    by_id = {}
     for item in session.items:
         if _PASSED.get(item.nodeid):
             by_file.setdefault(item.nodeid.split("::")[0].rsplit("/", 1)[-1], []).append(item)
+            by_id[item.nodeid] = item
     deadline = time.monotonic() + spec.get("seconds", 10.0)
     old = signal.signal(signal.SIGALRM, _on_timer)
     out = {}
@@ -85,10 +91,13 @@ def _run(session, spec):
             live = mutate.live_functions(module, m["qualname"], m["first"])
             if new is None or len(live) != 1 or new.co_freevars != live[0].__code__.co_freevars:
                 continue
+            # the project's own tests of the line (which passed as they are) first: a mutant they catch is theirs
+            suite = [by_id[n] for n in m.get("suite") or () if n in by_id]
             with mutate.in_place(live[0], new):
-                caught = any(_failed(i) for f in m["kept"] for i in by_file.get(f, []))
+                by_suite = any(_failed(i, 4 * _SECONDS.get(i.nodeid, 0.0) + 1) for i in suite)
+                caught = by_suite or any(_failed(i) for f in m["kept"] for i in by_file.get(f, []))
                 spare = [] if caught else [f for f in m["spare"] if any(_failed(i) for i in by_file.get(f, []))]
-            out[str(m["id"])] = {"caught": caught, "spare": spare}
+            out[str(m["id"])] = {"caught": caught, "suite": by_suite, "spare": spare}
     finally:
         signal.signal(signal.SIGALRM, old)
     return out

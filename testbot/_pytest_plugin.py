@@ -109,6 +109,19 @@ def pytest_configure(config):
 # -- results
 
 
+def pytest_collection_finish(session):
+    # Each test's name as coverage's ``dynamic_context = test_function`` spells it ("module.test", "module.Class.test"):
+    # a suite run's per-line contexts then lead back to the tests' node ids.
+    labels = {}
+    for item in session.items[:50000]:
+        obj = getattr(item, "obj", None)
+        func = getattr(obj, "__func__", obj)
+        module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", None)
+        if isinstance(module, str) and isinstance(qualname, str):
+            labels[item.nodeid] = module + "." + qualname
+    _RESULTS["labels"] = labels
+
+
 def pytest_collectreport(report):
     if report.failed:
         _RESULTS["collect_errors"].append({"nodeid": report.nodeid, "text": _describe(report)})

@@ -135,3 +135,18 @@ def uncovered(target: Measurable, covered: Iterable[Covered]) -> tuple[frozenset
     for c in covered:
         total = total | c
     return target.lines - total.lines, target.branches - total.arcs
+
+
+def tests_by_line(data_file: str | Path, source_file: Path) -> dict[int, frozenset[str]]:
+    """Per line of ``source_file``, the test functions that ran it (a run recorded with ``dynamic_context =
+    test_function``: "module.test", "module.Class.test"); lines run outside any test (imports, fixtures) have none."""
+    if not data_file:
+        return {}
+    data = CoverageData(basename=str(data_file))
+    data.read()
+    wanted = source_file.resolve()
+    for measured in data.measured_files():
+        if Path(measured).resolve() == wanted:
+            by_line = data.contexts_by_lineno(measured)
+            return {n: frozenset(c for c in names if c) for n, names in by_line.items() if any(names)}
+    return {}

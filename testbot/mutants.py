@@ -9,15 +9,18 @@ catches is done; for a mutant they all miss, every spare test (stable, passing, 
 tried. Spare tests are then kept greedily by the mutants only they catch, the model's before the search's
 (Meta's ACH keeps tests by the faults they catch in the same spirit), at most :data:`KEEP_MAX` per function.
 
-Mutants go only on a function's body lines (its changed ones in a change run) that the project's own suite does
-not run: whether the suite catches a mutant there is not known, and a test kept for one it catches would add
-nothing. This module has no I/O; the pipeline writes the tests and runs the spec.
+Mutants go on a function's body lines that the project's own suite does not run and, in a change run, on its
+changed lines the suite's tests do run: there the suite's tests of the line go first (a mutant one of them catches
+is the suite's), so a spare test is kept only for a fault in the change that the suite would let through. Outside a
+change run the suite's lines are left alone (whether the suite catches a mutant in the unchanged code is its own
+business, and running it per mutant would cost the whole budget). This module has no I/O; the pipeline writes the
+tests and runs the spec.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from testbot import keep
 from testbot import mutate
@@ -26,6 +29,7 @@ from testbot.targets import Target
 MUTANTS_MAX = 40  # mutants per function, at most (spread over its lines: every line gets a turn first)
 KEEP_MAX = 3  # spare tests kept for mutants alone, per function
 PER_TEST = 1.0  # seconds a test may run with a mutant in place before it counts as catching it
+SUITE_MAX = 20  # the project's tests tried per mutant, at most (those that run its line)
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Pool:
     lines: frozenset[int]  # where its mutants go
     kept: list[keep.Outcome]
     spare: list[keep.Outcome]
+    suite: dict[int, tuple[str, ...]] = field(default_factory=dict)  # line -> the project's tests that run it
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ def spec(
                     "start": m.start,
                     "end": m.end,
                     "text": m.new,
+                    "suite": list(pool.suite.get(m.line, ()))[:SUITE_MAX],
                     "kept": kept,
                     "spare": spare,
                 }

@@ -32,7 +32,7 @@ from testbot.generate import STOP, Backend, load_backend_for
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
 from testbot.measure import (Covered, Gain, Measurable, first_lines, measurable, measurable_file,
-                             read_covered)
+                             read_covered, tests_by_line)
 from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt, call_signature,
                             signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
@@ -98,6 +98,7 @@ class Pipeline:
         self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)
         self._known: frozenset[str] | None = None  # the project's own strings: not credentials in a kept test
         self._suite: dict[Path, Covered] = {}  # target file -> what the project's own suite covers of it
+        self._suite_tests: dict[Path, dict[int, tuple[str, ...]]] = {}  # target file -> line -> suite tests running it
         self._wrote: set[str] = set()  # targets whose search evidence a write prompt turned into the model's tests
         self._pools: dict[str, mutants.Pool] = {}  # target id -> its kept and spare tests, for the mutants phase
 
@@ -268,8 +269,13 @@ class Pipeline:
                 f"the project's test suite cannot run under {self.s.python}: {res.why}. Make `pytest` pass "
                 f"collection there (install the project's test dependencies), or pass --no-baseline to write tests "
                 f"without the suite as the baseline")
+        node_ids: dict[str, list[str]] = {}
+        for node, label in res.labels.items():
+            node_ids.setdefault(label, []).append(node)
         for file in files:
             self._suite[file] = read_covered(res.coverage_file, ws.scratch_path(file))
+            self._suite_tests[file] = {n: tuple(sorted(x for label in sorted(labels) for x in node_ids.get(label, ())))
+                                       for n, labels in tests_by_line(res.coverage_file, ws.scratch_path(file)).items()}
 
     # -- one target
     def _baseline(self, ws: v.Workspace, target: Target) -> Covered:
@@ -517,7 +523,7 @@ class Pipeline:
                       for o in pre.outcomes]
             spare = _spare(pre.outcomes, still)
             still = keep.polished(target, still)
-            self._pools[target.id] = mutants.Pool(target, self._mutant_lines(target, meas), still, spare)
+            self._pools[target.id] = self._pool(target, meas, still, spare)
             kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL) for o in still]
             if kept_items:
                 note += " (its explored tests kept for the rest of the file)"
@@ -644,7 +650,7 @@ class Pipeline:
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
         spare = _spare(outcomes, kept)
         kept = keep.polished(target, kept)
-        self._pools[target.id] = mutants.Pool(target, self._mutant_lines(target, meas), kept, spare)
+        self._pools[target.id] = self._pool(target, meas, kept, spare)
         kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
                            else model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
@@ -679,7 +685,9 @@ class Pipeline:
             for t in targets:
                 meas = measurable(t, text)
                 base = self._baseline(ws, t)
-                if keep.missing(meas, Covered(base.lines & meas.lines, base.arcs & meas.branches)):
+                if keep.missing(meas, Covered(base.lines & meas.lines, base.arcs & meas.branches)) or (
+                        self.changes and self.s.mutants and self._suite_run(t, meas)):
+                    # (a change the suite runs: the search's calls are the spare tests for the mutants its tests miss)
                     wanted.append((t, meas))
             found: dict[str, list[str]] = {}
             strings = module_strings(text)
@@ -758,10 +766,24 @@ class Pipeline:
                     gain_lines=r.gain_lines + len(gained.lines), gain_branches=r.gain_branches + len(gained.branches))
 
     def _mutant_lines(self, target: Target, meas: Measurable) -> frozenset[int]:
-        """Where ``target``'s mutants go: its lines (its changed ones in a change run) that the project's suite
-        does not run."""
-        lines = meas.lines & target.lines if self.changes else meas.lines
-        return frozenset(lines - self._suite.get(target.file, Covered()).lines)
+        """Where ``target``'s mutants go: its lines that the project's suite does not run, and in a change run its
+        changed lines, those the suite's tests run included (they run first against each mutant there)."""
+        suite = self._suite.get(target.file, Covered()).lines
+        if self.changes:
+            known = self._suite_tests.get(target.file, {})
+            return frozenset(n for n in meas.lines & target.lines if n not in suite or known.get(n))
+        return frozenset(meas.lines - suite)
+
+    def _suite_run(self, target: Target, meas: Measurable) -> bool:
+        """Whether the suite's tests run some of ``target``'s changed lines (its mutants there go to them first)."""
+        known = self._suite_tests.get(target.file, {})
+        return any(known.get(n) for n in meas.lines & target.lines)
+
+    def _pool(self, target: Target, meas: Measurable, kept: list[keep.Outcome],
+              spare: list[keep.Outcome]) -> mutants.Pool:
+        lines = self._mutant_lines(target, meas)
+        known = self._suite_tests.get(target.file, {})
+        return mutants.Pool(target, lines, kept, spare, {n: known[n] for n in lines if known.get(n)})
 
     def _mutants_phase(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
                        kept_by_file: dict[Path, list[Kept]]) -> None:
@@ -789,11 +811,14 @@ class Pipeline:
             file_of = {k: p.name for k, p in written.items()}
             spec, index = mutants.spec(pools[0].target.module, str(ws.scratch_path(file)), text, pools, file_of,
                                        max(1.0, left - 3))
+            # the project's tests the mutants name, by node id (relative to the project's root, as pytest spells them)
+            nodes = sorted({n for m in spec["mutants"] for n in m["suite"]})
             try:
                 if not spec["mutants"]:
                     continue
                 answer = ws.run_mutants(sorted(set(written.values())), import_root=pools[0].target.import_root,
-                                        spec=spec, timeout=left + 5)
+                                        spec=spec, timeout=left + 5,
+                                        node_ids=[_scratch_node(ws, self.root, n) for n in nodes])
             finally:
                 for path in written.values():
                     path.unlink(missing_ok=True)
@@ -817,9 +842,13 @@ class Pipeline:
                              else model, c.catches) for o, c in zip(polished, chosen)]
                 kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
                 r = by_id[t.id]
+                note = r.note
+                if r.status is Status.COVERED:  # (the suite runs all of it, yet lets these faults through)
+                    note = (f"{note}; {len(kept)} kept for {sum(c.catches for c in chosen)} mutants of it that no "
+                            "test catches")
                 by_id[t.id] = dataclasses.replace(
                     r, funnel=r.funnel + Funnel(kept=len(kept)), kept=r.kept + tuple(o.candidate.name for o in polished),
-                    catches=r.catches + sum(c.catches for c in chosen))
+                    catches=r.catches + sum(c.catches for c in chosen), note=note)
 
     def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
                              heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:
@@ -1074,6 +1103,12 @@ def _shifted(rerun: int) -> bool:
     years ahead, another time zone and locale (every run has a hash seed of its own). The first re-run does,
     the next not, and so on: a kept test passed both ways, in fresh processes, in random order."""
     return rerun % 2 == 0
+
+
+def _scratch_node(ws: v.Workspace, root: Path, node: str) -> str:
+    """A suite test's node id with its file as a path in the scratch copy (pytest takes it as an argument)."""
+    path, sep, rest = node.partition("::")
+    return str(ws.scratch_path(root / path)) + sep + rest
 
 
 def _spare(outcomes: Sequence[keep.Outcome], kept: Sequence[keep.Outcome]) -> list[keep.Outcome]:

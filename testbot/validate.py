@@ -415,10 +415,13 @@ class Workspace:
             results[path] = RunResult(outcome, detail, run.proc.seconds / each, "", run.programs(path))
         return results, coverage
 
-    def run_mutants(self, test_files: list[Path], *, import_root: Path, spec: dict, timeout: float) -> dict | None:
+    def run_mutants(
+        self, test_files: list[Path], *, import_root: Path, spec: dict, timeout: float, node_ids: Sequence[str] = ()
+    ) -> dict | None:
         """Run pytest on ``test_files``, then each mutant of ``spec`` in place in the same process
         (:mod:`testbot._mutants_plugin`): per mutant id, whether a kept test caught it and which spare test files
-        did. None when the run as a whole went wrong (crash, timeout, tampering, anything the sandbox refused)."""
+        did. ``node_ids``: the project's own tests the spec names (they run too, before the mutants). None when the
+        run as a whole went wrong (crash, timeout, tampering, anything the sandbox refused)."""
         path = self.support / f"mutants-{self._next()}.json"  # (support: tests read it, never write it)
         path.write_text(json.dumps(spec), encoding="utf-8")
         try:
@@ -427,7 +430,7 @@ class Workspace:
                 import_root,
                 None,
                 timeout,
-                extra=("-p", "testbot_mutants_plugin", f"--testbot-mutants={path}"),
+                extra=("-p", "testbot_mutants_plugin", f"--testbot-mutants={path}", *node_ids),
             )
         finally:
             path.unlink(missing_ok=True)
@@ -443,7 +446,7 @@ class Workspace:
         ``--cov`` options in addopts still parse) and xdist runs in-process (``-n 0``), so that coverage sees
         every test; both only where the plugin is installed."""
         rc = self.support / "coveragerc-suite"
-        rc.write_text("[run]\nbranch = True\n")
+        rc.write_text("[run]\nbranch = True\ndynamic_context = test_function\n")
         include = ",".join(str(self.scratch_path(p)) for p in measure)
         args = [
             self.python,
@@ -475,7 +478,8 @@ class Workspace:
             else:
                 why = _key_line(run.proc.output) or f"pytest exited with status {status or run.proc.returncode}"
             return SuiteResult(False, why, coverage)
-        return SuiteResult(True, "", coverage)
+        labels = data.get("labels")
+        return SuiteResult(True, "", coverage, labels if isinstance(labels, dict) else {})
 
     def _suite_options(self) -> list[str]:
         """pytest options that keep coverage whole under the project's plugins (checked once per interpreter):
@@ -558,7 +562,8 @@ class SuiteResult:
 
     ran: bool
     why: str  # when it could not: the key line of pytest's output
-    coverage_file: str  # (a suite with failing tests still covers what it ran)
+    coverage_file: str  # (a suite with failing tests still covers what it ran), with a context per test function
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)  # node id -> its context's name
 
 
 _KEY = re.compile(r"^(?:E\s+)?(?:ERROR: .*|.*\berror: .*|[\w.]*(?:Error|Exception|Exit)\b.*)$", re.M)

@@ -3,6 +3,7 @@ runs), and the search's pins of one shape grouped into a parametrized test."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -232,3 +233,36 @@ def test_the_searchs_calls_of_one_shape_become_one_parametrized_test(project):
         "test_grade_returns_a_for_95_given",
         "test_grade_returns_b_for_85_given",
     ]
+
+
+SUITE = """\
+from pkg.grades import grade
+
+
+def test_grades():
+    assert grade(95) == "A"
+    assert grade(85) == "B"
+    assert grade(10) == "C"
+"""
+
+
+def _change_run(project, suite: str):
+    """A change run of grade's `if score >= 90:` line, which the project's suite (``suite``) runs."""
+    from testbot.backends.fake import FakeBackend
+
+    project.write("tests/test_grades.py", suite)
+    target = dataclasses.replace(_targets(project)[0], lines=frozenset({2}))
+    s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, write=False)
+    return Pipeline(project.root, s, backend=FakeBackend({}), changes=True).run([target]).targets[0]
+
+
+def test_a_change_the_suite_runs_but_does_not_check_gets_a_test_for_the_fault_it_lets_through(project):
+    # the suite runs every line of grade, yet no test of it notices `>=` made `>` on the changed line
+    r = _change_run(project, SUITE)
+    assert r.funnel.kept >= 1 and r.catches >= 1, r.note
+    assert "already fully covered by the project's suite" in r.note and "that no test catches" in r.note
+
+
+def test_a_change_the_suite_checks_gets_nothing(project):
+    r = _change_run(project, SUITE + '\n\ndef test_ninety():\n    assert grade(90) == "A"\n')
+    assert r.funnel.kept == 0 and r.catches == 0, r.note
