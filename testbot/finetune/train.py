@@ -188,6 +188,9 @@ def load_examples(
 
     if not path.is_file():
         raise FatalError(f"training data {path}: no such file (make it with testbot finetune --mine)")
+    built = read_examples(path)
+    if built is not None:  # examples already in the prompt format (benchmarks/finetune/write_data.py)
+        return built
     count = (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])) if tokenizer else estimate_tokens
     pairs = shape_for_training(
         read_pairs(path), max_test_lines=max_test_lines, tests_per_example=tests_per_example, split_tests=split_tests
@@ -197,6 +200,17 @@ def load_examples(
         example = to_example(p, budget=budget, count=count)
         examples += [example] * (max(1, distilled_weight) if p.source == "distilled" else 1)
     return examples
+
+
+def read_examples(path: Path) -> list | None:
+    """The examples of a JSONL file whose lines are examples already (``messages``, ``prefill``, ``completion``),
+    or None when its lines are pairs."""
+    from testbot.finetune.data import Example
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows or not all("messages" in r and "completion" in r for r in rows):
+        return None
+    return [Example(r["messages"], r.get("prefill", ""), r["completion"]) for r in rows]
 
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int, micro: int, grad_accum: int = 1) -> list[int]:
