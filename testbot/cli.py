@@ -75,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text, description=text + " (a different existing hook is never touched)")
         cmd.add_argument("--root", help="a folder inside the repository (default: the current folder)")
     model = sub.add_parser("model", help="prepare and check the model files")
-    model.add_argument("--model", default="default", help="'default', 'small' or a .gguf path")
+    model.add_argument(
+        "--model", default="default", help="'default', 'stock', 'small', a .gguf path or BASE+ADAPTER.gguf"
+    )
     model.add_argument("--verify", action="store_true", help="hash the whole file again, even if it was verified")
     pr = sub.add_parser(
         "pr",
@@ -96,7 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         "runs (CI jobs, a team) share one: testbot generate --model "
         "http://HOST:PORT/v1. Set TESTBOT_OPENAI_API_KEY to require that key.",
     )
-    serve.add_argument("--model", default="default", help="'default' (embedded Qwen), 'small' or a .gguf path")
+    serve.add_argument(
+        "--model",
+        default="default",
+        help="'default' (embedded Qwen, with testbot's adapter where shipped), 'stock', 'small', a .gguf path "
+        "or BASE+ADAPTER.gguf",
+    )
     serve.add_argument(
         "--host",
         default="127.0.0.1",
@@ -179,9 +186,24 @@ def _finetune_parser(sub) -> argparse.ArgumentParser:
     from testbot.finetune import train  # stdlib-only at import time: torch loads when training starts
 
     train.add_arguments(ft.add_argument_group("training (LoRA; needs pip install 'testbot[train]')"))
-    export = ft.add_argument_group("export (merge the adapter into the base, write GGUF for the llama_cpp backend)")
+    export = ft.add_argument_group(
+        "export (GGUF for llama.cpp: the adapter merged into the base, or the adapter alone)"
+    )
     export.add_argument("--export", metavar="DIR", default="", help="the --out folder of a training run to export")
-    export.add_argument("--outtype", default="q8_0", help="GGUF weight type: q8_0, f16, bf16 or f32 (default: q8_0)")
+    export.add_argument(
+        "--outtype",
+        default=None,
+        help="GGUF weight type: q8_0, f16, bf16 or f32 (default: q8_0); with --lora-gguf f16 or f32 (default: f16)",
+    )
+    export.add_argument(
+        "--lora-gguf",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="FILE",
+        help="write the adapter alone as a llama.cpp LoRA GGUF (default file: adapter-f16.gguf beside the adapter), "
+        "to run as --model BASE+FILE; --base names the base (default: the run's testbot.json)",
+    )
     export.add_argument(
         "--llama-sdist",
         default="",
@@ -395,14 +417,12 @@ def finetune_command(args: argparse.Namespace) -> int:
 
 
 def model_command(args: argparse.Namespace) -> int:
-    from testbot.model import EMBEDDED_NAME, embedded_model, resolve_model
+    from testbot.model import resolve_model
 
-    mf = (
-        embedded_model(full_verify=args.verify)
-        if args.model in ("default", EMBEDDED_NAME)
-        else resolve_model(args.model)
-    )
+    mf = resolve_model(args.model, full_verify=args.verify)
     print(f"{mf.name}: {mf.path} ({mf.path.stat().st_size} bytes, ok)")
+    if mf.lora is not None:
+        print(f"  LoRA adapter: {mf.lora} ({mf.lora.stat().st_size} bytes, ok)")
     return EXIT_OK
 
 

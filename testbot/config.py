@@ -36,7 +36,7 @@ class Settings:
     one of them is refused with the reason.
     """
 
-    model: str = "default"  # "default" (embedded Qwen), "small" (SmolLM2), a .gguf path, a server URL, or "fake:FILE"
+    model: str = "default"  # "default" (embedded Qwen [+ adapter]), "stock", "small", a .gguf, a URL, "fake:FILE"
     backend: str = ""  # empty: chosen from model ("llama_cpp"; "openai" for http(s):// URLs; "fake" for fake:FILE)
     served_model: str = ""  # the model to ask an OpenAI-compatible server for; empty: the first it lists
     adapter: str = ""  # a LoRA adapter folder from testbot finetune (transformers backend)
@@ -85,8 +85,9 @@ class Settings:
 
 # Help text for each option, shared by argparse and the README.
 HELP: dict[str, str] = {
-    "model": "model: 'default' (embedded Qwen2.5-Coder-1.5B), 'small' (SmolLM2-135M), a .gguf path, the URL of an "
-    "OpenAI-compatible server (http://host:port/v1), or fake:FILE",
+    "model": "model: 'default' (embedded Qwen2.5-Coder-1.5B, with testbot's LoRA adapter where the package ships "
+    "one), 'stock' (the same without the adapter), 'small' (SmolLM2-135M), a .gguf path, BASE+ADAPTER.gguf (a "
+    "llama.cpp LoRA adapter on a base), the URL of an OpenAI-compatible server (http://host:port/v1), or fake:FILE",
     "backend": "model backend (llama_cpp, openai, transformers, fake); default: chosen from --model",
     "served_model": "with a server URL as --model: the model id to ask for (default: the first the server lists)",
     "adapter": "a LoRA adapter folder written by testbot finetune --train (implies --backend transformers)",

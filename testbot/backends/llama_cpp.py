@@ -108,6 +108,7 @@ class LlamaCppBackend:
             ) from None
         self.name = mf.name
         self.path = mf.path
+        self.lora = mf.lora
         st = mf.path.stat()
         self._file = (st.st_dev, st.st_ino, st.st_size)  # llama.cpp maps the file: it must not shrink under us
         extra_bufts = llama_extra_buffers or not _amx_compiled()
@@ -120,11 +121,24 @@ class LlamaCppBackend:
                     n_batch=512,
                     verbose=False,
                     seed=0,
+                    lora_path=str(mf.lora) if mf.lora is not None else None,  # applied at scale 1
                 )
         except (ValueError, RuntimeError, OSError) as exc:
+            if mf.lora is not None:
+                raise EnvironmentProblem(
+                    f"llama.cpp cannot load {mf.path} with the LoRA adapter {mf.lora}: {exc}; a file may be "
+                    "truncated or corrupt, or the adapter made for another base model"
+                ) from None
             raise EnvironmentProblem(
                 f"llama.cpp cannot load {mf.path}: {exc}; the file may be truncated or corrupt"
             ) from None
+        if mf.lora is not None and not getattr(self.llm, "_lora_adapter", None):
+            # llama-cpp-python tests the adapter's pointer against None, which a NULL pointer is not: a refused
+            # adapter (another architecture, a wrong shape) would leave the base running alone.
+            raise EnvironmentProblem(
+                f"llama.cpp refused the LoRA adapter {mf.lora} on {mf.path}: the adapter may be corrupt or made "
+                "for another base model"
+            )
         meta = self.llm.metadata or {}
         template = meta.get("tokenizer.chat_template") or CHATML
         eos = self.llm.detokenize([self.llm.token_eos()]).decode("utf-8", "ignore")

@@ -48,6 +48,14 @@ class TransformersBackend:
         self._torch = torch
         self.device = device
         self.context_tokens = context_tokens
+        if model in ("", "default"):
+            from testbot.model import STOCK, shipped_adapter
+
+            if shipped_adapter() is not None:  # a llama.cpp adapter GGUF: not something transformers applies
+                raise FatalError(
+                    f"--model default carries testbot's LoRA adapter, which only llama.cpp applies: with the "
+                    f"transformers backend use --model {STOCK} (the base alone), or a llama.cpp backend"
+                )
         self.model, self.tokenizer, name = load_base(model, device)
         if adapter:
             folder = Path(adapter)

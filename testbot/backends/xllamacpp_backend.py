@@ -135,9 +135,12 @@ def _params(
     api_key: str,
     alias: str,
     verbosity: int,
+    lora: Path | None = None,
 ) -> Any:
     params = xlc.CommonParams()
     params.model.path = str(model)
+    if lora is not None:  # applied at scale 1 to every request (testbot's requests name no adapters of their own)
+        params.lora_adapters = [xlc.CommonAdapterLoraInfo(str(lora), 1.0)]
     if alias:
         params.model_alias = {alias}  # the model's id in the server's /v1/models
     params.n_ctx = context_tokens
@@ -171,8 +174,10 @@ def start_server(
     api_key: str,
     alias: str = "",
     verbosity: int = 1,
+    lora: Path | None = None,
 ) -> Any:
-    """An ``xllamacpp.Server`` with testbot's load settings; Python's signal handlers kept."""
+    """An ``xllamacpp.Server`` with testbot's load settings (and a LoRA adapter GGUF on the model, if given);
+    Python's signal handlers kept."""
     try:
         import xllamacpp as xlc
     except ImportError:
@@ -197,6 +202,7 @@ def start_server(
         api_key=api_key,
         alias=alias,
         verbosity=verbosity,
+        lora=lora,
     )
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -218,6 +224,7 @@ class XLlamaCppBackend:
         mf = resolve_model(model)  # first: a wrong model path is reported as such, with or without xllamacpp
         self.name = mf.name
         self.path = mf.path
+        self.lora = mf.lora
         self.context_tokens = context_tokens
         st = mf.path.stat()
         self._file = (st.st_dev, st.st_ino, st.st_size)  # llama.cpp maps the file: it must not shrink under us
@@ -235,8 +242,15 @@ class XLlamaCppBackend:
                 port=0,
                 api_key=self._key,
                 verbosity=llama_verbosity,
+                lora=mf.lora,
             )
         except RuntimeError:
+            if mf.lora is not None:
+                raise EnvironmentProblem(
+                    f"llama.cpp cannot load {mf.path} with the LoRA adapter {mf.lora}: a file may be truncated "
+                    "or corrupt, or the adapter made for another base model (--llama-verbosity 3 shows "
+                    "llama.cpp's log)"
+                ) from None
             raise EnvironmentProblem(
                 f"llama.cpp cannot load {mf.path}: the file may be truncated or corrupt, or not a "
                 "model llama.cpp knows (--llama-verbosity 3 shows llama.cpp's log)"

@@ -15,8 +15,9 @@ repair rounds, once per model. Per model:
 - seconds per target: the pipeline's wall time per target, model and test runs included
 - what became of the tests: each test the model wrote, by outcome (:func:`candidate_kind`)
 
-A model is ``[LABEL=]MODEL[+ADAPTER]``: ``small``, ``default``, a .gguf path, ``fake:FILE``, or a base and a
-LoRA adapter folder (the transformers backend), e.g. ``tuned=small+runs/smollm2/adapter``.
+A model is ``[LABEL=]MODEL[+ADAPTER]``: ``small``, ``default``, ``stock``, a .gguf path, ``fake:FILE``, a base and
+a LoRA adapter folder (the transformers backend), e.g. ``tuned=small+runs/smollm2/adapter``, or a base and an
+adapter GGUF (llama.cpp), e.g. ``tuned=stock+runs/qwen/adapter-f16.gguf``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class ModelSpec:
         model, _, adapter = rest.partition("+")
         if not model:
             raise FatalError(f"--model {text!r}: expected [LABEL=]MODEL[+ADAPTER]")
+        if adapter.lower().endswith(".gguf"):  # a llama.cpp adapter GGUF: llama.cpp applies it (--model BASE+FILE)
+            return cls(label or rest, rest)
         return cls(label or (f"{model}+{Path(adapter).parent.name}" if adapter else model), model, adapter)
 
 
@@ -424,8 +427,8 @@ def add_arguments(parser) -> None:
         "--model",
         action="append",
         metavar="[LABEL=]MODEL[+ADAPTER]",
-        help="a model to evaluate (repeatable): small, default, a .gguf path, fake:FILE, or "
-        "BASE+ADAPTER_DIR for the transformers backend",
+        help="a model to evaluate (repeatable): small, default, stock, a .gguf path, fake:FILE, "
+        "BASE+ADAPTER_DIR for the transformers backend, or BASE+ADAPTER.gguf for llama.cpp",
     )
     parser.add_argument("--targets", type=int, default=20, help="held-out functions to use (default: 20)")
     parser.add_argument(

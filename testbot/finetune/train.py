@@ -111,7 +111,8 @@ def hf_folder(base: str) -> tuple[Path, str]:
                 "'small' or a .gguf file"
             )
         return path.resolve(), path.name.lower()
-    mf = resolve_model(base)
+    # (training starts from the base alone: 'default' may carry testbot's own adapter, which is not trained on)
+    mf = resolve_model("stock" if base in ("", "default") else base)
     st = mf.path.stat()
     folder = cache_dir() / "hf" / f"{mf.path.stem}-{st.st_size}-{st.st_mtime_ns}"
     if not (folder / "config.json").is_file():
