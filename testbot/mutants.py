@@ -41,6 +41,7 @@ class Pool:
     kept: list[keep.Outcome]
     spare: list[keep.Outcome]
     suite: dict[int, tuple[str, ...]] = field(default_factory=dict)  # line -> the project's tests that run it
+    statements: dict[int, int] = field(default_factory=dict)  # line -> the first line of its statement
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ def spec(
         own = {id(o) for o in pool.kept}
         kept_first = pool.kept + [o for p in pools for o in p.kept if id(o) not in own]
         for m in of_function(pool.target, text, pool.lines):
-            kept = [file_of[id(o)] for o in kept_first if m.line in o.covered.lines and id(o) in file_of]
-            spare = [file_of[id(o)] for o in pool.spare if m.line in o.covered.lines and id(o) in file_of]
+            line = pool.statements.get(m.line, m.line)  # (what coverage records of a statement over several lines)
+            kept = [file_of[id(o)] for o in kept_first if line in o.covered.lines and id(o) in file_of]
+            spare = [file_of[id(o)] for o in pool.spare if line in o.covered.lines and id(o) in file_of]
             if not spare:
                 continue
             index[len(mutants)] = (n, m)
@@ -82,7 +84,7 @@ def spec(
                     "start": m.start,
                     "end": m.end,
                     "text": m.new,
-                    "suite": list(pool.suite.get(m.line, ()))[:SUITE_MAX],
+                    "suite": list(pool.suite.get(line, ()))[:SUITE_MAX],
                     "kept": kept,
                     "spare": spare,
                 }

@@ -99,6 +99,7 @@ class Pipeline:
         self._known: frozenset[str] | None = None  # the project's own strings: not credentials in a kept test
         self._suite: dict[Path, Covered] = {}  # target file -> what the project's own suite covers of it
         self._suite_tests: dict[Path, dict[int, tuple[str, ...]]] = {}  # target file -> line -> suite tests running it
+        self._statements: dict[Path, dict[int, int]] = {}  # target file -> line -> first line of its statement
         self._wrote: set[str] = set()  # targets whose search evidence a write prompt turned into the model's tests
         self._pools: dict[str, mutants.Pool] = {}  # target id -> its kept and spare tests, for the mutants phase
 
@@ -765,25 +766,39 @@ class Pipeline:
                     kept=r.kept + tuple(o.candidate.name for o in pre.kept),
                     gain_lines=r.gain_lines + len(gained.lines), gain_branches=r.gain_branches + len(gained.branches))
 
+    def _suite_lines(self, target: Target) -> tuple[dict[int, int], frozenset[int], dict[int, tuple[str, ...]]]:
+        """For ``target``'s file: line -> the first line of its statement (where coverage records it), the lines
+        the project's suite runs, and line -> the suite's tests that run it."""
+        if target.file not in self._statements:
+            try:
+                self._statements[target.file] = first_lines(target.file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                self._statements[target.file] = {}
+        return (self._statements[target.file], self._suite.get(target.file, Covered()).lines,
+                self._suite_tests.get(target.file, {}))
+
     def _mutant_lines(self, target: Target, meas: Measurable) -> frozenset[int]:
         """Where ``target``'s mutants go: its lines that the project's suite does not run, and in a change run its
-        changed lines, those the suite's tests run included (they run first against each mutant there)."""
-        suite = self._suite.get(target.file, Covered()).lines
+        changed lines, those the suite's tests run included (they run first against each mutant there). A line
+        inside a statement that spans lines is run when the statement's first line is."""
+        stmt, suite, known = self._suite_lines(target)
         if self.changes:
-            known = self._suite_tests.get(target.file, {})
-            return frozenset(n for n in meas.lines & target.lines if n not in suite or known.get(n))
-        return frozenset(meas.lines - suite)
+            return frozenset(n for n in meas.lines & target.lines
+                             if stmt.get(n, n) not in suite or known.get(stmt.get(n, n)))
+        return frozenset(n for n in meas.lines if stmt.get(n, n) not in suite)
 
     def _suite_run(self, target: Target, meas: Measurable) -> bool:
         """Whether the suite's tests run some of ``target``'s changed lines (its mutants there go to them first)."""
-        known = self._suite_tests.get(target.file, {})
-        return any(known.get(n) for n in meas.lines & target.lines)
+        stmt, _, known = self._suite_lines(target)
+        return any(known.get(stmt.get(n, n)) for n in meas.lines & target.lines)
 
     def _pool(self, target: Target, meas: Measurable, kept: list[keep.Outcome],
               spare: list[keep.Outcome]) -> mutants.Pool:
         lines = self._mutant_lines(target, meas)
-        known = self._suite_tests.get(target.file, {})
-        return mutants.Pool(target, lines, kept, spare, {n: known[n] for n in lines if known.get(n)})
+        stmt, _, known = self._suite_lines(target)
+        firsts = {stmt.get(n, n) for n in lines}
+        return mutants.Pool(target, lines, kept, spare, {n: known[n] for n in firsts if known.get(n)},
+                            {n: stmt[n] for n in lines if n in stmt})
 
     def _mutants_phase(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
                        kept_by_file: dict[Path, list[Kept]]) -> None:

@@ -266,3 +266,31 @@ def test_a_change_the_suite_runs_but_does_not_check_gets_a_test_for_the_fault_it
 def test_a_change_the_suite_checks_gets_nothing(project):
     r = _change_run(project, SUITE + '\n\ndef test_ninety():\n    assert grade(90) == "A"\n')
     assert r.funnel.kept == 0 and r.catches == 0, r.note
+
+
+LABEL = """\
+def label(score):
+    return "{}-{}".format("high" if score >= 90
+                          else "low", score)
+"""
+
+
+def _label_run(project, suite: str):
+    """A change run of a statement over two lines (coverage records what runs on either on the first)."""
+    from testbot.backends.fake import FakeBackend
+
+    project.write("pkg/label.py", LABEL)
+    project.write("tests/test_label.py", "from pkg.label import label\n\n\n" + suite)
+    target = [t for t in find_targets([str(project.root / "pkg" / "label.py")], project.root)][0]
+    target = dataclasses.replace(target, lines=frozenset({2}))  # (a change's lines are its statements' first lines)
+    s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, write=False)
+    return Pipeline(project.root, s, backend=FakeBackend({}), changes=True).run([target]).targets[0]
+
+
+def test_a_changed_line_inside_a_longer_statement_goes_to_the_suites_tests_of_that_statement(project):
+    weak = "def test_label():\n    assert label(95) == 'high-95'\n    assert label(10) == 'low-10'\n"
+    r = _label_run(project, weak)
+    assert r.funnel.kept >= 1 and r.catches >= 1, r.note
+    strong = weak + "\n\ndef test_ninety():\n    assert label(90) == 'high-90'\n"
+    r = _label_run(project, strong)
+    assert r.funnel.kept == 0 and r.catches == 0, r.note
