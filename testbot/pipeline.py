@@ -275,7 +275,7 @@ class Pipeline:
             node_ids.setdefault(label, []).append(node)
         for file in files:
             self._suite[file] = read_covered(res.coverage_file, ws.scratch_path(file))
-            self._suite_tests[file] = {n: tuple(sorted(x for label in sorted(labels) for x in node_ids.get(label, ())))
+            self._suite_tests[file] = {n: _round_robin([node_ids.get(label, []) for label in sorted(labels)])
                                        for n, labels in tests_by_line(res.coverage_file, ws.scratch_path(file)).items()}
 
     # -- one target
@@ -1118,6 +1118,12 @@ def _shifted(rerun: int) -> bool:
     years ahead, another time zone and locale (every run has a hash seed of its own). The first re-run does,
     the next not, and so on: a kept test passed both ways, in fresh processes, in random order."""
     return rerun % 2 == 0
+
+
+def _round_robin(groups: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """Each group's first, then each group's second, ...: the suite's tests of a line, one per test function (its
+    parametrized cases after), so that the first few tried are as different as the suite has."""
+    return tuple(g[i] for i in range(max(map(len, groups), default=0)) for g in groups if i < len(g))
 
 
 def _scratch_node(ws: v.Workspace, root: Path, node: str) -> str:

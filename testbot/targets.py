@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 import errno
 import fnmatch
+import functools
 import os
+import re
 import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -114,10 +116,36 @@ def module_path(path: Path) -> tuple[str, Path]:
     path = path.resolve()
     parts = [path.stem] if path.stem != "__init__" else []
     folder = path.parent
-    while (folder / "__init__.py").is_file() and folder.parent != folder:
+    while (folder / "__init__.py").is_file() and folder.parent != folder and not _declared_root(folder):
         parts.insert(0, folder.name)
         folder = folder.parent
     return ".".join(parts), folder
+
+
+# A project's packaging naming `src` as where its packages live: setuptools' `where = ["src"]` or
+# `package-dir = {"" = "src"}`, setup.cfg's `package_dir = =src`, setup.py's `package_dir={"": "src"}`, poetry's
+# `from = "src"`, hatch's `packages = ["src/pkg"]`.
+_SRC_DECLARED = re.compile(
+    r"""where\s*=\s*\[?\s*["']src/?["']|package[-_]dir[^\n]*["'=]\s*["']?src\b|^\s*=\s*src/?\s*$|from\s*=\s*["']src["']"""
+    r"""|packages\s*=\s*\[[^\]]*["']src/|^\s*["']{2}\s*[:=]\s*["']src/?["']""",
+    re.M,
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _declared_root(folder: Path) -> bool:
+    """Whether ``folder`` is a ``src`` folder the project's packaging declares as the root of its packages: then
+    an ``__init__.py`` in it does not make it a package (`validators` ships one; its modules are `validators.x`)."""
+    if folder.name != "src":
+        return False
+    for name in ("pyproject.toml", "setup.cfg", "setup.py"):
+        try:
+            text = (folder.parent / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if _SRC_DECLARED.search(text):
+            return True
+    return False
 
 
 def is_private(name: str) -> bool:

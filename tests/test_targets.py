@@ -253,3 +253,26 @@ def test_a_test_module_named_test_py_is_not_a_target_and_is_where_its_tests_go(t
     found = find_targets([str(tmp_path)], tmp_path)
     assert [t.id for t in found] == ["slug/__init__.py::slugify"]
     assert destination_for(found[0], tmp_path) == tmp_path / "test.py"
+
+
+def test_a_src_folder_the_packaging_names_is_not_a_package_even_with_an_init(tmp_path: Path):
+    from testbot.targets import module_path
+
+    for config in (
+        '[tool.setuptools.packages.find]\nwhere = ["src"]\n',
+        "[options]\npackage_dir =\n    =src\n",
+        '[tool.setuptools.package-dir]\n"" = "src"\n',
+    ):
+        root = tmp_path / str(abs(hash(config)))
+        (root / "src" / "pkg").mkdir(parents=True)
+        (root / "src" / "__init__.py").write_text("")
+        (root / "src" / "pkg" / "__init__.py").write_text("")
+        (root / "src" / "pkg" / "m.py").write_text("x = 1\n")
+        (root / ("setup.cfg" if config.startswith("[options]") else "pyproject.toml")).write_text(config)
+        assert module_path(root / "src" / "pkg" / "m.py") == ("pkg.m", (root / "src").resolve())
+    # without such a declaration `src` with an __init__.py stays a package (an application's own layout)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    from testbot import targets
+
+    targets._declared_root.cache_clear()
+    assert module_path(root / "src" / "pkg" / "m.py")[0] == "src.pkg.m"
