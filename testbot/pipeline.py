@@ -783,14 +783,17 @@ class Pipeline:
         inside a statement that spans lines is run when the statement's first line is."""
         stmt, suite, known = self._suite_lines(target)
         if self.changes:
-            return frozenset(n for n in meas.lines & target.lines
-                             if stmt.get(n, n) not in suite or known.get(stmt.get(n, n)))
+            # the changed lines themselves: a statement over several lines counts among a change's lines by its
+            # first line, which (when only a later line of it changed) holds no change to mutate
+            mapped = {stmt[n] for n in target.lines if n in stmt}
+            return frozenset(n for n in target.lines if target.def_line < n <= target.end and n not in mapped
+                             and (stmt.get(n, n) not in suite or known.get(stmt.get(n, n))))
         return frozenset(n for n in meas.lines if stmt.get(n, n) not in suite)
 
     def _suite_run(self, target: Target, meas: Measurable) -> bool:
         """Whether the suite's tests run some of ``target``'s changed lines (its mutants there go to them first)."""
         stmt, _, known = self._suite_lines(target)
-        return any(known.get(stmt.get(n, n)) for n in meas.lines & target.lines)
+        return any(known.get(stmt.get(n, n)) for n in target.lines if target.def_line < n <= target.end)
 
     def _pool(self, target: Target, meas: Measurable, kept: list[keep.Outcome],
               spare: list[keep.Outcome]) -> mutants.Pool:

@@ -294,3 +294,17 @@ def test_a_changed_line_inside_a_longer_statement_goes_to_the_suites_tests_of_th
     strong = weak + "\n\ndef test_ninety():\n    assert label(90) == 'high-90'\n"
     r = _label_run(project, strong)
     assert r.funnel.kept == 0 and r.catches == 0, r.note
+
+
+def test_a_change_to_a_later_line_of_a_statement_mutates_that_line_not_the_first(project):
+    from testbot.backends.fake import FakeBackend
+    from testbot.measure import measurable
+
+    project.write("pkg/label.py", 'def label(score):\n    return "{}-{}".format(score,\n        score >= 90)\n')
+    target = find_targets([str(project.root / "pkg" / "label.py")], project.root)[0]
+    # (the diff gives a touched line and the first line of its statement)
+    target = dataclasses.replace(target, lines=frozenset({2, 3}))
+    s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable)
+    p = Pipeline(project.root, s, backend=FakeBackend({}), changes=True)
+    text = (project.root / "pkg" / "label.py").read_text()
+    assert p._mutant_lines(target, measurable(target, text)) == {3}
