@@ -57,6 +57,26 @@ def has_suite(root: Path) -> bool:
     return False
 
 
+_PYTHON_FILES = re.compile(r"^\s*python_files\s*=", re.M)
+# pytest's default python_files with unittest's usual module names added
+PYTHON_FILES = "test_*.py *_test.py test.py tests.py"
+
+
+def unnamed_test_modules(root: Path) -> bool:
+    """Whether the project keeps tests in ``test.py``/``tests.py`` (unittest's usual names), which pytest's default
+    ``python_files`` (``test_*.py``, ``*_test.py``) does not collect, and sets no ``python_files`` of its own: its
+    suite then runs with :data:`PYTHON_FILES`."""
+    if not any(p.name in ("test.py", "tests.py") for p in _test_files(root)):
+        return False
+    for name in _CONFIGS:
+        try:
+            if _PYTHON_FILES.search((root / name).read_text(encoding="utf-8", errors="replace")):
+                return False
+        except OSError:
+            continue
+    return True
+
+
 _CALLS: dict[Path, tuple[int, dict[str, int], str]] = {}  # test file -> (mtime_ns, calls by name, imported names)
 
 

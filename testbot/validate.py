@@ -26,6 +26,7 @@ from pathlib import Path
 from testbot import sandbox, shape
 from testbot.errors import EnvironmentProblem, FatalError
 from testbot.extract import Candidate
+from testbot.layout import PYTHON_FILES, unnamed_test_modules
 from testbot.targets import SKIP_DIRS, is_test_file
 
 # How every sandboxed pytest run starts: its outcomes through testbot's result plugin, no cache files left in
@@ -461,6 +462,7 @@ class Workspace:
             "-o",
             "console_output_style=classic",
             *self._suite_options(),
+            *(["-o", f"python_files={PYTHON_FILES}"] if unnamed_test_modules(self.root) else []),
         ]
         limits = dataclasses.replace(self.limits, wall_seconds=timeout, cpu_seconds=int(timeout * 2) + 5)
         run = self._sandboxed(args, list(import_roots) or self.root, limits)

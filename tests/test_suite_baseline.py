@@ -275,3 +275,19 @@ def test_without_a_suite_nothing_changes(project):
     )
     assert run.code == 1, run.err
     assert "def test_neg" in project.read("tests/test_m.py")
+
+
+def test_a_unittest_module_named_test_py_counts_in_the_baseline(tmp_path):
+    """tests/test.py (unittest's usual name, outside pytest's default python_files) holds the test of the patch
+    branch: the suite covers the function whole, so nothing is written."""
+    unit = (
+        "import unittest\n\nfrom pkg.version import bump\n\n\nclass PatchTest(unittest.TestCase):\n"
+        '    def test_patch(self):\n        self.assertEqual(bump("1.2.3", "patch"), "1.2.4")\n'
+    )
+    project = make(tmp_path / "proj", full=False, extra={"tests/test.py": unit})
+    before = project.snapshot()
+    run = generate(project, "--json")
+    assert run.code == 0, run.err
+    (target,) = run.json()["targets"]
+    assert target["note"] == "already fully covered by the project's suite"
+    assert project.snapshot() == before
