@@ -29,7 +29,8 @@ from testbot.targets import Target
 MUTANTS_MAX = 40  # mutants per function, at most (spread over its lines: every line gets a turn first)
 KEEP_MAX = 3  # spare tests kept for mutants alone, per function
 PER_TEST = 1.0  # seconds a test may run with a mutant in place before it counts as catching it
-SUITE_MAX = 30  # the project's tests tried per mutant, at most (those that run its line, one per test function first)
+SUITE_MAX = 300  # the project's tests tried per mutant, at most (those that run its line, one per test function
+# first): a mutant the cut-off tests would catch looks missed, and the spare test kept for it adds nothing
 
 
 @dataclass
