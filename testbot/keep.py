@@ -219,14 +219,8 @@ def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str] | None:
         return None
     stmt = func.body[0]
     call, expected, error = None, None, ""
-    if (
-        isinstance(stmt, ast.Assert)
-        and isinstance(stmt.test, ast.Compare)
-        and len(stmt.test.ops) == 1
-        and isinstance(stmt.test.ops[0], ast.Eq)
-        and isinstance(stmt.test.left, ast.Call)
-    ):
-        call, expected = stmt.test.left, stmt.test.comparators[0]
+    if (pinned := shape.call_equals(stmt)) is not None:
+        call, expected = pinned
     elif (
         isinstance(stmt, ast.With)
         and len(stmt.items) == 1

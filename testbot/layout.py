@@ -46,11 +46,14 @@ _CONFIGS = ("pytest.ini", ".pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini
 
 def has_suite(root: Path) -> bool:
     """Whether the project has a test suite to run: a test file, or doctests its pytest configuration asks for."""
-    if _test_files(root):
-        return True
+    return bool(_test_files(root)) or _configured(root, _DOCTEST_OPTIONS)
+
+
+def _configured(root: Path, pattern: re.Pattern[str]) -> bool:
+    """Whether one of the project's pytest configuration files matches ``pattern``."""
     for name in _CONFIGS:
         try:
-            if _DOCTEST_OPTIONS.search((root / name).read_text(encoding="utf-8", errors="replace")):
+            if pattern.search((root / name).read_text(encoding="utf-8", errors="replace")):
                 return True
         except OSError:
             continue
@@ -66,15 +69,7 @@ def unnamed_test_modules(root: Path) -> bool:
     """Whether the project keeps tests in ``test.py``/``tests.py`` (unittest's usual names), which pytest's default
     ``python_files`` (``test_*.py``, ``*_test.py``) does not collect, and sets no ``python_files`` of its own: its
     suite then runs with :data:`PYTHON_FILES`."""
-    if not any(p.name in ("test.py", "tests.py") for p in _test_files(root)):
-        return False
-    for name in _CONFIGS:
-        try:
-            if _PYTHON_FILES.search((root / name).read_text(encoding="utf-8", errors="replace")):
-                return False
-        except OSError:
-            continue
-    return True
+    return any(p.name in ("test.py", "tests.py") for p in _test_files(root)) and not _configured(root, _PYTHON_FILES)
 
 
 _CALLS: dict[Path, tuple[int, dict[str, int], str]] = {}  # test file -> (mtime_ns, calls by name, imported names)

@@ -597,3 +597,16 @@ def _raises(func: ast.AST) -> list[ast.Call]:
         for item in node.items
         if isinstance(item.context_expr, ast.Call) and ast.unparse(item.context_expr.func).endswith("raises")
     ]
+
+
+def call_equals(stmt: ast.stmt) -> tuple[ast.Call, ast.expr] | None:
+    """(call, expected) of a plain ``assert f(...) == value``; None for any other statement."""
+    if (
+        isinstance(stmt, ast.Assert)
+        and isinstance(stmt.test, ast.Compare)
+        and len(stmt.test.ops) == 1
+        and isinstance(stmt.test.ops[0], ast.Eq)
+        and isinstance(stmt.test.left, ast.Call)
+    ):
+        return stmt.test.left, stmt.test.comparators[0]
+    return None

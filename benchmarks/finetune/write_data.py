@@ -143,14 +143,8 @@ def fact_lines(test_source: str, function: str) -> list[str]:
         return []
     out = []
     for stmt in ast.parse(got[1]).body:
-        if (
-            isinstance(stmt, ast.Assert)
-            and isinstance(stmt.test, ast.Compare)
-            and len(stmt.test.ops) == 1
-            and isinstance(stmt.test.ops[0], ast.Eq)
-            and isinstance(stmt.test.left, ast.Call)
-            and function in ast.unparse(stmt.test.left)
-        ):
+        pinned = shape.call_equals(stmt)
+        if pinned is not None and function in ast.unparse(pinned[0]):
             out.append(ast.unparse(stmt))
     return out
 
