@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from testbot import shape
@@ -115,21 +115,27 @@ EVIDENCE_CHARS = 1800  # ... and in at most this many characters
 def evidence(explored: list[Outcome]) -> tuple[str, ...]:
     """The search's kept tests as facts for the model: each test's body (its call and the observed value or
     error), without the numbered name, special methods written as operators."""
-    out: list[str] = []
-    size = 0
+    bodies: list[str] = []
     # realistic inputs first: a call with filler text (the search's stock strings) is the last example
     for o in sorted(explored, key=lambda o: shape.PLACEHOLDER in shape.problems(o.candidate.test_source)):
         try:
             func = ast.parse(dedent(o.candidate.test_source)).body[0]
         except (SyntaxError, IndexError):
             continue
-        if not isinstance(func, ast.FunctionDef) or not func.body:
-            continue
-        body = shape.operators("\n".join(ast.unparse(stmt) for stmt in func.body))
-        if size + len(body) > EVIDENCE_CHARS and out:
+        if isinstance(func, ast.FunctionDef) and func.body:
+            bodies.append(shape.operators("\n".join(ast.unparse(stmt) for stmt in func.body)))
+    return capped(bodies)
+
+
+def capped(facts: Iterable[str]) -> tuple[str, ...]:
+    """The first facts, at most EVIDENCE_MAX of them in at most EVIDENCE_CHARS characters (the first always)."""
+    out: list[str] = []
+    size = 0
+    for fact in facts:
+        if size + len(fact) > EVIDENCE_CHARS and out:
             break
-        out.append(body)
-        size += len(body)
+        out.append(fact)
+        size += len(fact)
         if len(out) >= EVIDENCE_MAX:
             break
     return tuple(out)

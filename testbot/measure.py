@@ -92,19 +92,26 @@ def read_covered(data_file: str | Path, source_file: Path, test_module: str = ""
     module may carry a package prefix: under pytest's ``--import-mode=importlib`` (a project's addopts) a
     test file ``tests/test_x.py`` is imported as ``tests.test_x``.
     """
-    if not data_file:
+    found = _measured(data_file, source_file)
+    if found is None:
         return Covered()
-    data = CoverageData(basename=str(data_file))
-    data.read()
+    data, measured = found
     if test_module:
         data.set_query_contexts([rf"^(?:[\w.]*\.)?{re.escape(test_module)}\."])
+    return Covered(frozenset(data.lines(measured) or ()), frozenset(data.arcs(measured) or ()))
+
+
+def _measured(data_file: str | Path, source_file: Path) -> tuple[CoverageData, str] | None:
+    """The run's coverage data and the name it measured ``source_file`` under; None when it did not."""
+    if not data_file:
+        return None
+    data = CoverageData(basename=str(data_file))
+    data.read()
     wanted = source_file.resolve()
     for measured in data.measured_files():
         if Path(measured).resolve() == wanted:
-            lines = frozenset(data.lines(measured) or ())
-            arcs = frozenset(data.arcs(measured) or ())
-            return Covered(lines, arcs)
-    return Covered()
+            return data, measured
+    return None
 
 
 def gain(covered: Covered, baseline: Covered, target: Measurable) -> Gain:
@@ -140,13 +147,9 @@ def uncovered(target: Measurable, covered: Iterable[Covered]) -> tuple[frozenset
 def tests_by_line(data_file: str | Path, source_file: Path) -> dict[int, frozenset[str]]:
     """Per line of ``source_file``, the test functions that ran it (a run recorded with ``dynamic_context =
     test_function``: "module.test", "module.Class.test"); lines run outside any test (imports, fixtures) have none."""
-    if not data_file:
+    found = _measured(data_file, source_file)
+    if found is None:
         return {}
-    data = CoverageData(basename=str(data_file))
-    data.read()
-    wanted = source_file.resolve()
-    for measured in data.measured_files():
-        if Path(measured).resolve() == wanted:
-            by_line = data.contexts_by_lineno(measured)
-            return {n: frozenset(c for c in names if c) for n, names in by_line.items() if any(names)}
-    return {}
+    data, measured = found
+    by_line = data.contexts_by_lineno(measured)
+    return {n: frozenset(c for c in names if c) for n, names in by_line.items() if any(names)}

@@ -687,7 +687,7 @@ class Pipeline:
                 meas = measurable(t, text)
                 base = self._baseline(ws, t)
                 if keep.missing(meas, Covered(base.lines & meas.lines, base.arcs & meas.branches)) or (
-                        self.changes and self.s.mutants and self._suite_run(t, meas)):
+                        self.changes and self.s.mutants and self._suite_run(t)):
                     # (a change the suite runs: the search's calls are the spare tests for the mutants its tests miss)
                     wanted.append((t, meas))
             found: dict[str, list[str]] = {}
@@ -790,7 +790,7 @@ class Pipeline:
                              and (stmt.get(n, n) not in suite or known.get(stmt.get(n, n))))
         return frozenset(n for n in meas.lines if stmt.get(n, n) not in suite)
 
-    def _suite_run(self, target: Target, meas: Measurable) -> bool:
+    def _suite_run(self, target: Target) -> bool:
         """Whether the suite's tests run some of ``target``'s changed lines (its mutants there go to them first)."""
         stmt, _, known = self._suite_lines(target)
         return any(known.get(stmt.get(n, n)) for n in target.lines if target.def_line < n <= target.end)

@@ -35,7 +35,7 @@ from textwrap import dedent
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from testbot import shape  # noqa: E402
+from testbot import keep, shape  # noqa: E402
 from testbot.finetune.data import Pair, context_from, placeholder_test, split_completion  # noqa: E402
 from testbot.prompt import OPENING, build_write_prompt  # noqa: E402
 
@@ -66,7 +66,6 @@ HELD_OUT = {
 }
 PER_FUNCTION = 3  # tests in one function's answer, as the write prompt asks ("one to three")
 MAX_TEST_LINES = 25  # longer maintainer tests are whole scenarios, not the short tests the prompt asks for
-EVIDENCE_MAX, EVIDENCE_CHARS = 10, 1800  # as keep.evidence
 
 
 @dataclass
@@ -230,16 +229,8 @@ def examples(funcs: dict[tuple[str, str], Function], seed: int, budget: int) -> 
                 facts = [fl for t in tests for fl in fact_lines(t, f.qualname.split(".")[-1])]
             if not facts:
                 continue
-            kept, size = [], 0
-            for fact in facts:
-                if size + len(fact) > EVIDENCE_CHARS and kept:
-                    break
-                kept.append(fact)
-                size += len(fact)
-                if len(kept) >= EVIDENCE_MAX:
-                    break
             pair = Pair("", "write", top(f.module), f.module, f.qualname, f.focal_code, "", {}, f.context)
-            items.append((context_from(pair), tuple(kept), tests, list(dict.fromkeys(f.imports + extra))))
+            items.append((context_from(pair), keep.capped(facts), tests, list(dict.fromkeys(f.imports + extra))))
         while items:
             take = items[: rng.choice((1, 2, 2, 3))]
             items = items[len(take) :]
