@@ -43,6 +43,7 @@ class Pool:
     spare: list[keep.Outcome]
     suite: dict[int, tuple[str, ...]] = field(default_factory=dict)  # line -> the project's tests that run it
     statements: dict[int, int] = field(default_factory=dict)  # line -> the first line of its statement
+    only: tuple[mutate.Mutant, ...] = ()  # these mutants, not all of those on ``lines`` (a second run for survivors)
 
 
 @dataclass(frozen=True)
@@ -59,27 +60,34 @@ def of_function(target: Target, text: str, lines: frozenset[int]) -> list[mutate
 
 
 def spec(
-    module: str, scratch_file: str, text: str, pools: Sequence[Pool], file_of: dict[int, str], seconds: float
+    module: str,
+    scratch_file: str,
+    text: str,
+    pools: Sequence[Pool],
+    file_of: dict[int, str],
+    seconds: float,
+    every: bool = False,
 ) -> tuple[dict, dict[int, tuple[int, mutate.Mutant]]]:
     """The plugin's spec for the functions of one source file (``text``; ``scratch_file``: its path in the
     scratch copy; ``file_of``: id of an outcome -> the name of the test file it was written to), and mutant id
-    -> (pool index, mutant). A mutant no spare test runs is left out: there is nothing to choose for it."""
-    mutants: list[dict] = []
-    index: dict[int, tuple[int, mutate.Mutant]] = {}
+    -> (pool index, mutant). A mutant no spare test runs is left out: there is nothing to choose for it (unless
+    ``every``: then the answer also tells which mutants no test catches, those without spare tests last)."""
+    first: list[dict] = []
+    last: list[dict] = []  # (every: the mutants no spare test runs, after those it does)
+    found: list[tuple[int, mutate.Mutant]] = []
     for n, pool in enumerate(pools):
         # the kept tests to try: the function's own first, then the other functions' of the file
         own = {id(o) for o in pool.kept}
         kept_first = pool.kept + [o for p in pools for o in p.kept if id(o) not in own]
-        for m in of_function(pool.target, text, pool.lines):
+        for m in pool.only or of_function(pool.target, text, pool.lines):
             line = pool.statements.get(m.line, m.line)  # (what coverage records of a statement over several lines)
             kept = [file_of[id(o)] for o in kept_first if line in o.covered.lines and id(o) in file_of]
             spare = [file_of[id(o)] for o in pool.spare if line in o.covered.lines and id(o) in file_of]
-            if not spare:
+            if not spare and not every:
                 continue
-            index[len(mutants)] = (n, m)
-            mutants.append(
+            (first if spare else last).append(
                 {
-                    "id": len(mutants),
+                    "id": len(found),
                     "qualname": pool.target.qualname,
                     "first": pool.target.start,
                     "start": m.start,
@@ -90,7 +98,41 @@ def spec(
                     "spare": spare,
                 }
             )
+            found.append((n, m))
+    index = dict(enumerate(found))
+    mutants = first + last
     return {"module": module, "file": scratch_file, "mutants": mutants, "seconds": seconds, "per_test": PER_TEST}, index
+
+
+def survivors(answer: dict, index: dict[int, tuple[int, mutate.Mutant]]) -> dict[int, list[mutate.Mutant]]:
+    """Pool index -> its mutants that the run put in place and no test caught: not the project's, not a kept
+    test, not a spare one (a mutant the time cut short is not among them: it may be caught)."""
+    out: dict[int, list[mutate.Mutant]] = {}
+    for key, res in answer.get("ran", {}).items():
+        if not key.isdigit() or int(key) not in index or not isinstance(res, dict):
+            continue
+        if not res.get("caught") and not res.get("spare"):
+            n, m = index[int(key)]
+            out.setdefault(n, []).append(m)
+    return out
+
+
+def faults(text: str, found: Sequence[mutate.Mutant]) -> list[tuple[int, str, str]]:
+    """(line number, the line as it is, the line with the mutant in it) for each of ``found`` in ``text`` (the
+    lines of a statement over up to three), once each (two mutants that read the same are one fault to show)."""
+    lines = text.splitlines()
+    out: list[tuple[int, str, str]] = []
+    for m in found:
+        start = text.rfind("\n", 0, m.start) + 1
+        end = text.find("\n", m.end)
+        old = text[start : end if end >= 0 else len(text)]
+        new = text[start : m.start] + m.new + text[m.end : end if end >= 0 else len(text)]
+        if old.count("\n") > 2 or m.line > len(lines):
+            continue  # (a long statement's fault is hard to read off a prompt)
+        fault = (m.line, old, new)
+        if old != new and fault not in out:
+            out.append(fault)
+    return out
 
 
 def choose(pool: Pool, caught_by: dict[int, set[str]], file_of: dict[int, str]) -> list[Chosen]:

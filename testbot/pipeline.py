@@ -5,7 +5,9 @@
 3. write (``--write``): the model turns those calls into named tests, several functions to a prompt;
 4. targets: each target's own rounds for what is still missing (prompt, generate, check, choose);
 5. search again: a second search from the model's tests, for what is still missing;
-6. place: kept tests into the project's test files.
+6. mutants (``--mutants``): small faults in each function; spare tests that catch what the kept ones miss are
+   kept, and in a change run the model is shown the faults no test catches (``--aim``);
+7. place: kept tests into the project's test files.
 
 Checking a candidate is validate + oracle (sandboxed runs); choosing it is :mod:`testbot.keep`; every deadline
 comes from :mod:`testbot.budget`. The CLI, the hook and the GitHub Action are thin adapters over
@@ -33,11 +35,11 @@ from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
 from testbot.measure import (Covered, Gain, Measurable, first_lines, measurable, measurable_file,
                              read_covered, tests_by_line)
-from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt, call_signature,
-                            signature_texts)
+from testbot.prompt import (Feedback, build_aim_prompt, build_group_prompt, build_prompt, build_write_prompt,
+                            call_signature, signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, reach
-from testbot import keep, mutants, oracle, proc
+from testbot import keep, mutants, mutate, oracle, proc
 from testbot.keep import EXPLORE_ROUND
 from testbot import validate as v
 from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
@@ -57,6 +59,9 @@ WRITE_TOKENS_MAX = 1024  # ... and at most this for one prompt
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
+AIM_TOKENS = 400  # tokens of answer for the tests aimed at one function's surviving mutants (--aim) ...
+AIM_SECONDS = 120.0  # ... and without --budget, at most this long a file for them
+AIM_SEED = 2000  # (added to --seed: the aimed answers sample apart from the other prompts')
 
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
 
@@ -807,41 +812,28 @@ class Pipeline:
                        kept_by_file: dict[Path, list[Kept]]) -> None:
         """``--mutants``: per source file, its functions' mutants run against the kept tests and the spare ones in
         one sandboxed pytest process (:mod:`testbot.mutants`); spare tests that catch mutants the kept miss are
-        kept too. Under --budget it gets what is left (MUTANTS_SHARE was kept back for it), shared by the files."""
+        kept too. Under --budget it gets what is left (MUTANTS_SHARE was kept back for it), shared by the files.
+        In a change run (``--aim``) the run also names the mutants that no test catches, and the model is shown
+        them (:meth:`_aim`)."""
+        aim = self._aims()
         by_file: dict[Path, list[mutants.Pool]] = {}
         for t in todo:
             pool = self._pools.get(t.id)
-            if pool is not None and pool.spare and pool.lines and t.id in by_id:
+            if pool is not None and pool.lines and (pool.spare or aim) and t.id in by_id:
                 by_file.setdefault(t.file, []).append(pool)
-        model = self.model_name()
         for n, (file, pools) in enumerate(by_file.items()):
             left = self.budget.left() / (len(by_file) - n) if self.budget.limited else MUTANTS_SECONDS
             if left < 2:
                 continue
+            stop = time.monotonic() + (left if self.budget.limited else left + AIM_SECONDS)
             try:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            folder = destination_for(pools[0].target, self.root, self.s.tests_dir).parent
-            written: dict[int, Path] = {}
-            for o in [o for p in pools for o in p.kept + p.spare]:
-                written.setdefault(id(o), ws.write_candidate(o.candidate, folder))
-            file_of = {k: p.name for k, p in written.items()}
-            spec, index = mutants.spec(pools[0].target.module, str(ws.scratch_path(file)), text, pools, file_of,
-                                       max(1.0, left - 3))
-            # the project's tests the mutants name, by node id (relative to the project's root, as pytest spells them)
-            nodes = sorted({n for m in spec["mutants"] for n in m["suite"]})
-            try:
-                if not spec["mutants"]:
-                    continue
-                answer = ws.run_mutants(sorted(set(written.values())), import_root=pools[0].target.import_root,
-                                        spec=spec, timeout=left + 5,
-                                        node_ids=[_scratch_node(ws, self.root, n) for n in nodes])
-            finally:
-                for path in written.values():
-                    path.unlink(missing_ok=True)
-            if answer is None:
+            ran = self._run_mutants(ws, text, pools, left, every=aim)
+            if ran is None:
                 continue
+            answer, index, file_of = ran
             caught: dict[int, dict[int, set[str]]] = {}  # pool index -> mutant id -> spare files catching it
             for key, res in answer["ran"].items():
                 if not key.isdigit() or int(key) not in index or not isinstance(res, dict) or res.get("caught"):
@@ -849,24 +841,113 @@ class Pipeline:
                 caught.setdefault(index[int(key)][0], {})[int(key)] = {f for f in res.get("spare") or ()
                                                                        if isinstance(f, str)}
             for i, pool in enumerate(pools):
-                chosen = mutants.choose(pool, caught.get(i, {}), file_of)
-                if not chosen:
-                    continue
-                t = pool.target
-                # (each on its own: grouped or merged with another, a test's own count of mutants would be lost)
-                polished = [keep.polished(t, [c.outcome])[0] for c in chosen]
-                # (kept for the mutants alone: over the kept tests they add no line or branch)
-                kept = [Kept(o.candidate, Gain(), t.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
-                             else model, c.catches) for o, c in zip(polished, chosen)]
-                kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
-                r = by_id[t.id]
-                note = r.note
-                if r.status is Status.COVERED:  # (the suite runs all of it, yet lets these faults through)
-                    note = (f"{note}; {len(kept)} kept for {sum(c.catches for c in chosen)} mutants of it that no "
-                            "test catches")
-                by_id[t.id] = dataclasses.replace(
-                    r, funnel=r.funnel + Funnel(kept=len(kept)), kept=r.kept + tuple(o.candidate.name for o in polished),
-                    catches=r.catches + sum(c.catches for c in chosen), note=note)
+                self._keep_for_mutants(pool, mutants.choose(pool, caught.get(i, {}), file_of), by_id, kept_by_file)
+            if aim:
+                alive = mutants.survivors(answer, index)
+                self._aim(ws, text, [(pools[i], found) for i, found in sorted(alive.items())], stop, by_id,
+                          kept_by_file)
+
+    def _aims(self) -> bool:
+        """Whether the mutants no test catches go to the model (``--aim``): in a change run, with a model."""
+        return bool(self.changes) and self.s.mutants and self.s.aim and self.s.write
+
+    def _run_mutants(self, ws: v.Workspace, text: str, pools: list[mutants.Pool], seconds: float,
+                     every: bool = False) -> tuple[dict, dict[int, tuple[int, mutate.Mutant]], dict[int, str]] | None:
+        """One sandboxed pytest process: the mutants of ``pools`` (functions of one file, ``text``) against the
+        project's tests that run their lines, the kept tests and the spare ones (:func:`mutants.spec`). Returns
+        the plugin's answer, mutant id -> (pool index, mutant), and id of an outcome -> its test file's name;
+        None when there was nothing to run or the run went wrong."""
+        target = pools[0].target
+        folder = destination_for(target, self.root, self.s.tests_dir).parent
+        written: dict[int, Path] = {}
+        for o in [o for p in pools for o in p.kept + p.spare]:
+            written.setdefault(id(o), ws.write_candidate(o.candidate, folder))
+        file_of = {k: p.name for k, p in written.items()}
+        spec, index = mutants.spec(target.module, str(ws.scratch_path(target.file)), text, pools, file_of,
+                                   max(1.0, seconds - 3), every)
+        # the project's tests the mutants name, by node id (relative to the project's root, as pytest spells them)
+        nodes = sorted({n for m in spec["mutants"] for n in m["suite"]})
+        try:
+            if not spec["mutants"]:
+                return None
+            answer = ws.run_mutants(sorted(set(written.values())), import_root=target.import_root, spec=spec,
+                                    timeout=seconds + 5, node_ids=[_scratch_node(ws, self.root, n) for n in nodes])
+        finally:
+            for path in written.values():
+                path.unlink(missing_ok=True)
+        return None if answer is None else (answer, index, file_of)
+
+    def _keep_for_mutants(self, pool: mutants.Pool, chosen: list[mutants.Chosen], by_id: dict[str, TargetReport],
+                          kept_by_file: dict[Path, list[Kept]]) -> None:
+        """Keep ``chosen`` (spare tests of ``pool``) for the mutants they catch."""
+        if not chosen:
+            return
+        t = pool.target
+        # (each on its own: grouped or merged with another, a test's own count of mutants would be lost)
+        polished = [keep.polished(t, [c.outcome])[0] for c in chosen]
+        # (kept for the mutants alone: over the kept tests they add no line or branch)
+        model = self.model_name()
+        kept = [Kept(o.candidate, Gain(), t.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND else model,
+                     c.catches) for o, c in zip(polished, chosen)]
+        kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
+        r = by_id[t.id]
+        note = r.note
+        if r.status is Status.COVERED:  # (the suite runs all of it, yet lets these faults through)
+            note = f"{note}; {len(kept)} kept for {sum(c.catches for c in chosen)} mutants of it that no test catches"
+        by_id[t.id] = dataclasses.replace(
+            r, funnel=r.funnel + Funnel(kept=len(kept)), kept=r.kept + tuple(o.candidate.name for o in polished),
+            catches=r.catches + sum(c.catches for c in chosen), note=note)
+
+    def _aim(self, ws: v.Workspace, text: str, alive: list[tuple[mutants.Pool, list[mutate.Mutant]]], stop: float,
+             by_id: dict[str, TargetReport], kept_by_file: dict[Path, list[Kept]]) -> None:
+        """``--aim``: for each function with mutants that no test catches (``alive``: the project's suite, the
+        kept tests and the spare ones all pass with them in place), the model is shown those faults next to the
+        code and the search's observed calls (:func:`testbot.prompt.build_aim_prompt`) and writes tests meant to
+        tell the code from each fault; its passing tests (wrong expected values repaired by the oracle) run
+        against those mutants, and the ones that catch them are kept (Meta's ACH and MuTAP aim a model at
+        surviving mutants in the same way). Until ``stop``."""
+        for pool, found in alive:
+            t = pool.target
+            faults = mutants.faults(text, found)
+            if not faults or self._token_cap(stop) < 2 * MIN_TOKENS:
+                continue
+            ctx = build_context(t, self.root, self.s.tests_dir)
+            explored = [o for o in pool.kept + pool.spare if o.candidate.round == EXPLORE_ROUND]
+            prompt = build_aim_prompt(ctx, text, faults, facts=keep.evidence(explored),
+                                      imports=keep.evidence_imports(explored), budget=self.s.prompt_tokens,
+                                      count=self.backend.count_tokens)
+            try:
+                completion = self._complete(prompt, self.s.seed + AIM_SEED, self._token_cap(stop, AIM_TOKENS))
+            except PromptTooLong:
+                continue
+            ex = split_tests(completion.text, target_id=t.id, protected={t.qualname.split(".")[0]}, round=0,
+                             sample=0, mean_logprob=completion.mean_logprob, module=t.module,
+                             module_names=top_level_names(text))
+            folder = destination_for(t, self.root, self.s.tests_dir).parent
+            outcomes = [] if ex.error else self._validate_all(ws, t, keep.readable(ex.candidates), folder)
+            if self.s.observe and outcomes:
+                outcomes += self._observe(ws, t, outcomes, folder, texts=[*signature_texts(ctx), text])
+            passing = [o for o in outcomes if o.result.outcome == v.PASSED and o.result.stable]
+            r = by_id[t.id]
+            made = len(ex.candidates) if not ex.error else 1
+            by_id[t.id] = dataclasses.replace(
+                r, funnel=r.funnel + Funnel(generated=made, parsed=len(ex.candidates) if not ex.error else 0,
+                                            passed=sum(o.result.outcome == v.PASSED for o in outcomes),
+                                            stable=len(passing)),
+                candidates=r.candidates + tuple(o.result for o in outcomes), completions=r.completions + 1,
+                tokens=r.tokens + completion.tokens)
+            seconds = stop - time.monotonic()
+            if not passing or seconds < 2:
+                continue
+            again = mutants.Pool(t, frozenset(m.line for m in found), [], passing, {}, pool.statements, tuple(found))
+            ran = self._run_mutants(ws, text, [again], seconds)
+            if ran is None:
+                continue
+            answer, index, file_of = ran
+            caught = {int(k): {f for f in res.get("spare") or () if isinstance(f, str)}
+                      for k, res in answer["ran"].items()
+                      if k.isdigit() and int(k) in index and isinstance(res, dict) and not res.get("caught")}
+            self._keep_for_mutants(again, mutants.choose(again, caught, file_of), by_id, kept_by_file)
 
     def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
                              heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:

@@ -515,3 +515,83 @@ def _write_user(items: Sequence[tuple[Context, Sequence[str]]], imports: str, ru
                  "module in the test file: the tests must run the real code.")
     parts.append(rules)
     return "\n\n".join(parts)
+
+
+AIM_CODE_LINES = 40  # a function longer than this is shown around the faulty lines only
+AIM_AROUND = 5  # lines shown either side of a faulty line in a long function
+AIM_FAULTS = 6  # faults shown, at most
+
+
+def _numbered(text: str, first: int, last: int, wanted: Sequence[int]) -> str:
+    """Lines ``first``..``last`` of ``text`` with their numbers; when there are more than AIM_CODE_LINES, the
+    ``def`` line and the lines around ``wanted`` only."""
+    lines = text.splitlines()
+    shown = set(range(first, last + 1))
+    if len(shown) > AIM_CODE_LINES:
+        shown = {first} | {n for w in wanted for n in range(w - AIM_AROUND, w + AIM_AROUND + 1) if first <= n <= last}
+    out, previous = [], first - 1
+    for n in sorted(shown):
+        if n - previous > 1:
+            out.append("    ...")
+        out.append(f"{n:>4}| {lines[n - 1]}" if n <= len(lines) else "")
+        previous = n
+    return "\n".join(out)
+
+
+def build_aim_prompt(
+    ctx: Context,
+    text: str,
+    faults: Sequence[tuple[int, str, str]],
+    *,
+    facts: Sequence[str] = (),
+    imports: Sequence[str] = (),
+    budget: int = 1500,
+    count: Callable[[str], int] = estimate_tokens,
+) -> Prompt:
+    """The prompt for tests that catch faults no test catches yet: ``faults`` are (line number, the line as it
+    is, the line with a small fault in it) in ``ctx.target``'s file (``text``), each one a fault (a mutant) that
+    every test lets through. The model sees the code with line numbers (around the faulty lines when the function
+    is long), the faults, what the code did when called (``facts``, observed by the search: exact values), and
+    the project's tests as its style; it writes tests that pass on the code and fail on each fault. A test it gets
+    a value wrong in is repaired by the oracle afterwards: what it must get right is the input that tells the two
+    versions apart."""
+    t = ctx.target
+    top = t.qualname.split(".")[0]
+    what = f"the method `{t.qualname}`" if t.class_name else f"the function `{t.name}`"
+    faults = list(faults)[:AIM_FAULTS]
+    code = _numbered(text, t.start, t.end, [n for n, _, _ in faults])
+    listing = "\n\n".join(f"line {n}:\n{textwrap.indent(textwrap.dedent(old), '    ')}\ncould be\n"
+                            f"{textwrap.indent(textwrap.dedent(new), '    ')}" for n, old, new in faults)
+    parts = [
+        f"Write pytest unit tests for {what} from module `{t.module}` (file {t.rel}).",
+        "## Code under test (line numbers on the left)\n```\n" + code + "\n```",
+        "## Import it like this\n" + _fence(ctx.import_line)
+        + f"\nImport `{top}` exactly like this; never copy or redefine code from the module.",
+        "## Mistakes no test would notice\nIf one of these lines were written as shown below it, every existing "
+        "test would still pass:\n```\n" + listing + "\n```",
+    ]
+    if facts:
+        parts.append("## What the code did when called (observed by running it: the values are exact)\n"
+                     + _fence("\n\n".join(facts)))
+    rules = (
+        "## Rules\n"
+        "- Write one to four short test functions that pass on the code as it is and would fail if any one of "
+        "the mistakes above were made: for each, pick an input for which the line as it is and the line as it "
+        "could be give different results, and assert the exact result.\n"
+        "- Name each test_<function>_<behaviour>, for the behaviour it checks (never a number). Plain assert; "
+        "pytest.raises only for an error the code raises.\n"
+        "- Inputs a user of the code would pass; use operators and built-ins, never a special method by name.\n"
+        "- Answer with one ```python code block and nothing else."
+    )
+    closing = f"Now write the tests for {what}."
+    examples = ""
+    if ctx.example_tests.strip():
+        examples = (f"## Existing tests in this project ({ctx.example_path}): follow their style and fixtures, "
+                    "but do not repeat them\n")
+        room = max(0, budget - count(SYSTEM) - count("\n\n".join([*parts, rules, closing])))
+        cut = _cut_tests(ctx.example_tests, int(room * 3.5) - len(examples))
+        examples = examples + _fence(cut) if room > 150 and "def " in cut else ""
+    user = "\n\n".join(x for x in (parts[0], examples, *parts[1:], rules, closing) if x)
+    lines = _with_lines(ctx.import_line, imports)
+    prefill = f"```python\nimport pytest\n\n{lines}\n{OPENING}"
+    return Prompt(f"{t.id}::*aim*", 0, SYSTEM, user, prefill, count(SYSTEM) + count(user) + count(prefill))

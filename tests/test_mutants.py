@@ -308,3 +308,56 @@ def test_a_change_to_a_later_line_of_a_statement_mutates_that_line_not_the_first
     p = Pipeline(project.root, s, backend=FakeBackend({}), changes=True)
     text = (project.root / "pkg" / "label.py").read_text()
     assert p._mutant_lines(target, measurable(target, text)) == {3}
+
+
+AIMED = """```python
+from pkg.grades import grade
+
+
+def test_grade_ninety_is_an_a():
+    assert grade(90) == "B"
+```"""
+
+
+def _aim_run(project, answer: str, **settings):
+    """A change run of grade's `if score >= 90:` line with no search: what the suite lets through goes to the
+    model (``answer``) alone."""
+    from testbot.backends.fake import FakeBackend
+
+    project.write("tests/test_grades.py", SUITE)
+    target = dataclasses.replace(_targets(project)[0], lines=frozenset({2}))
+    s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False, **settings)
+    backend = FakeBackend({"grade::*aim*": [answer]})
+    return Pipeline(project.root, s, backend=backend, changes=True).run([target]).targets[0], backend
+
+
+def test_the_model_is_shown_the_faults_the_suite_lets_through_and_its_test_that_catches_them_is_kept(project):
+    r, backend = _aim_run(project, AIMED)
+    (prompt,) = backend.prompts
+    assert (
+        "if score >= 90:\ncould be\n    if (score > 90):" in prompt.user and "   2|     if score >= 90:" in prompt.user
+    )
+    # its expected value was wrong ("B"): the oracle repaired it, and the repaired test catches `>=` made `>`
+    assert r.funnel.kept == 1 and r.catches >= 1, r.note
+    assert "that no test catches" in r.note and r.completions == 1
+
+
+def test_an_aimed_test_that_catches_no_fault_is_not_kept(project):
+    r, _ = _aim_run(project, AIMED.replace("grade(90)", "grade(95)"))
+    assert r.funnel.kept == 0 and r.catches == 0 and r.completions == 1, r.note
+
+
+def test_without_aim_the_model_is_not_asked(project):
+    r, backend = _aim_run(project, AIMED, aim=False)
+    assert not backend.prompts and r.funnel.kept == 0
+
+
+def test_faults_show_each_mutated_line_once_as_it_is_and_as_it_could_be():
+    from testbot import mutate
+
+    text = GRADE
+    found = mutate.mutants("pkg/grades.py", text, {2})
+    shown = mutants.faults(text, found + found)
+    assert ("if score >= 90:" in shown[0][1]) and len(shown) == len({(n, new) for n, _, new in shown})
+    assert all(n == 2 and old != new for n, old, new in shown)
+    assert (2, "    if score >= 90:", "    if (score > 90):") in shown

@@ -324,3 +324,26 @@ def test_write_prompt_shows_a_long_function_by_its_header_and_summary():
     )
     short = "def f(x):\n    return x + 1\n"
     assert _brief(short) == short
+
+
+def test_an_aim_prompt_shows_a_long_function_around_its_faults_with_the_observed_calls(project):
+    from testbot.prompt import build_aim_prompt
+
+    body = "\n".join(f"    x{i} = x + {i}" for i in range(60))
+    project.write("pkg/long.py", f"def big(x):\n{body}\n    if x > 5:\n        return x\n    return x0\n")
+    (target,) = find_targets([str(project.root / "pkg/long.py")], project.root)
+    text = (project.root / "pkg/long.py").read_text()
+    p = build_aim_prompt(
+        build_context(target, project.root),
+        text,
+        [(62, "    if x > 5:", "    if x >= 5:")],
+        facts=["assert big(7) == 7"],
+        imports=["from decimal import Decimal"],
+    )
+    assert (
+        "   1| def big(x):\n    ...\n" in p.user and "  62|     if x > 5:" in p.user
+    )  # header, then the fault's lines
+    assert "   10|" not in p.user and "x3 = x + 3" not in p.user
+    assert "line 62:\n    if x > 5:\ncould be\n    if x >= 5:" in p.user
+    assert "assert big(7) == 7" in p.user and "from pkg.long import big\nfrom decimal import Decimal" in p.prefill
+    assert p.key == "pkg/long.py::big::*aim*" and p.prefill.endswith("\n\n\ndef test_")
