@@ -495,6 +495,10 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
         "mutants": len(chosen),
         "killed_suite": sum(o.killed for o in suite_outcomes),
         "suite_seconds": round(time.monotonic() - t0, 1),
+        # the mutants the suite lets through, to read (equivalent mutants are among them)
+        "survivors": [
+            f"{o.mutant.path}:{o.mutant.line} {o.mutant.description}" for o in suite_outcomes if not o.killed
+        ],
     }
 
     start = time.monotonic()
@@ -585,6 +589,9 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
             timeout,
         )
         mutation["killed_by_testbot"] = sum(o.killed for o in extra)
+        mutation["survivors_killed"] = [
+            f"{o.mutant.path}:{o.mutant.line} {o.mutant.description}" for o in extra if o.killed
+        ]
         at_head = suite.outcomes(kept_ids, logs / "f2p-head.log")
         passing = [n for n, o in at_head.items() if o == "PASSED"]
         for status, path in pkg_changes:

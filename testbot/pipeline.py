@@ -913,7 +913,7 @@ class Pipeline:
                 continue
             ctx = build_context(t, self.root, self.s.tests_dir)
             explored = [o for o in pool.kept + pool.spare if o.candidate.round == EXPLORE_ROUND]
-            prompt = build_aim_prompt(ctx, text, faults, facts=keep.evidence(explored),
+            prompt = build_aim_prompt(ctx, text, faults,
                                       imports=keep.evidence_imports(explored), budget=self.s.prompt_tokens,
                                       count=self.backend.count_tokens)
             try:

@@ -517,18 +517,28 @@ def _write_user(items: Sequence[tuple[Context, Sequence[str]]], imports: str, ru
     return "\n\n".join(parts)
 
 
-AIM_CODE_LINES = 40  # a function longer than this is shown around the faulty lines only
-AIM_AROUND = 5  # lines shown either side of a faulty line in a long function
+AIM_CODE_LINES = 60  # a function longer than this (docstrings cut short) is shown around the faulty lines only
+AIM_AROUND = 8  # lines shown either side of a faulty line in a long function
 AIM_FAULTS = 6  # faults shown, at most
 
 
 def _numbered(text: str, first: int, last: int, wanted: Sequence[int]) -> str:
-    """Lines ``first``..``last`` of ``text`` with their numbers; when there are more than AIM_CODE_LINES, the
-    ``def`` line and the lines around ``wanted`` only."""
+    """Lines ``first``..``last`` of ``text`` with their numbers, docstrings cut to their first line; when more than
+    AIM_CODE_LINES are left, the ``def`` line and the lines around ``wanted`` only."""
     lines = text.splitlines()
     shown = set(range(first, last + 1))
+    try:
+        tree = ast.parse(textwrap.dedent("\n".join(lines[first - 1 : last])))
+    except (SyntaxError, ValueError):
+        tree = None
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
+            doc = node.body[0]
+            if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
+                shown -= set(range(first + doc.lineno, first + (doc.end_lineno or doc.lineno)))  # (its first line stays)
     if len(shown) > AIM_CODE_LINES:
-        shown = {first} | {n for w in wanted for n in range(w - AIM_AROUND, w + AIM_AROUND + 1) if first <= n <= last}
+        around = {n for w in wanted for n in range(w - AIM_AROUND, w + AIM_AROUND + 1)}
+        shown = {n for n in shown if n == first or n in around}
     out, previous = [], first - 1
     for n in sorted(shown):
         if n - previous > 1:
@@ -560,24 +570,23 @@ def build_aim_prompt(
     what = f"the method `{t.qualname}`" if t.class_name else f"the function `{t.name}`"
     faults = list(faults)[:AIM_FAULTS]
     code = _numbered(text, t.start, t.end, [n for n, _, _ in faults])
-    listing = "\n\n".join(f"line {n}:\n{textwrap.indent(textwrap.dedent(old), '    ')}\ncould be\n"
-                            f"{textwrap.indent(textwrap.dedent(new), '    ')}" for n, old, new in faults)
+    diffs = "\n".join(f"@@ line {n} @@\n" + "\n".join("-" + x for x in old.splitlines()) + "\n"
+                      + "\n".join("+" + x for x in new.splitlines()) for n, old, new in faults)
     parts = [
         f"Write pytest unit tests for {what} from module `{t.module}` (file {t.rel}).",
         "## Code under test (line numbers on the left)\n```\n" + code + "\n```",
         "## Import it like this\n" + _fence(ctx.import_line)
         + f"\nImport `{top}` exactly like this; never copy or redefine code from the module.",
-        "## Mistakes no test would notice\nIf one of these lines were written as shown below it, every existing "
-        "test would still pass:\n```\n" + listing + "\n```",
+        "## Bugs the tests miss\nEach diff below is a small bug someone could make in the code above. With any one "
+        "of them in place, every existing test still passes:\n```diff\n" + diffs + "\n```",
     ]
     if facts:
-        parts.append("## What the code did when called (observed by running it: the values are exact)\n"
-                     + _fence("\n\n".join(facts)))
+        parts.append("## Calls that ran (observed: the values are exact)\n" + _fence("\n\n".join(facts)))
     rules = (
         "## Rules\n"
-        "- Write one to four short test functions that pass on the code as it is and would fail if any one of "
-        "the mistakes above were made: for each, pick an input for which the line as it is and the line as it "
-        "could be give different results, and assert the exact result.\n"
+        "- Write one to four short test functions that catch these bugs: each calls the code with an input that "
+        "runs a changed line and for which the buggy line gives a different result, and asserts the exact result "
+        "of the code as it is.\n"
         "- Name each test_<function>_<behaviour>, for the behaviour it checks (never a number). Plain assert; "
         "pytest.raises only for an error the code raises.\n"
         "- Inputs a user of the code would pass; use operators and built-ins, never a special method by name.\n"
