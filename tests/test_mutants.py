@@ -335,7 +335,8 @@ def test_the_model_is_shown_the_faults_the_suite_lets_through_and_its_test_that_
     r, backend = _aim_run(project, AIMED)
     (prompt,) = backend.prompts
     assert (
-        "if score >= 90:\ncould be\n    if (score > 90):" in prompt.user and "   2|     if score >= 90:" in prompt.user
+        "@@ line 2 @@\n-    if score >= 90:\n+    if (score > 90):" in prompt.user
+        and "   2|     if score >= 90:" in prompt.user
     )
     # its expected value was wrong ("B"): the oracle repaired it, and the repaired test catches `>=` made `>`
     assert r.funnel.kept == 1 and r.catches >= 1, r.note

@@ -344,6 +344,6 @@ def test_an_aim_prompt_shows_a_long_function_around_its_faults_with_the_observed
         "   1| def big(x):\n    ...\n" in p.user and "  62|     if x > 5:" in p.user
     )  # header, then the fault's lines
     assert "   10|" not in p.user and "x3 = x + 3" not in p.user
-    assert "line 62:\n    if x > 5:\ncould be\n    if x >= 5:" in p.user
+    assert "@@ line 62 @@\n-    if x > 5:\n+    if x >= 5:" in p.user
     assert "assert big(7) == 7" in p.user and "from pkg.long import big\nfrom decimal import Decimal" in p.prefill
     assert p.key == "pkg/long.py::big::*aim*" and p.prefill.endswith("\n\n\ndef test_")
