@@ -19,7 +19,25 @@ from pathlib import Path
 
 from testbot.mutate import Mutant, mutants
 
-__all__ = ["Mutant", "Outcome", "clear_bytecode", "mutants", "run_mutants", "sample"]
+__all__ = ["Mutant", "Outcome", "clear_bytecode", "function_lines", "mutants", "run_mutants", "sample"]
+
+
+def function_lines(text: str) -> frozenset[int]:
+    """The lines of ``text`` inside a function's or method's body (after its ``def`` line): where mutmut puts its
+    mutants, and what a test of the function can check (a version string or an author list at module level is
+    neither)."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return frozenset()
+    return frozenset(
+        n
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.body
+        for n in range(node.body[0].lineno, (node.end_lineno or node.lineno) + 1)
+    )
 
 
 def sample(found: list[Mutant], limit: int, seed: int = 0) -> list[Mutant]:

@@ -335,6 +335,7 @@ class _Target:
         self.qualname = spec.get("qualname", "")  # (the function the mutant round changes: where it starts, its
         self.first = spec.get("first", 0)  # body's lines)
         self.body = set(spec.get("body", []))
+        self.before = spec.get("before")  # (a change run: the edit that puts the code before the change back)
         self.tried: list = []  # distinct calls that ran in time, for the mutant round
         self.tried_set: set = set()
         self.chaining = False
@@ -576,7 +577,7 @@ def _catch_mutants(module_name: str, targets: list, calls: dict, filename: str, 
     with open(filename, encoding="utf-8") as f:
         source = f.read()
     found: dict = {}
-    live_targets = [t for t in targets if t.qualname and t.body]
+    live_targets = [t for t in targets if t.qualname and (t.body or t.before)]
     for n, target in enumerate(live_targets):
         now = time.monotonic()
         if now >= deadline:
@@ -589,7 +590,11 @@ def _catch_mutants(module_name: str, targets: list, calls: dict, filename: str, 
         try:
             mutants = mutate.spread(mutate.mutants("", source, target.body), MUTANTS_PER_TARGET)
         except Exception:  # noqa: BLE001 - no mutants: nothing to catch
-            continue
+            mutants = []
+        if target.before:  # the code before the change first: a call that tells the two apart captures the change
+            b = target.before
+            mutants.insert(0, mutate.Mutant("", target.first, "the code before this change", "", b["start"], b["end"],
+                                            b["new"]))
         checks = list(calls.get(target.id, []))
         pool = sorted((e for e in target.tried if e not in checks), key=len)
         original: dict = {}  # call -> (code, outcome), for calls whose outcome is the same twice

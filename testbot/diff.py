@@ -352,6 +352,17 @@ def changed_functions(old: str, new: str) -> dict[str, frozenset[int]]:
     return found
 
 
+def function_sources(text: str) -> dict[str, str]:
+    """Qualname -> source (decorators included, whole lines, as :attr:`Target.source`) of each function and method
+    of ``text``."""
+    lines = text.splitlines()
+    out: dict[str, str] = {}
+    for qualname, node in _functions(_parse(text)).items():
+        start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        out[qualname] = "\n".join(lines[start - 1 : node.end_lineno or node.lineno])
+    return out
+
+
 def _matches(rel: str, globs: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(Path(rel).name, g) for g in globs)
 
@@ -406,6 +417,7 @@ def changed_targets(
             continue
         mapping = None if src.text == cf.new_text else line_map(cf.new_text, src.text)
         here = {t.qualname: t for t in functions_in(src, root, include_private)}
+        before = function_sources(cf.old_text) if cf.old_text else {}
         for qualname, lines in functions.items():
             target = here.get(qualname)
             if target is None:  # private, not a target kind, or gone from the working tree
@@ -415,7 +427,7 @@ def changed_targets(
                     frozenset(mapping[n] for n in lines if n in mapping and target.start <= mapping[n] <= target.end)
                     or target.lines
                 )
-            targets.append(dataclasses.replace(target, lines=lines))
+            targets.append(dataclasses.replace(target, lines=lines, before=before.get(qualname, "")))
     return Changes(tuple(targets), tuple(notes), tuple(seen))
 
 

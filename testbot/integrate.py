@@ -29,6 +29,7 @@ class Kept:
     target_id: str
     model: str
     catches: int = 0  # mutants it catches that the other kept tests miss (kept for that: testbot.mutants)
+    captures: bool = False  # it fails on the code before the change, which no other test notices (testbot.mutants)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
 def _provenance(k: Kept, sha: str) -> str:
     observed = ", expected values observed from the code" if k.candidate.observed else ""
     catches = f", catches {k.catches} mutant{'s' if k.catches != 1 else ''} the others miss" if k.catches else ""
+    if k.captures:
+        catches += ", fails on the code before this change"
     return (
         f"# testbot: {k.target_id} +{len(k.gain.lines)} lines, +{len(k.gain.branches)} branches{catches}, "
         f"model {k.model}{observed}, sha {sha}"
@@ -549,9 +552,9 @@ def integrate(
         f"{k.target_id} {k.candidate.name}: dropped, it adds no line or branch over the project's suite and the "
         f"tests kept before it (+0)"
         for k in kept
-        if not k.gain.lines and not k.gain.branches and not k.catches
+        if not k.gain.lines and not k.gain.branches and not k.catches and not k.captures
     ]
-    kept = [k for k in kept if k.gain.lines or k.gain.branches or k.catches]
+    kept = [k for k in kept if k.gain.lines or k.gain.branches or k.catches or k.captures]
     kept, leaking = _without_credentials(kept, known)
     leaking = idle + leaking
     try:

@@ -29,6 +29,7 @@ from testbot.targets import Target
 MUTANTS_MAX = 40  # mutants per function, at most (spread over its lines: every line gets a turn first)
 KEEP_MAX = 3  # spare tests kept for mutants alone, per function
 PER_TEST = 1.0  # seconds a test may run with a mutant in place before it counts as catching it
+CHANGE_WORTH = 10  # the change itself (the code before it), counted as this many mutants when choosing
 SUITE_MAX = 300  # the project's tests tried per mutant, at most (those that run its line, one per test function
 # first): a mutant the cut-off tests would catch looks missed, and the spare test kept for it adds nothing
 
@@ -43,13 +44,43 @@ class Pool:
     spare: list[keep.Outcome]
     suite: dict[int, tuple[str, ...]] = field(default_factory=dict)  # line -> the project's tests that run it
     statements: dict[int, int] = field(default_factory=dict)  # line -> the first line of its statement
-    only: tuple[mutate.Mutant, ...] = ()  # these mutants, not all of those on ``lines`` (a second run for survivors)
+    only: tuple[mutate.Mutant, ...] | None = None  # these mutants, not those on ``lines`` (a run for survivors)
+    # In a change run: the function as it was before the change, as one more mutant (:func:`change`), run by the
+    # tests of the changed lines (statement first lines), the project's (``change_suite``) first
+    change: mutate.Mutant | None = None
+    change_lines: frozenset[int] = frozenset()
+    change_suite: tuple[str, ...] = ()
+
+
+CHANGE = "the code before this change"  # the description of a pool's change mutant
+
+
+def change(target: Target, text: str) -> mutate.Mutant | None:
+    """The function as it was before the change (``target.before``) put in place of the function now (``text``:
+    its file), as a mutant: a test that catches it passes on the code after the change and fails on the code
+    before it, so it captures the change. None outside a change run, for a function the change added, or where the
+    old code cannot stand in (it reads the same, or sat at another indentation)."""
+    old = target.before
+    if not old or old == target.source or _indent(old) != _indent(target.source):
+        return None
+    lines = text.splitlines(keepends=True)
+    start = sum(len(line) for line in lines[: target.start - 1])
+    end = start + len(target.source)
+    if text[start:end] != target.source:
+        return None
+    return mutate.Mutant(target.rel, target.def_line, CHANGE, text[:start] + old + text[end:], start, end, old)
+
+
+def _indent(source: str) -> str:
+    first = source.lstrip("\n").splitlines()[0] if source.strip() else ""
+    return first[: len(first) - len(first.lstrip())]
 
 
 @dataclass(frozen=True)
 class Chosen:
     outcome: keep.Outcome
     catches: int  # mutants it catches that the kept tests (and the spare ones chosen before it) miss
+    captures: bool = False  # it catches the code before the change (fails there, passes now)
 
 
 def of_function(target: Target, text: str, lines: frozenset[int]) -> list[mutate.Mutant]:
@@ -79,7 +110,24 @@ def spec(
         # the kept tests to try: the function's own first, then the other functions' of the file
         own = {id(o) for o in pool.kept}
         kept_first = pool.kept + [o for p in pools for o in p.kept if id(o) not in own]
-        for m in pool.only or of_function(pool.target, text, pool.lines):
+        runs = pool.change_lines
+        spare = [file_of[id(o)] for o in pool.spare if runs & o.covered.lines and id(o) in file_of]
+        if pool.change is not None and (spare or every):  # (first: a test that captures the change is worth most)
+            first.append(
+                {
+                    "id": len(found),
+                    "qualname": pool.target.qualname,
+                    "first": pool.target.start,
+                    "start": pool.change.start,
+                    "end": pool.change.end,
+                    "text": pool.change.new,
+                    "suite": list(pool.change_suite)[:SUITE_MAX],
+                    "kept": [file_of[id(o)] for o in kept_first if runs & o.covered.lines and id(o) in file_of],
+                    "spare": spare,
+                }
+            )
+            found.append((n, pool.change))
+        for m in pool.only if pool.only is not None else of_function(pool.target, text, pool.lines):
             line = pool.statements.get(m.line, m.line)  # (what coverage records of a statement over several lines)
             kept = [file_of[id(o)] for o in kept_first if line in o.covered.lines and id(o) in file_of]
             spare = [file_of[id(o)] for o in pool.spare if line in o.covered.lines and id(o) in file_of]
@@ -123,6 +171,8 @@ def faults(text: str, found: Sequence[mutate.Mutant]) -> list[tuple[int, str, st
     lines = text.splitlines()
     out: list[tuple[int, str, str]] = []
     for m in found:
+        if m.description == CHANGE:
+            continue  # (shown as the change's diff)
         start = text.rfind("\n", 0, m.start) + 1
         end = text.find("\n", m.end)
         old = text[start : end if end >= 0 else len(text)]
@@ -135,21 +185,33 @@ def faults(text: str, found: Sequence[mutate.Mutant]) -> list[tuple[int, str, st
     return out
 
 
-def choose(pool: Pool, caught_by: dict[int, set[str]], file_of: dict[int, str]) -> list[Chosen]:
+def choose(
+    pool: Pool, caught_by: dict[int, set[str]], file_of: dict[int, str], changes: frozenset[int] = frozenset()
+) -> list[Chosen]:
     """The spare tests of ``pool`` worth keeping: ``caught_by`` maps each of its mutants that no kept test caught
-    to the spare test files that did. Greedy by mutants caught that no test chosen so far catches; the model's
-    tests first (a search's call kept for a mutant only where no model test catches it), at most KEEP_MAX."""
+    to the spare test files that did. Greedy by mutants caught that no test chosen so far catches (the change
+    itself, a mutant id in ``changes``, worth CHANGE_WORTH of them); the model's tests first (a search's call kept
+    for a mutant only where no model test catches it), at most KEEP_MAX."""
     alive = {mid: files for mid, files in caught_by.items() if files}
     chosen: list[Chosen] = []
     for model_first in (True, False):
         group = [o for o in pool.spare if (o.candidate.round != keep.EXPLORE_ROUND) == model_first and id(o) in file_of]
         while alive and len(chosen) < KEEP_MAX:
-            scored = [(sum(1 for files in alive.values() if file_of[id(o)] in files), o) for o in group]
+            scored = [
+                (
+                    sum(
+                        CHANGE_WORTH if mid in changes else 1 for mid, files in alive.items() if file_of[id(o)] in files
+                    ),
+                    o,
+                )
+                for o in group
+            ]
             best = max(scored, key=lambda s: (s[0], -len(s[1].candidate.test_source)), default=(0, None))
             if best[0] == 0 or best[1] is None:
                 break
             o = best[1]
-            chosen.append(Chosen(o, best[0]))
+            caught = {mid for mid, files in alive.items() if file_of[id(o)] in files}
+            chosen.append(Chosen(o, len(caught - changes), bool(caught & changes)))
             group.remove(o)
-            alive = {mid: files for mid, files in alive.items() if file_of[id(o)] not in files}
+            alive = {mid: files for mid, files in alive.items() if mid not in caught}
     return chosen

@@ -9,7 +9,7 @@
    kept, and in a change run the model is shown the faults no test catches (``--aim``);
 7. place: kept tests into the project's test files.
 
-Checking a candidate is validate + oracle (sandboxed runs); choosing it is :mod:`testbot.keep`; every deadline
+Checking a candidate is :mod:`testbot.check` (sandboxed runs, the oracle's repairs); choosing it is :mod:`testbot.keep`; every deadline
 comes from :mod:`testbot.budget`. The CLI, the hook and the GitHub Action are thin adapters over
 :class:`Pipeline`.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 from testbot import sandbox, secrets_scan
 from testbot.budget import FINAL_SHARE, GROUP_SHARE, MUTANTS_SECONDS, MUTANTS_SHARE, SEARCH_SHARE, WRITE_SHARE, Budget
 from testbot.cache import Cache, Entry
+from testbot.check import Checker
 from testbot.config import Settings, settings_fingerprint
 from testbot.context import build_context
 from testbot.errors import EnvironmentProblem, PromptTooLong
@@ -35,11 +36,11 @@ from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
 from testbot.measure import (Covered, Gain, Measurable, first_lines, measurable, measurable_file,
                              read_covered, tests_by_line)
-from testbot.prompt import (Feedback, build_aim_prompt, build_group_prompt, build_prompt, build_write_prompt,
-                            call_signature, signature_texts)
+from testbot.prompt import (Feedback, build_aim_prompt, change_diff, build_group_prompt, build_prompt, build_write_prompt,
+                            signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, reach
-from testbot import keep, mutants, mutate, oracle, proc
+from testbot import keep, mutants, mutate, proc
 from testbot.keep import EXPLORE_ROUND
 from testbot import validate as v
 from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
@@ -53,14 +54,13 @@ EXPLORE_TESTS_PER_RUN = 200  # searched calls (each ran within a second in the s
 SEARCH_PER_TARGET = 2.0  # seconds of search per target of a file ...
 SEARCH_MAX = 30.0  # ... and at most this for one file
 SUITE_SECONDS = 600.0  # at least this long for the project's own suite (the baseline) to run
-FLAKY = "flaky: passed once, then "  # a passing test's detail when a later run differed (that run's outcome follows)
 WRITE_TOKENS = 200  # tokens of answer per function of a write prompt (two or three short tests) ...
 WRITE_TOKENS_MAX = 1024  # ... and at most this for one prompt
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
 MIN_TOKENS = 64
 AIM_TOKENS = 400  # tokens of answer for the tests aimed at one function's surviving mutants (--aim) ...
-AIM_SECONDS = 120.0  # ... and without --budget, at most this long a file for them
+AIM_SECONDS = 120.0  # ... and without --budget, at most this long for them in a run
 AIM_SEED = 2000  # (added to --seed: the aimed answers sample apart from the other prompts')
 
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
@@ -107,6 +107,7 @@ class Pipeline:
         self._statements: dict[Path, dict[int, int]] = {}  # target file -> line -> first line of its statement
         self._wrote: set[str] = set()  # targets whose search evidence a write prompt turned into the model's tests
         self._pools: dict[str, mutants.Pool] = {}  # target id -> its kept and spare tests, for the mutants phase
+        self.check: Checker  # runs and repairs candidates: set with the run's workspace
 
     # -- the model is loaded on first use: fully covered targets never pay for it
     @property
@@ -160,6 +161,7 @@ class Pipeline:
         if todo:
             self.check_environment()
             with v.Workspace(self.root, self.s.python, self.limits) as ws:
+                self.check = Checker(ws, self.s)
                 for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
@@ -366,9 +368,9 @@ class Pipeline:
             pre0.funnel = pre0.funnel + Funnel(generated=1)
             return
         folder = destination_for(first, self.root, self.s.tests_dir).parent
-        outcomes = self._validate_all(ws, first, keep.readable(ex.candidates), folder)
+        outcomes = self.check.run(first, keep.readable(ex.candidates), folder)
         if self.s.observe and outcomes:
-            outcomes += self._observe(ws, first, outcomes, folder)
+            outcomes += self.check.repair(first, outcomes, folder)
         self._written.setdefault(first.file, []).extend(c.code for c in ex.candidates)
         meas = {t.id: measurable(t, text) for t in group}
         whole = self._scope(first.file, text)
@@ -475,9 +477,9 @@ class Pipeline:
                 CandidateResult("group completion", -1, chunk, completion.mean_logprob, v.SYNTAX_ERROR, ex.error,
                                 False), Covered()))
         folder = destination_for(first, self.root, self.s.tests_dir).parent
-        outcomes = self._validate_all(ws, first, keep.readable(ex.candidates), folder) if not ex.error else []
+        outcomes = self.check.run(first, keep.readable(ex.candidates), folder) if not ex.error else []
         if self.s.observe and outcomes:
-            outcomes += self._observe(ws, first, outcomes, folder)
+            outcomes += self.check.repair(first, outcomes, folder)
         for o in outcomes:
             owner = keep.owner(o, group)
             o = keep.Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result, o.covered)
@@ -529,7 +531,7 @@ class Pipeline:
                       for o in pre.outcomes]
             spare = _spare(pre.outcomes, still)
             still = keep.polished(target, still)
-            self._pools[target.id] = self._pool(target, meas, still, spare)
+            self._pools[target.id] = self._pool(target, meas, still, spare, text)
             kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL) for o in still]
             if kept_items:
                 note += " (its explored tests kept for the rest of the file)"
@@ -616,10 +618,10 @@ class Pipeline:
                 funnel = funnel + Funnel(generated=len(ex.candidates), parsed=len(ex.candidates))
                 self._written.setdefault(target.file, []).extend(c.code for c in ex.candidates)
                 began = time.monotonic()
-                validated = self._validate_all(ws, target, keep.readable(ex.candidates), folder)
+                validated = self.check.run(target, keep.readable(ex.candidates), folder)
                 round_outcomes.extend(validated)
                 if self.s.observe:
-                    round_outcomes.extend(self._observe(ws, target, validated, folder,
+                    round_outcomes.extend(self.check.repair(target, validated, folder,
                                                         texts=[*signature_texts(ctx), text]))
                 self.budget.checked(time.monotonic() - began)
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
@@ -656,7 +658,7 @@ class Pipeline:
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
         spare = _spare(outcomes, kept)
         kept = keep.polished(target, kept)
-        self._pools[target.id] = self._pool(target, meas, kept, spare)
+        self._pools[target.id] = self._pool(target, meas, kept, spare, text)
         kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
                            else model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
@@ -697,7 +699,8 @@ class Pipeline:
                     wanted.append((t, meas))
             found: dict[str, list[str]] = {}
             strings = module_strings(text)
-            specs = [spec for t, _ in wanted if (spec := search_spec(t, text, strings)) is not None]
+            specs = [self._with_before(spec, t, text) for t, _ in wanted
+                     if (spec := search_spec(t, text, strings)) is not None]
             seconds = min(SEARCH_MAX, SEARCH_PER_TARGET * len(specs))
             if budgeted:
                 seconds = min(seconds, self.budget.split(stop, len(by_file) - n_file, 0.5) - time.monotonic())
@@ -711,6 +714,12 @@ class Pipeline:
             open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
             for t, pre in self._validate_explored(ws, file, text, open_, folder, stop, many=bool(found)):
                 self._pre[t.id] = pre
+
+    def _with_before(self, spec: dict, target: Target, text: str) -> dict:
+        """A search spec of a change's target with the code before the change (:func:`mutants.change`): the search's
+        mutant round looks for a call that tells the two apart first."""
+        m = mutants.change(target, text) if self.changes and self.s.mutants else None
+        return {**spec, "before": {"start": m.start, "end": m.end, "new": m.new}} if m is not None else spec
 
     def _search_again(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
                       kept_by_file: dict[Path, list[Kept]]) -> None:
@@ -739,7 +748,8 @@ class Pipeline:
             calls, imports, written = calls_in_tests(self._written.get(file, []))
             strings = module_strings(text)
             strings += [x for x in written if x not in strings][:SEARCH_STRINGS]
-            specs = [spec for t, _ in wanted if (spec := search_spec(t, text, strings, calls, imports)) is not None]
+            specs = [self._with_before(spec, t, text) for t, _ in wanted
+                     if (spec := search_spec(t, text, strings, calls, imports)) is not None]
             seconds = (left / (len(files) - n)) / 2 if budgeted else min(SEARCH_MAX, SEARCH_PER_TARGET * len(specs))
             if not specs or seconds < 1:
                 continue
@@ -801,12 +811,17 @@ class Pipeline:
         return any(known.get(stmt.get(n, n)) for n in target.lines if target.def_line < n <= target.end)
 
     def _pool(self, target: Target, meas: Measurable, kept: list[keep.Outcome],
-              spare: list[keep.Outcome]) -> mutants.Pool:
+              spare: list[keep.Outcome], text: str) -> mutants.Pool:
+        """``target``'s tests for the mutants phase, with where its mutants go (:meth:`_mutant_lines`) and, in a
+        change run, the code before the change as one more mutant, run by the tests of its changed lines."""
         lines = self._mutant_lines(target, meas)
         stmt, _, known = self._suite_lines(target)
         firsts = {stmt.get(n, n) for n in lines}
+        change = mutants.change(target, text) if self.changes else None
+        changed = frozenset(stmt.get(n, n) for n in target.lines if target.def_line < n <= target.end)
         return mutants.Pool(target, lines, kept, spare, {n: known[n] for n in firsts if known.get(n)},
-                            {n: stmt[n] for n in lines if n in stmt})
+                            {n: stmt[n] for n in lines if n in stmt}, change=change, change_lines=changed,
+                            change_suite=_round_robin([known.get(n, ()) for n in sorted(changed)]))
 
     def _mutants_phase(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
                        kept_by_file: dict[Path, list[Kept]]) -> None:
@@ -819,13 +834,13 @@ class Pipeline:
         by_file: dict[Path, list[mutants.Pool]] = {}
         for t in todo:
             pool = self._pools.get(t.id)
-            if pool is not None and pool.lines and (pool.spare or aim) and t.id in by_id:
+            if pool is not None and (pool.lines or pool.change) and (pool.spare or aim) and t.id in by_id:
                 by_file.setdefault(t.file, []).append(pool)
+        aim_left = AIM_SECONDS  # (without --budget: the model's time for the survivors, shared by the files)
         for n, (file, pools) in enumerate(by_file.items()):
             left = self.budget.left() / (len(by_file) - n) if self.budget.limited else MUTANTS_SECONDS
             if left < 2:
                 continue
-            stop = time.monotonic() + (left if self.budget.limited else left + AIM_SECONDS)
             try:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
@@ -840,12 +855,17 @@ class Pipeline:
                     continue
                 caught.setdefault(index[int(key)][0], {})[int(key)] = {f for f in res.get("spare") or ()
                                                                        if isinstance(f, str)}
+            changes = frozenset(k for k, (_, m) in index.items() if m.description == mutants.CHANGE)
             for i, pool in enumerate(pools):
-                self._keep_for_mutants(pool, mutants.choose(pool, caught.get(i, {}), file_of), by_id, kept_by_file)
+                self._keep_for_mutants(pool, mutants.choose(pool, caught.get(i, {}), file_of, changes), by_id,
+                                       kept_by_file)
             if aim:
                 alive = mutants.survivors(answer, index)
-                self._aim(ws, text, [(pools[i], found) for i, found in sorted(alive.items())], stop, by_id,
+                began = time.monotonic()
+                share = (self.budget.left() if self.budget.limited else aim_left) / (len(by_file) - n)
+                self._aim(ws, text, [(pools[i], found) for i, found in sorted(alive.items())], began + share, by_id,
                           kept_by_file)
+                aim_left -= time.monotonic() - began
 
     def _aims(self) -> bool:
         """Whether the mutants no test catches go to the model (``--aim``): in a change run, with a model."""
@@ -888,34 +908,39 @@ class Pipeline:
         # (kept for the mutants alone: over the kept tests they add no line or branch)
         model = self.model_name()
         kept = [Kept(o.candidate, Gain(), t.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND else model,
-                     c.catches) for o, c in zip(polished, chosen)]
+                     c.catches, c.captures) for o, c in zip(polished, chosen)]
         kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
         r = by_id[t.id]
         note = r.note
+        catches, captures = sum(c.catches for c in chosen), sum(c.captures for c in chosen)
         if r.status is Status.COVERED:  # (the suite runs all of it, yet lets these faults through)
-            note = f"{note}; {len(kept)} kept for {sum(c.catches for c in chosen)} mutants of it that no test catches"
+            what = [f"{catches} mutants of it that no test catches"] if catches else []
+            what += ["the change itself, which no test notices (it fails on the code before)"] if captures else []
+            note = f"{note}; {len(kept)} kept for {' and '.join(what)}"
         by_id[t.id] = dataclasses.replace(
             r, funnel=r.funnel + Funnel(kept=len(kept)), kept=r.kept + tuple(o.candidate.name for o in polished),
-            catches=r.catches + sum(c.catches for c in chosen), note=note)
+            catches=r.catches + catches, captures=r.captures + captures, note=note)
 
     def _aim(self, ws: v.Workspace, text: str, alive: list[tuple[mutants.Pool, list[mutate.Mutant]]], stop: float,
              by_id: dict[str, TargetReport], kept_by_file: dict[Path, list[Kept]]) -> None:
         """``--aim``: for each function with mutants that no test catches (``alive``: the project's suite, the
         kept tests and the spare ones all pass with them in place), the model is shown those faults next to the
-        code and the search's observed calls (:func:`testbot.prompt.build_aim_prompt`) and writes tests meant to
-        tell the code from each fault; its passing tests (wrong expected values repaired by the oracle) run
-        against those mutants, and the ones that catch them are kept (Meta's ACH and MuTAP aim a model at
-        surviving mutants in the same way). Until ``stop``."""
+        code, and the change itself when no test notices it either (the code before it passes every test too)
+        (:func:`testbot.prompt.build_aim_prompt`), and writes tests meant to tell the code from each; its passing
+        tests (wrong expected values repaired by the oracle) run against those mutants, and the ones that catch
+        them are kept (Meta's ACH and MuTAP aim a model at surviving mutants in the same way). Until ``stop``."""
         for pool, found in alive:
             t = pool.target
-            faults = mutants.faults(text, found)
-            if not faults or self._token_cap(stop) < 2 * MIN_TOKENS:
+            change = next((m for m in found if m.description == mutants.CHANGE), None)
+            rest = [m for m in found if m is not change]
+            faults = mutants.faults(text, rest)
+            if not (faults or change) or self._token_cap(stop) < 2 * MIN_TOKENS:
                 continue
             ctx = build_context(t, self.root, self.s.tests_dir)
             explored = [o for o in pool.kept + pool.spare if o.candidate.round == EXPLORE_ROUND]
-            prompt = build_aim_prompt(ctx, text, faults,
-                                      imports=keep.evidence_imports(explored), budget=self.s.prompt_tokens,
-                                      count=self.backend.count_tokens)
+            diff = change_diff(t.before or "", t.source) if change is not None else ""
+            prompt = build_aim_prompt(ctx, text, faults, change=diff, imports=keep.evidence_imports(explored),
+                                      budget=self.s.prompt_tokens, count=self.backend.count_tokens)
             try:
                 completion = self._complete(prompt, self.s.seed + AIM_SEED, self._token_cap(stop, AIM_TOKENS))
             except PromptTooLong:
@@ -924,9 +949,9 @@ class Pipeline:
                              sample=0, mean_logprob=completion.mean_logprob, module=t.module,
                              module_names=top_level_names(text))
             folder = destination_for(t, self.root, self.s.tests_dir).parent
-            outcomes = [] if ex.error else self._validate_all(ws, t, keep.readable(ex.candidates), folder)
+            outcomes = [] if ex.error else self.check.run(t, keep.readable(ex.candidates), folder)
             if self.s.observe and outcomes:
-                outcomes += self._observe(ws, t, outcomes, folder, texts=[*signature_texts(ctx), text])
+                outcomes += self.check.repair(t, outcomes, folder, texts=[*signature_texts(ctx), text])
             passing = [o for o in outcomes if o.result.outcome == v.PASSED and o.result.stable]
             r = by_id[t.id]
             made = len(ex.candidates) if not ex.error else 1
@@ -939,7 +964,8 @@ class Pipeline:
             seconds = stop - time.monotonic()
             if not passing or seconds < 2:
                 continue
-            again = mutants.Pool(t, frozenset(m.line for m in found), [], passing, {}, pool.statements, tuple(found))
+            again = mutants.Pool(t, frozenset(m.line for m in rest), [], passing, {}, pool.statements, tuple(rest),
+                                 change=change, change_lines=pool.change_lines)
             ran = self._run_mutants(ws, text, [again], seconds)
             if ran is None:
                 continue
@@ -947,7 +973,8 @@ class Pipeline:
             caught = {int(k): {f for f in res.get("spare") or () if isinstance(f, str)}
                       for k, res in answer["ran"].items()
                       if k.isdigit() and int(k) in index and isinstance(res, dict) and not res.get("caught")}
-            self._keep_for_mutants(again, mutants.choose(again, caught, file_of), by_id, kept_by_file)
+            changes = frozenset(k for k, (_, m) in index.items() if m.description == mutants.CHANGE)
+            self._keep_for_mutants(again, mutants.choose(again, caught, file_of, changes), by_id, kept_by_file)
 
     def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
                              heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:
@@ -994,9 +1021,9 @@ class Pipeline:
             cands = [c for _, _, cs in chunk for c in cs]
             # A call may hang (a sleep, a loop on a value it never expected): short time limits, so that it
             # costs seconds, not the --timeout meant for a test someone wrote.
-            validated = self._validate_all(ws, chunk[0][0], cands, folder, EXPLORE_TIMEOUT, EXPLORE_EACH)
+            validated = self.check.run(chunk[0][0], cands, folder, EXPLORE_TIMEOUT, EXPLORE_EACH)
             if self.s.observe:  # (without it only the calls that return None pass: the oracle gives the values)
-                validated += self._observe(ws, chunk[0][0], validated, folder, True, EXPLORE_TIMEOUT, EXPLORE_EACH)
+                validated += self.check.repair(chunk[0][0], validated, folder, True, EXPLORE_TIMEOUT, EXPLORE_EACH)
             cover = self._group_cover.get(file, Covered())
             for t, meas, cs in chunk:
                 base = self._baseline(ws, t) | cover
@@ -1009,147 +1036,6 @@ class Pipeline:
                     cover = cover | o.covered
             self._group_cover[file] = cover
         return out
-
-    def _validate_all(self, ws: v.Workspace, target: Target, cands: list[Candidate], folder: Path,
-                      timeout: float = 0.0, each: float = 2.0) -> list[keep.Outcome]:
-        """Run a round's candidates: together in one pytest process with per-test coverage contexts, then
-        ``runs - 1`` fresh re-runs of those that passed, the first under shifted conditions (:func:`_shifted`),
-        each with a hash seed of its own. A batch that crashes, hangs or tampers with the
-        sources is redone one candidate at a time, so one hostile test cannot sink the others. ``timeout``: seconds
-        for one candidate run alone (default ``--timeout``), ``each`` more per candidate of a batch."""
-        timeout = timeout or self.s.timeout
-        if not cands:
-            return []
-        paths = [ws.write_candidate(c, folder) for c in cands]
-        scratch_target = ws.scratch_path(target.file)
-        try:
-            batch = ws.run_batch(paths, import_root=target.import_root, measure=target.file,
-                                 timeout=timeout + each * len(paths))
-            if batch is None:
-                return [self._validate_one(ws, target, c, p, timeout) for c, p in zip(cands, paths)]
-            results, data_file = batch
-            covered = {p: read_covered(data_file, scratch_target, p.stem) for p in paths
-                       if results[p].outcome == v.PASSED}
-            flaky: dict[Path, str] = {}
-            seconds = {p: results[p].seconds for p in paths}
-            for i in range(self.s.runs - 1):
-                still = [p for p in covered if p not in flaky]
-                if not still:
-                    break
-                again = ws.run_batch(still, import_root=target.import_root,
-                                     timeout=timeout + each * len(still), shifted=_shifted(i))
-                for p in still:
-                    res = again[0][p] if again is not None else ws.run_tests([p], import_root=target.import_root,
-                                                                             timeout=timeout, shifted=_shifted(i))
-                    seconds[p] += res.seconds
-                    if res.outcome != v.PASSED:
-                        flaky[p] = f"{FLAKY}{res.outcome}\n{res.detail}"
-            out = []
-            for c, p in zip(cands, paths):
-                r = results[p]
-                stable = r.outcome == v.PASSED and p not in flaky
-                detail = flaky.get(p, r.detail)
-                out.append(keep.Outcome(c, CandidateResult(_shown(c), c.round, c.sample, c.mean_logprob, r.outcome, detail,
-                                                       stable, seconds=round(seconds[p], 2)),
-                                    covered.get(p, Covered())))
-            return out
-        finally:
-            for p in paths:
-                p.unlink(missing_ok=True)
-
-    def _observe(self, ws: v.Workspace, target: Target, outcomes: list[keep.Outcome], folder: Path,
-                 again: bool = True, timeout: float = 0.0, each: float = 2.0,
-                 texts: Sequence[str] = ()) -> list[keep.Outcome]:
-        """Tests that failed on an expected value, repaired with the values the code returns, tests stopped by
-        an exception the code under test raised, made to expect it, tests stopped by their own statement,
-        without it, and tests whose call broke the signature found in ``texts`` (default: the target's source),
-        with the call mended; then validated like any candidate (:mod:`testbot.oracle`). A test that lost a
-        statement and then fails on a value (or a mended one that fails on a value or another wrong argument)
-        goes through the repairs once more (``again``). The failed originals stay in the report as they were."""
-        timeout = timeout or self.s.timeout
-        texts = texts or [target.source]
-        probes = []  # (candidate, recording code, marker, how to read the run, how to repair)
-        direct = []  # candidates repaired without a run
-        mended = set()  # ids of candidates whose call was mended
-        for o in outcomes:
-            if o.result.outcome == v.ASSERTION_FAILURE:
-                made = oracle.instrument(o.candidate)
-                if made:
-                    probes.append((o.candidate, *made, oracle.observed_values, oracle.repair))
-            elif o.result.outcome == v.ERROR and "DID NOT RAISE" in o.result.detail:  # an expected exception
-                fixed = oracle.repair_no_raise(o.candidate)  # that never came: the block runs bare (no probe run)
-                if fixed is not None:
-                    direct.append(fixed)
-            elif o.result.outcome == v.ERROR and (fixed := _mend_call(o, texts)) is not None:
-                direct.append(fixed)  # a call that broke the signature (no probe run)
-                mended.add(id(fixed))
-            elif o.result.outcome == v.ERROR:  # an exception: if the code under test raised it, expect it
-                made = oracle.instrument_raise(o.candidate, target.module)
-                if made:
-                    probes.append((o.candidate, *made, oracle.observed_error, oracle.repair_error))
-        if not probes and not direct:
-            return []
-        paths = [ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, *_ in probes]
-        results = {}
-        if paths:
-            try:
-                batch = ws.run_batch(paths, import_root=target.import_root, timeout=timeout + each * len(paths))
-                results = batch[0] if batch is not None else {
-                    p: ws.run_tests([p], import_root=target.import_root, timeout=timeout) for p in paths}
-            finally:
-                for p in paths:
-                    p.unlink(missing_ok=True)
-        repaired, shortened = list(direct), {id(c) for c in direct}  # (a bare call's value is repaired next)
-        observed: set[int] = set()  # (ids of those whose checks now hold the values the code returned)
-        # (what another program printed is no expected value where the kernel does not confine reads, by Landlock
-        # or the mount view: it may hold a file from outside the project, read where the guard could not see)
-        trusted = bool({"landlock-read", "mount-view"} & set(ws.isolation.tokens() if ws.isolation else ()))
-        for (cand, _, marker, read, fix), path in zip(probes, paths):
-            res = results[path]
-            seen = read(res.detail, marker) if res.outcome == v.ASSERTION_FAILURE and (
-                trusted or not res.programs) else None
-            fixed = fix(cand, seen) if seen else None
-            if fixed is not None:
-                repaired.append(fixed)
-                if read is oracle.observed_values:
-                    observed.add(id(fixed))
-                if read is oracle.observed_error and not seen["inside"]:
-                    shortened.add(id(fixed))
-        validated = self._validate_all(ws, target, repaired, folder, timeout, each)
-        # (a repaired check that failed on the next run with another value of the same plain type: a duration, a
-        # random id; it checks the type instead, validated once)
-        unsteady = [fixed for o in validated if id(o.candidate) in observed and (
-                    o.result.outcome == v.ASSERTION_FAILURE or not o.result.stable and
-                    o.result.detail.startswith(FLAKY + v.ASSERTION_FAILURE))
-                    and (fixed := oracle.repair_unsteady(o.candidate, o.result.detail)) is not None]
-        validated += self._validate_all(ws, target, unsteady, folder, timeout, each) if unsteady else []
-        if again:
-            # (a mended call that now raises inside the code is not made to expect that: a value the repair put in
-            # may be what the code rejects; one that breaks another parameter is mended again)
-            failed = [o for o in validated if id(o.candidate) in shortened and (
-                o.result.outcome == v.ASSERTION_FAILURE or id(o.candidate) in mended and o.result.outcome == v.ERROR
-                and call_signature(o.result.detail, texts))]
-            validated += self._observe(ws, target, failed, folder, False, timeout, each, texts) if failed else []
-        return validated
-
-    def _validate_one(self, ws: v.Workspace, target: Target, cand: Candidate, path: Path,
-                      timeout: float = 0.0) -> keep.Outcome:
-        timeout = timeout or self.s.timeout
-        scratch_target = ws.scratch_path(target.file)
-        first = ws.run_tests([path], import_root=target.import_root, measure=target.file, timeout=timeout)
-        covered = read_covered(first.coverage_file, scratch_target) if first.outcome == v.PASSED else Covered()
-        stable = first.outcome == v.PASSED
-        outcome, detail, seconds = first.outcome, first.detail, first.seconds
-        if stable:
-            for i in range(self.s.runs - 1):
-                again = ws.run_tests([path], import_root=target.import_root, timeout=timeout, shifted=_shifted(i))
-                seconds += again.seconds
-                if again.outcome != v.PASSED:
-                    stable = False
-                    detail = f"{FLAKY}{again.outcome}\n{again.detail}"
-                    break
-        return keep.Outcome(cand, CandidateResult(_shown(cand), cand.round, cand.sample, cand.mean_logprob, outcome,
-                                              detail, stable, seconds=round(seconds, 2)), covered)
 
     def _kept_elsewhere(self, target: Target) -> Covered:
         """What the tests kept so far for the other targets of ``target``'s file run, waiting or placed (those
@@ -1197,13 +1083,6 @@ class Pipeline:
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note, status=status)
 
 
-def _shifted(rerun: int) -> bool:
-    """Whether a stability re-run (0, 1, ...) runs under the conditions a user's run may differ in: the clock
-    years ahead, another time zone and locale (every run has a hash seed of its own). The first re-run does,
-    the next not, and so on: a kept test passed both ways, in fresh processes, in random order."""
-    return rerun % 2 == 0
-
-
 def _round_robin(groups: Sequence[Sequence[str]]) -> tuple[str, ...]:
     """Each group's first, then each group's second, ...: the suite's tests of a line, one per test function (its
     parametrized cases after), so that the first few tried are as different as the suite has."""
@@ -1227,13 +1106,6 @@ def _spare(outcomes: Sequence[keep.Outcome], kept: Sequence[keep.Outcome]) -> li
             seen.add(o.candidate.code)
             out.append(o)
     return out
-
-
-def _mend_call(o: keep.Outcome, texts: Sequence[str]) -> Candidate | None:
-    """The test with the call that broke Python's argument binding mended to the signature in ``texts``
-    (:func:`testbot.oracle.repair_bad_call`); None if the error is not that or the signature is not found."""
-    signature = call_signature(o.result.detail, texts)
-    return oracle.repair_bad_call(o.candidate, o.result.detail, signature, texts) if signature else None
 
 
 def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[keep.Outcome], model: str) -> None:
@@ -1272,11 +1144,6 @@ def _feedback(meas: Measurable, have: Covered, outcomes: list[keep.Outcome], kep
 
 def _empty_candidate(target: Target, round_no: int, rank: int, logprob: float) -> Candidate:
     return Candidate(target.id, f"completion {rank}", "", "", "", "", (), (), round_no, rank, logprob)
-
-
-def _shown(cand: Candidate) -> str:
-    """A candidate's name in the report: a repaired copy is told apart from its failed original."""
-    return f"{cand.name} (observed values)" if cand.observed else cand.name
 
 
 def _final_kept(report: TargetReport, files: list[FileChange]) -> TargetReport:

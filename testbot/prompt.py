@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 import textwrap
 from collections.abc import Callable, Sequence
@@ -63,10 +64,15 @@ DUNDER_HINTS = {
     "__bool__": "it runs on `bool(obj)` and `if obj:`",
     "__repr__": "it runs on `repr(obj)`",
     "__str__": "it runs on `str(obj)` and f-strings",
-    "__add__": "it runs on `a + b`", "__radd__": "it runs on `b + a` when b does not handle it",
-    "__sub__": "it runs on `a - b`", "__rsub__": "it runs on `b - a` when b does not handle it",
-    "__mul__": "it runs on `a * b`", "__rmul__": "it runs on `b * a` when b does not handle it",
-    "__truediv__": "it runs on `a / b`", "__neg__": "it runs on `-a`", "__abs__": "it runs on `abs(a)`",
+    "__add__": "it runs on `a + b`",
+    "__radd__": "it runs on `b + a` when b does not handle it",
+    "__sub__": "it runs on `a - b`",
+    "__rsub__": "it runs on `b - a` when b does not handle it",
+    "__mul__": "it runs on `a * b`",
+    "__rmul__": "it runs on `b * a` when b does not handle it",
+    "__truediv__": "it runs on `a / b`",
+    "__neg__": "it runs on `-a`",
+    "__abs__": "it runs on `abs(a)`",
 }
 
 
@@ -154,7 +160,9 @@ def _find_def(text: str, name: str, owner: str = "") -> str:
         if cls:  # only inside that class: the next definition at its indentation or less ends it (not any line:
             # a docstring's lines can start at the margin)
             start = cls.end()
-            after = re.compile(rf"^[ \t]{{0,{len(cls.group(1))}}}(?:class |def |async def |@)", re.M).search(text, start)
+            after = re.compile(rf"^[ \t]{{0,{len(cls.group(1))}}}(?:class |def |async def |@)", re.M).search(
+                text, start
+            )
             end = after.start() if after else len(text)
         elif name in ("__init__", "__new__"):
             return ""
@@ -172,14 +180,21 @@ def constructor_stub(class_outline: str, related: Sequence[str] = ()) -> str:
     head = re.search(r"^class (\w+)(?:\((.*?)\))?:[ \t]*$", class_outline, re.M)
     if head is None:
         return ""
-    decorators = class_outline[:head.start()].strip()
+    decorators = class_outline[: head.start()].strip()
     name, bases = head.group(1), [b.strip().split(".")[-1] for b in (head.group(2) or "").split(",") if b.strip()]
     # Its own (a method of the outline sits four spaces in; the docstring's lines can start anywhere), else a base's.
     own = re.search(r"^    def (__init__|__new__)\(", class_outline, re.M)
     init = _def_header(class_outline, own.start()) if own else ""
-    init = init or next((f"# {base}.{method}, which {name} inherits\n{header}" for base in bases
-                         for method in ("__init__", "__new__") for text in related
-                         if (header := _find_def(text, method, base))), "")
+    init = init or next(
+        (
+            f"# {base}.{method}, which {name} inherits\n{header}"
+            for base in bases
+            for method in ("__init__", "__new__")
+            for text in related
+            if (header := _find_def(text, method, base))
+        ),
+        "",
+    )
     if init:
         body = "\n".join("    " + line for line in init.splitlines()) + " ..."
     elif "dataclass" in decorators:
@@ -200,7 +215,7 @@ def _def_header(text: str, start: int) -> str:
         elif ch in ")]}":
             depth -= 1
         elif ch == ":" and depth == 0:
-            lines = text[start:i + 1].splitlines()
+            lines = text[start : i + 1].splitlines()
             indent = len(lines[0]) - len(lines[0].lstrip())
             return "\n".join(line[indent:] if line[:indent].isspace() else line for line in lines)
     return ""
@@ -225,14 +240,14 @@ def short_docstrings(source: str) -> str:
             continue
         first, last = doc.lineno, doc.end_lineno or doc.lineno
         # Only a docstring on lines of its own: `def f(): """..."""` or `"""..."""; x = 1` stay as they are.
-        if last == first or at[first - 1][:doc.col_offset].strip() or at[last - 1][doc.end_col_offset:].strip():
+        if last == first or at[first - 1][: doc.col_offset].strip() or at[last - 1][doc.end_col_offset :].strip():
             continue
         summary = next((line.strip() for line in doc.value.value.splitlines() if line.strip()), "")
         cuts.append((first, last, summary if '"' not in summary and "\\" not in summary else ""))
     lines = source.splitlines()
     for first, last, summary in sorted(cuts, reverse=True):
         indent = lines[first - 1][: len(lines[first - 1]) - len(lines[first - 1].lstrip())]
-        lines[first - 1:last] = [f'{indent}"""{summary} (docstring shortened)"""']
+        lines[first - 1 : last] = [f'{indent}"""{summary} (docstring shortened)"""']
     return "\n".join(lines) + ("\n" if source.endswith("\n") else "")
 
 
@@ -270,8 +285,13 @@ def build_prompt(
         body = "\n\n".join(f"# from {r.origin}\n{r.text}" for r in ctx.related)
         target_opt.append(("related", "## Code it uses (signatures and docs)\n" + _fence(body)))
     if ctx.example_tests.strip():
-        shared_opt.append(("examples", f"## Existing tests in this project ({ctx.example_path}): follow their style "
-                                       "and reuse their fixtures, but do not repeat them\n" + _fence(ctx.example_tests)))
+        shared_opt.append(
+            (
+                "examples",
+                f"## Existing tests in this project ({ctx.example_path}): follow their style "
+                "and reuse their fixtures, but do not repeat them\n" + _fence(ctx.example_tests),
+            )
+        )
     if ctx.fixtures:
         shared_opt.append(("fixtures", "## Fixtures available from conftest.py\n" + ", ".join(ctx.fixtures)))
     if ctx.module_imports:
@@ -283,9 +303,10 @@ def build_prompt(
     required = [
         "## " + header,
         "## Code under test\n" + _fence(t.source),  # the same in every round, so llama.cpp reuses the prefix
-        "## Import it like this\n" + _fence(ctx.import_line)
+        "## Import it like this\n"
+        + _fence(ctx.import_line)
         + f"\nImport `{top}` from `{t.module}` exactly like this. Never copy, paste or redefine `{top}` or any other "
-          "code from the module in the test file: the tests must run the real code.",
+        "code from the module in the test file: the tests must run the real code.",
     ]
     repair: list[str] = []
     if feedback:
@@ -293,21 +314,34 @@ def build_prompt(
             repair.append("## Tests already written (do not repeat them)\n" + _fence("\n\n".join(feedback.kept_tests)))
         for source, error in feedback.failures[:2]:
             signature = call_signature(error, signature_texts(ctx))
-            fix = ("Fix the call: the signature is\n" + _fence(signature) + "\nPass only these parameters."
-                   if signature else "Fix the mistake: check the expected values against the code above.")
-            repair.append("## A previous test failed\n" + _fence(source) + "\nError:\n```\n"
-                          + error.strip()[-1200:] + "\n```\n" + fix)
+            fix = (
+                "Fix the call: the signature is\n" + _fence(signature) + "\nPass only these parameters."
+                if signature
+                else "Fix the mistake: check the expected values against the code above."
+            )
+            repair.append(
+                "## A previous test failed\n"
+                + _fence(source)
+                + "\nError:\n```\n"
+                + error.strip()[-1200:]
+                + "\n```\n"
+                + fix
+            )
         if feedback.evidence:
             shown = "\n\n".join(feedback.evidence)
             repair.append(
                 "## What the code did when called (observed by running it)\nEach snippet ran and passed; its values "
                 "are exact.\n" + _fence(shown) + "\nTurn these facts into tests a maintainer would write: each test "
                 "named for the behaviour it shows, related checks together, the exact values above. Where an input "
-                "looks like filler text, use one a user would pass instead.")
+                "looks like filler text, use one a user would pass instead."
+            )
         if feedback.uncovered:
             listing = "\n".join(f"{n:>4}| {text}" for n, text in feedback.uncovered[:30])
-            repair.append("## Lines not covered yet\nNo test runs these lines of the code under test:\n```\n" + listing
-                          + "\n```\nWrite new tests whose inputs make exactly these lines run.")
+            repair.append(
+                "## Lines not covered yet\nNo test runs these lines of the code under test:\n```\n"
+                + listing
+                + "\n```\nWrite new tests whose inputs make exactly these lines run."
+            )
     closing = f"Now write the tests for {what}: one ```python code block and nothing else."
 
     def assemble(keep: set[str], examples: str | None = None) -> str:
@@ -330,8 +364,11 @@ def build_prompt(
         name = [n for n in rank if n in keep - fixed][-1]
         # The outline does not fit: its constructor stays, over the budget if need be (a few dozen tokens), since
         # without it no call of a method can be right (a constructor's own code is the code under test).
-        built = constructor_stub(ctx.class_outline, [r.text for r in ctx.related]) \
-            if name == "class" and t.name not in ("__init__", "__post_init__") else ""
+        built = (
+            constructor_stub(ctx.class_outline, [r.text for r in ctx.related])
+            if name == "class" and t.name not in ("__init__", "__post_init__")
+            else ""
+        )
         if built:
             stub = f"## How to build a `{t.class_name}`\n" + _fence(built)
             shared_opt = [(n, stub if n == "class" else text) for n, text in shared_opt]
@@ -421,8 +458,10 @@ def _group_user(ctxs: Sequence[Context], imports: str, rules: str) -> str:
         if t.name in DUNDER_HINTS and t.class_name:
             hint = f" ({DUNDER_HINTS[t.name].format(cls=t.class_name.split('.')[-1])})"
         parts.append(f"## `{t.qualname}`{hint}\n" + _fence(t.source))
-    parts.append("## Import them like this\n" + _fence(imports) + "\nNever copy, paste or redefine any code from the "
-                 "module in the test file: the tests must run the real code.")
+    parts.append(
+        "## Import them like this\n" + _fence(imports) + "\nNever copy, paste or redefine any code from the "
+        "module in the test file: the tests must run the real code."
+    )
     if ctxs[0].module_imports:
         parts.append("## The module imports\n" + _fence(ctxs[0].module_imports))
     parts.append(rules)
@@ -499,20 +538,27 @@ def build_write_prompt(
 def _write_user(items: Sequence[tuple[Context, Sequence[str]]], imports: str, rules: str) -> str:
     first = items[0][0].target
     what = ", ".join(f"`{c.target.qualname}`" for c, _ in items)
-    parts = [f"Write pytest unit tests for these functions from module `{first.module}` (file {first.rel}): {what}. "
-             "Each was called, and what it did is shown (observed by running it: the values are exact)."]
+    parts = [
+        f"Write pytest unit tests for these functions from module `{first.module}` (file {first.rel}): {what}. "
+        "Each was called, and what it did is shown (observed by running it: the values are exact)."
+    ]
     if items[0][0].class_outline and all(c.target.class_name == first.class_name for c, _ in items):
-        parts.append(f"## How to build a `{first.class_name}`\n"
-                     + _fence(constructor_stub(items[0][0].class_outline) or items[0][0].class_outline))
+        parts.append(
+            f"## How to build a `{first.class_name}`\n"
+            + _fence(constructor_stub(items[0][0].class_outline) or items[0][0].class_outline)
+        )
     for ctx, facts in items:
         t = ctx.target
         hint = ""
         if t.name in DUNDER_HINTS and t.class_name:
             hint = f" ({DUNDER_HINTS[t.name].format(cls=t.class_name.split('.')[-1])})"
-        parts.append(f"## `{t.qualname}`{hint}\n" + _fence(_brief(t.source)) + "\nObserved:\n"
-                     + _fence("\n\n".join(facts)))
-    parts.append("## Import them like this\n" + _fence(imports) + "\nNever copy, paste or redefine any code from the "
-                 "module in the test file: the tests must run the real code.")
+        parts.append(
+            f"## `{t.qualname}`{hint}\n" + _fence(_brief(t.source)) + "\nObserved:\n" + _fence("\n\n".join(facts))
+        )
+    parts.append(
+        "## Import them like this\n" + _fence(imports) + "\nNever copy, paste or redefine any code from the "
+        "module in the test file: the tests must run the real code."
+    )
     parts.append(rules)
     return "\n\n".join(parts)
 
@@ -535,7 +581,9 @@ def _numbered(text: str, first: int, last: int, wanted: Sequence[int]) -> str:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
             doc = node.body[0]
             if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
-                shown -= set(range(first + doc.lineno, first + (doc.end_lineno or doc.lineno)))  # (its first line stays)
+                shown -= set(
+                    range(first + doc.lineno, first + (doc.end_lineno or doc.lineno))
+                )  # (its first line stays)
     if len(shown) > AIM_CODE_LINES:
         around = {n for w in wanted for n in range(w - AIM_AROUND, w + AIM_AROUND + 1)}
         shown = {n for n in shown if n == first or n in around}
@@ -548,11 +596,18 @@ def _numbered(text: str, first: int, last: int, wanted: Sequence[int]) -> str:
     return "\n".join(out)
 
 
+def change_diff(before: str, after: str) -> str:
+    """A function's change as a unified diff (``before`` -> ``after``, both its source), without file headers."""
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=3)
+    return "\n".join(line for line in lines if not line.startswith(("---", "+++")))
+
+
 def build_aim_prompt(
     ctx: Context,
     text: str,
     faults: Sequence[tuple[int, str, str]],
     *,
+    change: str = "",
     facts: Sequence[str] = (),
     imports: Sequence[str] = (),
     budget: int = 1500,
@@ -560,32 +615,53 @@ def build_aim_prompt(
 ) -> Prompt:
     """The prompt for tests that catch faults no test catches yet: ``faults`` are (line number, the line as it
     is, the line with a small fault in it) in ``ctx.target``'s file (``text``), each one a fault (a mutant) that
-    every test lets through. The model sees the code with line numbers (around the faulty lines when the function
-    is long), the faults, what the code did when called (``facts``, observed by the search: exact values), and
-    the project's tests as its style; it writes tests that pass on the code and fail on each fault. A test it gets
+    every test lets through; ``change``: the function's change as a diff (:func:`change_diff`) when the code
+    before it passes every test too. The model sees the code with line numbers (around the faulty and changed
+    lines when the function is long), the change, the faults, what the code did when called (``facts``, observed by
+    the search: exact values), and the project's tests as its style; it writes tests that pass on the code and
+    fail on each fault and on the code before the change. A test it gets
     a value wrong in is repaired by the oracle afterwards: what it must get right is the input that tells the two
     versions apart."""
     t = ctx.target
     top = t.qualname.split(".")[0]
     what = f"the method `{t.qualname}`" if t.class_name else f"the function `{t.name}`"
     faults = list(faults)[:AIM_FAULTS]
-    code = _numbered(text, t.start, t.end, [n for n, _, _ in faults])
-    diffs = "\n".join(f"@@ line {n} @@\n" + "\n".join("-" + x for x in old.splitlines()) + "\n"
-                      + "\n".join("+" + x for x in new.splitlines()) for n, old, new in faults)
+    code = _numbered(text, t.start, t.end, [n for n, _, _ in faults] + (sorted(t.lines) if change else []))
+    diffs = "\n".join(
+        f"@@ line {n} @@\n"
+        + "\n".join("-" + x for x in old.splitlines())
+        + "\n"
+        + "\n".join("+" + x for x in new.splitlines())
+        for n, old, new in faults
+    )
     parts = [
         f"Write pytest unit tests for {what} from module `{t.module}` (file {t.rel}).",
         "## Code under test (line numbers on the left)\n```\n" + code + "\n```",
-        "## Import it like this\n" + _fence(ctx.import_line)
+        "## Import it like this\n"
+        + _fence(ctx.import_line)
         + f"\nImport `{top}` exactly like this; never copy or redefine code from the module.",
-        "## Bugs the tests miss\nEach diff below is a small bug someone could make in the code above. With any one "
-        "of them in place, every existing test still passes:\n```diff\n" + diffs + "\n```",
     ]
+    if change:
+        parts.append(
+            "## The change no test notices\nThe function was just changed as below, and every existing test "
+            "passes on the code before the change too:\n```diff\n" + change.rstrip() + "\n```"
+        )
+    if faults:
+        parts.append(
+            "## Bugs the tests miss\nEach diff below is a small bug someone could make in the code above. "
+            "With any one of them in place, every existing test still passes:\n```diff\n" + diffs + "\n```"
+        )
     if facts:
         parts.append("## Calls that ran (observed: the values are exact)\n" + _fence("\n\n".join(facts)))
+    what_fails = " or ".join(
+        x
+        for x in ("on the code before the change" if change else "", "with any one of the bugs above" if faults else "")
+        if x
+    )
     rules = (
         "## Rules\n"
-        "- Write one to four short test functions that catch these bugs: each calls the code with an input that "
-        "runs a changed line and for which the buggy line gives a different result, and asserts the exact result "
+        f"- Write one to four short test functions that pass on the code as it is and fail {what_fails}: each calls "
+        "the code with an input for which the two versions give different results, and asserts the exact result "
         "of the code as it is.\n"
         "- Name each test_<function>_<behaviour>, for the behaviour it checks (never a number). Plain assert; "
         "pytest.raises only for an error the code raises.\n"
@@ -595,8 +671,10 @@ def build_aim_prompt(
     closing = f"Now write the tests for {what}."
     examples = ""
     if ctx.example_tests.strip():
-        examples = (f"## Existing tests in this project ({ctx.example_path}): follow their style and fixtures, "
-                    "but do not repeat them\n")
+        examples = (
+            f"## Existing tests in this project ({ctx.example_path}): follow their style and fixtures, "
+            "but do not repeat them\n"
+        )
         room = max(0, budget - count(SYSTEM) - count("\n\n".join([*parts, rules, closing])))
         cut = _cut_tests(ctx.example_tests, int(room * 3.5) - len(examples))
         examples = examples + _fence(cut) if room > 150 and "def " in cut else ""

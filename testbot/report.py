@@ -75,12 +75,18 @@ class TargetReport:
     note: str = ""  # e.g. "already fully covered", "time budget spent"
     status: Status = Status.RAN
     catches: int = 0  # mutants caught by the tests kept for that alone (testbot.mutants)
+    captures: int = 0  # kept tests that fail on the code before the change, where no other test does
 
     def line(self) -> str:
         n = len(self.candidates)
         text = f"{self.target}  {n} candidate{'s' if n != 1 else ''}, {len(self.kept)} kept"
         if self.kept:
             more = f", {self.catches} more mutant{'s' if self.catches != 1 else ''} caught" if self.catches else ""
+            more += (
+                ", fails on the code before the change"
+                if self.captures == 1
+                else (f", {self.captures} fail on the code before the change" if self.captures else "")
+            )
             text += f" (+{self.gain_lines} lines, +{self.gain_branches} branches{more})"
         if self.note:
             text += f"  [{self.note}]"

@@ -53,6 +53,9 @@ class Target:
     end: int  # last line
     lines: frozenset[int]  # the lines that matter: all of them here, the changed ones for --changed
     source: str  # the function's source, decorators included
+    # In a change run: the function's source before the change, decorators included ("" when the change added it);
+    # None outside a change run.
+    before: str | None = None
 
     @property
     def id(self) -> str:

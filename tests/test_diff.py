@@ -329,3 +329,13 @@ def test_a_changed_private_helper_is_a_target_of_a_change(tmp_path: Path):
     assert [t["target"] for t in run.json()["targets"]] == ["pkg/m.py::_scale"], run.err
     run = project.generate("--staged", "--no-changed-private", "--model", model)
     assert run.code == 0 and "no changed functions" in run.err
+
+
+def test_a_changed_function_carries_its_code_before_the_change(repo: Repo):
+    repo.edit("pkg/mod.py", '    return "neg"', '    return "negative"')
+    repo.edit("pkg/mod.py", "@functools.lru_cache", "def added(a):\n    return a\n\n\n@functools.lru_cache")
+    git(repo.root, "add", "-A")
+    found = {t.qualname: t for t in changed_targets(repo.root, ChangeSpec(STAGED)).targets}
+    before, now = found["branchy"].before, found["branchy"].source
+    assert before is not None and before.startswith("def branchy(") and before == now.replace('"negative"', '"neg"')
+    assert found["added"].before == ""  # (new in the change: nothing before it)

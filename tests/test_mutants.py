@@ -177,6 +177,7 @@ def test_the_search_ends_with_calls_that_catch_the_mutants_its_kept_calls_miss(p
         body=set(range(2, 7)),
         namespace=namespace,
         tried=[],
+        before=None,
     )
     kept = {"grade": ["grade(95)", "grade(85)", "grade(10)"]}
 
@@ -187,6 +188,10 @@ def test_the_search_ends_with_calls_that_catch_the_mutants_its_kept_calls_miss(p
     assert catching(["grade(95)", "grade(50)", "grade(90)", "grade(85)"]) == {"grade": ["grade(90)"]}
     # without the boundary among the calls tried, nothing is chosen
     assert catching(["grade(95)", "grade(50)"]) == {}
+    # in a change run the code before the change comes first (here the only mutant: no body lines)
+    now = GRADE.split("\n\n\n")[0]
+    target.body, target.before = set(), {"start": 0, "end": len(now), "new": now.replace(">= 90", "> 90")}
+    assert catching(["grade(95)", "grade(50)", "grade(90)"]) == {"grade": ["grade(90)"]}
 
 
 def _pinned(code: str, target_id: str = "pkg/grades.py::grade") -> keep.Outcome:
@@ -362,3 +367,41 @@ def test_faults_show_each_mutated_line_once_as_it_is_and_as_it_could_be():
     assert ("if score >= 90:" in shown[0][1]) and len(shown) == len({(n, new) for n, _, new in shown})
     assert all(n == 2 and old != new for n, old, new in shown)
     assert (2, "    if score >= 90:", "    if (score > 90):") in shown
+
+
+def test_the_code_before_a_change_is_a_mutant_in_place_of_the_function(project):
+    target = _targets(project)[0]
+    text = (project.root / "pkg" / "grades.py").read_text()
+    old = target.source.replace(">= 90", "> 90")
+    m = mutants.change(dataclasses.replace(target, before=old), text)
+    assert m is not None and m.description == mutants.CHANGE and m.new == old
+    assert m.text == text.replace(">= 90", "> 90", 1) and text[m.start : m.end] == target.source
+    assert mutants.change(dataclasses.replace(target, before=""), text) is None  # (a new function)
+    assert mutants.change(dataclasses.replace(target, before="    " + old), text) is None  # (moved into a class)
+    assert mutants.change(target, text) is None  # (not a change run)
+
+
+def _change_of_grade(project, suite: str, answer: str):
+    """A change run of grade, whose `if score >= 90:` was `if score > 90:` before the change: 90 became an A."""
+    from testbot.backends.fake import FakeBackend
+
+    project.write("tests/test_grades.py", suite)
+    target = _targets(project)[0]
+    target = dataclasses.replace(target, lines=frozenset({2}), before=target.source.replace(">= 90", "> 90"))
+    s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False)
+    backend = FakeBackend({"grade::*aim*": [answer]})
+    return Pipeline(project.root, s, backend=backend, changes=True).run([target]).targets[0], backend
+
+
+def test_a_change_no_test_notices_is_shown_to_the_model_and_its_test_that_fails_before_it_is_kept(project):
+    r, backend = _change_of_grade(project, SUITE, AIMED)
+    (prompt,) = backend.prompts
+    assert "## The change no test notices" in prompt.user and "-    if score > 90:\n+    if score >= 90:" in prompt.user
+    assert "fail on the code before the change" in prompt.user
+    assert r.funnel.kept == 1 and r.captures == 1, r.note
+    assert "the change itself, which no test notices" in r.note and "fails on the code before the change" in r.line()
+
+
+def test_a_change_the_suite_notices_is_not_shown_to_the_model(project):
+    r, backend = _change_of_grade(project, SUITE + '\n\ndef test_ninety():\n    assert grade(90) == "A"\n', AIMED)
+    assert r.captures == 0 and r.funnel.kept == 0 and not backend.prompts, r.note

@@ -160,6 +160,11 @@ def test_diff_mutants_leave_docstrings_annotations_and_fstrings_alone() -> None:
     assert [m.description for m in diff_mutation.mutants("m.py", source, {1})] == ["1 -> 2"]
 
 
+def test_function_lines_are_the_bodies_of_functions_and_methods_not_module_level_code() -> None:
+    source = '__version__ = "1.0"\n\n\ndef f(x):\n    return x + 1\n\n\nclass C:\n    n = 2\n\n    def m(self):\n        return 3\n'
+    assert diff_mutation.function_lines(source) == {5, 12}
+
+
 def test_changed_lines_and_functions_of_a_real_commit(upstream: tuple[Path, str, str]) -> None:
     root, parent, sha = upstream
     lines = prs.changed_lines(root, parent, sha, ["src/calc/__init__.py"])
@@ -198,6 +203,7 @@ def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], m
     assert without["f2p"] >= 1  # the reversed-bounds test fails on the parent
     m = without["mutation"]
     assert m["mutants"] == 2 and m["killed_suite"] == 0 and m["killed_by_testbot"] == 2  # boundary and message
+    assert m["in_functions"] == {"mutants": 2, "killed_suite": 0, "killed_by_testbot": 2}  # (both inside clamp)
 
     with_author = runs["with"]
     assert with_author["before"]["statements_covered"] == with_author["before"]["statements"] == 2
