@@ -74,7 +74,7 @@ class Settings:
     explore: bool = True  # before the model: call the target with values read off its code (testbot.explore)
     write: bool = True  # the model writes the tests from the search's calls and observed values (needs explore)
     mutants: bool = True  # also keep passing tests that catch mutants the kept ones miss (testbot.mutants)
-    aim: bool = True  # change runs: the model is shown the mutants no test catches and writes tests for them
+    aim: bool = False  # change runs: the model is shown the mutants no test catches and writes tests for them
     baseline: bool = True  # run the project's own suite first, as its users run it: kept tests add to what it covers
     openai_mode: str = ""  # openai backend: "chat" or "completions" skips the server probe; empty: probe
     llama_verbosity: int = 1  # xllamacpp backend: llama.cpp's own log level (1: errors only, 3: its whole log)
@@ -138,8 +138,8 @@ HELP: dict[str, str] = {
     "mutants": "at the end, put small faults (mutants) into each function and also keep passing tests that catch "
     "ones the kept tests miss (at most 3 a function; --no-mutants: keep by coverage alone)",
     "aim": "in a change run, show the model the small faults (mutants) in the changed code that no test catches, "
-    "the project's suite included, and keep its tests that catch them (--no-aim: faster; needs --mutants and "
-    "--write)",
+    "the project's suite included, and keep its tests that catch them (off by default: a minute of model time per "
+    "change for few catches with the default model; needs --mutants and --write)",
     "record": "append one JSONL record per stable test of a target with a kept test to this file: the target, the "
     "exact prompt and prefill, the test and whether it was kept (training data for testbot finetune --mine)",
     "openai_mode": "with a server URL as --model: 'chat' or 'completions' skips the probe of how the server "
@@ -361,8 +361,8 @@ def settings_fingerprint(s: Settings) -> dict[str, Any]:
         fingerprint["write"] = False
     if not s.mutants:
         fingerprint["mutants"] = False
-    if not s.aim:
-        fingerprint["aim"] = False
+    if s.aim:
+        fingerprint["aim"] = True
     if not s.explore:  # (only when off: caches written before --explore existed keep their keys)
         fingerprint["explore"] = False
     if not s.baseline:

@@ -331,6 +331,7 @@ def _aim_run(project, answer: str, **settings):
 
     project.write("tests/test_grades.py", SUITE)
     target = dataclasses.replace(_targets(project)[0], lines=frozenset({2}))
+    settings = {"aim": True, **settings}
     s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False, **settings)
     backend = FakeBackend({"grade::*aim*": [answer]})
     return Pipeline(project.root, s, backend=backend, changes=True).run([target]).targets[0], backend
@@ -381,14 +382,15 @@ def test_the_code_before_a_change_is_a_mutant_in_place_of_the_function(project):
     assert mutants.change(target, text) is None  # (not a change run)
 
 
-def _change_of_grade(project, suite: str, answer: str):
+def _change_of_grade(project, suite: str, answer: str, **settings):
     """A change run of grade, whose `if score >= 90:` was `if score > 90:` before the change: 90 became an A."""
     from testbot.backends.fake import FakeBackend
 
     project.write("tests/test_grades.py", suite)
     target = _targets(project)[0]
     target = dataclasses.replace(target, lines=frozenset({2}), before=target.source.replace(">= 90", "> 90"))
-    s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, explore=False)
+    settings = {"explore": False, "aim": True, **settings}
+    s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable, **settings)
     backend = FakeBackend({"grade::*aim*": [answer]})
     return Pipeline(project.root, s, backend=backend, changes=True).run([target]).targets[0], backend
 
@@ -405,3 +407,11 @@ def test_a_change_no_test_notices_is_shown_to_the_model_and_its_test_that_fails_
 def test_a_change_the_suite_notices_is_not_shown_to_the_model(project):
     r, backend = _change_of_grade(project, SUITE + '\n\ndef test_ninety():\n    assert grade(90) == "A"\n', AIMED)
     assert r.captures == 0 and r.funnel.kept == 0 and not backend.prompts, r.note
+
+
+def test_the_searchs_call_that_fails_on_the_code_before_a_change_is_kept_for_it(project):
+    # no model (no --aim): the search's mutant round tries the code before the change first, and grade(90) (90 is a
+    # constant of the code) tells the two apart
+    r, backend = _change_of_grade(project, SUITE, AIMED, explore=True, aim=False)
+    assert r.captures == 1 and r.funnel.kept >= 1 and not backend.prompts, r.note
+    assert "the change itself, which no test notices" in r.note
