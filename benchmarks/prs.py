@@ -625,11 +625,7 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     pb, pa = record["package_before"], record["package_after"]
     gained = (pa["statements_covered"] - pb["statements_covered"]) + (pa["branches_covered"] - pb["branches_covered"])
     record["package_gain"] = gained
-    # kept tests of a commit where they added no covered line or branch anywhere in the package and killed no
-    # diff mutant the suite left alive: tests that add nothing
-    record["added_nothing"] = (
-        record["kept"] if record["kept"] and gained <= 0 and not mutation["killed_by_testbot"] else 0
-    )
+    record["added_nothing"] = added_nothing(record, mutation)
     m = mutation
     m["survived_suite"] = m["mutants"] - m["killed_suite"]
     m["score_suite_pct"] = _pct(m["killed_suite"], m["mutants"])
@@ -639,6 +635,14 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     if not args.keep:
         git(clone, "worktree", "remove", "--force", str(checkout), check=False)
     return record
+
+
+def added_nothing(record: dict, mutation: dict) -> int:
+    """The kept tests of a commit where they added no covered line or branch anywhere in the package, killed no
+    diff mutant the suite left alive and none fails on the parent (a fail-to-pass test captures the change): tests
+    that add nothing."""
+    useless = record["package_gain"] <= 0 and not mutation["killed_by_testbot"] and not record["f2p"]
+    return record["kept"] if record["kept"] and useless else 0
 
 
 def _same_function(manifest_name: str, target: str) -> bool:
@@ -693,7 +697,7 @@ def summarise(records: list[dict]) -> dict:
             **_in_functions(rs),
             "nothing_missing_commits": sum(1 for r in rs if r["nothing_missing"]),
             "written_where_nothing_missing": sum(r["written_where_nothing_missing"] for r in rs),
-            "tests_that_add_nothing": sum(r["added_nothing"] for r in rs),
+            "tests_that_add_nothing": sum(added_nothing(r, r["mutation"]) for r in rs),
             "package_lines_branches_gained": sum(r["package_gain"] for r in rs),
             "testbot_errors": sum(1 for r in rs if r["errors"]),
             "kept_by_model": sum(r.get("kept_by_model", 0) for r in rs),
