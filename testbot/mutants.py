@@ -106,63 +106,69 @@ def spec(
     first: list[dict] = []
     last: list[dict] = []  # (every: the mutants no spare test runs, after those it does)
     found: list[tuple[int, mutate.Mutant]] = []
+
+    def entry(n: int, m: mutate.Mutant, suite: Sequence[str], kept: list[str], spare: list[str], lead: bool) -> None:
+        (first if lead else last).append(
+            {
+                "id": len(found),
+                "qualname": pools[n].target.qualname,
+                "first": pools[n].target.start,
+                "start": m.start,
+                "end": m.end,
+                "text": m.new,
+                "suite": list(suite)[:SUITE_MAX],
+                "kept": kept,
+                "spare": spare,
+            }
+        )
+        found.append((n, m))
+
+    def running(outcomes: list[keep.Outcome], lines: frozenset[int]) -> list[str]:
+        return [file_of[id(o)] for o in outcomes if lines & o.covered.lines and id(o) in file_of]
+
     for n, pool in enumerate(pools):
         # the kept tests to try: the function's own first, then the other functions' of the file
         own = {id(o) for o in pool.kept}
         kept_first = pool.kept + [o for p in pools for o in p.kept if id(o) not in own]
-        runs = pool.change_lines
-        spare = [file_of[id(o)] for o in pool.spare if runs & o.covered.lines and id(o) in file_of]
+        spare = running(pool.spare, pool.change_lines)
         if pool.change is not None and (spare or every):  # (first: a test that captures the change is worth most)
-            first.append(
-                {
-                    "id": len(found),
-                    "qualname": pool.target.qualname,
-                    "first": pool.target.start,
-                    "start": pool.change.start,
-                    "end": pool.change.end,
-                    "text": pool.change.new,
-                    "suite": list(pool.change_suite)[:SUITE_MAX],
-                    "kept": [file_of[id(o)] for o in kept_first if runs & o.covered.lines and id(o) in file_of],
-                    "spare": spare,
-                }
-            )
-            found.append((n, pool.change))
+            entry(n, pool.change, pool.change_suite, running(kept_first, pool.change_lines), spare, True)
         for m in pool.only if pool.only is not None else of_function(pool.target, text, pool.lines):
             line = pool.statements.get(m.line, m.line)  # (what coverage records of a statement over several lines)
-            kept = [file_of[id(o)] for o in kept_first if line in o.covered.lines and id(o) in file_of]
-            spare = [file_of[id(o)] for o in pool.spare if line in o.covered.lines and id(o) in file_of]
-            if not spare and not every:
-                continue
-            (first if spare else last).append(
-                {
-                    "id": len(found),
-                    "qualname": pool.target.qualname,
-                    "first": pool.target.start,
-                    "start": m.start,
-                    "end": m.end,
-                    "text": m.new,
-                    "suite": list(pool.suite.get(line, ()))[:SUITE_MAX],
-                    "kept": kept,
-                    "spare": spare,
-                }
-            )
-            found.append((n, m))
+            spare = running(pool.spare, frozenset({line}))
+            if spare or every:
+                entry(n, m, pool.suite.get(line, ()), running(kept_first, frozenset({line})), spare, bool(spare))
     index = dict(enumerate(found))
     mutants = first + last
     return {"module": module, "file": scratch_file, "mutants": mutants, "seconds": seconds, "per_test": PER_TEST}, index
 
 
-def survivors(answer: dict, index: dict[int, tuple[int, mutate.Mutant]]) -> dict[int, list[mutate.Mutant]]:
-    """Pool index -> its mutants that the run put in place and no test caught: not the project's, not a kept
-    test, not a spare one (a mutant the time cut short is not among them: it may be caught)."""
-    out: dict[int, list[mutate.Mutant]] = {}
+def missed(answer: dict, index: dict[int, tuple[int, mutate.Mutant]]) -> dict[int, dict[int, set[str]]]:
+    """Pool index -> mutant id -> the spare test files that caught it, for each mutant the run put in place and
+    neither the project's tests nor a kept test caught (a mutant the time cut short is not among them)."""
+    out: dict[int, dict[int, set[str]]] = {}
     for key, res in answer.get("ran", {}).items():
-        if not key.isdigit() or int(key) not in index or not isinstance(res, dict):
+        if not key.isdigit() or int(key) not in index or not isinstance(res, dict) or res.get("caught"):
             continue
-        if not res.get("caught") and not res.get("spare"):
-            n, m = index[int(key)]
-            out.setdefault(n, []).append(m)
+        out.setdefault(index[int(key)][0], {})[int(key)] = {f for f in res.get("spare") or () if isinstance(f, str)}
     return out
+
+
+def survivors(
+    missed_by: dict[int, dict[int, set[str]]], index: dict[int, tuple[int, mutate.Mutant]]
+) -> dict[int, list[mutate.Mutant]]:
+    """Pool index -> its mutants that no test caught, not even a spare one (``missed_by``: :func:`missed`)."""
+    out: dict[int, list[mutate.Mutant]] = {}
+    for n, by_mutant in missed_by.items():
+        for mid, files in by_mutant.items():
+            if not files:
+                out.setdefault(n, []).append(index[mid][1])
+    return out
+
+
+def change_ids(index: dict[int, tuple[int, mutate.Mutant]]) -> frozenset[int]:
+    """The ids of the pools' change mutants (:func:`change`) among ``index``'s."""
+    return frozenset(mid for mid, (_, m) in index.items() if m.description == CHANGE)
 
 
 def faults(text: str, found: Sequence[mutate.Mutant]) -> list[tuple[int, str, str]]:
@@ -197,20 +203,14 @@ def choose(
     for model_first in (True, False):
         group = [o for o in pool.spare if (o.candidate.round != keep.EXPLORE_ROUND) == model_first and id(o) in file_of]
         while alive and len(chosen) < KEEP_MAX:
-            scored = [
-                (
-                    sum(
-                        CHANGE_WORTH if mid in changes else 1 for mid, files in alive.items() if file_of[id(o)] in files
-                    ),
-                    o,
-                )
-                for o in group
-            ]
-            best = max(scored, key=lambda s: (s[0], -len(s[1].candidate.test_source)), default=(0, None))
-            if best[0] == 0 or best[1] is None:
+            scored = []
+            for o in group:
+                caught = {mid for mid, files in alive.items() if file_of[id(o)] in files}
+                scored.append((sum(CHANGE_WORTH if mid in changes else 1 for mid in caught), caught, o))
+            best = max(scored, key=lambda s: (s[0], -len(s[2].candidate.test_source)), default=None)
+            if best is None or best[0] == 0:
                 break
-            o = best[1]
-            caught = {mid for mid, files in alive.items() if file_of[id(o)] in files}
+            _, caught, o = best
             chosen.append(Chosen(o, len(caught - changes), bool(caught & changes)))
             group.remove(o)
             alive = {mid: files for mid, files in alive.items() if mid not in caught}

@@ -849,18 +849,13 @@ class Pipeline:
             if ran is None:
                 continue
             answer, index, file_of = ran
-            caught: dict[int, dict[int, set[str]]] = {}  # pool index -> mutant id -> spare files catching it
-            for key, res in answer["ran"].items():
-                if not key.isdigit() or int(key) not in index or not isinstance(res, dict) or res.get("caught"):
-                    continue
-                caught.setdefault(index[int(key)][0], {})[int(key)] = {f for f in res.get("spare") or ()
-                                                                       if isinstance(f, str)}
-            changes = frozenset(k for k, (_, m) in index.items() if m.description == mutants.CHANGE)
+            missed = mutants.missed(answer, index)  # pool index -> mutant id -> spare files catching it
+            changes = mutants.change_ids(index)
             for i, pool in enumerate(pools):
-                self._keep_for_mutants(pool, mutants.choose(pool, caught.get(i, {}), file_of, changes), by_id,
+                self._keep_for_mutants(pool, mutants.choose(pool, missed.get(i, {}), file_of, changes), by_id,
                                        kept_by_file)
             if aim:
-                alive = mutants.survivors(answer, index)
+                alive = mutants.survivors(missed, index)
                 began = time.monotonic()
                 share = (self.budget.left() if self.budget.limited else aim_left) / (len(by_file) - n)
                 self._aim(ws, text, [(pools[i], found) for i, found in sorted(alive.items())], began + share, by_id,
@@ -970,11 +965,9 @@ class Pipeline:
             if ran is None:
                 continue
             answer, index, file_of = ran
-            caught = {int(k): {f for f in res.get("spare") or () if isinstance(f, str)}
-                      for k, res in answer["ran"].items()
-                      if k.isdigit() and int(k) in index and isinstance(res, dict) and not res.get("caught")}
-            changes = frozenset(k for k, (_, m) in index.items() if m.description == mutants.CHANGE)
-            self._keep_for_mutants(again, mutants.choose(again, caught, file_of, changes), by_id, kept_by_file)
+            caught = mutants.missed(answer, index).get(0, {})
+            self._keep_for_mutants(again, mutants.choose(again, caught, file_of, mutants.change_ids(index)), by_id,
+                                   kept_by_file)
 
     def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
                              heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:

@@ -608,7 +608,6 @@ def build_aim_prompt(
     faults: Sequence[tuple[int, str, str]],
     *,
     change: str = "",
-    facts: Sequence[str] = (),
     imports: Sequence[str] = (),
     budget: int = 1500,
     count: Callable[[str], int] = estimate_tokens,
@@ -617,9 +616,9 @@ def build_aim_prompt(
     is, the line with a small fault in it) in ``ctx.target``'s file (``text``), each one a fault (a mutant) that
     every test lets through; ``change``: the function's change as a diff (:func:`change_diff`) when the code
     before it passes every test too. The model sees the code with line numbers (around the faulty and changed
-    lines when the function is long), the change, the faults, what the code did when called (``facts``, observed by
-    the search: exact values), and the project's tests as its style; it writes tests that pass on the code and
-    fail on each fault and on the code before the change. A test it gets
+    lines when the function is long), the change, the faults, and the project's tests as its style (not the
+    search's observed calls: they are the tests that already missed these faults, and a small model copies them);
+    it writes tests that pass on the code and fail on each fault and on the code before the change. A test it gets
     a value wrong in is repaired by the oracle afterwards: what it must get right is the input that tells the two
     versions apart."""
     t = ctx.target
@@ -651,8 +650,6 @@ def build_aim_prompt(
             "## Bugs the tests miss\nEach diff below is a small bug someone could make in the code above. "
             "With any one of them in place, every existing test still passes:\n```diff\n" + diffs + "\n```"
         )
-    if facts:
-        parts.append("## Calls that ran (observed: the values are exact)\n" + _fence("\n\n".join(facts)))
     what_fails = " or ".join(
         x
         for x in ("on the code before the change" if change else "", "with any one of the bugs above" if faults else "")

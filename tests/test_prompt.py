@@ -326,7 +326,7 @@ def test_write_prompt_shows_a_long_function_by_its_header_and_summary():
     assert _brief(short) == short
 
 
-def test_an_aim_prompt_shows_a_long_function_around_its_faults_with_the_observed_calls(project):
+def test_an_aim_prompt_shows_a_long_function_around_its_faults(project):
     from testbot.prompt import build_aim_prompt
 
     body = "\n".join(f"    x{i} = x + {i}" for i in range(60))
@@ -337,7 +337,6 @@ def test_an_aim_prompt_shows_a_long_function_around_its_faults_with_the_observed
         build_context(target, project.root),
         text,
         [(62, "    if x > 5:", "    if x >= 5:")],
-        facts=["assert big(7) == 7"],
         imports=["from decimal import Decimal"],
     )
     assert (
@@ -345,5 +344,5 @@ def test_an_aim_prompt_shows_a_long_function_around_its_faults_with_the_observed
     )  # header, then the fault's lines
     assert "   10|" not in p.user and "x3 = x + 3" not in p.user
     assert "@@ line 62 @@\n-    if x > 5:\n+    if x >= 5:" in p.user
-    assert "assert big(7) == 7" in p.user and "from pkg.long import big\nfrom decimal import Decimal" in p.prefill
+    assert "from pkg.long import big\nfrom decimal import Decimal" in p.prefill
     assert p.key == "pkg/long.py::big::*aim*" and p.prefill.endswith("\n\n\ndef test_")
