@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import dedent
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -40,8 +42,9 @@ from testbot.finetune.data import Pair, context_from, placeholder_test, split_co
 from testbot.prompt import OPENING, build_write_prompt  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "finetune" / "data"
-# testbot eval's held-out packages (heldout.jsonl, heldout4.jsonl) and every benchmark's packages: never trained on.
-HELD_OUT = {
+# testbot eval's held-out packages (heldout.jsonl, heldout4.jsonl), the projects kept for independent checks, and
+# every benchmark's packages (read from the manifests, so a new benchmark repository can never reach training).
+EVAL_AND_KEPT = {
     "itsdangerous",
     "natsort",
     "parse",
@@ -49,21 +52,31 @@ HELD_OUT = {
     "python-slugify",
     "cachetools",
     "pluggy",
-    "flutils",
-    "codetiming",
-    "docstring_parser",
-    "string_utils",
-    "pypara",
-    "dataclasses_json",
-    "sty",
-    "dateutil",
-    "isodate",
     "semver",
     "humanize",
     "inflection",
     "boltons",
     "more_itertools",
 }
+
+
+def benchmark_packages(root: Path = ROOT) -> set[str]:
+    """Import and distribution names of every package the modules track and the PR track measure."""
+    names: set[str] = set()
+    for manifest in (root / "benchmarks" / "modules.yaml", root.parent / "shared" / "bench" / "modules.yaml"):
+        if manifest.is_file():
+            for m in yaml.safe_load(manifest.read_text())["modules"]:
+                names.add(m["id"].split(".")[0])
+                names.add(m["dist"].split("==")[0].replace("-", "_"))
+    prs = root / "benchmarks" / "prs.yaml"
+    if prs.is_file():
+        for repo in yaml.safe_load(prs.read_text())["repos"]:
+            names.add(repo["name"])
+            names.add(Path(repo["package"]).name.removesuffix(".py"))
+    return names
+
+
+HELD_OUT = EVAL_AND_KEPT | benchmark_packages()
 PER_FUNCTION = 3  # tests in one function's answer, as the write prompt asks ("one to three")
 MAX_TEST_LINES = 25  # longer maintainer tests are whole scenarios, not the short tests the prompt asks for
 
