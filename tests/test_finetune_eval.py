@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import SOURCE, fenced
 from testbot.cli import main
 from testbot.finetune.data import Pair, write_pairs
-from testbot.finetune.evaluate import ModelSpec, select_targets
+from testbot.finetune.evaluate import ModelSpec, graded, only_tests, select_targets
 
 
 GOOD = {
@@ -154,9 +154,17 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
         "tinypkg:tinypkg.core.clamp",
         "tinypkg:tinypkg.core.classify",
     ]
+    # reviewer-grade: the good model's tests are clean, and they catch mutants of both functions (in a sandboxed
+    # pytest run with each mutant in place); the bad model kept nothing
+    assert (good["targets_reviewer_grade"], good["reviewer_grade_tests"]) == (2, 3)
+    assert 0.5 < good["mutation_score"] <= 1.0
+    assert (bad["targets_reviewer_grade"], bad["reviewer_grade_tests"], bad["mutation_score"]) == (0, 0, 0.0)
+    rows = {t["target"]: t for t in data["per_target"]["good"]}
+    classify = rows["tinypkg:tinypkg.core.classify"]
+    assert classify["graded"] == 1 and 0 < classify["caught"] <= classify["mutants"]
     md = (tmp_path / "results" / "eval.md").read_text()
-    assert "| good (fake) | 2 | 100 % | 2 | 3 | 100 % |" in md
-    assert "| bad (fake) | 2 | 0 % | 0 | 0 | 0 % | 0.0 % |" in md
+    assert "| good (fake) | 2 | 100 % | 2 | 3 | 2 | 3 |" in md
+    assert "| bad (fake) | 2 | 0 % | 0 | 0 | 0 | 0 | 0.0 % | 0 % | 0.0 % |" in md
     assert "good: kept@2 100 % (2/2)" in out.getvalue()
     # what became of each test, per model: the bad model's tests all failed on their check
     bad_kinds = [t["outcomes"] for t in data["per_target"]["bad"]]
@@ -212,7 +220,7 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     assert (
         timeless(both["models"]) == timeless(data["models"]) and both["per_target"].keys() == data["per_target"].keys()
     )
-    assert "| good (fake) | 2 | 100 % | 2 | 3 | 100 % |" in (tmp_path / "results" / "both.md").read_text()
+    assert "| good (fake) | 2 | 100 % | 2 | 3 | 2 | 3 |" in (tmp_path / "results" / "both.md").read_text()
     write_pairs(tmp_path / "one.jsonl", [_pair("classify")])
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         assert (
@@ -272,3 +280,45 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
             == 2
         )
     assert "has target tinypkg:tinypkg.core.clamp in two runs" in err.getvalue()
+
+
+def test_only_the_named_tests_stay_in_a_test_module():
+    module = (
+        "import pytest\nfrom m import f\n\n@pytest.fixture\ndef x():\n    return 1\n\n"
+        "def test_a(x):\n    assert f(x) == 2\n\ndef test_b():\n    assert f(0) == 1\n\n"
+        "class TestF:\n    def setup_method(self):\n        self.v = 1\n\n    def test_c(self):\n"
+        "        assert f(self.v) == 2\n\n    def test_d(self):\n        assert f(2) == 3\n\n"
+        "class TestG:\n    def test_e(self):\n        assert f(3) == 4\n"
+    )
+    kept = only_tests(module, ["test_a", "TestF::test_d"])
+    assert "def x():" in kept and "def test_a(x):" in kept and "def test_d(self):" in kept
+    assert "setup_method" in kept and "import pytest" in kept
+    assert "test_b" not in kept and "test_c" not in kept and "TestG" not in kept
+
+
+def test_reviewer_grade_is_the_model_s_clean_tests_only():
+    from testbot.integrate import FileChange
+    from testbot.pipeline import EXPLORE_MODEL
+
+    text = (
+        "from m import f\n\ndef test_f_doubles_two():\n    assert f(2) == 4\n\n"
+        "def test_f_3():\n    assert f(3) == 6\n\ndef test_f_of_four():\n    assert f(4) == 8\n\n"
+        "def test_f_halves_nothing():\n    assert type(f(1)).__name__ == 'int'\n"
+    )
+    change = FileChange(
+        Path("tests/test_m.py"),
+        True,
+        ("test_f_doubles_two", "test_f_3", "test_f_of_four", "test_f_halves_nothing"),
+        (),
+        text,
+        False,
+        authors=("qwen", "qwen", EXPLORE_MODEL, "qwen"),
+    )
+
+    class Report:
+        files = (change,)
+
+    # a numbered name and a type-name-only check are not reviewer-grade; the search's test is not the model's
+    [(names, module)] = graded(Report(), "def f(x):\n    return 2 * x\n")
+    assert names == ["test_f_doubles_two"]
+    assert "test_f_doubles_two" in module and "test_f_of_four" not in module and "test_f_3" not in module

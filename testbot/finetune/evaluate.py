@@ -35,8 +35,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from testbot.errors import FatalError
+
+if TYPE_CHECKING:
+    from testbot.config import Settings
+    from testbot.report import Report
+    from testbot.targets import Target
 
 PYPROJECT = """[project]
 name = "eval-{name}"
@@ -85,6 +91,16 @@ class TargetResult:
     completions: int
     note: str
     outcomes: dict = dataclasses.field(default_factory=dict)  # what became of each test: see candidate_kind
+    # reviewer-grade: kept tests the model wrote (not the search) with no shape a reviewer rejects (testbot.shape)
+    graded: int = 0
+    mutants: int = 0  # mutants of the function put in place (testbot.mutants.of_function)
+    caught: int = 0  # of them, caught by the reviewer-grade tests
+
+    @property
+    def reviewer_grade(self) -> bool:
+        """The model kept a reviewer-grade test here, and its tests catch a fault of the function (where one
+        could be made): a test people would keep, not one that checks nothing."""
+        return self.graded > 0 and (self.caught > 0 or self.mutants == 0)
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,10 @@ class ModelResult:
             "pass_rate": round(sum(t.passed for t in m) / max(1, generated), 3),
             "coverage_gain": round(sum(t.gain for t in m) / n, 3),
             "seconds_per_target": round(sum(t.seconds for t in m) / n, 1),
+            "targets_reviewer_grade": sum(1 for t in m if t.reviewer_grade),
+            "reviewer_grade_tests": sum(t.graded for t in m),
+            # mean over targets of the share of the function's mutants the reviewer-grade tests catch (0: none)
+            "mutation_score": round(sum(t.caught / t.mutants for t in m if t.mutants) / n, 3),
             "load_seconds": round(self.load_seconds, 1),
         }
 
@@ -151,6 +171,108 @@ def outcome_counts(candidates) -> dict[str, int]:
     for c in candidates:
         counts[candidate_kind(c)] += 1
     return dict(sorted(counts.items()))
+
+
+def only_tests(file_source: str, names: list[str]) -> str:
+    """``file_source`` (a test module) with every test but ``names`` (``test_x`` or ``Class::test_x``) left
+    out; imports, fixtures and helpers stay."""
+    import ast
+
+    tree = ast.parse(file_source)
+    wanted = set(names)
+
+    def is_test(node: ast.stmt) -> bool:
+        return isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")
+
+    body: list[ast.stmt] = []
+    for node in tree.body:
+        if is_test(node):
+            if node.name in wanted:  # type: ignore[attr-defined]
+                body.append(node)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            node.body = [n for n in node.body if not is_test(n) or f"{node.name}::{n.name}" in wanted]  # type: ignore[attr-defined]
+            if any(is_test(n) for n in node.body):
+                body.append(node)
+        else:
+            body.append(node)
+    tree.body = body
+    return ast.unparse(tree) + "\n"
+
+
+def graded(report: Report, module_source: str) -> list[tuple[list[str], str]]:
+    """The kept tests of ``report`` that the model wrote (not the search) and that have no shape a reviewer
+    rejects (:func:`testbot.shape.problems`, copied doctests of ``module_source`` included): per test file,
+    their names and a test module holding just them."""
+    from testbot import shape
+    from testbot.pipeline import EXPLORE_MODEL
+
+    doctests = shape.doctest_examples(module_source)
+    out = []
+    for f in report.files:
+        authors = f.authors if len(f.authors) == len(f.tests) else ("",) * len(f.tests)
+        names = [
+            name
+            for name, author in zip(f.tests, authors)
+            if author and author != EXPLORE_MODEL
+            for source in shape.tests_in(f.text, [name])
+            if not shape.problems(source, doctests)
+        ]
+        if names:
+            out.append((names, only_tests(f.text, names)))
+    return out
+
+
+MUTATION_SECONDS = 60.0  # per target, for putting the function's mutants in place under its graded tests
+
+
+def mutation(root: Path, target: Target, modules: list[str], settings: Settings) -> tuple[int, int]:
+    """(caught, ran): the mutants of ``target`` (:func:`testbot.mutants.of_function`, every line of it) put in
+    place one by one, in one sandboxed pytest process, under the test ``modules``; caught when one fails."""
+    from testbot import mutants, sandbox
+    from testbot import validate as v
+
+    text = target.file.read_text(encoding="utf-8")
+    found = mutants.of_function(target, text, target.lines)
+    if not found or not modules:
+        return 0, 0
+    limits = sandbox.Limits(
+        wall_seconds=settings.timeout,
+        cpu_seconds=int(settings.timeout * 2) + 5,
+        memory_bytes=settings.memory_mb * 1024**2,
+        processes=settings.max_processes,
+    )
+    with v.Workspace(root, settings.python, limits) as ws:
+        folder = ws.scratch_path(root / "tests")
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for n, module in enumerate(modules):
+            path = folder / f"test_eval_graded_{n}.py"
+            path.write_text(module, encoding="utf-8")
+            paths.append(path)
+        names = [p.name for p in paths]
+        spec = {
+            "module": target.module,
+            "file": str(ws.scratch_path(target.file)),
+            "mutants": [
+                {
+                    "id": i,
+                    "qualname": target.qualname,
+                    "first": target.start,
+                    "start": m.start,
+                    "end": m.end,
+                    "text": m.new,
+                    "suite": [],
+                    "kept": names,
+                    "spare": [],
+                }
+                for i, m in enumerate(found)
+            ],
+            "seconds": MUTATION_SECONDS,
+            "per_test": mutants.PER_TEST,
+        }
+        answer = ws.run_mutants(paths, import_root=target.import_root, spec=spec, timeout=MUTATION_SECONDS + 10)
+    ran = [r for r in (answer or {}).get("ran", {}).values() if isinstance(r, dict)]
+    return sum(1 for r in ran if r.get("caught")), len(ran)
 
 
 def select_targets(heldout: Path, n: int) -> list[EvalTarget]:
@@ -212,9 +334,17 @@ def module_file(root: Path, module: str) -> Path | None:
 
 
 def run_eval(
-    targets: list[EvalTarget], models: list[ModelSpec], *, sdists: Path, work: Path, settings, log=lambda line: None
+    targets: list[EvalTarget],
+    models: list[ModelSpec],
+    *,
+    sdists: Path,
+    work: Path,
+    settings,
+    log=lambda line: None,
+    explore: bool = False,
 ) -> list[ModelResult]:
-    """Every model on every target; the model is loaded once and kept across targets."""
+    """Every model on every target; the model is loaded once and kept across targets. ``explore``: the whole
+    pipeline, the search first and the model writing from its evidence (else the model alone)."""
     from testbot.config import replace
     from testbot.generate import load_backend_for
     from testbot.pipeline import Pipeline
@@ -229,7 +359,7 @@ def run_eval(
             projects[t.package] = make_project(sdist, t.module, work / t.package)[0]
     results = []
     for spec in models:
-        # (explore=False: the tests must all be the model's; explored calls need none)
+        # (without explore: the tests must all be the model's; explored calls need none)
         s = replace(
             settings,
             model=spec.model,
@@ -238,7 +368,7 @@ def run_eval(
             json=True,
             progress=False,
             cache=False,
-            explore=False,
+            explore=explore,
         )
         began = time.monotonic()
         backend = load_backend_for(s)
@@ -256,6 +386,8 @@ def run_eval(
             r = report.targets[0]
             total = r.lines_total + r.branches_total
             gain = (r.gain_lines + r.gain_branches) / total if total else 0.0
+            grade = graded(report, found[0].file.read_text(encoding="utf-8"))
+            caught, ran = mutation(root, found[0], [text for _, text in grade], s) if grade else (0, 0)
             rows.append(
                 TargetResult(
                     name,
@@ -267,11 +399,15 @@ def run_eval(
                     r.completions,
                     r.note,
                     outcome_counts(r.candidates),
+                    sum(len(names) for names, _ in grade),
+                    ran,
+                    caught,
                 )
             )
             log(
-                f"{spec.label}: {name}  kept {len(r.kept)}, passed {r.funnel.passed}/{r.funnel.generated}, "
-                f"+{100 * gain:.0f} % coverage, {r.seconds:.1f} s" + (f"  [{r.note}]" if r.note else "")
+                f"{spec.label}: {name}  kept {len(r.kept)} ({rows[-1].graded} reviewer-grade, {caught}/{ran} "
+                f"mutants), passed {r.funnel.passed}/{r.funnel.generated}, +{100 * gain:.0f} % coverage, "
+                f"{r.seconds:.1f} s" + (f"  [{r.note}]" if r.note else "")
             )
         results.append(ModelResult(spec.label, getattr(backend, "name", spec.model), tuple(rows), load_seconds))
     return results
@@ -295,18 +431,28 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
             else ""
         ),
         "",
-        f"| model | targets | kept@{k} | targets with a kept test | kept tests | pass rate | coverage gain | "
-        "s / target |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| model | targets | kept@{k} | targets with a kept test | kept tests | reviewer-grade targets | "
+        "reviewer-grade tests | mutation score | pass rate | coverage gain | s / target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         s = r.summary()
         lines.append(
             f"| {s['label']} ({s['model']}) | {s['targets']} | {100 * s['kept_at_k']:.0f} % | "
-            f"{s['targets_with_kept']} | {s['kept_tests']} | {100 * s['pass_rate']:.0f} % | "
+            f"{s['targets_with_kept']} | {s['kept_tests']} | {s['targets_reviewer_grade']} | "
+            f"{s['reviewer_grade_tests']} | {100 * s['mutation_score']:.1f} % | {100 * s['pass_rate']:.0f} % | "
             f"{100 * s['coverage_gain']:.1f} % | {s['seconds_per_target']:.1f} |"
         )
-    lines += ["", "Targets covered by importing the module alone are not counted.", ""]
+    lines += [
+        "",
+        "Targets covered by importing the module alone are not counted. Reviewer-grade: kept tests the model "
+        "wrote (not the search) with none of the shapes a reviewer rejects (testbot.shape: numbered names, "
+        "dunder calls, type-name-only checks, placeholder inputs, varying values, copied doctests); a target "
+        "counts when it has one and they catch at least one of the function's mutants (where any could be "
+        "made). Mutation score: mean over targets of the share of the function's mutants (testbot.mutants) "
+        "those tests catch, 0 where there are none.",
+        "",
+    ]
     kinds = sorted({kind for r in results for t in r.measured for kind in t.outcomes})
     if kinds:
         lines += [
@@ -346,7 +492,8 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
                 row.note
                 if row.note.startswith(("already", "nothing", "not found"))
                 else f"kept {row.kept}, passed {row.passed}/{row.generated}, +{100 * row.gain:.0f} %, "
-                f"{row.seconds:.0f} s"
+                + (f"graded {row.graded} ({row.caught}/{row.mutants} mutants), " if row.graded else "")
+                + f"{row.seconds:.0f} s"
             )
         lines.append(f"| {t.target} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -438,6 +585,13 @@ def add_arguments(parser) -> None:
         help="leave out the first N of the selected targets, to run more targets later and join "
         "the runs with --combine (default: 0)",
     )
+    parser.add_argument(
+        "--explore",
+        action="store_true",
+        help="the whole pipeline: the search runs first and the model writes tests from its evidence (the write "
+        "prompt); the search's own tests may be kept too, reviewer-grade counts only the model's (default: off, "
+        "the model alone)",
+    )
     parser.add_argument("--samples", type=int, default=4, help="k: samples per target (default: 4)")
     parser.add_argument("--repair-rounds", type=int, default=0, help="repair rounds (default: 0: exactly k samples)")
     parser.add_argument("--temperature", type=float, default=0.3, help="sampling temperature (default: 0.3)")
@@ -509,6 +663,7 @@ def command(args) -> int:
         device=args.device,
         threads=args.threads,
         include_private=True,
+        explore=args.explore,
     )
     date = dt.date.today().isoformat()
     prefix = Path(args.out or f"benchmarks/results/finetune-eval-{date}")
@@ -521,6 +676,7 @@ def command(args) -> int:
             work=work,
             settings=settings,
             log=lambda line: print(line, file=sys.stderr, flush=True),
+            explore=args.explore,
         )
     meta = {
         "date": date,
@@ -541,6 +697,7 @@ def command(args) -> int:
                 "target_seconds",
                 "runs",
                 "seed",
+                "explore",
             )
         },
     }
