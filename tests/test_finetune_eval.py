@@ -322,3 +322,37 @@ def test_reviewer_grade_is_the_model_s_clean_tests_only():
     [(names, module)] = graded(Report(), "def f(x):\n    return 2 * x\n")
     assert names == ["test_f_doubles_two"]
     assert "test_f_doubles_two" in module and "test_f_of_four" not in module and "test_f_3" not in module
+
+
+def test_eval_runs_the_whole_pipeline_within_a_budget_per_target(tmp_path):
+    _sdist(tmp_path)
+    write_pairs(tmp_path / "heldout.jsonl", [_pair("clamp")])
+    (tmp_path / "good.json").write_text(json.dumps(GOOD))
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        code = main(
+            [
+                "eval",
+                "--heldout",
+                str(tmp_path / "heldout.jsonl"),
+                "--sdists",
+                str(tmp_path / "sdists"),
+                "--model",
+                f"good=fake:{tmp_path / 'good.json'}",
+                "--samples",
+                "2",
+                "--runs",
+                "2",
+                "--explore",
+                "--budget",
+                "60",
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+    assert code == 0
+    data = json.loads((tmp_path / "eval.json").read_text())
+    assert (data["settings"]["explore"], data["settings"]["budget"]) == (True, 60.0)
+    [row] = data["per_target"]["good"]
+    # the whole run's time (the search's phases come before the target's own turn), within the budget
+    assert 0 < row["seconds"] <= 60 and row["kept"] >= 1
+    assert "the whole pipeline (the search first" in (tmp_path / "eval.md").read_text()

@@ -395,7 +395,8 @@ def run_eval(
                     r.funnel.generated,
                     r.funnel.passed,
                     round(gain, 3),
-                    r.seconds,
+                    # (with the search, phases run per file before the target's own turn: the whole run's time)
+                    round(report.seconds, 1) if explore else r.seconds,
                     r.completions,
                     r.note,
                     outcome_counts(r.candidates),
@@ -407,7 +408,7 @@ def run_eval(
             log(
                 f"{spec.label}: {name}  kept {len(r.kept)} ({rows[-1].graded} reviewer-grade, {caught}/{ran} "
                 f"mutants), passed {r.funnel.passed}/{r.funnel.generated}, +{100 * gain:.0f} % coverage, "
-                f"{r.seconds:.1f} s" + (f"  [{r.note}]" if r.note else "")
+                f"{rows[-1].seconds:.1f} s" + (f"  [{r.note}]" if r.note else "")
             )
         results.append(ModelResult(spec.label, getattr(backend, "name", spec.model), tuple(rows), load_seconds))
     return results
@@ -424,7 +425,14 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
         f"k = {k} samples, {meta['settings']['repair_rounds']} repair rounds, "
         f"prompt budget {meta['settings']['prompt_tokens']} tokens, temperature "
         f"{meta['settings']['temperature']}, max {meta['settings']['max_tokens']} tokens, "
-        f"{meta['settings']['target_seconds']:g} s per target; {meta['machine']}."
+        f"{meta['settings']['target_seconds']:g} s per target"
+        + (
+            ", the whole pipeline (the search first, the model writing from its evidence)"
+            if meta["settings"].get("explore")
+            else ""
+        )
+        + (f", {meta['settings']['budget']:g} s in all per target" if meta["settings"].get("budget") else "")
+        + f"; {meta['machine']}."
         + (
             f" Combined from separate runs: {', '.join(f'`{f}`' for f in meta['combined_from'])}."
             if meta.get("combined_from")
@@ -603,6 +611,13 @@ def add_arguments(parser) -> None:
         help="prompt budget (default: 1500; use the --prompt-tokens a model was trained with)",
     )
     parser.add_argument("--target-seconds", type=float, default=300.0, help="time budget per target (default: 300)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=0.0,
+        help="seconds for the whole pipeline on one target, every phase included (testbot generate's --budget; "
+        "with --explore, the fair way to give each model the same time); default: 0, no limit",
+    )
     parser.add_argument("--runs", type=int, default=3, help="fresh runs a passing test must pass (default: 3)")
     parser.add_argument(
         "--seed",
@@ -664,6 +679,7 @@ def command(args) -> int:
         threads=args.threads,
         include_private=True,
         explore=args.explore,
+        budget=args.budget,
     )
     date = dt.date.today().isoformat()
     prefix = Path(args.out or f"benchmarks/results/finetune-eval-{date}")
@@ -698,6 +714,7 @@ def command(args) -> int:
                 "runs",
                 "seed",
                 "explore",
+                "budget",
             )
         },
     }
