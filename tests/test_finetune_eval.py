@@ -118,6 +118,26 @@ def test_each_candidate_is_told_by_what_became_of_it():
     assert outcome_counts(cases[:2] + cases[:1]) == {"kept": 2, "passed, added coverage": 1}
 
 
+def _eval_args(tmp_path: Path, models: list[str], out: Path, *flags: str) -> list[str]:
+    """testbot eval's command line on the tiny package's held-out pairs, with fake models NAME=fake:NAME.json."""
+    named = [arg for m in models for arg in ("--model", f"{m}=fake:{tmp_path / (m + '.json')}")]
+    return [
+        "eval",
+        "--heldout",
+        str(tmp_path / "heldout.jsonl"),
+        "--sdists",
+        str(tmp_path / "sdists"),
+        *named,
+        "--samples",
+        "2",
+        "--runs",
+        "2",
+        "--out",
+        str(out),
+        *flags,
+    ]
+
+
 def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     _sdist(tmp_path)
     write_pairs(tmp_path / "heldout.jsonl", [_pair("classify"), _pair("clamp")])
@@ -125,25 +145,7 @@ def test_eval_compares_models_through_the_real_pipeline(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(BAD))
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(
-            [
-                "eval",
-                "--heldout",
-                str(tmp_path / "heldout.jsonl"),
-                "--sdists",
-                str(tmp_path / "sdists"),
-                "--model",
-                f"good=fake:{tmp_path / 'good.json'}",
-                "--model",
-                f"bad=fake:{tmp_path / 'bad.json'}",
-                "--samples",
-                "2",
-                "--runs",
-                "2",
-                "--out",
-                str(tmp_path / "results" / "eval"),
-            ]
-        )
+        code = main(_eval_args(tmp_path, ["good", "bad"], tmp_path / "results" / "eval"))
     assert code == 0, err.getvalue()
     data = json.loads((tmp_path / "results" / "eval.json").read_text())
     good, bad = data["models"]
@@ -329,26 +331,7 @@ def test_eval_runs_the_whole_pipeline_within_a_budget_per_target(tmp_path):
     write_pairs(tmp_path / "heldout.jsonl", [_pair("clamp")])
     (tmp_path / "good.json").write_text(json.dumps(GOOD))
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        code = main(
-            [
-                "eval",
-                "--heldout",
-                str(tmp_path / "heldout.jsonl"),
-                "--sdists",
-                str(tmp_path / "sdists"),
-                "--model",
-                f"good=fake:{tmp_path / 'good.json'}",
-                "--samples",
-                "2",
-                "--runs",
-                "2",
-                "--explore",
-                "--budget",
-                "60",
-                "--out",
-                str(tmp_path / "eval"),
-            ]
-        )
+        code = main(_eval_args(tmp_path, ["good"], tmp_path / "eval", "--explore", "--budget", "60"))
     assert code == 0
     data = json.loads((tmp_path / "eval.json").read_text())
     assert (data["settings"]["explore"], data["settings"]["budget"]) == (True, 60.0)
