@@ -90,6 +90,25 @@ def of_function(target: Target, text: str, lines: frozenset[int]) -> list[mutate
     return mutate.spread(mutate.mutants(target.rel, text, body), MUTANTS_MAX)
 
 
+def spec_entry(
+    n: int, target: Target, m: mutate.Mutant, suite: Sequence[str], kept: list[str], spare: list[str]
+) -> dict:
+    """One mutant of the plugin's spec (:mod:`testbot._mutants_plugin`): its id ``n``, the function it changes,
+    the edit, and the tests to try: the project's ``suite`` node ids (at most SUITE_MAX), then the ``kept`` test
+    files (stop at the first that fails), then every ``spare`` one."""
+    return {
+        "id": n,
+        "qualname": target.qualname,
+        "first": target.start,
+        "start": m.start,
+        "end": m.end,
+        "text": m.new,
+        "suite": list(suite)[:SUITE_MAX],
+        "kept": kept,
+        "spare": spare,
+    }
+
+
 def spec(
     module: str,
     scratch_file: str,
@@ -108,19 +127,7 @@ def spec(
     found: list[tuple[int, mutate.Mutant]] = []
 
     def entry(n: int, m: mutate.Mutant, suite: Sequence[str], kept: list[str], spare: list[str], lead: bool) -> None:
-        (first if lead else last).append(
-            {
-                "id": len(found),
-                "qualname": pools[n].target.qualname,
-                "first": pools[n].target.start,
-                "start": m.start,
-                "end": m.end,
-                "text": m.new,
-                "suite": list(suite)[:SUITE_MAX],
-                "kept": kept,
-                "spare": spare,
-            }
-        )
+        (first if lead else last).append(spec_entry(len(found), pools[n].target, m, suite, kept, spare))
         found.append((n, m))
 
     def running(outcomes: list[keep.Outcome], lines: frozenset[int]) -> list[str]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbot import sandbox, secrets_scan
+from testbot import secrets_scan
 from testbot.budget import FINAL_SHARE, GROUP_SHARE, MUTANTS_SECONDS, MUTANTS_SHARE, SEARCH_SHARE, WRITE_SHARE, Budget
 from testbot.cache import Cache, Entry
 from testbot.check import Checker
@@ -96,8 +96,7 @@ class Pipeline:
         self._pre: dict[str, _Pre] = {}  # target id -> what --explore and the file's group prompt did for it
         self._written: dict[Path, list[str]] = {}  # file -> the model's tests for its targets (for a second search)
         self._group_cover: dict[Path, Covered] = {}  # file -> what the tests kept by those phases run
-        self.limits = sandbox.Limits(wall_seconds=settings.timeout, cpu_seconds=int(settings.timeout * 2) + 5,
-                                     memory_bytes=settings.memory_mb * 1024**2, processes=settings.max_processes)
+        self.limits = v.candidate_limits(settings)
         self._baselines: dict[Path, Covered] = {}
         self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
         self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)

@@ -22,12 +22,16 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from testbot import sandbox, shape
 from testbot.errors import EnvironmentProblem, FatalError
 from testbot.extract import Candidate
 from testbot.layout import PYTHON_FILES, unnamed_test_modules
 from testbot.targets import SKIP_DIRS, is_test_file
+
+if TYPE_CHECKING:
+    from testbot.config import Settings
 
 # How every sandboxed pytest run starts: its outcomes through testbot's result plugin, no cache files left in
 # the project, no header.
@@ -203,6 +207,17 @@ class _Run:
             and not self.scratch_changed
             and not self.project_changed
         )
+
+
+def candidate_limits(settings: Settings) -> sandbox.Limits:
+    """The sandbox's limits for a run of candidate tests: ``--timeout`` (its CPU time twice that, plus 5 s),
+    ``--memory-mb`` and ``--max-processes``."""
+    return sandbox.Limits(
+        wall_seconds=settings.timeout,
+        cpu_seconds=int(settings.timeout * 2) + 5,
+        memory_bytes=settings.memory_mb * 1024**2,
+        processes=settings.max_processes,
+    )
 
 
 class Workspace:

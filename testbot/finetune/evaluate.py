@@ -225,23 +225,17 @@ def graded(report: Report, module_source: str) -> list[tuple[list[str], str]]:
 MUTATION_SECONDS = 60.0  # per target, for putting the function's mutants in place under its graded tests
 
 
-def mutation(root: Path, target: Target, modules: list[str], settings: Settings) -> tuple[int, int]:
-    """(caught, ran): the mutants of ``target`` (:func:`testbot.mutants.of_function`, every line of it) put in
-    place one by one, in one sandboxed pytest process, under the test ``modules``; caught when one fails."""
-    from testbot import mutants, sandbox
+def mutation(root: Path, target: Target, text: str, modules: list[str], settings: Settings) -> tuple[int, int]:
+    """(caught, ran): the mutants of ``target`` (:func:`testbot.mutants.of_function`, every line of it; ``text``:
+    its file's source) put in place one by one, in one sandboxed pytest process, under the test ``modules``;
+    caught when one fails."""
+    from testbot import mutants
     from testbot import validate as v
 
-    text = target.file.read_text(encoding="utf-8")
     found = mutants.of_function(target, text, target.lines)
     if not found or not modules:
         return 0, 0
-    limits = sandbox.Limits(
-        wall_seconds=settings.timeout,
-        cpu_seconds=int(settings.timeout * 2) + 5,
-        memory_bytes=settings.memory_mb * 1024**2,
-        processes=settings.max_processes,
-    )
-    with v.Workspace(root, settings.python, limits) as ws:
+    with v.Workspace(root, settings.python, v.candidate_limits(settings)) as ws:
         folder = ws.scratch_path(root / "tests")
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -253,20 +247,7 @@ def mutation(root: Path, target: Target, modules: list[str], settings: Settings)
         spec = {
             "module": target.module,
             "file": str(ws.scratch_path(target.file)),
-            "mutants": [
-                {
-                    "id": i,
-                    "qualname": target.qualname,
-                    "first": target.start,
-                    "start": m.start,
-                    "end": m.end,
-                    "text": m.new,
-                    "suite": [],
-                    "kept": names,
-                    "spare": [],
-                }
-                for i, m in enumerate(found)
-            ],
+            "mutants": [mutants.spec_entry(i, target, m, (), names, []) for i, m in enumerate(found)],
             "seconds": MUTATION_SECONDS,
             "per_test": mutants.PER_TEST,
         }
@@ -386,8 +367,9 @@ def run_eval(
             r = report.targets[0]
             total = r.lines_total + r.branches_total
             gain = (r.gain_lines + r.gain_branches) / total if total else 0.0
-            grade = graded(report, found[0].file.read_text(encoding="utf-8"))
-            caught, ran = mutation(root, found[0], [text for _, text in grade], s) if grade else (0, 0)
+            text = found[0].file.read_text(encoding="utf-8")
+            grade = graded(report, text)
+            caught, ran = mutation(root, found[0], text, [module for _, module in grade], s) if grade else (0, 0)
             rows.append(
                 TargetResult(
                     name,
