@@ -51,6 +51,10 @@ class Gain:
     def size(self) -> int:
         return len(self.lines) + len(self.branches)
 
+    def within(self, target: Measurable) -> Gain:
+        """The part on ``target``'s own lines and branches (a gain recorded on the whole file counts helpers too)."""
+        return Gain(self.lines & target.lines, self.branches & target.branches)
+
 
 @functools.lru_cache(maxsize=128)
 def _analyse(text: str) -> tuple[frozenset[int], frozenset[Arc], dict[int, int]]:

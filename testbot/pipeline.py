@@ -744,6 +744,7 @@ class Pipeline:
                 continue
             # every target: a call of one that is covered may still reach code no target names (an overload)
             wanted = [(t, measurable(t, text)) for t in targets]
+            meas_of = {t.id: m for t, m in wanted}
             calls, imports, written = calls_in_tests(self._written.get(file, []))
             strings = module_strings(text)
             strings += [x for x in written if x not in strings][:SEARCH_STRINGS]
@@ -773,7 +774,7 @@ class Pipeline:
                 kept = [Kept(o.candidate, keep.gain_of(o), t.id, EXPLORE_MODEL) for o in pre.kept]
                 if kept:
                     kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
-                gained = keep.gains_of(pre.kept)
+                gained = keep.gains_of(pre.kept).within(meas_of[t.id])
                 by_id[t.id] = dataclasses.replace(
                     r, funnel=r.funnel + pre.funnel + Funnel(kept=len(kept)),
                     candidates=r.candidates + tuple(o.result for o in pre.outcomes),
@@ -1065,7 +1066,7 @@ class Pipeline:
     def _report(self, target: Target, meas: Measurable, before: tuple[int, int], outcomes: list[keep.Outcome],
                 kept: list[keep.Outcome], funnel: Funnel, rounds: int, start: float, completions: int, tokens: int,
                 prompt_tokens: int, note: str, status: Status = Status.RAN) -> TargetReport:
-        gained = keep.gains_of(kept)
+        gained = keep.gains_of(kept).within(meas)
         self._roots[target.id] = target.import_root
         return TargetReport(
             target=target.id, funnel=funnel, candidates=tuple(o.result for o in outcomes),

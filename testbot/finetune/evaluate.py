@@ -440,13 +440,7 @@ def to_markdown(results: list[ModelResult], meta: dict) -> str:
         "dunder calls, type-name-only checks, placeholder inputs, varying values, copied doctests); a target "
         "counts when it has one and they catch at least one of the function's mutants (where any could be "
         "made). Mutation score: mean over targets of the share of the function's mutants (testbot.mutants) "
-        "those tests catch, 0 where there are none."
-        + (
-            " With the search, a kept test's coverage gain counts every line of the file it adds (the helpers the "
-            "function calls too), so the coverage gain can pass 100 %."
-            if meta["settings"].get("explore")
-            else ""
-        ),
+        "those tests catch, 0 where there are none.",
         "",
     ]
     kinds = sorted({kind for r in results for t in r.measured for kind in t.outcomes})
