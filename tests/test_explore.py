@@ -287,7 +287,9 @@ def test_the_search_combines_the_module_s_strings_and_reaches_code_no_target_nam
     section = next(t for t in report.targets if t.target.endswith("::section"))
     assert section.gain_lines == section.lines_total and section.gain_branches == section.branches_total
     for r in report.targets:  # a test kept for the hidden overload counts nothing on size()'s own lines
-        assert r.lines_before + r.gain_lines <= r.lines_total and r.branches_before + r.gain_branches <= r.branches_total, r
+        assert (
+            r.lines_before + r.gain_lines <= r.lines_total and r.branches_before + r.gain_branches <= r.branches_total
+        ), r
     written = project.read("tests/test_m.py")
     # (the heading's name, lowered; the search's calls as a parametrized test's rows)
     assert re.search(r"'\s*(args|returns)'\),", written), written
