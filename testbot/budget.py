@@ -24,6 +24,8 @@ MUTANTS_SECONDS = 30.0  # without --budget: the mutants phase's time per file
 FIRST_SPEED = 8.0
 # A target's share is at least the time for an answer this long (two or three short tests).
 USEFUL_TOKENS = 192
+# A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
+MIN_TOKENS = 64
 
 
 class Budget:

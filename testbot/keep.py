@@ -26,6 +26,8 @@ from testbot.targets import Target
 
 # Round number of the tests --explore writes (no model: recorded for no prompt).
 EXPLORE_ROUND = -2
+# The "model" of the tests --explore writes.
+EXPLORE_MODEL = "explore (calls with values from the code, no model)"
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@
 3. write (``--write``): the model turns those calls into named tests, several functions to a prompt;
 4. targets: each target's own rounds for what is still missing (prompt, generate, check, choose);
 5. search again: a second search from the model's tests, for what is still missing;
-6. mutants (``--mutants``): small faults in each function; spare tests that catch what the kept ones miss are
-   kept, and in a change run the model is shown the faults no test catches (``--aim``);
+6. mutants (``--mutants``, :mod:`testbot.mutants_phase`): small faults in each function; spare tests that catch
+   what the kept ones miss are kept, and in a change run the model is shown the faults no test catches (``--aim``);
 7. place: kept tests into the project's test files.
 
 Checking a candidate is :mod:`testbot.check` (sandboxed runs, the oracle's repairs); choosing it is :mod:`testbot.keep`; every deadline
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbot import secrets_scan
-from testbot.budget import FINAL_SHARE, GROUP_SHARE, MUTANTS_SECONDS, MUTANTS_SHARE, SEARCH_SHARE, WRITE_SHARE, Budget
+from testbot.budget import FINAL_SHARE, GROUP_SHARE, MIN_TOKENS, MUTANTS_SHARE, SEARCH_SHARE, WRITE_SHARE, Budget
 from testbot.cache import Cache, Entry
 from testbot.check import Checker
 from testbot.config import Settings, settings_fingerprint
@@ -34,19 +34,18 @@ from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend_for
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for, has_suite
-from testbot.measure import (Covered, Gain, Measurable, first_lines, measurable, measurable_file,
+from testbot.measure import (Covered, Measurable, first_lines, measurable, measurable_file,
                              read_covered, tests_by_line)
-from testbot.prompt import (Feedback, build_aim_prompt, change_diff, build_group_prompt, build_prompt, build_write_prompt,
+from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt,
                             signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, reach
-from testbot import keep, mutants, mutate, proc
-from testbot.keep import EXPLORE_ROUND
+from testbot import keep, mutants, proc
+from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
+from testbot.mutants_phase import MutantsPhase, Writer
 from testbot import validate as v
 from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
 
-# The "model" of the tests --explore writes (round EXPLORE_ROUND: no model, recorded for no prompt).
-EXPLORE_MODEL = "explore (calls with values from the code, no model)"
 EXPLORE_TIMEOUT = 5.0  # seconds for one explored call run alone (and the base of a whole batch's limit)
 EXPLORE_EACH = 0.5  # seconds more for each call in a batch
 EXPLORE_TARGETS_PER_RUN = 4  # targets whose fixed calls share a pytest process (a hang redoes them one by one)
@@ -57,11 +56,6 @@ SUITE_SECONDS = 600.0  # at least this long for the project's own suite (the bas
 WRITE_TOKENS = 200  # tokens of answer per function of a write prompt (two or three short tests) ...
 WRITE_TOKENS_MAX = 1024  # ... and at most this for one prompt
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
-# A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
-MIN_TOKENS = 64
-AIM_TOKENS = 400  # tokens of answer for the tests aimed at one function's surviving mutants (--aim) ...
-AIM_SECONDS = 120.0  # ... and without --budget, at most this long for them in a run
-AIM_SEED = 2000  # (added to --seed: the aimed answers sample apart from the other prompts')
 
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
 
@@ -190,7 +184,13 @@ class Pipeline:
                             self._search_again(ws, todo, by_id, kept_by_file)
                 if self.s.mutants:
                     with self.budget.phase("mutants"):
-                        self._mutants_phase(ws, todo, by_id, kept_by_file)
+                        writer = Writer(self._complete, self._token_cap, lambda text: self.backend.count_tokens(text),
+                                        self.model_name)
+                        phase = MutantsPhase(self.root, self.s, self.budget, ws, self.check, writer, self.changes)
+                        changed, more = phase.run(todo, self._pools, by_id)
+                        by_id.update(changed)
+                        for dest, kept in more.items():
+                            kept_by_file.setdefault(dest, []).extend(kept)
                 with self.budget.phase("place"):
                     files = [self._integrate(ws, dest, kept) for dest, kept in kept_by_file.items()]
                 isolation, incidents = ws.isolation.tokens(), ws.incidents
@@ -823,152 +823,6 @@ class Pipeline:
                             {n: stmt[n] for n in lines if n in stmt}, change=change, change_lines=changed,
                             change_suite=_round_robin([known.get(n, ()) for n in sorted(changed)]))
 
-    def _mutants_phase(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
-                       kept_by_file: dict[Path, list[Kept]]) -> None:
-        """``--mutants``: per source file, its functions' mutants run against the kept tests and the spare ones in
-        one sandboxed pytest process (:mod:`testbot.mutants`); spare tests that catch mutants the kept miss are
-        kept too. Under --budget it gets what is left (MUTANTS_SHARE was kept back for it), shared by the files.
-        In a change run (``--aim``) the run also names the mutants that no test catches, and the model is shown
-        them (:meth:`_aim`)."""
-        aim = self._aims()
-        by_file: dict[Path, list[mutants.Pool]] = {}
-        for t in todo:
-            pool = self._pools.get(t.id)
-            if pool is not None and (pool.lines or pool.change) and (pool.spare or aim) and t.id in by_id:
-                by_file.setdefault(t.file, []).append(pool)
-        aim_left = AIM_SECONDS  # (without --budget: the model's time for the survivors, shared by the files)
-        for n, (file, pools) in enumerate(by_file.items()):
-            left = self.budget.left() / (len(by_file) - n) if self.budget.limited else MUTANTS_SECONDS
-            if left < 2:
-                continue
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            ran = self._run_mutants(ws, text, pools, left, every=aim)
-            if ran is None:
-                continue
-            answer, index, file_of = ran
-            missed = mutants.missed(answer, index)  # pool index -> mutant id -> spare files catching it
-            changes = mutants.change_ids(index)
-            for i, pool in enumerate(pools):
-                self._keep_for_mutants(pool, mutants.choose(pool, missed.get(i, {}), file_of, changes), by_id,
-                                       kept_by_file)
-            if aim:
-                alive = mutants.survivors(missed, index)
-                began = time.monotonic()
-                share = (self.budget.left() if self.budget.limited else aim_left) / (len(by_file) - n)
-                self._aim(ws, text, [(pools[i], found) for i, found in sorted(alive.items())], began + share, by_id,
-                          kept_by_file)
-                aim_left -= time.monotonic() - began
-
-    def _aims(self) -> bool:
-        """Whether the mutants no test catches go to the model (``--aim``): in a change run, with a model."""
-        return bool(self.changes) and self.s.mutants and self.s.aim and self.s.write
-
-    def _run_mutants(self, ws: v.Workspace, text: str, pools: list[mutants.Pool], seconds: float,
-                     every: bool = False) -> tuple[dict, dict[int, tuple[int, mutate.Mutant]], dict[int, str]] | None:
-        """One sandboxed pytest process: the mutants of ``pools`` (functions of one file, ``text``) against the
-        project's tests that run their lines, the kept tests and the spare ones (:func:`mutants.spec`). Returns
-        the plugin's answer, mutant id -> (pool index, mutant), and id of an outcome -> its test file's name;
-        None when there was nothing to run or the run went wrong."""
-        target = pools[0].target
-        folder = destination_for(target, self.root, self.s.tests_dir).parent
-        written: dict[int, Path] = {}
-        for o in [o for p in pools for o in p.kept + p.spare]:
-            written.setdefault(id(o), ws.write_candidate(o.candidate, folder))
-        file_of = {k: p.name for k, p in written.items()}
-        spec, index = mutants.spec(target.module, str(ws.scratch_path(target.file)), text, pools, file_of,
-                                   max(1.0, seconds - 3), every)
-        # the project's tests the mutants name, by node id (relative to the project's root, as pytest spells them)
-        nodes = sorted({n for m in spec["mutants"] for n in m["suite"]})
-        try:
-            if not spec["mutants"]:
-                return None
-            answer = ws.run_mutants(sorted(set(written.values())), import_root=target.import_root, spec=spec,
-                                    timeout=seconds + 5, node_ids=[_scratch_node(ws, self.root, n) for n in nodes])
-        finally:
-            for path in written.values():
-                path.unlink(missing_ok=True)
-        return None if answer is None else (answer, index, file_of)
-
-    def _keep_for_mutants(self, pool: mutants.Pool, chosen: list[mutants.Chosen], by_id: dict[str, TargetReport],
-                          kept_by_file: dict[Path, list[Kept]]) -> None:
-        """Keep ``chosen`` (spare tests of ``pool``) for the mutants they catch."""
-        if not chosen:
-            return
-        t = pool.target
-        # (each on its own: grouped or merged with another, a test's own count of mutants would be lost)
-        polished = [keep.polished(t, [c.outcome])[0] for c in chosen]
-        # (kept for the mutants alone: over the kept tests they add no line or branch)
-        model = self.model_name()
-        kept = [Kept(o.candidate, Gain(), t.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND else model,
-                     c.catches, c.captures) for o, c in zip(polished, chosen)]
-        kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
-        r = by_id[t.id]
-        note = r.note
-        catches, captures = sum(c.catches for c in chosen), sum(c.captures for c in chosen)
-        if r.status is Status.COVERED:  # (the suite runs all of it, yet lets these faults through)
-            what = [f"{catches} mutants of it that no test catches"] if catches else []
-            what += ["the change itself, which no test notices (it fails on the code before)"] if captures else []
-            note = f"{note}; {len(kept)} kept for {' and '.join(what)}"
-        by_id[t.id] = dataclasses.replace(
-            r, funnel=r.funnel + Funnel(kept=len(kept)), kept=r.kept + tuple(o.candidate.name for o in polished),
-            catches=r.catches + catches, captures=r.captures + captures, note=note)
-
-    def _aim(self, ws: v.Workspace, text: str, alive: list[tuple[mutants.Pool, list[mutate.Mutant]]], stop: float,
-             by_id: dict[str, TargetReport], kept_by_file: dict[Path, list[Kept]]) -> None:
-        """``--aim``: for each function with mutants that no test catches (``alive``: the project's suite, the
-        kept tests and the spare ones all pass with them in place), the model is shown those faults next to the
-        code, and the change itself when no test notices it either (the code before it passes every test too)
-        (:func:`testbot.prompt.build_aim_prompt`), and writes tests meant to tell the code from each; its passing
-        tests (wrong expected values repaired by the oracle) run against those mutants, and the ones that catch
-        them are kept (Meta's ACH and MuTAP aim a model at surviving mutants in the same way). Until ``stop``."""
-        for pool, found in alive:
-            t = pool.target
-            change = next((m for m in found if m.description == mutants.CHANGE), None)
-            rest = [m for m in found if m is not change]
-            faults = mutants.faults(text, rest)
-            if not (faults or change) or self._token_cap(stop) < 2 * MIN_TOKENS:
-                continue
-            ctx = build_context(t, self.root, self.s.tests_dir)
-            explored = [o for o in pool.kept + pool.spare if o.candidate.round == EXPLORE_ROUND]
-            diff = change_diff(t.before or "", t.source) if change is not None else ""
-            prompt = build_aim_prompt(ctx, text, faults, change=diff, imports=keep.evidence_imports(explored),
-                                      budget=self.s.prompt_tokens, count=self.backend.count_tokens)
-            try:
-                completion = self._complete(prompt, self.s.seed + AIM_SEED, self._token_cap(stop, AIM_TOKENS))
-            except PromptTooLong:
-                continue
-            ex = split_tests(completion.text, target_id=t.id, protected={t.qualname.split(".")[0]}, round=0,
-                             sample=0, mean_logprob=completion.mean_logprob, module=t.module,
-                             module_names=top_level_names(text))
-            folder = destination_for(t, self.root, self.s.tests_dir).parent
-            outcomes = [] if ex.error else self.check.run(t, keep.readable(ex.candidates), folder)
-            if self.s.observe and outcomes:
-                outcomes += self.check.repair(t, outcomes, folder, texts=[*signature_texts(ctx), text])
-            passing = [o for o in outcomes if o.result.outcome == v.PASSED and o.result.stable]
-            r = by_id[t.id]
-            made = len(ex.candidates) if not ex.error else 1
-            by_id[t.id] = dataclasses.replace(
-                r, funnel=r.funnel + Funnel(generated=made, parsed=len(ex.candidates) if not ex.error else 0,
-                                            passed=sum(o.result.outcome == v.PASSED for o in outcomes),
-                                            stable=len(passing)),
-                candidates=r.candidates + tuple(o.result for o in outcomes), completions=r.completions + 1,
-                tokens=r.tokens + completion.tokens)
-            seconds = stop - time.monotonic()
-            if not passing or seconds < 2:
-                continue
-            again = mutants.Pool(t, frozenset(m.line for m in rest), [], passing, {}, pool.statements, tuple(rest),
-                                 change=change, change_lines=pool.change_lines)
-            ran = self._run_mutants(ws, text, [again], seconds)
-            if ran is None:
-                continue
-            answer, index, file_of = ran
-            caught = mutants.missed(answer, index).get(0, {})
-            self._keep_for_mutants(again, mutants.choose(again, caught, file_of, mutants.change_ids(index)), by_id,
-                                   kept_by_file)
-
     def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
                              heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:
         """The search's kept calls (or, when it did not run, the fixed calls) as test candidates, per target."""
@@ -1080,12 +934,6 @@ def _round_robin(groups: Sequence[Sequence[str]]) -> tuple[str, ...]:
     """Each group's first, then each group's second, ...: the suite's tests of a line, one per test function (its
     parametrized cases after), so that the first few tried are as different as the suite has."""
     return tuple(g[i] for i in range(max(map(len, groups), default=0)) for g in groups if i < len(g))
-
-
-def _scratch_node(ws: v.Workspace, root: Path, node: str) -> str:
-    """A suite test's node id with its file as a path in the scratch copy (pytest takes it as an argument)."""
-    path, sep, rest = node.partition("::")
-    return str(ws.scratch_path(root / path)) + sep + rest
 
 
 def _spare(outcomes: Sequence[keep.Outcome], kept: Sequence[keep.Outcome]) -> list[keep.Outcome]:

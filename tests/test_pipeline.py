@@ -7,8 +7,8 @@ import sys
 import time
 
 from testbot.config import Settings
-from testbot.budget import FIRST_SPEED, USEFUL_TOKENS, Budget
-from testbot.pipeline import MIN_TOKENS, Pipeline
+from testbot.budget import FIRST_SPEED, MIN_TOKENS, USEFUL_TOKENS, Budget
+from testbot.pipeline import Pipeline
 
 
 def test_completions_shrink_to_fit_the_time_left():
