@@ -116,22 +116,35 @@ def hf_folder(base: str) -> tuple[Path, str]:
     st = mf.path.stat()
     folder = cache_dir() / "hf" / f"{mf.path.stem}-{st.st_size}-{st.st_mtime_ns}"
     if not (folder / "config.json").is_file():
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        import multiprocessing
 
         print(f"testbot: converting {mf.path.name} to a Hugging Face model once (into {folder})", file=sys.stderr)
-        tokenizer = AutoTokenizer.from_pretrained(str(mf.path.parent), gguf_file=mf.path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(mf.path.parent), gguf_file=mf.path.name)
-        tmp = folder.with_name(folder.name + ".part")
-        # The weights are de-quantized float32 now; transformers still marks the model as "gguf quantized",
-        # which it refuses to save. Drop the mark: what is saved is a plain float32 checkpoint.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        if not folder.exists():
-            tmp.replace(folder)
+        # In a process of its own: the de-quantized copy (6 GB for the 1.5B model) goes back to the system when
+        # it ends, where in the training process the allocator would keep it and crowd out the training.
+        job = multiprocessing.get_context("spawn").Process(target=convert_gguf, args=(mf.path, folder))
+        job.start()
+        job.join()
+        if job.exitcode != 0 or not (folder / "config.json").is_file():
+            raise FatalError(f"converting {mf.path} to a Hugging Face model failed (exit status {job.exitcode})")
     return folder, mf.name
+
+
+def convert_gguf(gguf: Path, folder: Path) -> None:
+    """De-quantize a GGUF file into a float32 Hugging Face folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tmp = folder.with_name(folder.name + ".part")
+    # The weights are de-quantized float32 now; transformers still marks the model as "gguf quantized",
+    # which it refuses to save. Drop the mark: what is saved is a plain float32 checkpoint.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if not folder.exists():
+        tmp.replace(folder)
 
 
 def load_base(base: str, device: str = "cpu"):
