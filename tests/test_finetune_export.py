@@ -178,15 +178,18 @@ def test_an_adapter_for_another_base_is_refused_before_llama_cpp_sees_it(tmp_pat
         lora_to_gguf(tmp_path / "adapter", tmp_path / "lora.gguf", arch="qwen2", shapes=shapes)
 
 
-def tiny_gguf_base(path: Path) -> Path:
-    """A llama-architecture GGUF with the blocks' weight shapes, padded past resolve_model's 1 MB minimum."""
+def tiny_gguf_base(path: Path, hidden: int = HIDDEN) -> Path:
+    """A llama-architecture GGUF with the blocks' weight shapes (``hidden`` for the model's width), padded past
+    resolve_model's 1 MB minimum."""
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_uint32("llama.attention.head_count", N_HEAD)
     writer.add_uint32("llama.attention.head_count_kv", N_KV)
     writer.add_tensor("token_embd.weight", np.zeros((1024, 288), np.float32))
+    width = {HIDDEN: hidden}
     for i in range(2):
         for module, (n_in, n_out) in DIMS.items():
-            writer.add_tensor(f"blk.{i}.{LORA_TENSORS[module]}.weight", np.zeros((n_out, n_in), np.float32))
+            shape = (width.get(n_out, n_out), width.get(n_in, n_in))
+            writer.add_tensor(f"blk.{i}.{LORA_TENSORS[module]}.weight", np.zeros(shape, np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -260,10 +263,8 @@ def test_permutation_matches_llama_cpps_converter():
     assert export.LORA_ARCHS == {"llama": True, "qwen2": False}
 
 
-def test_ship_adapter_writes_the_package_file_and_its_sha256(tmp_path: Path, monkeypatch):
-    """scripts/ship_adapter.py on a copy of the package: the adapter GGUF lands where model.ADAPTER_FILE points,
-    model.py gets its hash, and 'default' then carries it."""
-    import hashlib
+def _ship(tmp_path: Path, monkeypatch):
+    """scripts/ship_adapter.py loaded against a copy of the package, on a tiny GGUF base: (module, root, base)."""
     import importlib.util
 
     from testbot import model
@@ -283,6 +284,17 @@ def test_ship_adapter_writes_the_package_file_and_its_sha256(tmp_path: Path, mon
     monkeypatch.setattr(model, "_verified_adapters", {})
     base = tiny_gguf_base(tmp_path / "base.gguf")
     monkeypatch.setattr(model, "embedded_model", lambda full_verify=False: model.ModelFile(base, model.EMBEDDED_NAME))
+    return ship, root, base
+
+
+def test_ship_adapter_writes_the_package_file_and_its_sha256(tmp_path: Path, monkeypatch):
+    """scripts/ship_adapter.py on a copy of the package: the adapter GGUF lands where model.ADAPTER_FILE points,
+    model.py gets its hash, and 'default' then carries it."""
+    import hashlib
+
+    from testbot import model
+
+    ship, root, base = _ship(tmp_path, monkeypatch)
     make_adapter(tmp_path / "adapter")
     assert ship.main([str(tmp_path / "adapter"), "--no-load"]) == 0
     shipped = root / "testbot" / "models" / "testbot-lora.gguf"
@@ -291,3 +303,24 @@ def test_ship_adapter_writes_the_package_file_and_its_sha256(tmp_path: Path, mon
     assert model.resolve_model("default") == model.ModelFile(base, model.TUNED_NAME, shipped)
     fields, _ = read_gguf(shipped)
     assert fields["general.architecture"] == "llama" and fields["general.type"] == "adapter"
+
+
+def test_ship_adapter_takes_an_exported_gguf_and_refuses_one_that_does_not_fit(tmp_path: Path, monkeypatch):
+    """An adapter kept as a GGUF (benchmarks/finetune/adapters/) ships as it is; the base model itself, or an
+    adapter whose tensors do not fit the base's weights, is refused with the reason."""
+    import hashlib
+
+    ship, root, base = _ship(tmp_path, monkeypatch)
+    make_adapter(tmp_path / "adapter")
+    kept = export_lora(tmp_path / "adapter", out=tmp_path / "kept.gguf", base=str(base))
+    assert ship.main([str(kept), "--no-load"]) == 0
+    shipped = root / "testbot" / "models" / "testbot-lora.gguf"
+    assert shipped.read_bytes() == kept.read_bytes()
+    digest = hashlib.sha256(kept.read_bytes()).hexdigest()
+    assert f'\nADAPTER_SHA256 = "{digest}"\n' in (root / "testbot" / "model.py").read_text()
+    with pytest.raises(FatalError, match="not a LoRA adapter"):
+        ship.main([str(base), "--no-load"])
+    wide = lora_to_gguf(tmp_path / "adapter", tmp_path / "wide.gguf", arch="llama", n_head=N_HEAD, n_head_kv=N_KV)
+    other = tiny_gguf_base(tmp_path / "other.gguf", hidden=2 * HIDDEN)
+    with pytest.raises(FatalError, match="do not fit"):
+        export.check_lora_gguf(wide, str(other))

@@ -273,6 +273,38 @@ def base_info(base: str) -> BaseInfo:
     return BaseInfo(arch, heads, field(f"{arch}.attention.head_count_kv") or heads, shapes, mf.name)
 
 
+def check_lora_gguf(path: Path, base: str = "") -> None:
+    """Refuse ``path`` unless it is a llama.cpp LoRA adapter GGUF for ``base`` (default: the embedded model):
+    its type, its architecture, and each pair of tensors against the base weight it adapts."""
+    info = base_info(base)
+    gguf = _gguf()
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except (OSError, ValueError) as e:
+        raise FatalError(f"{path}: not a GGUF file ({e})") from None
+
+    def field(key: str) -> str:
+        f = reader.fields.get(key)
+        return bytes(f.parts[f.data[0]]).decode("utf-8") if f is not None and f.data else ""
+
+    if (field("general.type"), field("adapter.type")) != ("adapter", "lora"):
+        raise FatalError(f"{path}: not a LoRA adapter GGUF (general.type '{field('general.type')}')")
+    if field("general.architecture") != info.arch:
+        raise FatalError(f"{path}: an adapter for '{field('general.architecture')}' models, the base is '{info.arch}'")
+    tensors = {t.name: tuple(int(n) for n in t.shape) for t in reader.tensors}
+    if not tensors:
+        raise FatalError(f"{path}: the adapter has no tensors")
+    for name, a_shape in tensors.items():
+        if not name.endswith(".lora_a"):
+            continue
+        weight = name.removesuffix(".lora_a")
+        b_shape = tensors.get(weight + ".lora_b")
+        shape = (info.shapes or {}).get(weight)
+        # (ne order, as llama.cpp holds them: the weight [in, out], lora_a [in, r], lora_b [r, out])
+        if b_shape is None or (shape is not None and (a_shape[0], b_shape[-1]) != (shape[0], shape[-1])):
+            raise FatalError(f"{path}: {weight}'s adapter tensors {a_shape}, {b_shape} do not fit the base's {shape}")
+
+
 def lora_to_gguf(
     adapter_dir: Path,
     out_path: Path,
