@@ -5,8 +5,8 @@ test is scanned before it is written (a hit drops the test and says why), and ev
 and publication is scanned before it goes out (a hit is replaced by ``[redacted: <kind>]``).
 
 The detectors are detect-secrets' (Yelp's maintained scanner): known token formats (GitHub, GitLab, AWS,
-Slack, Stripe, OpenAI, PyPI, npm, JWTs, ...), private keys, secret-named assignments, and high-entropy
-strings. Its high-entropy detectors, run on one line at a time, report every quoted word with its entropy;
+Slack, Stripe, OpenAI, PyPI, npm, JWTs, ...; the token formats also written backwards, in hexadecimal or in
+base64), private keys, secret-named assignments, and high-entropy strings. Its high-entropy detectors, run on one line at a time, report every quoted word with its entropy;
 here a string counts only when it is long (20 characters or more) and above detect-secrets' own limits
 (4.5 bits per character for base64-like text, 3.0 for hexadecimal). A value the project itself holds in its
 source (a hash a test of a hashing module checks, a constant) is not a leak: the caller passes those as
@@ -25,6 +25,25 @@ MIN_ENTROPY_LENGTH = 20  # shorter quoted words are words, not keys
 _LIMITS = {"Base64 High Entropy String": 4.5, "Hex High Entropy String": 3.0}
 _IGNORED = {"Public IP (ipv4)"}  # an address in a test of a parser is not a secret
 _GIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a commit or object id: said in reports, not a credential
+# Token formats that are as much a credential written backwards (a test pinning a reversed value), looked for on
+# the reversed line too; the entropy detectors read a word the same either way.
+_REVERSIBLE = frozenset(
+    {
+        "AWS Access Key",
+        "GitHub Token",
+        "GitLab Token",
+        "OpenAI Token",
+        "PyPI Token",
+        "NPM tokens",
+        "Slack Token",
+        "Stripe Access Key",
+        "SendGrid API Key",
+        "Discord Bot Token",
+        "Telegram Bot Token",
+        "Twilio API Key",
+        "Mailchimp Access Key",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,22 @@ def _digests_of_literals(text: str) -> set[str]:
     return out
 
 
+def _decodings(word: str) -> list[str]:
+    """``word`` decoded from hexadecimal or base64, where that gives printable ASCII text."""
+    import base64
+    import binascii
+
+    out = []
+    for decode in (bytes.fromhex, lambda w: base64.b64decode(w + "=" * (-len(w) % 4), validate=True)):
+        try:
+            raw = decode(word)
+        except (binascii.Error, ValueError):
+            continue
+        if raw.isascii() and raw.decode("ascii").isprintable():
+            out.append(raw.decode("ascii"))
+    return out
+
+
 def find(text: str, known: Collection[str] = (), ids_ok: bool = False) -> list[Hit]:
     """The credentials in ``text``, line by line, leaving out values that are in ``known`` and (``ids_ok``)
     commit ids. Besides detect-secrets' detectors (which see quoted strings only), any long word of
@@ -119,6 +154,8 @@ def find(text: str, known: Collection[str] = (), ids_ok: bool = False) -> list[H
         for kind, plugin in _plugins():
             try:
                 found = _found(kind, plugin, line)
+                if kind in _REVERSIBLE:
+                    found += [value[::-1] for value in _found(kind, plugin, line[::-1])]
             except Exception:  # noqa: BLE001 - a detector's own bug must not stop the scan of the others
                 continue
             for value in found:
@@ -130,6 +167,19 @@ def find(text: str, known: Collection[str] = (), ids_ok: bool = False) -> list[H
         words = [w for word in words for w in (word.split("/") if word.startswith("/") else [word])]
         for word in words:
             if len(word) < MIN_ENTROPY_LENGTH:
+                continue
+            # a token format inside hex or base64 is a credential whatever the entropy says
+            token = next(
+                (
+                    kind
+                    for plain in _decodings(word)
+                    for kind, plugin in _plugins()
+                    if kind in _REVERSIBLE and _found(kind, plugin, plain)
+                ),
+                None,
+            )
+            if token is not None:
+                add(token, number, word)
                 continue
             kind = "Hex High Entropy String" if _HEX.fullmatch(word) else "Base64 High Entropy String"
             if (
