@@ -6,11 +6,11 @@ and publication is scanned before it goes out (a hit is replaced by ``[redacted:
 
 The detectors are detect-secrets' (Yelp's maintained scanner): known token formats (GitHub, GitLab, AWS,
 Slack, Stripe, OpenAI, PyPI, npm, JWTs, ...; the token formats also written backwards, in hexadecimal or in
-base64), private keys, secret-named assignments, and high-entropy strings. Its high-entropy detectors, run on one line at a time, report every quoted word with its entropy;
-here a string counts only when it is long (20 characters or more) and above detect-secrets' own limits
-(4.5 bits per character for base64-like text, 3.0 for hexadecimal). A value the project itself holds in its
-source (a hash a test of a hashing module checks, a constant) is not a leak: the caller passes those as
-``known``.
+base64), private keys, secret-named assignments, and high-entropy strings. Its high-entropy detectors, run on
+one line at a time, report every quoted word with its entropy; here a string counts only when it is long (20
+characters or more) and above detect-secrets' own limits (4.5 bits per character for base64-like text, 3.0 for
+hexadecimal). A value the project itself holds in its source (a hash a test of a hashing module checks, a
+constant) is not a leak: the caller passes those as ``known``.
 """
 
 from __future__ import annotations

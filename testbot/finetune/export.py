@@ -254,23 +254,24 @@ def base_info(base: str) -> BaseInfo:
     mf = resolve_model(STOCK if base in ("", "default") else base)
     gguf = _gguf()
     reader = gguf.GGUFReader(str(mf.path))
-
-    def field(key: str) -> Any:
-        f = reader.fields.get(key)
-        if f is None or not f.data:
-            return None
-        value = f.parts[f.data[0]]
-        return bytes(value).decode("utf-8") if f.types and f.types[0] == gguf.GGUFValueType.STRING else int(value[0])
-
-    arch = field("general.architecture") or ""
+    arch = gguf_field(reader, "general.architecture") or ""
     if arch not in LORA_ARCHS:
         raise FatalError(
             f"base model {mf.path} is a llama.cpp '{arch}' model; an adapter GGUF can be written for "
             f"{', '.join(sorted(LORA_ARCHS))} models"
         )
-    heads = field(f"{arch}.attention.head_count") or 0
+    heads = gguf_field(reader, f"{arch}.attention.head_count") or 0
     shapes = {t.name: tuple(int(n) for n in t.shape) for t in reader.tensors}
-    return BaseInfo(arch, heads, field(f"{arch}.attention.head_count_kv") or heads, shapes, mf.name)
+    return BaseInfo(arch, heads, gguf_field(reader, f"{arch}.attention.head_count_kv") or heads, shapes, mf.name)
+
+
+def gguf_field(reader: Any, key: str) -> Any:
+    """A GGUF file's metadata value for ``key`` (a string or an integer), None where it has none."""
+    f = reader.fields.get(key)
+    if f is None or not f.data:
+        return None
+    value = f.parts[f.data[0]]
+    return bytes(value).decode("utf-8") if f.types and f.types[0] == _gguf().GGUFValueType.STRING else int(value[0])
 
 
 def check_lora_gguf(path: Path, base: str = "") -> None:
@@ -284,8 +285,7 @@ def check_lora_gguf(path: Path, base: str = "") -> None:
         raise FatalError(f"{path}: not a GGUF file ({e})") from None
 
     def field(key: str) -> str:
-        f = reader.fields.get(key)
-        return bytes(f.parts[f.data[0]]).decode("utf-8") if f is not None and f.data else ""
+        return str(gguf_field(reader, key) or "")
 
     if (field("general.type"), field("adapter.type")) != ("adapter", "lora"):
         raise FatalError(f"{path}: not a LoRA adapter GGUF (general.type '{field('general.type')}')")
