@@ -185,24 +185,35 @@ def kept_tests(report: dict, project: Path, module_file: Path) -> dict:
     many have each shape a reviewer rejects (testbot.shape; copied-doctest against the module's own examples)."""
     sources: list[str] = []
     authors: list[str] = []
+    written_by: dict[int, str] = {}  # index in sources -> author, where the file names one per test found
     known = True  # a report from before testbot named authors has none
     for f in report.get("files", []):
         if not f.get("written") or not f.get("tests"):
             continue
         path = Path(f["path"]) if Path(f["path"]).is_absolute() else project / f["path"]
-        sources += shape.tests_in(path.read_text(encoding="utf-8"), f["tests"])
+        found = shape.tests_in(path.read_text(encoding="utf-8"), f["tests"])
         if "authors" in f:
             authors += f["authors"]
+            if len(found) == len(f["authors"]):
+                written_by.update({len(sources) + i: a for i, a in enumerate(f["authors"])})
         else:
             known = False
+        sources += found
     tests = len(sources)
     by_model = sum(1 for a in authors if a and a != EXPLORE_MODEL) if known else None
+    examples = shape.doctest_examples(module_file.read_text(encoding="utf-8"))
     return {
         "tests": tests,
         "by_model": by_model,
         "author_unknown": sum(1 for a in authors if not a) if known else None,
         "model_share_pct": round(100.0 * by_model / tests, 1) if by_model is not None and tests else None,
-        "shapes": shape.count(sources, shape.doctest_examples(module_file.read_text(encoding="utf-8"))),
+        "shapes": shape.count(sources, examples),
+        # the tests a reviewer would send back, as written, with their shapes and author (what to look at next)
+        "shaped": [
+            {"shapes": found, "author": written_by.get(i), "source": src}
+            for i, src in enumerate(sources)
+            if (found := shape.problems(src, examples))
+        ],
     }
 
 

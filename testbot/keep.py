@@ -2,10 +2,10 @@
 
 A candidate that passed every run is an :class:`Outcome` (the test, its result, what it covers). :func:`choose`
 keeps, greedily by coverage gain, the ones that add something and are fit for a reviewer (never a check of a
-type name alone or of a value that varies, :data:`UNFIT`); :func:`owner` gives a test of a several-function prompt
-to its function; :func:`polished` names and merges kept tests the way a reviewer wants them; :func:`readable`
-writes special methods as operators before a test runs; :func:`evidence` turns the search's tests into facts
-for a write prompt.
+type name alone or of a value that varies, :data:`UNFIT`; filler input only for what nothing else reaches,
+:data:`LAST`); :func:`owner` gives a test of a several-function prompt to its function; :func:`polished` names
+and merges kept tests the way a reviewer wants them; :func:`readable` writes special methods as operators before
+a test runs; :func:`evidence` turns the search's tests into facts for a write prompt.
 """
 
 from __future__ import annotations
@@ -59,9 +59,16 @@ def choose(
     passed = [o for o in outcomes if o.result.outcome == v.PASSED]
     stable = [o for o in passed if o.result.stable]
     # A test that checks nothing but a type's name, or a value that changes between runs, is not kept: its
-    # coverage is no use to a reviewer.
-    gains = [gain(o.covered, have, meas) if not unfit(o.candidate) else Gain() for o in stable]
-    chosen = greedy_keep(gains)
+    # coverage is no use to a reviewer. One with filler input or a special method called by name is kept only
+    # for what no other test covers (realistic inputs first).
+    shapes = [set(shape.problems(o.candidate.test_source)) for o in stable]
+    gains = [gain(o.covered, have, meas) if not UNFIT & found else Gain() for o, found in zip(stable, shapes)]
+    last = [bool(LAST & found) for found in shapes]
+    chosen = greedy_keep([Gain() if odd else g for g, odd in zip(gains, last)])
+    already = Gain()
+    for i in chosen:
+        already = already | gains[i]
+    chosen += greedy_keep([g if odd else Gain() for g, odd in zip(gains, last)], already)
     marked = {}
     for i, o in enumerate(stable):
         g = gains[i] if record is None else (gain(o.covered, have, record) or gains[i])
@@ -79,6 +86,7 @@ def choose(
 
 
 UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING})  # shapes never kept
+LAST = frozenset({shape.PLACEHOLDER, shape.DUNDER_CALL})  # shapes kept only for what no other test covers
 
 
 def unfit(cand: Candidate) -> bool:

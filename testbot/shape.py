@@ -261,6 +261,23 @@ _PICKLING = {"__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__g
 
 
 class _Operators(ast.NodeTransformer):
+    def visit_Expr(self, node: ast.Expr) -> ast.AST:
+        """``d.__setitem__(k, v)`` and ``d.__delitem__(k)`` as statements: ``d[k] = v``, ``del d[k]``."""
+        self.generic_visit(node)
+        call = node.value
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)) or call.keywords:
+            return node
+        obj, name, args = call.func.value, call.func.attr, call.args
+        if any(isinstance(a, ast.Starred) for a in args):
+            return node
+        if name == "__setitem__" and len(args) == 2:
+            new: ast.stmt = ast.Assign([ast.Subscript(obj, args[0], ast.Store())], args[1])
+        elif name == "__delitem__" and len(args) == 1:
+            new = ast.Delete([ast.Subscript(obj, args[0], ast.Del())])
+        else:
+            return node
+        return ast.copy_location(new, node)
+
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
         func = node.func

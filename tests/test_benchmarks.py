@@ -399,6 +399,12 @@ def test_kept_tests_by_author_and_shape(tmp_path):
     assert kept["model_share_pct"] == 50.0
     assert kept["shapes"]["numbered-name"] == 2 and kept["shapes"]["dunder-call"] == 1
     assert kept["shapes"]["copied-doctest"] == 1 and kept["shapes"]["clean"] == 1  # only the class's test
+    # the tests a reviewer would send back are in the record, with their author
+    assert [(t["shapes"], t["author"]) for t in kept["shaped"]] == [
+        (["numbered-name", "dunder-call"], EXPLORE_MODEL),
+        (["copied-doctest"], "qwen2.5-coder-1.5b"),
+        (["numbered-name"], ""),
+    ]
     # a report from before testbot named authors: shapes still, no model share
     del report["files"][0]["authors"]
     old = side_by_side.kept_tests(report, tmp_path, module)

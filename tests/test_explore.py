@@ -193,6 +193,29 @@ def test_search_tests_that_would_share_a_name_become_one_test():
     namespace["test_check_raises_value_error_for_dash"]()
 
 
+def test_a_test_with_filler_input_is_kept_only_for_what_no_realistic_one_covers():
+    from testbot import keep
+    from testbot.extract import Candidate
+    from testbot.measure import Covered, Measurable
+    from testbot.report import CandidateResult
+
+    def outcome(name: str, arg: str, lines: set[int]) -> keep.Outcome:
+        source = f"def {name}():\n    assert slug({arg!r}) == 'x'\n"
+        cand = Candidate("pkg/m.py::slug", name, source, source, "", "", (), (), 0, 0, 0.0, True)
+        result = CandidateResult(name, 0, 0, 0.0, "passed", "", True)
+        return keep.Outcome(cand, result, Covered(frozenset(lines), frozenset()))
+
+    filler = outcome("test_slug_filler", "hello world! 123", {1, 2, 3, 4})
+    title = outcome("test_slug_title", "The Title", {1, 2, 3})
+    dash = outcome("test_slug_dash", "a-b", {2, 3})
+    meas = Measurable(frozenset({1, 2, 3, 4, 5}), frozenset())
+    _, kept, _ = keep.choose([filler, title, dash], Covered(), meas)
+    # the filler test covers most, but the realistic one is chosen first; the filler one only for line 4
+    assert [o.candidate.name for o in kept] == ["test_slug_title", "test_slug_filler"]
+    _, kept, _ = keep.choose([filler, title], Covered(frozenset({4}), frozenset()), meas)
+    assert [o.candidate.name for o in kept] == ["test_slug_title"]
+
+
 def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):
     assert Settings().explore  # on by default (conftest.py turns it off for the rest of the suite)
     run = project.generate("pkg/m.py", "--explore", "--model", project.fake_model([]), *FAST)

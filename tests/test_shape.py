@@ -92,6 +92,8 @@ def test_tests_in_finds_functions_and_methods_of_a_file():
         ("assert x.__nonzero__()", "assert bool(x)"),
         ("assert d.__getstate__() == s", "assert pickle.loads(pickle.dumps(d)) == s"),  # (what pickling does)
         ("assert d.__deepcopy__({}) == d", "assert copy.deepcopy(d, {}) == d"),
+        ("d.__setitem__('a', 1)", "d['a'] = 1"),
+        ("d.__delitem__('a')", "del d['a']"),
     ],
 )
 def test_special_methods_are_written_as_operators(before: str, after: str):
