@@ -1,6 +1,6 @@
 """The pipeline: a run's phases over its targets, in order (:meth:`Pipeline.run`).
 
-1. the project's suite, once: the baseline kept tests must add to (``--baseline``);
+1. the project's suite, once (:mod:`testbot.suite`): the baseline kept tests must add to (``--baseline``);
 2. search (``--explore``): calls found in the sandbox become tests, expected values from the oracle;
 3. write (``--write``): the model turns those calls into named tests, several functions to a prompt;
 4. targets: each target's own rounds for what is still missing (prompt, generate, check, choose);
@@ -20,7 +20,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from testbot import secrets_scan
@@ -33,16 +32,18 @@ from testbot.errors import EnvironmentProblem, PromptTooLong
 from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend_for
 from testbot.integrate import FileChange, Kept, integrate
-from testbot.layout import destination_for, has_suite
+from testbot.layout import destination_for
 from testbot.measure import (Covered, Measurable, first_lines, measurable, measurable_file,
-                             read_covered, tests_by_line)
+                             read_covered)
 from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt,
                             signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, reach
 from testbot import keep, mutants, proc
 from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
+from testbot.ledger import Ledger, Pre, within
 from testbot.mutants_phase import MutantsPhase, Writer
+from testbot.suite import Suite
 from testbot import validate as v
 from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
 
@@ -52,24 +53,11 @@ EXPLORE_TARGETS_PER_RUN = 4  # targets whose fixed calls share a pytest process 
 EXPLORE_TESTS_PER_RUN = 200  # searched calls (each ran within a second in the search) sharing a pytest process
 SEARCH_PER_TARGET = 2.0  # seconds of search per target of a file ...
 SEARCH_MAX = 30.0  # ... and at most this for one file
-SUITE_SECONDS = 600.0  # at least this long for the project's own suite (the baseline) to run
 WRITE_TOKENS = 200  # tokens of answer per function of a write prompt (two or three short tests) ...
 WRITE_TOKENS_MAX = 1024  # ... and at most this for one prompt
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
-
-
-@dataclass
-class _Pre:
-    """What ``--explore`` and a file's group prompt (``--group``) did for one of its targets, before its own turn."""
-
-    outcomes: list[keep.Outcome]
-    kept: list[keep.Outcome]
-    funnel: Funnel
-    completions: int = 0
-    tokens: int = 0
-    prompt_tokens: int = 0
 
 
 class Pipeline:
@@ -87,17 +75,13 @@ class Pipeline:
         self.budget = Budget(settings.budget)  # the run's time (--budget): deadlines, shares, the model's speed
         self._targets_left = 1  # targets not yet started, this one included: each gets a share of the budget
         self._shared: set[str] = set()  # targets whose time was cut to their share of the budget
-        self._pre: dict[str, _Pre] = {}  # target id -> what --explore and the file's group prompt did for it
         self._written: dict[Path, list[str]] = {}  # file -> the model's tests for its targets (for a second search)
-        self._group_cover: dict[Path, Covered] = {}  # file -> what the tests kept by those phases run
         self.limits = v.candidate_limits(settings)
-        self._baselines: dict[Path, Covered] = {}
+        self.ledger: Ledger  # covered so far, per file, and what each target got before its turn: set by a run
         self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
         self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)
         self._known: frozenset[str] | None = None  # the project's own strings: not credentials in a kept test
-        self._suite: dict[Path, Covered] = {}  # target file -> what the project's own suite covers of it
-        self._suite_tests: dict[Path, dict[int, tuple[str, ...]]] = {}  # target file -> line -> suite tests running it
-        self._statements: dict[Path, dict[int, int]] = {}  # target file -> line -> first line of its statement
+        self.suite = Suite()  # what the project's own suite covers (the baseline), set by its run
         self._wrote: set[str] = set()  # targets whose search evidence a write prompt turned into the model's tests
         self._pools: dict[str, mutants.Pool] = {}  # target id -> its kept and spare tests, for the mutants phase
         self.check: Checker  # runs and repairs candidates: set with the run's workspace
@@ -155,12 +139,16 @@ class Pipeline:
             self.check_environment()
             with v.Workspace(self.root, self.s.python, self.limits) as ws:
                 self.check = Checker(ws, self.s)
+                self.ledger = Ledger(lambda t: self._first_baseline(ws, t))
                 for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
                 # The project's own suite, run once the way its users run it: what kept tests must add to.
                 with self.budget.phase("suite"):
-                    self._run_suite(ws, sorted({t.file for t in todo}), sorted({t.import_root for t in todo}))
+                    self.suite = Suite()
+                    if self.s.baseline:
+                        self.suite.run(ws, self.root, sorted({t.file for t in todo}),
+                                       sorted({t.import_root for t in todo}), self.s.timeout * 10)
                 # --budget is the time for writing tests: it starts once the project is copied and imports
                 # (a second or two, more on a slow machine), so a short budget is not spent before any target.
                 self.budget.start()
@@ -214,7 +202,7 @@ class Pipeline:
             # target's tests already cover costs nothing)
             self._targets_left = self._open(ws, todo[n:]) if self.budget.limited else len(todo) - n
             # (a target with tests from its file's group prompt still gets its turn: they are kept)
-            if self.budget.spent() and target.id not in self._pre:
+            if self.budget.spent() and target.id not in self.ledger.pre:
                 by_id[target.id] = self._skipped(target, f"skipped: time budget ({self.s.budget:g} s) spent")
                 self.on_event("done", target, by_id[target.id])
                 continue
@@ -239,7 +227,7 @@ class Pipeline:
             if texts[t.file] is None:
                 count += 1
                 continue
-            have = self._baseline(ws, t) | self._group_cover.get(t.file, Covered())
+            have = self.ledger.so_far(t)
             count += keep.missing(measurable(t, texts[t.file]), have)
         return count
 
@@ -262,39 +250,12 @@ class Pipeline:
                 continue
             self.cache.put(target, fingerprint, Entry(target.id, r.funnel.kept, r.gain_lines, r.gain_branches, r.note))
 
-    def _run_suite(self, ws: v.Workspace, files: list[Path], import_roots: list[Path]) -> None:
-        """Run the project's test suite (``--baseline``, the default) under coverage of ``files``, importing the
-        package from the scratch copy (``import_roots``: e.g. ``src/``, where an editable install points at the
-        real project, which the sandbox does not let a run read); a suite that cannot be collected or run stops
-        testbot, naming pytest's key line, before anything is written."""
-        self._suite = {}
-        if not self.s.baseline or not has_suite(self.root):
-            return
-        res = ws.run_suite(files, timeout=max(self.s.timeout * 10, SUITE_SECONDS), import_roots=import_roots)
-        if not res.ran:
-            raise EnvironmentProblem(
-                f"the project's test suite cannot run under {self.s.python}: {res.why}. Make `pytest` pass "
-                f"collection there (install the project's test dependencies), or pass --no-baseline to write tests "
-                f"without the suite as the baseline")
-        node_ids: dict[str, list[str]] = {}
-        for node, label in res.labels.items():
-            node_ids.setdefault(label, []).append(node)
-        for file in files:
-            self._suite[file] = read_covered(res.coverage_file, ws.scratch_path(file))
-            self._suite_tests[file] = {n: _round_robin([node_ids.get(label, []) for label in sorted(labels)])
-                                       for n, labels in tests_by_line(res.coverage_file, ws.scratch_path(file)).items()}
-
     # -- one target
-    def _baseline(self, ws: v.Workspace, target: Target) -> Covered:
+    def _first_baseline(self, ws: v.Workspace, target: Target) -> Covered:
         """Coverage of the target's file by importing it and by the project's own suite (``--no-baseline``: by
-        importing it alone)."""
-        if target.file in self._baselines:
-            return self._baselines[target.file]
-        scratch_file = ws.scratch_path(target.file)
+        importing it alone): where its file's baseline in the ledger starts."""
         imported = self._imports.get(target.module) or ws.check_import(target.module, target.import_root)
-        covered = read_covered(imported.coverage_file, scratch_file) | self._suite.get(target.file, Covered())
-        self._baselines[target.file] = covered
-        return covered
+        return read_covered(imported.coverage_file, ws.scratch_path(target.file)) | self.suite.covered(target.file)
 
     def _token_cap(self, deadline: float, limit: int = 0) -> int:
         """How long an answer ends (its tests run) before ``deadline`` (:meth:`Budget.token_cap`)."""
@@ -315,8 +276,8 @@ class Pipeline:
         between the files; a function no write prompt reached gets its own write round in its turn."""
         by_file: dict[Path, list[Target]] = {}
         for t in todo:
-            pre = self._pre.get(t.id)
-            if pre and not t.is_async and any(o.candidate.round == EXPLORE_ROUND for o in pre.kept):
+            pre = self.ledger.pre.get(t.id)
+            if pre and not t.is_async and pre.explored():
                 by_file.setdefault(t.file, []).append(t)
         stop = self.budget.share(WRITE_SHARE)
         files = list(by_file.items())
@@ -330,7 +291,7 @@ class Pipeline:
                 continue
             items, lines = [], {}
             for t in targets:
-                explored = [o for o in self._pre[t.id].kept if o.candidate.round == EXPLORE_ROUND]
+                explored = self.ledger.pre[t.id].explored()
                 facts = keep.evidence(explored)
                 if facts:
                     items.append((build_context(t, self.root, self.s.tests_dir), facts))
@@ -356,7 +317,7 @@ class Pipeline:
             return  # (each function gets its own write round in its turn)
         first = group[0]
         self._wrote.update(t.id for t in group)
-        pre0 = self._pre[first.id]
+        pre0 = self.ledger.pre[first.id]
         pre0.completions += 1
         pre0.tokens += completion.tokens
         pre0.prompt_tokens = max(pre0.prompt_tokens, prompt.tokens)
@@ -380,25 +341,25 @@ class Pipeline:
             owned[owner.id].append(keep.Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result,
                                             o.covered))
         for t in group:
-            pre, mine = self._pre[t.id], owned[t.id]
+            pre, mine = self.ledger.pre[t.id], owned[t.id]
             new = sum(1 for o in mine if not o.candidate.observed)  # a repaired test is its original, counted once
             marked, chosen, counted = keep.choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id])
-            explored = [o for o in pre.kept if o.candidate.round == EXPLORE_ROUND]
-            others = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND] + chosen
+            explored = pre.explored()
+            others = pre.written() + chosen
             outcomes_again, still = self._refill(ws, t, explored, others, pre.outcomes, whole, meas[t.id])
             pre.outcomes = outcomes_again + marked
             pre.kept = others + still
             pre.funnel = pre.funnel + counted + Funnel(generated=new, parsed=new)
             for o in chosen:
-                self._group_cover[t.file] = self._group_cover.get(t.file, Covered()) | o.covered
+                self.ledger.add_group(t.file, o.covered)
 
     def _refill(self, ws: v.Workspace, target: Target, explored: list[keep.Outcome], kept: list[keep.Outcome],
                 outcomes: list[keep.Outcome], whole: Measurable, meas: Measurable) -> tuple[list[keep.Outcome], list[keep.Outcome]]:
         """The search's tests of ``target`` chosen again (on the file's code, as they were first) for what the
         baseline, the other functions' tests and ``kept`` (the model's) leave: ``outcomes`` with their kept marks
         redone, and those still kept."""
-        cover = self._baseline(ws, target) | self._kept_elsewhere(target) | keep.union(Covered(), kept, whole)
-        marked, still, _ = keep.choose(explored, Covered(cover.lines & whole.lines, cover.arcs & whole.branches), whole,
+        cover = self.ledger.baseline(target) | self._kept_elsewhere(target) | keep.union(Covered(), kept, whole)
+        marked, still, _ = keep.choose(explored, within(cover, whole), whole,
                                    record=meas)
         again = {id(o.candidate): o for o in marked}
         return [again.get(id(o.candidate), o) for o in outcomes], still
@@ -406,10 +367,10 @@ class Pipeline:
     def _own_have(self, ws: v.Workspace, target: Target, meas: Measurable) -> Covered:
         """What runs of ``target`` without its own search tests: the baseline, the other functions' kept tests
         and its own tests that the model wrote."""
-        pre = self._pre.get(target.id)
-        mine = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND] if pre else []
-        cover = self._baseline(ws, target) | self._kept_elsewhere(target) | keep.union(Covered(), mine, meas)
-        return Covered(cover.lines & meas.lines, cover.arcs & meas.branches)
+        pre = self.ledger.pre.get(target.id)
+        mine = pre.written() if pre else []
+        cover = self.ledger.baseline(target) | self._kept_elsewhere(target) | keep.union(Covered(), mine, meas)
+        return within(cover, meas)
 
     def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
         """``--group``: prompts for several functions of a file at once, a short test or two for each.
@@ -436,8 +397,8 @@ class Pipeline:
                 if t.is_async:
                     continue
                 meas = measurable(t, text)
-                base = self._baseline(ws, t) | self._group_cover.get(file, Covered())  # (explored calls kept)
-                have = Covered(base.lines & meas.lines, base.arcs & meas.branches)
+                base = self.ledger.baseline(t) | self.ledger.group(file)  # (explored calls kept)
+                have = within(base, meas)
                 if keep.missing(meas, have):
                     open_[t.id] = (t, meas, have)
             ctxs = {tid: build_context(t, self.root, self.s.tests_dir) for tid, (t, _, _) in open_.items()}
@@ -463,7 +424,7 @@ class Pipeline:
         except PromptTooLong:
             return  # the functions get their own prompts
         first = group[0][0]
-        pres = {t.id: _Pre([], [], Funnel()) for t, _, _ in group}
+        pres = {t.id: Pre([], [], Funnel()) for t, _, _ in group}
         pres[first.id].completions, pres[first.id].tokens = 1, completion.tokens
         pres[first.id].prompt_tokens = prompt.tokens
         ex = split_tests(completion.text, target_id=first.id, protected={t.qualname.split(".")[0] for t, _, _ in group},
@@ -492,12 +453,12 @@ class Pipeline:
             pre.funnel = pre.funnel + counted
             for o in pre.kept:
                 cover = cover | o.covered
-            if t.id in self._pre:  # what --explore kept for it comes first
-                earlier = self._pre[t.id]
+            if t.id in self.ledger.pre:  # what --explore kept for it comes first
+                earlier = self.ledger.pre[t.id]
                 pre.outcomes, pre.kept = earlier.outcomes + pre.outcomes, earlier.kept + pre.kept
                 pre.funnel = earlier.funnel + pre.funnel
-            self._pre[t.id] = pre
-        self._group_cover[file] = self._group_cover.get(file, Covered()) | cover
+            self.ledger.pre[t.id] = pre
+        self.ledger.add_group(file, cover)
 
     def _target(self, ws: v.Workspace, target: Target) -> tuple[TargetReport, list[Kept]]:
         start = time.monotonic()
@@ -509,28 +470,27 @@ class Pipeline:
         except (OSError, UnicodeDecodeError) as exc:  # deleted or changed while testbot ran
             return self._skipped(target, f"skipped: cannot read the file any more ({exc.__class__.__name__})"), []
         meas = measurable(target, text)
-        baseline = self._baseline(ws, target)
-        have = Covered(baseline.lines & meas.lines, baseline.arcs & meas.branches)
+        baseline = self.ledger.baseline(target)
+        have = within(baseline, meas)
         before = (len(have.lines), len(have.arcs))
-        pre = self._pre.pop(target.id, None) or _Pre([], [], Funnel())
+        pre = self.ledger.pre.pop(target.id, None) or Pre([], [], Funnel())
         if not (meas.lines - have.lines) and not (meas.branches - have.arcs):
             # (tests kept for functions before it ran all of it: its own group-prompt tests add nothing)
-            suite = self._suite.get(target.file, Covered())
-            by_suite = meas.lines and not (meas.lines - suite.lines) and not (meas.branches - suite.arcs)
+            by_suite = self.suite.covers_all(target.file, meas)
             note = ("already fully covered by the project's suite" if by_suite else "already fully covered"
                     ) if meas.lines else "nothing to cover"
             # Its explored tests were chosen for what they add to the whole file (an overload no target names,
             # reached through this function): those that still add something there over the tests written since
             # are kept.
             whole = self._scope(target.file, text)
-            _, still, _ = keep.choose(pre.kept, Covered(baseline.lines & whole.lines, baseline.arcs & whole.branches),
+            _, still, _ = keep.choose(pre.kept, within(baseline, whole),
                                   whole, record=meas)
             chosen = {id(o.candidate) for o in still}
             marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
             spare = _spare(pre.outcomes, still)
             still = keep.polished(target, still)
-            self._pools[target.id] = self._pool(target, meas, still, spare, text)
+            self._pools[target.id] = self.suite.pool(target, meas, still, spare, text, self.changes)
             kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL) for o in still]
             if kept_items:
                 note += " (its explored tests kept for the rest of the file)"
@@ -545,16 +505,15 @@ class Pipeline:
         funnel = pre.funnel
         # The search's tests for this target are evidence for the model to write from (--write): the model's
         # tests are chosen first, over what the rest holds without them; the search's fill what they leave.
-        explored = [o for o in pre.kept if o.candidate.round == EXPLORE_ROUND] \
-            if self.s.write and target.id not in self._wrote else []
+        explored = pre.explored() if self.s.write and target.id not in self._wrote else []
         if explored:
-            kept = [o for o in pre.kept if o.candidate.round != EXPLORE_ROUND]
+            kept = pre.written()
             rest = self._kept_elsewhere(target) | keep.union(Covered(), kept, meas)
-            have = have | Covered(rest.lines & meas.lines, rest.arcs & meas.branches)
+            have = have | within(rest, meas)
         else:
-            group = self._group_cover.get(target.file)
+            group = self.ledger.group(target.file)
             if group:  # the tests kept from group prompts: this target's own (pre.kept) and its file's others
-                have = have | Covered(group.lines & meas.lines, group.arcs & meas.branches)
+                have = have | within(group, meas)
         # After a group prompt or explored calls, the model is told what exists and what is still missing.
         feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept or explored else None
         if feedback is not None and explored:
@@ -630,7 +589,7 @@ class Pipeline:
             funnel = funnel + counted
             for o in chosen:
                 kept.append(o)
-                have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
+                have = have | within(o.covered, meas)
             outcomes.extend(round_outcomes)
             feedback = _feedback(meas, have, round_outcomes, kept, text)
         if explored:  # the search's tests, for what the model's leave
@@ -640,8 +599,7 @@ class Pipeline:
                 note = "written by the model from the search's calls"
         # Tests kept here often run other functions of the file too (a `with` test covers __exit__):
         # later targets of the file start from that, and are not asked for tests that add nothing.
-        for o in kept:
-            self._baselines[target.file] = self._baselines[target.file] | o.covered
+        self.ledger.kept_in_turn(target.file, kept)
         model = self.model_name()
         if self.s.record and kept:  # also with --dry-run: the tests were verified all the same
             # Every stable test of the target's own rounds, kept or not: a test that passes every run but adds
@@ -657,7 +615,7 @@ class Pipeline:
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
         spare = _spare(outcomes, kept)
         kept = keep.polished(target, kept)
-        self._pools[target.id] = self._pool(target, meas, kept, spare, text)
+        self._pools[target.id] = self.suite.pool(target, meas, kept, spare, text, self.changes)
         kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
                            else model) for o in kept]
         funnel = funnel + Funnel(kept=len(kept_items))
@@ -674,7 +632,7 @@ class Pipeline:
         fixed calls of :func:`explore_tests` stand in. The kept calls become tests, run together (a few hundred to a
         pytest process: a process per target would cost more than the calls). A test is kept when it adds
         coverage anywhere in the file's functions (calls through a dispatcher reach code no target names); what a
-        target keeps is its ``_Pre``, and its own turn asks the model only for what is still missing. Under
+        target keeps is its ``Pre``, and its own turn asks the model only for what is still missing. Under
         --budget this phase gets at most SEARCH_SHARE of the time left, half of it for the search.
         """
         by_file: dict[Path, list[Target]] = {}
@@ -691,9 +649,9 @@ class Pipeline:
             wanted = []
             for t in targets:
                 meas = measurable(t, text)
-                base = self._baseline(ws, t)
-                if keep.missing(meas, Covered(base.lines & meas.lines, base.arcs & meas.branches)) or (
-                        self.changes and self.s.mutants and self._suite_run(t)):
+                base = self.ledger.baseline(t)
+                if keep.missing(meas, within(base, meas)) or (
+                        self.changes and self.s.mutants and self.suite.runs_change(t)):
                     # (a change the suite runs: the search's calls are the spare tests for the mutants its tests miss)
                     wanted.append((t, meas))
             found: dict[str, list[str]] = {}
@@ -712,7 +670,7 @@ class Pipeline:
                                   targets[0].import_root, seconds)
             open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
             for t, pre in self._validate_explored(ws, file, text, open_, folder, stop, many=bool(found)):
-                self._pre[t.id] = pre
+                self.ledger.pre[t.id] = pre
 
     def _with_before(self, spec: dict, target: Target, text: str) -> dict:
         """A search spec of a change's target with the code before the change (:func:`mutants.change`): the search's
@@ -738,7 +696,7 @@ class Pipeline:
             except (OSError, UnicodeDecodeError):
                 continue
             targets = [t for t in todo if t.file == file]
-            cover = self._baselines.get(file, Covered()) | self._group_cover.get(file, Covered())
+            cover = self.ledger.in_file(file)
             whole = self._scope(file, text)
             if not keep.missing(whole, cover):
                 continue
@@ -781,48 +739,6 @@ class Pipeline:
                     kept=r.kept + tuple(o.candidate.name for o in pre.kept),
                     gain_lines=r.gain_lines + len(gained.lines), gain_branches=r.gain_branches + len(gained.branches))
 
-    def _suite_lines(self, target: Target) -> tuple[dict[int, int], frozenset[int], dict[int, tuple[str, ...]]]:
-        """For ``target``'s file: line -> the first line of its statement (where coverage records it), the lines
-        the project's suite runs, and line -> the suite's tests that run it."""
-        if target.file not in self._statements:
-            try:
-                self._statements[target.file] = first_lines(target.file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
-                self._statements[target.file] = {}
-        return (self._statements[target.file], self._suite.get(target.file, Covered()).lines,
-                self._suite_tests.get(target.file, {}))
-
-    def _mutant_lines(self, target: Target, meas: Measurable) -> frozenset[int]:
-        """Where ``target``'s mutants go: its lines that the project's suite does not run, and in a change run its
-        changed lines, those the suite's tests run included (they run first against each mutant there). A line
-        inside a statement that spans lines is run when the statement's first line is."""
-        stmt, suite, known = self._suite_lines(target)
-        if self.changes:
-            # the changed lines themselves: a statement over several lines counts among a change's lines by its
-            # first line, which (when only a later line of it changed) holds no change to mutate
-            mapped = {stmt[n] for n in target.lines if n in stmt}
-            return frozenset(n for n in target.lines if target.def_line < n <= target.end and n not in mapped
-                             and (stmt.get(n, n) not in suite or known.get(stmt.get(n, n))))
-        return frozenset(n for n in meas.lines if stmt.get(n, n) not in suite)
-
-    def _suite_run(self, target: Target) -> bool:
-        """Whether the suite's tests run some of ``target``'s changed lines (its mutants there go to them first)."""
-        stmt, _, known = self._suite_lines(target)
-        return any(known.get(stmt.get(n, n)) for n in target.lines if target.def_line < n <= target.end)
-
-    def _pool(self, target: Target, meas: Measurable, kept: list[keep.Outcome],
-              spare: list[keep.Outcome], text: str) -> mutants.Pool:
-        """``target``'s tests for the mutants phase, with where its mutants go (:meth:`_mutant_lines`) and, in a
-        change run, the code before the change as one more mutant, run by the tests of its changed lines."""
-        lines = self._mutant_lines(target, meas)
-        stmt, _, known = self._suite_lines(target)
-        firsts = {stmt.get(n, n) for n in lines}
-        change = mutants.change(target, text) if self.changes else None
-        changed = frozenset(stmt.get(n, n) for n in target.lines if target.def_line < n <= target.end)
-        return mutants.Pool(target, lines, kept, spare, {n: known[n] for n in firsts if known.get(n)},
-                            {n: stmt[n] for n in lines if n in stmt}, change=change, change_lines=changed,
-                            change_suite=_round_robin([known.get(n, ()) for n in sorted(changed)]))
-
     def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
                              heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:
         """The search's kept calls (or, when it did not run, the fixed calls) as test candidates, per target."""
@@ -849,10 +765,10 @@ class Pipeline:
 
     def _validate_explored(self, ws: v.Workspace, file: Path, text: str,
                            open_: list[tuple[Target, Measurable, list[Candidate]]], folder: Path, stop: float,
-                           many: bool) -> list[tuple[Target, _Pre]]:
+                           many: bool) -> list[tuple[Target, Pre]]:
         """Explored calls run in a few pytest processes (``many``: as many targets to a process as fit, else
         EXPLORE_TARGETS_PER_RUN), the oracle's values put in, each target's chosen by what they add to the whole
-        file over what is covered so far (the file's ``_group_cover`` then includes them)."""
+        file over what is covered so far (the file's group coverage in the ledger then includes them)."""
         whole = self._scope(file, text)
         chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
         most = math.inf if many else EXPLORE_TARGETS_PER_RUN  # targets to a chunk: many when the search vouched
@@ -871,29 +787,22 @@ class Pipeline:
             validated = self.check.run(chunk[0][0], cands, folder, EXPLORE_TIMEOUT, EXPLORE_EACH)
             if self.s.observe:  # (without it only the calls that return None pass: the oracle gives the values)
                 validated += self.check.repair(chunk[0][0], validated, folder, True, EXPLORE_TIMEOUT, EXPLORE_EACH)
-            cover = self._group_cover.get(file, Covered())
+            cover = self.ledger.group(file)
             for t, meas, cs in chunk:
-                base = self._baseline(ws, t) | cover
+                base = self.ledger.baseline(t) | cover
                 # chosen by what they add to the whole file, their gain recorded on the target's own code
-                have = Covered(base.lines & whole.lines, base.arcs & whole.branches)
+                have = within(base, whole)
                 mine = [o for o in validated if o.candidate.target_id == t.id]
                 outcomes, chosen, counted = keep.choose(mine, have, whole, record=meas)
-                out.append((t, _Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))))
+                out.append((t, Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))))
                 for o in chosen:
                     cover = cover | o.covered
-            self._group_cover[file] = cover
+            self.ledger.add_group(file, cover)
         return out
 
     def _kept_elsewhere(self, target: Target) -> Covered:
-        """What the tests kept so far for the other targets of ``target``'s file run, waiting or placed (those
-        placed are in the file's baseline)."""
-        cover = self._baselines.get(target.file, Covered())
-        files = {t.id: t.file for t in self._targets}
-        for tid, pre in self._pre.items():
-            if tid != target.id and files.get(tid) == target.file:
-                for o in pre.kept:
-                    cover = cover | o.covered
-        return cover
+        """What the tests kept so far for the other targets of ``target``'s file run (:meth:`Ledger.elsewhere`)."""
+        return self.ledger.elsewhere(target, {t.id: t.file for t in self._targets})
 
     def _integrate(self, ws: v.Workspace, dest: Path, kept: list[Kept]) -> FileChange:
         def passes(text: str) -> bool:
@@ -928,12 +837,6 @@ class Pipeline:
             lines_total=len(meas.lines), branches_total=len(meas.branches), lines_before=before[0],
             branches_before=before[1], rounds=rounds, seconds=round(time.monotonic() - start, 2),
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note, status=status)
-
-
-def _round_robin(groups: Sequence[Sequence[str]]) -> tuple[str, ...]:
-    """Each group's first, then each group's second, ...: the suite's tests of a line, one per test function (its
-    parametrized cases after), so that the first few tried are as different as the suite has."""
-    return tuple(g[i] for i in range(max(map(len, groups), default=0)) for g in groups if i < len(g))
 
 
 def _spare(outcomes: Sequence[keep.Outcome], kept: Sequence[keep.Outcome]) -> list[keep.Outcome]:

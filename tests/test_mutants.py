@@ -312,7 +312,7 @@ def test_a_change_to_a_later_line_of_a_statement_mutates_that_line_not_the_first
     s = Settings(samples=1, runs=1, repair_rounds=0, dry_run=True, python=sys.executable)
     p = Pipeline(project.root, s, backend=FakeBackend({}), changes=True)
     text = (project.root / "pkg" / "label.py").read_text()
-    assert p._mutant_lines(target, measurable(target, text)) == {3}
+    assert p.suite.mutant_lines(target, measurable(target, text), p.changes) == {3}
 
 
 AIMED = """```python
