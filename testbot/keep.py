@@ -366,3 +366,15 @@ def _joined(cand: Candidate, parts: Sequence[Outcome]) -> Outcome:
     for o in parts[1:]:
         covered = covered | o.covered
     return Outcome(cand, result, covered)
+
+
+def spare(outcomes: Sequence[Outcome], kept: Sequence[Outcome]) -> list[Outcome]:
+    """The tests among ``outcomes`` that passed every run but were not kept (fit for a reviewer; each test once):
+    what the mutants phase chooses from."""
+    seen = {o.candidate.code for o in kept}
+    out = []
+    for o in outcomes:
+        if o.result.outcome == v.PASSED and o.result.stable and o.candidate.code not in seen and not unfit(o.candidate):
+            seen.add(o.candidate.code)
+            out.append(o)
+    return out

@@ -1,7 +1,8 @@
 """The pipeline: a run's phases over its targets, in order (:meth:`Pipeline.run`).
 
 1. the project's suite, once (:mod:`testbot.suite`): the baseline kept tests must add to (``--baseline``);
-2. search (``--explore``): calls found in the sandbox become tests, expected values from the oracle;
+2. search (``--explore``, :mod:`testbot.search_phase`): calls found in the sandbox become tests, expected values
+   from the oracle;
 3. write (``--write``): the model turns those calls into named tests, several functions to a prompt;
 4. targets: each target's own rounds for what is still missing (prompt, generate, check, choose);
 5. search again: a second search from the model's tests, for what is still missing;
@@ -17,13 +18,12 @@ comes from :mod:`testbot.budget`. The CLI, the hook and the GitHub Action are th
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from testbot import secrets_scan
-from testbot.budget import FINAL_SHARE, GROUP_SHARE, MIN_TOKENS, MUTANTS_SHARE, SEARCH_SHARE, WRITE_SHARE, Budget
+from testbot.budget import FINAL_SHARE, GROUP_SHARE, MIN_TOKENS, MUTANTS_SHARE, WRITE_SHARE, Budget
 from testbot.cache import Cache, Entry
 from testbot.check import Checker
 from testbot.config import Settings, settings_fingerprint
@@ -33,8 +33,7 @@ from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.generate import STOP, Backend, load_backend_for
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for
-from testbot.measure import (Covered, Measurable, first_lines, measurable, measurable_file,
-                             read_covered)
+from testbot.measure import (Covered, Measurable, measurable, read_covered)
 from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt,
                             signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
@@ -43,19 +42,12 @@ from testbot import keep, mutants, proc
 from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
 from testbot.ledger import Ledger, Pre, within
 from testbot.mutants_phase import MutantsPhase, Writer
+from testbot.search_phase import SearchPhase
 from testbot.suite import Suite
 from testbot import validate as v
-from testbot.explore import calls_in_tests, explore_tests, explored_tests, module_strings, search_spec
 
-EXPLORE_TIMEOUT = 5.0  # seconds for one explored call run alone (and the base of a whole batch's limit)
-EXPLORE_EACH = 0.5  # seconds more for each call in a batch
-EXPLORE_TARGETS_PER_RUN = 4  # targets whose fixed calls share a pytest process (a hang redoes them one by one)
-EXPLORE_TESTS_PER_RUN = 200  # searched calls (each ran within a second in the search) sharing a pytest process
-SEARCH_PER_TARGET = 2.0  # seconds of search per target of a file ...
-SEARCH_MAX = 30.0  # ... and at most this for one file
 WRITE_TOKENS = 200  # tokens of answer per function of a write prompt (two or three short tests) ...
 WRITE_TOKENS_MAX = 1024  # ... and at most this for one prompt
-SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 
 Event = Callable[[str, Target, "TargetReport | None"], None]  # ("start" | "done", target, report)
 
@@ -78,6 +70,7 @@ class Pipeline:
         self._written: dict[Path, list[str]] = {}  # file -> the model's tests for its targets (for a second search)
         self.limits = v.candidate_limits(settings)
         self.ledger: Ledger  # covered so far, per file, and what each target got before its turn: set by a run
+        self.search: SearchPhase  # the search before the model and after its turns: set by a run
         self._roots: dict[str, Path] = {}  # target id -> import root, for the whole-file runs
         self._imports: dict[str, v.RunResult] = {}  # module -> its import-only run (coverage data)
         self._known: frozenset[str] | None = None  # the project's own strings: not credentials in a kept test
@@ -139,13 +132,15 @@ class Pipeline:
             self.check_environment()
             with v.Workspace(self.root, self.s.python, self.limits) as ws:
                 self.check = Checker(ws, self.s)
+                self.suite = Suite()
                 self.ledger = Ledger(lambda t: self._first_baseline(ws, t))
+                self.search = SearchPhase(self.root, self.s, self.budget, ws, self.check, self.ledger, self.suite,
+                                          targets, self.changes)
                 for module, import_root in sorted({(t.module, t.import_root) for t in todo}):
                     # Fails fast, naming a missing dependency; its coverage is the import-only baseline.
                     self._imports[module] = ws.check_import(module, import_root)
                 # The project's own suite, run once the way its users run it: what kept tests must add to.
                 with self.budget.phase("suite"):
-                    self.suite = Suite()
                     if self.s.baseline:
                         self.suite.run(ws, self.root, sorted({t.file for t in todo}),
                                        sorted({t.import_root for t in todo}), self.s.timeout * 10)
@@ -154,7 +149,7 @@ class Pipeline:
                 self.budget.start()
                 if self.s.explore:
                     with self.budget.phase("search"):
-                        self._explore_phase(ws, todo)
+                        self.search.first(todo)
                 # (the end of the budget is kept back for the second search, after the model's turns)
                 with self.budget.held_back(FINAL_SHARE if self.s.explore else 0.0):
                     if self.s.explore and self.s.write:
@@ -169,7 +164,7 @@ class Pipeline:
                 with self.budget.held_back(MUTANTS_SHARE if self.s.mutants else 0.0):
                     if self.s.explore:
                         with self.budget.phase("search again"):
-                            self._search_again(ws, todo, by_id, kept_by_file)
+                            self.search.again(todo, self._written, self._pools, by_id, kept_by_file)
                 if self.s.mutants:
                     with self.budget.phase("mutants"):
                         writer = Writer(self._complete, self._token_cap, lambda text: self.backend.count_tokens(text),
@@ -333,7 +328,7 @@ class Pipeline:
             outcomes += self.check.repair(first, outcomes, folder)
         self._written.setdefault(first.file, []).extend(c.code for c in ex.candidates)
         meas = {t.id: measurable(t, text) for t in group}
-        whole = self._scope(first.file, text)
+        whole = self.search.scope(first.file, text)
         owned: dict[str, list[keep.Outcome]] = {t.id: [] for t in group}
         haves = [self._own_have(ws, t, meas[t.id]) for t in group]
         for o in outcomes:
@@ -482,13 +477,13 @@ class Pipeline:
             # Its explored tests were chosen for what they add to the whole file (an overload no target names,
             # reached through this function): those that still add something there over the tests written since
             # are kept.
-            whole = self._scope(target.file, text)
+            whole = self.search.scope(target.file, text)
             _, still, _ = keep.choose(pre.kept, within(baseline, whole),
                                   whole, record=meas)
             chosen = {id(o.candidate) for o in still}
             marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
-            spare = _spare(pre.outcomes, still)
+            spare = keep.spare(pre.outcomes, still)
             still = keep.polished(target, still)
             self._pools[target.id] = self.suite.pool(target, meas, still, spare, text, self.changes)
             kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL) for o in still]
@@ -593,7 +588,7 @@ class Pipeline:
             outcomes.extend(round_outcomes)
             feedback = _feedback(meas, have, round_outcomes, kept, text)
         if explored:  # the search's tests, for what the model's leave
-            outcomes, still = self._refill(ws, target, explored, kept, outcomes, self._scope(target.file, text), meas)
+            outcomes, still = self._refill(ws, target, explored, kept, outcomes, self.search.scope(target.file, text), meas)
             kept.extend(still)
             if not still and kept:
                 note = "written by the model from the search's calls"
@@ -613,7 +608,7 @@ class Pipeline:
             stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
-        spare = _spare(outcomes, kept)
+        spare = keep.spare(outcomes, kept)
         kept = keep.polished(target, kept)
         self._pools[target.id] = self.suite.pool(target, meas, kept, spare, text, self.changes)
         kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND
@@ -622,183 +617,6 @@ class Pipeline:
         report = self._report(target, meas, before, outcomes, kept, funnel, rounds, start, completions, tokens,
                               prompt_tokens, note, status)
         return report, kept_items
-
-    def _explore_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
-        """``--explore``: each target called with values read off its code (:mod:`testbot.explore`), the expected
-        values observed from the code (the oracle), validated and chosen by coverage like the model's tests.
-
-        First a search in the sandbox (:mod:`testbot._search`) calls a file's targets many times with values
-        sampled from those lists and keeps the calls that reached new lines or branches; where it cannot run, the
-        fixed calls of :func:`explore_tests` stand in. The kept calls become tests, run together (a few hundred to a
-        pytest process: a process per target would cost more than the calls). A test is kept when it adds
-        coverage anywhere in the file's functions (calls through a dispatcher reach code no target names); what a
-        target keeps is its ``Pre``, and its own turn asks the model only for what is still missing. Under
-        --budget this phase gets at most SEARCH_SHARE of the time left, half of it for the search.
-        """
-        by_file: dict[Path, list[Target]] = {}
-        for t in todo:
-            by_file.setdefault(t.file, []).append(t)
-        budgeted = self.budget.limited
-        stop = self.budget.share(SEARCH_SHARE)
-        for n_file, (file, targets) in enumerate(by_file.items()):
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
-            wanted = []
-            for t in targets:
-                meas = measurable(t, text)
-                base = self.ledger.baseline(t)
-                if keep.missing(meas, within(base, meas)) or (
-                        self.changes and self.s.mutants and self.suite.runs_change(t)):
-                    # (a change the suite runs: the search's calls are the spare tests for the mutants its tests miss)
-                    wanted.append((t, meas))
-            found: dict[str, list[str]] = {}
-            strings = module_strings(text)
-            specs = [self._with_before(spec, t, text) for t, _ in wanted
-                     if (spec := search_spec(t, text, strings)) is not None]
-            seconds = min(SEARCH_MAX, SEARCH_PER_TARGET * len(specs))
-            if budgeted:
-                seconds = min(seconds, self.budget.split(stop, len(by_file) - n_file, 0.5) - time.monotonic())
-            if specs and seconds >= 1:
-                whole = self._scope(file, text)
-                found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed, "targets": specs,
-                                   "module": targets[0].module, "mutants": self.s.mutants,
-                                   "lines": sorted(whole.lines), "branches": sorted(whole.branches),
-                                   "first_lines": first_lines(text)},
-                                  targets[0].import_root, seconds)
-            open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
-            for t, pre in self._validate_explored(ws, file, text, open_, folder, stop, many=bool(found)):
-                self.ledger.pre[t.id] = pre
-
-    def _with_before(self, spec: dict, target: Target, text: str) -> dict:
-        """A search spec of a change's target with the code before the change (:func:`mutants.change`): the search's
-        mutant round looks for a call that tells the two apart first."""
-        m = mutants.change(target, text) if self.changes and self.s.mutants else None
-        return {**spec, "before": {"start": m.start, "end": m.end, "new": m.new}} if m is not None else spec
-
-    def _search_again(self, ws: v.Workspace, todo: Sequence[Target], by_id: dict[str, TargetReport],
-                      kept_by_file: dict[Path, list[Kept]]) -> None:
-        """``--explore``, after the model's turns: a second search where the files still miss something, starting
-        from all that the kept tests cover, with the model's tests (kept or not) as its first calls and their
-        strings and argument values among its values: a test that failed on its expected value still calls the
-        code with a realistic input, which the search grows (CodaMosa's idea, on a small scale). Under --budget it
-        gets what is left (FINAL_SHARE was kept back for it); without, as long as the first search."""
-        budgeted = self.budget.limited
-        files = list(dict.fromkeys(t.file for t in todo if t.id in by_id and by_id[t.id].status is not Status.SKIPPED))
-        for n, file in enumerate(files):
-            left = self.budget.left()
-            if left < 2 or (not budgeted and not self._written.get(file)):
-                continue
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            targets = [t for t in todo if t.file == file]
-            cover = self.ledger.in_file(file)
-            whole = self._scope(file, text)
-            if not keep.missing(whole, cover):
-                continue
-            # every target: a call of one that is covered may still reach code no target names (an overload)
-            wanted = [(t, measurable(t, text)) for t in targets]
-            meas_of = {t.id: m for t, m in wanted}
-            calls, imports, written = calls_in_tests(self._written.get(file, []))
-            strings = module_strings(text)
-            strings += [x for x in written if x not in strings][:SEARCH_STRINGS]
-            specs = [self._with_before(spec, t, text) for t, _ in wanted
-                     if (spec := search_spec(t, text, strings, calls, imports)) is not None]
-            seconds = (left / (len(files) - n)) / 2 if budgeted else min(SEARCH_MAX, SEARCH_PER_TARGET * len(specs))
-            if not specs or seconds < 1:
-                continue
-            found = ws.search({"file": str(ws.scratch_path(file)), "seed": self.s.seed + 1, "targets": specs,
-                               "module": targets[0].module, "mutants": self.s.mutants,
-                               "lines": sorted(whole.lines), "branches": sorted(whole.branches),
-                               "first_lines": first_lines(text), "seen": sorted(cover.arcs),
-                               "reached": sorted(cover.lines)},
-                              targets[0].import_root, seconds)
-            if not found:
-                continue
-            open_ = self._explored_candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
-            folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
-            for t, pre in self._validate_explored(ws, file, text, open_, folder, self.budget.end, many=True):
-                r = by_id[t.id]
-                spare = _spare(pre.outcomes, pre.kept)
-                pre.kept = keep.polished(t, pre.kept)
-                pool = self._pools.get(t.id)
-                if pool is not None:
-                    pool.kept += pre.kept
-                    pool.spare += spare
-                kept = [Kept(o.candidate, keep.gain_of(o), t.id, EXPLORE_MODEL) for o in pre.kept]
-                if kept:
-                    kept_by_file.setdefault(destination_for(t, self.root, self.s.tests_dir), []).extend(kept)
-                gained = keep.gains_of(pre.kept).within(meas_of[t.id])
-                by_id[t.id] = dataclasses.replace(
-                    r, funnel=r.funnel + pre.funnel + Funnel(kept=len(kept)),
-                    candidates=r.candidates + tuple(o.result for o in pre.outcomes),
-                    kept=r.kept + tuple(o.candidate.name for o in pre.kept),
-                    gain_lines=r.gain_lines + len(gained.lines), gain_branches=r.gain_branches + len(gained.branches))
-
-    def _explored_candidates(self, targets: list[tuple[Target, Measurable]], text: str, found: dict[str, list[str]],
-                             heads: dict[str, str]) -> list[tuple[Target, Measurable, list[Candidate]]]:
-        """The search's kept calls (or, when it did not run, the fixed calls) as test candidates, per target."""
-        names = top_level_names(text)
-        out = []
-        for t, meas in targets:
-            if found:  # (the search ran: a target it kept no call for has nothing new to show)
-                code = explored_tests(t, heads[t.id], found[t.id]) if t.id in found and t.id in heads else ""
-            else:
-                code = explore_tests(t, text)
-            ex = split_tests("```python\n" + code + "```", target_id=t.id, protected={t.qualname.split(".")[0]},
-                             round=EXPLORE_ROUND, module=t.module, module_names=names) if code else None
-            if ex is not None and not ex.error and ex.candidates:
-                out.append((t, meas, list(ex.candidates)))
-        return out
-
-    def _scope(self, file: Path, text: str) -> Measurable:
-        """What the search's calls are kept for: the whole file, or in a change run only the changed lines of
-        the file's targets."""
-        if not self.changes:
-            return measurable_file(text)
-        parts = [measurable(t, text) for t in self._targets if t.file == file]
-        return Measurable(frozenset().union(*[m.lines for m in parts]), frozenset().union(*[m.branches for m in parts]))
-
-    def _validate_explored(self, ws: v.Workspace, file: Path, text: str,
-                           open_: list[tuple[Target, Measurable, list[Candidate]]], folder: Path, stop: float,
-                           many: bool) -> list[tuple[Target, Pre]]:
-        """Explored calls run in a few pytest processes (``many``: as many targets to a process as fit, else
-        EXPLORE_TARGETS_PER_RUN), the oracle's values put in, each target's chosen by what they add to the whole
-        file over what is covered so far (the file's group coverage in the ledger then includes them)."""
-        whole = self._scope(file, text)
-        chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
-        most = math.inf if many else EXPLORE_TARGETS_PER_RUN  # targets to a chunk: many when the search vouched
-        for item in open_:
-            size = sum(len(cs) for _, _, cs in chunks[-1]) if chunks else 0
-            if not chunks or len(chunks[-1]) >= most or size + len(item[2]) > EXPLORE_TESTS_PER_RUN:
-                chunks.append([])
-            chunks[-1].append(item)
-        out = []
-        for chunk in chunks:
-            if time.monotonic() >= stop:
-                break
-            cands = [c for _, _, cs in chunk for c in cs]
-            # A call may hang (a sleep, a loop on a value it never expected): short time limits, so that it
-            # costs seconds, not the --timeout meant for a test someone wrote.
-            validated = self.check.run(chunk[0][0], cands, folder, EXPLORE_TIMEOUT, EXPLORE_EACH)
-            if self.s.observe:  # (without it only the calls that return None pass: the oracle gives the values)
-                validated += self.check.repair(chunk[0][0], validated, folder, True, EXPLORE_TIMEOUT, EXPLORE_EACH)
-            cover = self.ledger.group(file)
-            for t, meas, cs in chunk:
-                base = self.ledger.baseline(t) | cover
-                # chosen by what they add to the whole file, their gain recorded on the target's own code
-                have = within(base, whole)
-                mine = [o for o in validated if o.candidate.target_id == t.id]
-                outcomes, chosen, counted = keep.choose(mine, have, whole, record=meas)
-                out.append((t, Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))))
-                for o in chosen:
-                    cover = cover | o.covered
-            self.ledger.add_group(file, cover)
-        return out
 
     def _kept_elsewhere(self, target: Target) -> Covered:
         """What the tests kept so far for the other targets of ``target``'s file run (:meth:`Ledger.elsewhere`)."""
@@ -837,19 +655,6 @@ class Pipeline:
             lines_total=len(meas.lines), branches_total=len(meas.branches), lines_before=before[0],
             branches_before=before[1], rounds=rounds, seconds=round(time.monotonic() - start, 2),
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note, status=status)
-
-
-def _spare(outcomes: Sequence[keep.Outcome], kept: Sequence[keep.Outcome]) -> list[keep.Outcome]:
-    """The tests among ``outcomes`` that passed every run but were not kept (fit for a reviewer; each test once):
-    what the mutants phase chooses from."""
-    seen = {o.candidate.code for o in kept}
-    out = []
-    for o in outcomes:
-        if (o.result.outcome == v.PASSED and o.result.stable and o.candidate.code not in seen
-                and not keep.unfit(o.candidate)):
-            seen.add(o.candidate.code)
-            out.append(o)
-    return out
 
 
 def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[keep.Outcome], model: str) -> None:

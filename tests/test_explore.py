@@ -240,10 +240,10 @@ def _explore_pause(project: Project):
 def test_a_call_that_hangs_costs_seconds_and_the_other_calls_are_kept(project: Project, monkeypatch):
     """pause(100) would sleep past any test's limit: explored calls run under a short one of their own (the fixed
     calls, as where the search cannot run; the search's own limit is the next test's)."""
-    from testbot import pipeline
-    from testbot.pipeline import EXPLORE_TIMEOUT
+    from testbot import search_phase
+    from testbot.search_phase import EXPLORE_TIMEOUT
 
-    monkeypatch.setattr(pipeline, "SEARCH_MAX", 0.0)  # no search: the fixed calls
+    monkeypatch.setattr(search_phase, "SEARCH_MAX", 0.0)  # no search: the fixed calls
     pause = _explore_pause(project)
     hung = [c for c in pause.candidates if c.outcome == "timeout"]
     assert hung and all(f"({EXPLORE_TIMEOUT:g} s)" in c.detail for c in hung), pause.candidates
