@@ -76,6 +76,8 @@ MAX_MATCHES = 80  # such strings per file
 MATCHES_PER_PATTERN = 3
 # The end of the search (with the spec's ``mutants``): calls that catch mutants the kept calls miss
 MUTANT_SHARE = 0.25  # of the seconds: the mutant round at the end
+PLAIN_SHARE = 0.05  # of the seconds, before it: kept calls passing filler text tried with plain text instead
+PLAIN_WORDS = ("one", "two", "three", "four", "five", "six")  # the words filler text's words become
 MUTANTS_PER_TARGET = 40
 CATCHERS = 4  # calls kept per target for the mutants they catch, at most
 MAX_TRIED = 300  # calls tried per target that the mutant round chooses from
@@ -517,6 +519,33 @@ def _fewest(kept: list[tuple[str, str, set]]) -> dict:
     return calls
 
 
+def _plain_variants(filler, expr: str) -> list:
+    """``expr`` with the filler text in its string literals cut out, replaced by the word ``text``, or with its
+    words made plain words and its punctuation, spaces and line breaks kept (``'hello\\nworld='`` ->
+    ``'one\\ntwo='``): the variants that pass no filler text, in that order."""
+    if filler is None or not hasattr(ast, "unparse"):
+        return []
+    out: list = []
+    for way in ("cut", "word", "words"):
+        try:
+            tree = ast.parse(expr, mode="eval")
+        except (SyntaxError, ValueError):
+            return []
+        for node in ast.walk(tree):
+            value = _string(node)
+            if isinstance(node, ast.Constant) and value is not None and filler.search(value):
+                if way == "words":
+                    words = iter(PLAIN_WORDS * 8)
+                    node.value = filler.sub(lambda m, ws=words: re.sub(r"[A-Za-z]+", lambda w: next(ws, "word"),
+                                                                       m.group(0)), value)
+                else:
+                    node.value = filler.sub("" if way == "cut" else "text", value)
+        new = ast.unparse(tree)
+        if new != expr and new not in out and not _filler(filler, new):
+            out.append(new)
+    return out
+
+
 def _filler(filler, expr: str) -> bool:
     """Whether the call passes filler text (the search's stock strings glued to something, a letter repeated)."""
     if filler is None:
@@ -649,7 +678,8 @@ def main() -> int:
 
     seconds = float(spec["seconds"])
     deadline = time.monotonic() + seconds
-    search_end = deadline - seconds * MUTANT_SHARE if spec.get("mutants") and spec.get("module") else deadline
+    plain_end = deadline - seconds * MUTANT_SHARE if spec.get("mutants") and spec.get("module") else deadline
+    search_end = plain_end - seconds * PLAIN_SHARE if spec.get("filler") else plain_end
     rnd = random.Random(spec.get("seed", 0))
     filename = os.path.realpath(spec["file"])
     everything = [v for t in spec["targets"] for part in t["parts"] for p in (part["params"] or [])
@@ -783,11 +813,19 @@ def main() -> int:
             if target.misses >= STALE and round_no % 4:
                 continue
             attempt(target, *target.sample(rnd))
+    # A kept call passing filler text, tried with plain text in its place: where that covers all it covered, it
+    # takes the call's place (a reviewer reads `wrap('one\ntwo')`, not `wrap('hello\nworld=')`).
+    for target in targets:
+        for old in sorted(fillers.get(target.id, ())):
+            for variant in _plain_variants(filler, old):
+                if time.monotonic() >= plain_end or old not in fillers[target.id]:
+                    break
+                attempt(target, variant)
     result["finished"] = True
     result["tried_rounds"] = round_no
     result["found"] = len(kept)
     result["calls"] = _fewest(kept)
-    if search_end < deadline:
+    if plain_end < deadline:
         catching = _catch_mutants(spec["module"], targets, result["calls"], filename, deadline, quiet)
         for tid, exprs in catching.items():
             result["calls"].setdefault(tid, []).extend(exprs)

@@ -712,6 +712,27 @@ def test_a_plain_call_takes_the_place_of_one_passing_filler_text_that_covers_no_
     assert "f('hello world.x')" in _run_search(tmp_path, code, seeds, measured=True)  # (no filler named: kept)
 
 
+def test_filler_text_in_a_kept_call_becomes_plain_text_where_that_covers_as_much(tmp_path: Path):
+    """f('hello\\nworld=') reaches the line-break branch; cut out or made 'text' it would not, with its words made
+    plain and its line break kept it does: that call takes its place."""
+    import re
+
+    from testbot._search import _filler, _plain_variants
+    from testbot.shape import PLACEHOLDER_PATTERN
+
+    filler = re.compile(PLACEHOLDER_PATTERN)
+    assert _plain_variants(filler, "f('hello\\nworld=', 'a')") == [
+        "f('', 'a')",
+        "f('text', 'a')",
+        "f('one\\ntwo=', 'a')",
+    ]
+    assert _plain_variants(filler, "f('My Title')") == []
+    code = "def f(x):\n    if '\\n' in x:\n        return x.splitlines()\n    return [x]\n"
+    calls = _run_search(tmp_path, code, ["f('hello\\nworld=')", "f('ab')"], measured=True, filler=PLACEHOLDER_PATTERN)
+    assert not any(_filler(filler, c) for c in calls), calls
+    assert any("\\n" in c for c in calls) and "f('ab')" in calls, calls
+
+
 def test_the_search_hands_back_few_calls_that_cover_what_all_its_kept_calls_cover(tmp_path: Path):
     from testbot._search import _fewest
 
