@@ -77,7 +77,10 @@ MATCHES_PER_PATTERN = 3
 # The end of the search (with the spec's ``mutants``): calls that catch mutants the kept calls miss
 MUTANT_SHARE = 0.25  # of the seconds: the mutant round at the end
 PLAIN_SHARE = 0.05  # of the seconds, before it: kept calls passing filler text tried with plain text instead
-PLAIN_WORDS = ("one", "two", "three", "four", "five", "six")  # the words filler text's words become
+# The words filler text's words become, by length (a word as long as the one it replaces: widths stay the same)
+PLAIN_WORDS = {1: ("a",), 2: ("an", "of"), 3: ("one", "two", "six"), 4: ("four", "five", "nine"),
+               5: ("three", "seven", "eight"), 6: ("eleven", "twelve"), 7: ("fifteen", "seventy"),
+               8: ("thirteen", "eighteen"), 9: ("seventeen", "nineteen")}
 MUTANTS_PER_TARGET = 40
 CATCHERS = 4  # calls kept per target for the mutants they catch, at most
 MAX_TRIED = 300  # calls tried per target that the mutant round chooses from
@@ -519,10 +522,17 @@ def _fewest(kept: list[tuple[str, str, set]]) -> dict:
     return calls
 
 
+def _plain_word(word: str, n: int) -> str:
+    """A plain word as long as ``word`` (the ``n``-th of that length), capitalized as it is."""
+    choices = PLAIN_WORDS.get(len(word))
+    plain = choices[n % len(choices)] if choices else ("plaintext" * (len(word) // 9 + 1))[:len(word)]
+    return plain.upper() if word.isupper() and len(word) > 1 else plain.capitalize() if word[0].isupper() else plain
+
+
 def _plain_variants(filler, expr: str) -> list:
-    """``expr`` with the filler text in its string literals cut out, replaced by the word ``text``, or with its
-    words made plain words and its punctuation, spaces and line breaks kept (``'hello\\nworld='`` ->
-    ``'one\\ntwo='``): the variants that pass no filler text, in that order."""
+    """``expr`` with the filler text in its string literals cut out, replaced by the word ``text``, or with each of
+    its words made a plain word as long and its punctuation, spaces and line breaks kept (``'hello\\nworld='`` ->
+    ``'three\\nseven='``): the variants that pass no filler text, in that order."""
     if filler is None or not hasattr(ast, "unparse"):
         return []
     out: list = []
@@ -535,9 +545,9 @@ def _plain_variants(filler, expr: str) -> list:
             value = _string(node)
             if isinstance(node, ast.Constant) and value is not None and filler.search(value):
                 if way == "words":
-                    words = iter(PLAIN_WORDS * 8)
-                    node.value = filler.sub(lambda m, ws=words: re.sub(r"[A-Za-z]+", lambda w: next(ws, "word"),
-                                                                       m.group(0)), value)
+                    count = iter(range(1 << 16))
+                    node.value = filler.sub(lambda m, c=count: re.sub(
+                        r"[A-Za-z]+", lambda w: _plain_word(w.group(0), next(c)), m.group(0)), value)
                 else:
                     node.value = filler.sub("" if way == "cut" else "text", value)
         new = ast.unparse(tree)

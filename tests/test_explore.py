@@ -714,7 +714,7 @@ def test_a_plain_call_takes_the_place_of_one_passing_filler_text_that_covers_no_
 
 def test_filler_text_in_a_kept_call_becomes_plain_text_where_that_covers_as_much(tmp_path: Path):
     """f('hello\\nworld=') reaches the line-break branch; cut out or made 'text' it would not, with its words made
-    plain and its line break kept it does: that call takes its place."""
+    plain words as long and its line break kept it does: that call takes its place."""
     import re
 
     from testbot._search import _filler, _plain_variants
@@ -724,7 +724,7 @@ def test_filler_text_in_a_kept_call_becomes_plain_text_where_that_covers_as_much
     assert _plain_variants(filler, "f('hello\\nworld=', 'a')") == [
         "f('', 'a')",
         "f('text', 'a')",
-        "f('one\\ntwo=', 'a')",
+        "f('three\\nseven=', 'a')",
     ]
     assert _plain_variants(filler, "f('My Title')") == []
     code = "def f(x):\n    if '\\n' in x:\n        return x.splitlines()\n    return [x]\n"
