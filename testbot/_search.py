@@ -523,9 +523,11 @@ def _fewest(kept: list[tuple[str, str, set]]) -> dict:
 
 
 def _plain_word(word: str, n: int) -> str:
-    """A plain word as long as ``word`` (the ``n``-th of that length), capitalized as it is."""
+    """A plain word as long as ``word`` (the ``n``-th of that length), capitalized as it is; a longer word stays."""
     choices = PLAIN_WORDS.get(len(word))
-    plain = choices[n % len(choices)] if choices else ("plaintext" * (len(word) // 9 + 1))[:len(word)]
+    if not choices:
+        return word
+    plain = choices[n % len(choices)]
     return plain.upper() if word.isupper() and len(word) > 1 else plain.capitalize() if word[0].isupper() else plain
 
 
