@@ -76,12 +76,12 @@ def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
     said = shape.behaviour_name(source, _called_name(target_id))
     if said and said not in taken:
         return said
-    words = shape.input_words(source)
-    if words:
-        # (a name ends in a word: `..._for_2024_two_29_given`, never a number a reviewer reads as numbering)
-        given = "_".join([name, "for", *words, *(["given"] if re.search(r"\d$", words[-1]) else [])])
-        if given not in taken:
-            return given
+    for words in (shape.input_words(source), shape.input_words(source, keywords=True)):
+        if words:
+            # (a name ends in a word: `..._for_2024_two_29_given`, never a number a reviewer reads as numbering)
+            given = "_".join([name, "for", *words, *(["given"] if re.search(r"\d$", words[-1]) else [])])
+            if given not in taken:
+                return given
     i = 2
     while f"{name}_{i}" in taken:
         i += 1

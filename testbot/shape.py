@@ -527,9 +527,10 @@ def _outcome_words(func: ast.AST) -> list[str]:
     return []
 
 
-def input_words(test_source: str, limit: int = 4) -> list[str]:
+def input_words(test_source: str, limit: int = 4, keywords: bool = False) -> list[str]:
     """Words for the values a test passes (the constants of its first check or call, in order, at most ``limit``):
-    what sets it apart from a test of the same behaviour on other inputs."""
+    what sets it apart from a test of the same behaviour on other inputs. With ``keywords``, a value passed by
+    keyword comes with its keyword's name (``Duration(weeks=0)``: weeks zero)."""
     func = _function(test_source)
     if func is None:
         return []
@@ -542,8 +543,9 @@ def input_words(test_source: str, limit: int = 4) -> list[str]:
             for n in ast.walk(part)
             if isinstance(n, ast.Constant) and n.value is not None and not isinstance(n.value, bool)
         ]
+        named = {id(k.value): k.arg for k in ast.walk(part) if keywords and isinstance(k, ast.keyword) and k.arg}
         for node in sorted(found, key=lambda n: (n.lineno, n.col_offset)):
-            words += _value_words(node)[:2]
+            words += ([_snake(named[id(node)])] if id(node) in named else []) + _value_words(node)[:2]
         if words:
             break
     return [w for w in words if w][:limit]

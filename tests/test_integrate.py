@@ -371,3 +371,19 @@ def test_a_clash_that_the_behaviour_name_does_not_settle_takes_the_inputs_words(
     )
     _, added, _ = compose("", [k1, k2])
     assert added == ["test_eq_is_false", "test_eq_is_false_for_one_three"]
+
+
+def test_a_clash_the_inputs_words_do_not_settle_takes_the_keywords_names_too():
+    def kept(check: str, line: int) -> Kept:
+        code = f"from pkg.m import Span\n\n\ndef test_ne_is_false():\n    assert {check}\n"
+        cand = split_tests(code, target_id="pkg/m.py::Span.__ne__", protected={"Span"}).candidates[0]
+        return Kept(cand, Gain(frozenset({line})), "pkg/m.py::Span.__ne__", "x")
+
+    first, second, third = (
+        kept("not Span() != Span()", 3),
+        kept("not Span() != Span(0)", 4),
+        kept("not Span(weeks=0) != Span()", 5),
+    )
+    _, added, _ = compose("", [first, second, third])
+    # never `test_ne_is_false_2`: a reviewer reads a number as numbering
+    assert added == ["test_ne_is_false", "test_ne_is_false_for_zero", "test_ne_is_false_for_weeks_zero"]
