@@ -28,7 +28,7 @@ from testbot.integrate import Kept
 from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
 from testbot.layout import destination_for
 from testbot.ledger import Ledger, Pre, within
-from testbot.measure import Measurable, first_lines, measurable, measurable_file
+from testbot.measure import Covered, Measurable, first_lines, measurable, measurable_file
 from testbot.report import Funnel, Status, TargetReport
 from testbot.suite import Suite
 from testbot.targets import Target
@@ -110,24 +110,37 @@ class SearchPhase:
             if budgeted:
                 seconds = min(seconds, self.budget.split(stop, len(by_file) - n_file, 0.5) - time.monotonic())
             if specs and seconds >= 1:
-                whole = self.scope(file, text)
-                found = self.ws.search(
-                    {
-                        "file": str(self.ws.scratch_path(file)),
-                        "seed": self.s.seed,
-                        "targets": specs,
-                        "module": targets[0].module,
-                        "mutants": self.s.mutants,
-                        "lines": sorted(whole.lines),
-                        "branches": sorted(whole.branches),
-                        "first_lines": first_lines(text),
-                    },
-                    targets[0].import_root,
-                    seconds,
-                )
+                found = self._search(file, text, targets, specs, seconds, self.s.seed)
             open_ = self._candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
             for t, pre in self._validate(file, text, open_, folder, stop, many=bool(found)):
                 self.ledger.pre[t.id] = pre
+
+    def _search(
+        self,
+        file: Path,
+        text: str,
+        targets: Sequence[Target],
+        specs: list[dict[str, Any]],
+        seconds: float,
+        seed: int,
+        cover: Covered | None = None,
+    ) -> dict[str, list[str]]:
+        """One search of ``file``'s targets in the sandbox, over the file's scope; a second search starts from
+        ``cover`` (what the kept tests run)."""
+        whole = self.scope(file, text)
+        spec: dict[str, Any] = {
+            "file": str(self.ws.scratch_path(file)),
+            "seed": seed,
+            "targets": specs,
+            "module": targets[0].module,
+            "mutants": self.s.mutants,
+            "lines": sorted(whole.lines),
+            "branches": sorted(whole.branches),
+            "first_lines": first_lines(text),
+        }
+        if cover is not None:
+            spec.update(seen=sorted(cover.arcs), reached=sorted(cover.lines))
+        return self.ws.search(spec, targets[0].import_root, seconds)
 
     def _with_before(self, spec: dict[str, Any], target: Target, text: str) -> dict[str, Any]:
         """A search spec of a change's target with the code before the change (:func:`mutants.change`): the search's
@@ -177,22 +190,7 @@ class SearchPhase:
             seconds = (left / (len(files) - n)) / 2 if budgeted else min(SEARCH_MAX, SEARCH_PER_TARGET * len(specs))
             if not specs or seconds < 1:
                 continue
-            found = self.ws.search(
-                {
-                    "file": str(self.ws.scratch_path(file)),
-                    "seed": self.s.seed + 1,
-                    "targets": specs,
-                    "module": targets[0].module,
-                    "mutants": self.s.mutants,
-                    "lines": sorted(whole.lines),
-                    "branches": sorted(whole.branches),
-                    "first_lines": first_lines(text),
-                    "seen": sorted(cover.arcs),
-                    "reached": sorted(cover.lines),
-                },
-                targets[0].import_root,
-                seconds,
-            )
+            found = self._search(file, text, targets, specs, seconds, self.s.seed + 1, cover)
             if not found:
                 continue
             open_ = self._candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
