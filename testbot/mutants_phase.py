@@ -30,6 +30,7 @@ from testbot.integrate import Kept
 from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
 from testbot.layout import destination_for
 from testbot.measure import Gain
+from testbot.phase import Phase
 from testbot.prompt import Prompt, build_aim_prompt, change_diff, signature_texts
 from testbot.report import Funnel, Status, TargetReport
 from testbot.targets import Target
@@ -55,7 +56,7 @@ def scratch_node(ws: v.Workspace, root: Path, node: str) -> str:
     return str(ws.scratch_path(root / path)) + sep + rest
 
 
-class MutantsPhase:
+class MutantsPhase(Phase):
     def __init__(
         self,
         root: Path,
@@ -66,13 +67,8 @@ class MutantsPhase:
         writer: Writer,
         changes: bool = False,
     ) -> None:
-        self.root = root
-        self.s = settings
-        self.budget = budget
-        self.ws = ws
-        self.check = check
+        super().__init__(root, settings, budget, ws, check, changes)
         self.writer = writer
-        self.changes = changes
         self.reports: dict[str, TargetReport] = {}
         self.kept: dict[Path, list[Kept]] = {}
 

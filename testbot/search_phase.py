@@ -29,6 +29,7 @@ from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
 from testbot.layout import destination_for
 from testbot.ledger import Ledger, Pre, within
 from testbot.measure import Covered, Measurable, first_lines, measurable, measurable_file
+from testbot.phase import Phase
 from testbot.report import Funnel, Status, TargetReport
 from testbot.suite import Suite
 from testbot.targets import Target
@@ -42,7 +43,7 @@ SEARCH_MAX = 30.0  # ... and at most this for one file
 SEARCH_STRINGS = 60  # strings of the model's tests a second search adds to the module's
 
 
-class SearchPhase:
+class SearchPhase(Phase):
     """The search for one run: its workspace, checker and ledger, shared with the pipeline."""
 
     def __init__(
@@ -57,15 +58,10 @@ class SearchPhase:
         targets: Sequence[Target],
         changes: bool,
     ) -> None:
-        self.root = root
-        self.s = settings
-        self.budget = budget
-        self.ws = ws
-        self.check = check
+        super().__init__(root, settings, budget, ws, check, changes)
         self.ledger = ledger
         self.suite = suite
         self.targets = targets  # all the run's targets (a change run's scope is their changed lines)
-        self.changes = changes
 
     def first(self, todo: Sequence[Target]) -> None:
         """``--explore``: each target called with values read off its code (:mod:`testbot.explore`), the expected
