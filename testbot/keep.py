@@ -110,7 +110,7 @@ def union(have: Covered, outcomes: list[Outcome], meas: Measurable) -> Covered:
     """``have`` plus what every stable candidate so far covers of the target."""
     for o in outcomes:
         if o.result.stable:
-            have = have | Covered(o.covered.lines & meas.lines, o.covered.arcs & meas.branches)
+            have = have | o.covered.within(meas)
     return have
 
 

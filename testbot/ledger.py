@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbot import keep
-from testbot.measure import Covered, Measurable
+from testbot.measure import Covered
 from testbot.report import Funnel
 from testbot.targets import Target
 
@@ -36,11 +36,6 @@ class Pre:
     def written(self) -> list[keep.Outcome]:
         """The kept tests a model wrote."""
         return [o for o in self.kept if o.candidate.round != keep.EXPLORE_ROUND]
-
-
-def within(covered: Covered, meas: Measurable) -> Covered:
-    """The part of ``covered`` on ``meas``'s lines and branches."""
-    return Covered(covered.lines & meas.lines, covered.arcs & meas.branches)
 
 
 class Ledger:

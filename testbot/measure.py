@@ -32,6 +32,10 @@ class Covered:
     def __or__(self, other: Covered) -> Covered:
         return Covered(self.lines | other.lines, self.arcs | other.arcs)
 
+    def within(self, target: Measurable) -> Covered:
+        """The part on ``target``'s lines and branches."""
+        return Covered(self.lines & target.lines, self.arcs & target.branches)
+
 
 @dataclass(frozen=True)
 class Gain:

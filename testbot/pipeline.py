@@ -40,7 +40,7 @@ from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, reach
 from testbot import keep, mutants, proc
 from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
-from testbot.ledger import Ledger, Pre, within
+from testbot.ledger import Ledger, Pre
 from testbot.mutants_phase import MutantsPhase, Writer
 from testbot.search_phase import SearchPhase
 from testbot.suite import Suite
@@ -354,7 +354,7 @@ class Pipeline:
         baseline, the other functions' tests and ``kept`` (the model's) leave: ``outcomes`` with their kept marks
         redone, and those still kept."""
         cover = self.ledger.baseline(target) | self._kept_elsewhere(target) | keep.union(Covered(), kept, whole)
-        marked, still, _ = keep.choose(explored, within(cover, whole), whole,
+        marked, still, _ = keep.choose(explored, cover.within(whole), whole,
                                    record=meas)
         again = {id(o.candidate): o for o in marked}
         return [again.get(id(o.candidate), o) for o in outcomes], still
@@ -365,7 +365,7 @@ class Pipeline:
         pre = self.ledger.pre.get(target.id)
         mine = pre.written() if pre else []
         cover = self.ledger.baseline(target) | self._kept_elsewhere(target) | keep.union(Covered(), mine, meas)
-        return within(cover, meas)
+        return cover.within(meas)
 
     def _group_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
         """``--group``: prompts for several functions of a file at once, a short test or two for each.
@@ -393,7 +393,7 @@ class Pipeline:
                     continue
                 meas = measurable(t, text)
                 base = self.ledger.baseline(t) | self.ledger.group(file)  # (explored calls kept)
-                have = within(base, meas)
+                have = base.within(meas)
                 if keep.missing(meas, have):
                     open_[t.id] = (t, meas, have)
             ctxs = {tid: build_context(t, self.root, self.s.tests_dir) for tid, (t, _, _) in open_.items()}
@@ -466,7 +466,7 @@ class Pipeline:
             return self._skipped(target, f"skipped: cannot read the file any more ({exc.__class__.__name__})"), []
         meas = measurable(target, text)
         baseline = self.ledger.baseline(target)
-        have = within(baseline, meas)
+        have = baseline.within(meas)
         before = (len(have.lines), len(have.arcs))
         pre = self.ledger.pre.pop(target.id, None) or Pre([], [], Funnel())
         if not (meas.lines - have.lines) and not (meas.branches - have.arcs):
@@ -478,7 +478,7 @@ class Pipeline:
             # reached through this function): those that still add something there over the tests written since
             # are kept.
             whole = self.search.scope(target.file, text)
-            _, still, _ = keep.choose(pre.kept, within(baseline, whole),
+            _, still, _ = keep.choose(pre.kept, baseline.within(whole),
                                   whole, record=meas)
             chosen = {id(o.candidate) for o in still}
             marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
@@ -504,11 +504,11 @@ class Pipeline:
         if explored:
             kept = pre.written()
             rest = self._kept_elsewhere(target) | keep.union(Covered(), kept, meas)
-            have = have | within(rest, meas)
+            have = have | rest.within(meas)
         else:
             group = self.ledger.group(target.file)
             if group:  # the tests kept from group prompts: this target's own (pre.kept) and its file's others
-                have = have | within(group, meas)
+                have = have | group.within(meas)
         # After a group prompt or explored calls, the model is told what exists and what is still missing.
         feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept or explored else None
         if feedback is not None and explored:
@@ -584,7 +584,7 @@ class Pipeline:
             funnel = funnel + counted
             for o in chosen:
                 kept.append(o)
-                have = have | within(o.covered, meas)
+                have = have | o.covered.within(meas)
             outcomes.extend(round_outcomes)
             feedback = _feedback(meas, have, round_outcomes, kept, text)
         if explored:  # the search's tests, for what the model's leave

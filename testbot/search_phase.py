@@ -27,7 +27,7 @@ from testbot.extract import Candidate, split_tests, top_level_names
 from testbot.integrate import Kept
 from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
 from testbot.layout import destination_for
-from testbot.ledger import Ledger, Pre, within
+from testbot.ledger import Ledger, Pre
 from testbot.measure import Covered, Measurable, first_lines, measurable, measurable_file
 from testbot.phase import Phase
 from testbot.report import Funnel, Status, TargetReport
@@ -90,7 +90,7 @@ class SearchPhase(Phase):
             for t in targets:
                 meas = measurable(t, text)
                 base = self.ledger.baseline(t)
-                if keep.missing(meas, within(base, meas)) or (
+                if keep.missing(meas, base.within(meas)) or (
                     self.changes and self.s.mutants and self.suite.runs_change(t)
                 ):
                     # (a change the suite runs: the search's calls are the spare tests for the mutants its tests miss)
@@ -281,7 +281,7 @@ class SearchPhase(Phase):
             for t, meas, cs in chunk:
                 base = self.ledger.baseline(t) | cover
                 # chosen by what they add to the whole file, their gain recorded on the target's own code
-                have = within(base, whole)
+                have = base.within(whole)
                 mine = [o for o in validated if o.candidate.target_id == t.id]
                 outcomes, chosen, counted = keep.choose(mine, have, whole, record=meas)
                 out.append((t, Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))))
