@@ -5,7 +5,8 @@ Loaded with ``-p testbot_mutants_plugin --testbot-mutants=SPEC`` next to testbot
 carries the answer (``mutants``). The spec (JSON, written by :mod:`testbot.mutants`) names the module, its file
 and, per mutant, the function it changes (qualified name and first line), the edit (character offsets in the file
 and the new text), and the tests to try: first the project's own tests that run the mutated line (node ids, passed
-to the run with the test files; only those that passed as they are count), then the kept tests (the run stops at
+to the run with the test files; only those that passed as they are count; a failing unittest subTest fails its
+test), then the kept tests (the run stops at
 the first that fails: the mutant is caught), then the spare ones (all of them run: which ones catch it is the
 answer).
 
@@ -26,6 +27,9 @@ import testbot_mutate as mutate  # (testbot/mutate.py, copied next to this plugi
 
 _PASSED = {}
 _SECONDS = {}
+# While a test runs with a mutant in place: [whether a report of it failed]. A unittest ``subTest`` that fails is
+# logged as a report of its own (pytest's subtests), not among the reports its test's run returns.
+_WATCH = []
 
 
 def pytest_addoption(parser):
@@ -33,6 +37,9 @@ def pytest_addoption(parser):
 
 
 def pytest_runtest_logreport(report):
+    if _WATCH:
+        _WATCH[0] = _WATCH[0] or report.failed
+        return
     ok = report.outcome == "passed"
     if report.when == "call":
         _PASSED[report.nodeid] = ok and _PASSED.get(report.nodeid, True)
@@ -54,13 +61,16 @@ def _failed(item, seconds=0.0):
     from _pytest.runner import runtestprotocol
 
     signal.setitimer(signal.ITIMER_REAL, max(seconds, _SPEC.get("per_test", 1.0)))
+    _WATCH[:] = [False]
     try:
         reports = runtestprotocol(item, log=False, nextitem=None)
     except _TooLong:
         return True
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    return any(r.failed for r in reports)
+        sub = _WATCH[0]
+        _WATCH.clear()
+    return sub or any(r.failed for r in reports)
 
 
 def _seconds(item):

@@ -273,6 +273,17 @@ def test_a_change_the_suite_checks_gets_nothing(project):
     assert r.funnel.kept == 0 and r.catches == 0, r.note
 
 
+def test_a_change_a_unittest_subtest_of_the_suite_checks_gets_nothing(project):
+    # a failing subTest is logged as a report of its own: it still counts as the suite catching the mutant
+    subtests = (
+        "import unittest\n\n\nclass TestGradeCases(unittest.TestCase):\n    def test_cases(self):\n"
+        "        for score, want in [(95, 'A'), (90, 'A'), (85, 'B')]:\n"
+        "            with self.subTest(score=score):\n                self.assertEqual(grade(score), want)\n"
+    )
+    r = _change_run(project, SUITE.replace("\n\n\ndef test_grades", "\n" + subtests + "\n\ndef test_grades"))
+    assert r.funnel.kept == 0 and r.catches == 0, r.note
+
+
 LABEL = """\
 def label(score):
     return "{}-{}".format("high" if score >= 90
