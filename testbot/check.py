@@ -8,6 +8,7 @@ A :class:`Checker` serves one run's workspace; the pipeline's phases hand it can
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -120,6 +121,7 @@ class Checker:
         probes = []  # (candidate, recording code, marker, how to read the run, how to repair)
         direct = []  # candidates repaired without a run
         mended = set()  # ids of candidates whose call was mended
+        stated: frozenset[str] | None = None  # the messages the code states (read once, when first needed)
         for o in outcomes:
             if o.result.outcome == v.ASSERTION_FAILURE:
                 made = oracle.instrument(o.candidate)
@@ -135,7 +137,16 @@ class Checker:
             elif o.result.outcome == v.ERROR:  # an exception: if the code under test raised it, expect it
                 made = oracle.instrument_raise(o.candidate, target.module)
                 if made:
-                    probes.append((o.candidate, *made, oracle.observed_error, oracle.repair_error))
+                    if stated is None:  # (its message too, where the code states it word for word)
+                        stated = oracle.stated_messages([*texts, _text_of(target)])
+                    probes.append(
+                        (
+                            o.candidate,
+                            *made,
+                            oracle.observed_error,
+                            functools.partial(oracle.repair_error, stated=stated),
+                        )
+                    )
         if not probes and not direct:
             return []
         paths = [self.ws.write_candidate(dataclasses.replace(c, code=code), folder) for c, code, *_ in probes]
@@ -238,6 +249,14 @@ def _shifted(rerun: int) -> bool:
     years ahead, another time zone and locale (every run has a hash seed of its own). The first re-run does,
     the next not, and so on: a kept test passed both ways, in fresh processes, in random order."""
     return rerun % 2 == 0
+
+
+def _text_of(target: Target) -> str:
+    """The source of the target's file ("" where it cannot be read any more)."""
+    try:
+        return target.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _mend_call(o: keep.Outcome, texts: Sequence[str]) -> Candidate | None:

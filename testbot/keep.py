@@ -2,8 +2,8 @@
 
 A candidate that passed every run is an :class:`Outcome` (the test, its result, what it covers). :func:`choose`
 keeps, greedily by coverage gain, the ones that add something and are fit for a reviewer (never a check of a
-type name alone or of a value that varies, :data:`UNFIT`; filler input only for what nothing else reaches,
-:data:`LAST`); :func:`owner` gives a test of a several-function prompt to its function; :func:`polished` names
+type name alone or of a value that varies, :data:`UNFIT`; filler input, a special method by name or a copy of
+a docstring example only for what nothing else reaches, :data:`LAST`); :func:`owner` gives a test of a several-function prompt to its function; :func:`polished` names
 and merges kept tests the way a reviewer wants them; :func:`readable` writes special methods as operators before
 a test runs; :func:`evidence` turns the search's tests into facts for a write prompt.
 """
@@ -49,19 +49,25 @@ def owner(o: Outcome, group: Sequence[tuple[Target, Measurable, Covered]]) -> Ta
 
 
 def choose(
-    outcomes: list[Outcome], have: Covered, meas: Measurable, record: Measurable | None = None
+    outcomes: list[Outcome],
+    have: Covered,
+    meas: Measurable,
+    record: Measurable | None = None,
+    doctests: frozenset[tuple[str, str]] = frozenset(),
 ) -> tuple[list[Outcome], list[Outcome], Funnel]:
     """Keep, greedily by coverage gain over ``have``, the stable candidates among ``outcomes`` (in their order:
     ties go to the first). Returns the outcomes with each stable one's gain and kept mark filled in, the kept
     ones in the order chosen, and the funnel counts (passed, stable, added coverage). With ``record``, the gain
     written down is the part on ``record``'s code (chosen by the file's, credited to the target's own), or the
-    file's where it adds nothing there (an overload no target names): a kept test never says "+0"."""
+    file's where it adds nothing there (an overload no target names): a kept test never says "+0".
+    ``doctests``: the (call, expected) pairs of the module's docstring examples (:func:`shape.doctest_examples`),
+    so that a copy of one is kept only for what no other test covers."""
     passed = [o for o in outcomes if o.result.outcome == v.PASSED]
     stable = [o for o in passed if o.result.stable]
     # A test that checks nothing but a type's name, or a value that changes between runs, is not kept: its
     # coverage is no use to a reviewer. One with filler input or a special method called by name is kept only
-    # for what no other test covers (realistic inputs first).
-    shapes = [set(shape.problems(o.candidate.test_source)) for o in stable]
+    # for what no other test covers (realistic inputs first); so is a copy of a docstring example.
+    shapes = [set(shape.problems(o.candidate.test_source, doctests)) for o in stable]
     gains = [gain(o.covered, have, meas) if not UNFIT & found else Gain() for o, found in zip(stable, shapes)]
     last = [bool(LAST & found) for found in shapes]
     chosen = greedy_keep([Gain() if odd else g for g, odd in zip(gains, last)])
@@ -86,7 +92,8 @@ def choose(
 
 
 UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING})  # shapes never kept
-LAST = frozenset({shape.PLACEHOLDER, shape.DUNDER_CALL})  # shapes kept only for what no other test covers
+# shapes kept only for what no other test covers
+LAST = frozenset({shape.PLACEHOLDER, shape.DUNDER_CALL, shape.COPIED_DOCTEST})
 
 
 def unfit(cand: Candidate) -> bool:
@@ -223,10 +230,11 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
 GROUP_MIN = 3  # the search's tests of one call shape grouped into one parametrized test, from this many
 
 
-def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str] | None:
-    """A search test that is one call and its outcome: ``assert f(a, b) == v`` or ``with pytest.raises(E): f(a)``.
-    Returns (what groups it: the callee and its outcome's kind, the call, the expected value or None, the error's
-    source), or None for any other test."""
+def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str, str] | None:
+    """A search test that is one call and its outcome: ``assert f(a, b) == v`` or ``with pytest.raises(E): f(a)``
+    (with its message's ``match=`` or without). Returns (what groups it: the callee and its outcome's kind, the
+    call, the expected value or None, the error's source, its ``match=`` argument's source or ""), or None for any
+    other test."""
     try:
         func = ast.parse(dedent(source)).body[0]
     except (SyntaxError, IndexError):
@@ -234,7 +242,7 @@ def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str] | None:
     if not isinstance(func, ast.FunctionDef) or len(func.body) != 1 or func.decorator_list or func.args.args:
         return None
     stmt = func.body[0]
-    call, expected, error = None, None, ""
+    call, expected, error, match = None, None, "", ""
     if (pinned := shape.call_equals(stmt)) is not None:
         call, expected = pinned
     elif (
@@ -249,16 +257,17 @@ def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str] | None:
             isinstance(ctx, ast.Call)
             and ast.unparse(ctx.func) == "pytest.raises"
             and len(ctx.args) == 1
-            and not ctx.keywords
+            and all(k.arg == "match" for k in ctx.keywords)
             and stmt.items[0].optional_vars is None
         ):
             call, error = stmt.body[0].value, ast.unparse(ctx.args[0])
+            match = ast.get_source_segment(dedent(source), ctx.keywords[0].value) or "" if ctx.keywords else ""
     if call is None or call.keywords or not call.args or any(isinstance(a, ast.Starred) for a in call.args):
         return None
     if any(isinstance(n, ast.NamedExpr | ast.Lambda) for n in ast.walk(call)):
         return None
-    kind = f"{ast.unparse(call.func)}/{len(call.args)}/{'raises ' + error if error else 'returns'}"
-    return kind, call, expected, error
+    kind = f"{ast.unparse(call.func)}/{len(call.args)}/{'raises ' + error + ' ' + match if error else 'returns'}"
+    return kind, call, expected, error, match
 
 
 def _parameters(target: Target, count: int) -> list[str] | None:
@@ -282,7 +291,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
     them: one behaviour over several inputs reads as one test. Other tests stay as they are."""
     if target.name.startswith("__") or target.is_async:
         return kept
-    groups: dict[str, list[tuple[int, ast.Call, ast.expr | None, str]]] = {}
+    groups: dict[str, list[tuple[int, ast.Call, ast.expr | None, str, str]]] = {}
     for i, o in enumerate(kept):
         c = o.candidate
         if c.round != EXPLORE_ROUND or c.class_name or "::" in c.name or c.helpers:
@@ -297,10 +306,10 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
         if len(members) < GROUP_MIN or names is None:
             continue
         first = members[0]
-        error = first[3]
+        error, match = first[3], first[4]
         call = ast.Call(first[1].func, [ast.Name(n, ast.Load()) for n in names], [])
         rows = []
-        for _, c, expected, _ in members:
+        for _, c, expected, *_ in members:
             values = [ast.unparse(a) for a in c.args] + ([] if error else [ast.unparse(expected)])
             rows.append(values[0] if len(values) == 1 else f"({', '.join(values)})")
         params = names + ([] if error else ["expected"])
@@ -308,7 +317,8 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
         if error:
             what = re.sub(r"_+", "_", shape._snake(error.split(".")[-1])).strip("_")
             name = f"test_{fn}_raises_{what}"
-            body = f"    with pytest.raises({error}):\n        {ast.unparse(call)}\n"
+            raises = f"{error}, match={match}" if match else error
+            body = f"    with pytest.raises({raises}):\n        {ast.unparse(call)}\n"
         else:
             name = f"test_{fn}_returns_the_expected_value"
             body = f"    assert {ast.unparse(call)} == expected\n"

@@ -607,35 +607,76 @@ def instrument_raise(cand: Candidate, module: str) -> tuple[str, str] | None:
         "        names.append(tb.tb_frame.f_globals.get('__name__'))\n"
         "        tb = tb.tb_next\n"
         "    kind = type(error)\n"
+        "    try:\n"
+        "        message = str(error)[:300]\n"
+        "    except Exception:\n"
+        "        message = ''\n"
         "    return json.dumps({'at': at, 'module': kind.__module__, 'name': kind.__qualname__,\n"
-        "                       'inside': module in names[1:]})\n"
+        "                       'inside': module in names[1:], 'message': message})\n"
     )
     return _near_top(_swap(cand, ast.unparse(ast.fix_missing_locations(func))), [watcher]), marker
 
 
 def observed_error(detail: str, marker: str) -> dict | None:
-    """Where the watched run raised: {'at': statement index, 'module', 'name', 'inside'}; None if unusable.
-    ``inside``: the exception came through the code under test (else the test's own statement raised it)."""
+    """Where the watched run raised: {'at': statement index, 'module', 'name', 'inside', 'message'}; None if
+    unusable. ``inside``: the exception came through the code under test (else the test's own statement raised
+    it); ``message``: the exception's text (at most 300 characters)."""
     seen = _message(detail, marker)
     if not (isinstance(seen, dict) and isinstance(seen.get("at"), int) and isinstance(seen.get("inside"), bool)
             and isinstance(seen.get("module"), str) and isinstance(seen.get("name"), str)):
         return None
+    if not isinstance(seen.get("message"), str):
+        seen["message"] = ""
     return seen
 
 
-def repair_error(cand: Candidate, seen: dict) -> Candidate | None:
+def stated_messages(texts: Sequence[str]) -> frozenset[str]:
+    """The string literals of ``texts`` (the code under test's sources) that could be an exception's message: a
+    message the code states word for word (``raise ValueError("lo must not exceed hi")``). The parts of an
+    f-string are not: what fills it in at run time may vary, or be something the run read."""
+    found: set[str] = set()
+    for text in texts:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+        parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+        found.update(n.value for n in ast.walk(tree)
+                     if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in parts
+                     and len(n.value) >= MESSAGE_MIN)
+    return frozenset(found)
+
+
+MESSAGE_MIN = 8  # a stated message this long at least is checked (shorter literals are keys and names, not text)
+_REGEX_SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")
+
+
+def match_pattern(message: str, stated: frozenset[str]) -> str | None:
+    """The ``match=`` argument that pins an exception's ``message``, as source (``"lo must not exceed hi"``, or a
+    raw string with the regular expression's special characters escaped), where the code states that message
+    word for word (``stated``: :func:`stated_messages`); None otherwise."""
+    if message not in stated or not message.isprintable():
+        return None
+    escaped = _REGEX_SPECIAL.sub(r"\\\1", message)
+    prefix = "r" if escaped != message else ""
+    quote = '"' if '"' not in escaped else "'" if "'" not in escaped else ""
+    return f"{prefix}{quote}{escaped}{quote}" if quote else None
+
+
+def repair_error(cand: Candidate, seen: dict, stated: frozenset[str] = frozenset()) -> Candidate | None:
     """An exception the code under test raised is expected (:func:`repair_raise`), when a test can name its class
     simply (not a nested or odd one); one the test's own statement raised is taken out (:func:`repair_own_error`)."""
     if not seen["inside"]:
         return repair_own_error(cand, seen)
     if not seen["name"].isidentifier() or not all(part.isidentifier() for part in seen["module"].split(".")):
         return None
-    return repair_raise(cand, seen)
+    return repair_raise(cand, seen, stated)
 
 
-def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
+def repair_raise(cand: Candidate, seen: dict, stated: frozenset[str] = frozenset()) -> Candidate | None:
     """The candidate up to the statement that raised, that statement wrapped in ``pytest.raises``; the statements
-    after it (which never ran) are dropped. None if the statement is not a plain line of the test's body."""
+    after it (which never ran) are dropped. None if the statement is not a plain line of the test's body. The
+    message is checked too (``match=``) where the code states it word for word (``stated``)."""
     func = _function(cand.test_source)
     if func is None or not 0 <= seen["at"] < len(func.body):
         return None
@@ -662,7 +703,8 @@ def repair_raise(cand: Candidate, seen: dict) -> Candidate | None:
                 expr = ast.get_source_segment(cand.test_source, plain[0])
         if expr and "\n" not in expr:
             inner = [f"{indent}    {expr}"]
-    block = [f"{indent}with pytest.raises({name}):", *inner]
+    pattern = match_pattern(seen.get("message") or "", stated)
+    block = [f"{indent}with pytest.raises({name}{', match=' + pattern if pattern else ''}):", *inner]
     source = "\n".join(lines[: stmt.lineno - 1] + block) + "\n"
     if _function(source) is None:
         return None

@@ -38,7 +38,7 @@ from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_wr
                             signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, reach
-from testbot import keep, mutants, proc
+from testbot import keep, mutants, proc, shape
 from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
 from testbot.ledger import Ledger, Pre
 from testbot.mutants_phase import MutantsPhase, Writer
@@ -329,6 +329,7 @@ class Pipeline:
         self._written.setdefault(first.file, []).extend(c.code for c in ex.candidates)
         meas = {t.id: measurable(t, text) for t in group}
         whole = self.search.scope(first.file, text)
+        doctests = shape.doctest_examples(text)
         owned: dict[str, list[keep.Outcome]] = {t.id: [] for t in group}
         haves = [self._own_have(ws, t, meas[t.id]) for t in group]
         for o in outcomes:
@@ -338,10 +339,11 @@ class Pipeline:
         for t in group:
             pre, mine = self.ledger.pre[t.id], owned[t.id]
             new = sum(1 for o in mine if not o.candidate.observed)  # a repaired test is its original, counted once
-            marked, chosen, counted = keep.choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id])
+            marked, chosen, counted = keep.choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id],
+                                                  doctests=doctests)
             explored = pre.explored()
             others = pre.written() + chosen
-            outcomes_again, still = self._refill(ws, t, explored, others, pre.outcomes, whole, meas[t.id])
+            outcomes_again, still = self._refill(ws, t, explored, others, pre.outcomes, whole, meas[t.id], doctests)
             pre.outcomes = outcomes_again + marked
             pre.kept = others + still
             pre.funnel = pre.funnel + counted + Funnel(generated=new, parsed=new)
@@ -349,13 +351,13 @@ class Pipeline:
                 self.ledger.add_group(t.file, o.covered)
 
     def _refill(self, ws: v.Workspace, target: Target, explored: list[keep.Outcome], kept: list[keep.Outcome],
-                outcomes: list[keep.Outcome], whole: Measurable, meas: Measurable) -> tuple[list[keep.Outcome], list[keep.Outcome]]:
+                outcomes: list[keep.Outcome], whole: Measurable, meas: Measurable,
+                doctests: frozenset[tuple[str, str]]) -> tuple[list[keep.Outcome], list[keep.Outcome]]:
         """The search's tests of ``target`` chosen again (on the file's code, as they were first) for what the
         baseline, the other functions' tests and ``kept`` (the model's) leave: ``outcomes`` with their kept marks
         redone, and those still kept."""
         cover = self.ledger.baseline(target) | self._kept_elsewhere(target) | keep.union(Covered(), kept, whole)
-        marked, still, _ = keep.choose(explored, cover.within(whole), whole,
-                                   record=meas)
+        marked, still, _ = keep.choose(explored, cover.within(whole), whole, record=meas, doctests=doctests)
         again = {id(o.candidate): o for o in marked}
         return [again.get(id(o.candidate), o) for o in outcomes], still
 
@@ -444,7 +446,8 @@ class Pipeline:
         cover = Covered()
         for t, meas, have in group:
             pre = pres[t.id]
-            pre.outcomes, pre.kept, counted = keep.choose(pre.outcomes, have, meas)
+            pre.outcomes, pre.kept, counted = keep.choose(pre.outcomes, have, meas,
+                                                          doctests=shape.doctest_examples(text))
             pre.funnel = pre.funnel + counted
             for o in pre.kept:
                 cover = cover | o.covered
@@ -478,8 +481,8 @@ class Pipeline:
             # reached through this function): those that still add something there over the tests written since
             # are kept.
             whole = self.search.scope(target.file, text)
-            _, still, _ = keep.choose(pre.kept, baseline.within(whole),
-                                  whole, record=meas)
+            _, still, _ = keep.choose(pre.kept, baseline.within(whole), whole, record=meas,
+                                      doctests=shape.doctest_examples(text))
             chosen = {id(o.candidate) for o in still}
             marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
@@ -580,7 +583,8 @@ class Pipeline:
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
             # the candidate from the completion the model was surest of.
             round_outcomes.sort(key=lambda o: -o.candidate.mean_logprob)
-            round_outcomes, chosen, counted = keep.choose(round_outcomes, have, meas)
+            round_outcomes, chosen, counted = keep.choose(round_outcomes, have, meas,
+                                                          doctests=shape.doctest_examples(text))
             funnel = funnel + counted
             for o in chosen:
                 kept.append(o)
@@ -588,7 +592,8 @@ class Pipeline:
             outcomes.extend(round_outcomes)
             feedback = _feedback(meas, have, round_outcomes, kept, text)
         if explored:  # the search's tests, for what the model's leave
-            outcomes, still = self._refill(ws, target, explored, kept, outcomes, self.search.scope(target.file, text), meas)
+            outcomes, still = self._refill(ws, target, explored, kept, outcomes, self.search.scope(target.file, text), meas,
+                                           shape.doctest_examples(text))
             kept.extend(still)
             if not still and kept:
                 note = "written by the model from the search's calls"

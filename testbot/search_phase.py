@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from testbot import keep, mutants
+from testbot import keep, mutants, shape
 from testbot import validate as v
 from testbot.budget import SEARCH_SHARE, Budget
 from testbot.check import Checker
@@ -283,7 +283,9 @@ class SearchPhase(Phase):
                 # chosen by what they add to the whole file, their gain recorded on the target's own code
                 have = base.within(whole)
                 mine = [o for o in validated if o.candidate.target_id == t.id]
-                outcomes, chosen, counted = keep.choose(mine, have, whole, record=meas)
+                outcomes, chosen, counted = keep.choose(
+                    mine, have, whole, record=meas, doctests=shape.doctest_examples(text)
+                )
                 out.append((t, Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))))
                 for o in chosen:
                     cover = cover | o.covered

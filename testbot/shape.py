@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import doctest
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -114,6 +115,7 @@ def docstring_examples(tree: ast.AST) -> Iterator[list[doctest.Example]]:
             continue
 
 
+@functools.lru_cache(maxsize=16)  # (a run asks for the same few files' pairs at every choice)
 def doctest_examples(module_source: str) -> frozenset[tuple[str, str]]:
     """(call, expected) of every docstring example of a module, both normalised as code."""
     try:

@@ -107,7 +107,8 @@ def test_explored_calls_cover_a_function_and_the_model_is_not_asked(project: Pro
     written = project.read("tests/test_m.py")
     # (the search's calls of classify, one shape: a parametrized test, a row each)
     assert "(-1, 'negative')," in written and "(0, 'zero')," in written
-    assert "with pytest.raises(ValueError):" in written  # lo > hi raises inside the code: that call expects it
+    # lo > hi raises inside the code: that call expects it, and the message clamp states
+    assert 'with pytest.raises(ValueError, match="lo must not exceed hi"):' in written
     assert backend.prompts == [] and all(t.completions == 0 and t.kept for t in report.targets)
 
 
@@ -131,7 +132,7 @@ def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(pr
     assert prompt.key == "pkg/m.py::*write*"
     classify_part = prompt.user.split("## `classify`")[1].split("## `clamp`")[0]
     assert "Observed:" in classify_part and "classify(-1) == 'negative'" in classify_part
-    assert "pytest.raises(ValueError)" in prompt.user.split("## `clamp`")[1]
+    assert "pytest.raises(ValueError, match='lo must not exceed hi')" in prompt.user.split("## `clamp`")[1]
     assert "_explored" not in prompt.user and "Tests already written" not in prompt.user
     by_id = {t.target: t for t in report.targets}
     classify = by_id["pkg/m.py::classify"]
@@ -193,6 +194,47 @@ def test_search_tests_that_would_share_a_name_become_one_test():
     namespace["test_check_raises_value_error_for_dash"]()
 
 
+def test_search_tests_of_one_error_and_message_become_one_parametrized_test():
+    from testbot import keep
+    from testbot.extract import Candidate
+    from testbot.measure import Covered
+    from testbot.report import CandidateResult
+
+    def explored(n: int, arg: str, message: str) -> keep.Outcome:
+        source = (
+            f"def test_check_explored_{n}():\n    with pytest.raises(ValueError, match={message!r}):\n"
+            f"        check({arg!r})\n"
+        )
+        code = "import pytest\nfrom pkg.m import check\n\n\n" + source
+        imports = ("import pytest", "from pkg.m import check")
+        cand = Candidate(
+            "pkg/m.py::check",
+            f"test_check_explored_{n}",
+            code,
+            source,
+            "",
+            "",
+            imports,
+            (),
+            keep.EXPLORE_ROUND,
+            0,
+            0.0,
+            True,
+        )
+        result = CandidateResult(cand.name, keep.EXPLORE_ROUND, 0, 0.0, "passed", "", True, (n,), (), True)
+        return keep.Outcome(cand, result, Covered(frozenset({n}), frozenset()))
+
+    target = type("T", (), {"name": "check", "is_async": False, "source": "def check(word):\n    pass\n"})()
+    target.class_name = ""
+    same = [explored(n, arg, "must be a word") for n, arg in enumerate(["", " ", "1"], 1)]
+    other = explored(4, "--", "must not contain dashes")
+    out = keep.grouped(target, [*same, other])
+    assert len(out) == 2 and out[1] is other  # another message: another behaviour, a test of its own
+    source = out[0].candidate.test_source
+    assert '@pytest.mark.parametrize(\n    "word",\n' in source
+    assert "with pytest.raises(ValueError, match='must be a word'):\n        check(word)\n" in source
+
+
 def test_a_test_with_filler_input_is_kept_only_for_what_no_realistic_one_covers():
     from testbot import keep
     from testbot.extract import Candidate
@@ -214,6 +256,34 @@ def test_a_test_with_filler_input_is_kept_only_for_what_no_realistic_one_covers(
     assert [o.candidate.name for o in kept] == ["test_slug_title", "test_slug_filler"]
     _, kept, _ = keep.choose([filler, title], Covered(frozenset({4}), frozenset()), meas)
     assert [o.candidate.name for o in kept] == ["test_slug_title"]
+
+
+def test_a_copy_of_a_docstring_example_is_kept_only_for_what_no_other_test_covers():
+    from testbot import keep, shape
+    from testbot.extract import Candidate
+    from testbot.measure import Covered, Measurable
+    from testbot.report import CandidateResult
+
+    module = 'def bump(v):\n    """Next version.\n\n    >>> bump("1.2.2")\n    \'1.2.3\'\n    """\n'
+    doctests = shape.doctest_examples(module)
+
+    def outcome(name: str, arg: str, want: str, lines: set[int]) -> keep.Outcome:
+        source = f"def {name}():\n    assert bump({arg!r}) == {want!r}\n"
+        cand = Candidate("pkg/m.py::bump", name, source, source, "", "", (), (), 0, 0, 0.0, True)
+        result = CandidateResult(name, 0, 0, 0.0, "passed", "", True)
+        return keep.Outcome(cand, result, Covered(frozenset(lines), frozenset()))
+
+    copy = outcome("test_bump_patch", "1.2.2", "1.2.3", {1, 2, 3})
+    own = outcome("test_bump_minor_patch", "0.9.0", "0.9.1", {1, 2})
+    meas = Measurable(frozenset({1, 2, 3}), frozenset())
+    _, kept, _ = keep.choose([copy, own], Covered(), meas, doctests=doctests)
+    # the copy covers most, but the test the docstring does not show goes first; the copy only for line 3
+    assert [o.candidate.name for o in kept] == ["test_bump_minor_patch", "test_bump_patch"]
+    _, kept, _ = keep.choose([copy, own], Covered(frozenset({3}), frozenset()), meas, doctests=doctests)
+    assert [o.candidate.name for o in kept] == ["test_bump_minor_patch"]
+    # without the module's examples nothing tells the copy
+    _, kept, _ = keep.choose([copy, own], Covered(), meas)
+    assert [o.candidate.name for o in kept] == ["test_bump_patch"]
 
 
 def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):

@@ -159,7 +159,11 @@ def test_an_exception_from_the_code_becomes_the_expectation(project):
         ("test_bounds (observed values)", "passed"),
     ]
     written = (project.root / "tests" / "test_m.py").read_text()
-    assert "    with pytest.raises(ValueError):\n        other = clamp(1, 5, 0)  # lo > hi\n" in written
+    # the message is checked too: clamp states it word for word
+    assert (
+        '    with pytest.raises(ValueError, match="lo must not exceed hi"):\n        other = clamp(1, 5, 0)  # lo > hi\n'
+        in written
+    )
     assert "assert other == 1" not in written and "import pytest" in written
 
 
@@ -178,6 +182,28 @@ def test_raise_repair_imports_the_exception_and_leaves_expected_raises_alone():
     )
     assert outside["inside"] is False and oracle.repair_error(c, outside) is None  # raised outside the code under test
     assert oracle.repair_error(c, {"at": 0, "module": "pkg.m", "name": "<lambda>", "inside": True}) is None  # odd class
+
+
+def test_an_expected_exception_checks_its_message_only_where_the_code_states_it_word_for_word():
+    code = (
+        "def f(lo, hi):\n    if lo > hi:\n        raise ValueError('bad bounds (lo > hi)')\n"
+        "    raise KeyError(f'no key {lo} in the table')\n\n\nNAMES = {'ab': 1}\n"
+    )
+    stated = oracle.stated_messages([code])
+    assert "bad bounds (lo > hi)" in stated and "ab" not in stated  # (short literals are keys, not messages)
+    assert not any("no key" in s for s in stated)  # an f-string's text varies with what fills it in
+    pattern = oracle.match_pattern("bad bounds (lo > hi)", stated)
+    assert pattern == r'r"bad bounds \(lo > hi\)"'
+    c = candidate("def test_x():\n    f(2, 1)\n")
+    seen = {"at": 0, "module": "builtins", "name": "ValueError", "inside": True, "message": "bad bounds (lo > hi)"}
+    fixed = oracle.repair_error(c, seen, stated)
+    assert fixed.test_source == (
+        'def test_x():\n    with pytest.raises(ValueError, match=r"bad bounds \\(lo > hi\\)"):\n        f(2, 1)\n'
+    )
+    for message in ("no key 3 in the table", "message of a library the code calls", ""):
+        assert oracle.match_pattern(message, stated) is None
+        fixed = oracle.repair_error(c, {**seen, "message": message}, stated)
+        assert fixed.test_source == "def test_x():\n    with pytest.raises(ValueError):\n        f(2, 1)\n"
 
 
 def test_methods_of_a_test_class_are_repaired_too(project):
