@@ -231,19 +231,19 @@ GROUP_MIN = 3  # the search's tests of one call shape grouped into one parametri
 
 
 def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str, str] | None:
-    """A search test that is one call and its outcome: ``assert f(a, b) == v`` or ``with pytest.raises(E): f(a)``
-    (with its message's ``match=`` or without). Returns (what groups it: the callee and its outcome's kind, the
-    call, the expected value or None, the error's source, its ``match=`` argument's source or ""), or None for any
-    other test."""
+    """A search test that is one call and its outcome: ``assert f(a, b) == v`` or ``with pytest.raises(E): f(a)``,
+    the latter with its message checked after it or not (``with pytest.raises(E) as caught: f(a)`` then ``assert
+    str(caught.value) == 'message'``). Returns (what groups it: the callee and its outcome's kind, the call, the
+    expected value or None, the error's source, the message check's source or ""), or None for any other test."""
     try:
         func = ast.parse(dedent(source)).body[0]
     except (SyntaxError, IndexError):
         return None
-    if not isinstance(func, ast.FunctionDef) or len(func.body) != 1 or func.decorator_list or func.args.args:
+    if not isinstance(func, ast.FunctionDef) or not 1 <= len(func.body) <= 2 or func.decorator_list or func.args.args:
         return None
     stmt = func.body[0]
-    call, expected, error, match = None, None, "", ""
-    if (pinned := shape.call_equals(stmt)) is not None:
+    call, expected, error, message = None, None, "", ""
+    if len(func.body) == 1 and (pinned := shape.call_equals(stmt)) is not None:
         call, expected = pinned
     elif (
         isinstance(stmt, ast.With)
@@ -252,22 +252,40 @@ def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str, str] | None:
         and isinstance(stmt.body[0], ast.Expr)
         and isinstance(stmt.body[0].value, ast.Call)
     ):
-        ctx = stmt.items[0].context_expr
+        ctx, caught = stmt.items[0].context_expr, stmt.items[0].optional_vars
         if (
             isinstance(ctx, ast.Call)
             and ast.unparse(ctx.func) == "pytest.raises"
             and len(ctx.args) == 1
-            and all(k.arg == "match" for k in ctx.keywords)
-            and stmt.items[0].optional_vars is None
+            and not ctx.keywords
+            and (caught is None) == (len(func.body) == 1)
         ):
             call, error = stmt.body[0].value, ast.unparse(ctx.args[0])
-            match = ast.get_source_segment(dedent(source), ctx.keywords[0].value) or "" if ctx.keywords else ""
+            if caught is not None:
+                message = _message_check(func.body[1], ast.unparse(caught))
+                if not message:
+                    return None
     if call is None or call.keywords or not call.args or any(isinstance(a, ast.Starred) for a in call.args):
         return None
     if any(isinstance(n, ast.NamedExpr | ast.Lambda) for n in ast.walk(call)):
         return None
-    kind = f"{ast.unparse(call.func)}/{len(call.args)}/{'raises ' + error + ' ' + match if error else 'returns'}"
-    return kind, call, expected, error, match
+    kind = f"{ast.unparse(call.func)}/{len(call.args)}/{'raises ' + error + ' ' + message if error else 'returns'}"
+    return kind, call, expected, error, message
+
+
+def _message_check(stmt: ast.stmt, caught: str) -> str:
+    """``assert str(<caught>.value) == 'message'`` as source, or "" for any other statement."""
+    if not (
+        isinstance(stmt, ast.Assert)
+        and isinstance(stmt.test, ast.Compare)
+        and len(stmt.test.ops) == 1
+        and isinstance(stmt.test.ops[0], ast.Eq)
+        and ast.unparse(stmt.test.left) == f"str({caught}.value)"
+        and isinstance(stmt.test.comparators[0], ast.Constant)
+        and isinstance(stmt.test.comparators[0].value, str)
+    ):
+        return ""
+    return ast.unparse(stmt)
 
 
 def _parameters(target: Target, count: int) -> list[str] | None:
@@ -306,7 +324,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
         if len(members) < GROUP_MIN or names is None:
             continue
         first = members[0]
-        error, match = first[3], first[4]
+        error, message = first[3], first[4]
         call = ast.Call(first[1].func, [ast.Name(n, ast.Load()) for n in names], [])
         rows = []
         for _, c, expected, *_ in members:
@@ -317,8 +335,9 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
         if error:
             what = re.sub(r"_+", "_", shape._snake(error.split(".")[-1])).strip("_")
             name = f"test_{fn}_raises_{what}"
-            raises = f"{error}, match={match}" if match else error
-            body = f"    with pytest.raises({raises}):\n        {ast.unparse(call)}\n"
+            caught = f" as {message[len('assert str(') :].split('.value')[0]}" if message else ""
+            body = f"    with pytest.raises({error}){caught}:\n        {ast.unparse(call)}\n"
+            body += f"    {message}\n" if message else ""
         else:
             name = f"test_{fn}_returns_the_expected_value"
             body = f"    assert {ast.unparse(call)} == expected\n"

@@ -648,19 +648,13 @@ def stated_messages(texts: Sequence[str]) -> frozenset[str]:
 
 
 MESSAGE_MIN = 8  # a stated message this long at least is checked (shorter literals are keys and names, not text)
-_REGEX_SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")
 
 
-def match_pattern(message: str, stated: frozenset[str]) -> str | None:
-    """The ``match=`` argument that pins an exception's ``message``, as source (``"lo must not exceed hi"``, or a
-    raw string with the regular expression's special characters escaped), where the code states that message
-    word for word (``stated``: :func:`stated_messages`); None otherwise."""
-    if message not in stated or not message.isprintable():
-        return None
-    escaped = _REGEX_SPECIAL.sub(r"\\\1", message)
-    prefix = "r" if escaped != message else ""
-    quote = '"' if '"' not in escaped else "'" if "'" not in escaped else ""
-    return f"{prefix}{quote}{escaped}{quote}" if quote else None
+def _free_name(func: ast.FunctionDef, *names: str) -> str:
+    """The first of ``names`` the test does not use already."""
+    used = {n.id for n in ast.walk(func) if isinstance(n, ast.Name)} | {a.arg for a in ast.walk(func)
+                                                                         if isinstance(a, ast.arg)}
+    return next((n for n in names if n not in used), "")
 
 
 def repair_error(cand: Candidate, seen: dict, stated: frozenset[str] = frozenset()) -> Candidate | None:
@@ -676,7 +670,8 @@ def repair_error(cand: Candidate, seen: dict, stated: frozenset[str] = frozenset
 def repair_raise(cand: Candidate, seen: dict, stated: frozenset[str] = frozenset()) -> Candidate | None:
     """The candidate up to the statement that raised, that statement wrapped in ``pytest.raises``; the statements
     after it (which never ran) are dropped. None if the statement is not a plain line of the test's body. The
-    message is checked too (``match=``) where the code states it word for word (``stated``)."""
+    message is checked too, exactly (``assert str(caught.value) == ...``), where the code states it word for word
+    (``stated``: :func:`stated_messages`), so that a changed message is caught."""
     func = _function(cand.test_source)
     if func is None or not 0 <= seen["at"] < len(func.body):
         return None
@@ -703,8 +698,11 @@ def repair_raise(cand: Candidate, seen: dict, stated: frozenset[str] = frozenset
                 expr = ast.get_source_segment(cand.test_source, plain[0])
         if expr and "\n" not in expr:
             inner = [f"{indent}    {expr}"]
-    pattern = match_pattern(seen.get("message") or "", stated)
-    block = [f"{indent}with pytest.raises({name}{', match=' + pattern if pattern else ''}):", *inner]
+    message = seen.get("message") or ""
+    caught = _free_name(func, "caught", "raised") if message in stated and message.isprintable() else ""
+    block = [f"{indent}with pytest.raises({name}){' as ' + caught if caught else ''}:", *inner]
+    if caught:
+        block.append(f"{indent}assert str({caught}.value) == {message!r}")
     source = "\n".join(lines[: stmt.lineno - 1] + block) + "\n"
     if _function(source) is None:
         return None
