@@ -3,9 +3,10 @@
 A candidate that passed every run is an :class:`Outcome` (the test, its result, what it covers). :func:`choose`
 keeps, greedily by coverage gain, the ones that add something and are fit for a reviewer (never a check of a
 type name alone or of a value that varies, :data:`UNFIT`; filler input, a special method by name or a copy of
-a docstring example only for what nothing else reaches, :data:`LAST`); :func:`owner` gives a test of a several-function prompt to its function; :func:`polished` names
-and merges kept tests the way a reviewer wants them; :func:`readable` writes special methods as operators before
-a test runs; :func:`evidence` turns the search's tests into facts for a write prompt.
+a docstring example only for what nothing else reaches, :data:`LAST`); :func:`owner` gives a test of a
+several-function prompt to its function; :func:`polished` names and merges kept tests the way a reviewer wants
+them; :func:`readable` writes special methods as operators before a test runs; :func:`evidence` turns the
+search's tests into facts for a write prompt.
 """
 
 from __future__ import annotations

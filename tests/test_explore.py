@@ -151,31 +151,28 @@ def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(pr
     assert files[0].authors.count("fake") == 1 and files[0].authors.count(EXPLORE_MODEL) == len(clamp.kept)
 
 
-def test_search_tests_that_would_share_a_name_become_one_test():
+def _explored_check(n: int, body: str, line: int):
+    """A search test of ``check`` (its number ``n``, its ``body``) that passed and covered ``line``."""
     from testbot.extract import Candidate
+    from testbot.keep import EXPLORE_ROUND, Outcome
     from testbot.measure import Covered
-    from testbot.keep import EXPLORE_ROUND, Outcome as _Outcome, polished as _polished
     from testbot.report import CandidateResult
 
-    def explored(n: int, arg: str, line: int) -> _Outcome:
-        source = f"def test_check_explored_{n}():\n    with pytest.raises(ValueError):\n        check({arg})\n"
-        code = "import pytest\nfrom pkg.m import check\n\n\n" + source
-        cand = Candidate(
-            "pkg/m.py::check",
-            f"test_check_explored_{n}",
-            code,
-            source,
-            "",
-            "",
-            ("import pytest", "from pkg.m import check"),
-            (),
-            EXPLORE_ROUND,
-            0,
-            0.0,
-            True,
-        )
-        result = CandidateResult(cand.name, EXPLORE_ROUND, 0, 0.0, "passed", "", True, (line,), (), True)
-        return _Outcome(cand, result, Covered(frozenset({line}), frozenset()))
+    source = f"def test_check_explored_{n}():\n{body}"
+    imports = ("import pytest", "from pkg.m import check")
+    code = "\n".join(imports) + "\n\n\n" + source
+    cand = Candidate(
+        "pkg/m.py::check", f"test_check_explored_{n}", code, source, "", "", imports, (), EXPLORE_ROUND, 0, 0.0, True
+    )
+    result = CandidateResult(cand.name, EXPLORE_ROUND, 0, 0.0, "passed", "", True, (line,), (), True)
+    return Outcome(cand, result, Covered(frozenset({line}), frozenset()))
+
+
+def test_search_tests_that_would_share_a_name_become_one_test():
+    from testbot.keep import polished as _polished
+
+    def explored(n: int, arg: str, line: int):
+        return _explored_check(n, f"    with pytest.raises(ValueError):\n        check({arg})\n", line)
 
     target = type("T", (), {"name": "check", "is_async": False, "source": ""})()
     out = _polished(target, [explored(1, "'-'", 3), explored(2, "'--'", 4), explored(3, "'-'", 5)])
@@ -198,33 +195,13 @@ def test_search_tests_that_would_share_a_name_become_one_test():
 
 def test_search_tests_of_one_error_and_message_become_one_parametrized_test():
     from testbot import keep
-    from testbot.extract import Candidate
-    from testbot.measure import Covered
-    from testbot.report import CandidateResult
 
-    def explored(n: int, arg: str, message: str) -> keep.Outcome:
-        source = (
-            f"def test_check_explored_{n}():\n    with pytest.raises(ValueError) as caught:\n"
-            f"        check({arg!r})\n    assert str(caught.value) == {message!r}\n"
+    def explored(n: int, arg: str, message: str):
+        body = (
+            f"    with pytest.raises(ValueError) as caught:\n        check({arg!r})\n"
+            f"    assert str(caught.value) == {message!r}\n"
         )
-        code = "import pytest\nfrom pkg.m import check\n\n\n" + source
-        imports = ("import pytest", "from pkg.m import check")
-        cand = Candidate(
-            "pkg/m.py::check",
-            f"test_check_explored_{n}",
-            code,
-            source,
-            "",
-            "",
-            imports,
-            (),
-            keep.EXPLORE_ROUND,
-            0,
-            0.0,
-            True,
-        )
-        result = CandidateResult(cand.name, keep.EXPLORE_ROUND, 0, 0.0, "passed", "", True, (n,), (), True)
-        return keep.Outcome(cand, result, Covered(frozenset({n}), frozenset()))
+        return _explored_check(n, body, n)
 
     target = type("T", (), {"name": "check", "is_async": False, "source": "def check(word):\n    pass\n"})()
     target.class_name = ""
