@@ -231,11 +231,12 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
 GROUP_MIN = 3  # the search's tests of one call shape grouped into one parametrized test, from this many
 
 
-def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str, str] | None:
+def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str, tuple[str, str]] | None:
     """A search test that is one call and its outcome: ``assert f(a, b) == v`` or ``with pytest.raises(E): f(a)``,
     the latter with its message checked after it or not (``with pytest.raises(E) as caught: f(a)`` then ``assert
     str(caught.value) == 'message'``). Returns (what groups it: the callee and its outcome's kind, the call, the
-    expected value or None, the error's source, the message check's source or ""), or None for any other test."""
+    expected value or None, the error's source, and the name the error is caught as with the message check's
+    source, or ("", "")), or None for any other test."""
     try:
         func = ast.parse(dedent(source)).body[0]
     except (SyntaxError, IndexError):
@@ -243,7 +244,7 @@ def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str, str] | None:
     if not isinstance(func, ast.FunctionDef) or not 1 <= len(func.body) <= 2 or func.decorator_list or func.args.args:
         return None
     stmt = func.body[0]
-    call, expected, error, message = None, None, "", ""
+    call, expected, error, message, name = None, None, "", "", ""
     if len(func.body) == 1 and (pinned := shape.call_equals(stmt)) is not None:
         call, expected = pinned
     elif (
@@ -263,7 +264,8 @@ def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str, str] | None:
         ):
             call, error = stmt.body[0].value, ast.unparse(ctx.args[0])
             if caught is not None:
-                message = _message_check(func.body[1], ast.unparse(caught))
+                name = ast.unparse(caught)
+                message = _message_check(func.body[1], name)
                 if not message:
                     return None
     if call is None or call.keywords or not call.args or any(isinstance(a, ast.Starred) for a in call.args):
@@ -271,7 +273,7 @@ def _pin(source: str) -> tuple[str, ast.Call, ast.expr | None, str, str] | None:
     if any(isinstance(n, ast.NamedExpr | ast.Lambda) for n in ast.walk(call)):
         return None
     kind = f"{ast.unparse(call.func)}/{len(call.args)}/{'raises ' + error + ' ' + message if error else 'returns'}"
-    return kind, call, expected, error, message
+    return kind, call, expected, error, (name, message)
 
 
 def _message_check(stmt: ast.stmt, caught: str) -> str:
@@ -310,7 +312,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
     them: one behaviour over several inputs reads as one test. Other tests stay as they are."""
     if target.name.startswith("__") or target.is_async:
         return kept
-    groups: dict[str, list[tuple[int, ast.Call, ast.expr | None, str, str]]] = {}
+    groups: dict[str, list[tuple[int, ast.Call, ast.expr | None, str, tuple[str, str]]]] = {}
     for i, o in enumerate(kept):
         c = o.candidate
         if c.round != EXPLORE_ROUND or c.class_name or "::" in c.name or c.helpers:
@@ -325,7 +327,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
         if len(members) < GROUP_MIN or names is None:
             continue
         first = members[0]
-        error, message = first[3], first[4]
+        error, (caught, message) = first[3], first[4]
         call = ast.Call(first[1].func, [ast.Name(n, ast.Load()) for n in names], [])
         rows = []
         for _, c, expected, *_ in members:
@@ -336,8 +338,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
         if error:
             what = re.sub(r"_+", "_", shape._snake(error.split(".")[-1])).strip("_")
             name = f"test_{fn}_raises_{what}"
-            caught = f" as {message[len('assert str(') :].split('.value')[0]}" if message else ""
-            body = f"    with pytest.raises({error}){caught}:\n        {ast.unparse(call)}\n"
+            body = f"    with pytest.raises({error}){' as ' + caught if caught else ''}:\n        {ast.unparse(call)}\n"
             body += f"    {message}\n" if message else ""
         else:
             name = f"test_{fn}_returns_the_expected_value"

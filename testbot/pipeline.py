@@ -468,6 +468,7 @@ class Pipeline:
         except (OSError, UnicodeDecodeError) as exc:  # deleted or changed while testbot ran
             return self._skipped(target, f"skipped: cannot read the file any more ({exc.__class__.__name__})"), []
         meas = measurable(target, text)
+        doctests = shape.doctest_examples(text)  # (a copy of one of the module's examples is kept last)
         baseline = self.ledger.baseline(target)
         have = baseline.within(meas)
         before = (len(have.lines), len(have.arcs))
@@ -481,8 +482,7 @@ class Pipeline:
             # reached through this function): those that still add something there over the tests written since
             # are kept.
             whole = self.search.scope(target.file, text)
-            _, still, _ = keep.choose(pre.kept, baseline.within(whole), whole, record=meas,
-                                      doctests=shape.doctest_examples(text))
+            _, still, _ = keep.choose(pre.kept, baseline.within(whole), whole, record=meas, doctests=doctests)
             chosen = {id(o.candidate) for o in still}
             marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
@@ -583,8 +583,7 @@ class Pipeline:
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
             # the candidate from the completion the model was surest of.
             round_outcomes.sort(key=lambda o: -o.candidate.mean_logprob)
-            round_outcomes, chosen, counted = keep.choose(round_outcomes, have, meas,
-                                                          doctests=shape.doctest_examples(text))
+            round_outcomes, chosen, counted = keep.choose(round_outcomes, have, meas, doctests=doctests)
             funnel = funnel + counted
             for o in chosen:
                 kept.append(o)
@@ -593,7 +592,7 @@ class Pipeline:
             feedback = _feedback(meas, have, round_outcomes, kept, text)
         if explored:  # the search's tests, for what the model's leave
             outcomes, still = self._refill(ws, target, explored, kept, outcomes, self.search.scope(target.file, text), meas,
-                                           shape.doctest_examples(text))
+                                           doctests)
             kept.extend(still)
             if not still and kept:
                 note = "written by the model from the search's calls"
