@@ -336,6 +336,24 @@ def changed_coverage(cov: dict, checkout: Path, lines: dict[str, set[int]]) -> d
     return {"statements": st, "statements_covered": st_cov, "branches": br, "branches_covered": br_cov}
 
 
+def not_in_contexts(cov: dict, node_ids: list[str]) -> list[str]:
+    """The node ids (``tests/test_x.py::TestA::test_b``) in no coverage context of a run with ``test_function``
+    contexts (``tests.test_x.TestA.test_b``): tests that ran no line of the measured package."""
+    seen: set[str] = set()
+    for f in cov.get("files", {}).values():
+        for names in (f.get("contexts") or {}).values():
+            seen.update(n.split("|")[0] for n in names if n)
+    out = []
+    for node in node_ids:
+        path, _, rest = node.partition("::")
+        dotted = rest.split("[")[0].replace("::", ".")
+        parts = path[:-3].split("/") if path.endswith(".py") else path.split("/")
+        # the context names the module from wherever its import root is: any tail of the path
+        if not any(".".join([*parts[i:], dotted]) in seen for i in range(len(parts))):
+            out.append(node)
+    return out
+
+
 def package_coverage(cov: dict) -> dict:
     """Statements and branches of the whole package (the run measured nothing else), and those covered."""
     files = cov.get("files", {}).values()
@@ -577,9 +595,16 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
 
     if kept_ids:
         diff_mutation.clear_bytecode(checkout)
-        cov_after, _, _, _ = suite.coverage(logs / "after.json", contexts=False)
+        cov_after, _, after_exit, after_tail = suite.coverage(logs / "after.json", contexts=True)
         record["after"] = changed_coverage(cov_after, checkout, statements)
         record["package_after"] = package_coverage(cov_after)
+        # a kept test the suite's run never reached (no line of the package ran in its name) gains nothing there:
+        # named, with the run's exit, so a zero gain can be told from a test the run left out
+        record["after_suite"] = {"exit": after_exit}
+        silent = not_in_contexts(cov_after, kept_ids)
+        if silent:
+            record["after_suite"]["kept_not_run"] = silent
+            record["after_suite"]["tail"] = after_tail[-600:]
         survivors = [o.mutant for o in suite_outcomes if not o.killed]
         extra = diff_mutation.run_mutants(
             checkout,
@@ -698,6 +723,8 @@ def summarise(records: list[dict]) -> dict:
             "nothing_missing_commits": sum(1 for r in rs if r["nothing_missing"]),
             "written_where_nothing_missing": sum(r["written_where_nothing_missing"] for r in rs),
             "tests_that_add_nothing": sum(added_nothing(r, r["mutation"]) for r in rs),
+            # kept tests the suite's run after testbot did not reach (see after_suite in the records)
+            "kept_not_run_after": sum(len(r.get("after_suite", {}).get("kept_not_run", [])) for r in rs),
             "package_lines_branches_gained": sum(r["package_gain"] for r in rs),
             "testbot_errors": sum(1 for r in rs if r["errors"]),
             "kept_by_model": sum(r.get("kept_by_model", 0) for r in rs),

@@ -146,6 +146,22 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prs, "venv_python", lambda repo: env / "bin" / "python")
 
 
+def test_a_kept_test_that_ran_no_line_of_the_package_is_named() -> None:
+    cov = {
+        "files": {
+            "pkg/calc.py": {
+                "contexts": {"3": ["", "tests.test_calc.test_clamp"], "4": ["test_calc.TestClamp.test_low"]}
+            }
+        }
+    }
+    ids = [
+        "tests/test_calc.py::test_clamp",
+        "tests/test_calc.py::TestClamp::test_low[1-2]",
+        "tests/test_calc.py::test_never_ran",
+    ]
+    assert prs.not_in_contexts(cov, ids) == ["tests/test_calc.py::test_never_ran"]
+
+
 def test_diff_mutants_only_on_changed_lines_and_keep_the_rest_of_the_file() -> None:
     found = diff_mutation.mutants("m.py", CHANGED, {2, 3})
     assert found and {m.line for m in found} == {2, 3}
@@ -200,6 +216,7 @@ def test_replay_in_both_modes(tmp_path: Path, upstream: tuple[Path, str, str], m
     assert without["targets_matching"] == 1
     assert without["kept"] >= 1 and without["placed"][0]["path"] == "tests/test_calc.py"
     assert without["after"]["statements_covered"] == 2
+    assert without["after_suite"] == {"exit": 0}  # every kept test ran in the suite's run after testbot
     assert without["f2p"] >= 1  # the reversed-bounds test fails on the parent
     m = without["mutation"]
     assert m["mutants"] == 2 and m["killed_suite"] == 0 and m["killed_by_testbot"] == 2  # boundary and message
