@@ -8,7 +8,8 @@ A change is one of three views (:class:`ChangeSpec`):
 
 Each changed Python file's lines are diffed (old -> new), and every function or method whose lines
 were added or edited becomes a :class:`~testbot.targets.Target` whose ``lines`` are the changed
-statements (the whole function when only its decorators or signature changed). A function whose AST
+statements (for a changed signature, also those that read a parameter it added or redefined; the whole
+function when it is new or its decorators changed). A function whose AST
 did not change (comments, whitespace, docstring) is not a target; neither are pure deletions. Renamed
 files are compared with their old path. Targets always point at the working-tree file, which is what
 the pipeline runs; when it differs from the diffed version (a partially staged file) the changed lines
@@ -323,8 +324,9 @@ def changed_functions(old: str, new: str) -> dict[str, frozenset[int]]:
     """Qualname -> the lines that matter, for each function of ``new`` the change from ``old`` touched.
 
     The lines that matter are the statements whose lines were added or edited (for lines only removed, the
-    statements on either side of the gap), or the whole function when its decorators or signature changed
-    (or it is new).
+    statements on either side of the gap); where the signature changed, also the statements that read a
+    parameter it added or redefined (the whole function when none does); the whole function when its
+    decorators changed or it is new.
     """
     tree = _parse(new)
     if tree is None:
@@ -343,13 +345,54 @@ def changed_functions(old: str, new: str) -> dict[str, frozenset[int]]:
             continue  # comments, whitespace or the docstring only
         whole = frozenset(range(node.lineno, end + 1))
         first_body = node.body[0].lineno
-        if qualname not in before or touched & set(range(start, first_body)):
-            found[qualname] = whole  # new, or its decorators or signature changed
+        decorators = touched & set(range(start, node.lineno))
+        if qualname not in before or decorators:
+            found[qualname] = whole  # new, or its decorators changed: all of it behaves anew
             continue
         code = _code_lines(node)
         lines = {code[n] for n in touched if n in code} | {n for n in touched if n in code}
+        if touched & set(range(node.lineno, first_body)):
+            # The signature changed: what the change reaches is its edited statements and those that use a
+            # parameter it added or redefined (`strict=False` added: the lines reading `strict`), not the lines
+            # it left alone. A new parameter the body never reads leaves the whole function; a signature that
+            # only lost a parameter (or a comment beside it) counts like an edited body.
+            names = _changed_parameters(before[qualname], node)
+            used = {
+                code[n.lineno]
+                for stmt in _body(node)
+                for n in ast.walk(stmt)
+                if isinstance(n, ast.Name) and n.id in names and n.lineno in code
+            }
+            if names:
+                found[qualname] = frozenset(lines | used) if used else whole
+                continue
         found[qualname] = frozenset(lines) or whole
     return found
+
+
+def _parameters(node: FunctionNode) -> dict[str, str]:
+    """Each parameter's name -> how it is declared (its kind, annotation and default, as the AST dumps them)."""
+    a = node.args
+    out: dict[str, str] = {}
+    positional = [*a.posonlyargs, *a.args]
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    for kind, arg, default in [
+        *(("positional", x, d) for x, d in zip(positional, defaults)),
+        *(("keyword", x, d) for x, d in zip(a.kwonlyargs, a.kw_defaults)),
+        *(("star", x, None) for x in (a.vararg, a.kwarg) if x is not None),
+    ]:
+        out[arg.arg] = ast.dump(
+            ast.Tuple(
+                [ast.Constant(kind), arg.annotation or ast.Constant(None), default or ast.Constant(None)], ast.Load()
+            )
+        )
+    return out
+
+
+def _changed_parameters(old: FunctionNode, new: FunctionNode) -> frozenset[str]:
+    """The parameters of ``new`` that ``old`` lacks or declares otherwise (kind, annotation, default)."""
+    before, after = _parameters(old), _parameters(new)
+    return frozenset(name for name, how in after.items() if before.get(name) != how)
 
 
 def function_sources(text: str) -> dict[str, str]:

@@ -125,9 +125,34 @@ def test_edited_decorator_makes_the_whole_function_matter(repo: Repo):
     assert found == {"pkg/mod.py::cached": whole(repo, "pkg/mod.py", "def cached(x):", "    return x * 2")}
 
 
-def test_edited_signature_makes_the_whole_function_matter(repo: Repo):
+def test_a_new_parameter_the_body_never_reads_makes_the_whole_function_matter(repo: Repo):
     found = staged(repo, "pkg/mod.py", "def plain(x):", "def plain(x, step=1):")
     assert found == {"pkg/mod.py::plain": whole(repo, "pkg/mod.py", "def plain(x, step=1):", "    return x + 1")}
+
+
+def test_a_new_parameter_matters_where_the_body_reads_it_not_on_the_lines_left_alone(repo: Repo):
+    repo.edit("pkg/mod.py", "def branchy(x):\n    if x > 0:", "def branchy(x, strict=False):\n    if x > 0 or strict:")
+    git(repo.root, "add", "pkg/mod.py")
+    assert repo.changed() == {"pkg/mod.py::branchy": [repo.line("pkg/mod.py", "    if x > 0 or strict:")]}
+
+
+def test_a_changed_default_matters_on_the_unedited_lines_that_read_it(repo: Repo):
+    repo.write("pkg/scale.py", "def scale(x, factor=2):\n    base = 10\n    return base + x * factor\n")
+    repo.commit("scale")
+    found = staged(repo, "pkg/scale.py", "factor=2", "factor=3")
+    assert found == {"pkg/scale.py::scale": [3]}  # not `base = 10`
+
+
+def test_a_signature_that_only_lost_a_parameter_matters_on_the_edited_lines(repo: Repo):
+    repo.write("pkg/scale.py", "def scale(x, factor=2):\n    base = 10\n    return base + x * factor\n")
+    repo.commit("scale")
+    found = staged(
+        repo,
+        "pkg/scale.py",
+        "def scale(x, factor=2):\n    base = 10\n    return base + x * factor",
+        "def scale(x):\n    base = 10\n    return base + x * 2",
+    )
+    assert found == {"pkg/scale.py::scale": [3]}
 
 
 def test_lines_deleted_from_a_body_change_the_function(repo: Repo):
