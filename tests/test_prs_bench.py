@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks import diff_mutation, prs
+from benchmarks import diff_mutation, prs, review
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
 
@@ -288,3 +288,40 @@ def test_without_mode_leaves_out_the_parent_tests_the_change_broke(
     (record,) = json.loads((tmp_path / "prs-quick.json").read_text())["records"]
     assert record["deselected"] == ["tests/test_calc.py::test_label"]
     assert record["suite"]["exit"] == 5 and not record.get("error")  # nothing else left to run: no failure
+
+
+def test_a_blind_review_packet_hides_who_wrote_each_test_and_the_score_joins_the_key(
+    tmp_path: Path, upstream: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, parent, sha = upstream
+    monkeypatch.setattr(prs, "WORK", tmp_path / "work")
+    mine = "def test_clamp_keeps_a_value_inside_the_bounds():\n    assert clamp(3, 0, 5) == 3\n"
+    record = {
+        "repo": "calc",
+        "sha": sha,
+        "parent": parent,
+        "mode": "with",
+        "seed": 0,
+        "changed_functions": ["src/calc/__init__.py::clamp"],
+        "author_files": ["tests/test_calc.py"],
+        "kept_sources": [mine],
+    }
+    results = tmp_path / "prs-x.json"
+    results.write_text(json.dumps({"records": [record, {**record, "mode": "without"}]}))
+    text, key = review.packet(results, "with", 0, None, manifest=_manifest(tmp_path, root, parent, sha))
+    assert [(k["id"], k["who"]) for k in sorted(key, key=lambda k: k["who"])] in (
+        [("T01", "author"), ("T02", "testbot")],
+        [("T02", "author"), ("T01", "testbot")],
+    )
+    assert 'raise ValueError("lo must not exceed hi")' in text  # the changed function, as committed
+    assert "def test_clamp_rejects_reversed_bounds" in text and mine in text  # both tests (not test_label)
+    assert "def test_label" not in text and "testbot" not in text and "author" not in text
+    ours = next(k["id"] for k in key if k["who"] == "testbot")
+    theirs = next(k["id"] for k in key if k["who"] == "author")
+    verdicts = f"{ours} | REJECT | checks nothing the change did\n{theirs} | MERGE | clear\nnoise\n"
+    result = review.score(key, verdicts)
+    assert result["counts"] == {
+        "testbot": {"MERGE": 0, "EDIT": 0, "REJECT": 1},
+        "author": {"MERGE": 1, "EDIT": 0, "REJECT": 0},
+    }
+    assert result["unanswered"] == []

@@ -1,0 +1,183 @@
+"""A blind review of the PR track's kept tests: would a maintainer merge them?
+
+``packet`` builds, from a PR-track results file (benchmarks/results/prs-<label>.json), a review packet: per commit
+with kept tests, the changed functions' source after the commit, then testbot's kept tests and the tests the
+commit's author added or changed, shuffled under neutral labels (T01, T02, ...). The key (which label is whose)
+goes to a separate file that the reviewer must not see.
+
+    python -m benchmarks.review packet benchmarks/results/prs-<label>.json --mode with --out /tmp/review \\
+        --key /root/review-key.json
+
+A reviewer who sees only the packet (a person, or a helper agent given instructions.md, written next to it)
+answers one line per test, ``T01 | MERGE|EDIT|REJECT | reason``. ``score`` joins those lines with the key:
+
+    python -m benchmarks.review score /root/review-key.json verdicts.txt [--json out.json]
+
+The packet needs the repositories' history: clones under the PR track's work folder or ``--mirrors``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import random
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from benchmarks import prs
+
+VERDICTS = ("MERGE", "EDIT", "REJECT")
+# What the reviewer is told (packet writes it next to the packet as instructions.md; PACKET stands for its path).
+INSTRUCTIONS = """\
+You are a strict senior maintainer of open-source Python libraries reviewing proposed unit tests. Read the file
+PACKET (only that file; do not run code or search). It holds sections, one per commit of a real library: the
+function(s) the commit changed (source after the commit), then candidate pytest tests labelled T01, T02, ....
+The tests come from different sources; do not try to guess which.
+
+For every test, give a verdict as if it were proposed in a pull request for that commit:
+- MERGE: you would merge it exactly as written.
+- EDIT: worth having, but you would merge only after edits (say which, briefly).
+- REJECT: you would not want it in the suite.
+Judge: does it test real, meaningful behaviour of the changed code (in particular what the commit changed); are
+expected values exact and right for a reason a reader can see; is the name descriptive; are inputs realistic; is
+it redundant with another test of the same commit in the packet; does it pin accidents (hash values, error text
+nobody promised, implementation details); is it readable.
+
+Answer one line per test, in label order: `T01 | MERGE|EDIT|REJECT | reason in at most 20 words`, then a short
+paragraph on the most common reasons for EDIT and REJECT.
+"""
+_LINE = re.compile(r"^\s*(T\d+)\s*\|\s*(MERGE|EDIT|REJECT)\s*\|\s*(.*)$")
+
+
+def functions(text: str) -> dict[str, str]:
+    """Qualname -> source (decorators included) of each function and method of ``text``."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    lines = text.splitlines()
+    out: dict[str, str] = {}
+
+    def walk(node: ast.AST, prefix: str) -> None:
+        for n in ast.iter_child_nodes(node):
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+                start = min([d.lineno for d in n.decorator_list] + [n.lineno])
+                out[prefix + n.name] = "\n".join(lines[start - 1 : n.end_lineno])
+                walk(n, f"{prefix}{n.name}.")
+            elif isinstance(n, ast.ClassDef):
+                walk(n, f"{prefix}{n.name}.")
+
+    walk(tree, "")
+    return out
+
+
+def _show(clone: Path, rev: str, path: str) -> str:
+    run = subprocess.run(["git", "-C", str(clone), "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return run.stdout if run.returncode == 0 else ""
+
+
+def packet(
+    results: Path, mode: str, seed: int, mirrors: Path | None, manifest: Path = prs.MANIFEST, shuffle: int = 7
+) -> tuple[str, list]:
+    """(the packet's Markdown, the key: one {id, commit, who, source} per test)."""
+    repos = {r.name: r for r in prs.load_manifest(manifest)}
+    records = [
+        r
+        for r in json.loads(results.read_text())["records"]
+        if r["mode"] == mode and r.get("seed", 0) == seed and r.get("kept_sources")
+    ]
+    items: list[dict] = []
+    code: dict[str, str] = {}
+    for r in records:
+        clone = prs.ensure_clone(repos[r["repo"]], mirrors)
+        key = f"{r['repo']}@{r['sha'][:8]}"
+        shown = []
+        for name in r["changed_functions"]:
+            path, qualname = name.split("::", 1)
+            source = functions(_show(clone, r["sha"], path)).get(qualname)
+            if source:
+                shown.append(f"# {path}\n{source}")
+        code[key] = "\n\n".join(shown)
+        items += [{"commit": key, "who": "testbot", "source": s} for s in r["kept_sources"]]
+        for path in r["author_files"]:  # the tests the author added or changed in this commit
+            new, old = functions(_show(clone, r["sha"], path)), functions(_show(clone, r["parent"], path))
+            items += [
+                {"commit": key, "who": "author", "source": s}
+                for q, s in new.items()
+                if q.split(".")[-1].startswith("test") and old.get(q) != s
+            ]
+    random.Random(shuffle).shuffle(items)
+    for i, item in enumerate(items):
+        item["id"] = f"T{i + 1:02d}"
+    parts = ["# Tests to review\n\nEach section: a commit's changed function(s), then candidate tests for it.\n"]
+    for key, shown in code.items():
+        parts.append(f"## Commit {key}\n\nCode under test (after the commit):\n\n```python\n{shown}\n```\n")
+        parts += [f"### {it['id']}\n\n```python\n{it['source']}\n```\n" for it in items if it["commit"] == key]
+    return "\n".join(parts), items
+
+
+def score(key: list[dict], verdicts: str) -> dict:
+    """Verdict counts per author (testbot, author), and each test's verdict and reason."""
+    by_id = {it["id"]: it for it in key}
+    rows = []
+    for line in verdicts.splitlines():
+        m = _LINE.match(line)
+        if m and m.group(1) in by_id:
+            it = by_id[m.group(1)]
+            rows.append({**it, "verdict": m.group(2), "reason": m.group(3).strip()})
+    counts = Counter((r["who"], r["verdict"]) for r in rows)
+    return {
+        "counts": {who: {v: counts[(who, v)] for v in VERDICTS} for who in ("testbot", "author")},
+        "unanswered": sorted(set(by_id) - {r["id"] for r in rows}),
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.review", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("packet", help="build a blind review packet and its key")
+    a.add_argument("results", type=Path)
+    a.add_argument("--mode", choices=prs.MODES, default="with")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--out", type=Path, required=True, help="folder for packet.md")
+    a.add_argument("--key", type=Path, required=True, help="the key's file: keep it away from the reviewer")
+    a.add_argument("--mirrors", type=Path, default=None)
+    b = sub.add_parser("score", help="join a reviewer's verdicts with the key")
+    b.add_argument("key", type=Path)
+    b.add_argument("verdicts", type=Path)
+    b.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    if args.command == "packet":
+        if not args.results.is_file():
+            print(f"error: no results file {args.results}", file=sys.stderr)
+            return 2
+        text, items = packet(args.results, args.mode, args.seed, args.mirrors)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "packet.md").write_text(text)
+        (args.out / "instructions.md").write_text(INSTRUCTIONS.replace("PACKET", str(args.out / "packet.md")))
+        args.key.parent.mkdir(parents=True, exist_ok=True)
+        args.key.write_text(json.dumps(items, indent=1))
+        who = Counter(it["who"] for it in items)
+        print(f"{args.out / 'packet.md'}: {who['testbot']} testbot tests, {who['author']} author tests")
+        return 0
+    for path in (args.key, args.verdicts):
+        if not path.is_file():
+            print(f"error: no such file {path}", file=sys.stderr)
+            return 2
+    result = score(json.loads(args.key.read_text()), args.verdicts.read_text())
+    for who, counts in result["counts"].items():
+        print(f"{who}: " + ", ".join(f"{v} {n}" for v, n in counts.items()))
+    if result["unanswered"]:
+        print("unanswered: " + " ".join(result["unanswered"]))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
