@@ -47,7 +47,7 @@ from benchmarks import diff_mutation
 from benchmarks.envs import ensure_venv, run_measured, tool_env
 from testbot import shape
 from testbot.measure import first_lines
-from testbot.targets import is_test_file
+from testbot.targets import is_test_file, neighbours
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "prs.yaml"
@@ -574,6 +574,8 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
         if cand.get("kept") and cand.get("round", -1) >= 0
     )
     examples = frozenset().union(*[shape.doctest_examples(text) for text in texts.values()])
+    stated = [shape.stated_errors((text, *neighbours(checkout / p))) for p, text in texts.items()]
+    errors = None if not stated or None in stated else frozenset().union(*stated)
     sources = [
         src
         for f in placed
@@ -582,7 +584,7 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
             [i.split("::", 1)[1] for i in kept_ids if i.startswith(f["path"] + "::")],
         )
     ]
-    record["shapes"] = shape.count(sources, examples)
+    record["shapes"] = shape.count(sources, examples, errors)
     record["kept_sources"] = sources
     record["kept_tests"] = kept_ids
     before = record["before"]

@@ -53,6 +53,7 @@ from benchmarks.envs import (
 from benchmarks.mutation import EVERY_LINE, MUTMUT_MIN_REACH, every_line_score, mutation_score, mutmut_reach
 from testbot import shape
 from testbot.pipeline import EXPLORE_MODEL
+from testbot.targets import neighbours
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent  # testbot is run from this checkout
@@ -201,18 +202,18 @@ def kept_tests(report: dict, project: Path, module_file: Path) -> dict:
         sources += found
     tests = len(sources)
     by_model = sum(1 for a in authors if a and a != EXPLORE_MODEL) if known else None
-    examples = shape.doctest_examples(module_file.read_text(encoding="utf-8"))
+    facts = shape.module_facts(module_file.read_text(encoding="utf-8"), neighbours(module_file))
     return {
         "tests": tests,
         "by_model": by_model,
         "author_unknown": sum(1 for a in authors if not a) if known else None,
         "model_share_pct": round(100.0 * by_model / tests, 1) if by_model is not None and tests else None,
-        "shapes": shape.count(sources, examples),
+        "shapes": shape.count(sources, facts.doctests, facts.errors),
         # the tests a reviewer would send back, as written, with their shapes and author (what to look at next)
         "shaped": [
             {"shapes": found, "author": written_by.get(i), "source": src}
             for i, src in enumerate(sources)
-            if (found := shape.problems(src, examples))
+            if (found := shape.problems(src, facts.doctests, facts.errors))
         ],
     }
 

@@ -2,7 +2,7 @@
 
 A candidate that passed every run is an :class:`Outcome` (the test, its result, what it covers). :func:`choose`
 keeps, greedily by coverage gain, the ones that add something and are fit for a reviewer (never a check of a
-type name alone or of a value that varies, :data:`UNFIT`; filler input, a special method by name or a copy of
+type name alone, of a value that varies or of an exception the code never states, :data:`UNFIT`; filler input, a special method by name or a copy of
 a docstring example only for what nothing else reaches, :data:`LAST`); :func:`owner` gives a test of a
 several-function prompt to its function; :func:`polished` names and merges kept tests the way a reviewer wants
 them; :func:`readable` writes special methods as operators before a test runs; :func:`evidence` turns the
@@ -54,21 +54,22 @@ def choose(
     have: Covered,
     meas: Measurable,
     record: Measurable | None = None,
-    doctests: frozenset[tuple[str, str]] = frozenset(),
+    facts: shape.ModuleFacts = shape.NO_FACTS,
 ) -> tuple[list[Outcome], list[Outcome], Funnel]:
     """Keep, greedily by coverage gain over ``have``, the stable candidates among ``outcomes`` (in their order:
     ties go to the first). Returns the outcomes with each stable one's gain and kept mark filled in, the kept
     ones in the order chosen, and the funnel counts (passed, stable, added coverage). With ``record``, the gain
     written down is the part on ``record``'s code (chosen by the file's, credited to the target's own), or the
     file's where it adds nothing there (an overload no target names): a kept test never says "+0".
-    ``doctests``: the (call, expected) pairs of the module's docstring examples (:func:`shape.doctest_examples`),
-    so that a copy of one is kept only for what no other test covers."""
+    ``facts``: what the module says (:func:`shape.module_facts`): its docstring examples, so that a copy of one is
+    kept only for what no other test covers, and the exceptions it states, so that a test never expects another."""
     passed = [o for o in outcomes if o.result.outcome == v.PASSED]
     stable = [o for o in passed if o.result.stable]
-    # A test that checks nothing but a type's name, or a value that changes between runs, is not kept: its
-    # coverage is no use to a reviewer. One with filler input or a special method called by name is kept only
-    # for what no other test covers (realistic inputs first); so is a copy of a docstring example.
-    shapes = [set(shape.problems(o.candidate.test_source, doctests)) for o in stable]
+    # A test that checks nothing but a type's name, a value that changes between runs, or an exception the code
+    # never states is not kept: its coverage is no use to a reviewer. One with filler input or a special method
+    # called by name is kept only for what no other test covers (realistic inputs first); so is a copy of a
+    # docstring example.
+    shapes = [set(shape.problems(o.candidate.test_source, facts.doctests, facts.errors)) for o in stable]
     gains = [gain(o.covered, have, meas) if not UNFIT & found else Gain() for o, found in zip(stable, shapes)]
     last = [bool(LAST & found) for found in shapes]
     chosen = greedy_keep([Gain() if odd else g for g, odd in zip(gains, last)])
@@ -92,7 +93,7 @@ def choose(
     return [marked.get(id(o), o) for o in outcomes], [marked[id(stable[i])] for i in chosen], counted
 
 
-UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING})  # shapes never kept
+UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING, shape.ACCIDENTAL_ERROR})  # shapes never kept
 # shapes kept only for what no other test covers
 LAST = frozenset({shape.PLACEHOLDER, shape.DUNDER_CALL, shape.COPIED_DOCTEST})
 

@@ -37,7 +37,7 @@ from testbot.measure import (Covered, Measurable, measurable, read_covered)
 from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt,
                             signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
-from testbot.targets import Target, reach
+from testbot.targets import Target, neighbours, reach
 from testbot import keep, mutants, proc, shape
 from testbot.keep import EXPLORE_MODEL, EXPLORE_ROUND
 from testbot.ledger import Ledger, Pre
@@ -329,7 +329,7 @@ class Pipeline:
         self._written.setdefault(first.file, []).extend(c.code for c in ex.candidates)
         meas = {t.id: measurable(t, text) for t in group}
         whole = self.search.scope(first.file, text)
-        doctests = shape.doctest_examples(text)
+        facts = shape.module_facts(text, neighbours(first.file))
         owned: dict[str, list[keep.Outcome]] = {t.id: [] for t in group}
         haves = [self._own_have(ws, t, meas[t.id]) for t in group]
         for o in outcomes:
@@ -339,11 +339,10 @@ class Pipeline:
         for t in group:
             pre, mine = self.ledger.pre[t.id], owned[t.id]
             new = sum(1 for o in mine if not o.candidate.observed)  # a repaired test is its original, counted once
-            marked, chosen, counted = keep.choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id],
-                                                  doctests=doctests)
+            marked, chosen, counted = keep.choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id], facts=facts)
             explored = pre.explored()
             others = pre.written() + chosen
-            outcomes_again, still = self._refill(ws, t, explored, others, pre.outcomes, whole, meas[t.id], doctests)
+            outcomes_again, still = self._refill(ws, t, explored, others, pre.outcomes, whole, meas[t.id], facts)
             pre.outcomes = outcomes_again + marked
             pre.kept = others + still
             pre.funnel = pre.funnel + counted + Funnel(generated=new, parsed=new)
@@ -352,12 +351,12 @@ class Pipeline:
 
     def _refill(self, ws: v.Workspace, target: Target, explored: list[keep.Outcome], kept: list[keep.Outcome],
                 outcomes: list[keep.Outcome], whole: Measurable, meas: Measurable,
-                doctests: frozenset[tuple[str, str]]) -> tuple[list[keep.Outcome], list[keep.Outcome]]:
+                facts: shape.ModuleFacts) -> tuple[list[keep.Outcome], list[keep.Outcome]]:
         """The search's tests of ``target`` chosen again (on the file's code, as they were first) for what the
         baseline, the other functions' tests and ``kept`` (the model's) leave: ``outcomes`` with their kept marks
         redone, and those still kept."""
         cover = self.ledger.baseline(target) | self._kept_elsewhere(target) | keep.union(Covered(), kept, whole)
-        marked, still, _ = keep.choose(explored, cover.within(whole), whole, record=meas, doctests=doctests)
+        marked, still, _ = keep.choose(explored, cover.within(whole), whole, record=meas, facts=facts)
         again = {id(o.candidate): o for o in marked}
         return [again.get(id(o.candidate), o) for o in outcomes], still
 
@@ -447,7 +446,7 @@ class Pipeline:
         for t, meas, have in group:
             pre = pres[t.id]
             pre.outcomes, pre.kept, counted = keep.choose(pre.outcomes, have, meas,
-                                                          doctests=shape.doctest_examples(text))
+                                                          facts=shape.module_facts(text, neighbours(file)))
             pre.funnel = pre.funnel + counted
             for o in pre.kept:
                 cover = cover | o.covered
@@ -468,7 +467,7 @@ class Pipeline:
         except (OSError, UnicodeDecodeError) as exc:  # deleted or changed while testbot ran
             return self._skipped(target, f"skipped: cannot read the file any more ({exc.__class__.__name__})"), []
         meas = measurable(target, text)
-        doctests = shape.doctest_examples(text)  # (a copy of one of the module's examples is kept last)
+        facts = shape.module_facts(text, neighbours(target.file))  # (its examples, the errors it states)
         baseline = self.ledger.baseline(target)
         have = baseline.within(meas)
         before = (len(have.lines), len(have.arcs))
@@ -482,7 +481,7 @@ class Pipeline:
             # reached through this function): those that still add something there over the tests written since
             # are kept.
             whole = self.search.scope(target.file, text)
-            _, still, _ = keep.choose(pre.kept, baseline.within(whole), whole, record=meas, doctests=doctests)
+            _, still, _ = keep.choose(pre.kept, baseline.within(whole), whole, record=meas, facts=facts)
             chosen = {id(o.candidate) for o in still}
             marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
@@ -583,7 +582,7 @@ class Pipeline:
             # Rank by the model's confidence (mean token log-probability): among equal gains, greedy keeps
             # the candidate from the completion the model was surest of.
             round_outcomes.sort(key=lambda o: -o.candidate.mean_logprob)
-            round_outcomes, chosen, counted = keep.choose(round_outcomes, have, meas, doctests=doctests)
+            round_outcomes, chosen, counted = keep.choose(round_outcomes, have, meas, facts=facts)
             funnel = funnel + counted
             for o in chosen:
                 kept.append(o)
@@ -592,7 +591,7 @@ class Pipeline:
             feedback = _feedback(meas, have, round_outcomes, kept, text)
         if explored:  # the search's tests, for what the model's leave
             outcomes, still = self._refill(ws, target, explored, kept, outcomes, self.search.scope(target.file, text), meas,
-                                           doctests)
+                                           facts)
             kept.extend(still)
             if not still and kept:
                 note = "written by the model from the search's calls"

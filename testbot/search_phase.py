@@ -32,7 +32,7 @@ from testbot.measure import Covered, Measurable, first_lines, measurable, measur
 from testbot.phase import Phase
 from testbot.report import Funnel, Status, TargetReport
 from testbot.suite import Suite
-from testbot.targets import Target
+from testbot.targets import Target, neighbours
 
 EXPLORE_TIMEOUT = 5.0  # seconds for one explored call run alone (and the base of a whole batch's limit)
 EXPLORE_EACH = 0.5  # seconds more for each call in a batch
@@ -260,7 +260,7 @@ class SearchPhase(Phase):
         EXPLORE_TARGETS_PER_RUN), the oracle's values put in, each target's chosen by what they add to the whole
         file over what is covered so far (the file's group coverage in the ledger then includes them)."""
         whole = self.scope(file, text)
-        doctests = shape.doctest_examples(text)  # (a copy of one of the module's examples is kept last)
+        facts = shape.module_facts(text, neighbours(file))  # (its examples, the errors it states)
         chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
         most = math.inf if many else EXPLORE_TARGETS_PER_RUN  # targets to a chunk: many when the search vouched
         for item in open_:
@@ -284,7 +284,7 @@ class SearchPhase(Phase):
                 # chosen by what they add to the whole file, their gain recorded on the target's own code
                 have = base.within(whole)
                 mine = [o for o in validated if o.candidate.target_id == t.id]
-                outcomes, chosen, counted = keep.choose(mine, have, whole, record=meas, doctests=doctests)
+                outcomes, chosen, counted = keep.choose(mine, have, whole, record=meas, facts=facts)
                 out.append((t, Pre(outcomes, chosen, counted + Funnel(generated=len(cs), parsed=len(cs)))))
                 for o in chosen:
                     cover = cover | o.covered

@@ -11,7 +11,10 @@ send one back, without running anything:
   ``isinstance(x, Version)``), none about the value;
 - ``placeholder-input``: an input no user would pass (``"hello world.0"`` as a version, ``"xxxxxxxxxxxx"``);
 - ``varying-value``: a check on what changes between interpreters or runs (``hash(x)``, ``id(x)``);
-- ``copied-doctest``: a check that repeats an example the project's docstrings already run as doctests.
+- ``copied-doctest``: a check that repeats an example the project's docstrings already run as doctests;
+- ``accidental-error``: an expected built-in exception the code never states: no ``raise`` of it by name in the
+  code under test and its neighbours, no docstring naming it (``pytest.raises(TypeError)`` for ``slugify(True)``,
+  an ``IndexError`` from popping an empty list): it pins what misuse happens to do, not a contract.
 
 ``problems`` gives the codes for one test; ``count`` tallies them over many (the benchmarks report it).
 """
@@ -19,11 +22,16 @@ send one back, without running anything:
 from __future__ import annotations
 
 import ast
+import builtins
+import contextlib
 import doctest
 import functools
+import io
 import re
+import tokenize
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from textwrap import dedent
 
 from testbot import mutate
@@ -34,7 +42,8 @@ TYPE_NAME_ONLY = "type-name-only"
 PLACEHOLDER = "placeholder-input"
 VARYING = "varying-value"
 COPIED_DOCTEST = "copied-doctest"
-CODES = (NUMBERED_NAME, DUNDER_CALL, TYPE_NAME_ONLY, PLACEHOLDER, VARYING, COPIED_DOCTEST)
+ACCIDENTAL_ERROR = "accidental-error"
+CODES = (NUMBERED_NAME, DUNDER_CALL, TYPE_NAME_ONLY, PLACEHOLDER, VARYING, COPIED_DOCTEST, ACCIDENTAL_ERROR)
 
 _NUMBERED = re.compile(r"^test_\d+(_|$)|_\d+$|_explored(_|$)")
 # Filler text passed as an input: the search's stock strings glued to something, a letter repeated, lorem ipsum.
@@ -138,12 +147,123 @@ def _normal(code: str) -> str:
         return ""
 
 
-def problems(test_source: str, doctests: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
-    """The shape codes one test (a function's source) has, in the order of :data:`CODES`; [] for a clean one."""
+# An exception's name as a docstring or a comment mentions it (`Raises: ValueError`, ":raises KeyError:").
+_ERROR_WORD = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning|Exit|Interrupt)|StopIteration)\b")
+
+
+# The built-in exceptions: what misuse raises on its own (a project's own exception class exists to be raised, so a
+# test expecting one is never an accident, wherever the raise is).
+_BUILTIN_ERRORS = frozenset(
+    n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)
+)
+
+
+def _error_name(node: ast.expr | None) -> str | None:
+    """The class name a ``raise`` names (``ValueError``, ``errors.ParseError(...)``: ``ParseError``); None when
+    it is not a class by name (``raise self._error(x)``, ``raise make_error()``, a variable)."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return name if name[:1].isupper() else None
+
+
+def _prose(tree: ast.AST, text: str) -> Iterator[str]:
+    """The docstrings and comments of a module's source."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node, clean=False)
+            if doc:
+                yield doc
+    with contextlib.suppress(tokenize.TokenError, SyntaxError):
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                yield tok.string
+
+
+@functools.lru_cache(maxsize=16)
+def stated_errors(texts: tuple[str, ...]) -> frozenset[str] | None:
+    """The exception names the code states in ``texts`` (the module under test and its neighbours): raised by
+    name (``raise ValueError(...)``), re-raised from an ``except`` that names them, or named in a docstring or
+    comment (``Raises: KeyError``). None where some ``raise`` hides what it raises (``raise self._error(x)``, a
+    variable not bound by an ``except``): then nothing is known to be accidental."""
+    found: set[str] = set()
+    for text in texts:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+        found.update(_ERROR_WORD.findall("\n".join(_prose(tree, text))))
+        caught: set[str] = set()  # names bound by `except ... as name`
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler):
+                kinds = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type] if node.type else []
+                names = [n for n in map(_error_name, kinds) if n]
+                if node.name:
+                    caught.add(node.name)
+                if any(
+                    isinstance(r, ast.Raise)
+                    and (r.exc is None or isinstance(r.exc, ast.Name) and r.exc.id == node.name)
+                    for r in ast.walk(node)
+                ):
+                    found.update(names)  # (`raise` or `raise err` again: what the handler caught)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Raise) or node.exc is None:
+                continue
+            name = _error_name(node.exc)
+            if name:
+                found.add(name)
+            elif not (isinstance(node.exc, ast.Name) and node.exc.id in caught):
+                return None
+    return frozenset(found)
+
+
+def expected_errors(func: ast.AST) -> list[str]:
+    """The exception names a test expects (``pytest.raises(E)``, ``self.assertRaises(E)``, a tuple of them)."""
+    out: list[str] = []
+    for node in ast.walk(func):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        callee = ast.unparse(node.func)
+        if callee.endswith("raises") or callee.startswith("self.assertRaises"):
+            first = node.args[0]
+            for kind in first.elts if isinstance(first, ast.Tuple) else [first]:
+                name = _error_name(kind)
+                if name:
+                    out.append(name)
+    return out
+
+
+@dataclass(frozen=True)
+class ModuleFacts:
+    """What the module under test says that a test's shape is judged by."""
+
+    doctests: frozenset[tuple[str, str]] = frozenset()  # its docstring examples (:func:`doctest_examples`)
+    errors: frozenset[str] | None = None  # the exceptions the code states (:func:`stated_errors`; None: unknown)
+
+
+NO_FACTS = ModuleFacts()
+
+
+def module_facts(text: str, neighbours: tuple[str, ...] = ()) -> ModuleFacts:
+    """The facts of a module's source ``text``; ``neighbours``: the sources of the modules beside it (a helper
+    there may raise what the module's functions let through)."""
+    return ModuleFacts(doctest_examples(text), stated_errors((text, *neighbours)))
+
+
+def problems(
+    test_source: str,
+    doctests: frozenset[tuple[str, str]] = frozenset(),
+    errors: frozenset[str] | None = None,
+) -> list[str]:
+    """The shape codes one test (a function's source) has, in the order of :data:`CODES`; [] for a clean one.
+    ``doctests``: the module's docstring examples (:func:`doctest_examples`); ``errors``: the exceptions the code
+    states (:func:`stated_errors`; None: not known, no test's error is accidental)."""
     func = _function(test_source)
     if func is None:
         return []
     found: set[str] = set()
+    if errors is not None and any(n in _BUILTIN_ERRORS and n not in errors for n in expected_errors(func)):
+        found.add(ACCIDENTAL_ERROR)
     if _NUMBERED.search(func.name):
         found.add(NUMBERED_NAME)
     for node in ast.walk(func):
@@ -172,12 +292,16 @@ def problems(test_source: str, doctests: frozenset[tuple[str, str]] = frozenset(
     return [c for c in CODES if c in found]
 
 
-def count(sources: Iterable[str], doctests: frozenset[tuple[str, str]] = frozenset()) -> dict[str, int]:
+def count(
+    sources: Iterable[str],
+    doctests: frozenset[tuple[str, str]] = frozenset(),
+    errors: frozenset[str] | None = None,
+) -> dict[str, int]:
     """How many of ``sources`` have each shape (every code present, zeros included), and how many are clean."""
     tally: Counter[str] = Counter()
     clean = 0
     for source in sources:
-        found = problems(source, doctests)
+        found = problems(source, doctests, errors)
         tally.update(found)
         clean += not found
     return {**{c: tally[c] for c in CODES}, "clean": clean}

@@ -151,6 +151,30 @@ def _declared_root(folder: Path) -> bool:
     return False
 
 
+def neighbours(path: Path) -> tuple[str, ...]:
+    """The sources of the other Python files in ``path``'s folder (unreadable or very large ones left out)."""
+    try:
+        stats = tuple(
+            (p, st.st_mtime_ns, st.st_size)
+            for p in sorted(path.parent.glob("*.py"))
+            if p.name != path.name and p.is_file() and (st := p.stat()).st_size <= MAX_FILE_BYTES
+        )
+    except OSError:
+        return ()
+    return _sources(stats)
+
+
+@functools.lru_cache(maxsize=16)  # (by path, time and size: a file changed since is read again)
+def _sources(stats: tuple[tuple[Path, int, int], ...]) -> tuple[str, ...]:
+    out = []
+    for p, _, _ in stats:
+        try:
+            out.append(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return tuple(out)
+
+
 def is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 

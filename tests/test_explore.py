@@ -247,7 +247,7 @@ def test_a_copy_of_a_docstring_example_is_kept_only_for_what_no_other_test_cover
     from testbot.report import CandidateResult
 
     module = 'def bump(v):\n    """Next version.\n\n    >>> bump("1.2.2")\n    \'1.2.3\'\n    """\n'
-    doctests = shape.doctest_examples(module)
+    facts = shape.module_facts(module)
 
     def outcome(name: str, arg: str, want: str, lines: set[int]) -> keep.Outcome:
         source = f"def {name}():\n    assert bump({arg!r}) == {want!r}\n"
@@ -258,14 +258,30 @@ def test_a_copy_of_a_docstring_example_is_kept_only_for_what_no_other_test_cover
     copy = outcome("test_bump_patch", "1.2.2", "1.2.3", {1, 2, 3})
     own = outcome("test_bump_minor_patch", "0.9.0", "0.9.1", {1, 2})
     meas = Measurable(frozenset({1, 2, 3}), frozenset())
-    _, kept, _ = keep.choose([copy, own], Covered(), meas, doctests=doctests)
+    _, kept, _ = keep.choose([copy, own], Covered(), meas, facts=facts)
     # the copy covers most, but the test the docstring does not show goes first; the copy only for line 3
     assert [o.candidate.name for o in kept] == ["test_bump_minor_patch", "test_bump_patch"]
-    _, kept, _ = keep.choose([copy, own], Covered(frozenset({3}), frozenset()), meas, doctests=doctests)
+    _, kept, _ = keep.choose([copy, own], Covered(frozenset({3}), frozenset()), meas, facts=facts)
     assert [o.candidate.name for o in kept] == ["test_bump_minor_patch"]
     # without the module's examples nothing tells the copy
     _, kept, _ = keep.choose([copy, own], Covered(), meas)
     assert [o.candidate.name for o in kept] == ["test_bump_patch"]
+
+
+def test_a_test_that_expects_an_error_the_code_never_states_is_not_kept():
+    from testbot import keep, shape
+    from testbot.measure import Covered, Measurable
+
+    module = (
+        "def check(x):\n    if x < 0:\n        raise ValueError('negative')\n    return len(x) > 3\n"  # (len(5) fails)
+    )
+    stated = _explored_check(1, "    with pytest.raises(ValueError):\n        check(-1)\n", 3)
+    accident = _explored_check(2, "    with pytest.raises(TypeError):\n        check(5)\n", 4)
+    meas = Measurable(frozenset({3, 4}), frozenset())
+    _, kept, _ = keep.choose([stated, accident], Covered(), meas, facts=shape.module_facts(module))
+    assert [o.candidate.name for o in kept] == ["test_check_explored_1"]  # line 4 stays open: no test for misuse
+    _, kept, _ = keep.choose([stated, accident], Covered(), meas)  # (what the module states not known)
+    assert len(kept) == 2
 
 
 def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):

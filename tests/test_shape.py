@@ -61,6 +61,50 @@ def test_a_check_that_repeats_a_doctest_is_a_copy():
     assert shape.problems("def test_double_negative():\n    assert double(-1) == -2\n", examples) == []
 
 
+MODULE_WITH_RAISES = """\
+class ParseError(ValueError):
+    pass
+
+
+def parse(text):
+    \"\"\"A version from text.
+
+    Raises:
+        KeyError: for an unknown channel.
+    \"\"\"
+    if not text:
+        raise ParseError("empty version")
+    try:
+        return int(text)
+    except OverflowError:
+        raise  # (a number too large for the platform)
+"""
+
+
+def test_an_expected_error_the_code_never_states_is_an_accident():
+    stated = shape.stated_errors((MODULE_WITH_RAISES,))
+    assert stated == frozenset({"ParseError", "KeyError", "OverflowError"})
+    # raised, documented, re-raised; a project's own class, raised wherever
+    for error in ("ParseError", "KeyError", "OverflowError", "errors.ParseError", "ProgrammingError"):
+        test = f"def test_parse_refuses_it():\n    with pytest.raises({error}):\n        parse('')\n"
+        assert shape.problems(test, errors=stated) == [], error
+    accidents = [
+        "def test_parse_of_a_list_fails():\n    with pytest.raises(TypeError):\n        parse([1])\n",
+        "def test_parse_fails(self):\n    with self.assertRaises(AttributeError):\n        parse(None)\n",
+        "def test_parse_fails():\n    with pytest.raises((ParseError, IndexError)):\n        parse('x')\n",
+    ]
+    for test in accidents:
+        assert shape.problems(test, errors=stated) == [shape.ACCIDENTAL_ERROR], test
+        assert shape.problems(test) == []  # (what the code states not known: nothing is accidental)
+
+
+def test_a_raise_that_hides_its_class_leaves_no_error_accidental():
+    module = "def check(x):\n    if x < 0:\n        raise make_error('negative')\n    return x\n"
+    assert shape.stated_errors((module,)) is None
+    caught = "def f(x):\n    try:\n        return g(x)\n    except (KeyError, IndexError) as err:\n        raise err\n"
+    assert shape.stated_errors((caught,)) == frozenset({"KeyError", "IndexError"})
+
+
 def test_count_tallies_every_code_and_the_clean_ones():
     tally = shape.count([REJECTED[shape.DUNDER_CALL][0], CLEAN[0], CLEAN[1]])
     assert tally == {**{c: 0 for c in shape.CODES}, shape.DUNDER_CALL: 1, "clean": 2}

@@ -201,12 +201,12 @@ def only_tests(file_source: str, names: list[str]) -> str:
 
 def graded(report: Report, module_source: str) -> list[tuple[list[str], str]]:
     """The kept tests of ``report`` that the model wrote (not the search) and that have no shape a reviewer
-    rejects (:func:`testbot.shape.problems`, copied doctests of ``module_source`` included): per test file,
+    rejects (:func:`testbot.shape.problems`, copied doctests and errors ``module_source`` never states included): per test file,
     their names and a test module holding just them."""
     from testbot import shape
     from testbot.pipeline import EXPLORE_MODEL
 
-    doctests = shape.doctest_examples(module_source)
+    facts = shape.module_facts(module_source)
     out = []
     for f in report.files:
         authors = f.authors if len(f.authors) == len(f.tests) else ("",) * len(f.tests)
@@ -215,7 +215,7 @@ def graded(report: Report, module_source: str) -> list[tuple[list[str], str]]:
             for name, author in zip(f.tests, authors)
             if author and author != EXPLORE_MODEL
             for source in shape.tests_in(f.text, [name])
-            if not shape.problems(source, doctests)
+            if not shape.problems(source, facts.doctests, facts.errors)
         ]
         if names:
             out.append((names, only_tests(f.text, names)))
