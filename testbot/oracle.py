@@ -56,6 +56,7 @@ from typing import NamedTuple
 from testbot import mutate
 from testbot.explore import annotation_kinds  # (read the way explore reads them for its own calls)
 from testbot.extract import Candidate, expects_raise
+from testbot.shape import parsed
 
 MAX_REPR = 200  # longer values are not worth a literal in a test (and would not fit the report)
 
@@ -635,11 +636,7 @@ def stated_messages(texts: Sequence[str]) -> frozenset[str]:
     message the code states word for word (``raise ValueError("lo must not exceed hi")``). The parts of an
     f-string are not: what fills it in at run time may vary, or be something the run read."""
     found: set[str] = set()
-    for text in texts:
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue
+    for _, tree in parsed(texts):
         parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
         found.update(n.value for n in ast.walk(tree)
                      if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in parts

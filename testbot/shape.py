@@ -167,6 +167,15 @@ def _error_name(node: ast.expr | None) -> str | None:
     return name if name[:1].isupper() else None
 
 
+def parsed(texts: Iterable[str]) -> Iterator[tuple[str, ast.Module]]:
+    """Each source of ``texts`` that parses, with its tree."""
+    for text in texts:
+        try:
+            yield text, ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+
+
 def _prose(tree: ast.AST, text: str) -> Iterator[str]:
     """The docstrings and comments of a module's source."""
     for node in ast.walk(tree):
@@ -187,11 +196,7 @@ def stated_errors(texts: tuple[str, ...]) -> frozenset[str] | None:
     comment (``Raises: KeyError``). None where some ``raise`` hides what it raises (``raise self._error(x)``, a
     variable not bound by an ``except``): then nothing is known to be accidental."""
     found: set[str] = set()
-    for text in texts:
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue
+    for text, tree in parsed(texts):
         found.update(_ERROR_WORD.findall("\n".join(_prose(tree, text))))
         caught: set[str] = set()  # names bound by `except ... as name`
         for node in ast.walk(tree):
