@@ -98,8 +98,8 @@ UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING, shape.ACCIDENTAL_ERROR})
 LAST = frozenset({shape.PLACEHOLDER, shape.DUNDER_CALL, shape.COPIED_DOCTEST})
 
 
-def unfit(cand: Candidate) -> bool:
-    return bool(UNFIT & set(shape.problems(cand.test_source)))
+def unfit(cand: Candidate, facts: shape.ModuleFacts = shape.NO_FACTS) -> bool:
+    return bool(UNFIT & set(shape.problems(cand.test_source, facts.doctests, facts.errors)))
 
 
 def gain_of(o: Outcome) -> Gain:
@@ -400,13 +400,20 @@ def _joined(cand: Candidate, parts: Sequence[Outcome]) -> Outcome:
     return Outcome(cand, result, covered)
 
 
-def spare(outcomes: Sequence[Outcome], kept: Sequence[Outcome]) -> list[Outcome]:
-    """The tests among ``outcomes`` that passed every run but were not kept (fit for a reviewer; each test once):
-    what the mutants phase chooses from."""
+def spare(
+    outcomes: Sequence[Outcome], kept: Sequence[Outcome], facts: shape.ModuleFacts = shape.NO_FACTS
+) -> list[Outcome]:
+    """The tests among ``outcomes`` that passed every run but were not kept (fit for a reviewer, by what the
+    module states, ``facts``; each test once): what the mutants phase chooses from."""
     seen = {o.candidate.code for o in kept}
     out = []
     for o in outcomes:
-        if o.result.outcome == v.PASSED and o.result.stable and o.candidate.code not in seen and not unfit(o.candidate):
+        if (
+            o.result.outcome == v.PASSED
+            and o.result.stable
+            and o.candidate.code not in seen
+            and not unfit(o.candidate, facts)
+        ):
             seen.add(o.candidate.code)
             out.append(o)
     return out

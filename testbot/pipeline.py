@@ -485,7 +485,7 @@ class Pipeline:
             chosen = {id(o.candidate) for o in still}
             marked = [keep.Outcome(o.candidate, dataclasses.replace(o.result, kept=id(o.candidate) in chosen), o.covered)
                       for o in pre.outcomes]
-            spare = keep.spare(pre.outcomes, still)
+            spare = keep.spare(pre.outcomes, still, facts)
             still = keep.polished(target, still)
             self._pools[target.id] = self.suite.pool(target, meas, still, spare, text, self.changes)
             kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL) for o in still]
@@ -611,7 +611,7 @@ class Pipeline:
             stable = [o for o in outcomes if o.candidate.round in prompts and o.result.outcome == v.PASSED
                       and o.result.stable]
             _record(Path(self.s.record), target, ctx, prompts, stable, model)
-        spare = keep.spare(outcomes, kept)
+        spare = keep.spare(outcomes, kept, facts)
         kept = keep.polished(target, kept)
         self._pools[target.id] = self.suite.pool(target, meas, kept, spare, text, self.changes)
         kept_items = [Kept(o.candidate, keep.gain_of(o), target.id, EXPLORE_MODEL if o.candidate.round == EXPLORE_ROUND

@@ -191,9 +191,10 @@ class SearchPhase(Phase):
                 continue
             open_ = self._candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
             folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
+            facts = shape.module_facts(text, neighbours(file))
             for t, pre in self._validate(file, text, open_, folder, self.budget.end, many=True):
                 r = by_id[t.id]
-                spare = keep.spare(pre.outcomes, pre.kept)
+                spare = keep.spare(pre.outcomes, pre.kept, facts)
                 pre.kept = keep.polished(t, pre.kept)
                 pool = pools.get(t.id)
                 if pool is not None:

@@ -282,6 +282,9 @@ def test_a_test_that_expects_an_error_the_code_never_states_is_not_kept():
     assert [o.candidate.name for o in kept] == ["test_check_explored_1"]  # line 4 stays open: no test for misuse
     _, kept, _ = keep.choose([stated, accident], Covered(), meas)  # (what the module states not known)
     assert len(kept) == 2
+    # nor is it a spare test the mutants phase may keep later
+    spare = keep.spare([stated, accident], [], shape.module_facts(module))
+    assert [o.candidate.name for o in spare] == ["test_check_explored_1"]
 
 
 def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):
