@@ -19,7 +19,6 @@ The packet needs the repositories' history: clones under the PR track's work fol
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import random
 import re
@@ -29,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks import prs
+from testbot.diff import function_sources
 
 VERDICTS = ("MERGE", "EDIT", "REJECT")
 # What the reviewer is told (packet writes it next to the packet as instructions.md; PACKET stands for its path).
@@ -51,28 +51,6 @@ Answer one line per test, in label order: `T01 | MERGE|EDIT|REJECT | reason in a
 paragraph on the most common reasons for EDIT and REJECT.
 """
 _LINE = re.compile(r"^\s*(T\d+)\s*\|\s*(MERGE|EDIT|REJECT)\s*\|\s*(.*)$")
-
-
-def functions(text: str) -> dict[str, str]:
-    """Qualname -> source (decorators included) of each function and method of ``text``."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return {}
-    lines = text.splitlines()
-    out: dict[str, str] = {}
-
-    def walk(node: ast.AST, prefix: str) -> None:
-        for n in ast.iter_child_nodes(node):
-            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
-                start = min([d.lineno for d in n.decorator_list] + [n.lineno])
-                out[prefix + n.name] = "\n".join(lines[start - 1 : n.end_lineno])
-                walk(n, f"{prefix}{n.name}.")
-            elif isinstance(n, ast.ClassDef):
-                walk(n, f"{prefix}{n.name}.")
-
-    walk(tree, "")
-    return out
 
 
 def _show(clone: Path, rev: str, path: str) -> str:
@@ -98,13 +76,13 @@ def packet(
         shown = []
         for name in r["changed_functions"]:
             path, qualname = name.split("::", 1)
-            source = functions(_show(clone, r["sha"], path)).get(qualname)
+            source = function_sources(_show(clone, r["sha"], path)).get(qualname)
             if source:
                 shown.append(f"# {path}\n{source}")
         code[key] = "\n\n".join(shown)
         items += [{"commit": key, "who": "testbot", "source": s} for s in r["kept_sources"]]
         for path in r["author_files"]:  # the tests the author added or changed in this commit
-            new, old = functions(_show(clone, r["sha"], path)), functions(_show(clone, r["parent"], path))
+            new, old = function_sources(_show(clone, r["sha"], path)), function_sources(_show(clone, r["parent"], path))
             items += [
                 {"commit": key, "who": "author", "source": s}
                 for q, s in new.items()

@@ -357,13 +357,13 @@ def changed_functions(old: str, new: str) -> dict[str, frozenset[int]]:
             # it left alone. A new parameter the body never reads leaves the whole function; a signature that
             # only lost a parameter (or a comment beside it) counts like an edited body.
             names = _changed_parameters(before[qualname], node)
-            used = {
-                code[n.lineno]
-                for stmt in _body(node)
-                for n in ast.walk(stmt)
-                if isinstance(n, ast.Name) and n.id in names and n.lineno in code
-            }
             if names:
+                used = {
+                    code[n.lineno]
+                    for stmt in _body(node)
+                    for n in ast.walk(stmt)
+                    if isinstance(n, ast.Name) and n.id in names and n.lineno in code
+                }
                 found[qualname] = frozenset(lines | used) if used else whole
                 continue
         found[qualname] = frozenset(lines) or whole

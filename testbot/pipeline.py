@@ -443,10 +443,10 @@ class Pipeline:
             new = 0 if o.candidate.observed else 1  # a repaired test is its failed original, counted once
             pres[owner.id].funnel = pres[owner.id].funnel + Funnel(generated=new, parsed=new)
         cover = Covered()
+        facts = shape.module_facts(text, neighbours(file))
         for t, meas, have in group:
             pre = pres[t.id]
-            pre.outcomes, pre.kept, counted = keep.choose(pre.outcomes, have, meas,
-                                                          facts=shape.module_facts(text, neighbours(file)))
+            pre.outcomes, pre.kept, counted = keep.choose(pre.outcomes, have, meas, facts=facts)
             pre.funnel = pre.funnel + counted
             for o in pre.kept:
                 cover = cover | o.covered

@@ -108,7 +108,8 @@ class SearchPhase(Phase):
             if specs and seconds >= 1:
                 found = self._search(file, text, targets, specs, seconds, self.s.seed)
             open_ = self._candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
-            for t, pre in self._validate(file, text, open_, folder, stop, many=bool(found)):
+            facts = shape.module_facts(text, neighbours(file))  # (its examples, the errors it states)
+            for t, pre in self._validate(file, text, facts, open_, folder, stop, many=bool(found)):
                 self.ledger.pre[t.id] = pre
 
     def _search(
@@ -192,7 +193,7 @@ class SearchPhase(Phase):
             open_ = self._candidates(wanted, text, found, {spec["id"]: spec["head"] for spec in specs})
             folder = destination_for(targets[0], self.root, self.s.tests_dir).parent
             facts = shape.module_facts(text, neighbours(file))
-            for t, pre in self._validate(file, text, open_, folder, self.budget.end, many=True):
+            for t, pre in self._validate(file, text, facts, open_, folder, self.budget.end, many=True):
                 r = by_id[t.id]
                 spare = keep.spare(pre.outcomes, pre.kept, facts)
                 pre.kept = keep.polished(t, pre.kept)
@@ -252,6 +253,7 @@ class SearchPhase(Phase):
         self,
         file: Path,
         text: str,
+        facts: shape.ModuleFacts,
         open_: list[tuple[Target, Measurable, list[Candidate]]],
         folder: Path,
         stop: float,
@@ -261,7 +263,6 @@ class SearchPhase(Phase):
         EXPLORE_TARGETS_PER_RUN), the oracle's values put in, each target's chosen by what they add to the whole
         file over what is covered so far (the file's group coverage in the ledger then includes them)."""
         whole = self.scope(file, text)
-        facts = shape.module_facts(text, neighbours(file))  # (its examples, the errors it states)
         chunks: list[list[tuple[Target, Measurable, list[Candidate]]]] = []
         most = math.inf if many else EXPLORE_TARGETS_PER_RUN  # targets to a chunk: many when the search vouched
         for item in open_:

@@ -201,8 +201,8 @@ def only_tests(file_source: str, names: list[str]) -> str:
 
 def graded(report: Report, module_source: str) -> list[tuple[list[str], str]]:
     """The kept tests of ``report`` that the model wrote (not the search) and that have no shape a reviewer
-    rejects (:func:`testbot.shape.problems`, copied doctests and errors ``module_source`` never states included): per test file,
-    their names and a test module holding just them."""
+    rejects (:func:`testbot.shape.problems`, copied doctests and errors ``module_source`` never states
+    included): per test file, their names and a test module holding just them."""
     from testbot import shape
     from testbot.pipeline import EXPLORE_MODEL
 
