@@ -1,7 +1,9 @@
-"""Mutation testing limited to a diff: mutants only on the lines a commit changed, killed by a test selection.
+"""Mutation testing limited to a diff: mutants only on the statements a commit changed, killed by a test selection.
 
-A mutant is one small edit of one expression or statement that starts on a changed line of the new version of a
-file (the kinds are :mod:`testbot.mutate`'s). The edit keeps the rest of the file's text and line numbers.
+A mutant is one small edit of one expression or statement that starts on a line of a changed statement in the new
+version of a file (the kinds are :mod:`testbot.mutate`'s): a statement over several lines is changed as a whole when
+one of its lines is, as coverage.py counts it by its first line. The edit keeps the rest of the file's text and line
+numbers.
 
 A mutant is killed when the selected tests fail, error or time out with it in place; it survives when they pass.
 Tests are selected per mutant from coverage contexts: only the test files whose tests ran the mutated line are run
@@ -19,7 +21,23 @@ from pathlib import Path
 
 from testbot.mutate import Mutant, mutants
 
-__all__ = ["Mutant", "Outcome", "clear_bytecode", "function_lines", "mutants", "run_mutants", "sample"]
+__all__ = [
+    "Mutant",
+    "Outcome",
+    "clear_bytecode",
+    "function_lines",
+    "mutants",
+    "run_mutants",
+    "sample",
+    "statement_lines",
+]
+
+
+def statement_lines(changed: set[int], firsts: dict[int, int]) -> set[int]:
+    """The lines of the statements that ``changed`` lines belong to: ``firsts`` maps each line of a statement over
+    several lines to its first line (:func:`testbot.measure.first_lines`); a line outside one stands alone."""
+    heads = {firsts.get(n, n) for n in changed}
+    return set(changed) | heads | {n for n, first in firsts.items() if first in heads}
 
 
 def function_lines(text: str) -> frozenset[int]:

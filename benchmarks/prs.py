@@ -9,7 +9,7 @@ pinned, commits that change behaviour) and each mode:
 
 the harness checks the commit out in a worktree, runs the project's suite under coverage (statements and branches
 on the changed lines, and which tests ran each line), runs diff mutation testing with the suite alone
-(benchmarks/diff_mutation.py: mutants only on changed lines), runs ``testbot generate --base <parent> --head
+(benchmarks/diff_mutation.py: mutants only on changed statements), runs ``testbot generate --base <parent> --head
 <head>`` in the project's own venv, and measures again with testbot's tests added: coverage of the changed lines,
 the mutants the suite left alive that testbot's tests kill, and fail-to-pass (kept tests that pass on the commit
 and fail with the package's files put back at the parent).
@@ -500,7 +500,11 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
     record["before"] = changed_coverage(cov, checkout, statements)
     record["package_before"] = package_coverage(cov)
 
-    found = [m for p, ls in lines.items() for m in diff_mutation.mutants(p, texts[p], ls)]
+    found = [
+        m
+        for p, ls in lines.items()
+        for m in diff_mutation.mutants(p, texts[p], diff_mutation.statement_lines(ls, firsts[p]))
+    ]
     chosen = diff_mutation.sample(found, MAX_MUTANTS, seed=0)
     index = TestIndex(checkout, repo, cov, firsts)
     timeout = max(20.0, 4 * seconds)

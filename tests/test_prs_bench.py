@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from benchmarks import diff_mutation, prs, review
+from testbot.measure import first_lines
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
 
@@ -168,6 +169,24 @@ def test_diff_mutants_only_on_changed_lines_and_keep_the_rest_of_the_file() -> N
     assert {m.description for m in found} >= {"Gt -> GtE", "string changed"}
     for m in found:
         assert m.text.splitlines()[3:] == CHANGED.splitlines()[3:]  # nothing after the changed lines moves
+
+
+def test_a_changed_line_inside_a_statement_over_several_lines_changes_the_whole_statement() -> None:
+    # the commit edited only the pattern (line 4); the `&=` on the statement's first line is part of that change
+    source = (
+        "def ok(fragment, segments=True):\n"
+        "    if fragment:\n"
+        "        segments &= bool(\n"
+        '            re.fullmatch(r"[a-z#]*", fragment)\n'
+        "        )\n"
+        "    return segments\n"
+    )
+    lines = diff_mutation.statement_lines({4}, first_lines(source))
+    assert lines == {3, 4, 5}
+    found = diff_mutation.mutants("m.py", source, lines)
+    assert {m.line for m in found} == {3, 4}
+    assert "BitAnd= -> BitOr=" in {m.description for m in found}
+    assert diff_mutation.statement_lines({2, 6}, first_lines(source)) == {2, 6}
 
 
 def test_diff_mutants_leave_docstrings_annotations_and_fstrings_alone() -> None:
