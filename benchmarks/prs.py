@@ -577,9 +577,7 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
         for cand in t.get("candidates", [])
         if cand.get("kept") and cand.get("round", -1) >= 0
     )
-    examples = frozenset().union(*[shape.doctest_examples(text) for text in texts.values()])
-    stated = [shape.stated_errors((text, *neighbours(checkout / p))) for p, text in texts.items()]
-    errors = None if not stated or None in stated else frozenset().union(*stated)
+    facts = shape.merged(shape.module_facts(text, neighbours(checkout / p)) for p, text in texts.items())
     sources = [
         src
         for f in placed
@@ -588,7 +586,7 @@ def run_one(args: argparse.Namespace, repo: Repo, clone: Path, c: Commit, mode: 
             [i.split("::", 1)[1] for i in kept_ids if i.startswith(f["path"] + "::")],
         )
     ]
-    record["shapes"] = shape.count(sources, examples, errors)
+    record["shapes"] = shape.count(sources, facts)
     record["kept_sources"] = sources
     record["kept_tests"] = kept_ids
     before = record["before"]

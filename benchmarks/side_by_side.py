@@ -208,12 +208,12 @@ def kept_tests(report: dict, project: Path, module_file: Path) -> dict:
         "by_model": by_model,
         "author_unknown": sum(1 for a in authors if not a) if known else None,
         "model_share_pct": round(100.0 * by_model / tests, 1) if by_model is not None and tests else None,
-        "shapes": shape.count(sources, facts.doctests, facts.errors),
+        "shapes": shape.count(sources, facts),
         # the tests a reviewer would send back, as written, with their shapes and author (what to look at next)
         "shaped": [
             {"shapes": found, "author": written_by.get(i), "source": src}
             for i, src in enumerate(sources)
-            if (found := shape.problems(src, facts.doctests, facts.errors))
+            if (found := shape.problems(src, facts))
         ],
     }
 

@@ -2,8 +2,9 @@
 
 A candidate that passed every run is an :class:`Outcome` (the test, its result, what it covers). :func:`choose`
 keeps, greedily by coverage gain, the ones that add something and are fit for a reviewer (never a check of a
-type name alone, of a value that varies or of an exception the code never states, :data:`UNFIT`; filler input, a special method by name or a copy of
-a docstring example only for what nothing else reaches, :data:`LAST`); :func:`owner` gives a test of a
+type name alone, of a value that varies or of an exception the code never states, nor an input of a kind the
+parameter rules out, :data:`UNFIT`; filler input, a special method by name or a copy of a docstring example only for
+what nothing else reaches, :data:`LAST`); :func:`owner` gives a test of a
 several-function prompt to its function; :func:`polished` names and merges kept tests the way a reviewer wants
 them; :func:`readable` writes special methods as operators before a test runs; :func:`evidence` turns the
 search's tests into facts for a write prompt.
@@ -69,7 +70,7 @@ def choose(
     # never states is not kept: its coverage is no use to a reviewer. One with filler input or a special method
     # called by name is kept only for what no other test covers (realistic inputs first); so is a copy of a
     # docstring example.
-    shapes = [set(shape.problems(o.candidate.test_source, facts.doctests, facts.errors)) for o in stable]
+    shapes = [set(shape.problems(o.candidate.test_source, facts)) for o in stable]
     gains = [gain(o.covered, have, meas) if not UNFIT & found else Gain() for o, found in zip(stable, shapes)]
     last = [bool(LAST & found) for found in shapes]
     chosen = greedy_keep([Gain() if odd else g for g, odd in zip(gains, last)])
@@ -93,13 +94,13 @@ def choose(
     return [marked.get(id(o), o) for o in outcomes], [marked[id(stable[i])] for i in chosen], counted
 
 
-UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING, shape.ACCIDENTAL_ERROR})  # shapes never kept
+UNFIT = frozenset({shape.TYPE_NAME_ONLY, shape.VARYING, shape.ACCIDENTAL_ERROR, shape.MISTYPED})  # shapes never kept
 # shapes kept only for what no other test covers
 LAST = frozenset({shape.PLACEHOLDER, shape.DUNDER_CALL, shape.COPIED_DOCTEST})
 
 
 def unfit(cand: Candidate, facts: shape.ModuleFacts = shape.NO_FACTS) -> bool:
-    return bool(UNFIT & set(shape.problems(cand.test_source, facts.doctests, facts.errors)))
+    return bool(UNFIT & set(shape.problems(cand.test_source, facts)))
 
 
 def gain_of(o: Outcome) -> Gain:

@@ -24,7 +24,7 @@ RULES = (
     "behaviour it checks (test_parse_reads_iso_dates), never with a number.\n"
     "- Pin exact values (`assert f(x) == [1, 2]`), not only a type; use operators and built-ins (`a == b`, "
     "`len(x)`, `x[0]`, `str(x)`), never a special method called by name (`x.__eq__(y)`).\n"
-    "- Pass inputs a user of the code would pass.\n"
+    "- Pass inputs a user of the code would pass, of the type each parameter's annotation or default says.\n"
     "- No @pytest.mark.parametrize and no long lists of cases: an answer cut short keeps only whole tests.\n"
     "- Cover every branch: typical input, edge cases, and each error path (with pytest.raises).\n"
     "- Only assert values you are sure of: work them out step by step from the code.\n"
@@ -662,7 +662,8 @@ def build_aim_prompt(
         "of the code as it is.\n"
         "- Name each test_<function>_<behaviour>, for the behaviour it checks (never a number). Plain assert; "
         "pytest.raises only for an error the code raises.\n"
-        "- Inputs a user of the code would pass; use operators and built-ins, never a special method by name.\n"
+        "- Inputs a user of the code would pass, of the type each parameter says; use operators and built-ins, "
+        "never a special method by name.\n"
         "- Answer with one ```python code block and nothing else."
     )
     closing = f"Now write the tests for {what}."

@@ -14,7 +14,11 @@ send one back, without running anything:
 - ``copied-doctest``: a check that repeats an example the project's docstrings already run as doctests;
 - ``accidental-error``: an expected built-in exception the code never states: no ``raise`` of it by name in the
   code under test and its neighbours, no docstring naming it (``pytest.raises(TypeError)`` for ``slugify(True)``,
-  an ``IndexError`` from popping an empty list): it pins what misuse happens to do, not a contract.
+  an ``IndexError`` from popping an empty list): it pins what misuse happens to do, not a contract. A class that
+  defines a protocol's special method states that protocol's error (``__getattr__``: ``AttributeError``);
+- ``mistyped-input``: a literal argument of a kind the parameter's annotation rules out (``strict=3`` for
+  ``strict: bool``, a string where ``Iterable[tuple[str, str]]`` goes; :mod:`testbot.inputs`), in a test that
+  expects no error.
 
 ``problems`` gives the codes for one test; ``count`` tallies them over many (the benchmarks report it).
 """
@@ -34,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from textwrap import dedent
 
-from testbot import mutate
+from testbot import inputs, mutate
 
 NUMBERED_NAME = "numbered-name"
 DUNDER_CALL = "dunder-call"
@@ -43,7 +47,17 @@ PLACEHOLDER = "placeholder-input"
 VARYING = "varying-value"
 COPIED_DOCTEST = "copied-doctest"
 ACCIDENTAL_ERROR = "accidental-error"
-CODES = (NUMBERED_NAME, DUNDER_CALL, TYPE_NAME_ONLY, PLACEHOLDER, VARYING, COPIED_DOCTEST, ACCIDENTAL_ERROR)
+MISTYPED = "mistyped-input"
+CODES = (
+    NUMBERED_NAME,
+    DUNDER_CALL,
+    TYPE_NAME_ONLY,
+    PLACEHOLDER,
+    VARYING,
+    COPIED_DOCTEST,
+    ACCIDENTAL_ERROR,
+    MISTYPED,
+)
 
 _NUMBERED = re.compile(r"^test_\d+(_|$)|_\d+$|_explored(_|$)")
 # Filler text passed as an input: the search's stock strings glued to something, a letter repeated, lorem ipsum.
@@ -176,6 +190,19 @@ def parsed(texts: Iterable[str]) -> Iterator[tuple[str, ast.Module]]:
             continue
 
 
+# The errors a protocol's special methods raise by contract: a class defining one states its error.
+_PROTOCOL_ERRORS = {
+    "__getattr__": "AttributeError",
+    "__getattribute__": "AttributeError",
+    "__delattr__": "AttributeError",
+    "__getitem__": ("KeyError", "IndexError"),
+    "__delitem__": ("KeyError", "IndexError"),
+    "__missing__": "KeyError",
+    "__next__": "StopIteration",
+    "__anext__": "StopAsyncIteration",
+}
+
+
 def _prose(tree: ast.AST, text: str) -> Iterator[str]:
     """The docstrings and comments of a module's source."""
     for node in ast.walk(tree):
@@ -194,10 +221,15 @@ def stated_errors(texts: tuple[str, ...]) -> frozenset[str] | None:
     """The exception names the code states in ``texts`` (the module under test and its neighbours): raised by
     name (``raise ValueError(...)``), re-raised from an ``except`` that names them, or named in a docstring or
     comment (``Raises: KeyError``). None where some ``raise`` hides what it raises (``raise self._error(x)``, a
-    variable not bound by an ``except``): then nothing is known to be accidental."""
+    variable not bound by an ``except``): then nothing is known to be accidental. A class that defines a
+    protocol's special method states its error (``__getitem__``: ``KeyError``, ``IndexError``)."""
     found: set[str] = set()
     for text, tree in parsed(texts):
         found.update(_ERROR_WORD.findall("\n".join(_prose(tree, text))))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _PROTOCOL_ERRORS:
+                errors = _PROTOCOL_ERRORS[node.name]
+                found.update((errors,) if isinstance(errors, str) else errors)
         caught: set[str] = set()  # names bound by `except ... as name`
         for node in ast.walk(tree):
             if isinstance(node, ast.ExceptHandler):
@@ -244,6 +276,7 @@ class ModuleFacts:
 
     doctests: frozenset[tuple[str, str]] = frozenset()  # its docstring examples (:func:`doctest_examples`)
     errors: frozenset[str] | None = None  # the exceptions the code states (:func:`stated_errors`; None: unknown)
+    signatures: inputs.Signatures = ()  # its callables' parameters (:func:`inputs.signatures`)
 
 
 NO_FACTS = ModuleFacts()
@@ -252,23 +285,39 @@ NO_FACTS = ModuleFacts()
 def module_facts(text: str, neighbours: tuple[str, ...] = ()) -> ModuleFacts:
     """The facts of a module's source ``text``; ``neighbours``: the sources of the modules beside it (a helper
     there may raise what the module's functions let through)."""
-    return ModuleFacts(doctest_examples(text), stated_errors((text, *neighbours)))
+    return ModuleFacts(doctest_examples(text), stated_errors((text, *neighbours)), inputs.signatures(text))
 
 
-def problems(
-    test_source: str,
-    doctests: frozenset[tuple[str, str]] = frozenset(),
-    errors: frozenset[str] | None = None,
-) -> list[str]:
+def merged(facts: Iterable[ModuleFacts]) -> ModuleFacts:
+    """The facts of several modules as one (a change over several files): their examples and callables together,
+    the errors any of them states (unknown when one's are)."""
+    facts = list(facts)
+    errors = [f.errors for f in facts]
+    names: dict[str, set[tuple[inputs.Param, ...]]] = {}
+    for f in facts:
+        for name, params in f.signatures:
+            names.setdefault(name, set()).add(params)
+    return ModuleFacts(
+        frozenset().union(*(f.doctests for f in facts)),
+        None if not errors or None in errors else frozenset().union(*errors),  # type: ignore[arg-type]
+        tuple(sorted((n, next(iter(p))) for n, p in names.items() if len(p) == 1)),
+    )
+
+
+def problems(test_source: str, facts: ModuleFacts = NO_FACTS) -> list[str]:
     """The shape codes one test (a function's source) has, in the order of :data:`CODES`; [] for a clean one.
-    ``doctests``: the module's docstring examples (:func:`doctest_examples`); ``errors``: the exceptions the code
-    states (:func:`stated_errors`; None: not known, no test's error is accidental)."""
+    ``facts``: what the module under test says (:func:`module_facts`): its docstring examples (a copy of one), the
+    exceptions its code states (None: not known, no test's error is accidental), its callables' parameters."""
     func = _function(test_source)
     if func is None:
         return []
     found: set[str] = set()
-    if errors is not None and any(n in _BUILTIN_ERRORS and n not in errors for n in expected_errors(func)):
+    errors, doctests = facts.errors, facts.doctests
+    expected = expected_errors(func)
+    if errors is not None and any(n in _BUILTIN_ERRORS and n not in errors for n in expected):
         found.add(ACCIDENTAL_ERROR)
+    if facts.signatures and not expected and inputs.mistyped(func, facts.signatures):
+        found.add(MISTYPED)
     if _NUMBERED.search(func.name):
         found.add(NUMBERED_NAME)
     for node in ast.walk(func):
@@ -297,16 +346,12 @@ def problems(
     return [c for c in CODES if c in found]
 
 
-def count(
-    sources: Iterable[str],
-    doctests: frozenset[tuple[str, str]] = frozenset(),
-    errors: frozenset[str] | None = None,
-) -> dict[str, int]:
+def count(sources: Iterable[str], facts: ModuleFacts = NO_FACTS) -> dict[str, int]:
     """How many of ``sources`` have each shape (every code present, zeros included), and how many are clean."""
     tally: Counter[str] = Counter()
     clean = 0
     for source in sources:
-        found = problems(source, doctests, errors)
+        found = problems(source, facts)
         tally.update(found)
         clean += not found
     return {**{c: tally[c] for c in CODES}, "clean": clean}

@@ -489,7 +489,7 @@ def test_the_second_table_compares_testbot_with_the_own_suite_and_survives_a_mer
     part = _part(["a"], "testbot", 40.0)
     part["tracks"]["modules"] = {"rows": rows, "summary": side_by_side.summarize(rows, ["testbot"])}
     md = side_by_side.to_markdown(part)
-    assert "| b | 90.0 | - | 40.0 | - | mutmut | 3.0 / - | 4 | 75.0 | 0 | 1 | 0 | 0 | 0 | 0 | 0 | 3 |" in md
+    assert "| b | 90.0 | - | 40.0 | - | mutmut | 3.0 / - | 4 | 75.0 | 0 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 3 |" in md
     assert "| **median / total** | 90.0 | 95.0 | 50.0 | 75.0 | | | 12 | 33.3 |" in md
     # merging parts keeps each module's own suite
     files = [tmp_path / "1.json", tmp_path / "2.json"]

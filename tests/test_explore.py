@@ -287,6 +287,22 @@ def test_a_test_that_expects_an_error_the_code_never_states_is_not_kept():
     assert [o.candidate.name for o in spare] == ["test_check_explored_1"]
 
 
+def test_a_test_that_passes_an_input_of_the_wrong_kind_is_not_kept():
+    from testbot import keep, shape
+    from testbot.measure import Covered, Measurable
+
+    module = (
+        "def check(x: str, strict: bool = False):\n    if strict:\n        return x.isalpha()\n    return bool(x)\n"
+    )
+    flag = _explored_check(1, "    assert check('abc', strict=True)\n", 3)
+    number = _explored_check(2, "    assert not check('', strict=0)\n", 4)
+    meas = Measurable(frozenset({3, 4}), frozenset())
+    facts = shape.module_facts(module)
+    _, kept, _ = keep.choose([flag, number], Covered(), meas, facts=facts)
+    assert [o.candidate.name for o in kept] == ["test_check_explored_1"]
+    assert [o.candidate.name for o in keep.spare([flag, number], [], facts)] == ["test_check_explored_1"]
+
+
 def test_explored_tests_are_written_and_say_where_they_came_from(project: Project):
     assert Settings().explore  # on by default (conftest.py turns it off for the rest of the suite)
     run = project.generate("pkg/m.py", "--explore", "--model", project.fake_model([]), *FAST)

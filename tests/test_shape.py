@@ -57,8 +57,9 @@ def test_a_check_that_repeats_a_doctest_is_a_copy():
     module = 'def double(x):\n    """Twice x.\n\n    >>> double(21)\n    42\n    """\n    return 2 * x\n'
     examples = shape.doctest_examples(module)
     assert examples == frozenset({("double(21)", "42")})
-    assert shape.problems("def test_double():\n    assert double(21) == 42\n", examples) == [shape.COPIED_DOCTEST]
-    assert shape.problems("def test_double_negative():\n    assert double(-1) == -2\n", examples) == []
+    facts = shape.ModuleFacts(doctests=examples)
+    assert shape.problems("def test_double():\n    assert double(21) == 42\n", facts) == [shape.COPIED_DOCTEST]
+    assert shape.problems("def test_double_negative():\n    assert double(-1) == -2\n", facts) == []
 
 
 MODULE_WITH_RAISES = """\
@@ -87,14 +88,14 @@ def test_an_expected_error_the_code_never_states_is_an_accident():
     # raised, documented, re-raised; a project's own class, raised wherever
     for error in ("ParseError", "KeyError", "OverflowError", "errors.ParseError", "ProgrammingError"):
         test = f"def test_parse_refuses_it():\n    with pytest.raises({error}):\n        parse('')\n"
-        assert shape.problems(test, errors=stated) == [], error
+        assert shape.problems(test, shape.ModuleFacts(errors=stated)) == [], error
     accidents = [
         "def test_parse_of_a_list_fails():\n    with pytest.raises(TypeError):\n        parse([1])\n",
         "def test_parse_fails(self):\n    with self.assertRaises(AttributeError):\n        parse(None)\n",
         "def test_parse_fails():\n    with pytest.raises((ParseError, IndexError)):\n        parse('x')\n",
     ]
     for test in accidents:
-        assert shape.problems(test, errors=stated) == [shape.ACCIDENTAL_ERROR], test
+        assert shape.problems(test, shape.ModuleFacts(errors=stated)) == [shape.ACCIDENTAL_ERROR], test
         assert shape.problems(test) == []  # (what the code states not known: nothing is accidental)
 
 
@@ -103,6 +104,28 @@ def test_a_raise_that_hides_its_class_leaves_no_error_accidental():
     assert shape.stated_errors((module,)) is None
     caught = "def f(x):\n    try:\n        return g(x)\n    except (KeyError, IndexError) as err:\n        raise err\n"
     assert shape.stated_errors((caught,)) == frozenset({"KeyError", "IndexError"})
+
+
+def test_a_class_with_a_protocol_method_states_that_protocols_error():
+    module = (
+        "class Duration:\n    def __getattr__(self, name):\n        return self._parts[name]\n\n"
+        "    def __getitem__(self, key):\n        return self._parts[key]\n"
+    )
+    stated = shape.stated_errors((module,))
+    assert stated == frozenset({"AttributeError", "KeyError", "IndexError"})
+    test = "def test_missing_part_is_an_attribute_error():\n    with pytest.raises(AttributeError):\n        Duration().x\n"
+    assert shape.problems(test, shape.ModuleFacts(errors=stated)) == []
+
+
+def test_an_input_of_the_wrong_kind_is_mistyped_unless_the_test_expects_an_error():
+    module = "def url(value: str, strict: bool = False):\n    if not isinstance(strict, bool):\n        raise TypeError('strict')\n"
+    facts = shape.module_facts(module)
+    assert shape.problems("def test_url_is_lenient():\n    assert url('a.b', strict=3)\n", facts) == [shape.MISTYPED]
+    assert shape.problems("def test_url_is_strict():\n    assert url('a.b', strict=True)\n", facts) == []
+    refused = "def test_url_refuses_a_number():\n    with pytest.raises(TypeError):\n        url('a.b', strict=3)\n"
+    assert shape.problems(refused, facts) == []
+    merged = shape.merged([facts, shape.module_facts("def other(x: int):\n    pass\n")])
+    assert dict(merged.signatures).keys() == {"url", "other"} and merged.errors == facts.errors
 
 
 def test_count_tallies_every_code_and_the_clean_ones():

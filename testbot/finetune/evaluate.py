@@ -215,7 +215,7 @@ def graded(report: Report, module_source: str) -> list[tuple[list[str], str]]:
             for name, author in zip(f.tests, authors)
             if author and author != EXPLORE_MODEL
             for source in shape.tests_in(f.text, [name])
-            if not shape.problems(source, facts.doctests, facts.errors)
+            if not shape.problems(source, facts)
         ]
         if names:
             out.append((names, only_tests(f.text, names)))

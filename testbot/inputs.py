@@ -1,0 +1,279 @@
+"""Whether a test passes a function an input of the kind its parameter says it takes.
+
+A reviewer sends back a test that calls ``url("http://a.b", strict_query=3)`` where the parameter reads
+``strict_query: bool = True``, or ``unique_pairs("ab")`` where it reads ``pairs: Iterable[tuple[str, str]]``: the
+input is of the wrong kind, and what the code does with it is an accident, not a contract. Read without running
+anything:
+
+- :func:`signatures`: the parameters of a module's functions, methods and classes (by ``__init__``), by name, with
+  each parameter's annotation and default as source text;
+- :func:`mistyped`: whether a test's call of one of those names passes a literal (a number, a string, a list, a
+  lambda...) that its parameter's annotation rules out, or a non-boolean scalar where the default is a boolean.
+
+Only literals are judged, and only against annotations this module understands (built-in types, ``typing`` and
+``collections.abc`` names, ``Optional``/``Union``/``|``, ``Literal``, element types of containers); anything else
+(a class of the project, a ``TypeVar``, a name the test built) is taken as fitting. ``None`` is never judged.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["Param", "Signatures", "mistyped", "signatures"]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    annotation: str = ""  # its source text, "" when it has none
+    default: str = ""  # the source text of its default, "" when it has none
+    positional: bool = True  # it can be passed by position
+    keyword: bool = True  # it can be passed by keyword
+
+
+# a callable's name and its parameters (self or cls left out), per name
+Signatures = tuple[tuple[str, tuple[Param, ...]], ...]
+
+
+def _params(func: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> tuple[Param, ...]:
+    a = func.args
+
+    def text(node: ast.expr | None) -> str:
+        return ast.unparse(node) if node is not None else ""
+
+    positional = [*a.posonlyargs, *a.args]
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    out = [
+        Param(p.arg, text(p.annotation), text(d), True, i >= len(a.posonlyargs))
+        for i, (p, d) in enumerate(zip(positional, defaults))
+    ]
+    out += [Param(p.arg, text(p.annotation), text(d), False, True) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+    if bound and out and out[0].positional:
+        out = out[1:]
+    return tuple(out)
+
+
+def _decorators(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    return {ast.unparse(d.func if isinstance(d, ast.Call) else d).rsplit(".", 1)[-1] for d in func.decorator_list}
+
+
+@functools.lru_cache(maxsize=16)
+def signatures(module_source: str) -> Signatures:
+    """The parameters of the module's functions, its classes' methods, and its classes (their ``__init__``), by
+    the name a test calls them by. A name defined twice with different parameters is left out (which one a test
+    calls is not known); so are functions under another decorator than ``staticmethod``/``classmethod`` (a
+    decorator may change what the function takes)."""
+    try:
+        tree = ast.parse(module_source)
+    except (SyntaxError, ValueError):
+        return ()
+    found: dict[str, set[tuple[Param, ...]]] = {}
+
+    def add(name: str, func: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> None:
+        decorators = _decorators(func)
+        if decorators - {"staticmethod", "classmethod"}:
+            return
+        found.setdefault(name, set()).add(_params(func, bound and "staticmethod" not in decorators))
+
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            add(node.name, node, False)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    if item.name == "__init__" and not node.decorator_list:
+                        add(node.name, item, True)
+                    elif not item.name.startswith("__"):
+                        add(item.name, item, True)
+    return tuple(sorted((name, next(iter(s))) for name, s in found.items() if len(s) == 1))
+
+
+# Methods of the built-in types: `d.get(...)` in a test is most likely a dict's, whatever the module defines.
+_BUILTIN_METHODS = frozenset(
+    name for kind in (str, bytes, list, tuple, dict, set, frozenset, int, float) for name in dir(kind)
+)
+
+
+def _kind(node: ast.expr) -> str | None:
+    """What kind of value a literal is (``"int"``, ``"str"``, ``"list"``, ``"callable"``...); None for anything
+    that is not a literal, and for ``None``."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        node = node.operand
+        if not (isinstance(node, ast.Constant) and type(node.value) in (int, float, complex)):
+            return None
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return type(value).__name__ if isinstance(value, bool | int | float | complex | str | bytes) else None
+    kinds = {
+        ast.JoinedStr: "str",
+        ast.List: "list",
+        ast.ListComp: "list",
+        ast.Tuple: "tuple",
+        ast.Dict: "dict",
+        ast.DictComp: "dict",
+        ast.Set: "set",
+        ast.SetComp: "set",
+        ast.Lambda: "callable",
+    }
+    return next((k for t, k in kinds.items() if isinstance(node, t)), None)
+
+
+_ITERABLE = {"list", "tuple", "dict", "set", "str", "bytes"}
+_NUMBERS = {"bool": {"bool"}, "int": {"bool", "int"}, "float": {"bool", "int", "float"}}
+# annotation name -> the literal kinds it takes
+_TAKES: dict[str, set[str]] = {
+    **_NUMBERS,
+    "complex": {"bool", "int", "float", "complex"},
+    "str": {"str"},
+    "Text": {"str"},
+    "bytes": {"bytes"},
+    "AnyStr": {"str", "bytes"},
+    "list": {"list"},
+    "List": {"list"},
+    "MutableSequence": {"list"},
+    "tuple": {"tuple", "list"},  # (a list where a pair goes reads the same)
+    "Tuple": {"tuple", "list"},
+    "dict": {"dict"},
+    "Dict": {"dict"},
+    "Mapping": {"dict"},
+    "MutableMapping": {"dict"},
+    "set": {"set"},
+    "Set": {"set"},
+    "MutableSet": {"set"},
+    "AbstractSet": {"set"},
+    "Sequence": {"list", "tuple", "str", "bytes"},
+    "Iterable": _ITERABLE,
+    "Collection": _ITERABLE,
+    "Container": _ITERABLE,
+    "Sized": _ITERABLE,
+    "Reversible": {"list", "tuple", "dict", "str", "bytes"},
+    "Hashable": {"bool", "int", "float", "complex", "str", "bytes", "tuple"},
+    "Callable": {"callable"},
+}
+_ANYTHING = {"Any", "object"}
+
+
+def _elements(node: ast.expr) -> Iterator[ast.expr]:
+    """The literal elements of a list, tuple or set literal, and a string literal's characters (each a string)."""
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        yield from (e for e in node.elts if not isinstance(e, ast.Starred))
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        yield from (ast.Constant(ch) for ch in node.value[:8])
+
+
+def _all(results: Iterator[bool | None]) -> bool | None:
+    """False when any is False; else None when any is unknown; else True."""
+    out: bool | None = True
+    for r in results:
+        if r is False:
+            return False
+        if r is None:
+            out = None
+    return out
+
+
+def _any(results: list[bool | None]) -> bool | None:
+    if any(r is True for r in results):
+        return True
+    return False if results and all(r is False for r in results) else None
+
+
+def fits(node: ast.expr, annotation: ast.expr) -> bool | None:
+    """Whether the literal ``node`` is of a kind ``annotation`` takes: True, False, or None when not known."""
+    kind = _kind(node)
+    if kind is None:
+        return None
+    if isinstance(annotation, ast.Constant):
+        if annotation.value is None:
+            return False
+        if not isinstance(annotation.value, str):
+            return None
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body  # (a forward reference)
+        except SyntaxError:
+            return None
+        return fits(node, annotation)
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _any([fits(node, annotation.left), fits(node, annotation.right)])
+    base, args = annotation, []
+    if isinstance(annotation, ast.Subscript):
+        base = annotation.value
+        args = list(annotation.slice.elts) if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+    name = base.attr if isinstance(base, ast.Attribute) else base.id if isinstance(base, ast.Name) else ""
+    if name in _ANYTHING:
+        return True
+    if name == "Optional" and args:
+        return fits(node, args[0])
+    if name == "Union":
+        return _any([fits(node, a) for a in args])
+    if name == "Annotated" and args:
+        return fits(node, args[0])
+    if name == "Literal":
+        return any(_kind(a) == kind for a in args) if all(_kind(a) for a in args) else None
+    takes = _TAKES.get(name)
+    if takes is None:
+        return None
+    if kind not in takes:
+        return False
+    if not args or name == "Callable":
+        return True
+    if name in ("tuple", "Tuple") and isinstance(node, ast.Tuple | ast.List):
+        if len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is Ellipsis:
+            return _all(fits(e, args[0]) for e in _elements(node))
+        return _all(fits(e, a) for e, a in zip(_elements(node), args))
+    if isinstance(node, ast.Dict):
+        if name in ("dict", "Dict", "Mapping", "MutableMapping") and len(args) == 2:
+            pairs = [(k, v) for k, v in zip(node.keys, node.values) if k is not None]
+            return _all(r for k, v in pairs for r in (fits(k, args[0]), fits(v, args[1])))
+        return None
+    if len(args) == 1:
+        return _all(fits(e, args[0]) for e in _elements(node))
+    return None
+
+
+def _fits_param(node: ast.expr, p: Param) -> bool | None:
+    if p.annotation:
+        try:
+            return fits(node, ast.parse(p.annotation, mode="eval").body)
+        except SyntaxError:
+            return None
+    if p.default in ("True", "False"):  # (no annotation: a flag takes a flag, not a number or a string)
+        kind = _kind(node)
+        return True if kind == "bool" else False if kind in ("int", "float", "complex", "str", "bytes") else None
+    return None
+
+
+def _name(call: ast.Call) -> str:
+    if isinstance(call.func, ast.Name):
+        return call.func.id
+    if isinstance(call.func, ast.Attribute) and call.func.attr not in _BUILTIN_METHODS:
+        return call.func.attr
+    return ""
+
+
+def mistyped(test: str | ast.AST, known: Signatures) -> list[str]:
+    """The arguments of the ``known`` callables' calls in ``test`` (its source or its tree) that their parameters
+    rule out, each as ``"name(param=value)"``; [] when every literal fits (or none is judged)."""
+    try:
+        tree = ast.parse(test) if isinstance(test, str) else test
+    except SyntaxError:
+        return []
+    by_name = dict(known)
+    out = []
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call) or _name(call) not in by_name:
+            continue
+        params = by_name[_name(call)]
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            continue  # (`*args`, `**kwargs`: which value goes where is not read here)
+        positional = [p for p in params if p.positional]
+        pairs = [(positional[i], a) for i, a in enumerate(call.args) if i < len(positional)]
+        named = {p.name: p for p in params if p.keyword}
+        pairs += [(named[k.arg], k.value) for k in call.keywords if k.arg in named]
+        for p, value in pairs:
+            if _fits_param(value, p) is False:
+                out.append(f"{_name(call)}({p.name}={ast.unparse(value)})")
+    return out
