@@ -594,8 +594,11 @@ _SYMBOLS = {
     "~": "tilde",
     "$": "dollar",
     "(": "paren",
+    ")": "paren",
     "[": "bracket",
+    "]": "bracket",
     "{": "brace",
+    "}": "brace",
     "<": "lt",
     ">": "gt",
     "'": "quote",
@@ -624,8 +627,24 @@ def _number_words(n: int | float) -> list[str]:
     return sign + [str(n).replace(".", "_").replace("e", "e_").replace("+", "")]
 
 
+def _symbol_words(text: str) -> list[str]:
+    """Words for a string of symbols: its first three kinds of character, a run of one kind in the plural
+    (``'--'``: dashes, ``'#!'``: hash bang, ``'«»'``: symbols)."""
+    words: list[str] = []
+    for ch in text:
+        word = _SYMBOLS.get(ch, "symbol")
+        plural = word if word == "equals" else word + "es" if word.endswith(("s", "sh", "ch", "x")) else word + "s"
+        if words and words[-1] in (word, plural):
+            words[-1] = plural
+        elif len(words) < 3:
+            words.append(word)
+        else:
+            break
+    return words
+
+
 def _value_words(node: ast.expr) -> list[str]:
-    """Words that say what a value in a test is: ``'--'`` -> dash dash, ``[]`` -> empty list, ``3`` -> three."""
+    """Words that say what a value in a test is: ``'--'`` -> dashes, ``[]`` -> empty list, ``3`` -> three."""
     if (
         isinstance(node, ast.UnaryOp)
         and isinstance(node.op, ast.USub)
@@ -646,7 +665,7 @@ def _value_words(node: ast.expr) -> list[str]:
                 return ["empty", "bytes" if isinstance(v, bytes) else "string"]
             words = [w.lower() for w in _WORD.findall(text)]
             if not words:
-                words = [_SYMBOLS.get(ch, "symbol") for ch in text.strip() or text][:3]
+                words = _symbol_words(text.strip() or text)
             return words[:NAME_WORDS]
         return []
     if isinstance(node, ast.List | ast.Tuple | ast.Set):
@@ -729,7 +748,7 @@ def input_words(test_source: str, limit: int = 4, keywords: bool = False) -> lis
 
 def behaviour_name(test_source: str, function: str) -> str:
     """A name for a test that says what it shows of ``function``: the inputs it passes and what happens,
-    ``test_validate_comment_raises_value_error_for_dash_dash``, ``test_ordinal_returns_1st_for_one``.
+    ``test_validate_comment_raises_value_error_for_dashes``, ``test_ordinal_returns_1st_for_one``.
 
     For tests written without a model (the search's calls): they get the name from what they do, not a number.
     The name never ends in a number (a reviewer reads that as numbering). The test's own name when it does not

@@ -178,7 +178,7 @@ def test_search_tests_that_would_share_a_name_become_one_test():
     out = _polished(target, [explored(1, "'-'", 3), explored(2, "'--'", 4), explored(3, "'-'", 5)])
     assert [o.candidate.name for o in out] == [
         "test_check_raises_value_error_for_dash",
-        "test_check_raises_value_error_for_dash_dash",
+        "test_check_raises_value_error_for_dashes",
     ]
     merged = out[0]
     assert merged.candidate.test_source.count("with pytest.raises(ValueError):") == 2

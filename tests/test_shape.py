@@ -128,6 +128,13 @@ def test_an_input_of_the_wrong_kind_is_mistyped_unless_the_test_expects_an_error
     assert dict(merged.signatures).keys() == {"url", "other"} and merged.errors == facts.errors
 
 
+def test_a_string_of_symbols_is_named_by_its_kinds_of_character():
+    assert shape._symbol_words("--") == ["dashes"]
+    assert shape._symbol_words("#!") == ["hash", "bang"]
+    assert shape._symbol_words("\u00ab\u00bb\u20ac") == ["symbols"]  # (not symbol_symbol_symbol)
+    assert shape._symbol_words("()[]{}<>") == ["parens", "brackets", "braces"]
+
+
 def test_count_tallies_every_code_and_the_clean_ones():
     tally = shape.count([REJECTED[shape.DUNDER_CALL][0], CLEAN[0], CLEAN[1]])
     assert tally == {**{c: 0 for c in shape.CODES}, shape.DUNDER_CALL: 1, "clean": 2}
@@ -175,7 +182,7 @@ def test_special_methods_are_written_as_operators(before: str, after: str):
             "def test_validate_comment_explored_2():\n    with pytest.raises(ValueError):\n"
             "        _validate_comment('--')\n",
             "_validate_comment",
-            "test_validate_comment_raises_value_error_for_dash_dash",
+            "test_validate_comment_raises_value_error_for_dashes",
         ),
         ("def test_x_explored_1():\n    assert ordinal(3) == '3rd'\n", "ordinal", "test_ordinal_returns_3rd_for_three"),
         ("def test_x_explored_4():\n    assert Box(3).size == 3\n", "size", "test_size_returns_three"),
