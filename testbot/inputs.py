@@ -9,6 +9,8 @@ anything:
   each parameter's annotation and default as source text;
 - :func:`mistyped`: whether a test's call of one of those names passes a literal (a number, a string, a list, a
   lambda...) that its parameter's annotation rules out, or a non-boolean scalar where the default is a boolean.
+  A parameter the function asks the kind of (``isinstance(value, int)``) is not judged: the code means to take
+  other kinds.
 
 Only literals are judged, and only against annotations this module understands (built-in types, ``typing`` and
 ``collections.abc`` names, ``Optional``/``Union``/``|``, ``Literal``, element types of containers); anything else
@@ -32,10 +34,15 @@ class Param:
     default: str = ""  # the source text of its default, "" when it has none
     positional: bool = True  # it can be passed by position
     keyword: bool = True  # it can be passed by keyword
+    checked: bool = False  # the body asks what kind it is (`isinstance(p, ...)`): any kind may be meant
 
 
 # a callable's name and its parameters (self or cls left out), per name
 Signatures = tuple[tuple[str, tuple[Param, ...]], ...]
+
+
+# calls that ask what kind a value is: a parameter they ask about may be given other kinds on purpose
+_KIND_CHECKS = {"isinstance", "issubclass", "type", "callable", "hasattr"}
 
 
 def _params(func: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> tuple[Param, ...]:
@@ -44,13 +51,23 @@ def _params(func: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> tuple[
     def text(node: ast.expr | None) -> str:
         return ast.unparse(node) if node is not None else ""
 
+    checked = {
+        arg.id
+        for node in ast.walk(func)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _KIND_CHECKS
+        for arg in node.args[:1]
+        if isinstance(arg, ast.Name)
+    }
     positional = [*a.posonlyargs, *a.args]
     defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     out = [
-        Param(p.arg, text(p.annotation), text(d), True, i >= len(a.posonlyargs))
+        Param(p.arg, text(p.annotation), text(d), True, i >= len(a.posonlyargs), p.arg in checked)
         for i, (p, d) in enumerate(zip(positional, defaults))
     ]
-    out += [Param(p.arg, text(p.annotation), text(d), False, True) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+    out += [
+        Param(p.arg, text(p.annotation), text(d), False, True, p.arg in checked)
+        for p, d in zip(a.kwonlyargs, a.kw_defaults)
+    ]
     if bound and out and out[0].positional:
         out = out[1:]
     return tuple(out)
@@ -235,6 +252,8 @@ def fits(node: ast.expr, annotation: ast.expr) -> bool | None:
 
 
 def _fits_param(node: ast.expr, p: Param) -> bool | None:
+    if p.checked:
+        return None
     if p.annotation:
         try:
             return fits(node, ast.parse(p.annotation, mode="eval").body)

@@ -45,6 +45,12 @@ class Other:
 @cached
 def guess(x: int):  # (a decorator may change what it takes)
     ...
+
+
+def size(value: str, unit: bool = False):
+    if isinstance(value, int):  # (the code takes a number too, whatever the annotation says)
+        value = str(value)
+    return len(value)
 """
 
 MISTYPED = {
@@ -59,6 +65,7 @@ MISTYPED = {
     "Table({'a': 'b'})": "Table(rows={'a': 'b'})",
     "Table({'a': 1.5}, fmt='upper')": "Table(fmt='upper')",
     "Table.parse(['a'])": "parse(text=['a'])",
+    "size('42', unit='kB')": "size(unit='kB')",
 }
 
 FITTING = [
@@ -72,6 +79,7 @@ FITTING = [
     "guess('x')",
     "{}.get('key')",  # (a dict's method, not Table.get)
     "Table.parse(f'{1}')",
+    "size(42)",
 ]
 
 
