@@ -8,9 +8,12 @@ anything:
 - :func:`signatures`: the parameters of a module's functions, methods and classes (by ``__init__``), by name, with
   each parameter's annotation and default as source text;
 - :func:`mistyped`: whether a test's call of one of those names passes a literal (a number, a string, a list, a
-  lambda...) that its parameter's annotation rules out, or a non-boolean scalar where the default is a boolean.
-  A parameter the function asks the kind of (``isinstance(value, int)``) is not judged: the code means to take
-  other kinds.
+  lambda...) that its parameter's annotation rules out, or a non-boolean scalar where the default is a boolean;
+  without an annotation that decides, whether the literal lacks what the body uses of the parameter: an attribute
+  it reads (a string as ``content_handler`` where the body calls ``content_handler.startElement``), items that
+  unpack into pairs (``for char, xlate in pairs``: a string, or a list of strings). A parameter the function asks
+  the kind of (``isinstance(value, int)``, ``hasattr(value, "keys")``) is not judged: the code means to take other
+  kinds; nor is one the body binds again.
 
 Only literals are judged, and only against annotations this module understands (built-in types, ``typing`` and
 ``collections.abc`` names, ``Optional``/``Union``/``|``, ``Literal``, element types of containers); anything else
@@ -21,7 +24,8 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Iterator
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 __all__ = ["Param", "Signatures", "mistyped", "signatures"]
@@ -35,6 +39,10 @@ class Param:
     positional: bool = True  # it can be passed by position
     keyword: bool = True  # it can be passed by keyword
     checked: bool = False  # the body asks what kind it is (`isinstance(p, ...)`): any kind may be meant
+    # how the body uses it, where it never rebinds the name: the attributes it reads (`p.startElement`), and the
+    # size of the tuples its items are unpacked into (`for char, xlate in p`, or `for item in p: a, b = item`)
+    attributes: tuple[str, ...] = ()
+    pairs: int = 0
 
 
 # a callable's name and its parameters (self or cls left out), per name
@@ -58,19 +66,56 @@ def _params(func: ast.FunctionDef | ast.AsyncFunctionDef, bound: bool) -> tuple[
         for arg in node.args[:1]
         if isinstance(arg, ast.Name)
     }
+    uses = _uses(func)
     positional = [*a.posonlyargs, *a.args]
     defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     out = [
-        Param(p.arg, text(p.annotation), text(d), True, i >= len(a.posonlyargs), p.arg in checked)
+        Param(p.arg, text(p.annotation), text(d), True, i >= len(a.posonlyargs), p.arg in checked, *uses(p.arg))
         for i, (p, d) in enumerate(zip(positional, defaults))
     ]
     out += [
-        Param(p.arg, text(p.annotation), text(d), False, True, p.arg in checked)
+        Param(p.arg, text(p.annotation), text(d), False, True, p.arg in checked, *uses(p.arg))
         for p, d in zip(a.kwonlyargs, a.kw_defaults)
     ]
     if bound and out and out[0].positional:
         out = out[1:]
     return tuple(out)
+
+
+def _uses(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Callable[[str], tuple[tuple[str, ...], int]]:
+    """How ``func``'s body uses each parameter (:class:`Param`'s ``attributes`` and ``pairs``): nothing for a name
+    the body binds again (``value = str(value)``: what it held before is not what is used)."""
+    body = [n for stmt in func.body for n in ast.walk(stmt)]
+    bound = {n.id for n in body if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    unpacked = {  # `a, b = item`: the name item, unpacked into 2
+        n.value.id: len(n.targets[0].elts)
+        for n in body
+        if isinstance(n, ast.Assign)
+        and len(n.targets) == 1
+        and isinstance(n.targets[0], ast.Tuple)
+        and not any(isinstance(e, ast.Starred) for e in n.targets[0].elts)
+        and isinstance(n.value, ast.Name)
+    }
+
+    def uses(name: str) -> tuple[tuple[str, ...], int]:
+        if name in bound:
+            return (), 0
+        attributes = sorted({n.attr for n in body if isinstance(n, ast.Attribute) and _is(n.value, name)})
+        pairs = 0
+        for n in body:
+            if isinstance(n, ast.For | ast.comprehension) and _is(n.iter, name):
+                t = n.target
+                if isinstance(t, ast.Tuple) and not any(isinstance(e, ast.Starred) for e in t.elts):
+                    pairs = len(t.elts)
+                elif isinstance(t, ast.Name) and t.id in unpacked:
+                    pairs = unpacked[t.id]
+        return tuple(attributes), pairs
+
+    return uses
+
+
+def _is(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
 
 
 def _decorators(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
@@ -251,18 +296,50 @@ def fits(node: ast.expr, annotation: ast.expr) -> bool | None:
     return None
 
 
+_TYPES: dict[str, type] = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "complex": complex,
+    "str": str,
+    "bytes": bytes,
+    "list": list,
+    "tuple": tuple,
+    "dict": dict,
+    "set": set,
+    "callable": types.FunctionType,
+}
+
+
+def _fits_use(node: ast.expr, p: Param) -> bool | None:
+    """Whether the literal ``node`` has what the body uses of ``p``: its attributes, items that unpack."""
+    kind = _kind(node)
+    if kind is None:
+        return None
+    if any(not hasattr(_TYPES[kind], a) for a in p.attributes):
+        return False
+    if p.pairs:
+        if kind in ("str", "bytes") or kind in ("bool", "int", "float", "complex"):
+            return False  # (a string's characters, a number: nothing there unpacks into a tuple)
+        items = [e for e in _elements(node) if _kind(e) is not None]
+        if any(_kind(e) not in ("list", "tuple") for e in items):
+            return False
+    return None
+
+
 def _fits_param(node: ast.expr, p: Param) -> bool | None:
     if p.checked:
         return None
+    found: bool | None = None
     if p.annotation:
         try:
-            return fits(node, ast.parse(p.annotation, mode="eval").body)
+            found = fits(node, ast.parse(p.annotation, mode="eval").body)
         except SyntaxError:
-            return None
-    if p.default in ("True", "False"):  # (no annotation: a flag takes a flag, not a number or a string)
+            found = None
+    elif p.default in ("True", "False"):  # (no annotation: a flag takes a flag, not a number or a string)
         kind = _kind(node)
-        return True if kind == "bool" else False if kind in ("int", "float", "complex", "str", "bytes") else None
-    return None
+        found = True if kind == "bool" else False if kind in ("int", "float", "complex", "str", "bytes") else None
+    return found if found is not None else _fits_use(node, p)
 
 
 def _name(call: ast.Call) -> str:

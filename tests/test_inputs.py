@@ -47,6 +47,20 @@ def guess(x: int):  # (a decorator may change what it takes)
     ...
 
 
+def add_upper(char_list):
+    for item in char_list:
+        char, xlate = item
+        char_list.insert(0, (char.upper(), xlate.capitalize()))
+    return char_list
+
+
+def emit(key, value, handler, depth=0):
+    if depth:
+        handler.ignorableWhitespace(" " * depth)
+    value = str(value)  # (bound again: what the caller passed is not what is used below)
+    return value.strip()
+
+
 def size(value: str, unit: bool = False):
     if isinstance(value, int):  # (the code takes a number too, whatever the annotation says)
         value = str(value)
@@ -66,6 +80,9 @@ MISTYPED = {
     "Table({'a': 1.5}, fmt='upper')": "Table(fmt='upper')",
     "Table.parse(['a'])": "parse(text=['a'])",
     "size('42', unit='kB')": "size(unit='kB')",
+    "add_upper(['Ab', 'a'])": "add_upper(char_list=['Ab', 'a'])",  # strings where pairs go
+    "add_upper('')": "add_upper(char_list='')",  # (a string has no insert either)
+    "emit('a', 1, 'handler')": "emit(handler='handler')",  # a string has no ignorableWhitespace
 }
 
 FITTING = [
@@ -80,6 +97,8 @@ FITTING = [
     "{}.get('key')",  # (a dict's method, not Table.get)
     "Table.parse(f'{1}')",
     "size(42)",
+    "add_upper([('a', 'b'), ['c', 'd']])",
+    "emit('a', [1], handler)",  # (value is bound again in the body)
 ]
 
 

@@ -118,11 +118,11 @@ def test_a_class_with_a_protocol_method_states_that_protocols_error():
 
 
 def test_an_input_of_the_wrong_kind_is_mistyped_unless_the_test_expects_an_error():
-    module = "def url(value: str, strict: bool = False):\n    if not isinstance(strict, bool):\n        raise TypeError('strict')\n"
+    module = "def url(value: str, strict: bool = False):\n    if strict and '.' not in value:\n        raise ValueError('no dot')\n"
     facts = shape.module_facts(module)
     assert shape.problems("def test_url_is_lenient():\n    assert url('a.b', strict=3)\n", facts) == [shape.MISTYPED]
     assert shape.problems("def test_url_is_strict():\n    assert url('a.b', strict=True)\n", facts) == []
-    refused = "def test_url_refuses_a_number():\n    with pytest.raises(TypeError):\n        url('a.b', strict=3)\n"
+    refused = "def test_url_refuses_no_dot():\n    with pytest.raises(ValueError):\n        url('ab', strict=3)\n"
     assert shape.problems(refused, facts) == []
     merged = shape.merged([facts, shape.module_facts("def other(x: int):\n    pass\n")])
     assert dict(merged.signatures).keys() == {"url", "other"} and merged.errors == facts.errors
