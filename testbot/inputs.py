@@ -25,10 +25,10 @@ from __future__ import annotations
 import ast
 import functools
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["Param", "Signatures", "mistyped", "signatures"]
+__all__ = ["Param", "Signatures", "mistyped", "signatures", "unambiguous"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,15 @@ def signatures(module_source: str) -> Signatures:
                         add(node.name, item, True)
                     elif not item.name.startswith("__"):
                         add(item.name, item, True)
+    return unambiguous((name, params) for name, s in found.items() for params in s)
+
+
+def unambiguous(pairs: Iterable[tuple[str, tuple[Param, ...]]]) -> Signatures:
+    """The names of ``pairs`` with one set of parameters, sorted: a name defined with two is left out (which one a
+    test calls is not known)."""
+    found: dict[str, set[tuple[Param, ...]]] = {}
+    for name, params in pairs:
+        found.setdefault(name, set()).add(params)
     return tuple(sorted((name, next(iter(s))) for name, s in found.items() if len(s) == 1))
 
 

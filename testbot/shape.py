@@ -192,14 +192,14 @@ def parsed(texts: Iterable[str]) -> Iterator[tuple[str, ast.Module]]:
 
 # The errors a protocol's special methods raise by contract: a class defining one states its error.
 _PROTOCOL_ERRORS = {
-    "__getattr__": "AttributeError",
-    "__getattribute__": "AttributeError",
-    "__delattr__": "AttributeError",
+    "__getattr__": ("AttributeError",),
+    "__getattribute__": ("AttributeError",),
+    "__delattr__": ("AttributeError",),
     "__getitem__": ("KeyError", "IndexError"),
     "__delitem__": ("KeyError", "IndexError"),
-    "__missing__": "KeyError",
-    "__next__": "StopIteration",
-    "__anext__": "StopAsyncIteration",
+    "__missing__": ("KeyError",),
+    "__next__": ("StopIteration",),
+    "__anext__": ("StopAsyncIteration",),
 }
 
 
@@ -228,8 +228,7 @@ def stated_errors(texts: tuple[str, ...]) -> frozenset[str] | None:
         found.update(_ERROR_WORD.findall("\n".join(_prose(tree, text))))
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _PROTOCOL_ERRORS:
-                errors = _PROTOCOL_ERRORS[node.name]
-                found.update((errors,) if isinstance(errors, str) else errors)
+                found.update(_PROTOCOL_ERRORS[node.name])
         caught: set[str] = set()  # names bound by `except ... as name`
         for node in ast.walk(tree):
             if isinstance(node, ast.ExceptHandler):
@@ -293,14 +292,10 @@ def merged(facts: Iterable[ModuleFacts]) -> ModuleFacts:
     the errors any of them states (unknown when one's are)."""
     facts = list(facts)
     errors = [f.errors for f in facts]
-    names: dict[str, set[tuple[inputs.Param, ...]]] = {}
-    for f in facts:
-        for name, params in f.signatures:
-            names.setdefault(name, set()).add(params)
     return ModuleFacts(
         frozenset().union(*(f.doctests for f in facts)),
         None if not errors or None in errors else frozenset().union(*errors),  # type: ignore[arg-type]
-        tuple(sorted((n, next(iter(p))) for n, p in names.items() if len(p) == 1)),
+        inputs.unambiguous(pair for f in facts for pair in f.signatures),
     )
 
 
