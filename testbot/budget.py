@@ -22,6 +22,10 @@ MUTANTS_SECONDS = 30.0  # without --budget: the mutants phase's time per file
 # Tokens a second (prompt reading included) assumed before the first completion is timed: the embedded model on
 # a 2-core CPU.
 FIRST_SPEED = 8.0
+# The same, apart, for a prompt of known length: prompt tokens read and answer tokens written a second (the
+# embedded model on a 2-core CPU reads ~60 and writes ~18: a little less is assumed).
+FIRST_READ_SPEED = 55.0
+FIRST_WRITE_SPEED = 16.0
 # A target's share is at least the time for an answer this long (two or three short tests).
 USEFUL_TOKENS = 192
 # A completion shorter than this rarely holds a whole test: below it, a target's time is spent.
@@ -36,6 +40,9 @@ class Budget:
         self.end = math.inf
         self.phases: dict[str, float] = {}  # seconds each phase took (Report.phases)
         self._decoded = (0, 0.0)  # (tokens, seconds) of the run's completions: the model's speed here
+        # Of the completions whose backend says how long reading the prompt took: (prompt tokens read, seconds
+        # reading them, answer tokens, seconds writing them).
+        self._split = (0, 0.0, 0, 0.0)
         self._checked = (0, 0.0)  # (answers, seconds) of validating an answer's tests: kept back from a cap
 
     @property
@@ -90,39 +97,72 @@ class Budget:
         share = start + max((self.end - start) / targets_left, useful)
         return (share, True) if share < deadline else (deadline, False)
 
-    def token_cap(self, deadline: float, limit: int) -> int:
+    def token_cap(self, deadline: float, limit: int, unread: int = -1) -> int:
         """The completion length that, with its tests run, still ends before ``deadline`` at the speeds so far.
 
-        The speed counts prompt reading too (whole completion time), so the estimate errs short; before the
-        first completion it is unknown and ``FIRST_SPEED`` stands in, so the run's first answer does not take a
-        full ``limit`` out of the others' shares (but gets at least ``USEFUL_TOKENS``). A completion cut at the
-        cap still yields the tests it finished (extract keeps the longest prefix that parses)."""
+        ``unread``: the prompt tokens the model still has to read (-1: unknown). Where it is known and the
+        backend says how long reading took, reading and writing are timed apart: on a CPU a prompt of 1,500
+        tokens takes about as long to read as 400 tokens take to write, so a long prompt read late leaves room
+        for little. Otherwise the speed counts prompt reading too (whole completion time), so the estimate errs
+        short. Before the first completion the speeds are unknown and ``FIRST_READ_SPEED``/``FIRST_WRITE_SPEED``
+        (or ``FIRST_SPEED``) stand in, so the run's first answer does not take a full ``limit`` out of the
+        others' shares (but gets at least ``USEFUL_TOKENS``). A completion cut at the cap still yields the tests
+        it finished (extract keeps the longest prefix that parses)."""
         if deadline == math.inf:
             return limit
+        left = deadline - time.monotonic()
         speed = self.speed()
         if speed is None:
-            return min(limit, max(USEFUL_TOKENS, int((deadline - time.monotonic()) * FIRST_SPEED)))
+            guess = (left - unread / FIRST_READ_SPEED) * FIRST_WRITE_SPEED if unread >= 0 else left * FIRST_SPEED
+            return min(limit, max(USEFUL_TOKENS, int(guess)))
         answers, seconds = self._checked  # the answer's tests still have to run before the deadline
-        reserve = seconds / answers if answers else 0.0
-        return min(limit, int((deadline - time.monotonic() - reserve) * speed))
+        left -= seconds / answers if answers else 0.0
+        speeds = self.speeds()
+        if unread >= 0 and speeds is not None:
+            read, write = speeds
+            return min(limit, int((left - unread / read) * write))
+        return min(limit, int(left * speed))
 
     def speed(self) -> float | None:
         """Tokens a second over the run's completions so far (prompt reading included); None before the first."""
         done, spent = self._decoded
         return done / spent if done and spent > 0 else None
 
+    def speeds(self) -> tuple[float, float] | None:
+        """(prompt tokens read a second, answer tokens written a second) over the completions whose backend
+        timed its reading; None before one did."""
+        read, reading, written, writing = self._split
+        if read <= 0 or reading <= 0 or written <= 0 or writing <= 0:
+            return None
+        return read / reading, written / writing
+
     @property
     def model_seconds(self) -> float:
         return self._decoded[1]
+
+    @property
+    def reading_seconds(self) -> float:
+        """Of :attr:`model_seconds`, those the backend said went to reading prompts."""
+        return self._split[1]
 
     @property
     def timed(self) -> bool:
         """Whether a completion was timed yet."""
         return bool(self._decoded[0])
 
-    def completed(self, tokens: int, seconds: float) -> None:
+    def completed(self, tokens: int, seconds: float, read_tokens: int = 0, read_seconds: float = 0.0) -> None:
+        """One completion: ``tokens`` written in ``seconds``, of which ``read_seconds`` went to reading
+        ``read_tokens`` prompt tokens (0 where the backend does not say)."""
         done, spent = self._decoded
         self._decoded = (done + tokens, spent + seconds)
+        if read_tokens > 0 and 0 < read_seconds < seconds and tokens > 0:
+            read, reading, written, writing = self._split
+            self._split = (
+                read + read_tokens,
+                reading + read_seconds,
+                written + tokens,
+                writing + seconds - read_seconds,
+            )
 
     def checked(self, seconds: float) -> None:
         answers, spent = self._checked

@@ -27,6 +27,10 @@ class Completion:
     mean_logprob: float  # mean log-probability of the generated tokens (higher: the model is surer)
     seconds: float
     prompt_tokens: int = 0
+    # The part of ``seconds`` spent reading the prompt and how many of its tokens were read (not served from the
+    # backend's prompt cache); 0 where the backend does not say.
+    read_seconds: float = 0.0
+    read_tokens: int = 0
 
 
 class Backend(Protocol):

@@ -18,12 +18,13 @@ comes from :mod:`testbot.budget`. The CLI, the hook and the GitHub Action are th
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from testbot import secrets_scan
-from testbot.budget import FINAL_SHARE, GROUP_SHARE, MIN_TOKENS, MUTANTS_SHARE, WRITE_SHARE, Budget
+from testbot.budget import FINAL_SHARE, GROUP_SHARE, MIN_TOKENS, MUTANTS_SHARE, USEFUL_TOKENS, WRITE_SHARE, Budget
 from testbot.cache import Cache, Entry
 from testbot.check import Checker
 from testbot.config import Settings, settings_fingerprint
@@ -34,7 +35,7 @@ from testbot.generate import STOP, Backend, load_backend_for
 from testbot.integrate import FileChange, Kept, integrate
 from testbot.layout import destination_for
 from testbot.measure import (Covered, Measurable, measurable, read_covered)
-from testbot.prompt import (Feedback, build_group_prompt, build_prompt, build_write_prompt,
+from testbot.prompt import (Feedback, Prompt, build_group_prompt, build_prompt, build_write_prompt,
                             signature_texts)
 from testbot.report import CandidateResult, Funnel, Report, Status, TargetReport
 from testbot.targets import Target, neighbours, reach
@@ -77,6 +78,7 @@ class Pipeline:
         self.suite = Suite()  # what the project's own suite covers (the baseline), set by its run
         self._wrote: set[str] = set()  # targets whose search evidence a write prompt turned into the model's tests
         self._pools: dict[str, mutants.Pool] = {}  # target id -> its kept and spare tests, for the mutants phase
+        self._last_prompt = ""  # the text of the last prompt sent: a backend's prompt cache holds its start
         self.check: Checker  # runs and repairs candidates: set with the run's workspace
 
     # -- the model is loaded on first use: fully covered targets never pay for it
@@ -185,6 +187,8 @@ class Pipeline:
         phases = dict(self.budget.phases)
         if self.budget.timed:
             phases["model (within the others)"] = self.budget.model_seconds
+            if self.budget.reading_seconds:
+                phases["reading prompts (within the model)"] = self.budget.reading_seconds
         return Report(tuple(reports), tuple(files), self.model_name(), time.monotonic() - start, self.s.dry_run,
                       errors, fingerprint, isolation, phases)
 
@@ -252,16 +256,27 @@ class Pipeline:
         imported = self._imports.get(target.module) or ws.check_import(target.module, target.import_root)
         return read_covered(imported.coverage_file, ws.scratch_path(target.file)) | self.suite.covered(target.file)
 
-    def _token_cap(self, deadline: float, limit: int = 0) -> int:
-        """How long an answer ends (its tests run) before ``deadline`` (:meth:`Budget.token_cap`)."""
-        return self.budget.token_cap(deadline, limit or self.s.max_tokens)
+    def _token_cap(self, deadline: float, limit: int = 0, prompt: Prompt | None = None) -> int:
+        """How long an answer to ``prompt`` (when known: reading it takes time too) ends, its tests run, before
+        ``deadline`` (:meth:`Budget.token_cap`)."""
+        return self.budget.token_cap(deadline, limit or self.s.max_tokens,
+                                     self._unread(prompt) if prompt is not None else -1)
+
+    def _unread(self, prompt: Prompt) -> int:
+        """About how many of ``prompt``'s tokens the model has to read: those after the start it shares with the
+        last prompt sent (llama.cpp's prompt cache serves that start)."""
+        text = _prompt_text(prompt)
+        shared = len(os.path.commonprefix([self._last_prompt, text]))
+        return round(prompt.tokens * (1 - shared / max(len(text), 1)))
 
     def _complete(self, prompt, seed: int, max_tokens: int):
-        """One completion, timed into the run's measured speed."""
+        """One completion, timed into the run's measured speeds."""
         began = time.monotonic()
         completion = self.backend.complete(prompt, seed=seed, temperature=self.s.temperature, top_p=self.s.top_p,
                                            max_tokens=max_tokens, stop=STOP)
-        self.budget.completed(completion.tokens, time.monotonic() - began)
+        self._last_prompt = _prompt_text(prompt)
+        self.budget.completed(completion.tokens, time.monotonic() - began, completion.read_tokens,
+                              completion.read_seconds)
         return completion
 
     def _write_phase(self, ws: v.Workspace, todo: Sequence[Target]) -> None:
@@ -292,12 +307,16 @@ class Pipeline:
                     items.append((build_context(t, self.root, self.s.tests_dir), facts))
                     lines[t.id] = keep.evidence_imports(explored)
             chunk = 0
-            while items and (not chunk or self._token_cap(deadline) >= MIN_TOKENS):
+            while items:
                 prompt, chosen = build_write_prompt(items, budget=self.s.prompt_tokens, count=self.backend.count_tokens,
                                                     imports=[line for ctx, _ in items for line in lines[ctx.target.id]])
+                # (after the first, a prompt is read only if the time left then holds an answer of a few tests)
+                if chunk and self._token_cap(deadline, 0, prompt) < USEFUL_TOKENS:
+                    break
                 ids = {c.target.id for c in chosen}
                 items = [it for it in items if it[0].target.id not in ids]
                 self._write_group(ws, text, [c.target for c in chosen], prompt, deadline, chunk)
+                chunk += 1
                 chunk += 1
 
     def _write_group(self, ws: v.Workspace, text: str, group: list[Target], prompt, deadline: float,
@@ -306,8 +325,8 @@ class Pipeline:
         model's first and the search's for what they leave."""
         limit = min(WRITE_TOKENS_MAX, WRITE_TOKENS * len(group))
         try:
-            completion = self._complete(prompt, self.s.seed + 1000 + chunk, max(self._token_cap(deadline, limit),
-                                                                                  MIN_TOKENS))
+            completion = self._complete(prompt, self.s.seed + 1000 + chunk,
+                                        max(self._token_cap(deadline, limit, prompt), MIN_TOKENS))
         except PromptTooLong:
             return  # (each function gets its own write round in its turn)
         first = group[0]
@@ -416,7 +435,8 @@ class Pipeline:
         # could eat the whole --budget).
         limit = min(1024, max(self.s.max_tokens, 160 * len(group))) if self.budget.timed else self.s.max_tokens
         try:
-            completion = self._complete(prompt, self.s.seed + chunk, max(self._token_cap(deadline, limit), MIN_TOKENS))
+            completion = self._complete(prompt, self.s.seed + chunk,
+                                        max(self._token_cap(deadline, limit, prompt), MIN_TOKENS))
         except PromptTooLong:
             return  # the functions get their own prompts
         first = group[0][0]
@@ -548,7 +568,7 @@ class Pipeline:
                     break
                 if i and explored and any(o.result.stable for o in round_outcomes):
                     break  # (the search's tests fill the rest: one good answer is enough)
-                cap = self._token_cap(deadline)
+                cap = self._token_cap(deadline, 0, prompt)
                 if (i or round_no or pre.outcomes) and cap < MIN_TOKENS:
                     note, status = "time budget spent", Status.SPENT
                     break
@@ -658,6 +678,11 @@ class Pipeline:
             lines_total=len(meas.lines), branches_total=len(meas.branches), lines_before=before[0],
             branches_before=before[1], rounds=rounds, seconds=round(time.monotonic() - start, 2),
             completions=completions, tokens=tokens, prompt_tokens=prompt_tokens, note=note, status=status)
+
+
+def _prompt_text(prompt: Prompt) -> str:
+    """A prompt's parts in the order the model reads them."""
+    return f"{prompt.system}\x00{prompt.user}\x00{prompt.prefill}"
 
 
 def _record(path: Path, target: Target, ctx, prompts: dict, stable: list[keep.Outcome], model: str) -> None:

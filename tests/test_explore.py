@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import subprocess
 import sys
@@ -149,6 +150,47 @@ def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(pr
     assert project.pytest("tests/test_m.py").returncode == 0
     files = report.files
     assert files[0].authors.count("fake") == 1 and files[0].authors.count(EXPLORE_MODEL) == len(clamp.kept)
+
+
+class _SlowReader(FakeBackend):
+    """A fake model that says it read ``read`` prompt tokens in 0.15 s of each answer (and records the seeds)."""
+
+    def __init__(self, read: int) -> None:
+        super().__init__()
+        self.read = read
+        self.seeds: list[int] = []
+
+    def complete(self, prompt, *, seed, **kw):
+        import time
+
+        self.seeds.append(seed)
+        completion = super().complete(prompt, seed=seed, **kw)
+        time.sleep(0.2)
+        return dataclasses.replace(completion, read_tokens=self.read, read_seconds=0.15)
+
+
+def test_a_later_write_prompt_is_sent_only_when_its_answer_still_fits_after_reading_it(project: Project):
+    """Write prompts take a file's functions a few at a time (here one: a tiny prompt budget); each gets a seed of
+    its own, and under --budget one more is sent only if, after the time reading it takes at the speed measured
+    so far, a useful answer still fits."""
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    plain = _SlowReader(read=100_000)
+    settings = Settings(
+        explore=True,
+        samples=1,
+        runs=2,
+        repair_rounds=0,
+        python=sys.executable,
+        prompt_tokens=50,
+        dry_run=True,
+        mutants=False,
+    )
+    Pipeline(project.root, settings, backend=plain).run(targets)
+    writes = [(p.key, seed) for p, seed in zip(plain.prompts, plain.seeds) if p.key.endswith("::*write*")]
+    assert len(writes) == 2 and writes[0][1] != writes[1][1]
+    slow = _SlowReader(read=1)  # 7 prompt tokens a second: the second prompt cannot be read in time
+    Pipeline(project.root, dataclasses.replace(settings, budget=60.0), backend=slow).run(targets)
+    assert [p.key for p in slow.prompts].count("pkg/m.py::*write*") == 1
 
 
 def _explored_check(n: int, body: str, line: int):

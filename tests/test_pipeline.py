@@ -7,7 +7,7 @@ import sys
 import time
 
 from testbot.config import Settings
-from testbot.budget import FIRST_SPEED, MIN_TOKENS, USEFUL_TOKENS, Budget
+from testbot.budget import FIRST_READ_SPEED, FIRST_SPEED, FIRST_WRITE_SPEED, MIN_TOKENS, USEFUL_TOKENS, Budget
 from testbot.pipeline import Pipeline
 
 
@@ -27,6 +27,26 @@ def test_completions_shrink_to_fit_the_time_left():
     budget.checked(3.0)  # running an answer's tests took 3 s: that time is kept back from the answer
     assert 90 <= budget.token_cap(time.monotonic() + 8, 384) <= 100  # (8 - 3) s at 20 tokens a second
     assert budget.token_cap(time.monotonic() + 3, 384) < MIN_TOKENS
+
+
+def test_reading_a_long_prompt_is_timed_apart_from_writing_the_answer():
+    budget = Budget(120)
+    # Before any completion, a prompt of known length: its reading is taken off at FIRST_READ_SPEED.
+    assert int(39.9 * FIRST_WRITE_SPEED) <= budget.token_cap(time.monotonic() + 40, 1024, 0) <= 40 * FIRST_WRITE_SPEED
+    reading = 1100 / FIRST_READ_SPEED
+    guess = budget.token_cap(time.monotonic() + 40, 1024, 1100)
+    assert int((39.9 - reading) * FIRST_WRITE_SPEED) <= guess <= int((40 - reading) * FIRST_WRITE_SPEED)
+    # A backend that does not say how long reading took: the whole completion's speed, as before.
+    budget.completed(100, 10.0)
+    assert 150 <= budget.token_cap(time.monotonic() + 16, 1024, 1500) <= 160
+    assert budget.speeds() is None and budget.reading_seconds == 0.0
+    # 1,500 tokens read in 25 s, 400 written in 20 s: 60 read and 20 written a second.
+    budget.completed(400, 45.0, read_tokens=1500, read_seconds=25.0)
+    assert budget.speeds() == (60.0, 20.0) and budget.reading_seconds == 25.0
+    assert 390 <= budget.token_cap(time.monotonic() + 45, 1024, 1500) <= 400  # (45 - 25) s of writing
+    assert budget.token_cap(time.monotonic() + 26, 1024, 1500) < MIN_TOKENS  # the prompt alone fills the time
+    assert 790 <= budget.token_cap(time.monotonic() + 40, 1024, 0) <= 800  # nothing to read: all 40 s write
+    assert budget.token_cap(time.monotonic() + 40, 1024) < 600  # prompt unknown: the whole completions' speed
 
 
 def test_phases_share_the_time_left_and_a_held_back_end_returns():

@@ -111,13 +111,16 @@ def test_tokens_are_counted_by_the_models_tokenizer(small: XLlamaCppBackend, pro
 
 def test_a_prompt_that_starts_like_the_last_one_reads_only_the_rest(small: XLlamaCppBackend, project: Project) -> None:
     first, second = _prompt(small, project, "clamp"), _prompt(small, project, "classify")
-    small.complete(first, seed=0, max_tokens=4, stop=[], **SAMPLING)
+    read = small.complete(first, seed=0, max_tokens=4, stop=[], **SAMPLING)
+    # how long reading took, and how much was read, are the budget's (testbot.budget.Budget.speeds)
+    assert read.read_tokens == read.prompt_tokens - small.cached_tokens and 0 < read.read_seconds < read.seconds
     again = small.complete(first, seed=1, max_tokens=4, stop=[], **SAMPLING)  # the next sample of a round
-    assert small.cached_tokens >= again.prompt_tokens - 1
+    assert small.cached_tokens >= again.prompt_tokens - 1 and again.read_tokens <= 1
     sibling = small.complete(second, seed=0, max_tokens=4, stop=[], **SAMPLING)  # another function, same file
     shared = small.count_tokens(_common_prefix(small.render(first), small.render(second)))
     assert shared > 20  # the system prompt and the module's outline at least
     assert shared - 2 <= small.cached_tokens < sibling.prompt_tokens  # (the tokens where they part may differ)
+    assert sibling.read_tokens == sibling.prompt_tokens - small.cached_tokens
 
 
 def _common_prefix(a: str, b: str) -> str:

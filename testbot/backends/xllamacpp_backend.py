@@ -113,6 +113,11 @@ class _Stream:
         return self.cancelled
 
 
+def _number(value: Any) -> float:
+    """A timing from llama.cpp's answer as a float (0.0 where it is missing or odd)."""
+    return float(value) if isinstance(value, int | float) and value >= 0 else 0.0
+
+
 def _restore_signals(saved: dict[int, Any]) -> None:
     """llama.cpp's server installs its own SIGINT/SIGTERM handlers (they stop its loop): put Python's back."""
     if threading.current_thread() is not threading.main_thread():
@@ -377,6 +382,8 @@ class XLlamaCppBackend:
             mean_logprob=mean,
             seconds=seconds,
             prompt_tokens=len(tokens),
+            read_seconds=_number(stream.timings.get("prompt_ms")) / 1000.0,
+            read_tokens=int(_number(stream.timings.get("prompt_n"))),
         )
 
     def _run(self, request: dict[str, Any]) -> _Stream:
