@@ -7,6 +7,7 @@ written, atomically, and only if nobody changed it meanwhile. Source files are n
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import os
 import re
@@ -82,10 +83,28 @@ def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
             given = "_".join([name, "for", *words, *(["given"] if re.search(r"\d$", words[-1]) else [])])
             if given not in taken:
                 return given
+    if _defaults_only(source) and f"{name}_with_defaults" not in taken:
+        return f"{name}_with_defaults"  # (`Duration() != Duration()` beside a test of `Duration(1) != ...`)
     i = 2
     while f"{name}_{i}" in taken:
         i += 1
     return f"{name}_{i}"
+
+
+def _defaults_only(source: str) -> bool:
+    """Whether the test calls the code under test with no arguments at all (built-ins such as ``str`` aside)."""
+    try:
+        tree = ast.parse(dedent(source))
+    except SyntaxError:
+        return False
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and not (isinstance(n.func, ast.Name) and hasattr(builtins, n.func.id))
+        and not ast.unparse(n.func).startswith("pytest.")
+    ]
+    return bool(calls) and all(not c.args and not c.keywords for c in calls)
 
 
 def _provenance(k: Kept, sha: str) -> str:

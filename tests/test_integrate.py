@@ -387,3 +387,19 @@ def test_a_clash_the_inputs_words_do_not_settle_takes_the_keywords_names_too():
     _, added, _ = compose("", [first, second, third])
     # never `test_ne_is_false_2`: a reviewer reads a number as numbering
     assert added == ["test_ne_is_false", "test_ne_is_false_for_zero", "test_ne_is_false_for_weeks_zero"]
+
+
+def test_a_test_whose_name_is_taken_gets_one_that_says_what_it_shows_never_a_number():
+    from testbot.integrate import _fresh_name
+
+    taken = {"test_ne_is_false", "test_classify_is_zero"}
+    assert _fresh_name("test_new", "def test_new():\n    assert f(1)\n", "pkg/m.py::f", taken) == "test_new"
+    # no inputs to name it by: the code under test called with its defaults (built-ins such as str aside)
+    source = "def test_ne_is_false():\n    assert not Duration() != Duration()\n"
+    assert _fresh_name("test_ne_is_false", source, "pkg/m.py::Duration.__ne__", taken) == (
+        "test_ne_is_false_with_defaults"
+    )
+    source = "def test_ne_is_false():\n    assert not str(Duration()) != str(Duration())\n"
+    assert _fresh_name("test_ne_is_false", source, "pkg/m.py::Duration.__ne__", taken).endswith("_with_defaults")
+    source = "def test_ne_is_false():\n    d = make(x)\n    assert not d != d\n"  # an input, though no literal
+    assert _fresh_name("test_ne_is_false", source, "pkg/m.py::Duration.__ne__", taken) == "test_ne_is_false_2"
