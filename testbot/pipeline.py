@@ -317,7 +317,6 @@ class Pipeline:
                 items = [it for it in items if it[0].target.id not in ids]
                 self._write_group(ws, text, [c.target for c in chosen], prompt, deadline, chunk)
                 chunk += 1
-                chunk += 1
 
     def _write_group(self, ws: v.Workspace, text: str, group: list[Target], prompt, deadline: float,
                      chunk: int) -> None:
