@@ -203,9 +203,20 @@ def kept_tests(report: dict, project: Path, module_file: Path) -> dict:
     tests = len(sources)
     by_model = sum(1 for a in authors if a and a != EXPLORE_MODEL) if known else None
     facts = shape.module_facts(module_file.read_text(encoding="utf-8"), neighbours(module_file))
+    # (the share of checks does not move when tests are split or grouped: how much of the testing the model wrote)
+    checks = [shape.check_count(src) for src in sources]
+    by_author = known and len(written_by) == tests
+    model_checks = (
+        sum(n for i, n in enumerate(checks) if written_by[i] not in ("", EXPLORE_MODEL)) if by_author else None
+    )
     return {
         "tests": tests,
         "by_model": by_model,
+        "checks": sum(checks),
+        "checks_by_model": model_checks,
+        "model_checks_share_pct": round(100.0 * model_checks / sum(checks), 1)
+        if model_checks is not None and sum(checks)
+        else None,
         "author_unknown": sum(1 for a in authors if not a) if known else None,
         "model_share_pct": round(100.0 * by_model / tests, 1) if by_model is not None and tests else None,
         "shapes": shape.count(sources, facts),
@@ -577,6 +588,13 @@ def _score(cell: dict | None) -> float | None:
     return ((cell or {}).get("mutation") or {}).get("score_pct")
 
 
+def _checks_share(kept: list[dict]) -> float | None:
+    """The model's share of the kept tests' checks, over the modules whose tests' authors are all known."""
+    known = [k for k in kept if k.get("checks_by_model") is not None]
+    total = sum(k["checks"] for k in known)
+    return round(100.0 * sum(k["checks_by_model"] for k in known) / total, 1) if total else None
+
+
 def summarize_quality(rows: list[dict]) -> dict:
     """The modules track's second table, summed up: mutation scores of testbot's tests and of the packages' own
     (also on just the modules that ship their own, where the two compare), who wrote the kept tests, their shapes."""
@@ -596,6 +614,7 @@ def summarize_quality(rows: list[dict]) -> dict:
         "kept_author_unknown": sum(k["author_unknown"] or 0 for k in kept),
         "model_share_pct": round(100.0 * sum(by_model) / tests, 1) if by_model and tests else None,
         "median_model_share_pct": median([k["model_share_pct"] for k in kept]),
+        "model_checks_share_pct": _checks_share(kept),
         "shapes": {c: sum(k["shapes"].get(c, 0) for k in kept) for c in (*shape.CODES, "clean")},
     }
 
@@ -661,7 +680,7 @@ def quality_markdown(data: dict) -> list[str]:
         f"{_s(q['testbot_median_mutation_score_pct_where_own_suite'])} % on the {q['modules_with_own_suite']} that "
         f"ship their own tests, whose own tests score {_s(q['own_suite_median_mutation_score_pct'])} %. Kept tests: "
         f"{q['kept_tests']}, {_s(q['kept_by_model'])} by the model ({_s(q['model_share_pct'])} %; median per module "
-        f"{_s(q['median_model_share_pct'])} %"
+        f"{_s(q['median_model_share_pct'])} %; {_s(q.get('model_checks_share_pct'))} % of their checks"
         + (f"; {q['kept_author_unknown']} of unknown author" if q["kept_author_unknown"] else "")
         + "); shapes: "
         + ", ".join(f"{c} {q['shapes'][c]}" for c in (*shape.CODES, "clean"))

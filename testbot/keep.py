@@ -170,15 +170,32 @@ def evidence_imports(explored: list[Outcome]) -> tuple[str, ...]:
 
 def readable(cands: Sequence[Candidate]) -> list[Candidate]:
     """Candidates with special methods called the way Python calls them (``a == b``, ``len(x)``), before they
-    are validated: a reviewer sends ``a.__eq__(b)`` back."""
+    are validated: a reviewer sends ``a.__eq__(b)`` back. A model's test of several behaviours comes as one test
+    per behaviour (:func:`split`)."""
     out = []
-    for c in cands:
+    for c in split(cands):
         source = shape.operators(c.test_source)
         extra = [line for line in shape.operator_imports(c.test_source, source) if line not in c.imports]
         c = with_source(c, source)
         if extra:  # (`pickle.loads(pickle.dumps(x))` for `x.__getstate__()`)
             c = dataclasses.replace(c, imports=c.imports + tuple(extra), code="\n".join(extra) + "\n" + c.code)
         out.append(c)
+    return out
+
+
+def split(cands: Sequence[Candidate]) -> list[Candidate]:
+    """A model's tests, each of one behaviour (:func:`testbot.shape.behaviours`): a test that checks values and
+    errors comes as its value checks and one test per error, each validated, measured and kept on its own (one
+    wrong check then loses its part, not the whole test). The search's tests and test classes stay as they are."""
+    out: list[Candidate] = []
+    for c in cands:
+        function = c.target_id.split("::")[-1].split(".")[-1]
+        parts = (
+            shape.behaviours(c.test_source, function)
+            if c.round != EXPLORE_ROUND and not c.class_name and "::" not in c.name and not c.observed
+            else []
+        )
+        out += [with_source(c, source, name) for name, source in parts] if parts else [c]
     return out
 
 

@@ -309,19 +309,22 @@ class Pipeline:
             chunk = 0
             while items:
                 prompt, chosen = build_write_prompt(items, budget=self.s.prompt_tokens, count=self.backend.count_tokens,
-                                                    imports=[line for ctx, _ in items for line in lines[ctx.target.id]])
+                                                    imports=lines)
                 # (after the first, a prompt is read only if the time left then holds an answer of a few tests)
                 if chunk and self._token_cap(deadline, 0, prompt) < USEFUL_TOKENS:
                     break
                 ids = {c.target.id for c in chosen}
                 items = [it for it in items if it[0].target.id not in ids]
-                self._write_group(ws, text, [c.target for c in chosen], prompt, deadline, chunk)
+                self._write_group(ws, text, [c.target for c in chosen], prompt, deadline, chunk,
+                                  [t for t in todo if t.file == file and not t.is_async])
                 chunk += 1
 
     def _write_group(self, ws: v.Workspace, text: str, group: list[Target], prompt, deadline: float,
-                     chunk: int) -> None:
+                     chunk: int, file_targets: Sequence[Target] = ()) -> None:
         """One write prompt: sample, validate, give each test to the function it adds most to (or names), keep the
-        model's first and the search's for what they leave."""
+        model's first and the search's for what they leave. A test that adds nothing to the prompt's functions
+        but runs lines of another of ``file_targets`` (a private helper the error path goes through) belongs to
+        that one, ahead of the search's tests of it."""
         limit = min(WRITE_TOKENS_MAX, WRITE_TOKENS * len(group))
         try:
             completion = self._complete(prompt, self.s.seed + 1000 + chunk,
@@ -345,23 +348,29 @@ class Pipeline:
         if self.s.observe and outcomes:
             outcomes += self.check.repair(first, outcomes, folder)
         self._written.setdefault(first.file, []).extend(c.code for c in ex.candidates)
-        meas = {t.id: measurable(t, text) for t in group}
+        ids = {t.id for t in group}
+        rest = [t for t in file_targets if t.id not in ids]  # (the write phase runs before any target's turn)
+        meas = {t.id: measurable(t, text) for t in [*group, *rest]}
         whole = self.search.scope(first.file, text)
         facts = shape.module_facts(text, neighbours(first.file))
-        owned: dict[str, list[keep.Outcome]] = {t.id: [] for t in group}
-        haves = [self._own_have(ws, t, meas[t.id]) for t in group]
+        owned: dict[str, list[keep.Outcome]] = {t.id: [] for t in [*group, *rest]}
+        # (the prompt's own functions first: a tie goes to them)
+        haves = [(t, meas[t.id], self._own_have(ws, t, meas[t.id])) for t in [*group, *rest]]
         for o in outcomes:
-            owner = keep.owner(o, [(t, meas[t.id], have) for t, have in zip(group, haves)])
+            owner = keep.owner(o, haves)
             owned[owner.id].append(keep.Outcome(dataclasses.replace(o.candidate, target_id=owner.id), o.result,
                                             o.covered))
-        for t in group:
-            pre, mine = self.ledger.pre[t.id], owned[t.id]
+        for t in [*group, *(t for t in rest if owned[t.id])]:
+            pre, mine = self.ledger.pre.setdefault(t.id, Pre([], [], Funnel())), owned[t.id]
             new = sum(1 for o in mine if not o.candidate.observed)  # a repaired test is its original, counted once
             marked, chosen, counted = keep.choose(mine, self._own_have(ws, t, meas[t.id]), meas[t.id], facts=facts)
-            explored = pre.explored()
+            # the model's other tests go before the search's for the file's lines no function of it names (the
+            # class's private helpers an error path runs): on a tie, the model's test is kept
+            spare = [o for o in marked if not o.result.kept]
             others = pre.written() + chosen
-            outcomes_again, still = self._refill(ws, t, explored, others, pre.outcomes, whole, meas[t.id], facts)
-            pre.outcomes = outcomes_again + marked
+            outcomes_again, still = self._refill(ws, t, spare + pre.explored(), others, pre.outcomes + marked, whole,
+                                                 meas[t.id], facts)
+            pre.outcomes = outcomes_again
             pre.kept = others + still
             pre.funnel = pre.funnel + counted + Funnel(generated=new, parsed=new)
             for o in chosen:

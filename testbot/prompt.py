@@ -6,7 +6,7 @@ import ast
 import difflib
 import re
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from testbot.context import Context
@@ -494,7 +494,7 @@ def build_write_prompt(
     budget: int = 1500,
     count: Callable[[str], int] = estimate_tokens,
     most: int = 6,
-    imports: Sequence[str] = (),
+    imports: Sequence[str] | Mapping[str, Sequence[str]] = (),
 ) -> tuple[Prompt, tuple[Context, ...]]:
     """One prompt for several functions of a file whose calls the search observed (``--write``): each function's
     code (short) and the calls with what they returned or raised, as facts; the model turns them into named tests.
@@ -502,8 +502,20 @@ def build_write_prompt(
     What it writes per function is short (a few tests built from given values), so the answer is the cost: one
     prompt for several functions saves reading the rules and imports, and each function's own long prompt.
     Functions past ``most`` or over ``budget`` are left for the next prompt. ``imports``: the lines the facts use
-    (``from datetime import date``), shown with the module's and starting the answer. Returns the prompt and the
-    contexts it covers."""
+    (``from datetime import date``), shown with the module's and starting the answer; by target id, only the
+    chosen functions' are shown (each line costs reading). Returns the prompt and the contexts it covers."""
+
+    def lines_for(trial: Sequence[tuple[Context, Sequence[str]]], tops: Sequence[str]) -> str:
+        more = (
+            [line for c, _ in trial for line in imports.get(c.target.id, ())]
+            if isinstance(imports, Mapping)
+            else list(imports)
+        )
+        module = trial[0][0].target.module
+        # (`from m import f` says again what the line naming every function of the prompt says)
+        more = [line for line in more if not any(line == f"from {module} import {top}" for top in tops)]
+        return _with_lines(_group_imports([c for c, _ in trial], tops), more)
+
     rules = (
         "## Rules\n"
         "- For each function above write one to three short test functions, each named "
@@ -523,12 +535,12 @@ def build_write_prompt(
         top = ctx.target.qualname.split(".")[0]
         names = tops + ([top] if top not in tops else [])
         trial = [*chosen, (ctx, facts)]
-        user = _write_user(trial, _with_lines(_group_imports([c for c, _ in trial], names), imports), rules)
+        user = _write_user(trial, lines_for(trial, names), rules)
         if chosen and count(SYSTEM) + count(user) > budget:
             continue
         chosen, tops = trial, names
     ctxs = [c for c, _ in chosen]
-    lines = _with_lines(_group_imports(ctxs, tops), imports)
+    lines = lines_for(chosen, tops)
     user = _write_user(chosen, lines, rules)
     prefill = f"```python\nimport pytest\n\n{lines}\n{OPENING}"
     key = f"{ctxs[0].target.rel}::*write*"

@@ -352,6 +352,12 @@ def count(sources: Iterable[str], facts: ModuleFacts = NO_FACTS) -> dict[str, in
     return {**{c: tally[c] for c in CODES}, "clean": clean}
 
 
+def check_count(test_source: str) -> int:
+    """How many checks a test makes: its asserts and its expected errors (a parametrized test's once)."""
+    func = _function(test_source)
+    return 0 if func is None else len(_checks(func)) + len(_raises(func))
+
+
 def tests_in(file_source: str, names: Iterable[str]) -> list[str]:
     """The sources of the tests ``names`` (``test_x`` or ``Class::test_x``) in a test file."""
     try:
@@ -819,3 +825,138 @@ def call_equals(stmt: ast.stmt) -> tuple[ast.Call, ast.expr] | None:
     ):
         return stmt.test.left, stmt.test.comparators[0]
     return None
+
+
+def _bound(stmt: ast.stmt) -> set[str]:
+    """The local names a statement binds (assignment targets, ``with ... as x``, loop variables, imports)."""
+    names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del)}
+    for n in ast.walk(stmt):
+        if isinstance(n, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names.add(n.name)
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(n.name)
+    return names
+
+
+def _is_error_check(stmts: list[ast.stmt]) -> bool:
+    return any(
+        isinstance(s, ast.With | ast.AsyncWith)
+        and any(
+            isinstance(i.context_expr, ast.Call) and ast.unparse(i.context_expr.func) == "pytest.raises"
+            for i in s.items
+        )
+        for s in stmts
+    )
+
+
+def _subject(func: ast.FunctionDef, function: str) -> str:
+    """What a test tests: ``function`` where it calls it, else the callable its name starts with
+    (``test_slugify_...`` calling ``slugify``), else the first it calls in a check."""
+    called = [
+        n.func.id if isinstance(n.func, ast.Name) else n.func.attr
+        for n in ast.walk(func)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name | ast.Attribute)
+    ]
+    if function in called:
+        return function
+    words = _snake(func.name[len("test_") :]).strip("_")
+    named = [c for c in called if words.startswith(_snake(c.strip("_")))]
+    if named:
+        return max(named, key=len)
+    skip = {"str", "repr", "len", "raises", "isinstance", "type", "list", "dict", "set", "tuple", "int", "float"}
+    return next((c for c in called if c not in skip), function)
+
+
+def behaviours(test_source: str, function: str) -> list[tuple[str, str]]:
+    """A model's test that checks several behaviours of ``function``, split into tests of one behaviour each:
+    its value checks together (keeping the test's name when that says more than the function's), and each
+    error it expects in a test of its own (``with pytest.raises(E)`` with the statements that use what it
+    caught), named by :func:`behaviour_name`. Statements that use a name an earlier one binds stay with it, so
+    every part runs on its own. Returns (name, source) per part, in the test's order, or [] when the test is one
+    behaviour already, or is not a plain test function (a decorated one, a method, one taking arguments)."""
+    func = _function(test_source)
+    if (
+        func is None
+        or isinstance(func, ast.AsyncFunctionDef)
+        or func.decorator_list
+        or func.args.args
+        or func.args.vararg
+        or func.args.kwonlyargs
+        or not func.name.startswith("test_")
+    ):
+        return []
+    body = list(func.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # (a docstring says what the whole test is about: no part keeps it)
+    if len(body) < 2:
+        return []
+    # statements joined into units: each with every earlier statement that binds a name it reads
+    root = list(range(len(body)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    binder: dict[str, int] = {}
+    for i, stmt in enumerate(body):
+        for name in {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}:
+            if name in binder:
+                root[find(binder[name])] = find(i)
+        for name in _bound(stmt):
+            binder[name] = i
+    units: dict[int, list[int]] = {}
+    for i in range(len(body)):
+        units.setdefault(find(i), []).append(i)
+    values: list[int] = []
+    errors: dict[str, list[int]] = {}  # by the error and its message check: the same behaviour on other inputs
+    for members in sorted(units.values()):
+        stmts = [body[i] for i in members]
+        if _is_error_check(stmts):
+            caught = next(s for s in stmts if isinstance(s, ast.With | ast.AsyncWith))
+            key = (
+                ast.unparse(caught.items[0].context_expr)
+                + "|"
+                + "|".join(ast.unparse(s) for s in stmts if s is not caught)
+            )
+            errors.setdefault(key, []).extend(members)
+        else:
+            values.extend(members)
+    parts = ([sorted(values)] if values else []) + [sorted(m) for m in errors.values()]
+    if len(parts) < 2:
+        return []
+    lines = dedent(test_source).splitlines()
+    # the def line(s) only: from the function's first line up to its body's first statement, docstring left out
+    def_lines = lines[func.lineno - 1 : func.body[0].lineno - 1]
+    while len(def_lines) > 1 and (not def_lines[-1].strip() or def_lines[-1].strip().startswith("#")):
+        def_lines.pop()
+    if not def_lines:  # (`def test_x(): stmt` on one line)
+        return []
+
+    def text_of(i: int) -> str:
+        stmt = body[i]
+        start = (body[i - 1].end_lineno or body[i - 1].lineno) if i else stmt.lineno - 1
+        chunk = lines[start : stmt.end_lineno]
+        while chunk and not chunk[0].strip():
+            chunk = chunk[1:]
+        return "\n".join(chunk)
+
+    function = _subject(func, function)
+    fn = _snake(function.strip("_"))
+    words = re.sub(r"_+", "_", _snake(func.name[len("test_") :])).strip("_")
+    says_more = not (fn and words.startswith(fn) and all(w in _EMPTY_WORDS for w in words[len(fn) :].split("_") if w))
+    out: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    for members in parts:
+        source_body = "\n".join(text_of(i) for i in members)
+        probe = f"def {func.name}():\n" + source_body + "\n"
+        error = members is not parts[0] or not values
+        name = func.name if (not error and says_more) else behaviour_name(probe, function)
+        if not name or name in taken:
+            return []  # (two parts a name cannot tell apart: the test stays whole)
+        taken.add(name)
+        first_def = def_lines[0].replace(f"def {func.name}", f"def {name}", 1)
+        out.append((name, "\n".join([first_def, *def_lines[1:], source_body]) + "\n"))
+    return out

@@ -397,6 +397,8 @@ def test_kept_tests_by_author_and_shape(tmp_path):
     kept = side_by_side.kept_tests(report, tmp_path, module)
     assert kept["tests"] == 4 and kept["by_model"] == 2 and kept["author_unknown"] == 1
     assert kept["model_share_pct"] == 50.0
+    # (checks: one each; an unknown author's are not the model's)
+    assert kept["checks"] == 4 and kept["checks_by_model"] == 2 and kept["model_checks_share_pct"] == 50.0
     assert kept["shapes"]["numbered-name"] == 2 and kept["shapes"]["dunder-call"] == 1
     assert kept["shapes"]["copied-doctest"] == 1 and kept["shapes"]["clean"] == 1  # only the class's test
     # the tests a reviewer would send back are in the record, with their author
@@ -409,6 +411,7 @@ def test_kept_tests_by_author_and_shape(tmp_path):
     del report["files"][0]["authors"]
     old = side_by_side.kept_tests(report, tmp_path, module)
     assert old["by_model"] is None and old["model_share_pct"] is None and old["shapes"] == kept["shapes"]
+    assert old["checks_by_model"] is None and old["model_checks_share_pct"] is None
 
 
 def test_every_benchmark_module_has_an_own_suite_entry():

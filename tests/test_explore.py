@@ -152,6 +152,32 @@ def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(pr
     assert files[0].authors.count("fake") == 1 and files[0].authors.count(EXPLORE_MODEL) == len(clamp.kept)
 
 
+def test_a_model_test_of_several_behaviours_is_kept_as_one_test_each(project: Project):
+    """The model puts a value check and an error in one test: each comes as a test of its own, checked on its
+    own, so a wrong check loses only its part (here none is wrong: both stay, each named for what it shows)."""
+    answer = (
+        "```python\nimport pytest\nfrom pkg.m import clamp\n\n\n"
+        "def test_clamp():\n"
+        "    assert clamp(15, 0, 10) == 10\n"
+        "    with pytest.raises(ValueError) as caught:\n"
+        "        clamp(1, 5, 0)\n"
+        "    assert str(caught.value) == 'lo must not exceed hi'\n"
+        "```"
+    )
+    backend = FakeBackend({"*": [answer]})
+    targets = find_targets([str(project.root / "pkg" / "m.py")], project.root)
+    settings = Settings(explore=True, samples=1, runs=2, repair_rounds=0, python=sys.executable, mutants=False)
+    report = Pipeline(project.root, settings, backend=backend).run(targets)
+    clamp = {t.target: t for t in report.targets}["pkg/m.py::clamp"]
+    assert set(clamp.kept) == {
+        "test_clamp_returns_ten_for_15_zero_ten",
+        "test_clamp_raises_value_error_for_one_five_zero",
+    }
+    written = project.read("tests/test_m.py")
+    assert "def test_clamp():" not in written and project.pytest("tests/test_m.py").returncode == 0
+    assert report.files[0].authors.count("fake") == 2
+
+
 class _SlowReader(FakeBackend):
     """A fake model that says it read ``read`` prompt tokens in 0.15 s of each answer (and records the seeds)."""
 

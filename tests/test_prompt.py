@@ -346,3 +346,22 @@ def test_an_aim_prompt_shows_a_long_function_around_its_faults(project):
     assert "@@ line 62 @@\n-    if x > 5:\n+    if x >= 5:" in p.user
     assert "from pkg.long import big\nfrom decimal import Decimal" in p.prefill
     assert p.key == "pkg/long.py::big::*aim*" and p.prefill.endswith("\n\n\ndef test_")
+
+
+def test_a_write_prompt_imports_only_what_its_own_functions_facts_use(project):
+    from testbot.prompt import build_write_prompt
+
+    targets = find_targets([str(project.root / "pkg/m.py")], project.root)
+    ctxs = {t.name: build_context(t, project.root) for t in targets}
+    items = [(ctxs["classify"], ["assert classify(0) == 'zero'"]), (ctxs["clamp"], ["assert clamp(1, 0, 2) == 1"])]
+    imports = {
+        ctxs["classify"].target.id: ["from pkg.m import classify", "from datetime import date"],
+        ctxs["clamp"].target.id: ["from pkg.m import clamp", "from decimal import Decimal"],
+    }
+    p, chosen = build_write_prompt(items, imports=imports, most=1)
+    assert [c.target.name for c in chosen] == ["classify"]
+    # (the function's own import is said once; the other function's lines are not read)
+    assert "import pytest\n\nfrom pkg.m import classify\nfrom datetime import date\n" in p.prefill
+    assert "Decimal" not in p.user + p.prefill and p.prefill.count("from pkg.m import") == 1
+    both, _ = build_write_prompt(items, imports=imports)
+    assert "from pkg.m import classify, clamp\nfrom datetime import date\nfrom decimal import Decimal\n" in both.prefill

@@ -267,3 +267,59 @@ def test_the_modules_an_operator_needs_are_named():
     before = "assert d.__getstate__() == s"
     assert shape.operator_imports(before, shape.operators(before)) == ["import pickle"]
     assert shape.operator_imports("assert f(2) == 3", "assert f(2) == 3") == []
+
+
+def test_a_model_test_of_values_and_errors_is_split_into_one_test_per_behaviour():
+    source = (
+        "def test_roman_encode():\n"
+        "    assert roman_encode(37) == 'XXXVII'\n"
+        "    with pytest.raises(ValueError) as caught:\n"
+        "        roman_encode(-1)\n"
+        "    assert str(caught.value) == 'Input must be >= 1 and <= 3999'\n"
+        "    # the largest number it encodes\n"
+        "    assert roman_encode(3999) == 'MMMCMXCIX'\n"
+        "    with pytest.raises(InvalidInputError):\n"
+        "        roman_encode(None)\n"
+        "    with pytest.raises(InvalidInputError):\n"
+        "        roman_encode([])\n"
+    )
+    parts = shape.behaviours(source, "roman_encode")
+    assert [name for name, _ in parts] == [
+        "test_roman_encode_returns_xxxvii_for_37_given",
+        "test_roman_encode_raises_value_error_for_minus_one",
+        "test_roman_encode_raises_invalid_input_error_for_none",
+    ]
+    values, message, rejects = (part for _, part in parts)
+    # the value checks together, comments kept; an error with what reads its message; one error on two inputs
+    assert values.endswith("    # the largest number it encodes\n    assert roman_encode(3999) == 'MMMCMXCIX'\n")
+    assert "caught" not in values and "assert str(caught.value) ==" in message
+    assert rejects.count("pytest.raises(InvalidInputError)") == 2
+    for part in (values, message, rejects):
+        compile(part, "part", "exec")
+
+
+def test_a_split_keeps_a_name_that_says_the_behaviour_and_names_the_function_the_test_calls():
+    source = (
+        "def test_slugify_joins_words_with_dashes():\n"
+        "    assert slugify('Top 10 Dogs') == 'top-10-dogs'\n"
+        "    with pytest.raises(InvalidInputError):\n"
+        "        slugify(0)\n"
+    )
+    # (a write prompt's tests come with its first function's id, not always the one they test)
+    assert [name for name, _ in shape.behaviours(source, "roman_encode")] == [
+        "test_slugify_joins_words_with_dashes",
+        "test_slugify_raises_invalid_input_error_for_zero",
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    assert f(1) == 2\n    assert f(2) == 3\n",  # one behaviour
+        "    x = Box(1)\n    assert x.size == 1\n    with pytest.raises(KeyError):\n        x['k']\n",  # shared x
+        "    with pytest.raises(KeyError):\n        f('a')\n    with pytest.raises(KeyError):\n        f('b')\n",
+    ],
+)
+def test_a_test_of_one_behaviour_or_of_shared_values_stays_whole(body: str):
+    assert shape.behaviours("def test_f():\n" + body, "f") == []
+    assert shape.behaviours("def test_f(tmp_path):\n" + body, "f") == []
