@@ -14,6 +14,12 @@ answers one line per test, ``T01 | MERGE|EDIT|REJECT | reason``. ``score`` joins
     python -m benchmarks.review score /root/review-key.json verdicts.txt [--json out.json]
 
 The packet needs the repositories' history: clones under the PR track's work folder or ``--mirrors``.
+
+``packet-modules`` does the same for the modules track's kept tests, from its work folder as the run to review
+left it (copy it before another run overwrites it): per module, the module's source path and up to ``--per`` kept
+tests, half of them the model's where it wrote that many, the rest the search's; the key says which is whose.
+
+    python -m benchmarks.review packet-modules benchmarks/.work --out /tmp/review --key /root/review-key.json
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks import prs
+from testbot import shape
 from testbot.diff import function_sources
 
 VERDICTS = ("MERGE", "EDIT", "REJECT")
@@ -48,6 +55,26 @@ it redundant with another test of the same commit in the packet; does it pin acc
 nobody promised, implementation details); is it readable.
 
 Answer one line per test, in label order: `T01 | MERGE|EDIT|REJECT | reason in at most 20 words`, then a short
+paragraph on the most common reasons for EDIT and REJECT.
+"""
+# For the modules track's kept tests (``packet-modules``): the same reviewer, per module instead of per commit.
+MODULES_INSTRUCTIONS = """\
+You are a strict senior maintainer of open-source Python libraries reviewing proposed unit tests. Read the file
+PACKET. It holds sections, one per module of a real library: the path of the module's source file (you may read
+that source file, read-only, to check behaviour and values), the test file's import lines, then candidate pytest
+tests labelled T001, T002, .... The tests come from different sources; do not try to guess which. Do not run code,
+search, or read any other file.
+
+For every test, give a verdict as if it were proposed in a pull request adding tests for that module:
+- MERGE: you would merge it exactly as written.
+- EDIT: worth having, but you would merge only after edits (say which, briefly).
+- REJECT: you would not want it in the suite.
+Judge: does it test real, meaningful behaviour of the module; are expected values exact and right for a reason a
+reader can see; is the name descriptive of the behaviour; are inputs realistic; is it redundant with another test
+of the same module in the packet; does it pin accidents (hash values, error text nobody promised, implementation
+details); is it readable.
+
+Answer one line per test, in label order: `T001 | MERGE|EDIT|REJECT | reason in at most 20 words`, then a short
 paragraph on the most common reasons for EDIT and REJECT.
 """
 _LINE = re.compile(r"^\s*(T\d+)\s*\|\s*(MERGE|EDIT|REJECT)\s*\|\s*(.*)$")
@@ -98,8 +125,46 @@ def packet(
     return "\n".join(parts), items
 
 
+def modules_packet(work: Path, per: int = 6, shuffle: int = 7) -> tuple[str, list]:
+    """(the packet's Markdown, the key) for the modules track's kept tests, from its work folder (each module's
+    ``testbot.report.json`` and the test files it wrote, as the last run left them): per module, up to ``per``
+    kept tests, half of them the model's where it wrote that many, the rest the search's, in random order."""
+    rng = random.Random(shuffle)
+    parts = ["# Tests to review\n\nEach section: a module, then candidate tests for it.\n"]
+    items: list[dict] = []
+    for report_path in sorted(work.glob("*/testbot.report.json")):
+        report = json.loads(report_path.read_text())
+        module = report_path.parent.name
+        for f in report["files"]:
+            if not f.get("written"):
+                continue
+            # (the report names the file where the run wrote it: the same module's folder, here under ``work``)
+            path = work / module / Path(f["path"]).as_posix().split(f"/{module}/", 1)[-1]
+            text = path.read_text()
+            sources = shape.tests_in(text, f["tests"])
+            if len(sources) != len(f["authors"]):
+                continue
+            pairs = list(zip(sources, f["authors"]))
+            model = [x for x in pairs if not x[1].startswith("explore")]
+            search = [x for x in pairs if x[1].startswith("explore")]
+            mine = min(per // 2, len(model))
+            pick = rng.sample(model, mine) + rng.sample(search, min(per - mine, len(search)))
+            rng.shuffle(pick)
+            rel = report["targets"][0]["target"].split("::")[0]
+            parts.append(
+                f"## Module `{module}`: source at {work / module / 'testbot' / rel}\nThe test file's imports:\n"
+                f"```python\n{text.split(chr(10) * 3)[0]}\n```\n"
+            )
+            for source, author in pick:
+                label = f"T{len(items) + 1:03d}"
+                who = "search" if author.startswith("explore") else "model"
+                items.append({"id": label, "module": module, "who": who, "source": source})
+                parts.append(f"### {label}\n```python\n{source.strip()}\n```\n")
+    return "\n".join(parts), items
+
+
 def score(key: list[dict], verdicts: str) -> dict:
-    """Verdict counts per author (testbot, author), and each test's verdict and reason."""
+    """Verdict counts per author (testbot and author, or model and search), and each test's verdict and reason."""
     by_id = {it["id"]: it for it in key}
     rows = []
     for line in verdicts.splitlines():
@@ -109,7 +174,7 @@ def score(key: list[dict], verdicts: str) -> dict:
             rows.append({**it, "verdict": m.group(2), "reason": m.group(3).strip()})
     counts = Counter((r["who"], r["verdict"]) for r in rows)
     return {
-        "counts": {who: {v: counts[(who, v)] for v in VERDICTS} for who in ("testbot", "author")},
+        "counts": {who: {v: counts[(who, v)] for v in VERDICTS} for who in dict.fromkeys(it["who"] for it in key)},
         "unanswered": sorted(set(by_id) - {r["id"] for r in rows}),
         "rows": rows,
     }
@@ -125,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--out", type=Path, required=True, help="folder for packet.md")
     a.add_argument("--key", type=Path, required=True, help="the key's file: keep it away from the reviewer")
     a.add_argument("--mirrors", type=Path, default=None)
+    m = sub.add_parser("packet-modules", help="the same for the modules track's kept tests (its work folder)")
+    m.add_argument("work", type=Path, help="the modules track's --work folder, as the run to review left it")
+    m.add_argument("--per", type=int, default=6, help="tests per module, at most")
+    m.add_argument("--out", type=Path, required=True, help="folder for packet.md")
+    m.add_argument("--key", type=Path, required=True, help="the key's file: keep it away from the reviewer")
     b = sub.add_parser("score", help="join a reviewer's verdicts with the key")
     b.add_argument("key", type=Path)
     b.add_argument("verdicts", type=Path)
@@ -142,6 +212,19 @@ def main(argv: list[str] | None = None) -> int:
         args.key.write_text(json.dumps(items, indent=1))
         who = Counter(it["who"] for it in items)
         print(f"{args.out / 'packet.md'}: {who['testbot']} testbot tests, {who['author']} author tests")
+        return 0
+    if args.command == "packet-modules":
+        if not any(args.work.glob("*/testbot.report.json")):
+            print(f"error: no module's testbot.report.json under {args.work}", file=sys.stderr)
+            return 2
+        text, items = modules_packet(args.work, args.per)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "packet.md").write_text(text)
+        (args.out / "instructions.md").write_text(MODULES_INSTRUCTIONS.replace("PACKET", str(args.out / "packet.md")))
+        args.key.parent.mkdir(parents=True, exist_ok=True)
+        args.key.write_text(json.dumps(items, indent=1))
+        who = Counter(it["who"] for it in items)
+        print(f"{args.out / 'packet.md'}: {who['model']} tests by the model, {who['search']} by the search")
         return 0
     for path in (args.key, args.verdicts):
         if not path.is_file():

@@ -45,7 +45,8 @@ class Writer:
     """What the phase asks of the run's model; the pipeline's own calls, so the time goes into the run's budget."""
 
     complete: Callable[[Prompt, int, int], Completion]  # (prompt, seed, max_tokens)
-    token_cap: Callable[[float, int], int]  # (deadline, limit or 0) -> tokens an answer can have before it
+    # (deadline, limit or 0, the prompt: reading it takes time too) -> tokens an answer can have before it
+    token_cap: Callable[[float, int, Prompt], int]
     count_tokens: Callable[[str], int]
     name: Callable[[], str]  # the model's name, recorded with each test it wrote
 
@@ -198,7 +199,7 @@ class MutantsPhase(Phase):
             change = next((m for m in found if m.description == mutants.CHANGE), None)
             rest = [m for m in found if m is not change]
             faults = mutants.faults(text, rest)
-            if not (faults or change) or self.writer.token_cap(stop, 0) < 2 * MIN_TOKENS:
+            if not (faults or change):
                 continue
             ctx = build_context(t, self.root, self.s.tests_dir)
             explored = [o for o in pool.kept + pool.spare if o.candidate.round == EXPLORE_ROUND]
@@ -212,10 +213,11 @@ class MutantsPhase(Phase):
                 budget=self.s.prompt_tokens,
                 count=self.writer.count_tokens,
             )
+            cap = self.writer.token_cap(stop, AIM_TOKENS, prompt)
+            if cap < 2 * MIN_TOKENS:  # (what is left, once the prompt is read, holds no test worth the time)
+                continue
             try:
-                completion = self.writer.complete(
-                    prompt, self.s.seed + AIM_SEED, self.writer.token_cap(stop, AIM_TOKENS)
-                )
+                completion = self.writer.complete(prompt, self.s.seed + AIM_SEED, cap)
             except PromptTooLong:
                 continue
             ex = split_tests(

@@ -14,6 +14,7 @@ import yaml
 
 from benchmarks import diff_mutation, prs, review
 from testbot.measure import first_lines
+from testbot.pipeline import EXPLORE_MODEL
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
 
@@ -344,3 +345,41 @@ def test_a_blind_review_packet_hides_who_wrote_each_test_and_the_score_joins_the
         "author": {"MERGE": 1, "EDIT": 0, "REJECT": 0},
     }
     assert result["unanswered"] == []
+
+
+def test_a_modules_track_review_packet_mixes_the_model_s_and_the_search_s_kept_tests(tmp_path: Path) -> None:
+    run = tmp_path / "work" / "pkg.m" / "testbot"
+    (run / "tests").mkdir(parents=True)
+    tests = {
+        "test_clamp_keeps_a_value_inside": ("    assert clamp(3, 0, 5) == 3\n", "qwen"),
+        "test_clamp_raises_value_error_for_one_zero": (
+            "    with pytest.raises(ValueError):\n        clamp(1, 5, 0)\n",
+            EXPLORE_MODEL,
+        ),
+        "test_clamp_returns_five_for_nine": ("    assert clamp(9, 0, 5) == 5\n", EXPLORE_MODEL),
+    }
+    text = "import pytest\nfrom pkg.m import clamp\n\n\n" + "\n\n".join(
+        f"def {name}():\n{body}" for name, (body, _) in tests.items()
+    )
+    (run / "tests" / "test_m.py").write_text(text)
+    report = {
+        "targets": [{"target": "pkg/m.py::clamp"}],
+        "files": [
+            {
+                "path": "/elsewhere/.work/pkg.m/testbot/tests/test_m.py",  # (where the run wrote it)
+                "written": True,
+                "tests": list(tests),
+                "authors": [author for _, author in tests.values()],
+            }
+        ],
+    }
+    (run.parent / "testbot.report.json").write_text(json.dumps(report))
+    packet, key = review.modules_packet(tmp_path / "work", per=2)
+    assert sorted(k["who"] for k in key) == ["model", "search"] and [k["id"] for k in key] == ["T001", "T002"]
+    assert f"source at {run / 'pkg' / 'm.py'}" in packet and "from pkg.m import clamp" in packet
+    assert "qwen" not in packet and "explore" not in packet
+    verdicts = "\n".join(f"{k['id']} | {'MERGE' if k['who'] == 'model' else 'EDIT'} | x" for k in key)
+    assert review.score(key, verdicts)["counts"] == {
+        "model": {"MERGE": 1, "EDIT": 0, "REJECT": 0},
+        "search": {"MERGE": 0, "EDIT": 1, "REJECT": 0},
+    }
