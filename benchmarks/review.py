@@ -180,6 +180,17 @@ def score(key: list[dict], verdicts: str) -> dict:
     }
 
 
+def _write_packet(out: Path, key: Path, text: str, items: list[dict], instructions: str) -> None:
+    """The packet and the reviewer's instructions into ``out``, the key apart; says how many tests are whose."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "packet.md").write_text(text)
+    (out / "instructions.md").write_text(instructions.replace("PACKET", str(out / "packet.md")))
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text(json.dumps(items, indent=1))
+    who = Counter(it["who"] for it in items)
+    print(f"{out / 'packet.md'}: " + ", ".join(f"{n} tests by {w}" for w, n in who.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.review", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -205,26 +216,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no results file {args.results}", file=sys.stderr)
             return 2
         text, items = packet(args.results, args.mode, args.seed, args.mirrors)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "packet.md").write_text(text)
-        (args.out / "instructions.md").write_text(INSTRUCTIONS.replace("PACKET", str(args.out / "packet.md")))
-        args.key.parent.mkdir(parents=True, exist_ok=True)
-        args.key.write_text(json.dumps(items, indent=1))
-        who = Counter(it["who"] for it in items)
-        print(f"{args.out / 'packet.md'}: {who['testbot']} testbot tests, {who['author']} author tests")
+        _write_packet(args.out, args.key, text, items, INSTRUCTIONS)
         return 0
     if args.command == "packet-modules":
         if not any(args.work.glob("*/testbot.report.json")):
             print(f"error: no module's testbot.report.json under {args.work}", file=sys.stderr)
             return 2
         text, items = modules_packet(args.work, args.per)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "packet.md").write_text(text)
-        (args.out / "instructions.md").write_text(MODULES_INSTRUCTIONS.replace("PACKET", str(args.out / "packet.md")))
-        args.key.parent.mkdir(parents=True, exist_ok=True)
-        args.key.write_text(json.dumps(items, indent=1))
-        who = Counter(it["who"] for it in items)
-        print(f"{args.out / 'packet.md'}: {who['model']} tests by the model, {who['search']} by the search")
+        _write_packet(args.out, args.key, text, items, MODULES_INSTRUCTIONS)
         return 0
     for path in (args.key, args.verdicts):
         if not path.is_file():
