@@ -717,6 +717,8 @@ def _outcome_words(func: ast.AST) -> list[str]:
                 return ["returns", *words] if words else ["returns", "expected", "value"]
             if isinstance(op, ast.IsNot | ast.NotEq):
                 return ["is", "not", *_value_words(right)]
+            if isinstance(op, ast.In | ast.NotIn):  # (`'x' not in cart.items`: has no x)
+                return ["has", *(["no"] if isinstance(op, ast.NotIn) else []), *_value_words(check.left)]
         if isinstance(check, ast.UnaryOp) and isinstance(check.op, ast.Not):
             return ["is", "false"]
         return ["is", "true"]
@@ -869,6 +871,23 @@ def _subject(func: ast.FunctionDef, function: str) -> str:
     return next((c for c in called if c not in skip), function)
 
 
+def _acted_on(func: ast.FunctionDef, function: str) -> str:
+    """What a part of a test does last before it checks: the callable it calls last (by where the call ends:
+    ``isoparser().isoparse(s)`` is isoparse; ``cart.add(x); cart.remove(x)`` is remove), not a built-in and not
+    on an expected value's side of a check; ``function`` where it calls none."""
+    calls: list[ast.Call] = []
+    for stmt in func.body:
+        part = stmt.test.left if isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.Compare) else stmt
+        calls += [n for n in ast.walk(part) if isinstance(n, ast.Call)]
+    names = [
+        (c.end_lineno or 0, c.end_col_offset or 0, c.func.id if isinstance(c.func, ast.Name) else c.func.attr)
+        for c in calls
+        if isinstance(c.func, ast.Name | ast.Attribute)
+    ]
+    names = [n for n in names if not hasattr(builtins, n[2]) and n[2] not in ("raises", "approx", "warns")]
+    return max(names)[2] if names else function
+
+
 def behaviours(test_source: str, function: str) -> list[tuple[str, str]]:
     """A model's test that checks several behaviours of ``function``, split into tests of one behaviour each:
     its value checks together (keeping the test's name when that says more than the function's), and each
@@ -953,7 +972,9 @@ def behaviours(test_source: str, function: str) -> list[tuple[str, str]]:
         source_body = "\n".join(text_of(i) for i in members)
         probe = f"def {func.name}():\n" + source_body + "\n"
         error = members is not parts[0] or not values
-        name = func.name if (not error and says_more) else behaviour_name(probe, function)
+        part = _function(probe)
+        subject = _acted_on(part, function) if isinstance(part, ast.FunctionDef) else function
+        name = func.name if (not error and says_more) else behaviour_name(probe, subject)
         if not name or name in taken:
             return []  # (two parts a name cannot tell apart: the test stays whole)
         taken.add(name)

@@ -323,3 +323,21 @@ def test_a_split_keeps_a_name_that_says_the_behaviour_and_names_the_function_the
 def test_a_test_of_one_behaviour_or_of_shared_values_stays_whole(body: str):
     assert shape.behaviours("def test_f():\n" + body, "f") == []
     assert shape.behaviours("def test_f(tmp_path):\n" + body, "f") == []
+
+
+def test_a_split_part_is_named_for_what_it_does_last_before_it_checks():
+    source = (
+        "def test_add():\n"
+        "    cart = Cart()\n"
+        "    cart.add('pear', 1.5)\n"
+        "    cart.remove('pear')\n"
+        "    assert 'pear' not in cart.items\n"
+        "    with pytest.raises(ValueError) as caught:\n"
+        "        Cart().add('pear', 1.5, 0)\n"
+        "    assert str(caught.value) == 'quantity must be positive'\n"
+    )
+    # (not `add`, the function the prompt was for, nor `is_true` for a check of membership)
+    assert [name for name, _ in shape.behaviours(source, "add")] == [
+        "test_remove_has_no_pear_for_pear",
+        "test_add_raises_value_error_for_pear_1_5_zero",
+    ]
