@@ -205,6 +205,7 @@ def kept_tests(report: dict, project: Path, module_file: Path) -> dict:
     facts = shape.module_facts(module_file.read_text(encoding="utf-8"), neighbours(module_file))
     # (the share of checks does not move when tests are split or grouped: how much of the testing the model wrote)
     checks = [shape.check_count(src) for src in sources]
+    all_checks = sum(checks)
     by_author = known and len(written_by) == tests
     model_checks = (
         sum(n for i, n in enumerate(checks) if written_by[i] not in ("", EXPLORE_MODEL)) if by_author else None
@@ -212,10 +213,10 @@ def kept_tests(report: dict, project: Path, module_file: Path) -> dict:
     return {
         "tests": tests,
         "by_model": by_model,
-        "checks": sum(checks),
+        "checks": all_checks,
         "checks_by_model": model_checks,
-        "model_checks_share_pct": round(100.0 * model_checks / sum(checks), 1)
-        if model_checks is not None and sum(checks)
+        "model_checks_share_pct": round(100.0 * model_checks / all_checks, 1)
+        if model_checks is not None and all_checks
         else None,
         "author_unknown": sum(1 for a in authors if not a) if known else None,
         "model_share_pct": round(100.0 * by_model / tests, 1) if by_model is not None and tests else None,

@@ -45,8 +45,8 @@ class Writer:
     """What the phase asks of the run's model; the pipeline's own calls, so the time goes into the run's budget."""
 
     complete: Callable[[Prompt, int, int], Completion]  # (prompt, seed, max_tokens)
-    # (deadline, limit or 0, the prompt: reading it takes time too) -> tokens an answer can have before it
-    token_cap: Callable[[float, int, Prompt], int]
+    # (deadline, limit or 0, the prompt or None: reading it takes time too) -> tokens an answer can have before it
+    token_cap: Callable[[float, int, Prompt | None], int]
     count_tokens: Callable[[str], int]
     name: Callable[[], str]  # the model's name, recorded with each test it wrote
 
@@ -199,7 +199,8 @@ class MutantsPhase(Phase):
             change = next((m for m in found if m.description == mutants.CHANGE), None)
             rest = [m for m in found if m is not change]
             faults = mutants.faults(text, rest)
-            if not (faults or change):
+            # (no prompt is built when even an unread one leaves too little time: reading only takes more)
+            if not (faults or change) or self.writer.token_cap(stop, 0, None) < 2 * MIN_TOKENS:
                 continue
             ctx = build_context(t, self.root, self.s.tests_dir)
             explored = [o for o in pool.kept + pool.spare if o.candidate.round == EXPLORE_ROUND]

@@ -307,6 +307,7 @@ class Pipeline:
                     items.append((build_context(t, self.root, self.s.tests_dir), facts))
                     lines[t.id] = keep.evidence_imports(explored)
             chunk = 0
+            file_targets = [t for t in todo if t.file == file and not t.is_async]
             while items:
                 prompt, chosen = build_write_prompt(items, budget=self.s.prompt_tokens, count=self.backend.count_tokens,
                                                     imports=lines)
@@ -315,8 +316,7 @@ class Pipeline:
                     break
                 ids = {c.target.id for c in chosen}
                 items = [it for it in items if it[0].target.id not in ids]
-                self._write_group(ws, text, [c.target for c in chosen], prompt, deadline, chunk,
-                                  [t for t in todo if t.file == file and not t.is_async])
+                self._write_group(ws, text, [c.target for c in chosen], prompt, deadline, chunk, file_targets)
                 chunk += 1
 
     def _write_group(self, ws: v.Workspace, text: str, group: list[Target], prompt, deadline: float,
