@@ -804,8 +804,8 @@ def _example_args(calls: list[str], parts: list[Part]) -> dict[tuple[str, str], 
 
 def module_strings(text: str, limit: int = 40) -> list[str]:
     """The short string constants of a whole module, values a search mixes into strings: its ASCII bytes constants
-    as text too (a parser of bytes compares with `b'T'`), docstrings and the messages of what it raises or warns
-    left out; first, texts of the standard library's types it names (:data:`STDLIB_TEXTS`: `'2020-W05-3'` where
+    as text too (a parser of bytes compares with `b'T'`), docstrings, the messages of what it raises or warns and
+    the names it spells as strings (:func:`_spelled_names`) left out; first, texts of the standard library's types it names (:data:`STDLIB_TEXTS`: `'2020-W05-3'` where
     it names `date`)."""
     tree = _parse(text)
     if tree is None:
@@ -813,7 +813,7 @@ def module_strings(text: str, limit: int = 40) -> list[str]:
     docs = {id(n.body[0].value) for n in ast.walk(tree)
             if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.body
             and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
-    docs |= _messages(tree)
+    docs |= _messages(tree) | _spelled_names(tree)
     kinds = _mentioned_kinds(text)
     found = [t for kind, texts in STDLIB_TEXTS.items() if kind in kinds for t in texts]
     for n in ast.walk(tree):
@@ -838,6 +838,26 @@ def _messages(tree: ast.AST) -> set[int]:
         if isinstance(call, ast.Call):
             out |= {id(c) for a in call.args + [k.value for k in call.keywords] for c in ast.walk(a)
                     if isinstance(c, ast.Constant)}
+    return out
+
+
+_NAME_CALLS = {"getattr", "hasattr", "setattr", "delattr"}
+
+
+def _spelled_names(tree: ast.AST) -> set[int]:
+    """The ids of the constants that spell a name, not a value: what a module assigns to a special name
+    (`__all__ = ['isoparse', 'isoparser']`, `__slots__`, `__version__`) and the attribute names it passes to
+    `getattr` and its kin. Glued into a call's text they make inputs no user passes (`'2024-02-29T, isoparser'`)."""
+    out: set[int] = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            if n.value is not None and any(
+                isinstance(t, ast.Name) and t.id.startswith("__") and t.id.endswith("__") for t in targets
+            ):
+                out |= {id(c) for c in ast.walk(n.value) if isinstance(c, ast.Constant)}
+        elif isinstance(n, ast.Call) and _name_of(n.func) in _NAME_CALLS and len(n.args) >= 2:
+            out |= {id(c) for c in ast.walk(n.args[1]) if isinstance(c, ast.Constant)}
     return out
 
 

@@ -213,7 +213,8 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
     ``test_1_...``) replaced by one that says the behaviour (:func:`testbot.shape.behaviour_name`), a model's name
     that says too little put right (:func:`testbot.shape.readable_name`), checks of ``True``, ``False`` and
     ``None`` written plainly (:func:`testbot.shape.plain_checks`), the search's calls of one shape grouped into a
-    parametrized test (:func:`grouped`), and the search's tests that would get
+    parametrized test (:func:`grouped`), a model's test of many checks of one call shape made one too
+    (:func:`tabled`), and the search's tests that would get
     the same name merged into one test (related checks together)."""
     out: list[Outcome] = []
     by_name: dict[str, int] = {}
@@ -228,6 +229,10 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
                 name = c.name
         # (`assert x` for `assert x == True`: a test of `__eq__` keeps its `== None`)
         source = shape.plain_checks(c.test_source, none=target.name not in ("__eq__", "__ne__"))
+        if plain and c.round != EXPLORE_ROUND and (table := tabled(target, source)):
+            source = table
+            if "import pytest" not in c.imports:
+                c = dataclasses.replace(c, imports=("import pytest", *c.imports), code="import pytest\n" + c.code)
         if name != c.name or source != c.test_source:
             c = with_source(c, rename_def(source, c.name, name), name)
         if (
@@ -324,6 +329,59 @@ def _parameters(target: Target, count: int) -> list[str] | None:
     return names[:count] if len(names) >= count and "expected" not in names[:count] else None
 
 
+def _parametrized(params: Sequence[str], rows: Sequence[str], name: str, body: str) -> str:
+    """A ``pytest.mark.parametrize`` test: ``rows`` (each a value or a tuple's source) over ``params``."""
+    table = "".join(f"        {row},\n" for row in rows)
+    return (
+        f'@pytest.mark.parametrize(\n    "{", ".join(params)}",\n    [\n{table}    ],\n)\n'
+        f"def {name}({', '.join(params)}):\n{body}"
+    )
+
+
+def tabled(target: Target, source: str) -> str | None:
+    """A model's test that is nothing but GROUP_MIN or more checks ``assert f(a, b) == v`` of the target, called
+    the same way each time (as many arguments, none by keyword), as one parametrized test under its own name,
+    its parameters named by the target's (``@pytest.mark.parametrize("version, expected", [...])``): a reviewer
+    reads a table of cases, not a grab-bag. None for any other test."""
+    if target.name.startswith("__") or target.is_async:
+        return None
+    try:
+        func = ast.parse(dedent(source)).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    if not isinstance(func, ast.FunctionDef) or func.decorator_list or func.args.args or len(func.body) < GROUP_MIN:
+        return None
+    pins = [shape.call_equals(stmt) for stmt in func.body]
+    if any(p is None for p in pins):
+        return None
+    calls = [p for p in pins if p is not None]
+    callee, arity = ast.unparse(calls[0][0].func), len(calls[0][0].args)
+    if callee.split(".")[-1].split("(")[0] != target.name or not arity:
+        return None
+    for call, expected in calls:
+        if (
+            ast.unparse(call.func) != callee
+            or len(call.args) != arity
+            or call.keywords
+            or any(isinstance(a, ast.Starred) for a in call.args)
+            or any(isinstance(n, ast.NamedExpr | ast.Lambda | ast.Await) for n in ast.walk(call))
+            or any(isinstance(n, ast.NamedExpr | ast.Lambda | ast.Await) for n in ast.walk(expected))
+        ):
+            return None
+    names = _parameters(target, arity)
+    if names is None:
+        return None
+    first = calls[0][0]
+    call = ast.Call(first.func, [ast.Name(n, ast.Load()) for n in names], [])
+    rows = [f"({', '.join([*(ast.unparse(a) for a in c.args), ast.unparse(e)])})" for c, e in calls]
+    out = _parametrized([*names, "expected"], rows, func.name, f"    assert {ast.unparse(call)} == expected\n")
+    try:
+        ast.parse(out)
+    except SyntaxError:
+        return None
+    return out
+
+
 def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
     """The search's tests that call the target the same way (same callee, as many arguments, the same outcome:
     a value, or the same error) grouped into one ``pytest.mark.parametrize`` test, named by the target's own
@@ -362,11 +420,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
         else:
             name = f"test_{fn}_returns_the_expected_value"
             body = f"    assert {ast.unparse(call)} == expected\n"
-        table = "".join(f"        {row},\n" for row in rows)
-        source = (
-            f'@pytest.mark.parametrize(\n    "{", ".join(params)}",\n    [\n{table}    ],\n)\n'
-            f"def {name}({', '.join(params)}):\n{body}"
-        )
+        source = _parametrized(params, rows, name, body)
         try:
             ast.parse(source)
         except SyntaxError:

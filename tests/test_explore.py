@@ -142,7 +142,9 @@ def test_the_model_writes_from_the_search_s_evidence_and_its_tests_come_first(pr
     assert classify.kept == ("test_classify_names_the_sign_of_a_number",)
     assert classify.gain_lines == classify.lines_total
     written = project.read("tests/test_m.py")
-    assert "assert classify(7) == 'positive'" in written and "classify_explored" not in written
+    # (its three checks of one call come as a table of cases, the wrong value put right)
+    assert "(7, 'positive')," in written and "assert classify(n) == expected" in written
+    assert "classify_explored" not in written
     # clamp: the model's answer is empty, so the search's tests stay, named for what they show
     clamp = by_id["pkg/m.py::clamp"]
     assert clamp.kept and all("explored" not in name and not re.search(r"_\d+$", name) for name in clamp.kept)
@@ -283,6 +285,52 @@ def test_search_tests_of_one_error_and_message_become_one_parametrized_test():
         "    with pytest.raises(ValueError) as caught:\n        check(word)\n"
         "    assert str(caught.value) == 'must be a word'\n" in source
     )
+
+
+def test_a_model_s_test_of_many_checks_of_one_call_becomes_one_parametrized_test():
+    """A model's grab-bag of `assert f(x) == v` reads as a table of cases, under the model's own name; a test
+    that mixes calls, or checks too few, stays as it is."""
+    from testbot import keep
+    from testbot.extract import Candidate
+    from testbot.measure import Covered
+    from testbot.report import CandidateResult
+
+    def written(name: str, body: str) -> keep.Outcome:
+        source = f"def {name}():\n{body}"
+        imports = ("from pkg.m import bump",)
+        code = "\n".join(imports) + "\n\n\n" + source
+        cand = Candidate("pkg/m.py::bump", name, code, source, "", "", imports, (), 1, 0, 0.0, True)
+        result = CandidateResult(name, 1, 0, 0.0, "passed", "", True, (3,), (), True)
+        return keep.Outcome(cand, result, Covered(frozenset({3}), frozenset()))
+
+    target = type("T", (), {"name": "bump", "is_async": False, "class_name": ""})()
+    target.source = "def bump(version, position=2):\n    pass\n"
+    bag = written(
+        "test_bump_raises_the_given_part",
+        "    assert bump('1.2.3') == '1.2.4'\n    assert bump('1.2.3', 1) == '1.3'\n"
+        "    assert bump('1.2.3', 0) == '2.0'\n    assert bump('0.9.9', 1) == '0.10'\n",
+    )
+    pairs = written("test_bump_pairs", "    assert bump('1.2.3', 1) == '1.3'\n    assert bump('1.2.3', 0) == '2.0'\n")
+    (mixed, few) = keep.polished(target, [bag, pairs])
+    assert few.candidate.test_source == pairs.candidate.test_source  # two checks: no table
+    assert mixed.candidate.test_source == bag.candidate.test_source  # one call has one argument, the rest two
+    same = written(
+        "test_bump_raises_the_given_part",
+        "    assert bump('1.2.3', 2) == '1.2.4'\n    assert bump('1.2.3', 1) == '1.3'\n"
+        "    assert bump('1.2.3', 0) == '2.0'\n",
+    )
+    (table,) = keep.polished(target, [same])
+    source = table.candidate.test_source
+    assert table.candidate.name == "test_bump_raises_the_given_part" and "import pytest" in table.candidate.imports
+    assert source.startswith('@pytest.mark.parametrize(\n    "version, position, expected",\n')
+    assert "        ('1.2.3', 1, '1.3'),\n" in source
+    assert source.endswith(
+        "def test_bump_raises_the_given_part(version, position, expected):\n"
+        "    assert bump(version, position) == expected\n"
+    )
+    namespace: dict = {}
+    exec(compile(table.candidate.code.replace("from pkg.m import bump", ""), "t", "exec"), namespace)
+    assert "test_bump_raises_the_given_part" in namespace and namespace["pytest"]
 
 
 def test_a_test_with_filler_input_is_kept_only_for_what_no_realistic_one_covers():
@@ -560,6 +608,19 @@ def test_a_module_s_strings_take_its_bytes_as_text_and_leave_its_messages_out(tm
     assert pool[0] == "'hello world'" and "'2020-W05-3'" in pool and "3" not in pool, pool
     pool = search_spec(shift, BYTES_PARSER, strings)["parts"][0]["params"][0]["pool"]  # (nothing types `when`)
     assert "date(2020, 1, 31)" in pool and "'2020-W05-3'" not in pool and "'W'" in pool, pool
+
+
+def test_a_module_s_strings_leave_out_the_names_it_spells():
+    """`__all__`, `__version__` and the attribute names given to `getattr` name things: glued into a call's text
+    they make inputs no user passes (`'2024-02-29T, isoparser'`). The module's other strings stay."""
+    from testbot.explore import module_strings
+
+    code = (
+        '__all__ = ["isoparse", "isoparser"]\n__version__ = "2.9"\n\n'
+        'def isoparse(text, sep="T"):\n    if getattr(text, "upper", None) is None:\n        return None\n'
+        "    return text.split(sep)\n"
+    )
+    assert module_strings(code) == ["T"]
 
 
 def test_a_subclass_without_its_own_init_is_built_with_its_base_s(tmp_path: Path):
