@@ -231,6 +231,10 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
         source = shape.plain_checks(c.test_source, none=target.name not in ("__eq__", "__ne__"))
         if plain and c.round != EXPLORE_ROUND and (table := tabled(target, source)):
             source = table
+            # (a name made from the first case's values says nothing of the others: the table's own name)
+            if name == shape.behaviour_name(c.test_source, target.name):
+                generic = f"test_{shape._snake(target.name.strip('_'))}_returns_the_expected_value"
+                name = generic if generic not in by_name else name
             if "import pytest" not in c.imports:
                 c = dataclasses.replace(c, imports=("import pytest", *c.imports), code="import pytest\n" + c.code)
         if name != c.name or source != c.test_source:

@@ -330,6 +330,11 @@ def test_a_model_s_test_of_many_checks_of_one_call_becomes_one_parametrized_test
     )
     namespace: dict = {}
     exec(compile(table.candidate.code.replace("from pkg.m import bump", ""), "t", "exec"), namespace)
+    # a name made from the first case's values (a split part's, a numbered one's) is the table's own name
+    numbered = written("test_01_bump", same.candidate.test_source.split("\n", 1)[1])
+    (table,) = keep.polished(target, [numbered])
+    assert table.candidate.name == "test_bump_returns_the_expected_value"
+    assert "def test_bump_returns_the_expected_value(version, position, expected):" in table.candidate.test_source
     assert "test_bump_raises_the_given_part" in namespace and namespace["pytest"]
 
 
