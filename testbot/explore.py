@@ -805,8 +805,8 @@ def _example_args(calls: list[str], parts: list[Part]) -> dict[tuple[str, str], 
 def module_strings(text: str, limit: int = 40) -> list[str]:
     """The short string constants of a whole module, values a search mixes into strings: its ASCII bytes constants
     as text too (a parser of bytes compares with `b'T'`), docstrings, the messages of what it raises or warns and
-    the names it spells as strings (:func:`_spelled_names`) left out; first, texts of the standard library's types it names (:data:`STDLIB_TEXTS`: `'2020-W05-3'` where
-    it names `date`)."""
+    the names it spells as strings (:func:`_spelled_names`) left out; first, texts of the standard library's types
+    it names (:data:`STDLIB_TEXTS`: `'2020-W05-3'` where it names `date`)."""
     tree = _parse(text)
     if tree is None:
         return []

@@ -233,7 +233,7 @@ def polished(target: Target, kept: list[Outcome]) -> list[Outcome]:
             source = table
             # (a name made from the first case's values says nothing of the others: the table's own name)
             if name == shape.behaviour_name(c.test_source, target.name):
-                generic = f"test_{shape._snake(target.name.strip('_'))}_returns_the_expected_value"
+                generic = _table_name(target)
                 name = generic if generic not in by_name else name
             if "import pytest" not in c.imports:
                 c = dataclasses.replace(c, imports=("import pytest", *c.imports), code="import pytest\n" + c.code)
@@ -333,6 +333,16 @@ def _parameters(target: Target, count: int) -> list[str] | None:
     return names[:count] if len(names) >= count and "expected" not in names[:count] else None
 
 
+def _calls_target(callee: str, target: Target) -> bool:
+    """Whether a call's callee (its source: ``isoparser().isoparse``) names the target."""
+    return callee.split(".")[-1].split("(")[0] == target.name
+
+
+def _table_name(target: Target) -> str:
+    """The name of a parametrized test of the target's values, one name for whatever cases it holds."""
+    return f"test_{shape._snake(target.name.strip('_'))}_returns_the_expected_value"
+
+
 def _parametrized(params: Sequence[str], rows: Sequence[str], name: str, body: str) -> str:
     """A ``pytest.mark.parametrize`` test: ``rows`` (each a value or a tuple's source) over ``params``."""
     table = "".join(f"        {row},\n" for row in rows)
@@ -360,7 +370,7 @@ def tabled(target: Target, source: str) -> str | None:
         return None
     calls = [p for p in pins if p is not None]
     callee, arity = ast.unparse(calls[0][0].func), len(calls[0][0].args)
-    if callee.split(".")[-1].split("(")[0] != target.name or not arity:
+    if not _calls_target(callee, target) or not arity:
         return None
     for call, expected in calls:
         if (
@@ -399,7 +409,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
         if c.round != EXPLORE_ROUND or c.class_name or "::" in c.name or c.helpers:
             continue
         pin = _pin(c.test_source)
-        if pin is not None and ast.unparse(pin[1].func).split(".")[-1].split("(")[0] == target.name:
+        if pin is not None and _calls_target(ast.unparse(pin[1].func), target):
             groups.setdefault(pin[0], []).append((i, *pin[1:]))
     out: dict[int, Outcome] = {}
     dropped: set[int] = set()
@@ -422,7 +432,7 @@ def grouped(target: Target, kept: list[Outcome]) -> list[Outcome]:
             body = f"    with pytest.raises({error}){' as ' + caught if caught else ''}:\n        {ast.unparse(call)}\n"
             body += f"    {message}\n" if message else ""
         else:
-            name = f"test_{fn}_returns_the_expected_value"
+            name = _table_name(target)
             body = f"    assert {ast.unparse(call)} == expected\n"
         source = _parametrized(params, rows, name, body)
         try:
