@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from testbot import shape
+from testbot import inputs, shape
 from testbot import validate as v
 from testbot.extract import Candidate, dedent
 from testbot.integrate import rename_def
@@ -132,19 +132,27 @@ EVIDENCE_MAX = 10  # the search's calls shown to the model as evidence, at most 
 EVIDENCE_CHARS = 1800  # ... and in at most this many characters
 
 
-def evidence(explored: list[Outcome]) -> tuple[str, ...]:
+def evidence(explored: list[Outcome], facts: shape.ModuleFacts = shape.NO_FACTS) -> tuple[str, ...]:
     """The search's kept tests as facts for the model: each test's body (its call and the observed value or
-    error), without the numbered name, special methods written as operators."""
-    bodies: list[str] = []
-    # realistic inputs first: a call with filler text (the search's stock strings) is the last example
-    for o in sorted(explored, key=lambda o: shape.PLACEHOLDER in shape.problems(o.candidate.test_source)):
+    error), without the numbered name, special methods written as operators. The plain facts first, since the
+    model copies what it is shown and reads them in order: calls that return a value before calls that raise,
+    short before long, filler text last. ``facts``: what the module says (:func:`shape.module_facts`); a call that
+    gives a parameter a value its signature rules out (another parameter's string as a date) or that expects an
+    error the code never states is left out: a test built from it is one a reviewer rejects."""
+    ranked: list[tuple[tuple[bool, bool, int], str]] = []
+    for o in explored:
         try:
             func = ast.parse(dedent(o.candidate.test_source)).body[0]
         except (SyntaxError, IndexError):
             continue
-        if isinstance(func, ast.FunctionDef) and func.body:
-            bodies.append(shape.operators("\n".join(ast.unparse(stmt) for stmt in func.body)))
-    return capped(bodies)
+        if not (isinstance(func, ast.FunctionDef) and func.body):
+            continue
+        codes = shape.problems(o.candidate.test_source, facts)
+        if shape.ACCIDENTAL_ERROR in codes or (facts.signatures and inputs.mistyped(func, facts.signatures)):
+            continue
+        body = shape.operators("\n".join(ast.unparse(stmt) for stmt in func.body))
+        ranked.append(((shape.PLACEHOLDER in codes, bool(shape.expected_errors(func)), len(body)), body))
+    return capped(body for _, body in sorted(ranked, key=lambda r: r[0]))
 
 
 def capped(facts: Iterable[str]) -> tuple[str, ...]:

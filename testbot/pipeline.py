@@ -300,9 +300,10 @@ class Pipeline:
             except (OSError, UnicodeDecodeError):
                 continue
             items, lines = [], {}
+            said = shape.module_facts(text, neighbours(file))  # (its signatures, the errors it states)
             for t in targets:
                 explored = self.ledger.pre[t.id].explored()
-                facts = keep.evidence(explored)
+                facts = keep.evidence(explored, said)
                 if facts:
                     items.append((build_context(t, self.root, self.s.tests_dir), facts))
                     lines[t.id] = keep.evidence_imports(explored)
@@ -542,7 +543,7 @@ class Pipeline:
         # After a group prompt or explored calls, the model is told what exists and what is still missing.
         feedback: Feedback | None = _feedback(meas, have, [], kept, text) if kept or explored else None
         if feedback is not None and explored:
-            feedback = dataclasses.replace(feedback, evidence=keep.evidence(explored),
+            feedback = dataclasses.replace(feedback, evidence=keep.evidence(explored, facts),
                                            imports=keep.evidence_imports(explored))
         prompts: dict[int, object] = {}  # round -> its prompt, for --record
         completions, tokens, prompt_tokens = pre.completions, pre.tokens, pre.prompt_tokens

@@ -238,6 +238,33 @@ def _explored_check(n: int, body: str, line: int):
     return Outcome(cand, result, Covered(frozenset({line}), frozenset()))
 
 
+def test_the_model_is_shown_the_plain_facts_first_and_no_wrong_kind_of_input():
+    from testbot import keep, shape
+
+    module = (
+        "from datetime import date\n\n\n"
+        "def check(when: date, days: int = 1):\n"
+        "    if days < 0:\n"
+        "        raise ValueError('days')\n"
+        "    return when.day + days\n"
+    )
+    facts = shape.module_facts(module)
+    raises = _explored_check(1, "    with pytest.raises(ValueError):\n        check(date(2020, 1, 31), -1)\n", 3)
+    long = _explored_check(2, "    assert check(date(2020, 1, 31), 1000000000000000) == 1000000000000031\n", 4)
+    short = _explored_check(3, "    assert check(date(2020, 1, 1)) == 2\n", 5)
+    mistyped = _explored_check(4, "    assert check(date(2020, 1, 1), 'Actual/365') == 'x'\n", 6)
+    accident = _explored_check(5, "    with pytest.raises(AttributeError):\n        check(None)\n", 7)
+    shown = keep.evidence([raises, long, mistyped, accident, short], facts)
+    # values before errors, short calls before long; a string for `days: int`, an error the code never raises: out
+    assert shown == (
+        "assert check(date(2020, 1, 1)) == 2",
+        "assert check(date(2020, 1, 31), 1000000000000000) == 1000000000000031",
+        "with pytest.raises(ValueError):\n    check(date(2020, 1, 31), -1)",
+    )
+    # without the module's facts nothing is judged out, only ordered
+    assert len(keep.evidence([raises, long, mistyped, accident, short])) == 5
+
+
 def test_search_tests_that_would_share_a_name_become_one_test():
     from testbot.keep import polished as _polished
 
