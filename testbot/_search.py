@@ -81,6 +81,7 @@ PLAIN_SHARE = 0.05  # of the seconds, before it: kept calls passing filler text 
 PLAIN_WORDS = {1: ("a",), 2: ("an", "of"), 3: ("one", "two", "six"), 4: ("four", "five", "nine"),
                5: ("three", "seven", "eight"), 6: ("eleven", "twelve"), 7: ("fifteen", "seventy"),
                8: ("thirteen", "eighteen"), 9: ("seventeen", "nineteen")}
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 MUTANTS_PER_TARGET = 40
 CATCHERS = 4  # calls kept per target for the mutants they catch, at most
 MAX_TRIED = 300  # calls tried per target that the mutant round chooses from
@@ -523,11 +524,13 @@ def _fewest(kept: list[tuple[str, str, set]]) -> dict:
 
 
 def _plain_word(word: str, n: int) -> str:
-    """A plain word as long as ``word`` (the ``n``-th of that length), capitalized as it is; a longer word stays."""
+    """A plain word as long as ``word`` (the ``n``-th of that length), capitalized as it is; a word longer than
+    any plain one is the alphabet, as long (``'abcdefghijklmnopqrstuvwxyzabcd'``: a word too long for a line)."""
     choices = PLAIN_WORDS.get(len(word))
-    if not choices:
-        return word
-    plain = choices[n % len(choices)]
+    if choices:
+        plain = choices[n % len(choices)]
+    else:
+        plain = (ALPHABET * (len(word) // len(ALPHABET) + 1))[: len(word)]
     return plain.upper() if word.isupper() and len(word) > 1 else plain.capitalize() if word[0].isupper() else plain
 
 

@@ -975,6 +975,12 @@ def test_filler_text_in_a_kept_call_becomes_plain_text_where_that_covers_as_much
         "f('three\\nseven=', 'a')",
     ]
     assert _plain_variants(filler, "f('My Title')") == []
+    # a word longer than any plain word: the alphabet, as long (a reviewer reads a long word, not 'xxxx...')
+    assert _plain_variants(filler, "f('%s', 3)" % ("x" * 30)) == [
+        "f('', 3)",
+        "f('text', 3)",
+        "f('abcdefghijklmnopqrstuvwxyzabcd', 3)",
+    ]
     code = "def f(x):\n    if '\\n' in x:\n        return x.splitlines()\n    return [x]\n"
     calls = _run_search(tmp_path, code, ["f('hello\\nworld=')", "f('ab')"], measured=True, filler=PLACEHOLDER_PATTERN)
     assert not any(_filler(filler, c) for c in calls), calls
