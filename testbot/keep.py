@@ -63,14 +63,15 @@ def choose(
     written down is the part on ``record``'s code (chosen by the file's, credited to the target's own), or the
     file's where it adds nothing there (an overload no target names): a kept test never says "+0".
     ``facts``: what the module says (:func:`shape.module_facts`): its docstring examples, so that a copy of one is
-    kept only for what no other test covers, and the exceptions it states, so that a test never expects another."""
+    kept only for what no other test covers, and the exceptions it states, so that a test never expects another
+    (the exceptions each function's own code states: :meth:`shape.ModuleFacts.of`)."""
     passed = [o for o in outcomes if o.result.outcome == v.PASSED]
     stable = [o for o in passed if o.result.stable]
     # A test that checks nothing but a type's name, a value that changes between runs, or an exception the code
     # never states is not kept: its coverage is no use to a reviewer. One with filler input or a special method
     # called by name is kept only for what no other test covers (realistic inputs first); so is a copy of a
     # docstring example.
-    shapes = [set(shape.problems(o.candidate.test_source, facts)) for o in stable]
+    shapes = [set(shape.problems(o.candidate.test_source, facts.of(o.candidate.target_id))) for o in stable]
     gains = [gain(o.covered, have, meas) if not UNFIT & found else Gain() for o, found in zip(stable, shapes)]
     last = [bool(LAST & found) for found in shapes]
     chosen = greedy_keep([Gain() if odd else g for g, odd in zip(gains, last)])
@@ -100,7 +101,7 @@ LAST = frozenset({shape.PLACEHOLDER, shape.DUNDER_CALL, shape.COPIED_DOCTEST})
 
 
 def unfit(cand: Candidate, facts: shape.ModuleFacts = shape.NO_FACTS) -> bool:
-    return bool(UNFIT & set(shape.problems(cand.test_source, facts)))
+    return bool(UNFIT & set(shape.problems(cand.test_source, facts.of(cand.target_id))))
 
 
 def gain_of(o: Outcome) -> Gain:
@@ -138,7 +139,8 @@ def evidence(explored: list[Outcome], facts: shape.ModuleFacts = shape.NO_FACTS)
     model copies what it is shown and reads them in order: calls that return a value before calls that raise,
     short before long, filler text last. ``facts``: what the module says (:func:`shape.module_facts`); a call that
     gives a parameter a value its signature rules out (another parameter's string as a date) or that expects an
-    error the code never states is left out: a test built from it is one a reviewer rejects."""
+    error the function's code never states (:meth:`shape.ModuleFacts.of`) is left out: a test built from it is one
+    a reviewer rejects."""
     ranked: list[tuple[tuple[bool, bool, int], str]] = []
     for o in explored:
         try:
@@ -147,11 +149,12 @@ def evidence(explored: list[Outcome], facts: shape.ModuleFacts = shape.NO_FACTS)
             continue
         if not (isinstance(func, ast.FunctionDef) and func.body):
             continue
-        codes = shape.problems(o.candidate.test_source, facts)
+        codes = shape.problems(o.candidate.test_source, facts.of(o.candidate.target_id))
         if shape.ACCIDENTAL_ERROR in codes or (facts.signatures and inputs.mistyped(func, facts.signatures)):
             continue
+        raised = shape.expected_errors(func)
         body = shape.operators("\n".join(ast.unparse(stmt) for stmt in func.body))
-        ranked.append(((shape.PLACEHOLDER in codes, bool(shape.expected_errors(func)), len(body)), body))
+        ranked.append(((shape.PLACEHOLDER in codes, bool(raised), len(body)), body))
     return capped(body for _, body in sorted(ranked, key=lambda r: r[0]))
 
 

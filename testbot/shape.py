@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import dataclasses
 import doctest
 import functools
 import io
@@ -167,9 +168,7 @@ _ERROR_WORD = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning|Exit|Interrupt)
 
 # The built-in exceptions: what misuse raises on its own (a project's own exception class exists to be raised, so a
 # test expecting one is never an accident, wherever the raise is).
-_BUILTIN_ERRORS = frozenset(
-    n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)
-)
+BUILTIN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
 
 
 def _error_name(node: ast.expr | None) -> str | None:
@@ -253,6 +252,53 @@ def stated_errors(texts: tuple[str, ...]) -> frozenset[str] | None:
     return frozenset(found)
 
 
+_CONSTRUCTION = frozenset({"__init__", "__new__", "__post_init__"})
+
+
+@functools.lru_cache(maxsize=512)
+def reached_errors(text: str, qualname: str, depth: int = 3) -> frozenset[str] | None:
+    """The exception names that the function ``qualname`` of the module ``text`` states (:func:`stated_errors`)
+    together with the module's functions it names (``helper(x)``, ``self.helper(x)``, a property ``self.size``, a
+    class's ``__init__`` for ``Box(3)``), to ``depth`` calls deep: what a call of it raises on purpose. None when
+    not known (no such function, a raise that hides what it raises)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    defs: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+    start = None
+    stack: list[tuple[ast.AST, str]] = [(tree, "")]
+    while stack:
+        node, prefix = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                stack.append((child, prefix + child.name + "."))
+                made = [f for f in child.body if isinstance(f, ast.FunctionDef) and f.name in _CONSTRUCTION]
+                defs.setdefault(child.name, []).extend(made)  # (`Box(3)`: its `__init__`)
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                defs.setdefault(child.name, []).append(child)
+                if prefix + child.name == qualname:
+                    start = child
+    if start is None:
+        return None
+    lines = text.splitlines()
+    seen = {id(start)}
+    todo, texts = [start], []
+    for _ in range(depth + 1):
+        called: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        for func in todo:
+            first = min([func.lineno, *(d.lineno for d in func.decorator_list)])
+            texts.append(dedent("\n".join(lines[first - 1 : func.end_lineno])))
+            for node in ast.walk(func):
+                name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+                for d in defs.get(name, []):
+                    if id(d) not in seen:
+                        seen.add(id(d))
+                        called.append(d)
+        todo = called
+    return stated_errors(tuple(texts))
+
+
 def expected_errors(func: ast.AST) -> list[str]:
     """The exception names a test expects (``pytest.raises(E)``, ``self.assertRaises(E)``, a tuple of them)."""
     out: list[str] = []
@@ -276,6 +322,16 @@ class ModuleFacts:
     doctests: frozenset[tuple[str, str]] = frozenset()  # its docstring examples (:func:`doctest_examples`)
     errors: frozenset[str] | None = None  # the exceptions the code states (:func:`stated_errors`; None: unknown)
     signatures: inputs.Signatures = ()  # its callables' parameters (:func:`inputs.signatures`)
+    text: str = ""  # its source, where it is one module: what each of its functions reaches (:meth:`of`)
+
+    def of(self, target_id: str) -> ModuleFacts:
+        """The facts for the tests of one function (``"pkg/m.py::Box.fill"``): the errors stated are those its
+        code and the module's code it calls state (:func:`reached_errors`), where that is known; a ``TypeError``
+        that another function raises on purpose is an accident in a test of this one."""
+        if not self.text or self.errors is None:
+            return self
+        reached = reached_errors(self.text, target_id.split("::")[-1])
+        return self if reached is None else dataclasses.replace(self, errors=reached)
 
 
 NO_FACTS = ModuleFacts()
@@ -284,7 +340,7 @@ NO_FACTS = ModuleFacts()
 def module_facts(text: str, neighbours: tuple[str, ...] = ()) -> ModuleFacts:
     """The facts of a module's source ``text``; ``neighbours``: the sources of the modules beside it (a helper
     there may raise what the module's functions let through)."""
-    return ModuleFacts(doctest_examples(text), stated_errors((text, *neighbours)), inputs.signatures(text))
+    return ModuleFacts(doctest_examples(text), stated_errors((text, *neighbours)), inputs.signatures(text), text)
 
 
 def merged(facts: Iterable[ModuleFacts]) -> ModuleFacts:
@@ -309,7 +365,7 @@ def problems(test_source: str, facts: ModuleFacts = NO_FACTS) -> list[str]:
     found: set[str] = set()
     errors, doctests = facts.errors, facts.doctests
     expected = expected_errors(func)
-    if errors is not None and any(n in _BUILTIN_ERRORS and n not in errors for n in expected):
+    if errors is not None and any(n in BUILTIN_ERRORS and n not in errors for n in expected):
         found.add(ACCIDENTAL_ERROR)
     if facts.signatures and not expected and inputs.mistyped(func, facts.signatures):
         found.add(MISTYPED)

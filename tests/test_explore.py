@@ -263,6 +263,11 @@ def test_the_model_is_shown_the_plain_facts_first_and_no_wrong_kind_of_input():
     )
     # without the module's facts nothing is judged out, only ordered
     assert len(keep.evidence([raises, long, mistyped, accident, short])) == 5
+    # a ValueError that only another function of the module states is no fact about this one
+    other = shape.module_facts(
+        module.replace("raise ValueError('days')", "return 0") + "\n\ndef g():\n    raise ValueError\n"
+    )
+    assert keep.evidence([raises, short], other) == ("assert check(date(2020, 1, 1)) == 2",)
 
 
 def test_search_tests_that_would_share_a_name_become_one_test():
@@ -947,7 +952,7 @@ def test_a_comparison_the_search_called_is_checked_as_one_value_not_a_chained_co
 
 def test_a_plain_call_takes_the_place_of_one_passing_filler_text_that_covers_no_more(tmp_path: Path):
     """slug('hello world.x') reached the words branch first; slug('My Title') covers all it does and is kept
-    instead; the filler call that alone reaches a line stays."""
+    instead; the filler call that alone reaches a line is made plain text too, where that covers as much."""
     from testbot.shape import PLACEHOLDER_PATTERN
 
     code = (
@@ -956,7 +961,8 @@ def test_a_plain_call_takes_the_place_of_one_passing_filler_text_that_covers_no_
     )
     seeds = ["f('hello world.x')", "f('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')", "f('ab')", "f('My Title')"]
     calls = _run_search(tmp_path, code, seeds, measured=True, filler=PLACEHOLDER_PATTERN)
-    assert sorted(calls) == sorted(["f('My Title')", "f('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')", "f('ab')"])
+    # (the long one as a long word: 'abc...' covers what 'xxx...' did)
+    assert sorted(calls) == sorted(["f('My Title')", "f('abcdefghijklmnopqrstuvwxyzabcdefghijklmn')", "f('ab')"])
     assert "f('hello world.x')" in _run_search(tmp_path, code, seeds, measured=True)  # (no filler named: kept)
 
 

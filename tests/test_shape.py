@@ -106,6 +106,29 @@ def test_a_raise_that_hides_its_class_leaves_no_error_accidental():
     assert shape.stated_errors((caught,)) == frozenset({"KeyError", "IndexError"})
 
 
+def test_the_errors_a_function_reaches_are_those_it_and_the_module_code_it_calls_state():
+    module = (
+        "class Box:\n"
+        "    def __init__(self, n):\n        if n < 0:\n            raise ValueError('n')\n        self.n = n\n\n"
+        "    def fill(self, x):\n        return self._check(x) + 1\n\n"
+        "    def _check(self, x):\n        if not isinstance(x, str):\n            raise TypeError('x')\n"
+        "        return len(x)\n\n"
+        "    def size(self):\n        return self.n * 2\n\n\n"
+        "def make(n):\n    return Box(n).size()\n\n\n"
+        "def other():\n    raise KeyError('k')\n"
+    )
+    assert shape.reached_errors(module, "Box.fill") == frozenset({"TypeError"})  # (through `self._check`)
+    assert shape.reached_errors(module, "make") == frozenset({"ValueError"})  # (through `Box(n)`: its `__init__`)
+    assert shape.reached_errors(module, "Box.size") == frozenset()  # (the module's KeyError is `other`'s)
+    assert shape.reached_errors(module, "missing") is None
+    # a test of `Box.size` expecting the TypeError that only `_check` raises pins an accident
+    test = "def test_size_of_a_word():\n    with pytest.raises(TypeError):\n        Box('three').size()\n"
+    facts = shape.module_facts(module)
+    assert shape.problems(test, facts) == []
+    assert shape.problems(test, facts.of("pkg/m.py::Box.size")) == [shape.ACCIDENTAL_ERROR]
+    assert shape.problems(test, facts.of("pkg/m.py::Box.fill")) == []
+
+
 def test_a_class_with_a_protocol_method_states_that_protocols_error():
     module = (
         "class Duration:\n    def __getattr__(self, name):\n        return self._parts[name]\n\n"
