@@ -255,17 +255,24 @@ def stated_errors(texts: tuple[str, ...]) -> frozenset[str] | None:
 _CONSTRUCTION = frozenset({"__init__", "__new__", "__post_init__"})
 
 
+def _made(cls: ast.ClassDef) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """A class's methods that run when it is called: ``__init__`` and its kin."""
+    return [f for f in cls.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) and f.name in _CONSTRUCTION]
+
+
 @functools.lru_cache(maxsize=512)
 def reached_errors(text: str, qualname: str, depth: int = 3) -> frozenset[str] | None:
     """The exception names that the function ``qualname`` of the module ``text`` states (:func:`stated_errors`)
     together with the module's functions it names (``helper(x)``, ``self.helper(x)``, a property ``self.size``, a
-    class's ``__init__`` for ``Box(3)``), to ``depth`` calls deep: what a call of it raises on purpose. None when
+    class's ``__init__`` for ``Box(3)`` or ``self.__class__(3)``, every method of its class where it calls
+    ``super()``: the base may call any of them), to ``depth`` calls deep: what a call of it raises on purpose. None when
     not known (no such function, a raise that hides what it raises)."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return None
     defs: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+    owner: dict[int, ast.ClassDef] = {}  # a method's class
     start = None
     stack: list[tuple[ast.AST, str]] = [(tree, "")]
     while stack:
@@ -273,10 +280,11 @@ def reached_errors(text: str, qualname: str, depth: int = 3) -> frozenset[str] |
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.ClassDef):
                 stack.append((child, prefix + child.name + "."))
-                made = [f for f in child.body if isinstance(f, ast.FunctionDef) and f.name in _CONSTRUCTION]
-                defs.setdefault(child.name, []).extend(made)  # (`Box(3)`: its `__init__`)
+                defs.setdefault(child.name, []).extend(_made(child))  # (`Box(3)`: its `__init__`)
             elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                 defs.setdefault(child.name, []).append(child)
+                if isinstance(node, ast.ClassDef):
+                    owner[id(child)] = node
                 if prefix + child.name == qualname:
                     start = child
     if start is None:
@@ -289,9 +297,15 @@ def reached_errors(text: str, qualname: str, depth: int = 3) -> frozenset[str] |
         for func in todo:
             first = min([func.lineno, *(d.lineno for d in func.decorator_list)])
             texts.append(dedent("\n".join(lines[first - 1 : func.end_lineno])))
+            cls = owner.get(id(func))
             for node in ast.walk(func):
                 name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
-                for d in defs.get(name, []):
+                near: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+                if cls is not None and name == "super":  # (the base's method may call any this class overrides)
+                    near = [f for f in cls.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)]
+                elif cls is not None and name in ("cls", "__class__", "type"):  # (`self.__class__(...)`)
+                    near = _made(cls)
+                for d in [*defs.get(name, []), *near]:
                     if id(d) not in seen:
                         seen.add(id(d))
                         called.append(d)

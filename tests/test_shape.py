@@ -127,6 +127,15 @@ def test_the_errors_a_function_reaches_are_those_it_and_the_module_code_it_calls
     assert shape.problems(test, facts) == []
     assert shape.problems(test, facts.of("pkg/m.py::Box.size")) == [shape.ACCIDENTAL_ERROR]
     assert shape.problems(test, facts.of("pkg/m.py::Box.fill")) == []
+    # a method that hands over to its base reaches what the base may call back: any method its class overrides
+    wrapper = (
+        "import textwrap\n\n\nclass Wrapper(textwrap.TextWrapper):\n"
+        "    def _wrap_chunks(self, chunks):\n        if self.width <= 0:\n            raise ValueError('width')\n"
+        "        return chunks\n\n"
+        "    def wrap(self, text):\n        return super().wrap(text)\n\n"
+        "    def copy(self):\n        return self.__class__(self.width)\n"
+    )
+    assert shape.reached_errors(wrapper, "Wrapper.wrap") == frozenset({"ValueError"})
 
 
 def test_a_class_with_a_protocol_method_states_that_protocols_error():
