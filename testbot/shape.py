@@ -867,11 +867,12 @@ def readable_name(test_source: str, function: str) -> str:
     # snake case, as Python names tests (test_Compose_x, test_Duration__add__: a class's or a special method's)
     words = re.sub(r"_+", "_", _snake(func.name[len("test_") :])).strip("_") or func.name[len("test_") :]
     name = "test_" + words
-    rest = [w for w in words[len(fn) :].split("_") if w] if fn and words.startswith(fn) else None
-    if rest is not None and all(w in _EMPTY_WORDS for w in rest) and len(_checks(func)) + len(_raises(func)) == 1:
-        name = behaviour_name(test_source, function) or name
     if len(name) > NAME_CHARS:
         name = name[:NAME_CHARS].rsplit("_", 1)[0]
+    rest = [w for w in words[len(fn) :].split("_") if w] if fn and words.startswith(fn) else None
+    if rest is not None and all(w in _EMPTY_WORDS for w in rest) and len(_checks(func)) + len(_raises(func)) == 1:
+        # (cut to length already, and ending in a word: cut again, `..._2020_given` would end in a number)
+        name = behaviour_name(test_source, function) or name
     return name if name != func.name else ""
 
 

@@ -247,6 +247,12 @@ def test_a_numbered_test_gets_a_name_from_what_it_shows(source: str, function: s
             "slug",
             "test_slug_raises_type_error_for_three",
         ),
+        (  # (a long name ends in the word after its last number, as behaviour_name left it)
+            "def test_dcfc_act_365_a():\n    with pytest.raises(InvalidOperation):\n"
+            "        dcfc_act_365_a(date(2020, 1, 31), date(2020, 1, 31), date(2020, 1, 31), d)\n",
+            "dcfc_act_365_a",
+            "test_dcfc_act_365_a_raises_invalid_operation_for_date_2020_date_2020_given",
+        ),
         # several checks under a bare name: only the name's case or the function's name is put right
         (
             "def test_roman_encode():\n    assert roman_encode(1) == 'I'\n    assert roman_encode(4) == 'IV'\n",
