@@ -168,7 +168,9 @@ _ERROR_WORD = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning|Exit|Interrupt)
 
 # The built-in exceptions: what misuse raises on its own (a project's own exception class exists to be raised, so a
 # test expecting one is never an accident, wherever the raise is).
-BUILTIN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
+_BUILTIN_ERRORS = frozenset(
+    n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)
+)
 
 
 def _error_name(node: ast.expr | None) -> str | None:
@@ -265,8 +267,8 @@ def reached_errors(text: str, qualname: str, depth: int = 3) -> frozenset[str] |
     """The exception names that the function ``qualname`` of the module ``text`` states (:func:`stated_errors`)
     together with the module's functions it names (``helper(x)``, ``self.helper(x)``, a property ``self.size``, a
     class's ``__init__`` for ``Box(3)`` or ``self.__class__(3)``, every method of its class where it calls
-    ``super()``: the base may call any of them), to ``depth`` calls deep: what a call of it raises on purpose. None when
-    not known (no such function, a raise that hides what it raises)."""
+    ``super()``: the base may call any of them), to ``depth`` calls deep: what a call of it raises on purpose.
+    None when not known (no such function, a raise that hides what it raises)."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
@@ -379,7 +381,7 @@ def problems(test_source: str, facts: ModuleFacts = NO_FACTS) -> list[str]:
     found: set[str] = set()
     errors, doctests = facts.errors, facts.doctests
     expected = expected_errors(func)
-    if errors is not None and any(n in BUILTIN_ERRORS and n not in errors for n in expected):
+    if errors is not None and any(n in _BUILTIN_ERRORS and n not in errors for n in expected):
         found.add(ACCIDENTAL_ERROR)
     if facts.signatures and not expected and inputs.mistyped(func, facts.signatures):
         found.add(MISTYPED)
@@ -871,7 +873,7 @@ def readable_name(test_source: str, function: str) -> str:
         name = name[:NAME_CHARS].rsplit("_", 1)[0]
     rest = [w for w in words[len(fn) :].split("_") if w] if fn and words.startswith(fn) else None
     if rest is not None and all(w in _EMPTY_WORDS for w in rest) and len(_checks(func)) + len(_raises(func)) == 1:
-        # (cut to length already, and ending in a word: cut again, `..._2020_given` would end in a number)
+        # (not cut again: behaviour_name's own name ends in a word, cut it and `..._2020_given` ends in a number)
         name = behaviour_name(test_source, function) or name
     return name if name != func.name else ""
 
