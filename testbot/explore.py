@@ -761,6 +761,7 @@ def search_spec(target: Target, text: str, module_strings: list[str], calls=None
     func = find_node(_parse(text), target.qualname)
     return {"id": target.id, "head": head, "parts": out, "seeds": seeds, "wrap": wrap,
             "underline": underline_marks(text), "qualname": target.qualname, "first": target.start,
+            "last": target.end,
             "body": sorted(n for n in target.lines if target.def_line < n <= target.end),  # (a change's: its lines)
             "mutates": len(parts) == 2 and func.name != "__init__" and _mutates(func)}
 

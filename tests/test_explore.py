@@ -942,6 +942,33 @@ def test_the_search_keeps_a_call_only_for_a_statement_or_a_branch_coverage_count
     assert _run_search(tmp_path, code, seeds, measured=False)[:3] == ["f(3)", "f('a')", "f(10)"]  # (unmeasured)
 
 
+def test_the_search_keeps_no_call_whose_error_is_raised_before_the_target_runs(tmp_path: Path):
+    """f(half(3)) fails in half, an argument's own call: it says nothing of f, unlike f(0), which fails in f."""
+    code = (
+        "def half(x):\n    if x % 2:\n        raise ValueError('odd')\n    return x // 2\n\n\n"
+        "def f(x):\n    if not x:\n        raise KeyError(x)\n    return x * 2\n"
+    )
+    (tmp_path / "m.py").write_text(code)
+    spec = {
+        "file": str(tmp_path / "m.py"),
+        "seconds": 1.0,
+        "seed": 0,
+        "targets": [
+            {
+                "id": "m.py::f",
+                "head": "from m import f, half\n",
+                "seeds": ["f(half(3))", "f(0)", "f(half(4))"],
+                "parts": [{"source": "f", "params": [{"name": "x", "pool": ["3"], "required": True, "keyword": False}]}],
+                "qualname": "f",
+                "first": 7,
+                "last": 10,
+            }
+        ],
+    }
+    calls = _search(tmp_path, spec)["m.py::f"]
+    assert "f(half(3))" not in calls and "f(0)" in calls and "f(half(4))" in calls
+
+
 def test_a_comparison_the_search_called_is_checked_as_one_value_not_a_chained_comparison():
     """`d.__ne__(None)` is written `d != None`; its check must not read `d != None == None` (always true)."""
     from testbot.explore import _lines
