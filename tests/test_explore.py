@@ -958,7 +958,9 @@ def test_the_search_keeps_no_call_whose_error_is_raised_before_the_target_runs(t
                 "id": "m.py::f",
                 "head": "from m import f, half\n",
                 "seeds": ["f(half(3))", "f(0)", "f(half(4))"],
-                "parts": [{"source": "f", "params": [{"name": "x", "pool": ["3"], "required": True, "keyword": False}]}],
+                "parts": [
+                    {"source": "f", "params": [{"name": "x", "pool": ["3"], "required": True, "keyword": False}]}
+                ],
                 "qualname": "f",
                 "first": 7,
                 "last": 10,
