@@ -75,6 +75,7 @@ MATCH = 0.1  # how often a string parameter gets (or a string grows by) a string
 MAX_MATCHES = 80  # such strings per file
 MATCHES_PER_PATTERN = 3
 # The end of the search (with the spec's ``mutants``): calls that catch mutants the kept calls miss
+HELPERS_WAIT = 0.5  # of the search's time: a private helper gets turns only after this, where public functions exist
 MUTANT_SHARE = 0.25  # of the seconds: the mutant round at the end
 PLAIN_SHARE = 0.05  # of the seconds, before it: kept calls passing filler text tried with plain text instead
 # The words filler text's words become, by length (a word as long as the one it replaces: widths stay the same)
@@ -341,6 +342,9 @@ class _Target:
         self.qualname = spec.get("qualname", "")  # (the function the mutant round changes: where it starts, its
         self.first = spec.get("first", 0)  # body's lines)
         self.last = spec.get("last", 0)  # (its last line: an error raised outside its lines is not its own)
+        # (a private helper, `_parse_item` or `__Compressor.compress`: a test reaches it through the public functions
+        # that call it where they can, and calls it only for what they do not reach)
+        self.private = any(p.startswith("_") and not p.endswith("__") for p in self.qualname.split("."))
         self.body = set(spec.get("body", []))
         self.before = spec.get("before")  # (a change run: the edit that puts the code before the change back)
         self.tried: list = []  # distinct calls that ran in time, for the mutant round
@@ -833,7 +837,10 @@ def main() -> int:
         else:
             target.misses += 1
 
-    for target in targets:
+    helpers_from = search_end - (search_end - time.monotonic()) * (1 - HELPERS_WAIT)
+    if all(t.private for t in targets):
+        helpers_from = 0.0
+    for target in sorted(targets, key=lambda t: t.private):
         for expr in target.seeds:
             if time.monotonic() >= search_end:
                 break
@@ -844,6 +851,8 @@ def main() -> int:
         for target in targets:
             if time.monotonic() >= search_end:
                 break
+            if target.private and time.monotonic() < helpers_from:
+                continue
             if target.misses >= STALE and round_no % 4:
                 continue
             attempt(target, *target.sample(rnd))

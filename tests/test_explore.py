@@ -971,6 +971,29 @@ def test_the_search_keeps_no_call_whose_error_is_raised_before_the_target_runs(t
     assert "f(half(3))" not in calls and "f(0)" in calls and "f(half(4))" in calls
 
 
+def test_a_private_helper_is_reached_through_the_public_function_that_calls_it(tmp_path: Path):
+    """f(1) and f(-1) run both of _sign's branches: no call of _sign itself is kept, though its target comes first."""
+    code = (
+        "def _sign(x):\n    if x < 0:\n        return 'minus'\n    return 'plus'\n\n\n"
+        "def f(x):\n    return 'sign: ' + _sign(x)\n"
+    )
+    (tmp_path / "m.py").write_text(code)
+    param = {"name": "x", "pool": ["3"], "required": True, "keyword": False}
+
+    def target(name: str, seeds: list[str]) -> dict:
+        return {"id": f"m.py::{name}", "head": f"from m import {name}\n", "seeds": seeds, "qualname": name,
+                "parts": [{"source": name, "params": [param]}]}  # fmt: skip
+
+    spec = {
+        "file": str(tmp_path / "m.py"),
+        "seconds": 1.0,
+        "seed": 0,
+        "targets": [target("_sign", ["_sign(1)", "_sign(-1)"]), target("f", ["f(1)", "f(-1)"])],
+    }
+    calls = _search(tmp_path, spec)
+    assert calls.get("m.py::f") == ["f(1)", "f(-1)"] and "m.py::_sign" not in calls
+
+
 def test_a_comparison_the_search_called_is_checked_as_one_value_not_a_chained_comparison():
     """`d.__ne__(None)` is written `d != None`; its check must not read `d != None == None` (always true)."""
     from testbot.explore import _lines
