@@ -502,6 +502,46 @@ class _Target:
                 steps.append((receiver, step))
 
 
+def _held(target: "_Target", expr: str, quiet) -> str:
+    """A kept method call that returned None, as a call on an object the test holds, which it then checks
+    (`(counter := Counter(3), counter.add(2), counter)[-1]` for `Counter(3).add(2)`): where the object shows
+    public attributes after the call, a test of what the call did to them says more than `... is None`. Else
+    the call as it is."""
+    if not target.cls or "\n" in expr:
+        return expr
+    try:
+        node = ast.parse(expr, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return expr
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Tuple) and node.value.elts \
+            and isinstance(node.value.elts[0], ast.NamedExpr) and isinstance(node.value.elts[-1], ast.Call):
+        name = node.value.elts[0].target.id  # (a chain already: its object joins it at the end)
+        held = expr[:-len(")[-1]")] + f", {name})[-1]" if expr.endswith(")[-1]") else ""
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
+        raw = expr.encode("utf-8")  # (the offsets count bytes)
+        callee = node.func.value.func
+        if callee.col_offset or raw[:callee.end_col_offset] != target.cls.encode("utf-8"):
+            return expr
+        end = node.func.value.end_col_offset
+        name = _object_name(target.cls, target.namespace)
+        held = f"({name} := {raw[:end].decode('utf-8')}, {name}{raw[end:].decode('utf-8')}, {name})[-1]"
+    else:
+        return expr
+    if not held:
+        return expr
+    try:
+        signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+        try:
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                obj = eval(compile(held, "<explore>", "eval"), dict(target.namespace))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except BaseException:  # noqa: BLE001 - it ran once: a second run that fails keeps the call as it is
+        return expr
+    shown = [k for k, v in getattr(obj, "__dict__", {}).items() if not k.startswith("_") and not callable(v)]
+    return held if shown else expr
+
+
 def _object_name(cls: str, namespace: dict) -> str:
     """The variable a chain binds an object of ``cls`` to: its name in snake case (`text_box` for `TextBox`)."""
     last = cls.rsplit(".", 1)[-1]
@@ -687,8 +727,8 @@ def _catch_mutants(module_name: str, targets: list, calls: dict, filename: str, 
                     if expr in original and expr not in chosen and _differs(target, original[expr], quiet):
                         chosen.append(expr)
                         break
-        if chosen:
-            found[target.id] = chosen
+        if chosen:  # (one that returned None: on the object it changed, checked after the call, where it shows one)
+            found[target.id] = [_held(target, e, quiet) if original[e][1] == "None" else e for e in chosen]
     return found
 
 
@@ -753,7 +793,7 @@ def main() -> int:
             quiet.seek(0)
             quiet.truncate()
         tracer.hits = set()
-        late, returned, foreign = False, None, False
+        late, returned, foreign, raised = False, None, False, False
         try:
             code = compile(expr, "<explore>", "eval")
         except (SyntaxError, ValueError):
@@ -768,10 +808,12 @@ def main() -> int:
                     sys.settrace(None)
         except _Late:
             late = True
+            raised = True
         except BaseException as exc:  # noqa: BLE001 - an exception raised by the code is an outcome like any other
             # (unless the target never ran: an error its receiver's constructor or an argument's own call raises
             # tells nothing of it, and a test of the target expecting it would pin another function's behaviour)
             foreign = not _raised_within(exc, filename, target.first, target.last)
+            raised = True
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         if first:  # (a step inside a statement written over several lines is coverage.py's first line)
@@ -806,21 +848,23 @@ def main() -> int:
             mine = covers()
             for i, (tid, old, cover) in enumerate(kept):
                 if tid == target.id and old in fillers[tid] and cover <= mine:
-                    kept[i] = (tid, expr, mine)
+                    shown = _held(target, expr, quiet) if returned is None and not raised else expr
+                    kept[i] = (tid, shown, mine)
                     calls = result["calls"][tid]
-                    calls[calls.index(old)] = expr
+                    calls[calls.index(old)] = shown
                     fillers[tid].discard(old)
                     save()
                     break
         if new and not late:
             mine = covers()
+            shown = _held(target, expr, quiet) if returned is None and not raised else expr
             if _filler(filler, expr):
-                fillers.setdefault(target.id, set()).add(expr)
+                fillers.setdefault(target.id, set()).add(shown)
             seen.update(tracer.hits)
             reached.update(b for _, b in tracer.hits)
             target.misses = 0
-            kept.append((target.id, expr, mine))
-            result["calls"].setdefault(target.id, []).append(expr)
+            kept.append((target.id, shown, mine))
+            result["calls"].setdefault(target.id, []).append(shown)
             target.keep_step(expr)
             target.chained[1] += target.chaining
             for p, value in used or target.seed_used(expr):  # (a seed's values too)

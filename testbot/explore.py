@@ -568,10 +568,13 @@ def _shape(target: Target, text: str) -> Shape | None:
 
 def _chain(node: ast.expr) -> list[ast.expr] | None:
     """The parts of the search's call on an object another call set up, `(box := Box(3), box.fill('x'),
-    box.grow(1))[-1]`: the binding, the set-up calls, the call (None for any other expression)."""
+    box.grow(1))[-1]`: the binding, the set-up calls, the call (None for any other expression). The last part
+    may be the object itself, checked after a call that returned None: `(box := Box(3), box.fill('x'), box)[-1]`."""
     if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Tuple) and len(node.value.elts) >= 3
             and isinstance(node.value.elts[0], ast.NamedExpr) and isinstance(node.value.elts[0].target, ast.Name)
-            and all(isinstance(e, ast.Call) for e in node.value.elts[1:])
+            and all(isinstance(e, ast.Call) for e in node.value.elts[1:-1])
+            and (isinstance(node.value.elts[-1], ast.Call) or (isinstance(node.value.elts[-1], ast.Name)
+                                                                and node.value.elts[-1].id == node.value.elts[0].target.id))
             and isinstance(node.slice, ast.UnaryOp) and ast.unparse(node.slice) == "-1"):
         return node.value.elts
     return None

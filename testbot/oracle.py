@@ -510,10 +510,13 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
         if isinstance(new, dict):  # an object: its attributes checked, where the check is a statement of its own
             if check not in func.body or (literal is None and check.test is not observed):
                 continue
-            name = next(n for n in ("result", "result_1", "result_2", f"result_{i}_")
-                        if not re.search(rf"\b{n}\b", cand.test_source))
             pad = " " * check.col_offset
-            stmts = [f"{name} = {source_of(observed)}"]
+            if isinstance(observed, ast.Name):  # (an object the test holds already: `counter.add(2)` set it up)
+                name, stmts = observed.id, []
+            else:
+                name = next(n for n in ("result", "result_1", "result_2", f"result_{i}_")
+                            if not re.search(rf"\b{n}\b", cand.test_source))
+                stmts = [f"{name} = {source_of(observed)}"]
             for attr, text in sorted(new.items(), key=lambda kv: (kv[0] != "len()", kv[0])):
                 if any(_bound_otherwise(cand.code, line) for line in value_imports(text) or []):
                     continue
@@ -521,7 +524,7 @@ def repair(cand: Candidate, values: dict[int, Observed]) -> Candidate | None:
                 got = _attr_check(name, attr)
                 stmts.append(f"assert {got} is {text}" if text in ("None", "True", "False") else
                              f"assert {got} == {text}")
-            if len(stmts) > 1:
+            if len(stmts) > (not isinstance(observed, ast.Name)):
                 edits.append((offset(check.lineno, check.col_offset), offset(check.end_lineno, check.end_col_offset),
                               f"\n{pad}".join(stmts)))
             continue

@@ -777,9 +777,17 @@ def _outcome_words(func: ast.AST) -> list[str]:
     for call in _raises(func):
         if call.args:
             return ["raises", *_value_words(call.args[0])]
+    called = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) for s in getattr(func, "body", []))
     for check in _checks(func):
         if isinstance(check, ast.Compare) and len(check.ops) == 1:
             op, right = check.ops[0], check.comparators[0]
+            if (
+                called
+                and isinstance(op, ast.Is | ast.Eq)
+                and isinstance(check.left, ast.Attribute)
+                and isinstance(check.left.value, ast.Name)
+            ):  # (`tally.add(3)`, then `tally.total == 3`)
+                return ["sets", _snake(check.left.attr), "to", *(_value_words(right) or ["expected", "value"])]
             if isinstance(op, ast.Is | ast.Eq) and isinstance(right, ast.Constant) and right.value is None:
                 return ["returns", "none"]
             if isinstance(op, ast.Eq):

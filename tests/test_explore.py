@@ -1280,6 +1280,32 @@ def test_the_search_calls_a_method_on_an_object_another_method_set_up(project: P
     assert project.pytest("tests/test_lamp.py").returncode == 0
 
 
+TALLY = """\
+class Tally:
+    def __init__(self, start: int = 0):
+        self.total = start
+        self.items = []
+
+    def add(self, n: int) -> None:
+        if n < 0:
+            raise ValueError("negative")
+        self.total += n
+        self.items.append(n)
+"""
+
+
+def test_a_method_that_returns_none_is_checked_by_what_it_did_to_its_object(project: Project):
+    """add() returns None: its test holds the tally, calls add, then checks the tally's attributes, not `is None`."""
+    project.write("pkg/tally.py", TALLY)
+    (add,) = [t for t in find_targets([str(project.root / "pkg" / "tally.py")], project.root) if t.name == "add"]
+    settings = Settings(explore=True, write=False, samples=1, runs=2, repair_rounds=0, python=sys.executable)
+    Pipeline(project.root, settings, backend=FakeBackend()).run([add])
+    written = project.read("tests/test_tally.py")
+    assert "    tally = Tally()\n    tally.add(" in written and "    assert tally.total == " in written, written
+    assert "def test_add_sets_items_to_" in written and "is None" not in written and "result" not in written
+    assert project.pytest("tests/test_tally.py").returncode == 0
+
+
 PACK = """\
 import base64
 import zlib

@@ -220,6 +220,11 @@ def test_special_methods_are_written_as_operators(before: str, after: str):
         ("def test_x_explored_4():\n    assert Box(3).size == 3\n", "size", "test_size_returns_three"),
         ("def test_x_explored_5():\n    assert is_ip('1.2.3.4')\n", "is_ip", "test_is_ip_is_true_for_1_2_3_given"),
         ("def test_x_explored_6():\n    assert top(10) == 100\n", "top", "test_top_returns_100_for_ten"),
+        (
+            "def test_x_explored_7():\n    tally = Tally()\n    tally.add(3)\n    assert tally.total == 3\n",
+            "add",
+            "test_add_sets_total_to_three_for_three",
+        ),
     ],
 )
 def test_a_numbered_test_gets_a_name_from_what_it_shows(source: str, function: str, name: str):
