@@ -77,7 +77,12 @@ def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
     said = shape.behaviour_name(source, _called_name(target_id))
     if said and said not in taken:
         return said
-    for words in (shape.input_words(source), shape.input_words(source, keywords=True)):
+    for words in (
+        shape.input_words(source),
+        shape.input_words(source, keywords=True),
+        shape.input_words(source, limit=8, keywords=True),
+        _argument_names(source),
+    ):
         if words:
             # (a name ends in a word: `..._for_2024_two_29_given`, never a number a reviewer reads as numbering)
             given = "_".join([name, "for", *words, *(["given"] if re.search(r"\d$", words[-1]) else [])])
@@ -89,6 +94,23 @@ def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
     while f"{name}_{i}" in taken:
         i += 1
     return f"{name}_{i}"
+
+
+def _argument_names(source: str) -> list[str]:
+    """The names of the variables the test passes to calls (`make(base)`: base), in order, for a name where no
+    literal says what the test passes."""
+    try:
+        tree = ast.parse(dedent(source))
+    except SyntaxError:
+        return []
+    found = [
+        a.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        for a in [*n.args, *(k.value for k in n.keywords)]
+        if isinstance(a, ast.Name) and a.id.isidentifier()
+    ]
+    return [w.lower() for w in dict.fromkeys(found)][:4]
 
 
 def _defaults_only(source: str) -> bool:
