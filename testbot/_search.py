@@ -505,8 +505,9 @@ class _Target:
 def _held(target: "_Target", expr: str, quiet) -> str:
     """A kept method call that returned None, as a call on an object the test holds, which it then checks
     (`(counter := Counter(3), counter.add(2), counter)[-1]` for `Counter(3).add(2)`): where the object shows
-    public attributes after the call, a test of what the call did to them says more than `... is None`. Else
-    the call as it is."""
+    public attributes with literal values after the call (and is not callable: the oracle checks a callable
+    object by its type's name), a test of what the call did to them says more than `... is None`. Else the
+    call as it is."""
     if not target.cls or "\n" in expr:
         return expr
     try:
@@ -538,7 +539,17 @@ def _held(target: "_Target", expr: str, quiet) -> str:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except BaseException:  # noqa: BLE001 - it ran once: a second run that fails keeps the call as it is
         return expr
-    shown = [k for k, v in getattr(obj, "__dict__", {}).items() if not k.startswith("_") and not callable(v)]
+    if isinstance(obj, type) or callable(obj):
+        return expr  # (the oracle checks a callable object by its type's name: `... is None` says as much)
+    shown = []
+    for key, value in getattr(obj, "__dict__", {}).items():
+        if key.startswith("_") or callable(value):
+            continue
+        try:
+            ast.literal_eval(repr(value))  # (a value the oracle can write down)
+        except Exception:  # noqa: BLE001 - no literal: not a check the test can make
+            continue
+        shown.append(key)
     return held if shown else expr
 
 

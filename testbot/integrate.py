@@ -97,19 +97,23 @@ def _fresh_name(name: str, source: str, target_id: str, taken: set[str]) -> str:
 
 
 def _argument_names(source: str) -> list[str]:
-    """The names of the variables the test passes to calls (`make(base)`: base), in order, for a name where no
-    literal says what the test passes."""
+    """The names of the variables the test passes to calls (`make(base)`: base) and its flags passed by keyword
+    (`Timer(logger=True)`: logger true), in order, for a name where no other literal says what the test passes."""
     try:
         tree = ast.parse(dedent(source))
     except SyntaxError:
         return []
-    found = [
-        a.id
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call)
-        for a in [*n.args, *(k.value for k in n.keywords)]
-        if isinstance(a, ast.Name) and a.id.isidentifier()
-    ]
+    found: list[str] = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call):
+            found += [a.id for a in [*n.args, *(k.value for k in n.keywords)] if isinstance(a, ast.Name)]
+            # (a flag or a None by keyword, which the inputs' words leave out: `Timer(logger=True)`)
+            found += [
+                w
+                for k in n.keywords
+                if k.arg and isinstance(k.value, ast.Constant) and k.value.value in (True, False, None)
+                for w in (k.arg, str(k.value.value))
+            ]
     return [w.lower() for w in dict.fromkeys(found)][:4]
 
 

@@ -403,5 +403,9 @@ def test_a_test_whose_name_is_taken_gets_one_that_says_what_it_shows_never_a_num
     assert _fresh_name("test_ne_is_false", source, "pkg/m.py::Duration.__ne__", taken).endswith("_with_defaults")
     source = "def test_ne_is_false():\n    d = make(base)\n    assert not d != d\n"  # an input, though no literal
     assert _fresh_name("test_ne_is_false", source, "pkg/m.py::Duration.__ne__", taken) == "test_ne_is_false_for_base"
+    flag = "def test_start_returns_none():\n    assert Timer(logger=True).start() is None\n"
+    assert _fresh_name("test_start_returns_none", flag, "pkg/m.py::Timer.start", {"test_start_returns_none"}) == (
+        "test_start_returns_none_for_logger_true"
+    )
     taken.add("test_ne_is_false_for_base")
     assert _fresh_name("test_ne_is_false", source, "pkg/m.py::Duration.__ne__", taken) == "test_ne_is_false_2"
