@@ -942,6 +942,13 @@ def test_the_search_keeps_a_call_only_for_a_statement_or_a_branch_coverage_count
     assert _run_search(tmp_path, code, seeds, measured=False)[:3] == ["f(3)", "f('a')", "f(10)"]  # (unmeasured)
 
 
+def _target_spec(name: str, seeds: list[str], **extra: object) -> dict:
+    """A search spec's target: m.py's function ``name`` of one parameter x."""
+    param = {"name": "x", "pool": ["3"], "required": True, "keyword": False}
+    return {"id": f"m.py::{name}", "head": f"from m import {name}\n", "seeds": seeds, "qualname": name,
+            "parts": [{"source": name, "params": [param]}], **extra}  # fmt: skip
+
+
 def test_the_search_keeps_no_call_whose_error_is_raised_before_the_target_runs(tmp_path: Path):
     """f(half(3)) fails in half, an argument's own call: it says nothing of f, unlike f(0), which fails in f."""
     code = (
@@ -949,24 +956,9 @@ def test_the_search_keeps_no_call_whose_error_is_raised_before_the_target_runs(t
         "def f(x):\n    if not x:\n        raise KeyError(x)\n    return x * 2\n"
     )
     (tmp_path / "m.py").write_text(code)
-    spec = {
-        "file": str(tmp_path / "m.py"),
-        "seconds": 1.0,
-        "seed": 0,
-        "targets": [
-            {
-                "id": "m.py::f",
-                "head": "from m import f, half\n",
-                "seeds": ["f(half(3))", "f(0)", "f(half(4))"],
-                "parts": [
-                    {"source": "f", "params": [{"name": "x", "pool": ["3"], "required": True, "keyword": False}]}
-                ],
-                "qualname": "f",
-                "first": 7,
-                "last": 10,
-            }
-        ],
-    }
+    f = _target_spec("f", ["f(half(3))", "f(0)", "f(half(4))"], first=7, last=10)
+    f["head"] = "from m import f, half\n"
+    spec = {"file": str(tmp_path / "m.py"), "seconds": 1.0, "seed": 0, "targets": [f]}
     calls = _search(tmp_path, spec)["m.py::f"]
     assert "f(half(3))" not in calls and "f(0)" in calls and "f(half(4))" in calls
 
@@ -978,18 +970,8 @@ def test_a_private_helper_is_reached_through_the_public_function_that_calls_it(t
         "def f(x):\n    return 'sign: ' + _sign(x)\n"
     )
     (tmp_path / "m.py").write_text(code)
-    param = {"name": "x", "pool": ["3"], "required": True, "keyword": False}
-
-    def target(name: str, seeds: list[str]) -> dict:
-        return {"id": f"m.py::{name}", "head": f"from m import {name}\n", "seeds": seeds, "qualname": name,
-                "parts": [{"source": name, "params": [param]}]}  # fmt: skip
-
-    spec = {
-        "file": str(tmp_path / "m.py"),
-        "seconds": 1.0,
-        "seed": 0,
-        "targets": [target("_sign", ["_sign(1)", "_sign(-1)"]), target("f", ["f(1)", "f(-1)"])],
-    }
+    targets = [_target_spec("_sign", ["_sign(1)", "_sign(-1)"]), _target_spec("f", ["f(1)", "f(-1)"])]
+    spec = {"file": str(tmp_path / "m.py"), "seconds": 1.0, "seed": 0, "targets": targets}
     calls = _search(tmp_path, spec)
     assert calls.get("m.py::f") == ["f(1)", "f(-1)"] and "m.py::_sign" not in calls
 
