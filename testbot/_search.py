@@ -490,16 +490,23 @@ class _Target:
             node = ast.parse(expr, mode="eval").body
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             return
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Call)):
-            raw = expr.encode("utf-8")  # (the offsets count bytes)
-            callee = node.func.value.func
-            if callee.col_offset or raw[:callee.end_col_offset] != self.cls.encode("utf-8"):
-                return  # (no object the class builds: `Box.load(path).grow(1)`, `Box()(2).grow(1)`, `(Box(1)).grow(1)`)
-            end = node.func.value.end_col_offset
-            receiver, step = raw[:end].decode("utf-8"), raw[end:].decode("utf-8")
-            if (receiver, step) not in steps:
-                steps.append((receiver, step))
+        parts = _receiver_and_step(self.cls, expr, node)
+        if parts is not None and parts not in steps:
+            steps.append(parts)
+
+
+def _receiver_and_step(cls: str, expr: str, node: ast.expr) -> tuple[str, str] | None:
+    """A method call on an object the class ``cls`` builds, `Box(3).fill('x')`, as its receiver's and its method
+    call's source text (`Box(3)`, `.fill('x')`); None for any other expression (`Box.load(path).grow(1)`,
+    `Box()(2).grow(1)`, `(Box(1)).grow(1)`)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call)):
+        return None
+    raw = expr.encode("utf-8")  # (the offsets count bytes)
+    callee = node.func.value.func
+    if callee.col_offset or raw[:callee.end_col_offset] != cls.encode("utf-8"):
+        return None
+    end = node.func.value.end_col_offset
+    return raw[:end].decode("utf-8"), raw[end:].decode("utf-8")
 
 
 def _held(target: "_Target", expr: str, quiet) -> str:
@@ -514,18 +521,14 @@ def _held(target: "_Target", expr: str, quiet) -> str:
         node = ast.parse(expr, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return expr
+    parts = _receiver_and_step(target.cls, expr, node)
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Tuple) and node.value.elts \
             and isinstance(node.value.elts[0], ast.NamedExpr) and isinstance(node.value.elts[-1], ast.Call):
         name = node.value.elts[0].target.id  # (a chain already: its object joins it at the end)
         held = expr[:-len(")[-1]")] + f", {name})[-1]" if expr.endswith(")[-1]") else ""
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
-        raw = expr.encode("utf-8")  # (the offsets count bytes)
-        callee = node.func.value.func
-        if callee.col_offset or raw[:callee.end_col_offset] != target.cls.encode("utf-8"):
-            return expr
-        end = node.func.value.end_col_offset
+    elif parts is not None:
         name = _object_name(target.cls, target.namespace)
-        held = f"({name} := {raw[:end].decode('utf-8')}, {name}{raw[end:].decode('utf-8')}, {name})[-1]"
+        held = f"({name} := {parts[0]}, {name}{parts[1]}, {name})[-1]"
     else:
         return expr
     if not held:
@@ -819,7 +822,6 @@ def main() -> int:
                     sys.settrace(None)
         except _Late:
             late = True
-            raised = True
         except BaseException as exc:  # noqa: BLE001 - an exception raised by the code is an outcome like any other
             # (unless the target never ran: an error its receiver's constructor or an argument's own call raises
             # tells nothing of it, and a test of the target expecting it would pin another function's behaviour)
